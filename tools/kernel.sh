@@ -1,0 +1,31 @@
+#!/bin/bash
+# Build (once) our kernel from kernel/rxe_migros.config inside the toolchain
+# chroot. Cached under $CACHE, keyed on the toolchain and the config fragment.
+. "$(dirname "$0")/common.sh"
+
+K=$CHROOT$KOUT
+[ -f "$CHROOT/.done" ] || die "no toolchain at $CHROOT: run tools/toolchain.sh first"
+[ -f "$K/.done" ] && { log "kernel cached: $K"; exit 0; }
+
+log "kernel $KERNEL_KEY: unpacking $LINUX_SOURCE_PKG"
+rm -rf "$K"
+in_chroot bash -c "mkdir -p $KOUT && tar xf /usr/src/$LINUX_SOURCE_PKG.tar.xz -C $KOUT --strip-components=1"
+
+# kvm_guest.config plus ours, forced over allnoconfig: olddefconfig after
+# scripts/config would switch on every default-y driver and double the build.
+cat "$K/kernel/configs/kvm_guest.config" "$TOP/kernel/rxe_migros.config" >"$K/fragment.config"
+in_chroot make -C "$KOUT" LLVM=1 KCONFIG_ALLCONFIG=fragment.config allnoconfig >/dev/null
+
+# Every option the fragment sets must have survived Kconfig's dependencies.
+bad=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$TOP/kernel/rxe_migros.config" | while read -r line; do
+	grep -qxF "$line" "$K/.config" || echo "${line%%=*}"
+done)
+[ -z "$bad" ] || die "kernel config lost options (unmet dependencies?): $bad"
+
+log "kernel $KERNEL_KEY: building (cold: about 15-25 min on 2 cores)"
+start=$(date +%s)
+in_chroot make -C "$KOUT" LLVM=1 -j"$(nproc)" bzImage modules >"$K/build.log" 2>&1 ||
+	{ tail -n 30 "$K/build.log" >&2; die "kernel build failed, see $K/build.log"; }
+in_chroot make -C "$KOUT" LLVM=1 INSTALL_MOD_PATH=modroot INSTALL_MOD_STRIP=1 modules_install >/dev/null
+log "kernel $KERNEL_KEY: built in $(($(date +%s) - start)) s"
+touch "$K/.done"

@@ -1,0 +1,21 @@
+#!/bin/bash
+# Build (once) the guest's Debian userspace: rdma-core and its tools, perftest,
+# criu, iproute2 and the rest the tests use. The guest mounts it read-only
+# over 9p. Cached under $CACHE, keyed on the package list.
+. "$(dirname "$0")/common.sh"
+
+PKGS=iproute2,kmod,rdma-core,ibverbs-providers,ibverbs-utils,rdmacm-utils,perftest,criu,busybox-static,procps,python3,ethtool,tcpdump,util-linux,iputils-ping
+ROOTFS_KEY=$(key_of "$DEBIAN_SUITE" "$PKGS")
+R=$CACHE/rootfs-$ROOTFS_KEY
+[ -f "$R/.done" ] && { echo "$R"; exit 0; }
+command -v debootstrap >/dev/null || die "debootstrap missing on the host: run tools/toolchain.sh first"
+
+log "guest rootfs $ROOTFS_KEY: debootstrap $DEBIAN_SUITE with $PKGS"
+rm -rf "$R" && mkdir -p "$CACHE"
+debootstrap --variant=minbase --include="$PKGS" "$DEBIAN_SUITE" "$R" "$(debian_mirror)" \
+	>"$CACHE/rootfs.log" 2>&1 || die "guest debootstrap failed, see $CACHE/rootfs.log"
+# Mount points for the kernel's modules and the checkout, shared by tools/vm-run.sh.
+mkdir -p "$R/lib/modules" "$R/checkout"
+rm -f "$R/etc/resolv.conf"
+touch "$R/.done"
+echo "$R"
