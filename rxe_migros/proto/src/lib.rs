@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The sans-IO protocol core of rxe_migros.
+//!
+//! Nothing here touches a socket, a clock, an allocator or a kernel type: the
+//! driver feeds bytes and time in and carries out what comes back. The same
+//! files are compiled into the kernel module (see `rxe_migros/rxe.rs`) and
+//! tested on the host with `cargo test`.
+//!
+//! - [`psn`]: 24-bit packet sequence numbers that compare modulo 2^24.
+//! - [`opcode`]: the BTH opcode table (IBTA vol. 1, 9.2.1 and table 38).
+//! - [`hdr`]: the base and extended transport headers, parsed and emitted.
+//! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
+
+#![no_std]
+
+pub mod hdr;
+pub mod icrc;
+pub mod opcode;
+pub mod psn;
+
+mod error;
+pub use error::ParseError;
+
+#[cfg(test)]
+mod testutil {
+    /// A small deterministic generator (xorshift64*) for property tests, so
+    /// that the core's tests need no crates from the network.
+    pub struct Rng(u64);
+
+    impl Rng {
+        pub fn new(seed: u64) -> Rng {
+            Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+        }
+        pub fn next_u64(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        pub fn next_u32(&mut self) -> u32 {
+            (self.next_u64() >> 32) as u32
+        }
+        pub fn bool(&mut self) -> bool {
+            self.next_u64() & 1 != 0
+        }
+    }
+}
