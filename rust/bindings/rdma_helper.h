@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What rxe_migros needs from the C RDMA core and networking that the kernel
+ * crate's bindings do not cover. bindgen reads this file (tools/gen-bindings.sh);
+ * the prototypes at the end are one-line shims (shim.c) for static inline
+ * functions and macros that bindgen cannot reach.
+ */
+#include <linux/netdevice.h>
+#include <linux/if_vlan.h>
+#include <linux/notifier.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/ib_umem.h>
+#include <rdma/ib_mad.h>
+#include <rdma/rdma_netlink.h>
+#include <rdma/uverbs_ioctl.h>
+#include <net/udp_tunnel.h>
+
+bool rxe_migros_ib_device_try_get(struct ib_device *dev);
+struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info);
+void rxe_migros_dev_put(struct net_device *ndev);
+void rxe_migros_dev_hold(struct net_device *ndev);
+bool rxe_migros_is_vlan_dev(const struct net_device *ndev);
+enum ib_port_state rxe_migros_port_state(struct net_device *ndev);
+void rxe_migros_ib_mark_name_assigned_by_user(struct ib_device *dev);
+const char *rxe_migros_netdev_name(const struct net_device *ndev);
+unsigned int rxe_migros_netdev_mtu(const struct net_device *ndev);
+bool rxe_migros_netdev_mac(const struct net_device *ndev, u8 *mac);

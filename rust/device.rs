@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! RDMA devices (`struct ib_device`): allocation, registration with the RDMA
+//! core, and the `ib_device_ops` table built from a [`Driver`].
+//!
+//! The RDMA core owns a registered device: it may unregister it at any time
+//! (`rdma link del`, the netdev going away) and frees it after calling the
+//! driver's `dealloc_driver`, where the driver data is dropped. A driver
+//! therefore names its devices by [`DeviceHandle`], which does not keep them
+//! alive, and borrows them through [`DeviceRef`], which does.
+
+use super::bindings as sys;
+use super::netdev::{NetDev, NetDevRef};
+use core::marker::PhantomData;
+use core::mem::size_of;
+use core::ptr::NonNull;
+use kernel::error::{from_result, to_result};
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::types::Opaque;
+use kernel::ThisModule;
+
+/// Device attributes as `ibv_query_device` reports them.
+pub type DeviceAttr = sys::ib_device_attr;
+/// Port attributes as `ibv_query_port` reports them.
+pub type PortAttr = sys::ib_port_attr;
+
+/// What a driver provides for its devices. Each method runs in process
+/// context, called by the RDMA core for a device of this driver.
+pub trait Driver: Send + Sync + Sized + 'static {
+    /// `enum rdma_driver_id`: how rdma-core picks the user-space provider.
+    const DRIVER_ID: u32;
+    /// The uverbs ABI version the user-space provider expects.
+    const UVERBS_ABI_VER: u32;
+    /// Per-process context (`ib_ucontext`) data.
+    type UContext: Send + Sync;
+    /// Protection domain data.
+    type Pd: Send + Sync;
+
+    /// Fills the device attributes.
+    fn query_device(dev: &Device<Self>, attr: &mut DeviceAttr) -> Result;
+    /// Fills the attributes of port `port` (the core has checked it exists).
+    fn query_port(dev: &Device<Self>, port: u32, attr: &mut PortAttr) -> Result;
+    /// The P_Key at `index` of `port`'s table.
+    fn query_pkey(dev: &Device<Self>, port: u32, index: u16) -> Result<u16>;
+    /// Opens a user context (a process opening the device).
+    fn alloc_ucontext(dev: &Device<Self>) -> Result<Self::UContext>;
+    /// Allocates a protection domain.
+    fn alloc_pd(dev: &Device<Self>) -> Result<Self::Pd>;
+    /// The device is unregistered and about to be freed: forget it. Its
+    /// data is dropped after this returns.
+    fn dealloc(dev: &Device<Self>);
+}
+
+/// An RDMA device of driver `T`: the core's `ib_device` followed by the
+/// driver's data.
+///
+/// # Invariants
+///
+/// `ib` was allocated by `_ib_alloc_device` with the size of `Self`, its ops
+/// are `Ops::<T>::TABLE`, and `data` is initialised until `dealloc_driver`.
+#[repr(C)]
+pub struct Device<T: Driver> {
+    ib: Opaque<sys::ib_device>,
+    data: T,
+}
+
+/// Fixed facts about a new device.
+pub struct DeviceInfo<'a> {
+    /// Node GUID, in host byte order.
+    pub node_guid: u64,
+    /// Node description (`node_desc`), at most 63 bytes.
+    pub node_desc: &'a [u8],
+    /// Completion vectors offered to consumers.
+    pub num_comp_vectors: i32,
+}
+
+impl<T: Driver> Device<T> {
+    /// Allocates a device holding `data`, attaches port 1 to `ndev` and
+    /// registers it as `name`. On success the RDMA core owns the device.
+    pub fn register(
+        module: &'static ThisModule,
+        name: &CStr,
+        ndev: &NetDev,
+        info: &DeviceInfo<'_>,
+        data: T,
+    ) -> Result<DeviceHandle> {
+        // SAFETY: the size covers `Device<T>`, whose `ib_device` is at offset
+        // 0 (`repr(C)`); `init_net` is the namespace the C rxe uses too.
+        let ib = unsafe { sys::_ib_alloc_device(size_of::<Self>(), &raw mut sys::init_net) };
+        let ib = NonNull::new(ib).ok_or(ENOMEM)?;
+        let dev = ib.as_ptr().cast::<Self>();
+        // SAFETY: `ib` is a fresh, exclusively owned allocation of the size of
+        // `Self`; we initialise `data` before any op can run.
+        unsafe {
+            core::ptr::write(&raw mut (*dev).data, data);
+            let raw = ib.as_ptr();
+            sys::rxe_migros_ib_mark_name_assigned_by_user(raw);
+            (*raw).node_type = sys::RDMA_NODE_IB_CA as u8;
+            (*raw).phys_port_cnt = 1;
+            (*raw).num_comp_vectors = info.num_comp_vectors;
+            (*raw).local_dma_lkey = 0;
+            (*raw).node_guid = info.node_guid.to_be();
+            let desc = &mut (*raw).node_desc;
+            let room = desc.len() - 1;
+            for (d, s) in desc.iter_mut().zip(info.node_desc.iter().take(room)) {
+                *d = *s as kernel::ffi::c_char;
+            }
+            // The send doorbell of user QPs is a zero-WR POST_SEND write.
+            (*raw).uverbs_cmd_mask |= 1u64 << sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_POST_SEND
+                | 1u64 << sys::ib_uverbs_write_cmds_IB_USER_VERBS_CMD_REQ_NOTIFY_CQ;
+            sys::ib_set_device_ops(raw, &Ops::<T>::TABLE);
+            (*raw).ops.owner = module.as_ptr();
+        }
+        // SAFETY: `ib` is ours until registered; `ndev` is live.
+        let err = to_result(unsafe { sys::ib_device_set_netdev(ib.as_ptr(), ndev.as_ptr(), 1) })
+            // SAFETY: as above; `name` is NUL-terminated.
+            .and_then(|()| to_result(unsafe { sys::ib_register_device(ib.as_ptr(), name.as_char_ptr(), core::ptr::null_mut()) }));
+        if let Err(e) = err {
+            // SAFETY: registration failed, so the core handed the device back
+            // without calling `dealloc_driver`: drop the data and free it.
+            unsafe {
+                core::ptr::drop_in_place(&raw mut (*dev).data);
+                sys::ib_dealloc_device(ib.as_ptr());
+            }
+            return Err(e);
+        }
+        Ok(DeviceHandle(ib))
+    }
+
+    /// # Safety
+    ///
+    /// `ib` must be a live device of this driver (registered with
+    /// `Ops::<T>::TABLE`), alive for `'a`.
+    unsafe fn from_ib<'a>(ib: *mut sys::ib_device) -> &'a Self {
+        // SAFETY: per the caller, `ib` starts a live `Device<T>`.
+        unsafe { &*ib.cast::<Self>() }
+    }
+
+    fn as_ib(&self) -> *mut sys::ib_device {
+        self.ib.get()
+    }
+
+    /// The device's name (`rxe0`).
+    pub fn name(&self) -> &CStr {
+        // SAFETY: the device is live; `dev_name` returns its NUL-terminated
+        // kobject name.
+        unsafe { CStr::from_char_ptr(sys::dev_name(core_device(self.as_ib()))) }
+    }
+
+    /// A handle naming this device.
+    pub fn handle(&self) -> DeviceHandle {
+        // SAFETY: `as_ib` is never null.
+        DeviceHandle(unsafe { NonNull::new_unchecked(self.as_ib()) })
+    }
+
+    /// The network device under `port`, if it is still attached.
+    pub fn netdev(&self, port: u32) -> Option<NetDevRef> {
+        // SAFETY: the device is live; the core returns a held reference or
+        // null.
+        unsafe { NetDevRef::from_raw_owned(sys::ib_device_get_netdev(self.as_ib(), port)) }
+    }
+
+    /// Reports `ndev`'s link state as a port event if it changed.
+    pub fn dispatch_port_state(&self, ndev: &NetDev) {
+        // SAFETY: both devices are live.
+        unsafe { sys::ib_dispatch_port_state_event(self.as_ib(), ndev.as_ptr()) }
+    }
+
+    /// Starts unregistering the device from a work item; returns at once.
+    /// Used where the caller holds locks the unregistration takes (RTNL).
+    pub fn unregister_queued(&self) {
+        // SAFETY: the device is live and was registered with `dealloc_driver`.
+        unsafe { sys::ib_unregister_device_queued(self.as_ib()) }
+    }
+
+    /// Speed and width of the port's Ethernet link, as the core computes them.
+    pub fn eth_speed(&self, port: u32) -> Result<(u16, u8)> {
+        let (mut speed, mut width) = (0u16, 0u8);
+        // SAFETY: the device is live; the outputs are valid locals.
+        to_result(unsafe { sys::ib_get_eth_speed(self.as_ib(), port, &mut speed, &mut width) })?;
+        Ok((speed, width))
+    }
+}
+
+impl<T: Driver> core::ops::Deref for Device<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.data
+    }
+}
+
+/// The `struct device` inside an `ib_device` (a member of an anonymous
+/// union, which bindgen wraps in a zero-sized field at the union's address).
+///
+/// # Safety
+///
+/// `ib` must point to an allocated `ib_device`.
+unsafe fn core_device(ib: *mut sys::ib_device) -> *mut sys::device {
+    // SAFETY: a field projection of a valid pointer (caller).
+    unsafe { (&raw mut (*ib).__bindgen_anon_1.dev).cast() }
+}
+
+/// Names a registered device without keeping it alive. Comparable, so a
+/// driver can keep a list of its devices.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DeviceHandle(NonNull<sys::ib_device>);
+
+// SAFETY: a handle is an address; using it takes the `unsafe` of `hold`.
+unsafe impl Send for DeviceHandle {}
+// SAFETY: as above.
+unsafe impl Sync for DeviceHandle {}
+
+impl DeviceHandle {
+    /// Takes a reference on the device's memory.
+    ///
+    /// # Safety
+    ///
+    /// The device must not have been freed: its `dealloc_driver` must not
+    /// have returned. Drivers ensure this by removing the handle from their
+    /// list in `dealloc_driver`, under the lock the caller holds here.
+    pub unsafe fn hold(self) -> HeldDevice {
+        // SAFETY: the device is not freed (caller), so its `struct device`
+        // is valid to take a reference on.
+        unsafe { sys::get_device(core_device(self.0.as_ptr())) };
+        HeldDevice(self.0)
+    }
+}
+
+/// A device whose memory is kept alive (`get_device`), whether or not it is
+/// still registered.
+pub struct HeldDevice(NonNull<sys::ib_device>);
+
+impl HeldDevice {
+    /// Unregisters the device if it still is, and returns once its driver
+    /// data is dropped (`dealloc_driver` has run), here or elsewhere.
+    pub fn unregister(&self) {
+        // SAFETY: the memory is held; unregistering twice is a no-op.
+        unsafe { sys::ib_unregister_device(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for HeldDevice {
+    fn drop(&mut self) {
+        // SAFETY: drops the reference `hold` took.
+        unsafe { sys::put_device(core_device(self.0.as_ptr())) }
+    }
+}
+
+/// A registered device of driver `T`, kept registered while borrowed
+/// (`ib_device_get_by_netdev` / `ib_device_put`).
+pub struct DeviceRef<T: Driver> {
+    ib: NonNull<sys::ib_device>,
+    _driver: PhantomData<T>,
+}
+
+impl<T: Driver> DeviceRef<T> {
+    /// The device of this driver (`module`) on `ndev`, if there is one.
+    pub fn by_netdev(ndev: &NetDev, module: &'static ThisModule) -> Option<Self> {
+        // SAFETY: `ndev` is live; the core returns a held device or null.
+        let ib = NonNull::new(unsafe { sys::ib_device_get_by_netdev(ndev.as_ptr(), T::DRIVER_ID) })?;
+        // SAFETY: the device is held, so its ops are readable.
+        if unsafe { (*ib.as_ptr()).ops.owner } != module.as_ptr() {
+            // Another driver with the same id (the C rxe): not ours.
+            // SAFETY: drops the reference taken above.
+            unsafe { sys::ib_device_put(ib.as_ptr()) };
+            return None;
+        }
+        Some(DeviceRef { ib, _driver: PhantomData })
+    }
+
+    /// Any device with this driver's id on `ndev`, of whichever module.
+    pub fn any_on(ndev: &NetDev) -> bool {
+        // SAFETY: `ndev` is live; a non-null result is a reference we drop.
+        let ib = unsafe { sys::ib_device_get_by_netdev(ndev.as_ptr(), T::DRIVER_ID) };
+        if ib.is_null() {
+            return false;
+        }
+        // SAFETY: drops the reference taken above.
+        unsafe { sys::ib_device_put(ib) };
+        true
+    }
+}
+
+impl<T: Driver> core::ops::Deref for DeviceRef<T> {
+    type Target = Device<T>;
+    fn deref(&self) -> &Device<T> {
+        // SAFETY: the device is ours (checked in `by_netdev`) and held.
+        unsafe { Device::from_ib(self.ib.as_ptr()) }
+    }
+}
+
+impl<T: Driver> Drop for DeviceRef<T> {
+    fn drop(&mut self) {
+        // SAFETY: drops the reference `by_netdev` took.
+        unsafe { sys::ib_device_put(self.ib.as_ptr()) }
+    }
+}
+
+/// A core object (`ib_ucontext`, `ib_pd`, ...) followed by driver data; the
+/// core allocates it zeroed with the size the ops table gives.
+#[repr(C)]
+struct Object<I, D> {
+    ib: I,
+    data: D,
+}
+
+/// The ops table of driver `T`.
+struct Ops<T>(PhantomData<T>);
+
+impl<T: Driver> Ops<T> {
+    const TABLE: sys::ib_device_ops = {
+        // SAFETY: all-zeroes is valid for `ib_device_ops` (null pointers and
+        // `None` callbacks).
+        let mut o: sys::ib_device_ops = unsafe { core::mem::zeroed() };
+        o.driver_id = T::DRIVER_ID;
+        o.uverbs_abi_ver = T::UVERBS_ABI_VER;
+        o.dealloc_driver = Some(Self::dealloc_driver);
+        o.query_device = Some(Self::query_device);
+        o.query_port = Some(Self::query_port);
+        o.query_pkey = Some(Self::query_pkey);
+        o.get_port_immutable = Some(Self::get_port_immutable);
+        o.get_link_layer = Some(Self::get_link_layer);
+        o.alloc_ucontext = Some(Self::alloc_ucontext);
+        o.dealloc_ucontext = Some(Self::dealloc_ucontext);
+        o.alloc_pd = Some(Self::alloc_pd);
+        o.dealloc_pd = Some(Self::dealloc_pd);
+        o.size_ib_ucontext = size_of::<Object<sys::ib_ucontext, T::UContext>>();
+        o.size_ib_pd = size_of::<Object<sys::ib_pd, T::Pd>>();
+        // The RDMA core requires the data path ops of every device; until
+        // the driver offers them (issue #3) they refuse with EOPNOTSUPP.
+        o.create_cq = Some(not_yet::create_cq);
+        o.destroy_cq = Some(not_yet::destroy_cq);
+        o.poll_cq = Some(not_yet::poll_cq);
+        o.req_notify_cq = Some(not_yet::req_notify_cq);
+        o.create_qp = Some(not_yet::create_qp);
+        o.modify_qp = Some(not_yet::modify_qp);
+        o.destroy_qp = Some(not_yet::destroy_qp);
+        o.post_send = Some(not_yet::post_send);
+        o.post_recv = Some(not_yet::post_recv);
+        o.get_dma_mr = Some(not_yet::get_dma_mr);
+        o.reg_user_mr = Some(not_yet::reg_user_mr);
+        o.dereg_mr = Some(not_yet::dereg_mr);
+        o.size_ib_cq = size_of::<sys::ib_cq>();
+        o.size_ib_qp = size_of::<sys::ib_qp>();
+        o
+    };
+
+    unsafe extern "C" fn dealloc_driver(ib: *mut sys::ib_device) {
+        // SAFETY: the core calls this once, for a device of this driver,
+        // after every other op has returned; the memory is freed after.
+        unsafe {
+            let dev = ib.cast::<Device<T>>();
+            T::dealloc(&*dev);
+            core::ptr::drop_in_place(&raw mut (*dev).data);
+        }
+    }
+
+    unsafe extern "C" fn query_device(
+        ib: *mut sys::ib_device,
+        attr: *mut sys::ib_device_attr,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // A provider may pass driver data in or out: ours takes none.
+            // SAFETY: a non-null `udata` is valid for the call.
+            if !udata.is_null() && unsafe { (*udata).inlen != 0 || (*udata).outlen != 0 } {
+                return Err(EINVAL);
+            }
+            // SAFETY: the core passes our device and a valid `attr`.
+            unsafe { T::query_device(Device::from_ib(ib), &mut *attr)? };
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn query_port(
+        ib: *mut sys::ib_device,
+        port: u32,
+        attr: *mut sys::ib_port_attr,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: the core passes our device and a valid `attr`.
+        from_result(|| unsafe { T::query_port(Device::from_ib(ib), port, &mut *attr).map(|()| 0) })
+    }
+
+    unsafe extern "C" fn query_pkey(
+        ib: *mut sys::ib_device,
+        port: u32,
+        index: u16,
+        pkey: *mut u16,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core passes our device and a valid `pkey`.
+            unsafe { *pkey = T::query_pkey(Device::from_ib(ib), port, index)? };
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn get_port_immutable(
+        ib: *mut sys::ib_device,
+        port: u32,
+        imm: *mut sys::ib_port_immutable,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: all-zeroes is a valid `ib_port_attr`.
+            let mut attr: sys::ib_port_attr = unsafe { core::mem::zeroed() };
+            // SAFETY: our device, a valid local, a valid `imm`.
+            unsafe {
+                to_result(sys::ib_query_port(ib, port, &mut attr))?;
+                (*imm).pkey_tbl_len = attr.pkey_tbl_len as i32;
+                (*imm).gid_tbl_len = attr.gid_tbl_len;
+                (*imm).core_cap_flags = sys::RDMA_CORE_PORT_IBA_ROCE_UDP_ENCAP;
+                (*imm).max_mad_size = sys::IB_MGMT_MAD_SIZE as u32;
+            }
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn get_link_layer(_ib: *mut sys::ib_device, _port: u32) -> sys::rdma_link_layer {
+        sys::rdma_link_layer_IB_LINK_LAYER_ETHERNET
+    }
+
+    unsafe extern "C" fn alloc_ucontext(
+        uc: *mut sys::ib_ucontext,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core allocated `uc` with `size_ib_ucontext` bytes
+            // and set its device to one of ours.
+            unsafe {
+                let data = T::alloc_ucontext(Device::from_ib((*uc).device))?;
+                let obj = uc.cast::<Object<sys::ib_ucontext, T::UContext>>();
+                core::ptr::write(&raw mut (*obj).data, data);
+            }
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn dealloc_ucontext(uc: *mut sys::ib_ucontext) {
+        // SAFETY: `alloc_ucontext` succeeded for `uc`, so its data is set;
+        // the core frees the memory after this returns.
+        unsafe {
+            let obj = uc.cast::<Object<sys::ib_ucontext, T::UContext>>();
+            core::ptr::drop_in_place(&raw mut (*obj).data);
+        }
+    }
+
+    unsafe extern "C" fn alloc_pd(pd: *mut sys::ib_pd, _udata: *mut sys::ib_udata) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: as for `alloc_ucontext`, with `size_ib_pd`.
+            unsafe {
+                let data = T::alloc_pd(Device::from_ib((*pd).device))?;
+                let obj = pd.cast::<Object<sys::ib_pd, T::Pd>>();
+                core::ptr::write(&raw mut (*obj).data, data);
+            }
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn dealloc_pd(pd: *mut sys::ib_pd, _udata: *mut sys::ib_udata) -> kernel::ffi::c_int {
+        // SAFETY: as for `dealloc_ucontext`.
+        unsafe {
+            let obj = pd.cast::<Object<sys::ib_pd, T::Pd>>();
+            core::ptr::drop_in_place(&raw mut (*obj).data);
+        }
+        0
+    }
+}
+
+/// The data path ops, refused until the driver implements them (issue #3).
+/// Nothing is ever created, so the destroy ops are never reached with an
+/// object of ours; they succeed so that the core's error paths stay clean.
+mod not_yet {
+    use super::sys;
+    use kernel::ffi::c_int;
+    use kernel::prelude::*;
+
+    fn refuse() -> c_int {
+        EOPNOTSUPP.to_errno()
+    }
+
+    pub(super) unsafe extern "C" fn create_cq(
+        _cq: *mut sys::ib_cq,
+        _attr: *const sys::ib_cq_init_attr,
+        _attrs: *mut sys::uverbs_attr_bundle,
+    ) -> c_int {
+        refuse()
+    }
+    pub(super) unsafe extern "C" fn destroy_cq(_cq: *mut sys::ib_cq, _u: *mut sys::ib_udata) -> c_int {
+        0
+    }
+    pub(super) unsafe extern "C" fn poll_cq(_cq: *mut sys::ib_cq, _n: c_int, _wc: *mut sys::ib_wc) -> c_int {
+        refuse()
+    }
+    pub(super) unsafe extern "C" fn req_notify_cq(_cq: *mut sys::ib_cq, _f: sys::ib_cq_notify_flags) -> c_int {
+        refuse()
+    }
+    pub(super) unsafe extern "C" fn create_qp(
+        _qp: *mut sys::ib_qp,
+        _attr: *mut sys::ib_qp_init_attr,
+        _u: *mut sys::ib_udata,
+    ) -> c_int {
+        refuse()
+    }
+    pub(super) unsafe extern "C" fn modify_qp(
+        _qp: *mut sys::ib_qp,
+        _attr: *mut sys::ib_qp_attr,
+        _mask: c_int,
+        _u: *mut sys::ib_udata,
+    ) -> c_int {
+        refuse()
+    }
+    pub(super) unsafe extern "C" fn destroy_qp(_qp: *mut sys::ib_qp, _u: *mut sys::ib_udata) -> c_int {
+        0
+    }
+    pub(super) unsafe extern "C" fn post_send(
+        _qp: *mut sys::ib_qp,
+        _wr: *const sys::ib_send_wr,
+        _bad: *mut *const sys::ib_send_wr,
+    ) -> c_int {
+        refuse()
+    }
+    pub(super) unsafe extern "C" fn post_recv(
+        _qp: *mut sys::ib_qp,
+        _wr: *const sys::ib_recv_wr,
+        _bad: *mut *const sys::ib_recv_wr,
+    ) -> c_int {
+        refuse()
+    }
+    pub(super) unsafe extern "C" fn get_dma_mr(_pd: *mut sys::ib_pd, _acc: c_int) -> *mut sys::ib_mr {
+        kernel::error::Error::to_ptr(EOPNOTSUPP)
+    }
+    pub(super) unsafe extern "C" fn reg_user_mr(
+        _pd: *mut sys::ib_pd,
+        _start: u64,
+        _len: u64,
+        _va: u64,
+        _acc: c_int,
+        _dmah: *mut sys::ib_dmah,
+        _u: *mut sys::ib_udata,
+    ) -> *mut sys::ib_mr {
+        kernel::error::Error::to_ptr(EOPNOTSUPP)
+    }
+    pub(super) unsafe extern "C" fn dereg_mr(_mr: *mut sys::ib_mr, _u: *mut sys::ib_udata) -> c_int {
+        0
+    }
+}
