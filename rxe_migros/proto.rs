@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The sans-IO protocol core (`proto/`), compiled into the module from the
+//! same files `cargo test` runs on the host. The module list mirrors
+//! `proto/src/lib.rs`.
+//!
+//! The data path (issue #3) is its first user in the kernel; until then the
+//! module carries it unused, hence the `dead_code` allowance.
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+#[path = "proto/src/error.rs"]
+mod error;
+#[path = "proto/src/hdr.rs"]
+pub(crate) mod hdr;
+#[path = "proto/src/icrc.rs"]
+pub(crate) mod icrc;
+#[path = "proto/src/opcode.rs"]
+pub(crate) mod opcode;
+#[path = "proto/src/psn.rs"]
+pub(crate) mod psn;
+
+pub(crate) use error::ParseError;

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! rxe_migros: soft-RoCE (RoCEv2 over UDP) in Rust, a drop-in for the C
+//! `rdma_rxe`, growing the protocol extensions that let a running RDMA
+//! application be checkpointed and restored elsewhere.
+//!
+//! This file is the module: it registers the `rdma link` type, follows
+//! netdev events and keeps the list of our devices (the C rxe's rxe.c).
+//! The verbs are in [`verbs`], netdev events in [`net`], the limits in
+//! [`param`], and the wire protocol in the sans-IO core [`proto`].
+
+use kernel::prelude::*;
+use kernel::sync::global_lock;
+use kernel::{ModuleMetadata, ThisModule};
+
+#[path = "../rust/rdma.rs"]
+mod rdma;
+
+mod net;
+mod param;
+mod proto;
+mod verbs;
+
+use rdma::device::{Device, DeviceHandle, DeviceInfo, DeviceRef};
+use rdma::link::{LinkType, NewLink};
+use rdma::netdev::{NetDev, Notifier};
+use rdma::param::CharpParam;
+
+module! {
+    type: RxeModule,
+    name: "rxe_migros",
+    authors: ["The rxe_migros developers"],
+    description: "Soft RoCE in Rust, with live migration of RDMA applications",
+    license: "GPL",
+    alias: ["rdma-link-rxe_migros"],
+}
+
+/// The `rdma link` type our devices are created with. "rxe" makes us a
+/// drop-in for the C driver; another name lets both run side by side.
+static LINK_TYPE: CharpParam = CharpParam::new(c"rxe");
+charp_param!(
+    LINK_TYPE,
+    c"link_type",
+    b"parm=link_type:rdma link type to register (default \"rxe\")\0"
+);
+
+global_lock! {
+    // SAFETY: initialised first thing in `RxeModule::init`.
+    unsafe(uninit) static DEVICES: Mutex<KVec<DeviceHandle>> = KVec::new();
+}
+
+pub(crate) fn this_module() -> &'static ThisModule {
+    const MODULE: &ThisModule = &<RxeModule as ModuleMetadata>::THIS_MODULE;
+    MODULE
+}
+
+/// Per-device data of an rxe device.
+pub(crate) struct Rxe {
+    /// Node and system image GUID: the EUI-64 of the netdev's MAC.
+    pub(crate) node_guid: u64,
+}
+
+/// The modified EUI-64 of a MAC address (RFC 4291, appendix A).
+fn eui64(mac: [u8; 6]) -> u64 {
+    u64::from_be_bytes([mac[0] ^ 2, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]])
+}
+
+/// A locally administered unicast MAC, for netdevs that have none.
+fn random_mac() -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    // SAFETY: fills the six bytes of a local array.
+    unsafe { kernel::bindings::get_random_bytes(mac.as_mut_ptr().cast(), mac.len()) };
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
+}
+
+impl NewLink for Rxe {
+    fn newlink(name: &CStr, ndev: &NetDev) -> Result {
+        if ndev.is_vlan() {
+            pr_err!("{}: is a VLAN: add the link on the device under it\n", ndev.name());
+            return Err(EPERM);
+        }
+        if DeviceRef::<Rxe>::any_on(ndev) {
+            pr_err!("{}: already has an rxe device\n", ndev.name());
+            return Err(EEXIST);
+        }
+        let node_guid = eui64(ndev.mac().unwrap_or_else(random_mac));
+        let info = DeviceInfo {
+            node_guid,
+            node_desc: b"rxe",
+            num_comp_vectors: kernel::cpu::nr_cpu_ids() as i32,
+        };
+        // Held across registration, so that a device unregistered at once
+        // (its netdev vanishing) is listed before `dealloc` looks for it.
+        let mut devices = DEVICES.lock();
+        devices.reserve(1, GFP_KERNEL)?;
+        let handle = Device::register(this_module(), name, ndev, &info, Rxe { node_guid })
+            .inspect_err(|e| pr_err!("{}: cannot register on {}: {:?}\n", name, ndev.name(), e))?;
+        devices.push_within_capacity(handle).map_err(|_| ENOMEM)?;
+        pr_info!("{}: added on {}\n", name, ndev.name());
+        Ok(())
+    }
+}
+
+/// Called as the RDMA core frees one of our devices.
+pub(crate) fn forget_device(dev: &Device<Rxe>) {
+    let handle = dev.handle();
+    DEVICES.lock().retain(|h| *h != handle);
+}
+
+/// Unregisters every device left when the module goes.
+struct RemoveAllDevices;
+
+impl Drop for RemoveAllDevices {
+    fn drop(&mut self) {
+        loop {
+            let held = {
+                let devices = DEVICES.lock();
+                let Some(&handle) = devices.first() else { break };
+                // SAFETY: `handle` is listed, so its `dealloc` (which unlists
+                // it under this lock) has not run: the device is not freed.
+                unsafe { handle.hold() }
+            };
+            // Returns once `dealloc` has run and unlisted the device.
+            held.unregister();
+        }
+    }
+}
+
+struct RxeModule {
+    // Field order is drop order: first no new links, then no devices, and
+    // only then no netdev events (which may still name a device).
+    _link: LinkType<Rxe>,
+    _devices: RemoveAllDevices,
+    _events: Notifier<net::NetEvents>,
+}
+
+impl kernel::Module for RxeModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: called once, before anything else touches `DEVICES`.
+        unsafe { DEVICES.init() };
+        let events = Notifier::register()?;
+        let link = LinkType::register(LINK_TYPE.get())?;
+        pr_info!("loaded, rdma link type \"{}\"\n", LINK_TYPE.get().to_str().unwrap_or("?"));
+        Ok(RxeModule { _link: link, _devices: RemoveAllDevices, _events: events })
+    }
+}

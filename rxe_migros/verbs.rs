@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The verbs the RDMA core calls on our devices (the C rxe's rxe_verbs.c):
+//! device and port queries, user contexts and protection domains.
+
+use crate::param::*;
+use crate::rdma::bindings as sys;
+use crate::rdma::device::{Device, DeviceAttr, Driver, PortAttr};
+use crate::Rxe;
+use kernel::prelude::*;
+
+/// A process's open device. It holds nothing yet: its objects arrive with
+/// the data path.
+pub(crate) struct UContext;
+
+/// A protection domain. Its objects (MRs, QPs, AHs) point to it, not the
+/// other way round, so it holds nothing.
+pub(crate) struct Pd;
+
+/// `ib_mtu` of a netdev MTU, after the room RoCEv2 headers take.
+fn active_mtu(netdev_mtu: u32) -> u32 {
+    match netdev_mtu.saturating_sub(MAX_HDR_LENGTH) {
+        4096.. => sys::ib_mtu_IB_MTU_4096,
+        2048.. => sys::ib_mtu_IB_MTU_2048,
+        1024.. => sys::ib_mtu_IB_MTU_1024,
+        512.. => sys::ib_mtu_IB_MTU_512,
+        _ => sys::ib_mtu_IB_MTU_256,
+    }
+}
+
+impl Driver for Rxe {
+    const DRIVER_ID: u32 = sys::rdma_driver_id_RDMA_DRIVER_RXE;
+    /// librxe's RXE_UVERBS_ABI_VERSION.
+    const UVERBS_ABI_VER: u32 = 2;
+    type UContext = UContext;
+    type Pd = Pd;
+
+    fn query_device(dev: &Device<Self>, a: &mut DeviceAttr) -> Result {
+        a.vendor_id = VENDOR_ID;
+        a.max_mr_size = MAX_MR_SIZE;
+        a.page_size_cap = PAGE_SIZE_CAP;
+        a.sys_image_guid = dev.node_guid.to_be();
+        a.max_qp = MAX_QP as _;
+        a.max_qp_wr = MAX_QP_WR as _;
+        a.device_cap_flags = (sys::ib_device_cap_flags_IB_DEVICE_BAD_PKEY_CNTR
+            | sys::ib_device_cap_flags_IB_DEVICE_BAD_QKEY_CNTR
+            | sys::ib_device_cap_flags_IB_DEVICE_CHANGE_PHY_PORT
+            | sys::ib_device_cap_flags_IB_DEVICE_UD_AV_PORT_ENFORCE
+            | sys::ib_device_cap_flags_IB_DEVICE_PORT_ACTIVE_EVENT
+            | sys::ib_device_cap_flags_IB_DEVICE_SYS_IMAGE_GUID
+            | sys::ib_device_cap_flags_IB_DEVICE_RC_RNR_NAK_GEN) as u64;
+        // `rdma link del` may remove the device.
+        a.kernel_cap_flags = sys::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG as u64;
+        a.max_send_sge = MAX_SGE as _;
+        a.max_recv_sge = MAX_SGE as _;
+        a.max_sge_rd = MAX_SGE_RD as _;
+        a.max_cq = MAX_CQ as _;
+        a.max_cqe = ((1u32 << MAX_LOG_CQE) - 1) as _;
+        a.max_mr = MAX_MR as _;
+        a.max_mw = MAX_MW as _;
+        a.max_pd = MAX_PD as _;
+        a.max_qp_rd_atom = MAX_QP_RD_ATOM as _;
+        a.max_res_rd_atom = MAX_RES_RD_ATOM as _;
+        a.max_qp_init_rd_atom = MAX_QP_INIT_RD_ATOM as _;
+        a.atomic_cap = sys::ib_atomic_cap_IB_ATOMIC_HCA;
+        a.max_mcast_grp = MAX_MCAST_GRP as _;
+        a.max_mcast_qp_attach = MAX_MCAST_QP_ATTACH as _;
+        a.max_total_mcast_qp_attach = MAX_TOT_MCAST_QP_ATTACH as _;
+        a.max_ah = MAX_AH as _;
+        a.max_srq = MAX_SRQ as _;
+        a.max_srq_wr = MAX_SRQ_WR as _;
+        a.max_srq_sge = MAX_SRQ_SGE as _;
+        a.max_fast_reg_page_list_len = MAX_FMR_PAGE_LIST_LEN;
+        a.max_pkeys = MAX_PKEYS;
+        a.local_ca_ack_delay = LOCAL_CA_ACK_DELAY;
+        Ok(())
+    }
+
+    fn query_port(dev: &Device<Self>, _port: u32, a: &mut PortAttr) -> Result {
+        let ndev = dev.netdev(1).ok_or(ENODEV)?;
+        a.max_mtu = sys::ib_mtu_IB_MTU_4096;
+        a.active_mtu = active_mtu(ndev.mtu());
+        a.gid_tbl_len = PORT_GID_TBL_LEN;
+        a.port_cap_flags = sys::ib_port_capability_mask_bits_IB_PORT_CM_SUP;
+        a.max_msg_sz = PORT_MAX_MSG_SZ;
+        a.pkey_tbl_len = PORT_PKEY_TBL_LEN;
+        a.max_vl_num = PORT_MAX_VL_NUM;
+        let (speed, width) = dev.eth_speed(1)?;
+        a.active_speed = speed;
+        a.active_width = width;
+        if ndev.is_active() {
+            a.state = sys::ib_port_state_IB_PORT_ACTIVE;
+            a.phys_state = sys::ib_port_phys_state_IB_PORT_PHYS_STATE_LINK_UP as u8;
+        } else {
+            a.state = sys::ib_port_state_IB_PORT_DOWN;
+            a.phys_state = if ndev.is_up() {
+                sys::ib_port_phys_state_IB_PORT_PHYS_STATE_POLLING as u8
+            } else {
+                sys::ib_port_phys_state_IB_PORT_PHYS_STATE_DISABLED as u8
+            };
+        }
+        Ok(())
+    }
+
+    fn query_pkey(_dev: &Device<Self>, _port: u32, index: u16) -> Result<u16> {
+        if index >= PORT_PKEY_TBL_LEN {
+            return Err(EINVAL);
+        }
+        Ok(DEFAULT_PKEY)
+    }
+
+    fn alloc_ucontext(_dev: &Device<Self>) -> Result<UContext> {
+        Ok(UContext)
+    }
+
+    fn alloc_pd(_dev: &Device<Self>) -> Result<Pd> {
+        Ok(Pd)
+    }
+
+    fn dealloc(dev: &Device<Self>) {
+        crate::forget_device(dev);
+    }
+}

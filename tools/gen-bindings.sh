@@ -1,0 +1,36 @@
+#!/bin/bash
+# Generate rust/bindings/rdma_bindings.rs from rust/bindings/rdma_helper.h with
+# the exact bindgen command the kernel used for its own bindings (Kbuild keeps
+# it in rust/bindings/.bindings_generated.rs.cmd), so that types match.
+# Runs inside the build chroot: gen-bindings.sh KDIR
+set -euo pipefail
+KDIR=$(realpath "$1")
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+HDR=$HERE/rust/bindings/rdma_helper.h
+OUT=$HERE/rust/bindings/rdma_bindings.rs
+CMDFILE=$KDIR/rust/bindings/.bindings_generated.rs.cmd
+[ -f "$CMDFILE" ] || { echo "error: $CMDFILE missing: is $KDIR a built kernel with CONFIG_RUST?" >&2; exit 1; }
+
+cmd=$(sed -n 's/^savedcmd_rust\/bindings\/bindings_generated.rs := //p' "$CMDFILE")
+cmd=${cmd%%; sed*}
+cmd=${cmd//\$(pound)/#}
+# Modules may not enable #![feature(cfi_encoding)], which these attributes need.
+cmd=$(sed -E 's/--with-attribute-custom-enum=[^ ]+//g' <<<"$cmd")
+
+# Only what the header adds: the rest comes from kernel::bindings, so the two
+# sets of types are one.
+allow=(
+	--no-recursive-allowlist
+	--allowlist-function 'rxe_migros_.*|ib_.*|_ib_.*|rdma_.*|udp_sock_create.*|setup_udp_tunnel_sock|udp_tunnel.*|register_netdevice_notifier|unregister_netdevice_notifier|netif_get_flags'
+	--allowlist-type 'netdev_cmd|ib_.*|rdma_.*|uverbs_.*|iw_.*|opa_.*|udp_port_cfg|udp_tunnel_.*|roce_ah_attr|irq_poll.*|uapi_definition|tph_mem_type|rdmacg_device|port_pkey_state|hw_stats_.*|dim.*|auto_mode_param|ifla_vf_.*|packed_ulong|iphdr|rtable|ip_tunnel_key|dst_cache.*'
+	--allowlist-var 'IB_.*|RDMA_.*|IBK_.*|init_net'
+)
+args=$(printf '%q ' "${allow[@]}")
+cmd=${cmd/bindgen rust\/bindings\/bindings_helper.h/bindgen $HDR $args}
+cmd=${cmd/-o rust\/bindings\/bindings_generated.rs/-o $OUT.tmp}
+cmd=${cmd/-Wp,-MMD,rust\/bindings\/.bindings_generated.rs.d/}
+cd "$KDIR" && eval "$cmd"
+# Without rustfmt in the chroot bindgen writes one line; break it between
+# items so that compiler messages stay readable.
+sed -E -e 's/ (# \[repr|unsafe extern "C" \{|pub const |pub type |impl )/\n\1/g' "$OUT.tmp" >"$OUT"
+rm -f "$OUT.tmp"

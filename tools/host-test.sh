@@ -1,0 +1,7 @@
+#!/bin/bash
+# The sans-IO core's tests, on the host.
+. "$(dirname "$0")/common.sh"
+command -v cargo >/dev/null || die "cargo is missing on the host"
+cd "$TOP/rxe_migros/proto"
+cargo test --offline --quiet 2>&1 | tee /dev/stderr | grep -q '^test result: ok' ||
+	die "host tests failed"
