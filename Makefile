@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# rxe_migros: everything starts here.
+#
+#   make demo               set everything up (cached), boot the VM, show devices
+#   make check              every test: host unit tests, then the VM selftests
+#   make vm-run CMD='...'   run CMD as root in a VM on our kernel, in the checkout
+#   make vm-shell           an interactive VM
+#   make module             build rxe_migros.ko against our kernel
+#
+# The build chroot, the kernel and the guest rootfs are cached outside the
+# checkout (RXE_MIGROS_CACHE, default /var/cache/rxe_migros), keyed on their
+# inputs; see docs/building.md.
+
+SHELL := /bin/bash
+TOOLS := $(CURDIR)/tools
+
+.PHONY: all toolchain kernel rootfs bindings module host-test selftests check demo vm-run vm-shell bench clean
+
+all: module
+
+toolchain:
+	@$(TOOLS)/toolchain.sh
+
+kernel: toolchain
+	@$(TOOLS)/kernel.sh
+
+rootfs: toolchain
+	@$(TOOLS)/rootfs.sh >/dev/null
+
+module: kernel
+	@$(TOOLS)/module.sh
+
+host-test:
+	@$(TOOLS)/host-test.sh
+
+selftests: module rootfs
+	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1200} -- selftests/run.sh
+
+check: host-test selftests
+
+demo: module rootfs
+	@$(TOOLS)/vm-run.sh --timeout 600 -- tools/demo.sh
+
+vm-run: module rootfs
+	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1200} -- $(CMD)
+
+vm-shell: module rootfs
+	@$(TOOLS)/vm-run.sh --interactive
+
+clean:
+	@$(TOOLS)/module.sh clean
+	rm -rf rxe_migros/proto/target

@@ -1,0 +1,57 @@
+#!/bin/sh
+# The rxe_migros selftests, run inside the test VM (make check). Prints KTAP;
+# ends with "N passed, N failed". Usage: run.sh [NAME-PATTERN]
+#
+# Every test starts from a clean slate (no test namespaces, no rxe module).
+# A final test scans dmesg for BUG, WARNING, Oops and KASAN reports.
+cd "$(dirname "$0")" || exit 1
+pattern=${1:-}
+tests=$(ls rxe_migros/*.sh | grep -v '/lib.sh$' | grep -e "$pattern")
+n=$(($(echo "$tests" | wc -l) + 1))
+
+reset_state() {
+	rm -f /etc/modprobe.d/rxe_migros.conf
+	for ns in $(ip netns list | awk '{print $1}'); do ip netns del "$ns"; done
+	for d in $(ls /sys/class/infiniband 2>/dev/null); do rdma link del "$d" 2>/dev/null; done
+	rmmod rxe_migros 2>/dev/null
+	rmmod rdma_rxe 2>/dev/null
+	# Let the RDMA core's work items settle between tests.
+	sleep 0.2
+}
+
+echo "KTAP version 1"
+echo "1..$n"
+i=0 pass=0 fail=0 skip=0
+for t in $tests; do
+	i=$((i + 1))
+	name=$(basename "$t" .sh)
+	reset_state
+	echo "# $name: $(sed -n '2s/^# //p' "$t")"
+	start=$(cut -d' ' -f1 /proc/uptime)
+	out=$(timeout 300 sh "$t" 2>&1)
+	rc=$?
+	echo "$out" | sed -e 's/^# //' -e 's/^/# /'
+	secs=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.1f", b-a}')
+	case $rc in
+	0) echo "ok $i $name # ${secs}s"; pass=$((pass + 1)) ;;
+	4) echo "ok $i $name # SKIP"; skip=$((skip + 1)) ;;
+	124) echo "not ok $i $name # timed out after 300 s"; fail=$((fail + 1)) ;;
+	*) echo "not ok $i $name # exit $rc"; fail=$((fail + 1)) ;;
+	esac
+done
+reset_state
+
+i=$((i + 1))
+bad=$(dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|general protection fault|Call Trace:')
+if [ -z "$bad" ]; then
+	echo "ok $i dmesg_clean"
+	pass=$((pass + 1))
+else
+	echo "$bad" | head -n 40 | sed 's/^/# /'
+	dmesg | grep -A30 -E 'BUG:|WARNING:|Oops' | head -n 60 | sed 's/^/# /'
+	echo "not ok $i dmesg_clean"
+	fail=$((fail + 1))
+fi
+echo "# totals: pass:$pass fail:$fail skip:$skip"
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]

@@ -1,0 +1,43 @@
+#!/bin/sh
+# The device and port as libibverbs (librxe) sees them.
+. "$(dirname "$0")/lib.sh"
+
+veth_pair
+load_ours
+must ip netns exec nsA rdma link add rxe0 type rxe netdev veth0
+has_v4_gid() { ibv_devinfo -v -d rxe0 | grep -q 'GID.*::ffff:10.0.0.1'; }
+wait_for 10 has_v4_gid ||
+	fail "no GID for 10.0.0.1: $(ibv_devinfo -v -d rxe0 2>&1 | tr '\n' ' ')"
+info=$(ibv_devinfo -v -d rxe0) || fail "ibv_devinfo -v -d rxe0 failed"
+echo "$info" | sed 's/^/# /'
+expect() {
+	echo "$info" | grep -q -E "$1" || fail "ibv_devinfo: no line matching '$1'"
+}
+expect 'transport:[[:space:]]+InfiniBand \(0\)'
+expect 'vendor_id:[[:space:]]+0xffffff'
+expect 'phys_port_cnt:[[:space:]]+1'
+expect 'state:[[:space:]]+PORT_ACTIVE \(4\)'
+expect 'link_layer:[[:space:]]+Ethernet'
+expect 'max_mtu:[[:space:]]+4096 \(5\)'
+expect 'active_mtu:[[:space:]]+1024 \(3\)'
+expect 'max_qp:[[:space:]]+1048560'
+expect 'max_cqe:[[:space:]]+32767'
+expect 'GID\[.*\]:.*::ffff:10.0.0.1, RoCE v2'
+# The node GUID is the EUI-64 of veth0's MAC, as with the C rxe.
+mac=$(ip -n nsA -br link show veth0 | awk '{print $3}')
+guid=$(cat /sys/class/infiniband/rxe0/node_guid)
+set -- $(echo "$mac" | tr : ' ')
+want=$(printf '%02x%s:%sff:fe%s:%s%s' $((0x$1 ^ 2)) "$2" "$3" "$4" "$5" "$6")
+[ "$guid" = "$want" ] || fail "node_guid $guid, expected $want from MAC $mac"
+# A jumbo MTU raises the active MTU; the port follows the link state.
+must ip -n nsA link set veth0 mtu 9000
+ibv_devinfo -d rxe0 | grep -q -E 'active_mtu:[[:space:]]+4096' || fail "active_mtu did not follow MTU 9000"
+must ip -n nsA link set veth0 down
+wait_for 5 port_is rxe0 DOWN
+port_state rxe0 | grep -q DOWN || fail "port state $(port_state rxe0) after link down"
+ibv_devinfo -d rxe0 | grep -q 'PORT_DOWN' || fail "ibv_devinfo does not show PORT_DOWN"
+must ip -n nsA link set veth0 up
+wait_for 5 port_is rxe0 ACTIVE
+port_state rxe0 | grep -q ACTIVE || fail "port state $(port_state rxe0) after link up"
+must rdma link del rxe0
+must rmmod rxe_migros

@@ -1,0 +1,36 @@
+#!/bin/sh
+# PID 1 of the test VM (installed into the rootfs by tools/vm-run.sh): sets up
+# a writable system over the read-only root, installs rxe_migros.ko among the
+# kernel's modules, runs the command from /vmctl/cmd in /checkout and hands
+# its exit status back through /vmctl/rc.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=linux LANG=C.UTF-8
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs shm /dev/shm
+for d in /tmp /run /var/tmp /var/log /var/lib /var/cache /root /mnt /etc/modprobe.d /lib/modules; do
+	[ -d "$d" ] && mount -t tmpfs "tmpfs$d" "$d"
+done
+mkdir -p /run/netns /var/run /mnt/kmods /mnt/vmctl
+for t in debugfs:/sys/kernel/debug cgroup2:/sys/fs/cgroup; do
+	mount -t "${t%%:*}" none "${t#*:}" 2>/dev/null
+done
+p9="trans=virtio,version=9p2000.L,msize=262144"
+mount -t 9p -o "$p9" checkout /checkout
+mount -t 9p -o "$p9" vmctl /mnt/vmctl
+mount -t 9p -o "ro,$p9" kmods /mnt/kmods
+kver=$(uname -r)
+cp -a /mnt/kmods/. /lib/modules/
+mkdir -p "/lib/modules/$kver/extra"
+cp /checkout/rxe_migros.ko "/lib/modules/$kver/extra/"
+depmod -a
+hostname rxe-vm
+ip link set lo up
+ulimit -l unlimited
+cd /checkout
+sh /mnt/vmctl/cmd
+echo $? >/mnt/vmctl/rc
+sync
+poweroff -f
