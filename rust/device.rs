@@ -36,6 +36,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
     type UContext: Send + Sync;
     /// Protection domain data.
     type Pd: Send + Sync;
+    /// Memory region data.
+    type Mr: Send + Sync;
 
     /// Fills the device attributes.
     fn query_device(dev: &Device<Self>, attr: &mut DeviceAttr) -> Result;
@@ -47,6 +49,9 @@ pub trait Driver: Send + Sync + Sized + 'static {
     fn alloc_ucontext(dev: &Device<Self>) -> Result<Self::UContext>;
     /// Allocates a protection domain.
     fn alloc_pd(dev: &Device<Self>) -> Result<Self::Pd>;
+    /// Registers a DMA memory region (all of memory, for kernel users) with
+    /// `access` (`ib_access_flags`); returns its data and its (lkey, rkey).
+    fn get_dma_mr(dev: &Device<Self>, access: i32) -> Result<(Self::Mr, u32, u32)>;
     /// The device is unregistered and about to be freed: forget it. Its
     /// data is dropped after this returns.
     fn dealloc(dev: &Device<Self>);
@@ -75,23 +80,24 @@ pub struct DeviceInfo<'a> {
     pub num_comp_vectors: i32,
 }
 
-impl<T: Driver> Device<T> {
-    /// Allocates a device holding `data`, attaches port 1 to `ndev` and
-    /// registers it as `name`. On success the RDMA core owns the device.
-    pub fn register(
-        module: &'static ThisModule,
-        name: &CStr,
-        ndev: &NetDev,
-        info: &DeviceInfo<'_>,
-        data: T,
-    ) -> Result<DeviceHandle> {
+/// A device allocated but not (yet) registered. Dropping it frees it, through
+/// the driver's `dealloc` like any other device.
+pub struct NewDevice<T: Driver> {
+    ib: NonNull<sys::ib_device>,
+    _driver: PhantomData<T>,
+}
+
+impl<T: Driver> NewDevice<T> {
+    /// Allocates a device holding `data`.
+    pub fn new(module: &'static ThisModule, info: &DeviceInfo<'_>, data: T) -> Result<Self> {
         // SAFETY: the size covers `Device<T>`, whose `ib_device` is at offset
         // 0 (`repr(C)`); `init_net` is the namespace the C rxe uses too.
-        let ib = unsafe { sys::_ib_alloc_device(size_of::<Self>(), &raw mut sys::init_net) };
+        let ib = unsafe { sys::_ib_alloc_device(size_of::<Device<T>>(), &raw mut sys::init_net) };
         let ib = NonNull::new(ib).ok_or(ENOMEM)?;
-        let dev = ib.as_ptr().cast::<Self>();
+        let dev = ib.as_ptr().cast::<Device<T>>();
         // SAFETY: `ib` is a fresh, exclusively owned allocation of the size of
-        // `Self`; we initialise `data` before any op can run.
+        // `Device<T>`; `data` is initialised before the ops, whose
+        // `dealloc_driver` drops it, are set.
         unsafe {
             core::ptr::write(&raw mut (*dev).data, data);
             let raw = ib.as_ptr();
@@ -112,22 +118,37 @@ impl<T: Driver> Device<T> {
             sys::ib_set_device_ops(raw, &Ops::<T>::TABLE);
             (*raw).ops.owner = module.as_ptr();
         }
-        // SAFETY: `ib` is ours until registered; `ndev` is live.
-        let err = to_result(unsafe { sys::ib_device_set_netdev(ib.as_ptr(), ndev.as_ptr(), 1) })
-            // SAFETY: as above; `name` is NUL-terminated.
-            .and_then(|()| to_result(unsafe { sys::ib_register_device(ib.as_ptr(), name.as_char_ptr(), core::ptr::null_mut()) }));
-        if let Err(e) = err {
-            // SAFETY: registration failed, so the core handed the device back
-            // without calling `dealloc_driver`: drop the data and free it.
-            unsafe {
-                core::ptr::drop_in_place(&raw mut (*dev).data);
-                sys::ib_dealloc_device(ib.as_ptr());
-            }
-            return Err(e);
-        }
-        Ok(DeviceHandle(ib))
+        Ok(NewDevice { ib, _driver: PhantomData })
     }
 
+    /// The handle the device will have once registered.
+    pub fn handle(&self) -> DeviceHandle {
+        DeviceHandle(self.ib)
+    }
+
+    /// Attaches port 1 to `ndev` and registers the device as `name`. From
+    /// then on the RDMA core owns it; on failure it is freed.
+    pub fn register(self, name: &CStr, ndev: &NetDev) -> Result {
+        let ib = self.ib.as_ptr();
+        // SAFETY: the device is allocated and not registered; `ndev` is live.
+        to_result(unsafe { sys::ib_device_set_netdev(ib, ndev.as_ptr(), 1) })?;
+        // SAFETY: as above; `name` is NUL-terminated.
+        to_result(unsafe { sys::ib_register_device(ib, name.as_char_ptr(), core::ptr::null_mut()) })?;
+        // The core owns it now and frees it after `dealloc_driver`.
+        core::mem::forget(self);
+        Ok(())
+    }
+}
+
+impl<T: Driver> Drop for NewDevice<T> {
+    fn drop(&mut self) {
+        // SAFETY: the device is not registered (a failed registration hands
+        // it back); `ib_dealloc_device` calls `dealloc_driver` and frees it.
+        unsafe { sys::ib_dealloc_device(self.ib.as_ptr()) }
+    }
+}
+
+impl<T: Driver> Device<T> {
     /// # Safety
     ///
     /// `ib` must be a live device of this driver (registered with
@@ -338,9 +359,9 @@ impl<T: Driver> Ops<T> {
         o.destroy_qp = Some(not_yet::destroy_qp);
         o.post_send = Some(not_yet::post_send);
         o.post_recv = Some(not_yet::post_recv);
-        o.get_dma_mr = Some(not_yet::get_dma_mr);
+        o.get_dma_mr = Some(Self::get_dma_mr);
+        o.dereg_mr = Some(Self::dereg_mr);
         o.reg_user_mr = Some(not_yet::reg_user_mr);
-        o.dereg_mr = Some(not_yet::dereg_mr);
         o.size_ib_cq = size_of::<sys::ib_cq>();
         o.size_ib_qp = size_of::<sys::ib_qp>();
         o
@@ -456,6 +477,31 @@ impl<T: Driver> Ops<T> {
         })
     }
 
+    unsafe extern "C" fn get_dma_mr(pd: *mut sys::ib_pd, access: kernel::ffi::c_int) -> *mut sys::ib_mr {
+        // SAFETY: the core passes a PD of one of our devices.
+        let dev = unsafe { Device::<T>::from_ib((*pd).device) };
+        let made = T::get_dma_mr(dev, access).and_then(|(data, lkey, rkey)| {
+            // SAFETY: all-zeroes is a valid `ib_mr`; the core fills in its
+            // device, PD and type when we return.
+            let mut ib: sys::ib_mr = unsafe { core::mem::zeroed() };
+            ib.lkey = lkey;
+            ib.rkey = rkey;
+            Ok(KBox::new(Object { ib, data }, GFP_KERNEL)?)
+        });
+        match made {
+            // `dereg_mr` takes the box back.
+            Ok(mr) => KBox::into_raw(mr).cast(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+
+    unsafe extern "C" fn dereg_mr(mr: *mut sys::ib_mr, _udata: *mut sys::ib_udata) -> kernel::ffi::c_int {
+        // SAFETY: every MR of ours was made by `get_dma_mr` from a
+        // `KBox<Object<ib_mr, T::Mr>>`, and the core deregisters it once.
+        drop(unsafe { KBox::from_raw(mr.cast::<Object<sys::ib_mr, T::Mr>>()) });
+        0
+    }
+
     unsafe extern "C" fn dealloc_pd(pd: *mut sys::ib_pd, _udata: *mut sys::ib_udata) -> kernel::ffi::c_int {
         // SAFETY: as for `dealloc_ucontext`.
         unsafe {
@@ -467,6 +513,7 @@ impl<T: Driver> Ops<T> {
 }
 
 /// The data path ops, refused until the driver implements them (issue #3).
+/// The RDMA core requires them of every device.
 /// Nothing is ever created, so the destroy ops are never reached with an
 /// object of ours; they succeed so that the core's error paths stay clean.
 mod not_yet {
@@ -526,9 +573,6 @@ mod not_yet {
     ) -> c_int {
         refuse()
     }
-    pub(super) unsafe extern "C" fn get_dma_mr(_pd: *mut sys::ib_pd, _acc: c_int) -> *mut sys::ib_mr {
-        kernel::error::Error::to_ptr(EOPNOTSUPP)
-    }
     pub(super) unsafe extern "C" fn reg_user_mr(
         _pd: *mut sys::ib_pd,
         _start: u64,
@@ -539,8 +583,5 @@ mod not_yet {
         _u: *mut sys::ib_udata,
     ) -> *mut sys::ib_mr {
         kernel::error::Error::to_ptr(EOPNOTSUPP)
-    }
-    pub(super) unsafe extern "C" fn dereg_mr(_mr: *mut sys::ib_mr, _u: *mut sys::ib_udata) -> c_int {
-        0
     }
 }

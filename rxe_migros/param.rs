@@ -17,6 +17,7 @@ pub(crate) const MAX_SGE_RD: u32 = 32;
 pub(crate) const MAX_CQ: u32 = DEFAULT_MAX_VALUE;
 pub(crate) const MAX_LOG_CQE: u32 = 15;
 pub(crate) const MAX_PD: u32 = DEFAULT_MAX_VALUE;
+pub(crate) const MIN_MR_INDEX: u32 = 1;
 pub(crate) const MAX_MR: u32 = (DEFAULT_MAX_VALUE >> 1) - 1;
 pub(crate) const MAX_MW: u32 = DEFAULT_MAX_VALUE - (DEFAULT_MAX_VALUE >> 1) - 1;
 pub(crate) const MAX_QP_RD_ATOM: u32 = 128;

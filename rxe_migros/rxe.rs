@@ -21,7 +21,8 @@ mod param;
 mod proto;
 mod verbs;
 
-use rdma::device::{Device, DeviceHandle, DeviceInfo, DeviceRef};
+use kernel::sync::atomic::Atomic;
+use rdma::device::{Device, DeviceHandle, DeviceInfo, DeviceRef, NewDevice};
 use rdma::link::{LinkType, NewLink};
 use rdma::netdev::{NetDev, Notifier};
 use rdma::param::CharpParam;
@@ -58,6 +59,8 @@ pub(crate) fn this_module() -> &'static ThisModule {
 pub(crate) struct Rxe {
     /// Node and system image GUID: the EUI-64 of the netdev's MAC.
     pub(crate) node_guid: u64,
+    /// Index of the next memory region; its key is built from it.
+    pub(crate) next_mr_index: Atomic<u32>,
 }
 
 /// The modified EUI-64 of a MAC address (RFC 4291, appendix A).
@@ -90,13 +93,14 @@ impl NewLink for Rxe {
             node_desc: b"rxe",
             num_comp_vectors: kernel::cpu::nr_cpu_ids() as i32,
         };
-        // Held across registration, so that a device unregistered at once
-        // (its netdev vanishing) is listed before `dealloc` looks for it.
-        let mut devices = DEVICES.lock();
-        devices.reserve(1, GFP_KERNEL)?;
-        let handle = Device::register(this_module(), name, ndev, &info, Rxe { node_guid })
+        let data = Rxe { node_guid, next_mr_index: Atomic::new(param::MIN_MR_INDEX) };
+        let dev = NewDevice::new(this_module(), &info, data)?;
+        // Listed before it is registered, so that however soon it goes (its
+        // netdev vanishing), `dealloc` finds it. Unload cannot run meanwhile:
+        // it unregisters the link type first, which waits for us.
+        DEVICES.lock().push(dev.handle(), GFP_KERNEL)?;
+        dev.register(name, ndev)
             .inspect_err(|e| pr_err!("{}: cannot register on {}: {:?}\n", name, ndev.name(), e))?;
-        devices.push_within_capacity(handle).map_err(|_| ENOMEM)?;
         pr_info!("{}: added on {}\n", name, ndev.name());
         Ok(())
     }

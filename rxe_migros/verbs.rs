@@ -8,6 +8,7 @@ use crate::rdma::bindings as sys;
 use crate::rdma::device::{Device, DeviceAttr, Driver, PortAttr};
 use crate::Rxe;
 use kernel::prelude::*;
+use kernel::sync::atomic::Relaxed;
 
 /// A process's open device. It holds nothing yet: its objects arrive with
 /// the data path.
@@ -16,6 +17,11 @@ pub(crate) struct UContext;
 /// A protection domain. Its objects (MRs, QPs, AHs) point to it, not the
 /// other way round, so it holds nothing.
 pub(crate) struct Pd;
+
+/// A memory region. Only DMA MRs exist yet (the RDMA core's own, for kernel
+/// users, such as the MAD layer's); user MRs and the checks that use their
+/// access flags come with the data path.
+pub(crate) struct Mr;
 
 /// `ib_mtu` of a netdev MTU, after the room RoCEv2 headers take.
 fn active_mtu(netdev_mtu: u32) -> u32 {
@@ -34,6 +40,7 @@ impl Driver for Rxe {
     const UVERBS_ABI_VER: u32 = 2;
     type UContext = UContext;
     type Pd = Pd;
+    type Mr = Mr;
 
     fn query_device(dev: &Device<Self>, a: &mut DeviceAttr) -> Result {
         a.vendor_id = VENDOR_ID;
@@ -115,6 +122,16 @@ impl Driver for Rxe {
 
     fn alloc_pd(_dev: &Device<Self>) -> Result<Pd> {
         Ok(Pd)
+    }
+
+    fn get_dma_mr(dev: &Device<Self>, _access: i32) -> Result<(Mr, u32, u32)> {
+        // A key is an index and an 8-bit tag, as the C rxe makes them.
+        let index = dev.next_mr_index.fetch_add(1, Relaxed);
+        if !(MIN_MR_INDEX..=MAX_MR).contains(&index) {
+            return Err(ENOMEM);
+        }
+        let key = index << 8;
+        Ok((Mr, key, key))
     }
 
     fn dealloc(dev: &Device<Self>) {

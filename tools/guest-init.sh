@@ -33,4 +33,4 @@ cd /checkout
 sh /mnt/vmctl/cmd
 echo $? >/mnt/vmctl/rc
 sync
-poweroff -f
+busybox poweroff -f

@@ -61,7 +61,7 @@ if [ $interactive = 1 ]; then
 	exec "${qemu[@]}"
 fi
 rc=0
-timeout --foreground -k 10 "$timeout" "${qemu[@]}" </dev/null | tr -d '\r' || rc=${PIPESTATUS[0]}
+timeout --foreground -k 10 "$timeout" "${qemu[@]}" </dev/null | sed -u 's/\r$//' || rc=${PIPESTATUS[0]}
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 	echo "vm-run: the guest did not finish within ${timeout} s and was killed" >&2
 	exit 124

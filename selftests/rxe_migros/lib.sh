@@ -65,12 +65,11 @@ port_is() {
 	port_state "$1" | grep -q "$2"
 }
 
-# The GID table of device $1, one GID per line.
+# The first 16 entries of device $1's GID table, one GID per line, empty
+# entries left out (reading all 1024 one by one is slow under TCG).
 gids() {
-	for g in /sys/class/infiniband/"$1"/ports/1/gids/*; do
-		v=$(cat "$g" 2>/dev/null) || continue
-		[ "$v" = 0000:0000:0000:0000:0000:0000:0000:0000 ] || echo "$v"
-	done
+	d=/sys/class/infiniband/$1/ports/1/gids
+	cat "$d"/[0-9] "$d"/1[0-5] 2>/dev/null | grep -v '^0000:0000:0000:0000:0000:0000:0000:0000$'
 }
 
 # The GID of an IPv4 address, in sysfs notation.

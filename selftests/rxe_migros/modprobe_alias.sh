@@ -1,6 +1,6 @@
 #!/bin/sh
-# The documented modprobe configuration makes "modprobe rdma_rxe" and a bare
-# "rdma link add ... type rxe" load rxe_migros.
+# With the documented modprobe.d file, "modprobe rdma_rxe" loads rxe_migros.
+# So does "rdma link add ... type rxe" when no rxe driver is loaded.
 . "$(dirname "$0")/lib.sh"
 
 conf=/checkout/rxe_migros/rxe_migros.conf

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Removing the netdev removes the RDMA device; unloading with devices
-# present removes them too; nothing is left behind either way.
+# Removing the netdev, or unloading with devices present, removes the devices.
+# Nothing is left behind either way.
 . "$(dirname "$0")/lib.sh"
 
 veth_pair

@@ -1,7 +1,6 @@
 #!/bin/sh
-# With link_type=rxe_migros, ours and the C rdma_rxe run side by side: each
-# link type reaches its own driver, and unloading one leaves the other's
-# devices alone.
+# With link_type=rxe_migros, ours and the C rdma_rxe run side by side.
+# Each link type reaches its own driver; unloading one spares the other's devices.
 . "$(dirname "$0")/lib.sh"
 
 veth_pair
