@@ -2,7 +2,7 @@
 """Turn a pcap of RoCEv2 packets (tools/capture-icrc-vectors.sh) into ICRC
 test vectors for the protocol core: rxe_migros/proto/src/icrc_vectors.rs.
 
-Keeps a few packets of each (IP version, opcode) so the file stays small."""
+Keeps the shortest packet of each (IP version, opcode)."""
 import struct
 import sys
 
@@ -41,10 +41,9 @@ def main(pcap, out):
         if struct.unpack('>H', hdr[-6:-4])[0] != 4791:
             continue
         key = (version, roce[0])
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 2:
-            continue
-        rows.append((version, roce[0], hdr, roce))
+        if key not in seen or len(roce) < len(seen[key][3]):
+            seen[key] = (version, roce[0], hdr, roce)
+    rows = [seen[k] for k in sorted(seen)]
     with open(out, 'w') as f:
         f.write('// SPDX-License-Identifier: GPL-2.0\n\n')
         f.write('//! RoCEv2 packets sent by the C rdma_rxe (Linux 7.3) in the test VM,\n')

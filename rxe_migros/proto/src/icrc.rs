@@ -171,6 +171,26 @@ mod tests {
         assert_ne!(compute(&ip, &roce2).unwrap(), a);
     }
 
+    /// Packets the C rxe put on the wire: our ICRC must be theirs, and our
+    /// parser must find the headers of every one.
+    #[test]
+    fn matches_the_c_rxe() {
+        use crate::hdr::Packet;
+        let vectors = crate::icrc_vectors::VECTORS;
+        assert!(vectors.len() >= 20);
+        for (name, ip_udp, roce) in vectors {
+            let n = roce.len();
+            let wire = u32::from_le_bytes([roce[n - 4], roce[n - 3], roce[n - 2], roce[n - 1]]);
+            assert_eq!(compute(ip_udp, &roce[..n - 4]), Ok(wire), "{name}");
+            let p = Packet::parse(roce).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(p.icrc(), wire, "{name}");
+            // One flipped payload or header bit changes it.
+            let mut bad = roce.to_vec();
+            bad[n - 5] ^= 0x10;
+            assert_ne!(compute(ip_udp, &bad[..n - 4]), Ok(wire), "{name}");
+        }
+    }
+
     #[test]
     fn rejects_what_it_cannot_cover() {
         assert_eq!(compute(&[0x46; 28], &[0; 12]), Err(IcrcError::BadIpHeader));

@@ -23,6 +23,9 @@ mod error;
 pub use error::ParseError;
 
 #[cfg(test)]
+mod icrc_vectors;
+
+#[cfg(test)]
 mod testutil {
     /// A small deterministic generator (xorshift64*) for property tests, so
     /// that the core's tests need no crates from the network.
