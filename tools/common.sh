@@ -28,11 +28,30 @@ debian_mirror() {
 	printf '%s\n' "${MIRROR:-$m}"
 }
 
-TOOLCHAIN_KEY=$(key_of "$TOP/tools/pins.env" "$TOP/tools/toolchain.sh")
+# The chroot's content follows from the pins alone (versions and package
+# lists live there), so that is its key.
+TOOLCHAIN_KEY=$(key_of "$TOP/tools/pins.env")
 CHROOT=$CACHE/chroot-$TOOLCHAIN_KEY
 KSRC=/build/linux-source-$KVER_MAJOR
 KERNEL_KEY=$(key_of "$TOOLCHAIN_KEY" "$TOP/kernel/rxe_migros.config" "$TOP/tools/kernel.sh")
 KOUT=/build/kernel-$KERNEL_KEY
+
+# Unmounts everything below directory $1, deepest first: the chroot's bind
+# mounts of /proc, /dev and the checkout.
+unmount_under() {
+	findmnt -rn -o TARGET | awk -v p="$1/" 'index($0, p) == 1' | sort -r |
+		while read -r m; do umount -l "$m"; done
+}
+
+# Removes a cache directory. A chroot holds bind mounts of /dev and of the
+# checkout: removing it without unmounting them would delete those too.
+remove_cached() {
+	unmount_under "$1"
+	if findmnt -rn -o TARGET | awk -v p="$1/" 'index($0, p) == 1' | grep -q .; then
+		die "cannot unmount everything under $1; not removing it"
+	fi
+	rm -rf "$1"
+}
 
 # Run a command inside the build chroot, with the checkout at the same path.
 in_chroot() {

@@ -8,7 +8,7 @@ K=$CHROOT$KOUT
 [ -f "$K/.done" ] && { log "kernel cached: $K"; exit 0; }
 
 log "kernel $KERNEL_KEY: unpacking $LINUX_SOURCE_PKG"
-rm -rf "$K"
+remove_cached "$K"
 in_chroot bash -c "mkdir -p $KOUT && tar xf /usr/src/$LINUX_SOURCE_PKG.tar.xz -C $KOUT --strip-components=1"
 
 # kvm_guest.config plus ours, forced over allnoconfig: olddefconfig after

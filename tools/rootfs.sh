@@ -11,7 +11,8 @@ R=$CACHE/rootfs-$ROOTFS_KEY
 command -v debootstrap >/dev/null || die "debootstrap missing on the host: run tools/toolchain.sh first"
 
 log "guest rootfs $ROOTFS_KEY: debootstrap $DEBIAN_SUITE with $PKGS"
-rm -rf "$R" && mkdir -p "$CACHE"
+remove_cached "$R"
+mkdir -p "$CACHE"
 debootstrap --variant=minbase --include="$PKGS" "$DEBIAN_SUITE" "$R" "$(debian_mirror)" \
 	>"$CACHE/rootfs.log" 2>&1 || die "guest debootstrap failed, see $CACHE/rootfs.log"
 # Mount points for the kernel's modules and the checkout, shared by tools/vm-run.sh.

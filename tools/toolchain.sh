@@ -28,7 +28,8 @@ need_host_tools
 [ -f "$CHROOT/.done" ] && { log "toolchain cached: $CHROOT"; exit 0; }
 
 mirror=$(debian_mirror)
-rm -rf "$CHROOT" && mkdir -p "$CACHE"
+remove_cached "$CHROOT"
+mkdir -p "$CACHE"
 log "debootstrap $DEBIAN_SUITE into $CHROOT"
 debootstrap --variant=minbase "$DEBIAN_SUITE" "$CHROOT" "$mirror" >"$CACHE/debootstrap.log" 2>&1 ||
 	die "debootstrap failed, see $CACHE/debootstrap.log"
@@ -45,11 +46,10 @@ check_available rust-src "$RUSTC_VERSION"
 check_available bindgen "$BINDGEN_VERSION"
 
 log "installing the toolchain"
+# shellcheck disable=SC2086 # a list of packages
 in_chroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	"clang-$LLVM_MAJOR" "lld-$LLVM_MAJOR" "llvm-$LLVM_MAJOR" "libclang-$LLVM_MAJOR-dev" \
-	clang lld llvm "bindgen=$BINDGEN_VERSION" \
-	build-essential flex bison bc libelf-dev libssl-dev cpio kmod python3 xz-utils rsync \
-	ca-certificates dwarves pkg-config >"$CACHE/apt-toolchain.log" 2>&1 ||
+	clang lld llvm "bindgen=$BINDGEN_VERSION" $BUILD_PACKAGES >"$CACHE/apt-toolchain.log" 2>&1 ||
 	die "apt-get install failed in the chroot, see $CACHE/apt-toolchain.log"
 in_chroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	-t "$DEBIAN_SUITE-backports" \
