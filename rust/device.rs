@@ -118,7 +118,10 @@ impl<T: Driver> NewDevice<T> {
             sys::ib_set_device_ops(raw, &Ops::<T>::TABLE);
             (*raw).ops.owner = module.as_ptr();
         }
-        Ok(NewDevice { ib, _driver: PhantomData })
+        Ok(NewDevice {
+            ib,
+            _driver: PhantomData,
+        })
     }
 
     /// The handle the device will have once registered.
@@ -133,7 +136,9 @@ impl<T: Driver> NewDevice<T> {
         // SAFETY: the device is allocated and not registered; `ndev` is live.
         to_result(unsafe { sys::ib_device_set_netdev(ib, ndev.as_ptr(), 1) })?;
         // SAFETY: as above; `name` is NUL-terminated.
-        to_result(unsafe { sys::ib_register_device(ib, name.as_char_ptr(), core::ptr::null_mut()) })?;
+        to_result(unsafe {
+            sys::ib_register_device(ib, name.as_char_ptr(), core::ptr::null_mut())
+        })?;
         // The core owns it now and frees it after `dealloc_driver`.
         core::mem::forget(self);
         Ok(())
@@ -279,7 +284,8 @@ impl<T: Driver> DeviceRef<T> {
     /// The device of this driver (`module`) on `ndev`, if there is one.
     pub fn by_netdev(ndev: &NetDev, module: &'static ThisModule) -> Option<Self> {
         // SAFETY: `ndev` is live; the core returns a held device or null.
-        let ib = NonNull::new(unsafe { sys::ib_device_get_by_netdev(ndev.as_ptr(), T::DRIVER_ID) })?;
+        let ib =
+            NonNull::new(unsafe { sys::ib_device_get_by_netdev(ndev.as_ptr(), T::DRIVER_ID) })?;
         // SAFETY: the device is held, so its ops are readable.
         if unsafe { (*ib.as_ptr()).ops.owner } != module.as_ptr() {
             // Another driver with the same id (the C rxe): not ours.
@@ -287,7 +293,10 @@ impl<T: Driver> DeviceRef<T> {
             unsafe { sys::ib_device_put(ib.as_ptr()) };
             return None;
         }
-        Some(DeviceRef { ib, _driver: PhantomData })
+        Some(DeviceRef {
+            ib,
+            _driver: PhantomData,
+        })
     }
 
     /// Any device with this driver's id on `ndev`, of whichever module.
@@ -436,7 +445,10 @@ impl<T: Driver> Ops<T> {
         })
     }
 
-    unsafe extern "C" fn get_link_layer(_ib: *mut sys::ib_device, _port: u32) -> sys::rdma_link_layer {
+    unsafe extern "C" fn get_link_layer(
+        _ib: *mut sys::ib_device,
+        _port: u32,
+    ) -> sys::rdma_link_layer {
         sys::rdma_link_layer_IB_LINK_LAYER_ETHERNET
     }
 
@@ -465,7 +477,10 @@ impl<T: Driver> Ops<T> {
         }
     }
 
-    unsafe extern "C" fn alloc_pd(pd: *mut sys::ib_pd, _udata: *mut sys::ib_udata) -> kernel::ffi::c_int {
+    unsafe extern "C" fn alloc_pd(
+        pd: *mut sys::ib_pd,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
         from_result(|| {
             // SAFETY: as for `alloc_ucontext`, with `size_ib_pd`.
             unsafe {
@@ -477,7 +492,10 @@ impl<T: Driver> Ops<T> {
         })
     }
 
-    unsafe extern "C" fn get_dma_mr(pd: *mut sys::ib_pd, access: kernel::ffi::c_int) -> *mut sys::ib_mr {
+    unsafe extern "C" fn get_dma_mr(
+        pd: *mut sys::ib_pd,
+        access: kernel::ffi::c_int,
+    ) -> *mut sys::ib_mr {
         // SAFETY: the core passes a PD of one of our devices.
         let dev = unsafe { Device::<T>::from_ib((*pd).device) };
         let made = T::get_dma_mr(dev, access).and_then(|(data, lkey, rkey)| {
@@ -495,14 +513,20 @@ impl<T: Driver> Ops<T> {
         }
     }
 
-    unsafe extern "C" fn dereg_mr(mr: *mut sys::ib_mr, _udata: *mut sys::ib_udata) -> kernel::ffi::c_int {
+    unsafe extern "C" fn dereg_mr(
+        mr: *mut sys::ib_mr,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
         // SAFETY: every MR of ours was made by `get_dma_mr` from a
         // `KBox<Object<ib_mr, T::Mr>>`, and the core deregisters it once.
         drop(unsafe { KBox::from_raw(mr.cast::<Object<sys::ib_mr, T::Mr>>()) });
         0
     }
 
-    unsafe extern "C" fn dealloc_pd(pd: *mut sys::ib_pd, _udata: *mut sys::ib_udata) -> kernel::ffi::c_int {
+    unsafe extern "C" fn dealloc_pd(
+        pd: *mut sys::ib_pd,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
         // SAFETY: as for `dealloc_ucontext`.
         unsafe {
             let obj = pd.cast::<Object<sys::ib_pd, T::Pd>>();
@@ -532,13 +556,23 @@ mod not_yet {
     ) -> c_int {
         refuse()
     }
-    pub(super) unsafe extern "C" fn destroy_cq(_cq: *mut sys::ib_cq, _u: *mut sys::ib_udata) -> c_int {
+    pub(super) unsafe extern "C" fn destroy_cq(
+        _cq: *mut sys::ib_cq,
+        _u: *mut sys::ib_udata,
+    ) -> c_int {
         0
     }
-    pub(super) unsafe extern "C" fn poll_cq(_cq: *mut sys::ib_cq, _n: c_int, _wc: *mut sys::ib_wc) -> c_int {
+    pub(super) unsafe extern "C" fn poll_cq(
+        _cq: *mut sys::ib_cq,
+        _n: c_int,
+        _wc: *mut sys::ib_wc,
+    ) -> c_int {
         refuse()
     }
-    pub(super) unsafe extern "C" fn req_notify_cq(_cq: *mut sys::ib_cq, _f: sys::ib_cq_notify_flags) -> c_int {
+    pub(super) unsafe extern "C" fn req_notify_cq(
+        _cq: *mut sys::ib_cq,
+        _f: sys::ib_cq_notify_flags,
+    ) -> c_int {
         refuse()
     }
     pub(super) unsafe extern "C" fn create_qp(
@@ -556,7 +590,10 @@ mod not_yet {
     ) -> c_int {
         refuse()
     }
-    pub(super) unsafe extern "C" fn destroy_qp(_qp: *mut sys::ib_qp, _u: *mut sys::ib_udata) -> c_int {
+    pub(super) unsafe extern "C" fn destroy_qp(
+        _qp: *mut sys::ib_qp,
+        _u: *mut sys::ib_udata,
+    ) -> c_int {
         0
     }
     pub(super) unsafe extern "C" fn post_send(

@@ -43,7 +43,10 @@ impl<T: NewLink> LinkType<T> {
             (*raw).newlink = Some(Self::newlink);
             sys::rdma_link_register(raw);
         }
-        Ok(LinkType { ops, _driver: PhantomData })
+        Ok(LinkType {
+            ops,
+            _driver: PhantomData,
+        })
     }
 
     unsafe extern "C" fn newlink(

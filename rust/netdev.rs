@@ -169,7 +169,10 @@ impl<T: Listener> Notifier<T> {
             (*block.get()).notifier_call = Some(Self::call);
             to_result(sys::register_netdevice_notifier(block.get()))?;
         }
-        Ok(Notifier { block, _listener: PhantomData })
+        Ok(Notifier {
+            block,
+            _listener: PhantomData,
+        })
     }
 
     unsafe extern "C" fn call(

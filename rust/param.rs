@@ -46,8 +46,8 @@ macro_rules! charp_param {
             static MODINFO: [u8; $modinfo.len()] = *$modinfo;
             #[link_section = "__param"]
             #[used(compiler)]
-            static PARAM: ::kernel::module_param::KernelParam = ::kernel::module_param::KernelParam::new(
-                $crate::rdma::bindings::kernel_param {
+            static PARAM: ::kernel::module_param::KernelParam =
+                ::kernel::module_param::KernelParam::new($crate::rdma::bindings::kernel_param {
                     name: ::kernel::str::as_char_ptr_in_const_context($name),
                     // `__this_module` is set up by the module loader and lives
                     // until the module is unloaded.
@@ -59,8 +59,7 @@ macro_rules! charp_param {
                     __bindgen_anon_1: $crate::rdma::bindings::kernel_param__bindgen_ty_1 {
                         arg: $storage.as_arg(),
                     },
-                },
-            );
+                });
         };
     };
 }

@@ -21,7 +21,11 @@ impl Listener for NetEvents {
             // RTNL is held here, and unregistering takes it: leave that to a
             // work item. The core detaches the netdev before it goes.
             Event::Unregister => {
-                pr_info!("{}: {} is going away, removing the device\n", dev.name(), ndev.name());
+                pr_info!(
+                    "{}: {} is going away, removing the device\n",
+                    dev.name(),
+                    ndev.name()
+                );
                 dev.unregister_queued();
             }
             Event::Up | Event::Down | Event::Change => dev.dispatch_port_state(ndev),

@@ -65,7 +65,16 @@ pub(crate) struct Rxe {
 
 /// The modified EUI-64 of a MAC address (RFC 4291, appendix A).
 fn eui64(mac: [u8; 6]) -> u64 {
-    u64::from_be_bytes([mac[0] ^ 2, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]])
+    u64::from_be_bytes([
+        mac[0] ^ 2,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ])
 }
 
 /// A locally administered unicast MAC, for netdevs that have none.
@@ -80,7 +89,10 @@ fn random_mac() -> [u8; 6] {
 impl NewLink for Rxe {
     fn newlink(name: &CStr, ndev: &NetDev) -> Result {
         if ndev.is_vlan() {
-            pr_err!("{}: is a VLAN: add the link on the device under it\n", ndev.name());
+            pr_err!(
+                "{}: is a VLAN: add the link on the device under it\n",
+                ndev.name()
+            );
             return Err(EPERM);
         }
         if DeviceRef::<Rxe>::any_on(ndev) {
@@ -93,7 +105,10 @@ impl NewLink for Rxe {
             node_desc: b"rxe",
             num_comp_vectors: kernel::cpu::nr_cpu_ids() as i32,
         };
-        let data = Rxe { node_guid, next_mr_index: Atomic::new(param::MIN_MR_INDEX) };
+        let data = Rxe {
+            node_guid,
+            next_mr_index: Atomic::new(param::MIN_MR_INDEX),
+        };
         let dev = NewDevice::new(this_module(), &info, data)?;
         // Listed before it is registered, so that however soon it goes (its
         // netdev vanishing), `dealloc` finds it. Unload cannot run meanwhile:
@@ -120,7 +135,9 @@ impl Drop for RemoveAllDevices {
         loop {
             let held = {
                 let devices = DEVICES.lock();
-                let Some(&handle) = devices.first() else { break };
+                let Some(&handle) = devices.first() else {
+                    break;
+                };
                 // SAFETY: `handle` is listed, so its `dealloc` (which unlists
                 // it under this lock) has not run: the device is not freed.
                 unsafe { handle.hold() }
@@ -145,7 +162,14 @@ impl kernel::Module for RxeModule {
         unsafe { DEVICES.init() };
         let events = Notifier::register()?;
         let link = LinkType::register(LINK_TYPE.get())?;
-        pr_info!("loaded, rdma link type \"{}\"\n", LINK_TYPE.get().to_str().unwrap_or("?"));
-        Ok(RxeModule { _link: link, _devices: RemoveAllDevices, _events: events })
+        pr_info!(
+            "loaded, rdma link type \"{}\"\n",
+            LINK_TYPE.get().to_str().unwrap_or("?")
+        );
+        Ok(RxeModule {
+            _link: link,
+            _devices: RemoveAllDevices,
+            _events: events,
+        })
     }
 }

@@ -55,7 +55,8 @@ impl Driver for Rxe {
             | sys::ib_device_cap_flags_IB_DEVICE_UD_AV_PORT_ENFORCE
             | sys::ib_device_cap_flags_IB_DEVICE_PORT_ACTIVE_EVENT
             | sys::ib_device_cap_flags_IB_DEVICE_SYS_IMAGE_GUID
-            | sys::ib_device_cap_flags_IB_DEVICE_RC_RNR_NAK_GEN) as u64;
+            | sys::ib_device_cap_flags_IB_DEVICE_RC_RNR_NAK_GEN)
+            as u64;
         // `rdma link del` may remove the device.
         a.kernel_cap_flags = sys::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG as u64;
         a.max_send_sge = MAX_SGE as _;

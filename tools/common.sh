@@ -36,6 +36,14 @@ KSRC=/build/linux-source-$KVER_MAJOR
 KERNEL_KEY=$(key_of "$TOOLCHAIN_KEY" "$TOP/kernel/rxe_migros.config" "$TOP/tools/kernel.sh")
 KOUT=/build/kernel-$KERNEL_KEY
 
+# Serialises the steps that build into the cache: a second run (another
+# checkout, CI) waits here instead of building over the first one.
+lock_cache() {
+	mkdir -p "$CACHE"
+	exec 9>"$CACHE/.lock"
+	flock -n 9 || { log "waiting for another build using $CACHE"; flock 9; }
+}
+
 # Unmounts everything below directory $1, deepest first: the chroot's bind
 # mounts of /proc, /dev and the checkout.
 unmount_under() {

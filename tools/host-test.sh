@@ -4,3 +4,9 @@
 command -v cargo >/dev/null || die "cargo is missing on the host"
 cd "$TOP/rxe_migros/proto"
 cargo test --offline --quiet || die "host tests failed"
+# The kernel's rustfmt settings are rustfmt's defaults for edition 2021.
+if command -v rustfmt >/dev/null; then
+	cargo fmt --check || die "proto/ is not rustfmt-clean: run cargo fmt"
+	rustfmt --edition 2021 --check "$TOP/rxe_migros/rxe.rs" >/dev/null ||
+		die "the driver is not rustfmt-clean: run rustfmt --edition 2021 rxe_migros/rxe.rs"
+fi

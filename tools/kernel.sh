@@ -4,6 +4,7 @@
 . "$(dirname "$0")/common.sh"
 
 K=$CHROOT$KOUT
+lock_cache
 [ -f "$CHROOT/.done" ] || die "no toolchain at $CHROOT: run tools/toolchain.sh first"
 [ -f "$K/.done" ] && { log "kernel cached: $K"; exit 0; }
 

@@ -7,6 +7,7 @@
 PKGS=iproute2,kmod,rdma-core,ibverbs-providers,ibverbs-utils,rdmacm-utils,perftest,criu,busybox-static,procps,python3,ethtool,tcpdump,util-linux,iputils-ping
 ROOTFS_KEY=$(key_of "$DEBIAN_SUITE" "$PKGS")
 R=$CACHE/rootfs-$ROOTFS_KEY
+lock_cache
 [ -f "$R/.done" ] && { echo "$R"; exit 0; }
 command -v debootstrap >/dev/null || die "debootstrap missing on the host: run tools/toolchain.sh first"
 

@@ -25,6 +25,7 @@ check_available() {
 
 [ "$(id -u)" = 0 ] || die "the toolchain build needs root (debootstrap, chroot, mounts)"
 need_host_tools
+lock_cache
 [ -f "$CHROOT/.done" ] && { log "toolchain cached: $CHROOT"; exit 0; }
 
 mirror=$(debian_mirror)

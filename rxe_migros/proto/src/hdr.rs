@@ -84,7 +84,8 @@ impl Bth {
     /// Writes the BTH into the first 12 bytes of `b`; reserved bits are zero.
     pub fn emit(&self, b: &mut [u8]) {
         b[0] = self.opcode;
-        b[1] = (self.se as u8) << 7 | (self.mig as u8) << 6 | (self.pad & 3) << 4 | (self.tver & 0xf);
+        b[1] =
+            (self.se as u8) << 7 | (self.mig as u8) << 6 | (self.pad & 3) << 4 | (self.tver & 0xf);
         put16(b, 2, self.pkey);
         put32(
             b,
@@ -105,7 +106,11 @@ pub struct Reth {
 
 impl Reth {
     pub fn parse(b: &[u8]) -> Reth {
-        Reth { va: be64(b, 0), rkey: be32(b, 8), len: be32(b, 12) }
+        Reth {
+            va: be64(b, 0),
+            rkey: be32(b, 8),
+            len: be32(b, 12),
+        }
     }
     pub fn emit(&self, b: &mut [u8]) {
         put64(b, 0, self.va);
@@ -125,10 +130,17 @@ pub struct Aeth {
 impl Aeth {
     pub fn parse(b: &[u8]) -> Aeth {
         let v = be32(b, 0);
-        Aeth { syndrome: (v >> 24) as u8, msn: v & 0x00ff_ffff }
+        Aeth {
+            syndrome: (v >> 24) as u8,
+            msn: v & 0x00ff_ffff,
+        }
     }
     pub fn emit(&self, b: &mut [u8]) {
-        put32(b, 0, (self.syndrome as u32) << 24 | (self.msn & 0x00ff_ffff));
+        put32(
+            b,
+            0,
+            (self.syndrome as u32) << 24 | (self.msn & 0x00ff_ffff),
+        );
     }
 }
 
@@ -143,7 +155,12 @@ pub struct AtomicEth {
 
 impl AtomicEth {
     pub fn parse(b: &[u8]) -> AtomicEth {
-        AtomicEth { va: be64(b, 0), rkey: be32(b, 8), swap_add: be64(b, 12), compare: be64(b, 20) }
+        AtomicEth {
+            va: be64(b, 0),
+            rkey: be32(b, 8),
+            swap_add: be64(b, 12),
+            compare: be64(b, 20),
+        }
     }
     pub fn emit(&self, b: &mut [u8]) {
         put64(b, 0, self.va);
@@ -193,7 +210,10 @@ pub struct Deth {
 
 impl Deth {
     pub fn parse(b: &[u8]) -> Deth {
-        Deth { qkey: be32(b, 0), src_qpn: be32(b, 4) & QPN_MASK }
+        Deth {
+            qkey: be32(b, 0),
+            src_qpn: be32(b, 4) & QPN_MASK,
+        }
     }
     pub fn emit(&self, b: &mut [u8]) {
         put32(b, 0, self.qkey);
@@ -210,7 +230,9 @@ pub struct Immdt {
 
 impl Immdt {
     pub fn parse(b: &[u8]) -> Immdt {
-        Immdt { imm: [b[0], b[1], b[2], b[3]] }
+        Immdt {
+            imm: [b[0], b[1], b[2], b[3]],
+        }
     }
     pub fn emit(&self, b: &mut [u8]) {
         b[..4].copy_from_slice(&self.imm);
@@ -237,7 +259,9 @@ impl<'a> Packet<'a> {
             return Err(ParseError::Truncated);
         }
         let payload_and_pad = buf.len() - fixed;
-        if (bth.pad as usize) > payload_and_pad || (!info.has(flags::PAYLOAD) && payload_and_pad != 0) {
+        if (bth.pad as usize) > payload_and_pad
+            || (!info.has(flags::PAYLOAD) && payload_and_pad != 0)
+        {
             return Err(ParseError::BadPad);
         }
         Ok(Packet { buf, bth, info })
@@ -279,7 +303,12 @@ impl<'a> Packet<'a> {
     /// The ICRC as it appears on the wire.
     pub fn icrc(&self) -> u32 {
         let n = self.buf.len();
-        u32::from_le_bytes([self.buf[n - 4], self.buf[n - 3], self.buf[n - 2], self.buf[n - 1]])
+        u32::from_le_bytes([
+            self.buf[n - 4],
+            self.buf[n - 3],
+            self.buf[n - 2],
+            self.buf[n - 1],
+        ])
     }
 
     /// Headers, payload and pad: what the ICRC covers after the BTH.
@@ -336,7 +365,10 @@ mod tests {
         };
         let mut b = [0u8; 12];
         bth.emit(&mut b);
-        assert_eq!(b, [0x04, 0xe0, 0xff, 0xff, 0x00, 0x00, 0x00, 0x11, 0x80, 0x12, 0x34, 0x56]);
+        assert_eq!(
+            b,
+            [0x04, 0xe0, 0xff, 0xff, 0x00, 0x00, 0x00, 0x11, 0x80, 0x12, 0x34, 0x56]
+        );
     }
 
     #[test]
@@ -344,10 +376,17 @@ mod tests {
         let mut rng = Rng::new(2);
         for _ in 0..10_000 {
             let mut b = [0u8; 28];
-            let r = Reth { va: rng.next_u64(), rkey: rng.next_u32(), len: rng.next_u32() };
+            let r = Reth {
+                va: rng.next_u64(),
+                rkey: rng.next_u32(),
+                len: rng.next_u32(),
+            };
             r.emit(&mut b);
             assert_eq!(Reth::parse(&b), r);
-            let a = Aeth { syndrome: rng.next_u32() as u8, msn: rng.next_u32() & 0xff_ffff };
+            let a = Aeth {
+                syndrome: rng.next_u32() as u8,
+                msn: rng.next_u32() & 0xff_ffff,
+            };
             a.emit(&mut b);
             assert_eq!(Aeth::parse(&b), a);
             let at = AtomicEth {
@@ -358,13 +397,20 @@ mod tests {
             };
             at.emit(&mut b);
             assert_eq!(AtomicEth::parse(&b), at);
-            let d = Deth { qkey: rng.next_u32(), src_qpn: rng.next_u32() & QPN_MASK };
+            let d = Deth {
+                qkey: rng.next_u32(),
+                src_qpn: rng.next_u32() & QPN_MASK,
+            };
             d.emit(&mut b);
             assert_eq!(Deth::parse(&b), d);
-            let aa = AtomicAckEth { orig: rng.next_u64() };
+            let aa = AtomicAckEth {
+                orig: rng.next_u64(),
+            };
             aa.emit(&mut b);
             assert_eq!(AtomicAckEth::parse(&b), aa);
-            let i = Ieth { rkey: rng.next_u32() };
+            let i = Ieth {
+                rkey: rng.next_u32(),
+            };
             i.emit(&mut b);
             assert_eq!(Ieth::parse(&b), i);
         }
@@ -383,7 +429,11 @@ mod tests {
             ..Default::default()
         };
         bth.emit(&mut b);
-        let reth = Reth { va: 0x1000, rkey: 0x55, len: 5 };
+        let reth = Reth {
+            va: 0x1000,
+            rkey: 0x55,
+            len: 5,
+        };
         reth.emit(&mut b[12..]);
         Immdt { imm: [1, 2, 3, 4] }.emit(&mut b[28..]);
         b[32..37].copy_from_slice(b"hello");
@@ -397,16 +447,35 @@ mod tests {
     #[test]
     fn rejects_bad_packets() {
         let mut b = [0u8; 64];
-        Bth { opcode: TRANSPORT_UD | op::SEND_ONLY, ..Default::default() }.emit(&mut b);
+        Bth {
+            opcode: TRANSPORT_UD | op::SEND_ONLY,
+            ..Default::default()
+        }
+        .emit(&mut b);
         assert!(Packet::parse(&b[..12 + 8 + 4]).is_ok());
-        assert_eq!(Packet::parse(&b[..12 + 8 + 3]).unwrap_err(), ParseError::Truncated);
+        assert_eq!(
+            Packet::parse(&b[..12 + 8 + 3]).unwrap_err(),
+            ParseError::Truncated
+        );
         assert_eq!(Packet::parse(&b[..11]).unwrap_err(), ParseError::Truncated);
         b[0] = TRANSPORT_RC | 0x15;
-        assert_eq!(Packet::parse(&b).unwrap_err(), ParseError::UnknownOpcode(0x15));
-        Bth { opcode: TRANSPORT_RC | op::ACKNOWLEDGE, ..Default::default() }.emit(&mut b);
+        assert_eq!(
+            Packet::parse(&b).unwrap_err(),
+            ParseError::UnknownOpcode(0x15)
+        );
+        Bth {
+            opcode: TRANSPORT_RC | op::ACKNOWLEDGE,
+            ..Default::default()
+        }
+        .emit(&mut b);
         assert_eq!(Packet::parse(&b[..20]).map(|p| p.payload().len()), Ok(0));
         assert_eq!(Packet::parse(&b[..21]).unwrap_err(), ParseError::BadPad);
-        Bth { opcode: TRANSPORT_RC | op::SEND_ONLY, pad: 3, ..Default::default() }.emit(&mut b);
+        Bth {
+            opcode: TRANSPORT_RC | op::SEND_ONLY,
+            pad: 3,
+            ..Default::default()
+        }
+        .emit(&mut b);
         assert_eq!(Packet::parse(&b[..18]).unwrap_err(), ParseError::BadPad);
         b[1] |= 1;
         assert_eq!(Packet::parse(&b).unwrap_err(), ParseError::BadVersion(1));
@@ -422,7 +491,14 @@ mod tests {
                 *x = rng.next_u32() as u8;
             }
             if let Ok(p) = Packet::parse(&b[..n]) {
-                let _ = (p.payload(), p.reth(), p.aeth(), p.atomic_eth(), p.deth(), p.icrc());
+                let _ = (
+                    p.payload(),
+                    p.reth(),
+                    p.aeth(),
+                    p.atomic_eth(),
+                    p.deth(),
+                    p.icrc(),
+                );
             }
         }
     }

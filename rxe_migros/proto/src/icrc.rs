@@ -146,7 +146,11 @@ mod tests {
             for &b in &buf[..n] {
                 slow ^= b as u32;
                 for _ in 0..8 {
-                    slow = if slow & 1 != 0 { (slow >> 1) ^ POLY } else { slow >> 1 };
+                    slow = if slow & 1 != 0 {
+                        (slow >> 1) ^ POLY
+                    } else {
+                        slow >> 1
+                    };
                 }
             }
             assert_eq!(crc32_le(0x1234_5678, &buf[..n]), slow);
@@ -158,7 +162,9 @@ mod tests {
         let mut ip = [0u8; 28];
         ip[0] = 0x45;
         ip[9] = 17;
-        let roce = [0x04u8, 0, 0xff, 0xff, 0, 0, 0, 0x11, 0x80, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd];
+        let roce = [
+            0x04u8, 0, 0xff, 0xff, 0, 0, 0, 0x11, 0x80, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd,
+        ];
         let a = compute(&ip, &roce).unwrap();
         ip[1] = 0x10; // DSCP
         ip[8] = 1; // TTL

@@ -159,9 +159,7 @@ const fn operation_flags(operation: u8) -> Option<u32> {
         op::RDMA_WRITE_LAST => WRITE_REQ | END,
         op::RDMA_WRITE_LAST_WITH_IMMEDIATE => WRITE_REQ | IMMDT | RWR | COMP | END,
         op::RDMA_WRITE_ONLY => WRITE_REQ | RETH | START | END,
-        op::RDMA_WRITE_ONLY_WITH_IMMEDIATE => {
-            WRITE_REQ | RETH | IMMDT | RWR | COMP | START | END
-        }
+        op::RDMA_WRITE_ONLY_WITH_IMMEDIATE => WRITE_REQ | RETH | IMMDT | RWR | COMP | START | END,
         op::RDMA_READ_REQUEST => REQ | READ | RETH | START | END,
         op::RDMA_READ_RESPONSE_FIRST => READ_RESP | AETH | START,
         op::RDMA_READ_RESPONSE_MIDDLE => READ_RESP | MIDDLE,
@@ -209,7 +207,11 @@ impl OpInfo {
             Transport::Ud => flags | DETH,
             _ => flags,
         };
-        Some(OpInfo { opcode, transport, flags })
+        Some(OpInfo {
+            opcode,
+            transport,
+            flags,
+        })
     }
 
     /// Whether every bit of `f` is set.

@@ -101,7 +101,14 @@ mod tests {
             assert_eq!(b.diff(a), n as i32);
             assert_eq!(a.diff(b), -(n as i32));
             assert_eq!(b - n, a);
-            assert_eq!(a.partial_cmp(&b), Some(if n == 0 { Ordering::Equal } else { Ordering::Less }));
+            assert_eq!(
+                a.partial_cmp(&b),
+                Some(if n == 0 {
+                    Ordering::Equal
+                } else {
+                    Ordering::Less
+                })
+            );
         }
     }
 }
