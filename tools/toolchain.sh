@@ -45,11 +45,16 @@ check_available "$LINUX_SOURCE_PKG" "$LINUX_SOURCE_VERSION"
 check_available rustc "$RUSTC_VERSION"
 check_available rust-src "$RUSTC_VERSION"
 check_available bindgen "$BINDGEN_VERSION"
+for p in clang lld llvm libclang; do
+	[ $p = libclang ] && p=libclang-$LLVM_MAJOR-dev || p=$p-$LLVM_MAJOR
+	check_available "$p" "$LLVM_VERSION"
+done
 
 log "installing the toolchain"
 # shellcheck disable=SC2086 # a list of packages
 in_chroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-	"clang-$LLVM_MAJOR" "lld-$LLVM_MAJOR" "llvm-$LLVM_MAJOR" "libclang-$LLVM_MAJOR-dev" \
+	"clang-$LLVM_MAJOR=$LLVM_VERSION" "lld-$LLVM_MAJOR=$LLVM_VERSION" \
+	"llvm-$LLVM_MAJOR=$LLVM_VERSION" "libclang-$LLVM_MAJOR-dev=$LLVM_VERSION" \
 	clang lld llvm "bindgen=$BINDGEN_VERSION" $BUILD_PACKAGES >"$CACHE/apt-toolchain.log" 2>&1 ||
 	die "apt-get install failed in the chroot, see $CACHE/apt-toolchain.log"
 in_chroot env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
