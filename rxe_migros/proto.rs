@@ -9,6 +9,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+#[path = "proto/src/aeth.rs"]
+pub(crate) mod aeth;
 #[path = "proto/src/error.rs"]
 mod error;
 #[path = "proto/src/hdr.rs"]

@@ -160,8 +160,14 @@ impl kernel::Module for RxeModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: called once, before anything else touches `DEVICES`.
         unsafe { DEVICES.init() };
+        // `rdma link add` reads at most IFNAMSIZ - 1 bytes of a type name.
+        let link_type = LINK_TYPE.get();
+        if link_type.is_empty() || link_type.to_bytes().len() >= 16 {
+            pr_err!("link_type must be 1 to 15 characters long\n");
+            return Err(EINVAL);
+        }
         let events = Notifier::register()?;
-        let link = LinkType::register(LINK_TYPE.get())?;
+        let link = LinkType::register(link_type)?;
         pr_info!(
             "loaded, rdma link type \"{}\"\n",
             LINK_TYPE.get().to_str().unwrap_or("?")

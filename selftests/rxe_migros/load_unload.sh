@@ -11,3 +11,7 @@ for round in 1 2; do
 	[ ! -d /sys/module/rxe_migros ] || fail "round $round: module still present after rmmod"
 done
 dmesg | grep -q "rxe_migros: loaded, rdma link type \"rxe\"" || fail "no load message in dmesg"
+# A link type rdma link add could never name is refused.
+must_fail modprobe rxe_migros link_type=
+must_fail modprobe rxe_migros link_type=a_name_longer_than_ifnamsiz
+[ ! -d /sys/module/rxe_migros ] || fail "module loaded with a bad link_type"

@@ -11,9 +11,11 @@
 //! - [`opcode`]: the BTH opcode table (IBTA vol. 1, 9.2.1 and table 38).
 //! - [`hdr`]: the base and extended transport headers, parsed and emitted.
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
+//! - [`aeth`]: ACK syndromes: credits, RNR NAK timers, NAK codes.
 
 #![no_std]
 
+pub mod aeth;
 pub mod hdr;
 pub mod icrc;
 pub mod opcode;
