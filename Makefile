@@ -3,7 +3,8 @@
 # rxe_migros: everything starts here.
 #
 #   make demo               set everything up (cached), boot the VM, show devices
-#   make check              every test: host unit tests, then the VM selftests
+#   make check              every test: host unit tests, the uapi layout check,
+#                           then the VM selftests
 #   make vm-run CMD='...'   run CMD as root in a VM on our kernel, in the checkout
 #   make vm-shell           an interactive VM
 #   make module             build rxe_migros.ko against our kernel
@@ -15,7 +16,7 @@
 SHELL := /bin/bash
 TOOLS := $(CURDIR)/tools
 
-.PHONY: all toolchain kernel rootfs bindings module host-test selftests check demo vm-run vm-shell bench clean
+.PHONY: all toolchain kernel rootfs module host-test abi-check selftests check demo vm-run vm-shell clean
 
 all: module
 
@@ -34,10 +35,13 @@ module: kernel
 host-test:
 	@$(TOOLS)/host-test.sh
 
+abi-check: kernel
+	@$(TOOLS)/check-abi.sh
+
 selftests: module rootfs
 	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1200} -- selftests/run.sh
 
-check: host-test selftests
+check: host-test abi-check selftests
 
 demo: module rootfs
 	@$(TOOLS)/vm-run.sh --timeout 600 -- tools/demo.sh

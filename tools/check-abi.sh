@@ -1,0 +1,33 @@
+#!/bin/bash
+# uapi/rdma_user_rxe.h must describe the same bytes as the kernel's
+# include/uapi/rdma/rdma_user_rxe.h, which librxe is built against: compile
+# a use of every struct against each header with debug info and compare the
+# layouts pahole reads back (names, types, offsets, sizes).
+. "$(dirname "$0")/common.sh"
+[ -f "$CHROOT$KOUT/.done" ] || die "no kernel: run 'make kernel' first"
+
+structs="rxe_gid rxe_global_route rxe_av rxe_send_wr rxe_sge mminfo rxe_dma_info
+	rxe_send_wqe rxe_recv_wqe rxe_create_ah_resp rxe_create_cq_resp rxe_resize_cq_resp
+	rxe_create_qp_resp rxe_create_srq_resp rxe_modify_srq_cmd rxe_queue_buf"
+work=$(mktemp -d "$TOP/.abi.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+{
+	echo '#include HEADER'
+	for s in $structs; do
+		[ "$s" = rxe_gid ] && echo "union $s use_$s;" || echo "struct $s use_$s;"
+	done
+} >"$work/use.c"
+# Both headers include <linux/types.h> and friends: the chroot's sanitised
+# kernel headers (linux-libc-dev) serve them, as they serve rdma-core.
+layout() { # header object
+	in_chroot clang -g -c -o "$2" -DHEADER="\"$1\"" "$work/use.c" &&
+		in_chroot pahole --suppress_aligned_attribute "$2" | grep -v '^\s*/\* \(sum members\|last cacheline\|padding\|XXX\)'
+}
+ours=$(layout "$TOP/uapi/rdma_user_rxe.h" "$work/ours.o") || die "cannot compile uapi/rdma_user_rxe.h"
+theirs=$(layout "$KOUT/include/uapi/rdma/rdma_user_rxe.h" "$work/theirs.o") || die "cannot compile the kernel's header"
+[ -n "$ours" ] || die "pahole read no layouts"
+if ! diff <(echo "$theirs") <(echo "$ours") >"$work/diff"; then
+	cat "$work/diff" >&2
+	die "uapi/rdma_user_rxe.h differs from the kernel's rdma_user_rxe.h"
+fi
+log "uapi/rdma_user_rxe.h: $(echo "$structs" | wc -w) layouts identical to the kernel's"
