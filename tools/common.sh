@@ -68,6 +68,12 @@ in_chroot() {
 		mountpoint -q "$CHROOT/$m" || mount --bind "/$m" "$CHROOT/$m"
 	done
 	mkdir -p "$CHROOT$TOP"
+	# A mount left by an earlier checkout at the same path (a fresh clone
+	# in CI) shows the old, possibly deleted, directory: replace it.
+	if mountpoint -q "$CHROOT$TOP" &&
+		[ "$(stat -c %d:%i "$TOP")" != "$(stat -c %d:%i "$CHROOT$TOP")" ]; then
+		umount -l "$CHROOT$TOP"
+	fi
 	mountpoint -q "$CHROOT$TOP" || mount --bind "$TOP" "$CHROOT$TOP"
 	chroot "$CHROOT" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
