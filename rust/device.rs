@@ -335,6 +335,30 @@ struct Object<I, D> {
     data: D,
 }
 
+impl<I, D> Object<I, D> {
+    /// Stores `data` behind the core object at `ib`.
+    ///
+    /// # Safety
+    ///
+    /// `ib` must start an allocation of at least `size_of::<Self>()` bytes
+    /// (the size the ops table declares for `I`), whose data is unset.
+    unsafe fn init(ib: *mut I, data: D) {
+        // SAFETY: per the caller, the data field is in bounds and unset.
+        unsafe { core::ptr::write(&raw mut (*ib.cast::<Self>()).data, data) }
+    }
+
+    /// Drops the data behind the core object at `ib`; the core frees the
+    /// memory afterwards.
+    ///
+    /// # Safety
+    ///
+    /// `init` must have stored data behind `ib`, and nothing may use it again.
+    unsafe fn drop_data(ib: *mut I) {
+        // SAFETY: per the caller, the data is set and not used again.
+        unsafe { core::ptr::drop_in_place(&raw mut (*ib.cast::<Self>()).data) }
+    }
+}
+
 /// The ops table of driver `T`.
 struct Ops<T>(PhantomData<T>);
 
@@ -457,24 +481,20 @@ impl<T: Driver> Ops<T> {
         _udata: *mut sys::ib_udata,
     ) -> kernel::ffi::c_int {
         from_result(|| {
-            // SAFETY: the core allocated `uc` with `size_ib_ucontext` bytes
-            // and set its device to one of ours.
+            // SAFETY: the core allocated `uc` with `size_ib_ucontext` bytes,
+            // zeroed, and set its device to one of ours.
             unsafe {
                 let data = T::alloc_ucontext(Device::from_ib((*uc).device))?;
-                let obj = uc.cast::<Object<sys::ib_ucontext, T::UContext>>();
-                core::ptr::write(&raw mut (*obj).data, data);
+                Object::<_, T::UContext>::init(uc, data);
             }
             Ok(0)
         })
     }
 
     unsafe extern "C" fn dealloc_ucontext(uc: *mut sys::ib_ucontext) {
-        // SAFETY: `alloc_ucontext` succeeded for `uc`, so its data is set;
-        // the core frees the memory after this returns.
-        unsafe {
-            let obj = uc.cast::<Object<sys::ib_ucontext, T::UContext>>();
-            core::ptr::drop_in_place(&raw mut (*obj).data);
-        }
+        // SAFETY: `alloc_ucontext` succeeded for `uc`; the core calls this
+        // once.
+        unsafe { Object::<_, T::UContext>::drop_data(uc) }
     }
 
     unsafe extern "C" fn alloc_pd(
@@ -485,8 +505,7 @@ impl<T: Driver> Ops<T> {
             // SAFETY: as for `alloc_ucontext`, with `size_ib_pd`.
             unsafe {
                 let data = T::alloc_pd(Device::from_ib((*pd).device))?;
-                let obj = pd.cast::<Object<sys::ib_pd, T::Pd>>();
-                core::ptr::write(&raw mut (*obj).data, data);
+                Object::<_, T::Pd>::init(pd, data);
             }
             Ok(0)
         })
@@ -528,10 +547,7 @@ impl<T: Driver> Ops<T> {
         _udata: *mut sys::ib_udata,
     ) -> kernel::ffi::c_int {
         // SAFETY: as for `dealloc_ucontext`.
-        unsafe {
-            let obj = pd.cast::<Object<sys::ib_pd, T::Pd>>();
-            core::ptr::drop_in_place(&raw mut (*obj).data);
-        }
+        unsafe { Object::<_, T::Pd>::drop_data(pd) };
         0
     }
 }
