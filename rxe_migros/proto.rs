@@ -21,5 +21,7 @@ pub(crate) mod icrc;
 pub(crate) mod opcode;
 #[path = "proto/src/psn.rs"]
 pub(crate) mod psn;
+#[path = "proto/src/seq.rs"]
+pub(crate) mod seq;
 
 pub(crate) use error::ParseError;

@@ -12,6 +12,7 @@
 //! - [`hdr`]: the base and extended transport headers, parsed and emitted.
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
 //! - [`aeth`]: ACK syndromes: credits, RNR NAK timers, NAK codes.
+//! - [`seq`]: request and ACK PSN checks of the reliable transport.
 
 #![no_std]
 
@@ -20,6 +21,7 @@ pub mod hdr;
 pub mod icrc;
 pub mod opcode;
 pub mod psn;
+pub mod seq;
 
 mod error;
 pub use error::ParseError;
