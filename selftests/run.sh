@@ -2,12 +2,26 @@
 # The rxe_migros selftests, run inside the test VM (make check). Prints KTAP;
 # ends with "N passed, N failed". Usage: run.sh [NAME-PATTERN]
 #
-# Every test starts from a clean slate (no test namespaces, no rxe module).
-# A final test scans dmesg for BUG, WARNING, Oops and KASAN reports.
+# Every test starts from a clean slate (no test namespaces, no rxe module,
+# an empty kernel log). After each, the kernel log is scanned for BUG,
+# WARNING, Oops and KASAN reports; a final test fails if any test left one.
 cd "$(dirname "$0")" || exit 1
 pattern=${1:-}
 tests=$(ls rxe_migros/*.sh | grep -v '/lib.sh$' | grep -e "$pattern")
 n=$(($(echo "$tests" | wc -l) + 1))
+
+bad_kernel_log='BUG:|WARNING:|Oops|KASAN|general protection fault|Call Trace:'
+kernel_reports=""
+
+# Keeps what the last test left in the kernel log that must not be there,
+# then empties the log for the next one.
+collect_kernel_log() {
+	b=$(dmesg | grep -E -A20 "$bad_kernel_log" | head -n 60)
+	[ -n "$b" ] && kernel_reports="$kernel_reports
+[$1]
+$b"
+	dmesg -C
+}
 
 reset_state() {
 	rm -f /etc/modprobe.d/rxe_migros.conf
@@ -19,13 +33,14 @@ reset_state() {
 	sleep 0.2
 }
 
+reset_state
+collect_kernel_log boot
 echo "KTAP version 1"
 echo "1..$n"
 i=0 pass=0 fail=0 skip=0
 for t in $tests; do
 	i=$((i + 1))
 	name=$(basename "$t" .sh)
-	reset_state
 	echo "# $name: $(sed -n '2s/^# //p' "$t")"
 	start=$(cut -d' ' -f1 /proc/uptime)
 	out=$(timeout 120 sh "$t" 2>&1)
@@ -38,17 +53,16 @@ for t in $tests; do
 	124) echo "not ok $i $name # timed out after 120 s"; fail=$((fail + 1)) ;;
 	*) echo "not ok $i $name # exit $rc"; fail=$((fail + 1)) ;;
 	esac
+	reset_state
+	collect_kernel_log "$name"
 done
-reset_state
 
 i=$((i + 1))
-bad=$(dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|general protection fault|Call Trace:')
-if [ -z "$bad" ]; then
+if [ -z "$kernel_reports" ]; then
 	echo "ok $i dmesg_clean"
 	pass=$((pass + 1))
 else
-	echo "$bad" | head -n 40 | sed 's/^/# /'
-	dmesg | grep -A30 -E 'BUG:|WARNING:|Oops' | head -n 60 | sed 's/^/# /'
+	echo "$kernel_reports" | sed 's/^/# /'
 	echo "not ok $i dmesg_clean"
 	fail=$((fail + 1))
 fi

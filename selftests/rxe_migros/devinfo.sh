@@ -5,6 +5,9 @@
 veth_pair
 load_ours
 must ip netns exec nsA rdma link add rxe0 type rxe netdev veth0
+# Served by rxe_migros: it said so, and the C driver is not even loaded.
+served_by_ours rxe0 veth0 || fail "rxe0 was not created by rxe_migros"
+[ ! -d /sys/module/rdma_rxe ] || fail "the C rdma_rxe is loaded"
 has_v4_gid() { ibv_devinfo -v -d rxe0 | grep -q 'GID.*::ffff:10.0.0.1'; }
 wait_for 10 has_v4_gid ||
 	fail "no GID for 10.0.0.1: $(ibv_devinfo -v -d rxe0 2>&1 | tr '\n' ' ')"
