@@ -15,10 +15,8 @@
 #include <rdma/uverbs_ioctl.h>
 #include <net/udp_tunnel.h>
 
-bool rxe_migros_ib_device_try_get(struct ib_device *dev);
 struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info);
 void rxe_migros_dev_put(struct net_device *ndev);
-void rxe_migros_dev_hold(struct net_device *ndev);
 bool rxe_migros_is_vlan_dev(const struct net_device *ndev);
 enum ib_port_state rxe_migros_port_state(struct net_device *ndev);
 void rxe_migros_ib_mark_name_assigned_by_user(struct ib_device *dev);

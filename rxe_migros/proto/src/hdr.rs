@@ -310,11 +310,6 @@ impl<'a> Packet<'a> {
             self.buf[n - 1],
         ])
     }
-
-    /// Headers, payload and pad: what the ICRC covers after the BTH.
-    pub fn bytes(&self) -> &'a [u8] {
-        self.buf
-    }
 }
 
 #[cfg(test)]
