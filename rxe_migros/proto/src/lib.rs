@@ -12,6 +12,9 @@
 //! - [`hdr`]: the base and extended transport headers, parsed and emitted.
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
 //! - [`aeth`]: ACK syndromes: credits, RNR NAK timers, NAK codes.
+//! - [`queue`]: the shape of the rings shared with user space.
+//! - [`roce`]: the IP and UDP encapsulation, and the checks every received
+//!   datagram meets.
 //! - [`seq`]: request and ACK PSN checks of the reliable transport.
 
 #![no_std]
@@ -21,6 +24,8 @@ pub mod hdr;
 pub mod icrc;
 pub mod opcode;
 pub mod psn;
+pub mod queue;
+pub mod roce;
 pub mod seq;
 
 mod error;
