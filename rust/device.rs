@@ -10,13 +10,16 @@
 //! alive, and borrows them through [`DeviceRef`], which does.
 
 use super::bindings as sys;
+use super::cq::{CqEvents, CqInit};
 use super::netdev::{NetDev, NetDevRef};
+use super::udata::UData;
 use core::marker::PhantomData;
 use core::mem::size_of;
 use core::ptr::NonNull;
 use kernel::error::{from_result, to_result};
 use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::sync::Arc;
 use kernel::types::Opaque;
 use kernel::ThisModule;
 
@@ -38,6 +41,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
     type Pd: Send + Sync;
     /// Memory region data.
     type Mr: Send + Sync;
+    /// Completion queue data.
+    type Cq: Send + Sync;
 
     /// Fills the device attributes.
     fn query_device(dev: &Device<Self>, attr: &mut DeviceAttr) -> Result;
@@ -52,9 +57,51 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// Registers a DMA memory region (all of memory, for kernel users) with
     /// `access` (`ib_access_flags`); returns its data and its (lkey, rkey).
     fn get_dma_mr(dev: &Device<Self>, access: i32) -> Result<(Self::Mr, u32, u32)>;
+    /// Creates a CQ. `udata` is `None` for kernel consumers; `events`
+    /// reaches the consumer. Returns the CQ and its usable number of entries.
+    fn create_cq(
+        dev: &Device<Self>,
+        init: &CqInit,
+        udata: Option<&UData<'_>>,
+        events: Arc<CqEvents>,
+    ) -> Result<(Self::Cq, u32)>;
+    /// Resizes a process's CQ to at least `entries`; returns the usable
+    /// number.
+    fn resize_user_cq(cq: &Self::Cq, entries: u32, udata: &UData<'_>) -> Result<u32>;
+    /// Takes up to `wc.len()` completions of a kernel CQ; returns how many.
+    fn poll_cq(cq: &Self::Cq, wc: &mut [sys::ib_wc]) -> usize;
+    /// Arms a CQ (`ib_cq_notify_flags`); returns whether completions are
+    /// already waiting, when `IB_CQ_REPORT_MISSED_EVENTS` asks.
+    fn req_notify_cq(cq: &Self::Cq, flags: u32) -> bool;
+
     /// The device is unregistered and about to be freed: forget it. Its
     /// data is dropped after this returns.
     fn dealloc(dev: &Device<Self>);
+
+    /// The port's counters (sysfs `hw_counters`, `rdma statistic`), by
+    /// name; none if empty.
+    const HW_STATS: &'static [StatDesc] = &[];
+    /// Reads the counters of `HW_STATS` into `values`, one for one.
+    fn hw_stats(_dev: &Device<Self>, _values: &mut [u64]) {}
+}
+
+/// The name of a hardware counter (`struct rdma_stat_desc`).
+#[repr(transparent)]
+pub struct StatDesc(sys::rdma_stat_desc);
+
+// SAFETY: a descriptor is a pointer to a static string and plain integers,
+// never written after construction.
+unsafe impl Sync for StatDesc {}
+
+impl StatDesc {
+    /// A counter called `name`.
+    pub const fn new(name: &'static CStr) -> Self {
+        StatDesc(sys::rdma_stat_desc {
+            name: kernel::str::as_char_ptr_in_const_context(name),
+            flags: 0,
+            priv_: core::ptr::null(),
+        })
+    }
 }
 
 /// An RDMA device of driver `T`: the core's `ib_device` followed by the
@@ -359,6 +406,12 @@ impl<I, D> Object<I, D> {
     }
 }
 
+/// What follows a core `ib_cq`: its event link and the driver's data.
+struct CqObject<T: Driver> {
+    events: Arc<CqEvents>,
+    data: T::Cq,
+}
+
 /// The ops table of driver `T`.
 struct Ops<T>(PhantomData<T>);
 
@@ -379,14 +432,22 @@ impl<T: Driver> Ops<T> {
         o.dealloc_ucontext = Some(Self::dealloc_ucontext);
         o.alloc_pd = Some(Self::alloc_pd);
         o.dealloc_pd = Some(Self::dealloc_pd);
+        if !T::HW_STATS.is_empty() {
+            o.alloc_hw_port_stats = Some(Self::alloc_hw_port_stats);
+            o.get_hw_stats = Some(Self::get_hw_stats);
+        }
         o.size_ib_ucontext = size_of::<Object<sys::ib_ucontext, T::UContext>>();
         o.size_ib_pd = size_of::<Object<sys::ib_pd, T::Pd>>();
         // The RDMA core requires the data path ops of every device; until
         // the driver offers them (issue #3) they refuse with EOPNOTSUPP.
-        o.create_cq = Some(not_yet::create_cq);
-        o.destroy_cq = Some(not_yet::destroy_cq);
-        o.poll_cq = Some(not_yet::poll_cq);
-        o.req_notify_cq = Some(not_yet::req_notify_cq);
+        o.create_cq = Some(Self::create_cq);
+        o.destroy_cq = Some(Self::destroy_cq);
+        o.resize_user_cq = Some(Self::resize_user_cq);
+        o.poll_cq = Some(Self::poll_cq);
+        o.req_notify_cq = Some(Self::req_notify_cq);
+        o.size_ib_cq = size_of::<Object<sys::ib_cq, CqObject<T>>>();
+        o.mmap = Some(super::mmap::mmap);
+        o.mmap_free = Some(super::mmap::mmap_free);
         o.create_qp = Some(not_yet::create_qp);
         o.modify_qp = Some(not_yet::modify_qp);
         o.destroy_qp = Some(not_yet::destroy_qp);
@@ -395,7 +456,6 @@ impl<T: Driver> Ops<T> {
         o.get_dma_mr = Some(Self::get_dma_mr);
         o.dereg_mr = Some(Self::dereg_mr);
         o.reg_user_mr = Some(not_yet::reg_user_mr);
-        o.size_ib_cq = size_of::<sys::ib_cq>();
         o.size_ib_qp = size_of::<sys::ib_qp>();
         o
     };
@@ -408,6 +468,36 @@ impl<T: Driver> Ops<T> {
             T::dealloc(&*dev);
             core::ptr::drop_in_place(&raw mut (*dev).data);
         }
+    }
+
+    unsafe extern "C" fn alloc_hw_port_stats(
+        _ib: *mut sys::ib_device,
+        _port: u32,
+    ) -> *mut sys::rdma_hw_stats {
+        // SAFETY: the descriptors are static and `StatDesc` is a transparent
+        // `rdma_stat_desc`; the core frees the result.
+        unsafe {
+            sys::rdma_alloc_hw_stats_struct(
+                T::HW_STATS.as_ptr().cast(),
+                T::HW_STATS.len() as i32,
+                sys::RDMA_HW_STATS_DEFAULT_LIFESPAN as _,
+            )
+        }
+    }
+
+    unsafe extern "C" fn get_hw_stats(
+        ib: *mut sys::ib_device,
+        stats: *mut sys::rdma_hw_stats,
+        _port: u32,
+        _index: kernel::ffi::c_int,
+    ) -> kernel::ffi::c_int {
+        let n = T::HW_STATS.len();
+        // SAFETY: `stats` came from `alloc_hw_port_stats`, with one value
+        // per descriptor, and the core holds its lock across this call.
+        let values = unsafe { (*stats).value.as_mut_slice(n) };
+        // SAFETY: the core passes our device.
+        T::hw_stats(unsafe { Device::from_ib(ib) }, values);
+        n as kernel::ffi::c_int
     }
 
     unsafe extern "C" fn query_device(
@@ -542,6 +632,92 @@ impl<T: Driver> Ops<T> {
         0
     }
 
+    unsafe extern "C" fn create_cq(
+        cq: *mut sys::ib_cq,
+        attr: *const sys::ib_cq_init_attr,
+        attrs: *mut sys::uverbs_attr_bundle,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core passes a CQ of our device, allocated with
+            // `size_ib_cq` bytes, its attributes and, for a user call, the
+            // call's bundle.
+            unsafe {
+                let attr = &*attr;
+                if attr.flags != 0 {
+                    return Err(EOPNOTSUPP);
+                }
+                let init = CqInit { entries: attr.cqe };
+                let udata = UData::from_raw(sys::rxe_migros_attrs_udata(attrs));
+                let events = CqEvents::new(cq)?;
+                let dev = Device::<T>::from_ib((*cq).device);
+                let (data, entries) = T::create_cq(dev, &init, udata.as_ref(), events.clone())
+                    .inspect_err(|_| events.revoke())?;
+                (*cq).cqe = entries as i32;
+                Object::<_, CqObject<T>>::init(cq, CqObject { events, data });
+            }
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `cq` must be a CQ of ours that `create_cq` initialised.
+    unsafe fn cq<'a>(cq: *mut sys::ib_cq) -> &'a CqObject<T> {
+        // SAFETY: per the caller.
+        unsafe { &(*cq.cast::<Object<sys::ib_cq, CqObject<T>>>()).data }
+    }
+
+    unsafe extern "C" fn destroy_cq(
+        cq: *mut sys::ib_cq,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: the core destroys a CQ of ours once, when no QP uses it.
+        unsafe {
+            Self::cq(cq).events.revoke();
+            Object::<_, CqObject<T>>::drop_data(cq);
+        }
+        0
+    }
+
+    unsafe extern "C" fn resize_user_cq(
+        cq: *mut sys::ib_cq,
+        entries: kernel::ffi::c_uint,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: a CQ of ours, and the udata of the user's call.
+            unsafe {
+                let udata = UData::from_raw(udata).ok_or(EINVAL)?;
+                let n = T::resize_user_cq(&Self::cq(cq).data, entries, &udata)?;
+                (*cq).cqe = n as i32;
+            }
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn poll_cq(
+        cq: *mut sys::ib_cq,
+        n: kernel::ffi::c_int,
+        wc: *mut sys::ib_wc,
+    ) -> kernel::ffi::c_int {
+        if n <= 0 || wc.is_null() {
+            return 0;
+        }
+        // SAFETY: a CQ of ours, and room for `n` completions at `wc`.
+        unsafe {
+            let wc = core::slice::from_raw_parts_mut(wc, n as usize);
+            T::poll_cq(&Self::cq(cq).data, wc) as kernel::ffi::c_int
+        }
+    }
+
+    unsafe extern "C" fn req_notify_cq(
+        cq: *mut sys::ib_cq,
+        flags: sys::ib_cq_notify_flags,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: a CQ of ours.
+        unsafe { T::req_notify_cq(&Self::cq(cq).data, flags as u32) as kernel::ffi::c_int }
+    }
+
     unsafe extern "C" fn dealloc_pd(
         pd: *mut sys::ib_pd,
         _udata: *mut sys::ib_udata,
@@ -565,32 +741,6 @@ mod not_yet {
         EOPNOTSUPP.to_errno()
     }
 
-    pub(super) unsafe extern "C" fn create_cq(
-        _cq: *mut sys::ib_cq,
-        _attr: *const sys::ib_cq_init_attr,
-        _attrs: *mut sys::uverbs_attr_bundle,
-    ) -> c_int {
-        refuse()
-    }
-    pub(super) unsafe extern "C" fn destroy_cq(
-        _cq: *mut sys::ib_cq,
-        _u: *mut sys::ib_udata,
-    ) -> c_int {
-        0
-    }
-    pub(super) unsafe extern "C" fn poll_cq(
-        _cq: *mut sys::ib_cq,
-        _n: c_int,
-        _wc: *mut sys::ib_wc,
-    ) -> c_int {
-        refuse()
-    }
-    pub(super) unsafe extern "C" fn req_notify_cq(
-        _cq: *mut sys::ib_cq,
-        _f: sys::ib_cq_notify_flags,
-    ) -> c_int {
-        refuse()
-    }
     pub(super) unsafe extern "C" fn create_qp(
         _qp: *mut sys::ib_qp,
         _attr: *mut sys::ib_qp_init_attr,

@@ -44,6 +44,14 @@ impl NetDev {
         unsafe { CStr::from_char_ptr(sys::rxe_migros_netdev_name(self.as_ptr())) }
     }
 
+    /// The network namespace the device is in. A namespace outlives its
+    /// devices: they move out or are destroyed before it goes.
+    pub fn net(&self) -> &super::netns::Net {
+        // SAFETY: the device is live (type invariant), and so is its
+        // namespace while it is.
+        unsafe { super::netns::Net::from_raw(sys::rxe_migros_dev_net(self.as_ptr())) }
+    }
+
     /// The MTU in bytes.
     pub fn mtu(&self) -> u32 {
         // SAFETY: the device is live (type invariant).

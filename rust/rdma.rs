@@ -7,11 +7,17 @@
 //! upstream. All `unsafe` of the project lives in this layer; the driver in
 //! `rxe_migros/` builds on the safe types below.
 //!
+//! - [`cq`]: the link from a driver's completion queue to the core's.
 //! - [`device`]: allocating, registering and unregistering an `ib_device`,
 //!   and the `ib_device_ops` table built from a [`device::Driver`].
 //! - [`link`]: the `rdma link add` entry point (`rdma_link_ops`).
 //! - [`netdev`]: borrowed network devices and netdevice notifiers.
+//! - [`mmap`]: memory shared with a process through its mappings.
+//! - [`netns`]: network namespaces and per-namespace exit hooks.
 //! - [`param`]: a string module parameter, which `module!` lacks.
+//! - [`skb`]: received packets.
+//! - [`udata`]: the driver-specific part of a uverbs call.
+//! - [`udp_tunnel`]: UDP sockets that hand their datagrams to the driver.
 
 // This layer is a library with a public API of its own, compiled into the
 // driver's crate: its `pub` items are meant as `pub`.
@@ -19,11 +25,23 @@
 
 #[path = "bindings.rs"]
 pub mod bindings;
+#[path = "cq.rs"]
+pub mod cq;
 #[path = "device.rs"]
 pub mod device;
 #[path = "link.rs"]
 pub mod link;
+#[path = "mmap.rs"]
+pub mod mmap;
 #[path = "netdev.rs"]
 pub mod netdev;
+#[path = "netns.rs"]
+pub mod netns;
 #[path = "param.rs"]
 pub mod param;
+#[path = "skb.rs"]
+pub mod skb;
+#[path = "udata.rs"]
+pub mod udata;
+#[path = "udp_tunnel.rs"]
+pub mod udp_tunnel;

@@ -21,6 +21,10 @@ pub(crate) mod icrc;
 pub(crate) mod opcode;
 #[path = "proto/src/psn.rs"]
 pub(crate) mod psn;
+#[path = "proto/src/queue.rs"]
+pub(crate) mod queue;
+#[path = "proto/src/roce.rs"]
+pub(crate) mod roce;
 #[path = "proto/src/seq.rs"]
 pub(crate) mod seq;
 

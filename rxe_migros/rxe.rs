@@ -6,8 +6,10 @@
 //!
 //! This file is the module: it registers the `rdma link` type, follows
 //! netdev events and keeps the list of our devices (the C rxe's rxe.c).
-//! The verbs are in [`verbs`], netdev events in [`net`], the limits in
-//! [`param`], and the wire protocol in the sans-IO core [`proto`].
+//! The verbs are in [`verbs`], netdev events in [`net`], the UDP sockets in
+//! [`ns`], received packets in [`recv`], the port counters in [`counters`],
+//! the limits in [`param`], and the wire protocol in the sans-IO core
+//! [`proto`].
 
 use kernel::prelude::*;
 use kernel::sync::global_lock;
@@ -16,15 +18,20 @@ use kernel::{ModuleMetadata, ThisModule};
 #[path = "../rust/rdma.rs"]
 mod rdma;
 
+mod counters;
+mod cq;
 mod net;
+mod ns;
 mod param;
 mod proto;
+mod recv;
 mod verbs;
 
 use kernel::sync::atomic::Atomic;
 use rdma::device::{Device, DeviceHandle, DeviceInfo, DeviceRef, NewDevice};
 use rdma::link::{LinkType, NewLink};
 use rdma::netdev::{NetDev, Notifier};
+use rdma::netns::Pernet;
 use rdma::param::CharpParam;
 
 module! {
@@ -61,6 +68,10 @@ pub(crate) struct Rxe {
     pub(crate) node_guid: u64,
     /// Index of the next memory region; its key is built from it.
     pub(crate) next_mr_index: Atomic<u32>,
+    /// The port's counters.
+    pub(crate) counters: counters::Counters,
+    /// The UDP sockets of the netdev's namespace, which receive for us.
+    _sockets: ns::NsRef,
 }
 
 /// The modified EUI-64 of a MAC address (RFC 4291, appendix A).
@@ -108,6 +119,8 @@ impl NewLink for Rxe {
         let data = Rxe {
             node_guid,
             next_mr_index: Atomic::new(param::MIN_MR_INDEX),
+            counters: counters::Counters::new(),
+            _sockets: ns::NsRef::get(ndev.net())?,
         };
         let dev = NewDevice::new(this_module(), &info, data)?;
         // Listed before it is registered, so that however soon it goes (its
@@ -149,10 +162,12 @@ impl Drop for RemoveAllDevices {
 }
 
 struct RxeModule {
-    // Field order is drop order: first no new links, then no devices, and
-    // only then no netdev events (which may still name a device).
+    // Field order is drop order: first no new links, then no devices (their
+    // sockets close with them), then no sockets in any namespace, and only
+    // then no netdev events (which may still name a device).
     _link: LinkType<Rxe>,
     _devices: RemoveAllDevices,
+    _sockets: Pernet<ns::NsExit>,
     _events: Notifier<net::NetEvents>,
 }
 
@@ -160,6 +175,8 @@ impl kernel::Module for RxeModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: called once, before anything else touches `DEVICES`.
         unsafe { DEVICES.init() };
+        // SAFETY: as above, for the namespaces' sockets.
+        unsafe { ns::init() };
         // `rdma link add` reads at most IFNAMSIZ - 1 bytes of a type name.
         let link_type = LINK_TYPE.get();
         if link_type.is_empty() || link_type.to_bytes().len() >= 16 {
@@ -167,6 +184,7 @@ impl kernel::Module for RxeModule {
             return Err(EINVAL);
         }
         let events = Notifier::register()?;
+        let sockets = Pernet::register()?;
         let link = LinkType::register(link_type)?;
         pr_info!(
             "loaded, rdma link type \"{}\"\n",
@@ -175,6 +193,7 @@ impl kernel::Module for RxeModule {
         Ok(RxeModule {
             _link: link,
             _devices: RemoveAllDevices,
+            _sockets: sockets,
             _events: events,
         })
     }

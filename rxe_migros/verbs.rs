@@ -3,12 +3,16 @@
 //! The verbs the RDMA core calls on our devices (the C rxe's rxe_verbs.c):
 //! device and port queries, user contexts and protection domains.
 
+use crate::cq::Cq;
 use crate::param::*;
 use crate::rdma::bindings as sys;
-use crate::rdma::device::{Device, DeviceAttr, Driver, PortAttr};
+use crate::rdma::cq::{CqEvents, CqInit};
+use crate::rdma::device::{Device, DeviceAttr, Driver, PortAttr, StatDesc};
+use crate::rdma::udata::UData;
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
+use kernel::sync::Arc;
 
 /// A process's open device. It holds nothing yet: its objects arrive with
 /// the data path.
@@ -41,6 +45,7 @@ impl Driver for Rxe {
     type UContext = UContext;
     type Pd = Pd;
     type Mr = Mr;
+    type Cq = Cq;
 
     fn query_device(dev: &Device<Self>, a: &mut DeviceAttr) -> Result {
         a.vendor_id = VENDOR_ID;
@@ -63,7 +68,7 @@ impl Driver for Rxe {
         a.max_recv_sge = MAX_SGE as _;
         a.max_sge_rd = MAX_SGE_RD as _;
         a.max_cq = MAX_CQ as _;
-        a.max_cqe = ((1u32 << MAX_LOG_CQE) - 1) as _;
+        a.max_cqe = crate::cq::MAX_CQE as _;
         a.max_mr = MAX_MR as _;
         a.max_mw = MAX_MW as _;
         a.max_pd = MAX_PD as _;
@@ -135,7 +140,34 @@ impl Driver for Rxe {
         Ok((Mr, key, key))
     }
 
+    fn create_cq(
+        _dev: &Device<Self>,
+        init: &CqInit,
+        udata: Option<&UData<'_>>,
+        events: Arc<CqEvents>,
+    ) -> Result<(Cq, u32)> {
+        Cq::new(init, udata, events)
+    }
+
+    fn resize_user_cq(cq: &Cq, entries: u32, udata: &UData<'_>) -> Result<u32> {
+        cq.resize(entries, udata)
+    }
+
+    fn poll_cq(cq: &Cq, wc: &mut [sys::ib_wc]) -> usize {
+        cq.poll(wc)
+    }
+
+    fn req_notify_cq(cq: &Cq, flags: u32) -> bool {
+        cq.req_notify(flags)
+    }
+
     fn dealloc(dev: &Device<Self>) {
         crate::forget_device(dev);
+    }
+
+    const HW_STATS: &'static [StatDesc] = crate::counters::DESCS;
+
+    fn hw_stats(dev: &Device<Self>, values: &mut [u64]) {
+        dev.counters.read(values);
     }
 }

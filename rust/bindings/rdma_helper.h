@@ -14,6 +14,10 @@
 #include <rdma/rdma_netlink.h>
 #include <rdma/uverbs_ioctl.h>
 #include <net/udp_tunnel.h>
+#include <net/net_namespace.h>
+#include <linux/skbuff.h>
+#include <linux/vmalloc.h>
+#include <linux/mm.h>
 
 struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info);
 void rxe_migros_dev_put(struct net_device *ndev);
@@ -23,3 +27,14 @@ void rxe_migros_ib_mark_name_assigned_by_user(struct ib_device *dev);
 const char *rxe_migros_netdev_name(const struct net_device *ndev);
 unsigned int rxe_migros_netdev_mtu(const struct net_device *ndev);
 bool rxe_migros_netdev_mac(const struct net_device *ndev, u8 *mac);
+struct net *rxe_migros_dev_net(const struct net_device *ndev);
+struct net_device *rxe_migros_skb_dev(const struct sk_buff *skb);
+int rxe_migros_skb_linearize(struct sk_buff *skb);
+u8 *rxe_migros_skb_network_header(const struct sk_buff *skb);
+unsigned int rxe_migros_skb_network_len(const struct sk_buff *skb);
+void rxe_migros_kfree_skb(struct sk_buff *skb);
+void *rxe_migros_vmalloc_user(unsigned long size);
+void *rxe_migros_vma_private(const struct vm_area_struct *vma);
+void rxe_migros_vma_set_ops(struct vm_area_struct *vma, const struct vm_operations_struct *ops, void *priv);
+struct ib_ucontext *rxe_migros_udata_ucontext(struct ib_udata *udata);
+struct ib_udata *rxe_migros_attrs_udata(struct uverbs_attr_bundle *attrs);

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Completion queues (the C rxe's rxe_cq.c).
+//!
+//! A process's CQ is a ring of `ib_uverbs_wc` it maps and polls itself
+//! (librxe never asks the kernel to poll): we produce, it consumes, and the
+//! indices sit in the ring's header. A kernel consumer's CQ is a plain ring
+//! of completions it polls through `poll_cq`. Either way the shape of the
+//! ring, and so the number of entries the consumer is told it has, is the
+//! core's [`Ring`].
+
+use crate::param::MAX_LOG_CQE;
+use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
+use crate::rdma::bindings as sys;
+use crate::rdma::cq::{CqEvents, CqInit, WorkCompletion};
+use crate::rdma::mmap::{Published, SharedBuf};
+use crate::rdma::udata::UData;
+use kernel::new_spinlock_irq;
+use kernel::prelude::*;
+use kernel::sync::{Arc, SpinLockIrq};
+
+/// Slots are at least a cache line, as librxe expects of the C rxe.
+const MIN_SLOT: usize = 64;
+
+/// The most entries a CQ may have.
+pub(crate) const MAX_CQE: u32 = (1 << MAX_LOG_CQE) - 1;
+
+/// Where a CQ's completions are kept.
+enum Store {
+    /// In a ring the process maps; it owns the consumer index.
+    User {
+        buf: Arc<SharedBuf>,
+        _offer: Published,
+    },
+    /// In kernel memory, for `poll_cq`.
+    Kernel {
+        slots: KVVec<WorkCompletion>,
+        consumer: u32,
+    },
+}
+
+impl Store {
+    /// A store for `ring`, published to the caller of `udata` if any.
+    /// Also returns the response librxe expects (`struct mminfo`).
+    fn new(ring: &Ring, udata: Option<&UData<'_>>) -> Result<Store> {
+        let Some(udata) = udata else {
+            let n = ring.capacity() as usize + 1;
+            let mut slots = KVVec::with_capacity(n, GFP_KERNEL)?;
+            for _ in 0..n {
+                slots.push(WorkCompletion::default(), GFP_KERNEL)?;
+            }
+            return Ok(Store::Kernel { slots, consumer: 0 });
+        };
+        let buf = SharedBuf::new(ring.bytes())?;
+        let (log2_elem_size, index_mask) = ring.header();
+        buf.write(0, &log2_elem_size.to_ne_bytes())?;
+        buf.write(4, &index_mask.to_ne_bytes())?;
+        let offer = udata.publish(&buf)?;
+        // struct mminfo { __u64 offset; __u32 size; __u32 pad; }
+        let mut mi = [0u8; 16];
+        mi[..8].copy_from_slice(&offer.offset().to_ne_bytes());
+        mi[8..12].copy_from_slice(&(buf.len() as u32).to_ne_bytes());
+        udata.write_bytes(&mi)?;
+        Ok(Store::User { buf, _offer: offer })
+    }
+}
+
+/// The ring and who consumes it.
+struct CqRing {
+    ring: Ring,
+    /// Our producer index; for user CQs it is also in the header.
+    producer: u32,
+    /// What the consumer armed (`ib_cq_notify_flags`), cleared as it fires.
+    notify: u32,
+    store: Store,
+}
+
+impl CqRing {
+    fn consumer(&self) -> u32 {
+        match &self.store {
+            // An index the process may have set to anything: the ring's
+            // arithmetic keeps it in range.
+            Store::User { buf, .. } => buf.load_acquire(CONSUMER_OFFSET).unwrap_or(0),
+            Store::Kernel { consumer, .. } => *consumer,
+        }
+    }
+
+    fn count(&self) -> u32 {
+        self.ring.count(self.producer, self.consumer())
+    }
+}
+
+/// A completion queue.
+pub(crate) struct Cq {
+    inner: Arc<CqInner>,
+}
+
+/// What a CQ's producers (QPs) hold.
+#[pin_data]
+pub(crate) struct CqInner {
+    #[pin]
+    ring: SpinLockIrq<CqRing>,
+    events: Arc<CqEvents>,
+}
+
+impl Cq {
+    pub(crate) fn new(
+        init: &CqInit,
+        udata: Option<&UData<'_>>,
+        events: Arc<CqEvents>,
+    ) -> Result<(Cq, u32)> {
+        if init.entries > MAX_CQE {
+            return Err(EINVAL);
+        }
+        let ring =
+            Ring::new(init.entries, WorkCompletion::UVERBS_BYTES, MIN_SLOT).map_err(|_| EINVAL)?;
+        let store = Store::new(&ring, udata)?;
+        let state = CqRing {
+            ring,
+            producer: 0,
+            notify: 0,
+            store,
+        };
+        let inner = Arc::pin_init(
+            pin_init!(CqInner {
+                ring <- new_spinlock_irq!(state),
+                events,
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok((Cq { inner }, ring.capacity()))
+    }
+
+    /// Replaces a process's ring by one of at least `entries`, keeping what
+    /// waits. (Kernel consumers cannot resize.)
+    pub(crate) fn resize(&self, entries: u32, udata: &UData<'_>) -> Result<u32> {
+        if entries > MAX_CQE {
+            return Err(EINVAL);
+        }
+        let ring =
+            Ring::new(entries, WorkCompletion::UVERBS_BYTES, MIN_SLOT).map_err(|_| EINVAL)?;
+        // Allocating and answering the process may sleep, and so may
+        // withdrawing the old ring's offer: outside the lock.
+        let store = Store::new(&ring, Some(udata))?;
+        // Either way, a store is dropped here, after the lock.
+        match self.swap_ring(ring, store) {
+            Ok(_old) => Ok(ring.capacity()),
+            Err(_unused) => Err(EINVAL),
+        }
+    }
+
+    /// Moves what waits into `store`, shaped `ring`, and makes it the CQ's.
+    /// Returns the old store, or the new one back if what waits does not fit.
+    fn swap_ring(&self, ring: Ring, store: Store) -> core::result::Result<Store, Store> {
+        let mut cq = self.inner.ring.lock();
+        let count = cq.count();
+        let (Store::User { buf: old, .. }, Store::User { buf: new, .. }) = (&cq.store, &store)
+        else {
+            return Err(store);
+        };
+        if count > ring.capacity() {
+            return Err(store);
+        }
+        let mut i = cq.consumer();
+        let mut j = 0;
+        let mut slot = [0u8; WorkCompletion::UVERBS_BYTES];
+        while i != cq.producer {
+            // Offsets from the rings' own arithmetic are always in bounds.
+            let _ = old.read(cq.ring.offset(i), &mut slot);
+            let _ = new.write(ring.offset(j), &slot);
+            i = cq.ring.next(i);
+            j = ring.next(j);
+        }
+        let _ = new.store_release(PRODUCER_OFFSET, count);
+        cq.ring = ring;
+        cq.producer = count;
+        Ok(core::mem::replace(&mut cq.store, store))
+    }
+
+    /// Takes waiting completions of a kernel CQ into `wc`.
+    pub(crate) fn poll(&self, wc: &mut [sys::ib_wc]) -> usize {
+        let mut cq = self.inner.ring.lock();
+        let (ring, producer) = (cq.ring, cq.producer);
+        let Store::Kernel { slots, consumer } = &mut cq.store else {
+            return 0;
+        };
+        let mut n = 0;
+        while n < wc.len() && *consumer != producer {
+            let i = (*consumer & ring.capacity()) as usize;
+            slots[i].to_ib_wc(core::ptr::null_mut(), &mut wc[n]);
+            *consumer = ring.next(*consumer);
+            n += 1;
+        }
+        n
+    }
+
+    /// Arms the CQ; tells whether completions already wait, if asked.
+    pub(crate) fn req_notify(&self, flags: u32) -> bool {
+        let mut cq = self.inner.ring.lock();
+        cq.notify |= flags & sys::ib_cq_notify_flags_IB_CQ_SOLICITED_MASK;
+        flags & sys::ib_cq_notify_flags_IB_CQ_REPORT_MISSED_EVENTS != 0 && cq.count() > 0
+    }
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Send hand-made RoCEv2 packets to UDP port 4791, to see what a receiver
+does with bad ones.
+
+    inject.py [--netns NS] [--counters DIR] SRC DST CASE[:COUNT]...
+
+SRC and DST are IPv4 or IPv6 addresses; the packets go from SRC (which must
+be local, in network namespace NS if given) to DST. IPv4 packets are built whole on a raw socket, so that the
+ICRC, which covers most of the IP header, can be made right or wrong at
+will; IPv6 ones go out of a UDP socket bound to a known port, as the rest of
+their header is fixed or masked out of the ICRC.
+
+Cases (each packet is otherwise a valid RC SEND Only with a correct ICRC):
+  good       addressed to QP 0x123456, which the receiver should not have
+  truncated  shorter than a BTH
+  opcode     an opcode no transport defines (0x1f)
+  version    transport header version 1
+  pad        a pad count larger than the payload
+  icrc       a wrong ICRC
+  noise      random bytes of random length, with a right ICRC
+For each case it prints a line: the case, how many packets were sent and,
+with --counters (a device's hw_counters directory), how much each of the
+receiver's drop counters grew.
+"""
+import argparse
+import ipaddress
+import os
+import random
+import socket
+import struct
+import sys
+import time
+import zlib
+
+ROCE_PORT = 4791
+SRC_PORT = 49152
+RC_SEND_ONLY = 0x04
+QPN = 0x123456
+
+
+def bth(opcode, pad=0, tver=0, qpn=QPN, psn=1):
+    flags = (pad & 3) << 4 | (tver & 0xf)
+    return struct.pack(">BBHI", opcode, flags, 0xffff, qpn & 0xffffff) + \
+        struct.pack(">I", 0x80000000 | (psn & 0xffffff))
+
+
+def icrc(ip_udp, roce):
+    """The invariant CRC (IBTA A17.3.3) of a packet whose IP and UDP
+    headers are ip_udp and whose transport bytes (BTH to pad) are roce."""
+    p = bytearray(ip_udp)
+    if p[0] >> 4 == 4:
+        ip = 20
+        p[1] = 0xff           # type of service
+        p[8] = 0xff           # time to live
+        p[10:12] = b"\xff\xff"  # header checksum
+    else:
+        ip = 40
+        p[0] |= 0x0f          # traffic class and flow label
+        p[1:4] = b"\xff\xff\xff"
+        p[7] = 0xff           # hop limit
+    p[ip + 6:ip + 8] = b"\xff\xff"  # UDP checksum
+    r = bytearray(roce)
+    r[4] = 0xff               # BTH reserved byte (FECN, BECN)
+    crc = zlib.crc32(b"\xff" * 8 + bytes(p) + bytes(r))
+    return struct.pack("<I", crc)
+
+
+def transport(case):
+    """The RoCEv2 bytes (BTH to ICRC exclusive) of a case, and whether to
+    spoil the ICRC."""
+    payload = b"\x7b" * 16
+    if case == "good" or case == "icrc":
+        return bth(RC_SEND_ONLY) + payload, case == "icrc"
+    if case == "truncated":
+        return bth(RC_SEND_ONLY)[:6], False
+    if case == "opcode":
+        return bth(0x1f) + payload, False
+    if case == "version":
+        return bth(RC_SEND_ONLY, tver=1) + payload, False
+    if case == "pad":
+        return bth(0x11, pad=3) + b"\0\0\0\0", False  # an ACK has no payload
+    if case == "noise":
+        return os.urandom(random.randrange(0, 200)), False
+    sys.exit(f"unknown case {case}")
+
+
+def ipv4_udp(src, dst, length):
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + 8 + length, 0x1234, 0x4000,
+                     64, socket.IPPROTO_UDP, 0, src.packed, dst.packed)
+    return ip + struct.pack(">HHHH", SRC_PORT, ROCE_PORT, 8 + length, 0)
+
+
+def ipv6_udp(src, dst, length):
+    ip = struct.pack(">IHBB16s16s", 6 << 28, 8 + length, socket.IPPROTO_UDP, 64,
+                     src.packed, dst.packed)
+    return ip + struct.pack(">HHHH", SRC_PORT, ROCE_PORT, 8 + length, 0)
+
+
+DROP_COUNTERS = ("rcvd_malformed", "rcvd_bad_icrc", "rcvd_no_dest")
+
+
+def read_counters(d):
+    return [int(open(os.path.join(d, c)).read()) for c in DROP_COUNTERS]
+
+
+def send(s, src, dst, case, count):
+    v6 = dst.version == 6
+    for _ in range(count):
+        roce, spoil = transport(case)
+        hdrs = (ipv6_udp if v6 else ipv4_udp)(src, dst, len(roce) + 4)
+        crc = icrc(hdrs, roce) if len(roce) >= 12 else b"\0\0\0\0"
+        if spoil:
+            crc = bytes([crc[0] ^ 1]) + crc[1:]
+        if v6:
+            s.sendto(roce + crc, (str(dst), ROCE_PORT))
+        else:
+            s.sendto(hdrs + roce + crc, (str(dst), 0))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--netns")
+    ap.add_argument("--counters")
+    ap.add_argument("src")
+    ap.add_argument("dst")
+    ap.add_argument("cases", nargs="+")
+    a = ap.parse_args()
+    src, dst = ipaddress.ip_address(a.src), ipaddress.ip_address(a.dst)
+    if a.netns:
+        with open(f"/run/netns/{a.netns}") as f:
+            os.setns(f.fileno(), os.CLONE_NEWNET)
+    if dst.version == 6:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.bind((str(src), SRC_PORT))
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    for arg in a.cases:
+        case, _, n = arg.partition(":")
+        count = int(n or 1)
+        before = read_counters(a.counters) if a.counters else None
+        send(s, src, dst, case, count)
+        line = f"{case} {count}"
+        if before is not None:
+            time.sleep(0.2)
+            after = read_counters(a.counters)
+            line += "".join(f" {c}+{y - x}" for c, x, y in zip(DROP_COUNTERS, before, after))
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

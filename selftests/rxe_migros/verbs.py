@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Verbs objects on one device, through the real libibverbs and librxe
+(ctypes, so that every verb is reachable, ibv_resize_cq included).
+
+    verbs.py DEVICE TEST...
+
+Each test prints "ok NAME" or "not ok NAME: why"; the exit status is the
+number of failures.
+"""
+import ctypes
+import ctypes.util
+import errno
+import os
+import sys
+
+ibv = ctypes.CDLL("libibverbs.so.1", use_errno=True)
+ibv.ibv_get_device_list.restype = ctypes.POINTER(ctypes.c_void_p)
+ibv.ibv_get_device_name.restype = ctypes.c_char_p
+ibv.ibv_get_device_name.argtypes = [ctypes.c_void_p]
+ibv.ibv_open_device.restype = ctypes.c_void_p
+ibv.ibv_open_device.argtypes = [ctypes.c_void_p]
+ibv.ibv_close_device.argtypes = [ctypes.c_void_p]
+ibv.ibv_create_comp_channel.restype = ctypes.c_void_p
+ibv.ibv_create_comp_channel.argtypes = [ctypes.c_void_p]
+ibv.ibv_destroy_comp_channel.argtypes = [ctypes.c_void_p]
+ibv.ibv_create_cq.restype = ctypes.c_void_p
+ibv.ibv_create_cq.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                              ctypes.c_void_p, ctypes.c_int]
+ibv.ibv_destroy_cq.argtypes = [ctypes.c_void_p]
+ibv.ibv_resize_cq.argtypes = [ctypes.c_void_p, ctypes.c_int]
+ibv.ibv_query_device.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, why):
+    if not cond:
+        raise Fail(why)
+
+
+def open_device(name):
+    n = ctypes.c_int()
+    lst = ibv.ibv_get_device_list(ctypes.byref(n))
+    for i in range(n.value):
+        if ibv.ibv_get_device_name(lst[i]).decode() == name:
+            ctx = ibv.ibv_open_device(lst[i])
+            check(ctx, f"ibv_open_device({name}) failed: {os.strerror(ctypes.get_errno())}")
+            return ctx
+    raise Fail(f"no device {name}")
+
+
+def cqe_of(cq):
+    # struct ibv_cq { context, channel, cq_context; u32 handle; int cqe; ... }
+    return ctypes.c_int.from_address(cq + 3 * 8 + 4).value
+
+
+def max_cqe(ctx):
+    # struct ibv_device_attr: fw_ver[64], node_guid, sys_image_guid,
+    # max_mr_size, page_size_cap, vendor_id, vendor_part_id, hw_ver, max_qp,
+    # max_qp_wr, device_cap_flags, max_sge, max_sge_rd, max_cq, max_cqe
+    attr = ctypes.create_string_buffer(512)
+    check(ibv.ibv_query_device(ctx, attr) == 0, "ibv_query_device failed")
+    return ctypes.c_int.from_buffer(attr, 64 + 4 * 8 + 9 * 4).value
+
+
+# Slots of struct ibv_context_ops, which follows the device pointer in
+# struct ibv_context.
+POLL_CQ, REQ_NOTIFY_CQ = 11, 12
+
+
+def ctx_op(ctx, slot, restype, *argtypes):
+    fn = ctypes.c_void_p.from_address(ctx + 8 + 8 * slot).value
+    return ctypes.CFUNCTYPE(restype, *argtypes)(fn)
+
+
+def poll(ctx, cq, n=16):
+    wc = ctypes.create_string_buffer(48 * n)
+    return ctx_op(ctx, POLL_CQ, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p)(cq, n, wc)
+
+
+def expect_errno(what, err):
+    got = ctypes.get_errno()
+    check(got == err, f"{what}: errno {errno.errorcode.get(got, got)}, wanted {errno.errorcode[err]}")
+
+
+def test_cq_sizes(ctx):
+    for want in (1, 2, 100, 1000, 4096):
+        cq = ibv.ibv_create_cq(ctx, want, None, None, 0)
+        check(cq, f"create_cq({want}): {os.strerror(ctypes.get_errno())}")
+        got = cqe_of(cq)
+        # A ring of 2^k slots holds 2^k - 1: the least such >= want.
+        check(got >= want and (got + 1) & got == 0 and got < 2 * want + 1,
+              f"create_cq({want}) gave {got} entries")
+        check(poll(ctx, cq) == 0, "a new CQ polled a completion")
+        check(ibv.ibv_destroy_cq(cq) == 0, "destroy_cq failed")
+
+
+def test_cq_too_big(ctx):
+    m = max_cqe(ctx)
+    check(m > 0, f"max_cqe {m}")
+    cq = ibv.ibv_create_cq(ctx, m, None, None, 0)
+    check(cq, f"create_cq(max_cqe={m}): {os.strerror(ctypes.get_errno())}")
+    ibv.ibv_destroy_cq(cq)
+    ctypes.set_errno(0)
+    cq = ibv.ibv_create_cq(ctx, m + 1, None, None, 0)
+    check(not cq, f"create_cq(max_cqe + 1) succeeded")
+    expect_errno("create_cq(max_cqe + 1)", errno.EINVAL)
+
+
+def test_cq_resize(ctx):
+    cq = ibv.ibv_create_cq(ctx, 10, None, None, 0)
+    check(cq, "create_cq(10) failed")
+    for want in (1000, 20, 5000, 1):
+        rc = ibv.ibv_resize_cq(cq, want)
+        check(rc == 0, f"resize_cq({want}): {os.strerror(rc)}")
+        got = cqe_of(cq)
+        check(got >= want and got < 2 * want + 1, f"resize_cq({want}) gave {got}")
+    rc = ibv.ibv_resize_cq(cq, max_cqe(ctx) + 1)
+    check(rc == errno.EINVAL, f"resize_cq(max_cqe + 1) returned {rc}, wanted EINVAL")
+    check(ibv.ibv_destroy_cq(cq) == 0, "destroy_cq failed")
+
+
+def test_cq_channel(ctx):
+    ch = ibv.ibv_create_comp_channel(ctx)
+    check(ch, "create_comp_channel failed")
+    cq = ibv.ibv_create_cq(ctx, 16, None, ch, 0)
+    check(cq, "create_cq with a channel failed")
+    # Both are inlines calling context->ops: librxe polls the mapped ring
+    # itself and sends notification requests to the kernel.
+    for solicited in (0, 1, 0):
+        rc = ctx_op(ctx, REQ_NOTIFY_CQ, ctypes.c_int, ctypes.c_void_p, ctypes.c_int)(cq, solicited)
+        check(rc == 0, f"req_notify_cq({solicited}) returned {rc}")
+    check(poll(ctx, cq) == 0, "an empty CQ polled a completion")
+    check(ibv.ibv_destroy_cq(cq) == 0, "destroy_cq failed")
+    check(ibv.ibv_destroy_comp_channel(ch) == 0, "destroy_comp_channel failed")
+
+
+def test_many_cqs(ctx):
+    cqs = []
+    for i in range(200):
+        cq = ibv.ibv_create_cq(ctx, 64, None, None, 0)
+        check(cq, f"create_cq #{i}: {os.strerror(ctypes.get_errno())}")
+        cqs.append(cq)
+    # Destroy in an order other than creation's.
+    for cq in cqs[::2] + cqs[1::2]:
+        check(ibv.ibv_destroy_cq(cq) == 0, "destroy_cq failed")
+
+
+def test_cq_left_open(ctx):
+    # Closing the device with objects alive must destroy them.
+    for _ in range(5):
+        check(ibv.ibv_create_cq(ctx, 32, None, None, 0), "create_cq failed")
+
+
+def main():
+    dev, tests = sys.argv[1], sys.argv[2:]
+    failed = 0
+    for name in tests:
+        ctx = open_device(dev)
+        try:
+            globals()["test_" + name](ctx)
+            print(f"ok {name}")
+        except Fail as e:
+            print(f"not ok {name}: {e}")
+            failed += 1
+        ibv.ibv_close_device(ctx)
+    sys.exit(failed)
+
+
+if __name__ == "__main__":
+    main()
