@@ -12,6 +12,7 @@
 use super::bindings as sys;
 use super::cq::{CqEvents, CqInit};
 use super::netdev::{NetDev, NetDevRef};
+use super::qp::{QpCaps, QpInit, QpType};
 use super::udata::UData;
 use core::marker::PhantomData;
 use core::mem::size_of;
@@ -43,6 +44,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
     type Mr: Send + Sync;
     /// Completion queue data.
     type Cq: Send + Sync;
+    /// Queue pair data.
+    type Qp: Send + Sync;
 
     /// Fills the device attributes.
     fn query_device(dev: &Device<Self>, attr: &mut DeviceAttr) -> Result;
@@ -73,6 +76,22 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// Arms a CQ (`ib_cq_notify_flags`); returns whether completions are
     /// already waiting, when `IB_CQ_REPORT_MISSED_EVENTS` asks.
     fn req_notify_cq(cq: &Self::Cq, flags: u32) -> bool;
+
+    /// Creates a QP; `udata` is `None` for kernel consumers. Returns the QP,
+    /// its number and the capacities granted.
+    fn create_qp(
+        dev: &Device<Self>,
+        init: &QpInit<'_, Self::Cq>,
+        udata: Option<&UData<'_>>,
+    ) -> Result<(Self::Qp, u32, QpCaps)>;
+    /// Applies the attributes `mask` names (`ib_qp_attr_mask`) from `attr`.
+    fn modify_qp(qp: &Self::Qp, attr: &sys::ib_qp_attr, mask: u32) -> Result;
+    /// Reports the QP's attributes into `attr`; returns its capacities and
+    /// whether every send WR is signalled.
+    fn query_qp(qp: &Self::Qp, attr: &mut sys::ib_qp_attr) -> Result<(QpCaps, bool)>;
+    /// The QP is being destroyed: no packet may reach it after this
+    /// returns. Its data is dropped afterwards.
+    fn destroy_qp(dev: &Device<Self>, qp: &Self::Qp);
 
     /// The device is unregistered and about to be freed: forget it. Its
     /// data is dropped after this returns.
@@ -448,15 +467,16 @@ impl<T: Driver> Ops<T> {
         o.size_ib_cq = size_of::<Object<sys::ib_cq, CqObject<T>>>();
         o.mmap = Some(super::mmap::mmap);
         o.mmap_free = Some(super::mmap::mmap_free);
-        o.create_qp = Some(not_yet::create_qp);
-        o.modify_qp = Some(not_yet::modify_qp);
-        o.destroy_qp = Some(not_yet::destroy_qp);
+        o.create_qp = Some(Self::create_qp);
+        o.modify_qp = Some(Self::modify_qp);
+        o.query_qp = Some(Self::query_qp);
+        o.destroy_qp = Some(Self::destroy_qp);
+        o.size_ib_qp = size_of::<Object<sys::ib_qp, T::Qp>>();
         o.post_send = Some(not_yet::post_send);
         o.post_recv = Some(not_yet::post_recv);
         o.get_dma_mr = Some(Self::get_dma_mr);
         o.dereg_mr = Some(Self::dereg_mr);
         o.reg_user_mr = Some(not_yet::reg_user_mr);
-        o.size_ib_qp = size_of::<sys::ib_qp>();
         o
     };
 
@@ -718,6 +738,103 @@ impl<T: Driver> Ops<T> {
         unsafe { T::req_notify_cq(&Self::cq(cq).data, flags as u32) as kernel::ffi::c_int }
     }
 
+    unsafe extern "C" fn create_qp(
+        qp: *mut sys::ib_qp,
+        init: *mut sys::ib_qp_init_attr,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core passes a QP of our device, allocated with
+            // `size_ib_qp` bytes, its attributes with CQs of the same device,
+            // and for a user call the call's udata.
+            unsafe {
+                let attr = &mut *init;
+                let qp_type = QpType::from_raw(attr.qp_type).ok_or(EOPNOTSUPP)?;
+                if attr.send_cq.is_null() || attr.recv_cq.is_null() {
+                    return Err(EINVAL);
+                }
+                let init = QpInit {
+                    qp_type,
+                    caps: QpCaps::from_raw(&attr.cap),
+                    sq_sig_all: attr.sq_sig_type == sys::ib_sig_type_IB_SIGNAL_ALL_WR,
+                    send_cq: &Self::cq(attr.send_cq).data,
+                    recv_cq: &Self::cq(attr.recv_cq).data,
+                    has_srq: !attr.srq.is_null(),
+                    create_flags: attr.create_flags,
+                };
+                let udata = UData::from_raw(udata);
+                let dev = Device::<T>::from_ib((*qp).device);
+                let (data, qpn, caps) = T::create_qp(dev, &init, udata.as_ref())?;
+                (*qp).qp_num = qpn;
+                caps.write_raw(&mut attr.cap);
+                Object::<_, T::Qp>::init(qp, data);
+            }
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `qp` must be a QP of ours that `create_qp` initialised.
+    unsafe fn qp<'a>(qp: *mut sys::ib_qp) -> &'a T::Qp {
+        // SAFETY: per the caller.
+        unsafe { &(*qp.cast::<Object<sys::ib_qp, T::Qp>>()).data }
+    }
+
+    unsafe extern "C" fn modify_qp(
+        qp: *mut sys::ib_qp,
+        attr: *mut sys::ib_qp_attr,
+        mask: kernel::ffi::c_int,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: a QP of ours and valid attributes; the core has resolved
+        // the address (source GID entry, destination MAC) if one is given.
+        from_result(|| unsafe { T::modify_qp(Self::qp(qp), &*attr, mask as u32).map(|()| 0) })
+    }
+
+    unsafe extern "C" fn query_qp(
+        qp: *mut sys::ib_qp,
+        attr: *mut sys::ib_qp_attr,
+        _mask: kernel::ffi::c_int,
+        init: *mut sys::ib_qp_init_attr,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: a QP of ours and valid outputs; the core's fields of
+            // the QP are read as the core set them.
+            unsafe {
+                let (caps, sig_all) = T::query_qp(Self::qp(qp), &mut *attr)?;
+                let init = &mut *init;
+                init.event_handler = (*qp).event_handler;
+                init.qp_context = (*qp).qp_context;
+                init.send_cq = (*qp).send_cq;
+                init.recv_cq = (*qp).recv_cq;
+                init.srq = (*qp).srq;
+                caps.write_raw(&mut init.cap);
+                init.sq_sig_type = if sig_all {
+                    sys::ib_sig_type_IB_SIGNAL_ALL_WR
+                } else {
+                    sys::ib_sig_type_IB_SIGNAL_REQ_WR
+                };
+                init.qp_type = (*qp).qp_type;
+                init.port_num = 1;
+                caps.write_raw(&mut (*attr).cap);
+            }
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn destroy_qp(
+        qp: *mut sys::ib_qp,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: the core destroys a QP of ours once.
+        unsafe {
+            T::destroy_qp(Device::from_ib((*qp).device), Self::qp(qp));
+            Object::<_, T::Qp>::drop_data(qp);
+        }
+        0
+    }
+
     unsafe extern "C" fn dealloc_pd(
         pd: *mut sys::ib_pd,
         _udata: *mut sys::ib_udata,
@@ -741,27 +858,6 @@ mod not_yet {
         EOPNOTSUPP.to_errno()
     }
 
-    pub(super) unsafe extern "C" fn create_qp(
-        _qp: *mut sys::ib_qp,
-        _attr: *mut sys::ib_qp_init_attr,
-        _u: *mut sys::ib_udata,
-    ) -> c_int {
-        refuse()
-    }
-    pub(super) unsafe extern "C" fn modify_qp(
-        _qp: *mut sys::ib_qp,
-        _attr: *mut sys::ib_qp_attr,
-        _mask: c_int,
-        _u: *mut sys::ib_udata,
-    ) -> c_int {
-        refuse()
-    }
-    pub(super) unsafe extern "C" fn destroy_qp(
-        _qp: *mut sys::ib_qp,
-        _u: *mut sys::ib_udata,
-    ) -> c_int {
-        0
-    }
     pub(super) unsafe extern "C" fn post_send(
         _qp: *mut sys::ib_qp,
         _wr: *const sys::ib_send_wr,

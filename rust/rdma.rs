@@ -14,6 +14,7 @@
 //! - [`netdev`]: borrowed network devices and netdevice notifiers.
 //! - [`mmap`]: memory shared with a process through its mappings.
 //! - [`netns`]: network namespaces and per-namespace exit hooks.
+//! - [`qp`]: queue pair creation and modification attributes.
 //! - [`param`]: a string module parameter, which `module!` lacks.
 //! - [`skb`]: received packets.
 //! - [`udata`]: the driver-specific part of a uverbs call.
@@ -39,6 +40,8 @@ pub mod netdev;
 pub mod netns;
 #[path = "param.rs"]
 pub mod param;
+#[path = "qp.rs"]
+pub mod qp;
 #[path = "skb.rs"]
 pub mod skb;
 #[path = "udata.rs"]

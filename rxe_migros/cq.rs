@@ -11,9 +11,9 @@
 
 use crate::param::MAX_LOG_CQE;
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
+use crate::queue::UserRing;
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::{CqEvents, CqInit, WorkCompletion};
-use crate::rdma::mmap::{Published, SharedBuf};
 use crate::rdma::udata::UData;
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
@@ -28,10 +28,7 @@ pub(crate) const MAX_CQE: u32 = (1 << MAX_LOG_CQE) - 1;
 /// Where a CQ's completions are kept.
 enum Store {
     /// In a ring the process maps; it owns the consumer index.
-    User {
-        buf: Arc<SharedBuf>,
-        _offer: Published,
-    },
+    User(UserRing),
     /// In kernel memory, for `poll_cq`.
     Kernel {
         slots: KVVec<WorkCompletion>,
@@ -40,8 +37,8 @@ enum Store {
 }
 
 impl Store {
-    /// A store for `ring`, published to the caller of `udata` if any.
-    /// Also returns the response librxe expects (`struct mminfo`).
+    /// A store for `ring`, published to the caller of `udata` if any, who
+    /// gets the response librxe expects.
     fn new(ring: &Ring, udata: Option<&UData<'_>>) -> Result<Store> {
         let Some(udata) = udata else {
             let n = ring.capacity() as usize + 1;
@@ -51,17 +48,10 @@ impl Store {
             }
             return Ok(Store::Kernel { slots, consumer: 0 });
         };
-        let buf = SharedBuf::new(ring.bytes())?;
-        let (log2_elem_size, index_mask) = ring.header();
-        buf.write(0, &log2_elem_size.to_ne_bytes())?;
-        buf.write(4, &index_mask.to_ne_bytes())?;
-        let offer = udata.publish(&buf)?;
-        // struct mminfo { __u64 offset; __u32 size; __u32 pad; }
-        let mut mi = [0u8; 16];
-        mi[..8].copy_from_slice(&offer.offset().to_ne_bytes());
-        mi[8..12].copy_from_slice(&(buf.len() as u32).to_ne_bytes());
+        let (user, mi) = UserRing::new(ring, udata)?;
+        // struct rxe_create_cq_resp (and rxe_resize_cq_resp) { mminfo mi; }
         udata.write_bytes(&mi)?;
-        Ok(Store::User { buf, _offer: offer })
+        Ok(Store::User(user))
     }
 }
 
@@ -80,7 +70,7 @@ impl CqRing {
         match &self.store {
             // An index the process may have set to anything: the ring's
             // arithmetic keeps it in range.
-            Store::User { buf, .. } => buf.load_acquire(CONSUMER_OFFSET).unwrap_or(0),
+            Store::User(u) => u.buf.load_acquire(CONSUMER_OFFSET).unwrap_or(0),
             Store::Kernel { consumer, .. } => *consumer,
         }
     }
@@ -154,7 +144,8 @@ impl Cq {
     fn swap_ring(&self, ring: Ring, store: Store) -> core::result::Result<Store, Store> {
         let mut cq = self.inner.ring.lock();
         let count = cq.count();
-        let (Store::User { buf: old, .. }, Store::User { buf: new, .. }) = (&cq.store, &store)
+        let (Store::User(UserRing { buf: old, .. }), Store::User(UserRing { buf: new, .. })) =
+            (&cq.store, &store)
         else {
             return Err(store);
         };
@@ -192,6 +183,11 @@ impl Cq {
             n += 1;
         }
         n
+    }
+
+    /// What a QP that completes into this CQ holds.
+    pub(crate) fn inner(&self) -> &Arc<CqInner> {
+        &self.inner
     }
 
     /// Arms the CQ; tells whether completions already wait, if asked.

@@ -4,7 +4,7 @@
 //! that tools and applications see the same device whichever driver runs.
 
 /// Default ceiling of the object counts.
-const DEFAULT_MAX_VALUE: u32 = 1 << 20;
+pub(crate) const DEFAULT_MAX_VALUE: u32 = 1 << 20;
 
 pub(crate) const VENDOR_ID: u32 = 0x00ff_ffff;
 pub(crate) const MAX_MR_SIZE: u64 = u64::MAX;

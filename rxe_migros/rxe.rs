@@ -24,10 +24,15 @@ mod net;
 mod ns;
 mod param;
 mod proto;
+mod qp;
+mod queue;
 mod recv;
 mod verbs;
 
+use kernel::new_mutex;
 use kernel::sync::atomic::Atomic;
+use kernel::sync::{Arc, Mutex};
+use kernel::xarray::{AllocKind, XArray};
 use rdma::device::{Device, DeviceHandle, DeviceInfo, DeviceRef, NewDevice};
 use rdma::link::{LinkType, NewLink};
 use rdma::netdev::{NetDev, Notifier};
@@ -70,6 +75,11 @@ pub(crate) struct Rxe {
     pub(crate) next_mr_index: Atomic<u32>,
     /// The port's counters.
     pub(crate) counters: counters::Counters,
+    /// The QPs, by number, for the packets that arrive for them.
+    qps: Pin<KBox<XArray<Arc<qp::QpInner>>>>,
+    /// Where the search for a free QP number starts; QPs are created under
+    /// it.
+    next_qpn: Pin<KBox<Mutex<u32>>>,
     /// The UDP sockets of the netdev's namespace, which receive for us.
     _sockets: ns::NsRef,
 }
@@ -120,6 +130,8 @@ impl NewLink for Rxe {
             node_guid,
             next_mr_index: Atomic::new(param::MIN_MR_INDEX),
             counters: counters::Counters::new(),
+            qps: KBox::pin_init(XArray::new(AllocKind::Alloc), GFP_KERNEL)?,
+            next_qpn: KBox::pin_init(new_mutex!(0), GFP_KERNEL)?,
             _sockets: ns::NsRef::get(ndev.net())?,
         };
         let dev = NewDevice::new(this_module(), &info, data)?;

@@ -5,9 +5,11 @@
 
 use crate::cq::Cq;
 use crate::param::*;
+use crate::qp::Qp;
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::{CqEvents, CqInit};
 use crate::rdma::device::{Device, DeviceAttr, Driver, PortAttr, StatDesc};
+use crate::rdma::qp::{QpCaps, QpInit};
 use crate::rdma::udata::UData;
 use crate::Rxe;
 use kernel::prelude::*;
@@ -46,6 +48,7 @@ impl Driver for Rxe {
     type Pd = Pd;
     type Mr = Mr;
     type Cq = Cq;
+    type Qp = Qp;
 
     fn query_device(dev: &Device<Self>, a: &mut DeviceAttr) -> Result {
         a.vendor_id = VENDOR_ID;
@@ -159,6 +162,26 @@ impl Driver for Rxe {
 
     fn req_notify_cq(cq: &Cq, flags: u32) -> bool {
         cq.req_notify(flags)
+    }
+
+    fn create_qp(
+        dev: &Device<Self>,
+        init: &QpInit<'_, Cq>,
+        udata: Option<&UData<'_>>,
+    ) -> Result<(Qp, u32, QpCaps)> {
+        Qp::new(dev, init, udata)
+    }
+
+    fn modify_qp(qp: &Qp, attr: &sys::ib_qp_attr, mask: u32) -> Result {
+        qp.modify(attr, mask)
+    }
+
+    fn query_qp(qp: &Qp, attr: &mut sys::ib_qp_attr) -> Result<(QpCaps, bool)> {
+        Ok(qp.query(attr))
+    }
+
+    fn destroy_qp(dev: &Device<Self>, qp: &Qp) {
+        qp.destroy(dev);
     }
 
     fn dealloc(dev: &Device<Self>) {

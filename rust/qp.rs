@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Queue pairs: what the core asks of a driver's QP (its creation
+//! attributes, the attributes of a modification) in safe form.
+
+use super::bindings as sys;
+use kernel::prelude::*;
+
+/// The transport service of a QP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QpType {
+    /// Reliable connected.
+    Rc,
+    /// Unreliable connected.
+    Uc,
+    /// Unreliable datagram.
+    Ud,
+    /// The general services QP (QP1) of the MAD layer: UD with a fixed QPN.
+    Gsi,
+}
+
+impl QpType {
+    /// The type of a `enum ib_qp_type`, if a software RoCE device has it.
+    pub fn from_raw(t: sys::ib_qp_type) -> Option<QpType> {
+        match t {
+            sys::ib_qp_type_IB_QPT_RC => Some(QpType::Rc),
+            sys::ib_qp_type_IB_QPT_UC => Some(QpType::Uc),
+            sys::ib_qp_type_IB_QPT_UD => Some(QpType::Ud),
+            sys::ib_qp_type_IB_QPT_GSI => Some(QpType::Gsi),
+            _ => None,
+        }
+    }
+
+    /// Back to `enum ib_qp_type`.
+    pub fn to_raw(self) -> sys::ib_qp_type {
+        match self {
+            QpType::Rc => sys::ib_qp_type_IB_QPT_RC,
+            QpType::Uc => sys::ib_qp_type_IB_QPT_UC,
+            QpType::Ud => sys::ib_qp_type_IB_QPT_UD,
+            QpType::Gsi => sys::ib_qp_type_IB_QPT_GSI,
+        }
+    }
+}
+
+/// Work queue sizes: asked for at creation, granted (possibly larger) back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QpCaps {
+    pub max_send_wr: u32,
+    pub max_recv_wr: u32,
+    pub max_send_sge: u32,
+    pub max_recv_sge: u32,
+    pub max_inline_data: u32,
+}
+
+impl QpCaps {
+    /// From the core's `ib_qp_cap`.
+    pub fn from_raw(c: &sys::ib_qp_cap) -> Self {
+        QpCaps {
+            max_send_wr: c.max_send_wr,
+            max_recv_wr: c.max_recv_wr,
+            max_send_sge: c.max_send_sge,
+            max_recv_sge: c.max_recv_sge,
+            max_inline_data: c.max_inline_data,
+        }
+    }
+
+    /// Into the core's `ib_qp_cap`.
+    pub fn write_raw(&self, c: &mut sys::ib_qp_cap) {
+        c.max_send_wr = self.max_send_wr;
+        c.max_recv_wr = self.max_recv_wr;
+        c.max_send_sge = self.max_send_sge;
+        c.max_recv_sge = self.max_recv_sge;
+        c.max_inline_data = self.max_inline_data;
+        c.max_rdma_ctxs = 0;
+    }
+}
+
+/// What `ibv_create_qp` asked for, with the driver's CQs.
+pub struct QpInit<'a, Cq> {
+    pub qp_type: QpType,
+    pub caps: QpCaps,
+    /// Every send WR completes (`IB_SIGNAL_ALL_WR`), not only signalled
+    /// ones.
+    pub sq_sig_all: bool,
+    pub send_cq: &'a Cq,
+    pub recv_cq: &'a Cq,
+    /// Receives come from a shared receive queue.
+    pub has_srq: bool,
+    /// `ib_qp_create_flags`; none are supported yet.
+    pub create_flags: u32,
+}
+
+/// Whether moving a QP of `qp_type` from `cur` to `next` with the
+/// attributes `mask` names is a transition the IBTA allows (vol. 1, 10.3.1,
+/// and its table of required and optional attributes). The RDMA core's
+/// table.
+pub fn transition_ok(cur: u32, next: u32, qp_type: QpType, mask: u32) -> bool {
+    // SAFETY: a pure function of its arguments.
+    unsafe { sys::ib_modify_qp_is_ok(cur, next, qp_type.to_raw(), mask) }
+}
+
+/// An address vector: where a QP's (or an AH's) packets go, as RoCEv2 needs
+/// it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddressVector {
+    /// Destination GID (an IPv4-mapped or IPv6 address).
+    pub dgid: [u8; 16],
+    /// Source GID, the address of the local port it names.
+    pub sgid: [u8; 16],
+    pub sgid_index: u8,
+    pub flow_label: u32,
+    pub hop_limit: u8,
+    pub traffic_class: u8,
+    /// Destination MAC, as the core resolved it.
+    pub dmac: [u8; 6],
+    /// Whether it is an IPv6 path (else IPv4).
+    pub ipv6: bool,
+}
+
+impl AddressVector {
+    /// Reads the address of `ah`, which the core has resolved (source GID
+    /// entry, destination MAC). Only RoCEv2 paths are accepted: anything
+    /// else is EINVAL.
+    pub fn from_ah(ah: &sys::rdma_ah_attr) -> Result<Self> {
+        if ah.type_ != sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_ROCE
+            || ah.ah_flags & sys::ib_ah_flags_IB_AH_GRH as u8 == 0
+        {
+            return Err(EINVAL);
+        }
+        let grh = &ah.grh;
+        // SAFETY: the core sets `sgid_attr` to a held GID table entry for
+        // the duration of the call, or leaves it null.
+        let Some(sgid_attr) = (unsafe { grh.sgid_attr.as_ref() }) else {
+            return Err(EINVAL);
+        };
+        if sgid_attr.gid_type != sys::ib_gid_type_IB_GID_TYPE_ROCE_UDP_ENCAP {
+            return Err(EINVAL);
+        }
+        // SAFETY: all members of `ib_gid` are plain bytes.
+        let (sgid, dgid) = unsafe { (*sgid_attr.gid.raw.as_ref(), *grh.dgid.raw.as_ref()) };
+        let v4mapped = |g: &[u8; 16]| g[..10] == [0; 10] && g[10] == 0xff && g[11] == 0xff;
+        // SAFETY: a RoCE address holds the `roce` member.
+        let dmac = unsafe { ah.__bindgen_anon_1.roce.as_ref().dmac };
+        Ok(AddressVector {
+            dgid,
+            sgid,
+            sgid_index: grh.sgid_index,
+            flow_label: grh.flow_label,
+            hop_limit: grh.hop_limit,
+            traffic_class: grh.traffic_class,
+            dmac,
+            ipv6: !v4mapped(&sgid),
+        })
+    }
+
+    /// Writes the address into `ah`, for `query_qp`.
+    pub fn to_ah(&self, port: u32, ah: &mut sys::rdma_ah_attr) {
+        ah.type_ = sys::rdma_ah_attr_type_RDMA_AH_ATTR_TYPE_ROCE;
+        ah.port_num = port;
+        ah.ah_flags = sys::ib_ah_flags_IB_AH_GRH as u8;
+        // SAFETY: all members of `ib_gid` are plain bytes.
+        unsafe { *ah.grh.dgid.raw.as_mut() = self.dgid };
+        ah.grh.flow_label = self.flow_label;
+        ah.grh.sgid_index = self.sgid_index;
+        ah.grh.hop_limit = self.hop_limit;
+        ah.grh.traffic_class = self.traffic_class;
+        ah.grh.sgid_attr = core::ptr::null();
+        // SAFETY: a RoCE address holds the `roce` member.
+        unsafe { ah.__bindgen_anon_1.roce.as_mut().dmac = self.dmac };
+    }
+}

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Queue pairs on one device through pyverbs (the stock libibverbs and
+librxe): creation and the capacities granted, the IBTA state machine with
+its required attributes, the attribute checks, query and destroy.
+
+    qp.py DEVICE
+
+Prints "ok NAME" or "not ok NAME: why" per test; exits with the number of
+failures.
+"""
+import errno
+import sys
+
+import pyverbs.enums as e
+from pyverbs.addr import AHAttr, GlobalRoute
+from pyverbs.cq import CQ
+from pyverbs.device import Context
+from pyverbs.pd import PD
+from pyverbs.pyverbs_error import PyverbsError, PyverbsRDMAError
+from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+
+DEV = sys.argv[1]
+GID_INDEX = 1   # ::ffff:10.0.0.1 on veth0: RoCEv2 over IPv4
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, why):
+    if not cond:
+        raise Fail(why)
+
+
+def refused(what, err, fn, *args, **kw):
+    """Runs fn(*args, **kw), which must fail with errno err."""
+    try:
+        fn(*args, **kw)
+    except PyverbsRDMAError as ex:
+        check(ex.error_code == err,
+              f"{what}: {errno.errorcode.get(ex.error_code)}, wanted {errno.errorcode[err]}")
+        return
+    except PyverbsError as ex:
+        # Creation failures carry errno in their text.
+        check(errno.errorcode[err] in str(ex) or str(err) in str(ex),
+              f"{what}: {ex}, wanted {errno.errorcode[err]}")
+        return
+    raise Fail(f"{what} succeeded")
+
+
+class Env:
+    def __init__(self):
+        self.ctx = Context(name=DEV)
+        self.pd = PD(self.ctx)
+        self.cq = CQ(self.ctx, 64, None, None, 0)
+        self.attr = self.ctx.query_device()
+
+    def qp(self, qp_type=e.IBV_QPT_RC, **caps):
+        c = dict(max_send_wr=16, max_recv_wr=16, max_send_sge=1, max_recv_sge=1)
+        c.update(caps)
+        init = QPInitAttr(qp_type=qp_type, scq=self.cq, rcq=self.cq, cap=QPCap(**c))
+        return QP(self.pd, init)
+
+    def close(self):
+        self.ctx.close()
+
+
+def rtr_attr(dest_qpn, **kw):
+    a = QPAttr(qp_state=e.IBV_QPS_RTR, path_mtu=e.IBV_MTU_1024)
+    gr = GlobalRoute(dgid=Env.peer_gid, sgid_index=GID_INDEX)
+    a.ah_attr = AHAttr(gr=gr, is_global=1, port_num=1)
+    a.dest_qp_num = dest_qpn
+    a.rq_psn = 0x123456
+    a.max_dest_rd_atomic = 4
+    a.min_rnr_timer = 12
+    for k, v in kw.items():
+        setattr(a, k, v)
+    return a
+
+
+INIT_MASK = e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT | e.IBV_QP_ACCESS_FLAGS
+RTR_MASK = (e.IBV_QP_STATE | e.IBV_QP_AV | e.IBV_QP_PATH_MTU | e.IBV_QP_DEST_QPN |
+            e.IBV_QP_RQ_PSN | e.IBV_QP_MAX_DEST_RD_ATOMIC | e.IBV_QP_MIN_RNR_TIMER)
+RTS_MASK = (e.IBV_QP_STATE | e.IBV_QP_TIMEOUT | e.IBV_QP_RETRY_CNT | e.IBV_QP_RNR_RETRY |
+            e.IBV_QP_SQ_PSN | e.IBV_QP_MAX_QP_RD_ATOMIC)
+
+
+def init_attr(**kw):
+    a = QPAttr(qp_state=e.IBV_QPS_INIT)
+    a.pkey_index = 0
+    a.port_num = 1
+    a.qp_access_flags = e.IBV_ACCESS_REMOTE_WRITE | e.IBV_ACCESS_REMOTE_READ
+    for k, v in kw.items():
+        setattr(a, k, v)
+    return a
+
+
+def rts_attr(**kw):
+    a = QPAttr(qp_state=e.IBV_QPS_RTS)
+    a.timeout = 14
+    a.retry_cnt = 7
+    a.rnr_retry = 7
+    a.sq_psn = 0x654321
+    a.max_rd_atomic = 4
+    for k, v in kw.items():
+        setattr(a, k, v)
+    return a
+
+
+def state(qp):
+    attr, _ = qp.query(e.IBV_QP_STATE)
+    return attr.qp_state
+
+
+def test_create(env):
+    nums = set()
+    for t in (e.IBV_QPT_RC, e.IBV_QPT_UC, e.IBV_QPT_UD):
+        for wr, sge, inline in ((1, 1, 0), (100, 4, 64), (1000, 32, 512)):
+            qp = env.qp(t, max_send_wr=wr, max_recv_wr=wr, max_send_sge=sge,
+                        max_recv_sge=sge, max_inline_data=inline)
+            check(qp.qp_num >= 16 and qp.qp_num not in nums, f"QP number {qp.qp_num}")
+            nums.add(qp.qp_num)
+            _, init = qp.query(e.IBV_QP_CAP)
+            cap = init.cap
+            check(cap.max_send_wr >= wr and cap.max_recv_wr >= wr, f"granted {cap.max_send_wr}/{cap.max_recv_wr} WRs for {wr}")
+            check(cap.max_send_sge >= sge and cap.max_recv_sge >= sge, "granted fewer SGEs")
+            check(cap.max_inline_data >= inline, "granted less inline data")
+            check(state(qp) == e.IBV_QPS_RESET, "a new QP is not in RESET")
+            qp.close()
+
+
+def test_create_limits(env):
+    a = env.attr
+    refused("max_send_wr beyond max_qp_wr", errno.EINVAL, env.qp, e.IBV_QPT_RC,
+            max_send_wr=a.max_qp_wr + 1)
+    refused("max_recv_sge beyond max_sge", errno.EINVAL, env.qp, e.IBV_QPT_RC,
+            max_recv_sge=a.max_sge + 1)
+    refused("max_inline_data of 513", errno.EINVAL, env.qp, e.IBV_QPT_RC, max_inline_data=513)
+
+
+def test_rc_to_rts(env):
+    qp = env.qp()
+    qp.modify(init_attr(), INIT_MASK)
+    check(state(qp) == e.IBV_QPS_INIT, "not INIT")
+    qp.modify(rtr_attr(0x1234), RTR_MASK)
+    check(state(qp) == e.IBV_QPS_RTR, "not RTR")
+    qp.modify(rts_attr(), RTS_MASK)
+    attr, _ = qp.query(e.IBV_QP_STATE | e.IBV_QP_SQ_PSN | e.IBV_QP_RQ_PSN |
+                       e.IBV_QP_DEST_QPN | e.IBV_QP_PATH_MTU | e.IBV_QP_AV)
+    check(attr.qp_state == e.IBV_QPS_RTS, "not RTS")
+    check(attr.sq_psn == 0x654321 and attr.rq_psn == 0x123456, f"PSNs {attr.sq_psn:#x} {attr.rq_psn:#x}")
+    check(attr.dest_qp_num == 0x1234, f"dest QPN {attr.dest_qp_num:#x}")
+    check(attr.path_mtu == e.IBV_MTU_1024, f"path MTU {attr.path_mtu}")
+    check(attr.ah_attr.sgid_index == GID_INDEX, f"sgid index {attr.ah_attr.sgid_index}")
+    # To the error state and back to RESET, from anywhere.
+    qp.modify(QPAttr(qp_state=e.IBV_QPS_ERR), e.IBV_QP_STATE)
+    check(state(qp) == e.IBV_QPS_ERR, "not ERR")
+    qp.modify(QPAttr(qp_state=e.IBV_QPS_RESET), e.IBV_QP_STATE)
+    check(state(qp) == e.IBV_QPS_RESET, "not RESET")
+    qp.close()
+
+
+def test_ud_to_rts(env):
+    qp = env.qp(e.IBV_QPT_UD)
+    a = QPAttr(qp_state=e.IBV_QPS_INIT)
+    a.pkey_index, a.port_num, a.qkey = 0, 1, 0x11111111
+    qp.modify(a, e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT | e.IBV_QP_QKEY)
+    qp.modify(QPAttr(qp_state=e.IBV_QPS_RTR), e.IBV_QP_STATE)
+    a = QPAttr(qp_state=e.IBV_QPS_RTS)
+    a.sq_psn = 0
+    qp.modify(a, e.IBV_QP_STATE | e.IBV_QP_SQ_PSN)
+    attr, _ = qp.query(e.IBV_QP_STATE | e.IBV_QP_QKEY)
+    check(attr.qp_state == e.IBV_QPS_RTS and attr.qkey == 0x11111111, "UD QP not RTS with its Q_Key")
+    qp.close()
+
+
+def test_bad_transitions(env):
+    qp = env.qp()
+    refused("RESET -> RTR", errno.EINVAL, qp.modify, rtr_attr(1), RTR_MASK)
+    refused("RESET -> RTS", errno.EINVAL, qp.modify, rts_attr(), RTS_MASK)
+    refused("RESET -> INIT without the port", errno.EINVAL, qp.modify, init_attr(),
+            INIT_MASK & ~e.IBV_QP_PORT)
+    refused("an attribute RESET -> INIT does not take (SQ PSN)", errno.EINVAL, qp.modify,
+            init_attr(sq_psn=5), INIT_MASK | e.IBV_QP_SQ_PSN)
+    qp.modify(init_attr(), INIT_MASK)
+    refused("INIT -> RTR without the path MTU", errno.EINVAL, qp.modify, rtr_attr(1),
+            RTR_MASK & ~e.IBV_QP_PATH_MTU)
+    refused("INIT -> RTS", errno.EINVAL, qp.modify, rts_attr(), RTS_MASK)
+    refused("a wrong current state", errno.EINVAL, qp.modify,
+            QPAttr(qp_state=e.IBV_QPS_INIT, cur_qp_state=e.IBV_QPS_RTS),
+            e.IBV_QP_STATE | e.IBV_QP_CUR_STATE)
+    check(state(qp) == e.IBV_QPS_INIT, "a refused modify changed the state")
+    qp.close()
+
+
+def test_bad_attributes(env):
+    qp = env.qp()
+    refused("port 2", errno.EINVAL, qp.modify, init_attr(port_num=2), INIT_MASK)
+    refused("P_Key index 1", errno.EINVAL, qp.modify, init_attr(pkey_index=1), INIT_MASK)
+    qp.modify(init_attr(), INIT_MASK)
+    for name, bad in (("path_mtu", 6), ("max_dest_rd_atomic", 200), ("min_rnr_timer", 32)):
+        refused(f"{name} {bad}", errno.EINVAL, qp.modify, rtr_attr(1, **{name: bad}), RTR_MASK)
+    a = rtr_attr(1)
+    a.ah_attr = AHAttr(is_global=0, port_num=1)
+    refused("an address without a GRH", errno.EINVAL, qp.modify, a, RTR_MASK)
+    check(state(qp) == e.IBV_QPS_INIT, "a refused modify changed the state")
+    qp.modify(rtr_attr(1), RTR_MASK)
+    for name, bad in (("retry_cnt", 8), ("rnr_retry", 8), ("timeout", 32), ("max_rd_atomic", 200)):
+        refused(f"{name} {bad}", errno.EINVAL, qp.modify, rts_attr(**{name: bad}), RTS_MASK)
+    check(state(qp) == e.IBV_QPS_RTR, "a refused modify changed the state")
+    qp.close()
+
+
+def test_many(env):
+    qps = [env.qp(e.IBV_QPT_RC if i % 2 else e.IBV_QPT_UD) for i in range(100)]
+    check(len({q.qp_num for q in qps}) == 100, "QP numbers repeat")
+    for q in qps[::3] + [q for i, q in enumerate(qps) if i % 3]:
+        q.close()
+
+
+def test_left_open(env):
+    # Closing the device with QPs (and their CQ and PD) alive must free them.
+    env.left = [env.qp() for _ in range(5)]
+
+
+def main():
+    failed = 0
+    ctx = Context(name=DEV)
+    Env.peer_gid = ctx.query_gid(1, GID_INDEX)
+    ctx.close()
+    for name in [n[5:] for n in globals() if n.startswith("test_")]:
+        env = Env()
+        try:
+            globals()["test_" + name](env)
+            print(f"ok {name}")
+        except (Fail, PyverbsError, AttributeError, TypeError, ValueError) as ex:
+            print(f"not ok {name}: {ex}")
+            failed += 1
+        env.close()
+    sys.exit(failed)
+
+
+if __name__ == "__main__":
+    main()
