@@ -60,6 +60,18 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// Registers a DMA memory region (all of memory, for kernel users) with
     /// `access` (`ib_access_flags`); returns its data and its (lkey, rkey).
     fn get_dma_mr(dev: &Device<Self>, access: i32) -> Result<(Self::Mr, u32, u32)>;
+    /// Registers `len` bytes of the calling process's memory at `start`, which
+    /// the process addresses as `iova`, with `access`; returns its data and
+    /// its (lkey, rkey).
+    fn reg_user_mr(
+        dev: &Device<Self>,
+        start: u64,
+        len: u64,
+        iova: u64,
+        access: i32,
+    ) -> Result<(Self::Mr, u32, u32)>;
+    /// The MR is being deregistered; its data is dropped afterwards.
+    fn dereg_mr(dev: &Device<Self>, mr: &Self::Mr);
     /// Creates a CQ. `udata` is `None` for kernel consumers; `events`
     /// reaches the consumer. Returns the CQ and its usable number of entries.
     fn create_cq(
@@ -229,7 +241,7 @@ impl<T: Driver> Device<T> {
         unsafe { &*ib.cast::<Self>() }
     }
 
-    fn as_ib(&self) -> *mut sys::ib_device {
+    pub(crate) fn as_ib(&self) -> *mut sys::ib_device {
         self.ib.get()
     }
 
@@ -476,7 +488,7 @@ impl<T: Driver> Ops<T> {
         o.post_recv = Some(not_yet::post_recv);
         o.get_dma_mr = Some(Self::get_dma_mr);
         o.dereg_mr = Some(Self::dereg_mr);
-        o.reg_user_mr = Some(not_yet::reg_user_mr);
+        o.reg_user_mr = Some(Self::reg_user_mr);
         o
     };
 
@@ -621,13 +633,9 @@ impl<T: Driver> Ops<T> {
         })
     }
 
-    unsafe extern "C" fn get_dma_mr(
-        pd: *mut sys::ib_pd,
-        access: kernel::ffi::c_int,
-    ) -> *mut sys::ib_mr {
-        // SAFETY: the core passes a PD of one of our devices.
-        let dev = unsafe { Device::<T>::from_ib((*pd).device) };
-        let made = T::get_dma_mr(dev, access).and_then(|(data, lkey, rkey)| {
+    /// Boxes a new MR as the core expects one back.
+    fn new_mr(made: Result<(T::Mr, u32, u32)>) -> *mut sys::ib_mr {
+        let boxed = made.and_then(|(data, lkey, rkey)| {
             // SAFETY: all-zeroes is a valid `ib_mr`; the core fills in its
             // device, PD and type when we return.
             let mut ib: sys::ib_mr = unsafe { core::mem::zeroed() };
@@ -635,20 +643,50 @@ impl<T: Driver> Ops<T> {
             ib.rkey = rkey;
             Ok(KBox::new(Object { ib, data }, GFP_KERNEL)?)
         });
-        match made {
+        match boxed {
             // `dereg_mr` takes the box back.
             Ok(mr) => KBox::into_raw(mr).cast(),
             Err(e) => e.to_ptr(),
         }
     }
 
+    unsafe extern "C" fn get_dma_mr(
+        pd: *mut sys::ib_pd,
+        access: kernel::ffi::c_int,
+    ) -> *mut sys::ib_mr {
+        // SAFETY: the core passes a PD of one of our devices.
+        let dev = unsafe { Device::<T>::from_ib((*pd).device) };
+        Self::new_mr(T::get_dma_mr(dev, access))
+    }
+
+    unsafe extern "C" fn reg_user_mr(
+        pd: *mut sys::ib_pd,
+        start: u64,
+        len: u64,
+        iova: u64,
+        access: kernel::ffi::c_int,
+        dmah: *mut sys::ib_dmah,
+        _udata: *mut sys::ib_udata,
+    ) -> *mut sys::ib_mr {
+        if !dmah.is_null() {
+            return EOPNOTSUPP.to_ptr();
+        }
+        // SAFETY: the core passes a PD of one of our devices, in a call
+        // from the process whose memory it names.
+        let dev = unsafe { Device::<T>::from_ib((*pd).device) };
+        Self::new_mr(T::reg_user_mr(dev, start, len, iova, access))
+    }
+
     unsafe extern "C" fn dereg_mr(
         mr: *mut sys::ib_mr,
         _udata: *mut sys::ib_udata,
     ) -> kernel::ffi::c_int {
-        // SAFETY: every MR of ours was made by `get_dma_mr` from a
+        // SAFETY: every MR of ours was made by `new_mr` from a
         // `KBox<Object<ib_mr, T::Mr>>`, and the core deregisters it once.
-        drop(unsafe { KBox::from_raw(mr.cast::<Object<sys::ib_mr, T::Mr>>()) });
+        let mr = unsafe { KBox::from_raw(mr.cast::<Object<sys::ib_mr, T::Mr>>()) };
+        // SAFETY: the MR's device is ours and live.
+        T::dereg_mr(unsafe { Device::from_ib(mr.ib.device) }, &mr.data);
+        drop(mr);
         0
     }
 
@@ -871,16 +909,5 @@ mod not_yet {
         _bad: *mut *const sys::ib_recv_wr,
     ) -> c_int {
         refuse()
-    }
-    pub(super) unsafe extern "C" fn reg_user_mr(
-        _pd: *mut sys::ib_pd,
-        _start: u64,
-        _len: u64,
-        _va: u64,
-        _acc: c_int,
-        _dmah: *mut sys::ib_dmah,
-        _u: *mut sys::ib_udata,
-    ) -> *mut sys::ib_mr {
-        kernel::error::Error::to_ptr(EOPNOTSUPP)
     }
 }

@@ -17,6 +17,7 @@
 //! - [`qp`]: queue pair creation and modification attributes.
 //! - [`param`]: a string module parameter, which `module!` lacks.
 //! - [`skb`]: received packets.
+//! - [`umem`]: user memory pinned for memory regions.
 //! - [`udata`]: the driver-specific part of a uverbs call.
 //! - [`udp_tunnel`]: UDP sockets that hand their datagrams to the driver.
 
@@ -48,3 +49,5 @@ pub mod skb;
 pub mod udata;
 #[path = "udp_tunnel.rs"]
 pub mod udp_tunnel;
+#[path = "umem.rs"]
+pub mod umem;

@@ -32,7 +32,6 @@ const SGE_BYTES: u32 = 16;
 pub(crate) const MAX_INLINE_DATA: u32 = MAX_SGE * SGE_BYTES;
 /// Slots are at least a cache line, as librxe expects.
 const MIN_SLOT: usize = 64;
-/// The last QP number (the C rxe's RXE_MAX_QP_INDEX).
 const MAX_QPN: u32 = crate::param::DEFAULT_MAX_VALUE;
 
 /// A work queue's ring, mapped by the process that owns the QP.
@@ -158,7 +157,7 @@ impl Qp {
             max_recv_sge: c.max_recv_sge,
             max_inline_data: send_room,
         };
-        let inner = dev.add_qp(|qpn| {
+        let inner = dev.qps.add(|qpn| {
             Ok(Arc::pin_init(
                 pin_init!(QpInner {
                     qpn,
@@ -327,38 +326,10 @@ impl Qp {
     }
 
     pub(crate) fn destroy(&self, dev: &Device<Rxe>) {
-        dev.forget_qp(self.inner.qpn);
+        dev.qps.remove(self.inner.qpn);
     }
 }
 
-impl Rxe {
-    /// Files `make(qpn)` under a free QP number, cycling through the range
-    /// as the C rxe does, so that a number is not reused soon after its QP
-    /// is gone.
-    fn add_qp(
-        self: &Device<Rxe>,
-        make: impl FnOnce(u32) -> Result<Arc<QpInner>>,
-    ) -> Result<Arc<QpInner>> {
-        let span = MAX_QPN - MIN_QP_INDEX + 1;
-        let mut next = self.next_qpn.lock();
-        let mut qpn = None;
-        for _ in 0..span {
-            let n = *next % span + MIN_QP_INDEX;
-            *next = next.wrapping_add(1);
-            if self.qps.lock().get(n as usize).is_none() {
-                qpn = Some(n);
-                break;
-            }
-        }
-        let qp = make(qpn.ok_or(ENOMEM)?)?;
-        // Numbers are only taken under `next_qpn`, so it is still free.
-        self.qps
-            .lock()
-            .store(qp.qpn as usize, qp.clone(), GFP_KERNEL)?;
-        Ok(qp)
-    }
-
-    fn forget_qp(&self, qpn: u32) {
-        drop(self.qps.lock().remove(qpn as usize));
-    }
-}
+/// The range of QP numbers (the C rxe's RXE_MIN_QP_INDEX and
+/// RXE_MAX_QP_INDEX).
+pub(crate) const QPNS: (u32, u32) = (MIN_QP_INDEX, MAX_QPN);

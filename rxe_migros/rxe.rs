@@ -20,19 +20,18 @@ mod rdma;
 
 mod counters;
 mod cq;
+mod mr;
 mod net;
 mod ns;
 mod param;
+mod pool;
 mod proto;
 mod qp;
 mod queue;
 mod recv;
 mod verbs;
 
-use kernel::new_mutex;
 use kernel::sync::atomic::Atomic;
-use kernel::sync::{Arc, Mutex};
-use kernel::xarray::{AllocKind, XArray};
 use rdma::device::{Device, DeviceHandle, DeviceInfo, DeviceRef, NewDevice};
 use rdma::link::{LinkType, NewLink};
 use rdma::netdev::{NetDev, Notifier};
@@ -71,15 +70,14 @@ pub(crate) fn this_module() -> &'static ThisModule {
 pub(crate) struct Rxe {
     /// Node and system image GUID: the EUI-64 of the netdev's MAC.
     pub(crate) node_guid: u64,
-    /// Index of the next memory region; its key is built from it.
-    pub(crate) next_mr_index: Atomic<u32>,
+    /// Memory regions, by the index in their keys.
+    pub(crate) mrs: Pin<KBox<pool::Pool<mr::MrInner>>>,
+    /// The tag of the next key.
+    pub(crate) next_key_tag: Atomic<u32>,
     /// The port's counters.
     pub(crate) counters: counters::Counters,
     /// The QPs, by number, for the packets that arrive for them.
-    qps: Pin<KBox<XArray<Arc<qp::QpInner>>>>,
-    /// Where the search for a free QP number starts; QPs are created under
-    /// it.
-    next_qpn: Pin<KBox<Mutex<u32>>>,
+    pub(crate) qps: Pin<KBox<pool::Pool<qp::QpInner>>>,
     /// The UDP sockets of the netdev's namespace, which receive for us.
     _sockets: ns::NsRef,
 }
@@ -128,10 +126,10 @@ impl NewLink for Rxe {
         };
         let data = Rxe {
             node_guid,
-            next_mr_index: Atomic::new(param::MIN_MR_INDEX),
+            mrs: KBox::pin_init(pool::Pool::new(mr::INDICES.0, mr::INDICES.1), GFP_KERNEL)?,
+            next_key_tag: Atomic::new(0),
             counters: counters::Counters::new(),
-            qps: KBox::pin_init(XArray::new(AllocKind::Alloc), GFP_KERNEL)?,
-            next_qpn: KBox::pin_init(new_mutex!(0), GFP_KERNEL)?,
+            qps: KBox::pin_init(pool::Pool::new(qp::QPNS.0, qp::QPNS.1), GFP_KERNEL)?,
             _sockets: ns::NsRef::get(ndev.net())?,
         };
         let dev = NewDevice::new(this_module(), &info, data)?;

@@ -4,6 +4,7 @@
 //! device and port queries, user contexts and protection domains.
 
 use crate::cq::Cq;
+use crate::mr::Mr;
 use crate::param::*;
 use crate::qp::Qp;
 use crate::rdma::bindings as sys;
@@ -13,7 +14,6 @@ use crate::rdma::qp::{QpCaps, QpInit};
 use crate::rdma::udata::UData;
 use crate::Rxe;
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 
 /// A process's open device. It holds nothing yet: its objects arrive with
@@ -23,11 +23,6 @@ pub(crate) struct UContext;
 /// A protection domain. Its objects (MRs, QPs, AHs) point to it, not the
 /// other way round, so it holds nothing.
 pub(crate) struct Pd;
-
-/// A memory region. Only DMA MRs exist yet (the RDMA core's own, for kernel
-/// users, such as the MAD layer's); user MRs and the checks that use their
-/// access flags come with the data path.
-pub(crate) struct Mr;
 
 /// `ib_mtu` of a netdev MTU, after the room RoCEv2 headers take.
 fn active_mtu(netdev_mtu: u32) -> u32 {
@@ -133,14 +128,22 @@ impl Driver for Rxe {
         Ok(Pd)
     }
 
-    fn get_dma_mr(dev: &Device<Self>, _access: i32) -> Result<(Mr, u32, u32)> {
-        // A key is an index and an 8-bit tag, as the C rxe makes them.
-        let index = dev.next_mr_index.fetch_add(1, Relaxed);
-        if !(MIN_MR_INDEX..=MAX_MR).contains(&index) {
-            return Err(ENOMEM);
-        }
-        let key = index << 8;
-        Ok((Mr, key, key))
+    fn get_dma_mr(dev: &Device<Self>, access: i32) -> Result<(Mr, u32, u32)> {
+        Mr::dma(dev, access)
+    }
+
+    fn reg_user_mr(
+        dev: &Device<Self>,
+        start: u64,
+        len: u64,
+        iova: u64,
+        access: i32,
+    ) -> Result<(Mr, u32, u32)> {
+        Mr::user(dev, start, len, iova, access)
+    }
+
+    fn dereg_mr(dev: &Device<Self>, mr: &Mr) {
+        mr.dereg(dev);
     }
 
     fn create_cq(

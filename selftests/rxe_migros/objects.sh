@@ -1,7 +1,7 @@
 #!/bin/sh
 # Verbs objects made and destroyed by a process through the stock
 # libibverbs and librxe: CQs of every size, resizing, completion channels and
-# notification requests; QPs of each type, the capacities granted, the IBTA
+# notification requests; memory regions and their keys; QPs of each type, the capacities granted, the IBTA
 # state machine and its attribute checks; limits and bad transitions refused
 # with EINVAL; and objects left for the device's closing to clean up. The device and the module go away
 # cleanly afterwards, which they would not with an object leaked.
@@ -11,10 +11,11 @@ veth_pair
 load_ours
 must ip netns exec nsA rdma link add rxe0 type rxe netdev veth0
 out=$(python3 "$(dirname "$0")/verbs.py" rxe0 \
-	cq_sizes cq_too_big cq_resize cq_channel many_cqs cq_left_open 2>&1)
+	cq_sizes cq_too_big cq_resize cq_channel many_cqs cq_left_open \
+	mr_keys mr_refused mr_reuse mr_left_open 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
-[ $rc -eq 0 ] || fail "$rc CQ test(s) failed"
+[ $rc -eq 0 ] || fail "$rc CQ and MR test(s) failed"
 out=$(python3 "$(dirname "$0")/qp.py" rxe0 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'

@@ -30,6 +30,16 @@ ibv.ibv_create_cq.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
 ibv.ibv_destroy_cq.argtypes = [ctypes.c_void_p]
 ibv.ibv_resize_cq.argtypes = [ctypes.c_void_p, ctypes.c_int]
 ibv.ibv_query_device.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+ibv.ibv_alloc_pd.restype = ctypes.c_void_p
+ibv.ibv_alloc_pd.argtypes = [ctypes.c_void_p]
+ibv.ibv_dealloc_pd.argtypes = [ctypes.c_void_p]
+ibv.ibv_reg_mr.restype = ctypes.c_void_p
+ibv.ibv_reg_mr.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+ibv.ibv_dereg_mr.argtypes = [ctypes.c_void_p]
+
+# enum ibv_access_flags
+LOCAL_WRITE, REMOTE_WRITE, REMOTE_READ, REMOTE_ATOMIC = 1, 2, 4, 8
+ON_DEMAND = 1 << 6
 
 
 class Fail(Exception):
@@ -153,6 +163,72 @@ def test_cq_left_open(ctx):
     # Closing the device with objects alive must destroy them.
     for _ in range(5):
         check(ibv.ibv_create_cq(ctx, 32, None, None, 0), "create_cq failed")
+
+
+def keys_of(mr):
+    # struct ibv_mr { context, pd, addr; size_t length; u32 handle, lkey, rkey; }
+    return (ctypes.c_uint32.from_address(mr + 4 * 8 + 4).value,
+            ctypes.c_uint32.from_address(mr + 4 * 8 + 8).value)
+
+
+def test_mr_keys(ctx):
+    pd = ibv.ibv_alloc_pd(ctx)
+    check(pd, "alloc_pd failed")
+    bufs, mrs, keys = [], [], set()
+    access = LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ | REMOTE_ATOMIC
+    for size in (1, 100, 4096, 4097, 65536, 1 << 20, 4 << 20):
+        buf = ctypes.create_string_buffer(size)
+        mr = ibv.ibv_reg_mr(pd, buf, size, access)
+        check(mr, f"reg_mr({size}): {os.strerror(ctypes.get_errno())}")
+        lkey, rkey = keys_of(mr)
+        check(lkey == rkey and lkey >> 8 >= 1, f"keys {lkey:#x} {rkey:#x}")
+        check(lkey not in keys, f"key {lkey:#x} given twice")
+        keys.add(lkey)
+        bufs.append(buf)
+        mrs.append(mr)
+    for mr in mrs:
+        check(ibv.ibv_dereg_mr(mr) == 0, "dereg_mr failed")
+    check(ibv.ibv_dealloc_pd(pd) == 0, "dealloc_pd failed")
+
+
+def test_mr_refused(ctx):
+    pd = ibv.ibv_alloc_pd(ctx)
+    buf = ctypes.create_string_buffer(4096)
+    cases = (
+        ("remote write without local write", buf, 4096, REMOTE_WRITE, errno.EINVAL),
+        ("on-demand paging", buf, 4096, LOCAL_WRITE | ON_DEMAND, errno.EOPNOTSUPP),
+        ("an unmapped address", ctypes.c_void_p(0x1000), 4096, LOCAL_WRITE, errno.EFAULT),
+    )
+    for what, addr, size, access, err in cases:
+        ctypes.set_errno(0)
+        mr = ibv.ibv_reg_mr(pd, addr, size, access)
+        check(not mr, f"reg_mr of {what} succeeded")
+        expect_errno(f"reg_mr of {what}", err)
+    check(ibv.ibv_dealloc_pd(pd) == 0, "dealloc_pd failed")
+
+
+def test_mr_reuse(ctx):
+    # Indices cycle: registering and deregistering many times never runs
+    # out, and a key is not handed out again at once.
+    pd = ibv.ibv_alloc_pd(ctx)
+    buf = ctypes.create_string_buffer(4096)
+    last = None
+    for _ in range(500):
+        mr = ibv.ibv_reg_mr(pd, buf, 4096, LOCAL_WRITE)
+        check(mr, f"reg_mr: {os.strerror(ctypes.get_errno())}")
+        key = keys_of(mr)[0]
+        check(key != last, "a key came back at once")
+        last = key
+        check(ibv.ibv_dereg_mr(mr) == 0, "dereg_mr failed")
+    check(ibv.ibv_dealloc_pd(pd) == 0, "dealloc_pd failed")
+
+
+def test_mr_left_open(ctx):
+    pd = ibv.ibv_alloc_pd(ctx)
+    global LEFT
+    LEFT = ctypes.create_string_buffer(1 << 16)
+    for _ in range(5):
+        check(ibv.ibv_reg_mr(pd, LEFT, 1 << 16, LOCAL_WRITE), "reg_mr failed")
 
 
 def main():

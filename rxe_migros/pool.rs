@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Objects by index (the C rxe's rxe_pool.c): QPs by number, MRs by the
+//! index in their keys. Indices are handed out cyclically through a range,
+//! so that one is not reused soon after its object is gone, and a packet
+//! or a key naming a dead object finds nothing rather than its successor.
+
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::{Arc, Mutex};
+use kernel::xarray::{AllocKind, XArray};
+
+/// A table of `T` by index, in `min..=max`.
+#[pin_data]
+pub(crate) struct Pool<T: Send + Sync + 'static> {
+    #[pin]
+    table: XArray<Arc<T>>,
+    /// Where the search for a free index starts; objects are added under
+    /// it, so an index found free stays free until it is taken.
+    #[pin]
+    next: Mutex<u32>,
+    min: u32,
+    max: u32,
+}
+
+impl<T: Send + Sync + 'static> Pool<T> {
+    pub(crate) fn new(min: u32, max: u32) -> impl PinInit<Self, Error> {
+        try_pin_init!(Pool {
+            table <- XArray::new(AllocKind::Alloc),
+            next <- new_mutex!(0),
+            min,
+            max,
+        })
+    }
+
+    /// Files `make(index)` under a free index.
+    pub(crate) fn add(&self, make: impl FnOnce(u32) -> Result<Arc<T>>) -> Result<Arc<T>> {
+        let span = self.max - self.min + 1;
+        let mut next = self.next.lock();
+        let mut free = None;
+        for _ in 0..span {
+            let i = *next % span + self.min;
+            *next = next.wrapping_add(1);
+            if self.table.lock().get(i as usize).is_none() {
+                free = Some(i);
+                break;
+            }
+        }
+        let index = free.ok_or(ENOMEM)?;
+        let obj = make(index)?;
+        self.table
+            .lock()
+            .store(index as usize, obj.clone(), GFP_KERNEL)?;
+        Ok(obj)
+    }
+
+    /// Forgets the object at `index`.
+    pub(crate) fn remove(&self, index: u32) {
+        // Dropped after the table's lock: the last reference may free it.
+        let gone = self.table.lock().remove(index as usize);
+        drop(gone);
+    }
+}
