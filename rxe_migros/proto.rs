@@ -27,5 +27,7 @@ pub(crate) mod queue;
 pub(crate) mod roce;
 #[path = "proto/src/seq.rs"]
 pub(crate) mod seq;
+#[path = "proto/src/wqe.rs"]
+pub(crate) mod wqe;
 
 pub(crate) use error::ParseError;

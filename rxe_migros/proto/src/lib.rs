@@ -16,6 +16,7 @@
 //! - [`roce`]: the IP and UDP encapsulation, and the checks every received
 //!   datagram meets.
 //! - [`seq`]: request and ACK PSN checks of the reliable transport.
+//! - [`wqe`]: work requests as librxe writes them, read and checked.
 
 #![no_std]
 
@@ -27,6 +28,7 @@ pub mod psn;
 pub mod queue;
 pub mod roce;
 pub mod seq;
+pub mod wqe;
 
 mod error;
 pub use error::ParseError;
