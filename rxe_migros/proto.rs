@@ -23,6 +23,8 @@ pub(crate) mod opcode;
 pub(crate) mod psn;
 #[path = "proto/src/queue.rs"]
 pub(crate) mod queue;
+#[path = "proto/src/req.rs"]
+pub(crate) mod req;
 #[path = "proto/src/roce.rs"]
 pub(crate) mod roce;
 #[path = "proto/src/seq.rs"]

@@ -13,6 +13,7 @@
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
 //! - [`aeth`]: ACK syndromes: credits, RNR NAK timers, NAK codes.
 //! - [`queue`]: the shape of the rings shared with user space.
+//! - [`req`]: the requester's cutting of a message into packets.
 //! - [`roce`]: the IP and UDP encapsulation, and the checks every received
 //!   datagram meets.
 //! - [`seq`]: request and ACK PSN checks of the reliable transport.
@@ -26,6 +27,7 @@ pub mod icrc;
 pub mod opcode;
 pub mod psn;
 pub mod queue;
+pub mod req;
 pub mod roce;
 pub mod seq;
 pub mod wqe;
