@@ -12,7 +12,7 @@
 use super::bindings as sys;
 use super::cq::{CqEvents, CqInit};
 use super::netdev::{NetDev, NetDevRef};
-use super::qp::{QpCaps, QpInit, QpType};
+use super::qp::{AddressVector, QpCaps, QpInit, QpType};
 use super::udata::UData;
 use core::marker::PhantomData;
 use core::mem::size_of;
@@ -46,6 +46,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
     type Cq: Send + Sync;
     /// Queue pair data.
     type Qp: Send + Sync;
+    /// Address handle data.
+    type Ah: Send + Sync;
 
     /// Fills the device attributes.
     fn query_device(dev: &Device<Self>, attr: &mut DeviceAttr) -> Result;
@@ -88,6 +90,19 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// Arms a CQ (`ib_cq_notify_flags`); returns whether completions are
     /// already waiting, when `IB_CQ_REPORT_MISSED_EVENTS` asks.
     fn req_notify_cq(cq: &Self::Cq, flags: u32) -> bool;
+
+    /// Creates an address handle for `av`; `udata` is `None` for kernel
+    /// consumers, and `sleepable` tells whether the caller may sleep.
+    fn create_ah(
+        dev: &Device<Self>,
+        av: &AddressVector,
+        udata: Option<&UData<'_>>,
+        sleepable: bool,
+    ) -> Result<Self::Ah>;
+    /// Reports an address handle's address.
+    fn query_ah(ah: &Self::Ah) -> AddressVector;
+    /// The AH is being destroyed; its data is dropped afterwards.
+    fn destroy_ah(dev: &Device<Self>, ah: &Self::Ah);
 
     /// Creates a QP; `udata` is `None` for kernel consumers. Returns the QP,
     /// its number and the capacities granted.
@@ -479,6 +494,11 @@ impl<T: Driver> Ops<T> {
         o.size_ib_cq = size_of::<Object<sys::ib_cq, CqObject<T>>>();
         o.mmap = Some(super::mmap::mmap);
         o.mmap_free = Some(super::mmap::mmap_free);
+        o.create_ah = Some(Self::create_ah);
+        o.create_user_ah = Some(Self::create_ah);
+        o.query_ah = Some(Self::query_ah);
+        o.destroy_ah = Some(Self::destroy_ah);
+        o.size_ib_ah = size_of::<Object<sys::ib_ah, T::Ah>>();
         o.create_qp = Some(Self::create_qp);
         o.modify_qp = Some(Self::modify_qp);
         o.query_qp = Some(Self::query_qp);
@@ -774,6 +794,58 @@ impl<T: Driver> Ops<T> {
     ) -> kernel::ffi::c_int {
         // SAFETY: a CQ of ours.
         unsafe { T::req_notify_cq(&Self::cq(cq).data, flags as u32) as kernel::ffi::c_int }
+    }
+
+    unsafe extern "C" fn create_ah(
+        ah: *mut sys::ib_ah,
+        init: *mut sys::rdma_ah_init_attr,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core passes an AH of our device, allocated with
+            // `size_ib_ah` bytes, and its resolved attributes.
+            unsafe {
+                let init = &*init;
+                let attr = init.ah_attr.as_ref().ok_or(EINVAL)?;
+                if attr.port_num != 1 {
+                    return Err(EINVAL);
+                }
+                let av = AddressVector::from_ah(attr)?;
+                let sleepable =
+                    init.flags & sys::rdma_create_ah_flags_RDMA_CREATE_AH_SLEEPABLE != 0;
+                let udata = UData::from_raw(udata);
+                let dev = Device::<T>::from_ib((*ah).device);
+                let data = T::create_ah(dev, &av, udata.as_ref(), sleepable)?;
+                Object::<_, T::Ah>::init(ah, data);
+            }
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `ah` must be an AH of ours that `create_ah` initialised.
+    unsafe fn ah<'a>(ah: *mut sys::ib_ah) -> &'a T::Ah {
+        // SAFETY: per the caller.
+        unsafe { &(*ah.cast::<Object<sys::ib_ah, T::Ah>>()).data }
+    }
+
+    unsafe extern "C" fn query_ah(
+        ah: *mut sys::ib_ah,
+        attr: *mut sys::rdma_ah_attr,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: an AH of ours and a valid output.
+        unsafe { T::query_ah(Self::ah(ah)).to_ah(1, &mut *attr) };
+        0
+    }
+
+    unsafe extern "C" fn destroy_ah(ah: *mut sys::ib_ah, _flags: u32) -> kernel::ffi::c_int {
+        // SAFETY: the core destroys an AH of ours once.
+        unsafe {
+            T::destroy_ah(Device::from_ib((*ah).device), Self::ah(ah));
+            Object::<_, T::Ah>::drop_data(ah);
+        }
+        0
     }
 
     unsafe extern "C" fn create_qp(

@@ -33,6 +33,12 @@ impl<'a> UData<'a> {
         unsafe { raw.as_ref() }.map(|raw| UData { raw })
     }
 
+    /// How many bytes of response the caller has room for: older providers
+    /// may offer less than the current ABI's response.
+    pub fn outlen(&self) -> usize {
+        self.raw.outlen
+    }
+
     /// Writes a response given as its bytes (the driver's ABI structs are
     /// encoded field by field). A caller with less room gets EINVAL.
     pub fn write_bytes(&self, data: &[u8]) -> Result {

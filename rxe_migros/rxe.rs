@@ -18,6 +18,7 @@ use kernel::{ModuleMetadata, ThisModule};
 #[path = "../rust/rdma.rs"]
 mod rdma;
 
+mod ah;
 mod counters;
 mod cq;
 mod mr;
@@ -76,6 +77,8 @@ pub(crate) struct Rxe {
     pub(crate) next_key_tag: Atomic<u32>,
     /// The port's counters.
     pub(crate) counters: counters::Counters,
+    /// Address handles, by the number librxe names them with.
+    pub(crate) ahs: Pin<KBox<pool::Pool<ah::AhInner>>>,
     /// The QPs, by number, for the packets that arrive for them.
     pub(crate) qps: Pin<KBox<pool::Pool<qp::QpInner>>>,
     /// The UDP sockets of the netdev's namespace, which receive for us.
@@ -129,6 +132,7 @@ impl NewLink for Rxe {
             mrs: KBox::pin_init(pool::Pool::new(mr::INDICES.0, mr::INDICES.1), GFP_KERNEL)?,
             next_key_tag: Atomic::new(0),
             counters: counters::Counters::new(),
+            ahs: KBox::pin_init(pool::Pool::new(ah::NUMBERS.0, ah::NUMBERS.1), GFP_KERNEL)?,
             qps: KBox::pin_init(pool::Pool::new(qp::QPNS.0, qp::QPNS.1), GFP_KERNEL)?,
             _sockets: ns::NsRef::get(ndev.net())?,
         };

@@ -3,6 +3,7 @@
 //! The verbs the RDMA core calls on our devices (the C rxe's rxe_verbs.c):
 //! device and port queries, user contexts and protection domains.
 
+use crate::ah::Ah;
 use crate::cq::Cq;
 use crate::mr::Mr;
 use crate::param::*;
@@ -10,7 +11,7 @@ use crate::qp::Qp;
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::{CqEvents, CqInit};
 use crate::rdma::device::{Device, DeviceAttr, Driver, PortAttr, StatDesc};
-use crate::rdma::qp::{QpCaps, QpInit};
+use crate::rdma::qp::{AddressVector, QpCaps, QpInit};
 use crate::rdma::udata::UData;
 use crate::Rxe;
 use kernel::prelude::*;
@@ -44,6 +45,7 @@ impl Driver for Rxe {
     type Mr = Mr;
     type Cq = Cq;
     type Qp = Qp;
+    type Ah = Ah;
 
     fn query_device(dev: &Device<Self>, a: &mut DeviceAttr) -> Result {
         a.vendor_id = VENDOR_ID;
@@ -165,6 +167,23 @@ impl Driver for Rxe {
 
     fn req_notify_cq(cq: &Cq, flags: u32) -> bool {
         cq.req_notify(flags)
+    }
+
+    fn create_ah(
+        dev: &Device<Self>,
+        av: &AddressVector,
+        udata: Option<&UData<'_>>,
+        sleepable: bool,
+    ) -> Result<Ah> {
+        Ah::new(dev, av, udata, sleepable)
+    }
+
+    fn query_ah(ah: &Ah) -> AddressVector {
+        ah.av()
+    }
+
+    fn destroy_ah(dev: &Device<Self>, ah: &Ah) {
+        ah.destroy(dev);
     }
 
     fn create_qp(

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Queue pairs on one device through pyverbs (the stock libibverbs and
-librxe): creation and the capacities granted, the IBTA state machine with
-its required attributes, the attribute checks, query and destroy.
+"""Queue pairs and address handles on one device through pyverbs (the
+stock libibverbs and librxe): creation and the capacities granted, the IBTA
+state machine with its required attributes, the attribute checks, query and
+destroy.
 
     qp.py DEVICE
 
@@ -13,7 +14,7 @@ import errno
 import sys
 
 import pyverbs.enums as e
-from pyverbs.addr import AHAttr, GlobalRoute
+from pyverbs.addr import AH, AHAttr, GlobalRoute
 from pyverbs.cq import CQ
 from pyverbs.device import Context
 from pyverbs.pd import PD
@@ -219,9 +220,25 @@ def test_many(env):
         q.close()
 
 
+def test_ah(env):
+    ahs = []
+    for gid_index in (0, GID_INDEX):
+        gid = env.ctx.query_gid(1, gid_index)
+        for _ in range(20):
+            gr = GlobalRoute(dgid=gid, sgid_index=gid_index)
+            ahs.append(AH(env.pd, attr=AHAttr(gr=gr, is_global=1, port_num=1)))
+    for ah in ahs:
+        ah.close()
+    refused("an AH without a GRH", errno.EINVAL, AH, env.pd,
+            attr=AHAttr(is_global=0, port_num=1))
+
+
 def test_left_open(env):
-    # Closing the device with QPs (and their CQ and PD) alive must free them.
+    # Closing the device with QPs, AHs (and their CQ and PD) alive must free
+    # them.
     env.left = [env.qp() for _ in range(5)]
+    gr = GlobalRoute(dgid=Env.peer_gid, sgid_index=GID_INDEX)
+    env.left += [AH(env.pd, attr=AHAttr(gr=gr, is_global=1, port_num=1)) for _ in range(5)]
 
 
 def main():

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Address handles (the AH half of the C rxe's rxe_av.c): where a UD send
+//! goes. librxe names an AH in its work requests by the number the kernel
+//! returns at creation (`struct rxe_create_ah_resp`), so the device keeps
+//! them in a pool by that number.
+
+use crate::rdma::device::Device;
+use crate::rdma::qp::AddressVector;
+use crate::rdma::udata::UData;
+use crate::Rxe;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// The range of AH numbers (the C rxe's RXE_MIN_AH_INDEX, RXE_MAX_AH_INDEX).
+pub(crate) const NUMBERS: (u32, u32) = (1, crate::param::MAX_AH);
+
+/// What the device's pool, and later the UD requester, hold of an AH.
+pub(crate) struct AhInner {
+    num: u32,
+    av: AddressVector,
+}
+
+/// An address handle.
+pub(crate) struct Ah {
+    inner: Arc<AhInner>,
+}
+
+impl Ah {
+    pub(crate) fn new(
+        dev: &Device<Rxe>,
+        av: &AddressVector,
+        udata: Option<&UData<'_>>,
+        sleepable: bool,
+    ) -> Result<Ah> {
+        // The pool takes a mutex. Kernel callers that cannot sleep (the
+        // connection manager's MADs) come with kernel QPs, not offered yet.
+        if udata.is_none() && !sleepable {
+            return Err(EOPNOTSUPP);
+        }
+        let av = *av;
+        let inner = dev
+            .ahs
+            .add(|num| Ok(Arc::new(AhInner { num, av }, GFP_KERNEL)?))?;
+        // struct rxe_create_ah_resp { __u32 ah_num; __u32 reserved; }: only
+        // providers that know it leave room for it.
+        if let Some(udata) = udata.filter(|u| u.outlen() >= 8) {
+            let mut resp = [0u8; 8];
+            resp[..4].copy_from_slice(&inner.num.to_ne_bytes());
+            if let Err(e) = udata.write_bytes(&resp) {
+                dev.ahs.remove(inner.num);
+                return Err(e);
+            }
+        }
+        Ok(Ah { inner })
+    }
+
+    pub(crate) fn av(&self) -> AddressVector {
+        self.inner.av
+    }
+
+    pub(crate) fn destroy(&self, dev: &Device<Rxe>) {
+        dev.ahs.remove(self.inner.num);
+    }
+}
