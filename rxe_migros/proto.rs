@@ -25,6 +25,8 @@ pub(crate) mod psn;
 pub(crate) mod queue;
 #[path = "proto/src/req.rs"]
 pub(crate) mod req;
+#[path = "proto/src/resp.rs"]
+pub(crate) mod resp;
 #[path = "proto/src/roce.rs"]
 pub(crate) mod roce;
 #[path = "proto/src/seq.rs"]

@@ -14,6 +14,7 @@
 //! - [`aeth`]: ACK syndromes: credits, RNR NAK timers, NAK codes.
 //! - [`queue`]: the shape of the rings shared with user space.
 //! - [`req`]: the requester's cutting of a message into packets.
+//! - [`resp`]: the responder's acceptance of request packets.
 //! - [`roce`]: the IP and UDP encapsulation, and the checks every received
 //!   datagram meets.
 //! - [`seq`]: request and ACK PSN checks of the reliable transport.
@@ -28,6 +29,7 @@ pub mod opcode;
 pub mod psn;
 pub mod queue;
 pub mod req;
+pub mod resp;
 pub mod roce;
 pub mod seq;
 pub mod wqe;
