@@ -11,6 +11,8 @@
 
 #[path = "proto/src/aeth.rs"]
 pub(crate) mod aeth;
+#[path = "proto/src/comp.rs"]
+pub(crate) mod comp;
 #[path = "proto/src/error.rs"]
 mod error;
 #[path = "proto/src/hdr.rs"]

@@ -11,6 +11,8 @@
 //! - [`opcode`]: the BTH opcode table (IBTA vol. 1, 9.2.1 and table 38).
 //! - [`hdr`]: the base and extended transport headers, parsed and emitted.
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
+//! - [`comp`]: the completer: what responses and timeouts mean for the
+//!   oldest outstanding request.
 //! - [`aeth`]: ACK syndromes: credits, RNR NAK timers, NAK codes.
 //! - [`queue`]: the shape of the rings shared with user space.
 //! - [`req`]: the requester's cutting of a message into packets.
@@ -23,6 +25,7 @@
 #![no_std]
 
 pub mod aeth;
+pub mod comp;
 pub mod hdr;
 pub mod icrc;
 pub mod opcode;
@@ -39,6 +42,8 @@ pub use error::ParseError;
 
 #[cfg(test)]
 mod icrc_vectors;
+#[cfg(test)]
+mod sim;
 
 #[cfg(test)]
 mod testutil {

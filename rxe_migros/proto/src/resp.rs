@@ -14,6 +14,7 @@
 use super::opcode::{flags, OpInfo};
 use super::psn::Psn;
 use super::req::{psn_span, Kind, Service};
+use super::seq::{check_request_psn, RequestPsn};
 
 /// What a request packet says about itself, as the responder needs it.
 #[derive(Clone, Copy, Debug)]
@@ -118,18 +119,15 @@ impl Responder {
                     }
                 }
             }
-            Service::Rc => {
-                let d = r.psn.diff(self.epsn);
-                if d > 0 {
+            Service::Rc => match check_request_psn(self.epsn, r.psn) {
+                RequestPsn::OutOfSequence => {
                     let nak = !self.nak_sent;
                     self.nak_sent = true;
                     return Verdict::OutOfSequence { nak };
                 }
-                if d < 0 {
-                    return Verdict::Duplicate;
-                }
-                self.nak_sent = false;
-            }
+                RequestPsn::Duplicate => return Verdict::Duplicate,
+                RequestPsn::Expected => self.nak_sent = false,
+            },
         }
         if !self.sequence_ok(&info) || !self.length_ok(&info, r.len) {
             if self.service == Service::Uc {

@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The completer (the C rxe's rxe_comp.c): what a response, or the
+//! retransmission timer, means for the oldest outstanding request of an RC
+//! QP.
+//!
+//! The caller keeps the send queue; the completer keeps the retry budgets
+//! and where a READ's responses stand. Fed one response and the oldest
+//! pending request, it answers with one action. A coalesced ACK completes
+//! several requests: after [`Action::Complete`] the caller feeds the same
+//! response again with the next request, until something else comes back.
+//!
+//! Retry counts follow IBTA vol. 1, 9.7.6: `rnr_retry` 7 means retry for
+//! ever; `retry_cnt` 7 means seven retries (the C rxe retries for ever there
+//! too, so a dead peer never completes in error).
+
+use super::aeth::{rnr_timeout_us, NakCode, Syndrome};
+use super::opcode::{flags, OpInfo};
+use super::psn::Psn;
+use super::req::{psn_span, Kind};
+
+/// The oldest request still waiting for its responses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub kind: Kind,
+    pub first: Psn,
+    /// The PSN after its last.
+    pub end: Psn,
+    pub length: u32,
+}
+
+impl Pending {
+    /// Whether it needs data back (READ) or an atomic ACK, not just an ACK.
+    fn needs_response(&self) -> bool {
+        matches!(self.kind, Kind::Read | Kind::CompareSwap | Kind::FetchAdd)
+    }
+
+    fn covers(&self, psn: Psn) -> bool {
+        psn.diff(self.first) >= 0 && psn.diff(self.end) < 0
+    }
+}
+
+/// A response packet, as the completer needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// An ACK or NAK.
+    Ack { psn: Psn, syndrome: Syndrome },
+    /// A READ response packet carrying `len` bytes.
+    ReadData { psn: Psn, opcode: u8, len: u32 },
+    /// The response to an atomic.
+    AtomicAck { psn: Psn },
+}
+
+/// Why a request completes in error; the QP then goes to the error state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// `retry_cnt` retransmissions went unanswered (`IB_WC_RETRY_EXC_ERR`).
+    RetryExceeded,
+    /// `rnr_retry` RNR NAKs in a row (`IB_WC_RNR_RETRY_EXC_ERR`).
+    RnrRetryExceeded,
+    /// The responder refused the request as invalid (`IB_WC_REM_INV_REQ_ERR`).
+    RemoteInvalidRequest,
+    /// An R_Key or bounds violation (`IB_WC_REM_ACCESS_ERR`).
+    RemoteAccess,
+    /// The responder failed (`IB_WC_REM_OP_ERR`).
+    RemoteOperational,
+    /// READ responses that do not fit the request (`IB_WC_BAD_RESP_ERR`).
+    BadResponse,
+}
+
+/// What to do about a response or a timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// The oldest request completed; feed the response again with the next.
+    Complete,
+    /// Place READ data at `offset` of the request; `done`: it is complete.
+    PlaceRead { offset: u32, len: u32, done: bool },
+    /// Resend from `from` (go-back-N).
+    Retry { from: Psn },
+    /// Wait `us` microseconds, then resend from `from`.
+    RnrWait { us: u32, from: Psn },
+    /// The oldest request completes in error.
+    Fail(Failure),
+    /// Nothing to do: stale, duplicate, or progress within a request.
+    Ignore,
+}
+
+/// The completer's side of one RC QP.
+#[derive(Clone, Debug)]
+pub struct Completer {
+    retry_cnt: u8,
+    rnr_retry: u8,
+    retries_left: u8,
+    rnr_left: u8,
+    mtu: u32,
+    /// READ bytes received so far for the oldest request.
+    read_done: u32,
+    /// A retry for a gap (a NAK, a response ahead of its turn) went out and
+    /// nothing has moved since: the responses still in flight from before
+    /// it would each ask for the same retry again.
+    retrying: bool,
+}
+
+/// `rnr_retry` that never runs out.
+const RNR_RETRY_FOREVER: u8 = 7;
+
+impl Completer {
+    pub fn new(retry_cnt: u8, rnr_retry: u8, mtu: u32) -> Completer {
+        Completer {
+            retry_cnt,
+            rnr_retry,
+            retries_left: retry_cnt,
+            rnr_left: rnr_retry,
+            mtu,
+            read_done: 0,
+            retrying: false,
+        }
+    }
+
+    /// Progress was made: budgets are per stall, not per connection.
+    fn progress(&mut self) {
+        self.retries_left = self.retry_cnt;
+        self.rnr_left = self.rnr_retry;
+        self.retrying = false;
+    }
+
+    /// Where to resume the oldest request: a READ resumes after the
+    /// responses it already has.
+    fn resume_psn(&self, p: &Pending) -> Psn {
+        if p.kind == Kind::Read {
+            p.first + self.read_done / self.mtu
+        } else {
+            p.first
+        }
+    }
+
+    /// Goes back to `from`, once per gap: see `retrying`.
+    fn retry(&mut self, from: Psn) -> Action {
+        if self.retrying {
+            return Action::Ignore;
+        }
+        self.retrying = true;
+        self.spend_retry(from)
+    }
+
+    fn spend_retry(&mut self, from: Psn) -> Action {
+        if self.retries_left == 0 {
+            return Action::Fail(Failure::RetryExceeded);
+        }
+        self.retries_left -= 1;
+        Action::Retry { from }
+    }
+
+    /// The retransmission timer fired with `pending` outstanding: retry,
+    /// whatever retry is already under way.
+    pub fn on_timeout(&mut self, pending: &Pending) -> Action {
+        let from = self.resume_psn(pending);
+        self.spend_retry(from)
+    }
+
+    /// The oldest request is complete: the next starts afresh.
+    fn finished(&mut self) {
+        self.read_done = 0;
+        self.progress();
+    }
+
+    /// A response arrived while `pending` is the oldest request and `next`
+    /// the PSN the requester sends next.
+    pub fn on_response(&mut self, pending: &Pending, next: Psn, r: &Response) -> Action {
+        let psn = match *r {
+            Response::Ack { psn, .. }
+            | Response::ReadData { psn, .. }
+            | Response::AtomicAck { psn } => psn,
+        };
+        // Before the oldest request: a duplicate. At or past `next`: for
+        // nothing sent, from a confused peer.
+        if psn.diff(pending.first) < 0 || psn.diff(next) >= 0 {
+            return Action::Ignore;
+        }
+        if !pending.covers(psn) {
+            // Responses come in PSN order, so one for a later request says
+            // the oldest was carried out: done, if an ACK was all it
+            // needed; if it needed data back, that data was lost (an
+            // implied NAK) and must be asked for again.
+            if pending.needs_response() {
+                let from = self.resume_psn(pending);
+                return self.retry(from);
+            }
+            self.finished();
+            return Action::Complete;
+        }
+        match *r {
+            Response::Ack { syndrome, .. } => self.on_ack(pending, psn, syndrome),
+            Response::ReadData { opcode, len, .. } => self.on_read(pending, psn, opcode, len),
+            Response::AtomicAck { .. } => {
+                if pending.needs_response() && pending.kind != Kind::Read && psn == pending.first {
+                    self.finished();
+                    Action::Complete
+                } else {
+                    Action::Fail(Failure::BadResponse)
+                }
+            }
+        }
+    }
+
+    /// An ACK or NAK for a PSN of the oldest request.
+    fn on_ack(&mut self, pending: &Pending, psn: Psn, syndrome: Syndrome) -> Action {
+        match syndrome {
+            Syndrome::Ack { .. } => {
+                if psn != pending.end - 1 || pending.needs_response() {
+                    // Part of a multi-packet request, or a READ or atomic
+                    // acknowledged before its response: progress only.
+                    self.progress();
+                    return Action::Ignore;
+                }
+                self.finished();
+                Action::Complete
+            }
+            Syndrome::RnrNak { timer } => {
+                if self.rnr_retry != RNR_RETRY_FOREVER {
+                    if self.rnr_left == 0 {
+                        return Action::Fail(Failure::RnrRetryExceeded);
+                    }
+                    self.rnr_left -= 1;
+                }
+                Action::RnrWait {
+                    us: rnr_timeout_us(timer),
+                    from: psn,
+                }
+            }
+            Syndrome::Nak(NakCode::PsnSequenceError) => self.retry(psn),
+            Syndrome::Nak(code) => Action::Fail(match code {
+                NakCode::InvalidRequest => Failure::RemoteInvalidRequest,
+                NakCode::RemoteAccessError => Failure::RemoteAccess,
+                _ => Failure::RemoteOperational,
+            }),
+            Syndrome::Reserved(_) => Action::Ignore,
+        }
+    }
+
+    fn on_read(&mut self, pending: &Pending, psn: Psn, opcode: u8, len: u32) -> Action {
+        if pending.kind != Kind::Read {
+            return Action::Fail(Failure::BadResponse);
+        }
+        let expected = self.resume_psn(pending);
+        match psn.diff(expected) {
+            d if d < 0 => return Action::Ignore,
+            d if d > 0 => {
+                // Responses before it were lost: ask again from there.
+                return self.retry(expected);
+            }
+            _ => {}
+        }
+        let Some(info) = OpInfo::lookup(opcode) else {
+            return Action::Fail(Failure::BadResponse);
+        };
+        let first = info.has(flags::START);
+        let last = info.has(flags::END);
+        let offset = self.read_done;
+        // First and middle responses are a full MTU, the last at most one,
+        // and together exactly the length asked for.
+        let fits = (first == (offset == 0))
+            && if last {
+                len <= self.mtu && offset + len == pending.length
+            } else {
+                len == self.mtu && offset + len < pending.length
+            };
+        if !fits {
+            return Action::Fail(Failure::BadResponse);
+        }
+        self.read_done += len;
+        self.progress();
+        if last {
+            self.read_done = 0;
+        }
+        Action::PlaceRead {
+            offset,
+            len,
+            done: last,
+        }
+    }
+}
+
+/// The PSN range a request takes, for [`Pending`].
+pub fn pending(kind: Kind, first: Psn, length: u32, mtu: u32) -> Pending {
+    Pending {
+        kind,
+        first,
+        end: first + psn_span(kind, length, mtu),
+        length,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::opcode::op;
+
+    const MTU: u32 = 1024;
+
+    fn ack(psn: u32) -> Response {
+        Response::Ack {
+            psn: Psn::new(psn),
+            syndrome: Syndrome::Ack { credits: 31 },
+        }
+    }
+
+    #[test]
+    fn a_coalesced_ack_completes_each_covered_request() {
+        let mut c = Completer::new(7, 7, MTU);
+        let sends = [
+            pending(Kind::Send, Psn::new(10), 100, MTU),
+            pending(Kind::Send, Psn::new(11), 3000, MTU),
+            pending(Kind::Send, Psn::new(14), 5, MTU),
+        ];
+        let next = Psn::new(15);
+        // One ACK for PSN 13 completes the first two, not the third.
+        assert_eq!(c.on_response(&sends[0], next, &ack(13)), Action::Complete);
+        assert_eq!(c.on_response(&sends[1], next, &ack(13)), Action::Complete);
+        assert_eq!(c.on_response(&sends[2], next, &ack(13)), Action::Ignore);
+        assert_eq!(c.on_response(&sends[2], next, &ack(14)), Action::Complete);
+    }
+
+    #[test]
+    fn stale_and_unsent_psns_are_ignored() {
+        let mut c = Completer::new(7, 7, MTU);
+        let p = pending(Kind::Send, Psn::new(100), 10, MTU);
+        assert_eq!(c.on_response(&p, Psn::new(101), &ack(99)), Action::Ignore);
+        assert_eq!(c.on_response(&p, Psn::new(101), &ack(101)), Action::Ignore);
+        assert_eq!(
+            c.on_response(&p, Psn::new(101), &ack(100)),
+            Action::Complete
+        );
+    }
+
+    #[test]
+    fn timeouts_spend_the_retry_budget() {
+        let mut c = Completer::new(2, 0, MTU);
+        let p = pending(Kind::Write, Psn::new(5), 10, MTU);
+        assert_eq!(c.on_timeout(&p), Action::Retry { from: Psn::new(5) });
+        assert_eq!(c.on_timeout(&p), Action::Retry { from: Psn::new(5) });
+        assert_eq!(c.on_timeout(&p), Action::Fail(Failure::RetryExceeded));
+        // Progress restores it.
+        let mut c = Completer::new(1, 0, MTU);
+        let big = pending(Kind::Write, Psn::new(0), 3 * MTU, MTU);
+        assert_eq!(c.on_timeout(&big), Action::Retry { from: Psn::new(0) });
+        assert_eq!(c.on_response(&big, Psn::new(3), &ack(0)), Action::Ignore);
+        assert_eq!(c.on_timeout(&big), Action::Retry { from: Psn::new(0) });
+    }
+
+    #[test]
+    fn rnr_naks_wait_and_run_out_unless_infinite() {
+        let rnr = |psn| Response::Ack {
+            psn: Psn::new(psn),
+            syndrome: Syndrome::RnrNak { timer: 14 },
+        };
+        let p = pending(Kind::Send, Psn::new(0), 10, MTU);
+        let mut c = Completer::new(7, 1, MTU);
+        assert!(matches!(
+            c.on_response(&p, Psn::new(1), &rnr(0)),
+            Action::RnrWait { .. }
+        ));
+        assert_eq!(
+            c.on_response(&p, Psn::new(1), &rnr(0)),
+            Action::Fail(Failure::RnrRetryExceeded)
+        );
+        let mut c = Completer::new(7, 7, MTU);
+        for _ in 0..1000 {
+            assert!(matches!(
+                c.on_response(&p, Psn::new(1), &rnr(0)),
+                Action::RnrWait { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn naks_retry_or_fail() {
+        let nak = |psn, code| Response::Ack {
+            psn: Psn::new(psn),
+            syndrome: Syndrome::Nak(code),
+        };
+        let mut c = Completer::new(7, 7, MTU);
+        let p = pending(Kind::Send, Psn::new(0), 3 * MTU, MTU);
+        assert_eq!(
+            c.on_response(&p, Psn::new(3), &nak(1, NakCode::PsnSequenceError)),
+            Action::Retry { from: Psn::new(1) }
+        );
+        assert_eq!(
+            c.on_response(&p, Psn::new(3), &nak(0, NakCode::RemoteAccessError)),
+            Action::Fail(Failure::RemoteAccess)
+        );
+        // A NAK for a later request completes this one first.
+        let one = pending(Kind::Send, Psn::new(0), 1, MTU);
+        assert_eq!(
+            c.on_response(&one, Psn::new(2), &nak(1, NakCode::InvalidRequest)),
+            Action::Complete
+        );
+    }
+
+    #[test]
+    fn read_responses_are_placed_in_order() {
+        let mut c = Completer::new(7, 7, MTU);
+        let p = pending(Kind::Read, Psn::new(20), 2500, MTU);
+        let next = Psn::new(23);
+        let data = |psn, opcode, len| Response::ReadData {
+            psn: Psn::new(psn),
+            opcode,
+            len,
+        };
+        assert_eq!(
+            c.on_response(&p, next, &data(20, op::RDMA_READ_RESPONSE_FIRST, MTU)),
+            Action::PlaceRead {
+                offset: 0,
+                len: MTU,
+                done: false
+            }
+        );
+        // The middle one is lost: the last is early, so ask again from 21.
+        assert_eq!(
+            c.on_response(&p, next, &data(22, op::RDMA_READ_RESPONSE_LAST, 452)),
+            Action::Retry { from: Psn::new(21) }
+        );
+        assert_eq!(
+            c.on_response(&p, next, &data(20, op::RDMA_READ_RESPONSE_FIRST, MTU)),
+            Action::Ignore
+        );
+        assert_eq!(
+            c.on_response(&p, next, &data(21, op::RDMA_READ_RESPONSE_MIDDLE, MTU)),
+            Action::PlaceRead {
+                offset: MTU,
+                len: MTU,
+                done: false
+            }
+        );
+        assert_eq!(
+            c.on_response(&p, next, &data(22, op::RDMA_READ_RESPONSE_LAST, 452)),
+            Action::PlaceRead {
+                offset: 2 * MTU,
+                len: 452,
+                done: true
+            }
+        );
+    }
+
+    #[test]
+    fn an_ack_past_a_read_means_its_responses_were_lost() {
+        let mut c = Completer::new(7, 7, MTU);
+        let p = pending(Kind::Read, Psn::new(0), 100, MTU);
+        assert_eq!(
+            c.on_response(&p, Psn::new(3), &ack(2)),
+            Action::Retry { from: Psn::new(0) }
+        );
+        // A response longer than asked for is refused.
+        let r = Response::ReadData {
+            psn: Psn::new(0),
+            opcode: op::RDMA_READ_RESPONSE_ONLY,
+            len: 101,
+        };
+        assert_eq!(
+            c.on_response(&p, Psn::new(3), &r),
+            Action::Fail(Failure::BadResponse)
+        );
+    }
+}
