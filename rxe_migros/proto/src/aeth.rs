@@ -30,6 +30,10 @@ pub enum NakCode {
     RemoteOperationalError,
     /// Reliable datagram only.
     InvalidRdRequest,
+    /// The responder's QP is stopped for migration: pause until it
+    /// announces itself with a RESUME (code 5, IBTA-reserved; the MigrOS
+    /// value, docs/migration.md).
+    Paused,
     /// Any other code of the NAK class, kept as is.
     Other(u8),
 }
@@ -53,6 +57,7 @@ impl Syndrome {
                 2 => NakCode::RemoteAccessError,
                 3 => NakCode::RemoteOperationalError,
                 4 => NakCode::InvalidRdRequest,
+                5 => NakCode::Paused,
                 _ => NakCode::Other(v),
             }),
             _ => Syndrome::Reserved(b),
@@ -72,6 +77,7 @@ impl Syndrome {
                         NakCode::RemoteAccessError => 2,
                         NakCode::RemoteOperationalError => 3,
                         NakCode::InvalidRdRequest => 4,
+                        NakCode::Paused => 5,
                         NakCode::Other(v) => v & VALUE_MASK,
                     }
             }
@@ -124,6 +130,7 @@ mod tests {
             Syndrome::from_byte(0x63),
             Syndrome::Nak(NakCode::RemoteOperationalError)
         );
+        assert_eq!(Syndrome::from_byte(0x65), Syndrome::Nak(NakCode::Paused));
         assert_eq!(Syndrome::from_byte(0x2e), Syndrome::RnrNak { timer: 14 });
         assert_eq!(Syndrome::from_byte(0x40), Syndrome::Reserved(0x40));
     }

@@ -81,6 +81,9 @@ pub enum Action {
     RnrWait { us: u32, from: Psn },
     /// The oldest request completes in error.
     Fail(Failure),
+    /// The partner is stopped for migration (the paused NAK): stop sending
+    /// until it resumes. Timers and retry counts are frozen meanwhile.
+    Pause,
     /// Nothing to do: stale, duplicate, or progress within a request.
     Ignore,
 }
@@ -99,6 +102,8 @@ pub struct Completer {
     /// nothing has moved since: the responses still in flight from before
     /// it would each ask for the same retry again.
     retrying: bool,
+    /// The partner is stopped for migration.
+    paused: bool,
 }
 
 /// `rnr_retry` that never runs out.
@@ -114,6 +119,7 @@ impl Completer {
             mtu,
             read_done: 0,
             retrying: false,
+            paused: false,
         }
     }
 
@@ -151,9 +157,27 @@ impl Completer {
         Action::Retry { from }
     }
 
+    /// Whether the partner is stopped for migration.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// The partner announced itself (RESUME): send again from the oldest
+    /// request's resume point, with full retry budgets.
+    pub fn on_resume(&mut self, pending: &Pending) -> Action {
+        self.paused = false;
+        self.progress();
+        Action::Retry {
+            from: self.resume_psn(pending),
+        }
+    }
+
     /// The retransmission timer fired with `pending` outstanding: retry,
-    /// whatever retry is already under way.
+    /// whatever retry is already under way. Frozen while paused.
     pub fn on_timeout(&mut self, pending: &Pending) -> Action {
+        if self.paused {
+            return Action::Ignore;
+        }
         let from = self.resume_psn(pending);
         self.spend_retry(from)
     }
@@ -229,6 +253,11 @@ impl Completer {
                 }
             }
             Syndrome::Nak(NakCode::PsnSequenceError) => self.retry(psn),
+            Syndrome::Nak(NakCode::Paused) => {
+                // Acknowledges nothing; the completer's PSN stays.
+                self.paused = true;
+                Action::Pause
+            }
             Syndrome::Nak(code) => Action::Fail(match code {
                 NakCode::InvalidRequest => Failure::RemoteInvalidRequest,
                 NakCode::RemoteAccessError => Failure::RemoteAccess,

@@ -8,6 +8,7 @@
 //! tested on the host with `cargo test`.
 //!
 //! - [`psn`]: 24-bit packet sequence numbers that compare modulo 2^24.
+//! - [`mig`]: the migration protocol's wire items and per-QP state.
 //! - [`opcode`]: the BTH opcode table (IBTA vol. 1, 9.2.1 and table 38).
 //! - [`hdr`]: the base and extended transport headers, parsed and emitted.
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
@@ -28,6 +29,7 @@ pub mod aeth;
 pub mod comp;
 pub mod hdr;
 pub mod icrc;
+pub mod mig;
 pub mod opcode;
 pub mod psn;
 pub mod queue;

@@ -53,6 +53,8 @@ pub mod flags {
     pub const COMP: u32 = 1 << 23;
     /// An ACK or NAK (response without data).
     pub const ACK: u32 = 1 << 24;
+    /// A migrated QP announcing itself (docs/migration.md).
+    pub const RESUME: u32 = 1 << 25;
 }
 
 use flags::*;
@@ -97,6 +99,8 @@ pub mod op {
     pub const SEND_ONLY_WITH_INVALIDATE: u8 = 0x17;
     pub const FLUSH: u8 = 0x1c;
     pub const ATOMIC_WRITE: u8 = 0x1d;
+    /// IBTA-reserved; the migration protocol's RESUME (the MigrOS value).
+    pub const RESUME: u8 = 0x19;
 }
 
 /// Transport class bits of an opcode.
@@ -172,6 +176,8 @@ const fn operation_flags(operation: u8) -> Option<u32> {
         op::SEND_ONLY_WITH_INVALIDATE => SEND_REQ | IETH | RWR | COMP | START | END,
         op::FLUSH => REQ | FLUSH | FETH | RETH | START | END,
         op::ATOMIC_WRITE => REQ | ATOMIC_WRITE | RETH | PAYLOAD | START | END,
+        // Carries an optional address update as its payload.
+        op::RESUME => REQ | RESUME | PAYLOAD | START | END,
         _ => return None,
     })
 }
@@ -297,8 +303,8 @@ mod tests {
     #[test]
     fn only_defined_opcodes_exist() {
         let known = (0..=255u8).filter(|&o| OpInfo::lookup(o).is_some()).count();
-        // RC: 25 operations; UC: 12; UD: 2.
-        assert_eq!(known, 25 + 12 + 2);
+        // RC: 25 operations and RESUME; UC: 12; UD: 2.
+        assert_eq!(known, 26 + 12 + 2);
         assert!(OpInfo::lookup(TRANSPORT_RC | 0x15).is_none());
         assert!(OpInfo::lookup(TRANSPORT_UC | op::RDMA_READ_REQUEST).is_none());
         assert!(OpInfo::lookup(TRANSPORT_UD | op::SEND_FIRST).is_none());

@@ -38,6 +38,14 @@ pub enum Verdict {
     OutOfSequence { nak: bool },
     /// Not a valid request here: NAK invalid request (RC) or drop (UC).
     Invalid,
+    /// The QP is stopped for migration and this is the request it would
+    /// carry out next: discard it and, on RC, answer with the paused NAK
+    /// for the expected PSN.
+    Paused,
+    /// A migrated partner announces itself (RESUME): take its address
+    /// update, leave Paused, and acknowledge with the last PSN carried out.
+    /// It moves no PSN.
+    Resume,
 }
 
 /// Where a multi-packet message stands.
@@ -60,6 +68,8 @@ pub struct Responder {
     nak_sent: bool,
     /// UC: the rest of a damaged message is dropped.
     dropping: bool,
+    /// Stopped for migration.
+    stopped: bool,
 }
 
 impl Responder {
@@ -73,7 +83,18 @@ impl Responder {
             in_progress: InProgress::None,
             nak_sent: false,
             dropping: false,
+            stopped: false,
         }
+    }
+
+    /// Stops executing new requests (the QP is being checkpointed).
+    pub fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    /// Executes again (restored, or the checkpoint was aborted).
+    pub fn resume(&mut self) {
+        self.stopped = false;
     }
 
     /// The PSN expected next.
@@ -91,6 +112,12 @@ impl Responder {
         let Some(info) = OpInfo::lookup(r.opcode).filter(|i| i.has(flags::REQ)) else {
             return Verdict::Invalid;
         };
+        if info.has(flags::RESUME) {
+            return Verdict::Resume;
+        }
+        if self.stopped && r.psn == self.epsn {
+            return Verdict::Paused;
+        }
         match self.service {
             Service::Ud => {
                 // Datagrams are single packets with no sequence to keep.
@@ -368,7 +395,7 @@ mod tests {
                     }
                     Verdict::Duplicate => assert!(p.psn.diff(r.epsn()) < 0),
                     Verdict::OutOfSequence { .. } => next = executed, // NAK: go back
-                    Verdict::Invalid => panic!("a valid stream judged invalid"),
+                    v => panic!("a running responder said {v:?}"),
                 }
             }
             assert_eq!(r.msn(), msgs);

@@ -3,9 +3,12 @@
 //! A simulation of one RC connection: the requester's packets
 //! ([`Segments`]), the responder ([`Responder`]) and the completer
 //! ([`Completer`]) over a link that loses, duplicates and reorders, with the
-//! retransmission timer. Every run checks that each message is executed
-//! exactly once and in order, that READ data comes back whole, and that
-//! every request completes, in order, without error.
+//! retransmission timer, and, when asked, migrations of the responder's
+//! side: it is stopped (answering with the paused NAK) for far longer than
+//! the requester's retry budget would last, then resumes and announces
+//! itself. Every run checks that each message is executed exactly once and
+//! in order, that READ data comes back whole, and that every request
+//! completes, in order, without error.
 
 extern crate std;
 
@@ -58,8 +61,13 @@ impl Link {
     }
 }
 
-/// Runs one connection of `msgs`; panics on any violation.
-fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize) {
+/// Steps a migration keeps the responder stopped: about 30 timeouts' worth,
+/// four times what `retry_cnt` 7 allows.
+const STOP_STEPS: usize = 2000;
+
+/// Runs one connection of `msgs`, stopping the responder now and then if
+/// `migrate`; panics on any violation.
+fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize, migrate: bool) -> usize {
     let start = Psn::new(rng.next_u32());
     let mut plan = Vec::new();
     let mut psn = start;
@@ -87,13 +95,39 @@ fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize) {
     let mut executed: Vec<usize> = Vec::new(); // responder: messages in order
     let mut read_got = 0u32;
     let mut idle = 0;
+    // The step at which a stopped responder resumes.
+    let mut stopped_until = None;
+    let mut migrations = 0;
 
-    for _step in 0..2_000_000 {
+    for step in 0..2_000_000 {
         if oldest == plan.len() {
             break;
         }
-        // The requester sends the next packet of its window (all of it).
-        if cur < plan.len() {
+        match stopped_until {
+            None if migrate && rng.next_u32() % 100 == 0 => {
+                resp.stop();
+                stopped_until = Some(step + STOP_STEPS);
+                migrations += 1;
+            }
+            Some(end) if step == end => {
+                // Restored: the responder's side executes again and its
+                // RESUME reaches the requester (it is retransmitted until
+                // acknowledged, so it always arrives in the end).
+                resp.resume();
+                stopped_until = None;
+                if oldest < plan.len() {
+                    let m = plan[oldest];
+                    match comp.on_resume(&pending(m.kind, m.first, m.len, MTU)) {
+                        Action::Retry { from } => go_back(&plan, from, &mut cur, &mut skip_to),
+                        a => panic!("resume gave {a:?}"),
+                    }
+                }
+            }
+            _ => {}
+        }
+        // The requester sends the next packet of its window (all of it),
+        // unless its partner is stopped.
+        if cur < plan.len() && !comp.is_paused() {
             let m = plan[cur];
             let mut segs = Segments::new(m.kind, Service::Rc, m.len, MTU, m.first).unwrap();
             let end = segs.next_psn();
@@ -162,7 +196,14 @@ fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize) {
                         to_req.send(rng, Pkt::Resp(n));
                     }
                 }
-                Verdict::Invalid => panic!("valid traffic judged invalid: {req:?}"),
+                Verdict::Paused => {
+                    let n = Response::Ack {
+                        psn: resp.epsn(),
+                        syndrome: Syndrome::Nak(super::aeth::NakCode::Paused),
+                    };
+                    to_req.send(rng, Pkt::Resp(n));
+                }
+                Verdict::Invalid | Verdict::Resume => panic!("judged {req:?} invalid"),
             }
         }
         // The completer takes a response.
@@ -197,6 +238,10 @@ fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize) {
                         break;
                     }
                     Action::Fail(f) => panic!("request {oldest} failed: {f:?}"),
+                    Action::Pause => {
+                        assert!(stopped_until.is_some(), "paused by a running partner");
+                        break;
+                    }
                     Action::Ignore => break,
                 }
             }
@@ -207,7 +252,8 @@ fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize) {
             let m = plan[oldest];
             match comp.on_timeout(&pending(m.kind, m.first, m.len, MTU)) {
                 Action::Retry { from } => go_back(&plan, from, &mut cur, &mut skip_to),
-                a => panic!("timeout gave {a:?}"),
+                Action::Ignore => assert!(comp.is_paused()),
+                a => panic!("timeout gave {a:?} after {migrations} migrations"),
             }
             idle = 0;
         }
@@ -232,6 +278,7 @@ fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize) {
         "executed out of order"
     );
     assert_eq!(executed.len(), plan.len());
+    migrations
 }
 
 fn ack(psn: Psn) -> Pkt {
@@ -288,6 +335,7 @@ fn sends_and_writes_survive_a_bad_link() {
             &mut rng,
             &[Kind::Send, Kind::Write, Kind::WriteImm, Kind::SendImm],
             30,
+            false,
         );
     }
 }
@@ -296,6 +344,22 @@ fn sends_and_writes_survive_a_bad_link() {
 fn reads_mixed_in_survive_a_bad_link() {
     let mut rng = Rng::new(2);
     for _ in 0..200 {
-        run(&mut rng, &[Kind::Send, Kind::Write, Kind::Read], 30);
+        run(&mut rng, &[Kind::Send, Kind::Write, Kind::Read], 30, false);
     }
+}
+
+#[test]
+fn long_migrations_of_the_responder_lose_nothing() {
+    let mut rng = Rng::new(3);
+    let mut migrations = 0;
+    for _ in 0..200 {
+        migrations += run(
+            &mut rng,
+            &[Kind::Send, Kind::WriteImm, Kind::Read],
+            30,
+            true,
+        );
+    }
+    // The runs must really have migrated, many times over.
+    assert!(migrations > 200, "only {migrations} migrations");
 }

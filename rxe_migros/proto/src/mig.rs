@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The migration protocol's wire items and per-QP state
+//! (docs/migration.md; ../shared/design/migration-protocol.md sections 1
+//! and 2).
+//!
+//! - The paused NAK: an RC ACKNOWLEDGE whose AETH syndrome is 0x65
+//!   ([`NakCode::Paused`](super::aeth::NakCode::Paused)), PSN = the
+//!   stopped responder's expected PSN.
+//! - RESUME: RC opcode 0x19 ([`op::RESUME`](super::opcode::op::RESUME)),
+//!   AckReq set, PSN = the sender's oldest unacknowledged PSN, with an
+//!   optional address update as its payload ([`AddressUpdate`]).
+
+/// The address update a RESUME carries: where the migrated QP now is.
+///
+/// Layout (24 bytes, big-endian, the payload of the RESUME packet):
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 1 | version, [`AddressUpdate::VERSION`] |
+/// | 1 | 3 | reserved, zero |
+/// | 4 | 4 | QPN in the low 24 bits, the top 8 zero |
+/// | 8 | 16 | GID: the IPv6 or IPv4-mapped address of the QP's port |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressUpdate {
+    pub qpn: u32,
+    pub gid: [u8; 16],
+}
+
+/// Why a RESUME's payload is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResumeError {
+    /// Neither empty nor [`AddressUpdate::LEN`] bytes.
+    BadLength,
+    /// A version this implementation does not know.
+    UnknownVersion(u8),
+    /// Reserved bits set.
+    Reserved,
+}
+
+impl AddressUpdate {
+    /// The layout version written and accepted.
+    pub const VERSION: u8 = 1;
+    /// Its size on the wire.
+    pub const LEN: usize = 24;
+
+    /// Reads a RESUME payload: `None` for the MigrOS form, which has none
+    /// (the address is then the packet's IP source).
+    pub fn parse(payload: &[u8]) -> Result<Option<AddressUpdate>, ResumeError> {
+        if payload.is_empty() {
+            return Ok(None);
+        }
+        if payload.len() != Self::LEN {
+            return Err(ResumeError::BadLength);
+        }
+        if payload[0] != Self::VERSION {
+            return Err(ResumeError::UnknownVersion(payload[0]));
+        }
+        if payload[1..5] != [0, 0, 0, 0] {
+            return Err(ResumeError::Reserved);
+        }
+        let mut gid = [0u8; 16];
+        gid.copy_from_slice(&payload[8..24]);
+        Ok(Some(AddressUpdate {
+            qpn: u32::from_be_bytes([0, payload[5], payload[6], payload[7]]),
+            gid,
+        }))
+    }
+
+    /// Writes it as a RESUME payload.
+    pub fn emit(&self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[0] = Self::VERSION;
+        b[4..8].copy_from_slice(&(self.qpn & super::hdr::QPN_MASK).to_be_bytes());
+        b[8..].copy_from_slice(&self.gid);
+        b
+    }
+}
+
+/// Where a QP stands in a migration; orthogonal to its IBTA state, which
+/// the application sees and which does not change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigState {
+    /// Normal operation.
+    Running,
+    /// Being checkpointed: sends nothing, executes nothing new, answers the
+    /// expected request with the paused NAK.
+    Stopped,
+    /// Its partner is being checkpointed: sends nothing, with its timers and
+    /// retry counters frozen, since `since_ms`.
+    Paused { since_ms: u64 },
+    /// Restored: announces its address with RESUME until acknowledged.
+    Resuming,
+}
+
+impl MigState {
+    /// Whether the requester may send.
+    pub fn may_send(self) -> bool {
+        matches!(self, MigState::Running)
+    }
+
+    /// Whether a Paused QP has waited longer than `limit_ms` at `now_ms`:
+    /// it then goes to the error state, so a failed migration cannot hang
+    /// its partners for ever.
+    pub fn pause_expired(self, now_ms: u64, limit_ms: u64) -> bool {
+        matches!(self, MigState::Paused { since_ms } if now_ms.saturating_sub(since_ms) > limit_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_updates_round_trip() {
+        let a = AddressUpdate {
+            qpn: 0x12_3456,
+            gid: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 3],
+        };
+        let b = a.emit();
+        assert_eq!(b[0], 1);
+        assert_eq!(&b[4..8], &[0, 0x12, 0x34, 0x56]);
+        assert_eq!(AddressUpdate::parse(&b), Ok(Some(a)));
+        assert_eq!(AddressUpdate::parse(&[]), Ok(None));
+    }
+
+    #[test]
+    fn bad_updates_are_refused() {
+        let mut b = AddressUpdate {
+            qpn: 1,
+            gid: [7; 16],
+        }
+        .emit();
+        assert_eq!(AddressUpdate::parse(&b[..23]), Err(ResumeError::BadLength));
+        b[0] = 2;
+        assert_eq!(
+            AddressUpdate::parse(&b),
+            Err(ResumeError::UnknownVersion(2))
+        );
+        b[0] = 1;
+        b[4] = 1;
+        assert_eq!(AddressUpdate::parse(&b), Err(ResumeError::Reserved));
+    }
+
+    #[test]
+    fn pauses_expire() {
+        let p = MigState::Paused { since_ms: 1000 };
+        assert!(!p.pause_expired(61_000, 60_000));
+        assert!(p.pause_expired(61_001, 60_000));
+        assert!(!MigState::Running.pause_expired(u64::MAX, 0));
+        assert!(!p.may_send() && MigState::Running.may_send());
+    }
+}
