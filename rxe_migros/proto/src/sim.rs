@@ -1,18 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A simulation of one RC connection: the requester's packets
-//! ([`Segments`]), the responder ([`Responder`]) and the completer
-//! ([`Completer`]) over a link that loses, duplicates and reorders, with the
-//! retransmission timer, and, when asked, migrations of the responder's
-//! side: it is stopped (answering with the paused NAK) for far longer than
-//! the requester's retry budget would last, then resumes and announces
-//! itself. Every run checks that each message is executed exactly once and
-//! in order, that READ data comes back whole, and that every request
-//! completes, in order, without error.
+//! A simulation of one RC connection, both directions at once: each side
+//! runs a requester ([`Segments`]), a completer ([`Completer`]) and a
+//! responder ([`Responder`]) for the other's requests, over links that
+//! lose, duplicate and reorder packets, with retransmission timers.
+//!
+//! A schedule may migrate either side at random instants, or both at once:
+//! the side is stopped (it sends no requests, ignores responses, and answers
+//! the request it would execute next with the paused NAK) for longer than
+//! its partner's retry budget would last, then either resumes at a new
+//! address (whatever was in flight towards it is lost) and announces itself
+//! with RESUME, or the checkpoint is aborted and it resumes in place.
+//!
+//! Every schedule checks that each message is executed exactly once and in
+//! order, that READ data comes back whole, and that every request completes
+//! in order without error, on both sides.
+//!
+//! `cargo test` (part of `make check`) runs [`SCHEDULES`] schedules;
+//! `RXE_SIM_SCHEDULES=N cargo test --release sim` runs N, the long mode
+//! (docs/migration.md gives the time 10,000,000 took).
 
 extern crate std;
 
-use super::aeth::Syndrome;
+use super::aeth::{NakCode, Syndrome};
 use super::comp::{pending, Action, Completer, Response};
 use super::opcode::{flags, op, OpInfo};
 use super::psn::Psn;
@@ -23,6 +33,13 @@ use std::collections::VecDeque;
 use std::vec::Vec;
 
 const MTU: u32 = 256;
+/// Steps without progress before the retransmission timer fires.
+const TIMEOUT: usize = 40;
+/// Steps a migration keeps a side stopped: longer than the eight timeouts
+/// `retry_cnt` 7 allows its partner.
+const STOP_STEPS: usize = 12 * TIMEOUT;
+/// Schedules in `cargo test`.
+const SCHEDULES: u64 = 100_000;
 
 #[derive(Clone, Copy, Debug)]
 struct Msg {
@@ -31,27 +48,37 @@ struct Msg {
     first: Psn,
 }
 
-/// A packet on the link: a request (message index, its segment) or a
-/// response to the requester.
 #[derive(Clone, Copy, Debug)]
 enum Pkt {
     Req { msg: usize, req: Request },
     Resp(Response),
 }
 
+/// A link that loses, duplicates and reorders `pct` percent of packets
+/// each.
 struct Link {
     q: VecDeque<Pkt>,
+    pct: u32,
 }
 
 impl Link {
+    fn new(pct: u32) -> Link {
+        Link {
+            q: VecDeque::new(),
+            pct,
+        }
+    }
+
     fn send(&mut self, rng: &mut Rng, p: Pkt) {
-        match rng.next_u32() % 100 {
-            0..=9 => {} // lost
-            10..=14 => {
+        let r = rng.next_u32() % 100;
+        let pct = self.pct;
+        match r {
+            _ if r < pct => {} // lost
+            _ if r < 2 * pct => {
                 self.q.push_back(p);
                 self.q.push_back(p);
             }
-            15..=19 if !self.q.is_empty() => {
+            _ if r < 3 * pct && !self.q.is_empty() => {
                 let last = self.q.len() - 1;
                 self.q.push_back(p);
                 self.q.swap(last, last + 1);
@@ -61,224 +88,234 @@ impl Link {
     }
 }
 
-/// Steps a migration keeps the responder stopped: about 30 timeouts' worth,
-/// four times what `retry_cnt` 7 allows.
-const STOP_STEPS: usize = 2000;
+/// One end of the connection.
+struct Side {
+    /// What it sends.
+    plan: Vec<Msg>,
+    /// Requester: the message and PSN it sends next, and the PSN after the
+    /// furthest one sent.
+    cur: usize,
+    skip_to: Psn,
+    high: Psn,
+    /// Completer: the oldest incomplete message, READ bytes placed.
+    comp: Completer,
+    oldest: usize,
+    read_got: u32,
+    idle: usize,
+    /// Responder for the other side's requests, and the SENDs and WRITEs
+    /// it executed, in order.
+    resp: Responder,
+    executed: Vec<usize>,
+    /// Migration: the step at which it comes back, and whether it comes
+    /// back elsewhere (else the checkpoint was aborted).
+    stopped_until: Option<(usize, bool)>,
+}
 
-/// Runs one connection of `msgs`, stopping the responder now and then if
-/// `migrate`; panics on any violation.
-fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize, migrate: bool) -> usize {
-    let start = Psn::new(rng.next_u32());
-    let mut plan = Vec::new();
-    let mut psn = start;
-    for _ in 0..msgs {
-        let kind = kinds[rng.next_u32() as usize % kinds.len()];
-        let len = rng.next_u32() % (4 * MTU + 1);
-        let segs = Segments::new(kind, Service::Rc, len, MTU, psn).unwrap();
-        plan.push(Msg {
-            kind,
-            len,
-            first: psn,
-        });
-        psn = segs.next_psn();
+impl Side {
+    fn new(rng: &mut Rng, kinds: &[Kind], msgs: usize, peer_start: Psn) -> (Side, Psn) {
+        let start = Psn::new(rng.next_u32());
+        let mut plan = Vec::new();
+        let mut psn = start;
+        for _ in 0..msgs {
+            let kind = kinds[rng.next_u32() as usize % kinds.len()];
+            let len = rng.next_u32() % (2 * MTU + 1);
+            let segs = Segments::new(kind, Service::Rc, len, MTU, psn).unwrap();
+            plan.push(Msg {
+                kind,
+                len,
+                first: psn,
+            });
+            psn = segs.next_psn();
+        }
+        let side = Side {
+            plan,
+            cur: 0,
+            skip_to: start,
+            high: start,
+            comp: Completer::new(7, 7, MTU),
+            oldest: 0,
+            read_got: 0,
+            idle: 0,
+            resp: Responder::new(Service::Rc, peer_start, MTU),
+            executed: Vec::new(),
+            stopped_until: None,
+        };
+        (side, start)
     }
 
-    let mut to_resp = Link { q: VecDeque::new() };
-    let mut to_req = Link { q: VecDeque::new() };
-    let mut resp = Responder::new(Service::Rc, start, MTU);
-    let mut comp = Completer::new(7, 7, MTU);
-    // Requester: the message and packet it sends next.
-    let (mut cur, mut skip_to) = (0usize, start);
-    // The PSN after the furthest one ever sent.
-    let mut high = start;
-    let mut oldest = 0usize; // completer: the oldest incomplete message
-    let mut executed: Vec<usize> = Vec::new(); // responder: messages in order
-    let mut read_got = 0u32;
-    let mut idle = 0;
-    // The step at which a stopped responder resumes.
-    let mut stopped_until = None;
-    let mut migrations = 0;
+    fn done(&self) -> bool {
+        self.oldest == self.plan.len() && self.stopped_until.is_none()
+    }
 
-    for step in 0..2_000_000 {
-        if oldest == plan.len() {
-            break;
-        }
-        match stopped_until {
-            None if migrate && rng.next_u32() % 100 == 0 => {
-                resp.stop();
-                stopped_until = Some(step + STOP_STEPS);
-                migrations += 1;
+    fn oldest_pending(&self) -> Option<super::comp::Pending> {
+        let m = self.plan.get(self.oldest)?;
+        Some(pending(m.kind, m.first, m.len, MTU))
+    }
+
+    /// Go-back-N: resend from the packet at `from`.
+    fn go_back(&mut self, from: Psn) {
+        let base = self.plan[0].first;
+        let at = from.diff(base);
+        self.cur = self
+            .plan
+            .iter()
+            .rposition(|m| m.first.diff(base) <= at)
+            .expect("retry from before the first message");
+        self.skip_to = from;
+    }
+
+    /// The partner announced itself, or this side came back: resend from
+    /// the oldest request's resume point.
+    fn resume_from_oldest(&mut self) {
+        if let Some(p) = self.oldest_pending() {
+            match self.comp.on_resume(&p) {
+                Action::Retry { from } => self.go_back(from),
+                a => panic!("resume gave {a:?}"),
             }
-            Some(end) if step == end => {
-                // Restored: the responder's side executes again and its
-                // RESUME reaches the requester (it is retransmitted until
-                // acknowledged, so it always arrives in the end).
-                resp.resume();
-                stopped_until = None;
-                if oldest < plan.len() {
-                    let m = plan[oldest];
-                    match comp.on_resume(&pending(m.kind, m.first, m.len, MTU)) {
-                        Action::Retry { from } => go_back(&plan, from, &mut cur, &mut skip_to),
-                        a => panic!("resume gave {a:?}"),
-                    }
-                }
-            }
-            _ => {}
         }
-        // The requester sends the next packet of its window (all of it),
-        // unless its partner is stopped.
-        if cur < plan.len() && !comp.is_paused() {
-            let m = plan[cur];
-            let mut segs = Segments::new(m.kind, Service::Rc, m.len, MTU, m.first).unwrap();
-            let end = segs.next_psn();
-            let next = if m.kind == Kind::Read {
-                // One request covers the READ; resumed, it asks for the
-                // rest from the PSN where its responses stopped.
-                (skip_to.diff(end) < 0).then(|| Request {
-                    opcode: op::RDMA_READ_REQUEST,
-                    psn: skip_to,
-                    len: 0,
-                    read_len: m.len,
-                })
-            } else {
-                segs.find(|s| s.psn.diff(skip_to) >= 0).map(|s| Request {
+    }
+
+    /// Sends the next request packet, unless stopped or paused.
+    fn send_request(&mut self, rng: &mut Rng, out: &mut Link) {
+        if self.stopped_until.is_some() || self.comp.is_paused() || self.cur >= self.plan.len() {
+            return;
+        }
+        let m = self.plan[self.cur];
+        let mut segs = Segments::new(m.kind, Service::Rc, m.len, MTU, m.first).unwrap();
+        let end = segs.next_psn();
+        let next = if m.kind == Kind::Read {
+            // One request covers the READ; resumed, it asks for the rest
+            // from the PSN where its responses stopped.
+            (self.skip_to.diff(end) < 0).then(|| Request {
+                opcode: op::RDMA_READ_REQUEST,
+                psn: self.skip_to,
+                len: 0,
+                read_len: m.len,
+            })
+        } else {
+            segs.find(|s| s.psn.diff(self.skip_to) >= 0)
+                .map(|s| Request {
                     opcode: s.opcode,
                     psn: s.psn,
                     len: s.len,
                     read_len: 0,
                 })
-            };
-            match next {
-                Some(req) => {
-                    to_resp.send(rng, Pkt::Req { msg: cur, req });
-                    skip_to = if m.kind == Kind::Read {
-                        end
-                    } else {
-                        req.psn.next()
-                    };
-                    if skip_to.diff(high) > 0 {
-                        high = skip_to;
-                    }
-                }
-                None => cur += 1,
-            }
-        }
-        // The responder takes a packet.
-        if let Some(Pkt::Req { msg, req }) = to_resp.q.pop_front() {
-            let info = OpInfo::lookup(req.opcode).unwrap();
-            match resp.receive(&req) {
-                Verdict::Execute { last, .. } => {
-                    if info.has(flags::READ) {
-                        send_read(rng, &mut to_req, req.psn, req.read_len);
-                    } else if last {
-                        executed.push(msg);
-                    }
-                    if last && !info.has(flags::READ) {
-                        to_req.send(rng, ack(req.psn));
-                    }
-                }
-                Verdict::Duplicate => {
-                    if info.has(flags::READ) {
-                        // Replay the original READ's responses from here.
-                        let m = plan[msg];
-                        let skip = req.psn.diff(m.first) as u32;
-                        send_read_from(rng, &mut to_req, m.first, m.len, skip);
-                    } else {
-                        to_req.send(rng, ack(resp.epsn() - 1));
-                    }
-                }
-                Verdict::OutOfSequence { nak } => {
-                    if nak {
-                        let n = Response::Ack {
-                            psn: resp.epsn(),
-                            syndrome: Syndrome::Nak(super::aeth::NakCode::PsnSequenceError),
-                        };
-                        to_req.send(rng, Pkt::Resp(n));
-                    }
-                }
-                Verdict::Paused => {
-                    let n = Response::Ack {
-                        psn: resp.epsn(),
-                        syndrome: Syndrome::Nak(super::aeth::NakCode::Paused),
-                    };
-                    to_req.send(rng, Pkt::Resp(n));
-                }
-                Verdict::Invalid | Verdict::Resume => panic!("judged {req:?} invalid"),
-            }
-        }
-        // The completer takes a response.
-        let mut progressed = false;
-        if let Some(Pkt::Resp(r)) = to_req.q.pop_front() {
-            loop {
-                if oldest == plan.len() {
-                    break;
-                }
-                let m = plan[oldest];
-                let p = pending(m.kind, m.first, m.len, MTU);
-                match comp.on_response(&p, high, &r) {
-                    Action::Complete => {
-                        assert_ne!(m.kind, Kind::Read, "a READ completed without its data");
-                        oldest += 1;
-                        progressed = true;
-                    }
-                    Action::PlaceRead { offset, len, done } => {
-                        assert_eq!(offset, read_got, "READ data out of place");
-                        read_got += len;
-                        progressed = true;
-                        if done {
-                            assert_eq!(read_got, m.len);
-                            read_got = 0;
-                            executed.push(oldest);
-                            oldest += 1;
-                        }
-                        break;
-                    }
-                    Action::Retry { from } | Action::RnrWait { from, .. } => {
-                        go_back(&plan, from, &mut cur, &mut skip_to);
-                        break;
-                    }
-                    Action::Fail(f) => panic!("request {oldest} failed: {f:?}"),
-                    Action::Pause => {
-                        assert!(stopped_until.is_some(), "paused by a running partner");
-                        break;
-                    }
-                    Action::Ignore => break,
+        };
+        match next {
+            Some(req) => {
+                out.send(rng, Pkt::Req { msg: self.cur, req });
+                self.skip_to = if m.kind == Kind::Read {
+                    end
+                } else {
+                    req.psn.next()
+                };
+                if self.skip_to.diff(self.high) > 0 {
+                    self.high = self.skip_to;
                 }
             }
-        }
-        // The retransmission timer.
-        idle = if progressed { 0 } else { idle + 1 };
-        if idle > 64 && to_resp.q.is_empty() && to_req.q.is_empty() {
-            let m = plan[oldest];
-            match comp.on_timeout(&pending(m.kind, m.first, m.len, MTU)) {
-                Action::Retry { from } => go_back(&plan, from, &mut cur, &mut skip_to),
-                Action::Ignore => assert!(comp.is_paused()),
-                a => panic!("timeout gave {a:?} after {migrations} migrations"),
-            }
-            idle = 0;
+            None => self.cur += 1,
         }
     }
-    assert_eq!(oldest, plan.len(), "not every request completed");
-    // Each message executed once, in order (READs count when their data is
-    // whole; a READ replay never executes twice).
-    let mut sorted = executed.clone();
-    sorted.dedup();
-    assert_eq!(
-        sorted.len(),
-        executed.len(),
-        "a message executed twice: {executed:?}"
-    );
-    let writes: Vec<usize> = executed
-        .iter()
-        .copied()
-        .filter(|&i| plan[i].kind != Kind::Read)
-        .collect();
-    assert!(
-        writes.windows(2).all(|w| w[0] < w[1]),
-        "executed out of order"
-    );
-    assert_eq!(executed.len(), plan.len());
-    migrations
+
+    /// Takes one packet off `inb`: a request for the responder, or a
+    /// response for the completer.
+    fn receive(&mut self, rng: &mut Rng, inb: &mut Link, out: &mut Link, peer_plan: &[Msg]) {
+        let Some(pkt) = inb.q.pop_front() else {
+            return;
+        };
+        match pkt {
+            Pkt::Req { msg, req } => self.respond(rng, out, peer_plan, msg, req),
+            // A stopped QP's completer ignores responses: go-back-N will
+            // earn them again.
+            Pkt::Resp(_) if self.stopped_until.is_some() => {}
+            Pkt::Resp(r) => self.complete(r),
+        }
+    }
+
+    fn respond(
+        &mut self,
+        rng: &mut Rng,
+        out: &mut Link,
+        peer_plan: &[Msg],
+        msg: usize,
+        req: Request,
+    ) {
+        let info = OpInfo::lookup(req.opcode).unwrap();
+        match self.resp.receive(&req) {
+            Verdict::Execute { last, .. } => {
+                if info.has(flags::READ) {
+                    send_read(rng, out, req.psn, req.read_len, 0);
+                } else if last {
+                    self.executed.push(msg);
+                    out.send(rng, ack(req.psn));
+                }
+            }
+            Verdict::Duplicate => {
+                if info.has(flags::READ) {
+                    let m = peer_plan[msg];
+                    let skip = req.psn.diff(m.first) as u32;
+                    send_read(rng, out, m.first, m.len, skip);
+                } else {
+                    out.send(rng, ack(self.resp.epsn() - 1));
+                }
+            }
+            Verdict::OutOfSequence { nak } => {
+                if nak {
+                    out.send(rng, nak_for(self.resp.epsn(), NakCode::PsnSequenceError));
+                }
+            }
+            Verdict::Paused => out.send(rng, nak_for(self.resp.epsn(), NakCode::Paused)),
+            v => panic!("{req:?} judged {v:?}"),
+        }
+    }
+
+    fn complete(&mut self, r: Response) {
+        while let Some(p) = self.oldest_pending() {
+            match self.comp.on_response(&p, self.high, &r) {
+                Action::Complete => {
+                    assert_ne!(p.kind, Kind::Read, "a READ completed without its data");
+                    self.oldest += 1;
+                    self.idle = 0;
+                }
+                Action::PlaceRead { offset, len, done } => {
+                    assert_eq!(offset, self.read_got, "READ data out of place");
+                    self.read_got += len;
+                    self.idle = 0;
+                    if done {
+                        assert_eq!(self.read_got, p.length);
+                        self.read_got = 0;
+                        self.oldest += 1;
+                    }
+                    return;
+                }
+                Action::Retry { from } | Action::RnrWait { from, .. } => {
+                    self.go_back(from);
+                    return;
+                }
+                Action::Fail(f) => panic!("request {} failed: {f:?}", self.oldest),
+                Action::Pause | Action::Ignore => return,
+            }
+        }
+    }
+
+    /// The retransmission timer.
+    fn tick(&mut self) {
+        if self.stopped_until.is_some() {
+            return;
+        }
+        self.idle += 1;
+        if self.idle < TIMEOUT {
+            return;
+        }
+        self.idle = 0;
+        if let Some(p) = self.oldest_pending() {
+            match self.comp.on_timeout(&p) {
+                Action::Retry { from } => self.go_back(from),
+                Action::Ignore => assert!(self.comp.is_paused()),
+                a => panic!("timeout gave {a:?}"),
+            }
+        }
+    }
 }
 
 fn ack(psn: Psn) -> Pkt {
@@ -288,11 +325,14 @@ fn ack(psn: Psn) -> Pkt {
     })
 }
 
-fn send_read(rng: &mut Rng, link: &mut Link, first: Psn, len: u32) {
-    send_read_from(rng, link, first, len, 0)
+fn nak_for(psn: Psn, code: NakCode) -> Pkt {
+    Pkt::Resp(Response::Ack {
+        psn,
+        syndrome: Syndrome::Nak(code),
+    })
 }
 
-fn send_read_from(rng: &mut Rng, link: &mut Link, first: Psn, len: u32, skip: u32) {
+fn send_read(rng: &mut Rng, link: &mut Link, first: Psn, len: u32, skip: u32) {
     let n = len.div_ceil(MTU).max(1);
     for i in skip..n {
         let chunk = (len - i * MTU).min(MTU);
@@ -313,53 +353,128 @@ fn send_read_from(rng: &mut Rng, link: &mut Link, first: Psn, len: u32, skip: u3
     }
 }
 
-/// Go-back-N: resend from the packet at `from`.
-fn go_back(plan: &[Msg], from: Psn, cur: &mut usize, skip_to: &mut Psn) {
-    // PSNs wrap: the message is the last one starting at or before `from`,
-    // counted from the first message's PSN.
-    let base = plan[0].first;
-    let at = from.diff(base);
-    let i = plan
-        .iter()
-        .rposition(|m| m.first.diff(base) <= at)
-        .expect("retry from before the first message");
-    *cur = i;
-    *skip_to = from;
+/// How a schedule migrates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Migrations {
+    None,
+    /// Either side, now and then, sometimes both at once.
+    Random,
 }
 
-#[test]
-fn sends_and_writes_survive_a_bad_link() {
-    let mut rng = Rng::new(1);
-    for _ in 0..200 {
-        run(
-            &mut rng,
-            &[Kind::Send, Kind::Write, Kind::WriteImm, Kind::SendImm],
-            30,
-            false,
-        );
+/// One step of side `x`, whose partner is `y`.
+fn step_side(
+    rng: &mut Rng,
+    step: usize,
+    mig: Migrations,
+    x: &mut Side,
+    y: &mut Side,
+    out: &mut Link,
+    inb: &mut Link,
+) -> usize {
+    let mut migrated = 0;
+    match x.stopped_until {
+        None if mig == Migrations::Random && rng.next_u32() % 50 == 0 => {
+            x.resp.stop();
+            x.stopped_until = Some((step + STOP_STEPS, rng.bool()));
+            // Flagged when the partner is stopped at the same time.
+            migrated = if y.stopped_until.is_some() {
+                1 | BOTH
+            } else {
+                1
+            };
+        }
+        Some((end, moved)) if step >= end => {
+            x.stopped_until = None;
+            x.resp.resume();
+            if moved {
+                // Restored elsewhere: what was on its way to the old host
+                // is gone.
+                inb.q.clear();
+            }
+            // Its RESUME reaches the partner (it is retransmitted until
+            // acknowledged), and it resends what is unacknowledged.
+            y.resume_from_oldest();
+            x.resume_from_oldest();
+        }
+        _ => {}
     }
-}
-
-#[test]
-fn reads_mixed_in_survive_a_bad_link() {
-    let mut rng = Rng::new(2);
-    for _ in 0..200 {
-        run(&mut rng, &[Kind::Send, Kind::Write, Kind::Read], 30, false);
+    x.send_request(rng, out);
+    // The link delivers faster than a side sends, so that queues stay
+    // short and timeouts mean loss, not congestion.
+    for _ in 0..4 {
+        x.receive(rng, inb, out, &y.plan);
     }
+    x.tick();
+    migrated
 }
 
-#[test]
-fn long_migrations_of_the_responder_lose_nothing() {
-    let mut rng = Rng::new(3);
+/// Marks, in what `step_side` returns, a migration that began while the
+/// partner was stopped too.
+const BOTH: usize = 1 << 32;
+
+/// Runs one schedule; returns how many migrations it made, plus [`BOTH`]
+/// for each that overlapped the partner's. Panics on any violation.
+fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize, mig: Migrations, pct: u32) -> usize {
+    let (mut a, a_start) = Side::new(rng, kinds, msgs, Psn::new(0));
+    let (mut b, b_start) = Side::new(rng, kinds, msgs, a_start);
+    a.resp = Responder::new(Service::Rc, b_start, MTU);
+    let (mut ab, mut ba) = (Link::new(pct), Link::new(pct));
     let mut migrations = 0;
-    for _ in 0..200 {
-        migrations += run(
-            &mut rng,
-            &[Kind::Send, Kind::WriteImm, Kind::Read],
-            30,
-            true,
+    for step in 0..10_000_000usize {
+        if a.done() && b.done() {
+            break;
+        }
+        migrations += step_side(rng, step, mig, &mut a, &mut b, &mut ab, &mut ba);
+        migrations += step_side(rng, step, mig, &mut b, &mut a, &mut ba, &mut ab);
+    }
+    for (s, peer) in [(&a, &b), (&b, &a)] {
+        assert_eq!(s.oldest, s.plan.len(), "not every request completed");
+        let sends: Vec<usize> = (0..peer.plan.len())
+            .filter(|&i| peer.plan[i].kind != Kind::Read)
+            .collect();
+        assert_eq!(
+            s.executed, sends,
+            "executed: not each SEND/WRITE once and in order"
         );
     }
-    // The runs must really have migrated, many times over.
-    assert!(migrations > 200, "only {migrations} migrations");
+    migrations
+}
+
+fn schedules() -> u64 {
+    std::env::var("RXE_SIM_SCHEDULES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SCHEDULES)
+}
+
+#[test]
+fn traffic_survives_a_bad_link() {
+    let mut rng = Rng::new(1);
+    for _ in 0..300 {
+        let kinds = [Kind::Send, Kind::Write, Kind::WriteImm, Kind::Read];
+        run(&mut rng, &kinds, 30, Migrations::None, 10);
+    }
+}
+
+#[test]
+fn migrations_lose_and_duplicate_nothing() {
+    let mut rng = Rng::new(3);
+    let (mut migrations, mut overlapping, n) = (0, 0, schedules());
+    for _ in 0..n {
+        let msgs = 1 + rng.next_u32() as usize % 8;
+        let kinds = [Kind::Send, Kind::WriteImm, Kind::Read];
+        let m = run(&mut rng, &kinds, msgs, Migrations::Random, 2);
+        migrations += m % BOTH;
+        overlapping += m / BOTH;
+    }
+    // The schedules must really have migrated, many times over.
+    std::eprintln!("{n} schedules, {migrations} migrations, {overlapping} of both ends at once");
+    assert!(
+        migrations as u64 > n / 2,
+        "only {migrations} migrations in {n} schedules"
+    );
+    assert!(
+        overlapping as u64 > n / 100,
+        "only {overlapping} migrations of both ends at once"
+    );
 }
