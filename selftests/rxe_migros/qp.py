@@ -20,6 +20,7 @@ from pyverbs.device import Context
 from pyverbs.pd import PD
 from pyverbs.pyverbs_error import PyverbsError, PyverbsRDMAError
 from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+from pyverbs.wr import RecvWR, SGE
 
 DEV = sys.argv[1]
 GID_INDEX = 1   # ::ffff:10.0.0.1 on veth0: RoCEv2 over IPv4
@@ -218,6 +219,28 @@ def test_many(env):
     check(len({q.qp_num for q in qps}) == 100, "QP numbers repeat")
     for q in qps[::3] + [q for i, q in enumerate(qps) if i % 3]:
         q.close()
+
+
+def test_recv_queue_depth(env):
+    # librxe posts receives straight into the ring we mapped, and finds it
+    # full from the header we wrote: exactly the capacity we granted fits,
+    # the next is ENOMEM, and a longer scatter list than granted EINVAL.
+    for want in (1, 10, 100):
+        qp = env.qp(max_recv_wr=want, max_recv_sge=2)
+        qp.modify(init_attr(), INIT_MASK)
+        _, init = qp.query(e.IBV_QP_CAP)
+        granted = init.cap.max_recv_wr
+        sge = SGE(0x1000, 64, 0x100)
+        for i in range(granted):
+            qp.post_recv(RecvWR(wr_id=i, num_sge=1, sg=[sge]))
+        refused(f"receive {granted + 1} of {granted}", errno.ENOMEM, qp.post_recv,
+                RecvWR(wr_id=granted, num_sge=1, sg=[sge]))
+        qp.close()
+    qp = env.qp(max_recv_sge=2)
+    qp.modify(init_attr(), INIT_MASK)
+    refused("a receive with 3 SGEs of 2", errno.EINVAL, qp.post_recv,
+            RecvWR(wr_id=0, num_sge=3, sg=[SGE(0, 1, 1)] * 3))
+    qp.close()
 
 
 def test_ah(env):
