@@ -16,7 +16,7 @@
 SHELL := /bin/bash
 TOOLS := $(CURDIR)/tools
 
-.PHONY: all toolchain kernel rootfs module host-test abi-check selftests check demo vm-run vm-shell clean
+.PHONY: all toolchain kernel rootfs module host-test abi-check selftests check demo bench vm-run vm-shell clean
 
 all: module
 
@@ -45,6 +45,9 @@ check: host-test abi-check selftests
 
 demo: module rootfs
 	@$(TOOLS)/vm-run.sh --timeout 600 -- tools/demo.sh
+
+bench: module rootfs
+	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1800} -- bench/run.sh
 
 vm-run: module rootfs
 	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1200} -- $(CMD)

@@ -6,6 +6,7 @@
 
 use crate::rdma::device::DeviceRef;
 use crate::rdma::netdev::{Event, Listener, NetDev};
+use crate::counters::Counter;
 use crate::Rxe;
 use kernel::prelude::*;
 
@@ -28,7 +29,13 @@ impl Listener for NetEvents {
                 );
                 dev.unregister_queued();
             }
-            Event::Up | Event::Down | Event::Change => dev.dispatch_port_state(ndev),
+            Event::Up => dev.dispatch_port_state(ndev),
+            Event::Down | Event::Change => {
+                if !ndev.is_active() {
+                    dev.counters.inc(Counter::LinkDowned);
+                }
+                dev.dispatch_port_state(ndev);
+            }
             // The port's active MTU is read from the netdev on every query.
             Event::ChangeMtu | Event::Other(_) => {}
         }

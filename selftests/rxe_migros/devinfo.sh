@@ -1,5 +1,6 @@
 #!/bin/sh
-# The device and port as libibverbs (librxe) sees them.
+# The device and port as libibverbs (librxe) sees them, and the port state
+# and link_downed counter following the link.
 . "$(dirname "$0")/lib.sh"
 
 veth_pair
@@ -35,8 +36,12 @@ want=$(printf '%02x%s:%sff:fe%s:%s%s' $((0x$1 ^ 2)) "$2" "$3" "$4" "$5" "$6")
 # A jumbo MTU raises the active MTU; the port follows the link state.
 must ip -n nsA link set veth0 mtu 9000
 ibv_devinfo -d rxe0 | grep -q -E 'active_mtu:[[:space:]]+4096' || fail "active_mtu did not follow MTU 9000"
+downed=/sys/class/infiniband/rxe0/ports/1/hw_counters/link_downed
+[ "$(cat $downed)" -eq 0 ] || fail "link_downed is $(cat $downed) before any link down"
 must ip -n nsA link set veth0 down
 wait_for 5 port_is rxe0 DOWN
+sleep 1 # hw_counters are cached for a few milliseconds
+[ "$(cat $downed)" -ge 1 ] || fail "link_downed did not count the link going down"
 port_state rxe0 | grep -q DOWN || fail "port state $(port_state rxe0) after link down"
 ibv_devinfo -d rxe0 | grep -q 'PORT_DOWN' || fail "ibv_devinfo does not show PORT_DOWN"
 must ip -n nsA link set veth0 up

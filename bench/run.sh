@@ -1,0 +1,120 @@
+#!/bin/sh
+# Measures rxe_migros against the C rdma_rxe in the same boot (run inside
+# the VM: `make bench`). Each round loads one driver, creates a device on
+# each end of a veth pair between two namespaces, runs every case with
+# perftest, and unloads it; the drivers alternate over the rounds. Prints
+# the median of each case per driver and the ratio ours/C.
+#
+# Cases: ib_send_lat at 64 B, ib_write_bw at 64 KiB, ib_read_lat at 4 KiB.
+# Latencies are typical microseconds (lower is better); bandwidth is
+# average MB/s (higher is better). A case a driver cannot run yet shows
+# "fail", with the tool's complaint in the notes below the table.
+set -u
+ROUNDS=${ROUNDS:-3}
+ITERS=${ITERS:-500}
+GID=1 # the IPv4-mapped GID of each device: RoCEv2 over IPv4
+OUT=$(mktemp -d)
+
+setup() {
+	ip netns add nsA && ip netns add nsB
+	ip link add veth0 netns nsA type veth peer name veth1 netns nsB
+	ip -n nsA addr add 10.0.0.1/24 dev veth0
+	ip -n nsB addr add 10.0.0.2/24 dev veth1
+	for ns in nsA nsB; do ip -n $ns link set lo up; done
+	ip -n nsA link set veth0 up
+	ip -n nsB link set veth1 up
+}
+
+# load DRIVER: "c" or "ours"; creates rxe0 on veth0 (nsA), rxe1 on veth1.
+load() {
+	case $1 in
+	c) modprobe rdma_rxe ;;
+	ours) modprobe rxe_migros ;;
+	esac || return 1
+	ip netns exec nsA rdma link add rxe0 type rxe netdev veth0 &&
+		ip netns exec nsB rdma link add rxe1 type rxe netdev veth1
+	# The GID table fills in from the addresses in the background.
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		[ -e /sys/class/infiniband/rxe1/ports/1/gids/$GID ] &&
+			grep -q ffff /sys/class/infiniband/rxe1/ports/1/gids/$GID && break
+		sleep 1
+	done
+}
+
+unload() {
+	rdma link del rxe0 2>/dev/null
+	rdma link del rxe1 2>/dev/null
+	rmmod rdma_rxe 2>/dev/null
+	rmmod rxe_migros 2>/dev/null
+}
+
+# run CASE TOOL SIZE: prints the figure, or "fail".
+run() {
+	name=$1 tool=$2 size=$3
+	log=$OUT/$name.$driver.$round
+	ip netns exec nsB timeout 120 $tool -d rxe1 -x $GID -s $size -n $ITERS -F \
+		>$log.server 2>&1 &
+	srv=$!
+	sleep 2
+	ip netns exec nsA timeout 120 $tool -d rxe0 -x $GID -s $size -n $ITERS -F 10.0.0.2 \
+		>$log 2>&1
+	rc=$?
+	wait $srv
+	if [ $rc -ne 0 ]; then
+		echo fail
+		return
+	fi
+	case $tool in
+	# #bytes #iterations t_min t_max t_typical ...
+	*_lat) awk -v s=$size '$1 == s { print $5; exit }' $log ;;
+	# #bytes #iterations BW_peak BW_average MsgRate
+	*_bw) awk -v s=$size '$1 == s { print $4; exit }' $log ;;
+	esac
+}
+
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "fail"; else print v[int((NR + 1) / 2)] }'
+}
+
+setup
+CASES="send_lat:ib_send_lat:64 write_bw:ib_write_bw:65536 read_lat:ib_read_lat:4096"
+round=1
+while [ $round -le $ROUNDS ]; do
+	for driver in c ours; do
+		unload
+		if ! load $driver; then
+			echo "# round $round: cannot load $driver" >&2
+			continue
+		fi
+		for c in $CASES; do
+			IFS=: read -r name tool size <<-EOC
+				$c
+			EOC
+			echo "$(run $name $tool $size)" >>$OUT/$name.$driver
+		done
+		unload
+	done
+	round=$((round + 1))
+done
+
+printf '| case | C rdma_rxe | rxe_migros | ours/C |\n|---|---|---|---|\n'
+for c in $CASES; do
+	name=${c%%:*}
+	cm=$(grep -v fail $OUT/$name.c 2>/dev/null | median)
+	om=$(grep -v fail $OUT/$name.ours 2>/dev/null | median)
+	ratio=n/a
+	if [ "$cm" != fail ] && [ "$om" != fail ]; then
+		ratio=$(awk -v o=$om -v c=$cm 'BEGIN { printf "%.2f", o / c }')
+	fi
+	unit=us
+	case $name in *_bw) unit=MB/s ;; esac
+	echo "| $name ($unit) | $cm | $om | $ratio |"
+done
+echo
+echo "rounds: $ROUNDS, iterations per case: $ITERS"
+for f in $OUT/*.ours.1; do
+	[ -e "$f" ] || continue
+	grep -q -i -E 'fail|error|couldn' "$f" &&
+		echo "note: $(basename "$f" .ours.1) with rxe_migros: $(grep -i -m1 -E 'fail|error|couldn' "$f")"
+done
+exit 0
