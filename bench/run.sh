@@ -9,21 +9,11 @@
 # Latencies are typical microseconds (lower is better); bandwidth is
 # average MB/s (higher is better). A case a driver cannot run yet shows
 # "fail", with the tool's complaint in the notes below the table.
-set -u
+. "$(dirname "$0")/../selftests/rxe_migros/lib.sh"
 ROUNDS=${ROUNDS:-3}
 ITERS=${ITERS:-500}
 GID=1 # the IPv4-mapped GID of each device: RoCEv2 over IPv4
 OUT=$(mktemp -d)
-
-setup() {
-	ip netns add nsA && ip netns add nsB
-	ip link add veth0 netns nsA type veth peer name veth1 netns nsB
-	ip -n nsA addr add 10.0.0.1/24 dev veth0
-	ip -n nsB addr add 10.0.0.2/24 dev veth1
-	for ns in nsA nsB; do ip -n $ns link set lo up; done
-	ip -n nsA link set veth0 up
-	ip -n nsB link set veth1 up
-}
 
 # load DRIVER: "c" or "ours"; creates rxe0 on veth0 (nsA), rxe1 on veth1.
 load() {
@@ -76,7 +66,7 @@ median() {
 	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "fail"; else print v[int((NR + 1) / 2)] }'
 }
 
-setup
+veth_pair
 CASES="send_lat:ib_send_lat:64 write_bw:ib_write_bw:65536 read_lat:ib_read_lat:4096"
 round=1
 while [ $round -le $ROUNDS ]; do
