@@ -4,9 +4,9 @@
 //! of the C rxe's rxe_net.c). GIDs need nothing here: the RDMA core keeps a
 //! RoCE port's GID table in step with its netdev's addresses by itself.
 
+use crate::counters::Counter;
 use crate::rdma::device::DeviceRef;
 use crate::rdma::netdev::{Event, Listener, NetDev};
-use crate::counters::Counter;
 use crate::Rxe;
 use kernel::prelude::*;
 
