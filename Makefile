@@ -5,6 +5,7 @@
 #   make demo               set everything up (cached), boot the VM, show devices
 #   make check              every test: host unit tests, the uapi layout check,
 #                           then the VM selftests
+#   make bench              ours against the C rxe in one boot (docs/bench.md)
 #   make vm-run CMD='...'   run CMD as root in a VM on our kernel, in the checkout
 #   make vm-shell           an interactive VM
 #   make module             build rxe_migros.ko against our kernel
