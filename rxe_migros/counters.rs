@@ -99,7 +99,10 @@ impl Counters {
     /// Counts `c`, and tells whether this is the first time, to log it.
     pub(crate) fn inc_first(&self, c: Counter) -> bool {
         self.inc(c);
-        !self.logged[c as usize].xchg(true, Relaxed)
+        // Read first: under a flood of bad packets the flag is set, and a
+        // plain load keeps its cache line shared between CPUs.
+        let logged = &self.logged[c as usize];
+        !logged.load(Relaxed) && !logged.xchg(true, Relaxed)
     }
 
     /// Copies the values out, in the order of [`DESCS`].
