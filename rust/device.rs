@@ -440,6 +440,17 @@ impl<I, D> Object<I, D> {
         unsafe { core::ptr::write(&raw mut (*ib.cast::<Self>()).data, data) }
     }
 
+    /// The data behind the core object at `ib`.
+    ///
+    /// # Safety
+    ///
+    /// `init` must have stored data behind `ib`, which must stay alive and
+    /// initialised for `'a`.
+    unsafe fn data<'a>(ib: *mut I) -> &'a D {
+        // SAFETY: per the caller.
+        unsafe { &(*ib.cast::<Self>()).data }
+    }
+
     /// Drops the data behind the core object at `ib`; the core frees the
     /// memory afterwards.
     ///
@@ -742,7 +753,7 @@ impl<T: Driver> Ops<T> {
     /// `cq` must be a CQ of ours that `create_cq` initialised.
     unsafe fn cq<'a>(cq: *mut sys::ib_cq) -> &'a CqObject<T> {
         // SAFETY: per the caller.
-        unsafe { &(*cq.cast::<Object<sys::ib_cq, CqObject<T>>>()).data }
+        unsafe { Object::<_, CqObject<T>>::data(cq) }
     }
 
     unsafe extern "C" fn destroy_cq(
@@ -827,7 +838,7 @@ impl<T: Driver> Ops<T> {
     /// `ah` must be an AH of ours that `create_ah` initialised.
     unsafe fn ah<'a>(ah: *mut sys::ib_ah) -> &'a T::Ah {
         // SAFETY: per the caller.
-        unsafe { &(*ah.cast::<Object<sys::ib_ah, T::Ah>>()).data }
+        unsafe { Object::<_, T::Ah>::data(ah) }
     }
 
     unsafe extern "C" fn query_ah(
@@ -888,7 +899,7 @@ impl<T: Driver> Ops<T> {
     /// `qp` must be a QP of ours that `create_qp` initialised.
     unsafe fn qp<'a>(qp: *mut sys::ib_qp) -> &'a T::Qp {
         // SAFETY: per the caller.
-        unsafe { &(*qp.cast::<Object<sys::ib_qp, T::Qp>>()).data }
+        unsafe { Object::<_, T::Qp>::data(qp) }
     }
 
     unsafe extern "C" fn modify_qp(

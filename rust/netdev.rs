@@ -87,6 +87,15 @@ impl NetDev {
     }
 }
 
+/// A random locally administered unicast MAC, for devices that have none.
+pub fn random_local_mac() -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    // SAFETY: fills the six bytes of a local array.
+    unsafe { sys::get_random_bytes(mac.as_mut_ptr().cast(), mac.len()) };
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
+}
+
 /// An owned reference to a network device (`dev_hold` / `dev_put`).
 pub struct NetDevRef(core::ptr::NonNull<sys::net_device>);
 

@@ -13,6 +13,7 @@
 use crate::cq::{Cq, CqInner};
 use crate::param::{MAX_QP_RD_ATOM, MAX_QP_WR, MAX_SGE, MIN_QP_INDEX};
 use crate::proto::queue::Ring;
+use crate::proto::wqe;
 use crate::queue::UserRing;
 use crate::rdma::bindings as sys;
 use crate::rdma::device::Device;
@@ -23,11 +24,8 @@ use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 
-/// librxe's `struct rxe_send_wqe` and `struct rxe_recv_wqe`, without their
-/// scatter lists, and one `struct rxe_sge` (uapi/rdma_user_rxe.h).
-const SEND_WQE_BYTES: usize = 208;
-const RECV_WQE_BYTES: usize = 40;
-const SGE_BYTES: u32 = 16;
+/// One `struct rxe_sge` (uapi/rdma_user_rxe.h).
+const SGE_BYTES: u32 = wqe::SGE_BYTES as u32;
 /// Inline data takes the room of the largest scatter list.
 pub(crate) const MAX_INLINE_DATA: u32 = MAX_SGE * SGE_BYTES;
 /// Slots are at least a cache line, as librxe expects.
@@ -141,10 +139,13 @@ impl Qp {
         // The send slot holds a scatter list or inline data, whichever is
         // larger; both limits grow to fill it, as the C rxe reports them.
         let send_room = (c.max_send_sge * SGE_BYTES).max(c.max_inline_data);
-        let (sq, sq_mi) =
-            WorkQueue::new(c.max_send_wr, SEND_WQE_BYTES + send_room as usize, udata)?;
+        let (sq, sq_mi) = WorkQueue::new(
+            c.max_send_wr,
+            wqe::SEND_WQE_BYTES + send_room as usize,
+            udata,
+        )?;
         let recv_room = (c.max_recv_sge * SGE_BYTES) as usize;
-        let (rq, rq_mi) = WorkQueue::new(c.max_recv_wr, RECV_WQE_BYTES + recv_room, udata)?;
+        let (rq, rq_mi) = WorkQueue::new(c.max_recv_wr, wqe::RECV_WQE_BYTES + recv_room, udata)?;
         // struct rxe_create_qp_resp { struct mminfo rq_mi, sq_mi; }
         let mut resp = [0u8; 32];
         resp[..16].copy_from_slice(&rq_mi);

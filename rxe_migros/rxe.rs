@@ -99,15 +99,6 @@ fn eui64(mac: [u8; 6]) -> u64 {
     ])
 }
 
-/// A locally administered unicast MAC, for netdevs that have none.
-fn random_mac() -> [u8; 6] {
-    let mut mac = [0u8; 6];
-    // SAFETY: fills the six bytes of a local array.
-    unsafe { kernel::bindings::get_random_bytes(mac.as_mut_ptr().cast(), mac.len()) };
-    mac[0] = (mac[0] & 0xfe) | 0x02;
-    mac
-}
-
 impl NewLink for Rxe {
     fn newlink(name: &CStr, ndev: &NetDev) -> Result {
         if ndev.is_vlan() {
@@ -121,7 +112,7 @@ impl NewLink for Rxe {
             pr_err!("{}: already has an rxe device\n", ndev.name());
             return Err(EEXIST);
         }
-        let node_guid = eui64(ndev.mac().unwrap_or_else(random_mac));
+        let node_guid = eui64(ndev.mac().unwrap_or_else(rdma::netdev::random_local_mac));
         let info = DeviceInfo {
             node_guid,
             node_desc: b"rxe",

@@ -19,6 +19,10 @@
 //! `cargo test` (part of `make check`) runs [`SCHEDULES`] schedules;
 //! `RXE_SIM_SCHEDULES=N cargo test --release sim` runs N, the long mode
 //! (docs/migration.md gives the time 10,000,000 took).
+//!
+//! Host tests only: `lib.rs` declares it under `cfg(test)` and the module's
+//! `rxe_migros/proto.rs` does not list it, so its `unwrap`s and panics are
+//! the test's assertions and never reach the kernel.
 
 extern crate std;
 
