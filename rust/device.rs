@@ -12,7 +12,7 @@
 use super::bindings as sys;
 use super::cq::{CqEvents, CqInit};
 use super::netdev::{NetDev, NetDevRef};
-use super::qp::{AddressVector, QpCaps, QpInit, QpType};
+use super::qp::{AddressVector, PdId, QpCaps, QpInit, QpType};
 use super::udata::UData;
 use core::marker::PhantomData;
 use core::mem::size_of;
@@ -61,12 +61,13 @@ pub trait Driver: Send + Sync + Sized + 'static {
     fn alloc_pd(dev: &Device<Self>) -> Result<Self::Pd>;
     /// Registers a DMA memory region (all of memory, for kernel users) with
     /// `access` (`ib_access_flags`); returns its data and its (lkey, rkey).
-    fn get_dma_mr(dev: &Device<Self>, access: i32) -> Result<(Self::Mr, u32, u32)>;
+    fn get_dma_mr(dev: &Device<Self>, pd: PdId, access: i32) -> Result<(Self::Mr, u32, u32)>;
     /// Registers `len` bytes of the calling process's memory at `start`, which
     /// the process addresses as `iova`, with `access`; returns its data and
     /// its (lkey, rkey).
     fn reg_user_mr(
         dev: &Device<Self>,
+        pd: PdId,
         start: u64,
         len: u64,
         iova: u64,
@@ -116,6 +117,9 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// Reports the QP's attributes into `attr`; returns its capacities and
     /// whether every send WR is signalled.
     fn query_qp(qp: &Self::Qp, attr: &mut sys::ib_qp_attr) -> Result<(QpCaps, bool)>;
+    /// The send doorbell of a process's QP: work requests wait in its
+    /// send queue (`ibv_post_send`'s zero-WR POST_SEND).
+    fn post_send(dev: &Device<Self>, qp: &Self::Qp) -> Result;
     /// The QP is being destroyed: no packet may reach it after this
     /// returns. Its data is dropped afterwards.
     fn destroy_qp(dev: &Device<Self>, qp: &Self::Qp);
@@ -344,6 +348,20 @@ impl DeviceHandle {
         unsafe { sys::get_device(core_device(self.0.as_ptr())) };
         HeldDevice(self.0)
     }
+
+    /// The device, borrowed.
+    ///
+    /// # Safety
+    ///
+    /// The device's driver data must stay alive for `'a`: its
+    /// `dealloc_driver` must not run meanwhile. A driver ensures this for
+    /// objects the core destroys before the device, such as QPs, by
+    /// finishing their deferred work before their destroy op returns.
+    pub unsafe fn get<'a, T: Driver>(self) -> &'a Device<T> {
+        // SAFETY: alive for `'a` (caller), and a device of `T` (its handle
+        // came from a `Device<T>`).
+        unsafe { Device::from_ib(self.0.as_ptr()) }
+    }
 }
 
 /// A device whose memory is kept alive (`get_device`), whether or not it is
@@ -515,7 +533,7 @@ impl<T: Driver> Ops<T> {
         o.query_qp = Some(Self::query_qp);
         o.destroy_qp = Some(Self::destroy_qp);
         o.size_ib_qp = size_of::<Object<sys::ib_qp, T::Qp>>();
-        o.post_send = Some(not_yet::post_send);
+        o.post_send = Some(Self::post_send);
         o.post_recv = Some(not_yet::post_recv);
         o.get_dma_mr = Some(Self::get_dma_mr);
         o.dereg_mr = Some(Self::dereg_mr);
@@ -687,7 +705,7 @@ impl<T: Driver> Ops<T> {
     ) -> *mut sys::ib_mr {
         // SAFETY: the core passes a PD of one of our devices.
         let dev = unsafe { Device::<T>::from_ib((*pd).device) };
-        Self::new_mr(T::get_dma_mr(dev, access))
+        Self::new_mr(T::get_dma_mr(dev, PdId(pd as usize), access))
     }
 
     unsafe extern "C" fn reg_user_mr(
@@ -705,7 +723,14 @@ impl<T: Driver> Ops<T> {
         // SAFETY: the core passes a PD of one of our devices, in a call
         // from the process whose memory it names.
         let dev = unsafe { Device::<T>::from_ib((*pd).device) };
-        Self::new_mr(T::reg_user_mr(dev, start, len, iova, access))
+        Self::new_mr(T::reg_user_mr(
+            dev,
+            PdId(pd as usize),
+            start,
+            len,
+            iova,
+            access,
+        ))
     }
 
     unsafe extern "C" fn dereg_mr(
@@ -876,6 +901,7 @@ impl<T: Driver> Ops<T> {
                 }
                 let init = QpInit {
                     qp_type,
+                    pd: PdId((*qp).pd as usize),
                     caps: QpCaps::from_raw(&attr.cap),
                     sq_sig_all: attr.sq_sig_type == sys::ib_sig_type_IB_SIGNAL_ALL_WR,
                     send_cq: &Self::cq(attr.send_cq).data,
@@ -944,6 +970,23 @@ impl<T: Driver> Ops<T> {
         })
     }
 
+    unsafe extern "C" fn post_send(
+        qp: *mut sys::ib_qp,
+        wr: *const sys::ib_send_wr,
+        bad: *mut *const sys::ib_send_wr,
+    ) -> kernel::ffi::c_int {
+        if !wr.is_null() {
+            // Kernel consumers' work requests: no kernel QP is created.
+            // SAFETY: the core passes a place for the failed request.
+            unsafe { *bad = wr };
+            return EOPNOTSUPP.to_errno();
+        }
+        // SAFETY: a QP of ours, in a call of its owner.
+        from_result(|| unsafe {
+            T::post_send(Device::from_ib((*qp).device), Self::qp(qp)).map(|()| 0)
+        })
+    }
+
     unsafe extern "C" fn destroy_qp(
         qp: *mut sys::ib_qp,
         _udata: *mut sys::ib_udata,
@@ -979,13 +1022,6 @@ mod not_yet {
         EOPNOTSUPP.to_errno()
     }
 
-    pub(super) unsafe extern "C" fn post_send(
-        _qp: *mut sys::ib_qp,
-        _wr: *const sys::ib_send_wr,
-        _bad: *mut *const sys::ib_send_wr,
-    ) -> c_int {
-        refuse()
-    }
     pub(super) unsafe extern "C" fn post_recv(
         _qp: *mut sys::ib_qp,
         _wr: *const sys::ib_recv_wr,

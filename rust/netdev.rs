@@ -32,6 +32,12 @@ impl NetDev {
         unsafe { &*ptr.cast::<NetDev>() }
     }
 
+    /// The interface index.
+    pub fn ifindex(&self) -> i32 {
+        // SAFETY: the device is live (type invariant).
+        unsafe { sys::rxe_migros_netdev_ifindex(self.as_ptr()) }
+    }
+
     /// The raw pointer, for calls into C.
     pub fn as_ptr(&self) -> *mut sys::net_device {
         self.0.get()

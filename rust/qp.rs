@@ -75,9 +75,16 @@ impl QpCaps {
     }
 }
 
+/// Names a protection domain, for checking that an MR and a QP share
+/// one. Valid while both live, as the core keeps the PD until they go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PdId(pub(crate) usize);
+
 /// What `ibv_create_qp` asked for, with the driver's CQs.
 pub struct QpInit<'a, Cq> {
     pub qp_type: QpType,
+    /// The protection domain: only its MRs serve the QP's requests.
+    pub pd: PdId,
     pub caps: QpCaps,
     /// Every send WR completes (`IB_SIGNAL_ALL_WR`), not only signalled
     /// ones.

@@ -7,6 +7,7 @@
 //! upstream. All `unsafe` of the project lives in this layer; the driver in
 //! `rxe_migros/` builds on the safe types below.
 //!
+//! - [`bh`]: keeping softirqs off, for locks the receive path shares.
 //! - [`cq`]: the link from a driver's completion queue to the core's.
 //! - [`device`]: allocating, registering and unregistering an `ib_device`,
 //!   and the `ib_device_ops` table built from a [`device::Driver`].
@@ -16,15 +17,19 @@
 //! - [`netns`]: network namespaces and per-namespace exit hooks.
 //! - [`qp`]: queue pair creation and modification attributes.
 //! - [`param`]: a string module parameter, which `module!` lacks.
-//! - [`skb`]: received packets.
-//! - [`umem`]: user memory pinned for memory regions.
+//! - [`route`]: routes, and sending packets a driver built whole.
+//! - [`skb`]: received packets, queues of them, and packets to send.
+//! - [`umem`]: user memory pinned for memory regions, and copies to it.
 //! - [`udata`]: the driver-specific part of a uverbs call.
+//! - [`work`]: cancelling an object's queued work before it goes.
 //! - [`udp_tunnel`]: UDP sockets that hand their datagrams to the driver.
 
 // This layer is a library with a public API of its own, compiled into the
 // driver's crate: its `pub` items are meant as `pub`.
 #![allow(unreachable_pub)]
 
+#[path = "bh.rs"]
+pub mod bh;
 #[path = "bindings.rs"]
 pub mod bindings;
 #[path = "cq.rs"]
@@ -43,6 +48,8 @@ pub mod netns;
 pub mod param;
 #[path = "qp.rs"]
 pub mod qp;
+#[path = "route.rs"]
+pub mod route;
 #[path = "skb.rs"]
 pub mod skb;
 #[path = "udata.rs"]
@@ -51,3 +58,5 @@ pub mod udata;
 pub mod udp_tunnel;
 #[path = "umem.rs"]
 pub mod umem;
+#[path = "work.rs"]
+pub mod work;

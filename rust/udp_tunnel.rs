@@ -15,8 +15,16 @@ use kernel::prelude::*;
 /// Receives the datagrams of a [`TunnelSocket`].
 pub trait Receiver: 'static {
     /// A datagram arrived: `skb` runs from the IP header (its network
-    /// header) and the receiver owns it. Runs in softirq context.
+    /// header) and the receiver owns it. Runs in softirq context, inside an
+    /// RCU read-side section.
     fn recv(skb: SkBuff);
+}
+
+/// Waits until every [`Receiver::recv`] call that began before has
+/// returned (an RCU grace period). Process context only.
+pub fn wait_for_receivers() {
+    // SAFETY: a plain grace-period wait; callers are in process context.
+    unsafe { sys::synchronize_rcu() };
 }
 
 /// A UDP socket bound to a port in a namespace, delivering every datagram

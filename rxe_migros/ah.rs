@@ -26,6 +26,12 @@ pub(crate) struct Ah {
     inner: Arc<AhInner>,
 }
 
+impl AhInner {
+    pub(crate) fn av(&self) -> AddressVector {
+        self.av
+    }
+}
+
 impl Ah {
     pub(crate) fn new(
         dev: &Device<Rxe>,

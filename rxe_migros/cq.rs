@@ -93,6 +93,48 @@ pub(crate) struct CqInner {
     events: Arc<CqEvents>,
 }
 
+impl CqInner {
+    /// Adds a completion, and tells the consumer if it armed the CQ for
+    /// it. A full CQ loses the completion and reports the overflow
+    /// (`IB_EVENT_CQ_ERR`), as hardware does; the error is for the QP.
+    pub(crate) fn post(&self, wc: &WorkCompletion, solicited: bool) -> Result {
+        let fire = {
+            let mut guard = self.ring.lock();
+            let cq = &mut *guard;
+            let consumer = cq.consumer();
+            if cq.ring.is_full(cq.producer, consumer) {
+                drop(guard);
+                self.events.overflow();
+                return Err(ENOSPC);
+            }
+            let at = cq.producer;
+            let next = cq.ring.next(at);
+            match &mut cq.store {
+                Store::User(u) => {
+                    // Offsets from the ring's own arithmetic are in bounds.
+                    u.buf.write(cq.ring.offset(at), &wc.to_uverbs())?;
+                    u.buf.store_release(PRODUCER_OFFSET, next)?;
+                }
+                Store::Kernel { slots, .. } => {
+                    slots[(at & cq.ring.capacity()) as usize] = *wc;
+                }
+            }
+            cq.producer = next;
+            let armed = cq.notify;
+            let fire = armed & sys::ib_cq_notify_flags_IB_CQ_NEXT_COMP != 0
+                || (armed & sys::ib_cq_notify_flags_IB_CQ_SOLICITED != 0 && solicited);
+            if fire {
+                cq.notify = 0;
+            }
+            fire
+        };
+        if fire {
+            self.events.completion();
+        }
+        Ok(())
+    }
+}
+
 impl Cq {
     pub(crate) fn new(
         init: &CqInit,

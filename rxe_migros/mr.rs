@@ -5,11 +5,13 @@
 //!
 //! A key is the MR's index in the device's pool, shifted left by eight,
 //! and an eight-bit tag, as the C rxe builds them; lkey and rkey are the
-//! same. Reading and writing the memory comes with the transport.
+//! same. The transport finds an MR by key ([`lookup`]), checks the access
+//! a request needs, and copies through it.
 
 use crate::param::{MAX_MR_INDEX, MIN_MR_INDEX};
 use crate::rdma::bindings as sys;
 use crate::rdma::device::Device;
+use crate::rdma::qp::PdId;
 use crate::rdma::umem::Umem;
 use crate::Rxe;
 use kernel::prelude::*;
@@ -32,14 +34,83 @@ enum Memory {
     /// All of memory, by kernel address (`ib_get_dma_mr`).
     Dma,
     /// A process's pages, pinned, which it addresses from `iova`.
-    User { _umem: Umem, _iova: u64, _len: u64 },
+    User { umem: Umem, iova: u64 },
 }
 
-/// What the device's pool, and later the transport, hold of an MR.
+/// What the device's pool, and the transport, hold of an MR.
 pub(crate) struct MrInner {
     key: u32,
-    _access: u32,
-    _memory: Memory,
+    pd: PdId,
+    access: u32,
+    memory: Memory,
+}
+
+/// Why an MR refuses a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MrError {
+    /// No MR has the key, or it is another PD's.
+    BadKey,
+    /// The MR does not grant the access.
+    Access,
+    /// The range lies outside the MR.
+    Bounds,
+}
+
+/// The access a request needs of an MR.
+pub(crate) mod need {
+    use crate::rdma::bindings as sys;
+    /// Local reads need no flag.
+    pub(crate) const LOCAL_READ: u32 = 0;
+    pub(crate) const LOCAL_WRITE: u32 = sys::ib_access_flags_IB_ACCESS_LOCAL_WRITE;
+    pub(crate) const REMOTE_READ: u32 = sys::ib_access_flags_IB_ACCESS_REMOTE_READ;
+    pub(crate) const REMOTE_WRITE: u32 = sys::ib_access_flags_IB_ACCESS_REMOTE_WRITE;
+}
+
+/// The MR `key` names in `pd`, if it grants `access` over `len` bytes at
+/// `addr`. Returns it with the offset of `addr` in it.
+pub(crate) fn lookup(
+    dev: &Device<Rxe>,
+    pd: PdId,
+    key: u32,
+    access: u32,
+    addr: u64,
+    len: u32,
+) -> core::result::Result<(Arc<MrInner>, usize), MrError> {
+    let mr = dev.mrs.get(key >> 8).ok_or(MrError::BadKey)?;
+    if mr.key != key || mr.pd != pd {
+        return Err(MrError::BadKey);
+    }
+    if mr.access & access != access {
+        return Err(MrError::Access);
+    }
+    let Memory::User { umem, iova } = &mr.memory else {
+        // DMA MRs serve kernel QPs, which are not offered.
+        return Err(MrError::Access);
+    };
+    let off = addr.checked_sub(*iova).ok_or(MrError::Bounds)?;
+    let end = off.checked_add(u64::from(len)).ok_or(MrError::Bounds)?;
+    if end > umem.size() as u64 {
+        return Err(MrError::Bounds);
+    }
+    Ok((mr, off as usize))
+}
+
+impl MrInner {
+    /// Copies out of the MR at offset `off` (checked by [`lookup`]).
+    pub(crate) fn read(&self, off: usize, out: &mut [u8]) -> Result {
+        match &self.memory {
+            Memory::User { umem, .. } => umem.read(off, out),
+            Memory::Dma => Err(EFAULT),
+        }
+    }
+
+    /// Copies into the MR at offset `off` (checked by [`lookup`]).
+    pub(crate) fn write(&self, off: usize, data: &[u8]) -> Result {
+        match &self.memory {
+            Memory::User { umem, .. } => umem.write(off, data),
+            Memory::Dma => Err(EFAULT),
+        }
+    }
 }
 
 /// A memory region.
@@ -48,14 +119,15 @@ pub(crate) struct Mr {
 }
 
 impl Mr {
-    fn new(dev: &Device<Rxe>, access: u32, memory: Memory) -> Result<(Mr, u32, u32)> {
+    fn new(dev: &Device<Rxe>, pd: PdId, access: u32, memory: Memory) -> Result<(Mr, u32, u32)> {
         let inner = dev.mrs.add(|index| {
             let tag = dev.next_key_tag.fetch_add(1, Relaxed) & 0xff;
             Ok(Arc::new(
                 MrInner {
                     key: index << 8 | tag,
-                    _access: access,
-                    _memory: memory,
+                    pd,
+                    access,
+                    memory,
                 },
                 GFP_KERNEL,
             )?)
@@ -64,12 +136,13 @@ impl Mr {
         Ok((Mr { inner }, key, key))
     }
 
-    pub(crate) fn dma(dev: &Device<Rxe>, access: i32) -> Result<(Mr, u32, u32)> {
-        Mr::new(dev, access as u32, Memory::Dma)
+    pub(crate) fn dma(dev: &Device<Rxe>, pd: PdId, access: i32) -> Result<(Mr, u32, u32)> {
+        Mr::new(dev, pd, access as u32, Memory::Dma)
     }
 
     pub(crate) fn user(
         dev: &Device<Rxe>,
+        pd: PdId,
         start: u64,
         len: u64,
         iova: u64,
@@ -79,12 +152,8 @@ impl Mr {
             return Err(EOPNOTSUPP);
         }
         let umem = Umem::pin(dev, start, len, access)?;
-        let memory = Memory::User {
-            _umem: umem,
-            _iova: iova,
-            _len: len,
-        };
-        Mr::new(dev, access as u32, memory)
+        let memory = Memory::User { umem, iova };
+        Mr::new(dev, pd, access as u32, memory)
     }
 
     pub(crate) fn dereg(&self, dev: &Device<Rxe>) {

@@ -4,7 +4,11 @@
 //! index in their keys. Indices are handed out cyclically through a range,
 //! so that one is not reused soon after its object is gone, and a packet
 //! or a key naming a dead object finds nothing rather than its successor.
+//!
+//! The receive path looks QPs up in softirq context, so the table's lock
+//! is always taken with softirqs off on this CPU.
 
+use crate::rdma::bh::BhOff;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
@@ -41,23 +45,46 @@ impl<T: Send + Sync + 'static> Pool<T> {
         for _ in 0..span {
             let i = *next % span + self.min;
             *next = next.wrapping_add(1);
-            if self.table.lock().get(i as usize).is_none() {
+            let bh = BhOff::new();
+            let table = self.table.lock();
+            let taken = table.get(i as usize).is_some();
+            drop(table);
+            drop(bh);
+            if !taken {
                 free = Some(i);
                 break;
             }
         }
         let index = free.ok_or(ENOMEM)?;
         let obj = make(index)?;
-        self.table
-            .lock()
-            .store(index as usize, obj.clone(), GFP_KERNEL)?;
+        let bh = BhOff::new();
+        let mut table = self.table.lock();
+        let stored = table.store(index as usize, obj.clone(), GFP_ATOMIC);
+        drop(table);
+        drop(bh);
+        stored?;
         Ok(obj)
+    }
+
+    /// The object at `index`, if any. Callable from any context.
+    pub(crate) fn get(&self, index: u32) -> Option<Arc<T>> {
+        let bh = BhOff::new();
+        let table = self.table.lock();
+        let found = table.get(index as usize).map(Arc::from);
+        // The lock goes before softirqs come back on.
+        drop(table);
+        drop(bh);
+        found
     }
 
     /// Forgets the object at `index`.
     pub(crate) fn remove(&self, index: u32) {
         // Dropped after the table's lock: the last reference may free it.
-        let gone = self.table.lock().remove(index as usize);
+        let bh = BhOff::new();
+        let mut table = self.table.lock();
+        let gone = table.remove(index as usize);
+        drop(table);
+        drop(bh);
         drop(gone);
     }
 }

@@ -4,25 +4,36 @@
 //! and receive rings, the IBTA state machine and its attribute checks on
 //! modify, query and destroy.
 //!
-//! A process posts work requests straight into the rings; the transport
-//! that consumes them comes with the requester and responder. Until then
-//! `ibv_post_send` fails with EOPNOTSUPP rather than queueing work nothing
-//! would carry out, and kernel QPs (whose posts come through the kernel)
-//! are refused.
+//! A process posts work requests straight into the rings and rings the
+//! send doorbell (a POST_SEND with no work request). The QP's transport
+//! state ([`crate::transport`]) lives under one mutex: the doorbell runs
+//! the requester in the caller's context, and packets the receive path
+//! queues on the QP, and its timer, are handled by work items. Kernel QPs
+//! (whose posts come through the kernel) are refused.
 
 use crate::cq::{Cq, CqInner};
 use crate::param::{MAX_QP_RD_ATOM, MAX_QP_WR, MAX_SGE, MIN_QP_INDEX};
-use crate::proto::queue::Ring;
+use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
+use crate::proto::req::Service;
 use crate::proto::wqe;
 use crate::queue::UserRing;
 use crate::rdma::bindings as sys;
-use crate::rdma::device::Device;
-use crate::rdma::qp::{transition_ok, AddressVector, QpCaps, QpInit, QpType};
+use crate::rdma::device::{Device, DeviceHandle};
+use crate::rdma::qp::{transition_ok, AddressVector, PdId, QpCaps, QpInit, QpType};
+use crate::rdma::skb::{SkBuff, SkbQueue};
 use crate::rdma::udata::UData;
+use crate::rdma::udp_tunnel::wait_for_receivers;
+use crate::rdma::work::{cancel_delayed_work_sync, cancel_work_sync};
+use crate::transport::{Ctx, Transport};
 use crate::Rxe;
-use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
+use kernel::workqueue::{self, impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
+use kernel::{new_delayed_work, new_mutex, new_work};
+
+/// Packets that may wait on a QP before more are dropped, as a full
+/// receive ring would.
+const MAX_QUEUED_PACKETS: u32 = 4096;
 
 /// One `struct rxe_sge` (uapi/rdma_user_rxe.h).
 const SGE_BYTES: u32 = wqe::SGE_BYTES as u32;
@@ -32,43 +43,61 @@ pub(crate) const MAX_INLINE_DATA: u32 = MAX_SGE * SGE_BYTES;
 const MIN_SLOT: usize = 64;
 const MAX_QPN: u32 = crate::param::DEFAULT_MAX_VALUE;
 
-/// A work queue's ring, mapped by the process that owns the QP.
-struct WorkQueue {
-    ring: Ring,
-    _user: UserRing,
+/// A work queue's ring, mapped by the process that owns the QP: it
+/// produces, we consume.
+pub(crate) struct WorkQueue {
+    pub(crate) ring: Ring,
+    user: UserRing,
 }
 
 impl WorkQueue {
+    /// The producer index the process last published, in range.
+    pub(crate) fn producer(&self) -> u32 {
+        self.user.buf.load_acquire(PRODUCER_OFFSET).unwrap_or(0) & self.ring.capacity()
+    }
+
+    /// Publishes our consumer index: slots before it are the process's.
+    pub(crate) fn set_consumer(&self, index: u32) {
+        // The header is always within the buffer.
+        let _ = self.user.buf.store_release(CONSUMER_OFFSET, index);
+    }
+
+    /// Copies slot `index` into `out` (at most one slot).
+    pub(crate) fn read_slot(&self, index: u32, out: &mut [u8]) -> Result {
+        let n = out.len().min(self.ring.slot_bytes());
+        self.user.buf.read(self.ring.offset(index), &mut out[..n])
+    }
+
     /// A ring for `wr` requests of `elem` bytes, offered to the caller;
     /// returns it with `struct mminfo` for the response.
     fn new(wr: u32, elem: usize, udata: &UData<'_>) -> Result<(WorkQueue, [u8; 16])> {
         let ring = Ring::new(wr, elem, MIN_SLOT).map_err(|_| EINVAL)?;
         let (user, mi) = UserRing::new(&ring, udata)?;
-        Ok((WorkQueue { ring, _user: user }, mi))
+        Ok((WorkQueue { ring, user }, mi))
     }
 }
 
 /// The attributes `modify_qp` sets, with the QP's state.
 #[derive(Clone, Copy)]
-struct Attrs {
+pub(crate) struct Attrs {
     /// `enum ib_qp_state`.
-    state: u32,
-    pkey_index: u16,
-    qkey: u32,
+    pub(crate) state: u32,
+    pub(crate) pkey_index: u16,
+    pub(crate) qkey: u32,
     /// `ib_access_flags` for remote access.
-    access: u32,
+    pub(crate) access: u32,
     /// `enum ib_mtu`.
-    path_mtu: u32,
-    dest_qpn: u32,
-    sq_psn: u32,
-    rq_psn: u32,
-    av: Option<AddressVector>,
-    timeout: u8,
-    retry_cnt: u8,
-    rnr_retry: u8,
-    min_rnr_timer: u8,
-    max_rd_atomic: u8,
-    max_dest_rd_atomic: u8,
+    pub(crate) path_mtu: u32,
+    pub(crate) dest_qpn: u32,
+    pub(crate) sq_psn: u32,
+    pub(crate) rq_psn: u32,
+    pub(crate) av: Option<AddressVector>,
+    pub(crate) timeout: u8,
+    pub(crate) retry_cnt: u8,
+    pub(crate) rnr_retry: u8,
+    pub(crate) min_rnr_timer: u8,
+    pub(crate) max_rd_atomic: u8,
+    pub(crate) max_dest_rd_atomic: u8,
 }
 
 impl Attrs {
@@ -98,19 +127,109 @@ pub(crate) struct Qp {
     inner: Arc<QpInner>,
 }
 
-/// What the device's QP table and, later, the transport hold.
+/// What the device's QP table, the receive path and the QP's work items
+/// hold.
 #[pin_data]
 pub(crate) struct QpInner {
-    qpn: u32,
+    pub(crate) qpn: u32,
     qp_type: QpType,
-    sq_sig_all: bool,
-    caps: QpCaps,
-    _send_cq: Arc<CqInner>,
-    _recv_cq: Arc<CqInner>,
-    _sq: WorkQueue,
-    _rq: WorkQueue,
+    pub(crate) service: Service,
+    pub(crate) sq_sig_all: bool,
+    pub(crate) caps: QpCaps,
+    pub(crate) pd: PdId,
+    /// The device: alive while the QP is, and its work items are finished
+    /// before `destroy` returns.
+    dev: DeviceHandle,
+    pub(crate) send_cq: Arc<CqInner>,
+    pub(crate) recv_cq: Arc<CqInner>,
+    pub(crate) sq: WorkQueue,
+    pub(crate) rq: WorkQueue,
     #[pin]
-    attrs: Mutex<Attrs>,
+    pub(crate) state: Mutex<QpState>,
+    /// Packets for the QP, from the receive path.
+    #[pin]
+    rx: SkbQueue,
+    #[pin]
+    work: Work<QpInner, 0>,
+    #[pin]
+    timer: DelayedWork<QpInner, 1>,
+}
+
+impl_has_work! {
+    impl HasWork<QpInner, 0> for QpInner { self.work }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<QpInner, 1> for QpInner { self.timer }
+}
+
+/// What the QP's mutex guards: its attributes and transport.
+pub(crate) struct QpState {
+    pub(crate) attrs: Attrs,
+    pub(crate) tx: Transport,
+    /// Being destroyed: work items that still run do nothing.
+    dead: bool,
+}
+
+impl QpInner {
+    fn device(&self) -> &Device<Rxe> {
+        // SAFETY: the core destroys a QP before its device, and `destroy`
+        // finishes the QP's work items before it returns; the other callers
+        // are the QP's verbs. So the device is alive while `self` is used.
+        unsafe { self.dev.get() }
+    }
+
+    /// Takes a packet from the receive path (softirq), for the work item.
+    pub(crate) fn deliver(self: &Arc<Self>, skb: SkBuff) -> Result {
+        if self.rx.queued() >= MAX_QUEUED_PACKETS {
+            return Err(ENOBUFS);
+        }
+        self.rx.push(skb);
+        // Already queued is fine: it empties the whole queue.
+        let _ = workqueue::system_unbound().enqueue::<Arc<QpInner>, 0>(self.clone());
+        Ok(())
+    }
+
+    /// Runs the transport with the state locked, then arms the timer it
+    /// asks for.
+    fn with_transport(self: &Arc<Self>, f: impl FnOnce(&mut QpState, &Ctx<'_>)) {
+        let dev = self.device();
+        let mut st = self.state.lock();
+        if st.dead {
+            return;
+        }
+        let cx = Ctx {
+            dev,
+            qp: self,
+            rx: &self.rx,
+        };
+        f(&mut st, &cx);
+        if let Some(delay) = st.tx.timer_delay() {
+            // Already armed is fine: when it fires it re-arms for what is
+            // due then.
+            let _ =
+                workqueue::system_unbound().enqueue_delayed::<Arc<QpInner>, 1>(self.clone(), delay);
+        }
+    }
+}
+
+impl WorkItem<0> for QpInner {
+    type Pointer = Arc<QpInner>;
+
+    fn run(this: Arc<QpInner>) {
+        this.with_transport(|st, cx| st.run(cx));
+    }
+}
+
+impl WorkItem<1> for QpInner {
+    type Pointer = Arc<QpInner>;
+
+    fn run(this: Arc<QpInner>) {
+        this.with_transport(|st, cx| {
+            st.on_timer(cx);
+            st.run(cx);
+        });
+    }
 }
 
 impl Qp {
@@ -146,6 +265,13 @@ impl Qp {
         )?;
         let recv_room = (c.max_recv_sge * SGE_BYTES) as usize;
         let (rq, rq_mi) = WorkQueue::new(c.max_recv_wr, wqe::RECV_WQE_BYTES + recv_room, udata)?;
+        let service = match init.qp_type {
+            QpType::Rc => Service::Rc,
+            QpType::Uc => Service::Uc,
+            QpType::Ud => Service::Ud,
+            _ => return Err(EOPNOTSUPP),
+        };
+        let tx = Transport::new(&sq.ring, &rq.ring)?;
         // struct rxe_create_qp_resp { struct mminfo rq_mi, sq_mi; }
         let mut resp = [0u8; 32];
         resp[..16].copy_from_slice(&rq_mi);
@@ -163,13 +289,23 @@ impl Qp {
                 pin_init!(QpInner {
                     qpn,
                     qp_type: init.qp_type,
+                    service,
                     sq_sig_all: init.sq_sig_all,
                     caps,
-                    _send_cq: init.send_cq.inner().clone(),
-                    _recv_cq: init.recv_cq.inner().clone(),
-                    _sq: sq,
-                    _rq: rq,
-                    attrs <- new_mutex!(Attrs::new()),
+                    pd: init.pd,
+                    dev: dev.handle(),
+                    send_cq: init.send_cq.inner().clone(),
+                    recv_cq: init.recv_cq.inner().clone(),
+                    sq,
+                    rq,
+                    state <- new_mutex!(QpState {
+                        attrs: Attrs::new(),
+                        tx,
+                        dead: false,
+                    }),
+                    rx <- SkbQueue::new(),
+                    work <- new_work!("QpInner::work"),
+                    timer <- new_delayed_work!("QpInner::timer"),
                 }),
                 GFP_KERNEL,
             )?)
@@ -181,7 +317,8 @@ impl Qp {
     /// Checks every attribute `mask` names, then applies them all, or none.
     pub(crate) fn modify(&self, a: &sys::ib_qp_attr, mask: u32) -> Result {
         let qp = &self.inner;
-        let mut attrs = qp.attrs.lock();
+        let mut st = qp.state.lock();
+        let attrs = &mut st.attrs;
         let cur = attrs.state;
         if mask & sys::ib_qp_attr_mask_IB_QP_CUR_STATE != 0 && a.cur_qp_state != cur {
             return Err(EINVAL);
@@ -293,13 +430,21 @@ impl Qp {
             }
         }
         *attrs = new;
+        drop(st);
+        self.inner.with_transport(|st, cx| st.transition(cx, cur));
+        Ok(())
+    }
+
+    /// The send doorbell: work requests wait in the send queue.
+    pub(crate) fn doorbell(&self, _dev: &Device<Rxe>) -> Result {
+        self.inner.with_transport(|st, cx| st.run(cx));
         Ok(())
     }
 
     /// Reports the attributes.
     pub(crate) fn query(&self, out: &mut sys::ib_qp_attr) -> (QpCaps, bool) {
         let qp = &self.inner;
-        let a = *qp.attrs.lock();
+        let a = qp.state.lock().attrs;
         out.qp_state = a.state;
         out.cur_qp_state = a.state;
         out.path_mtu = a.path_mtu;
@@ -326,8 +471,17 @@ impl Qp {
         (qp.caps, qp.sq_sig_all)
     }
 
+    /// Unlists the QP and stops its work: afterwards nothing but the
+    /// caller holds it, and no work item of it runs.
     pub(crate) fn destroy(&self, dev: &Device<Rxe>) {
-        dev.qps.remove(self.inner.qpn);
+        let qp = &self.inner;
+        qp.state.lock().dead = true;
+        dev.qps.remove(qp.qpn);
+        // A receiver that found the QP before it was unlisted may still be
+        // queueing a packet and its work item.
+        wait_for_receivers();
+        cancel_work_sync::<QpInner, 0>(qp);
+        cancel_delayed_work_sync::<QpInner, 1>(qp);
     }
 }
 

@@ -3,7 +3,8 @@
 //! Received packets (the C rxe's rxe_recv.c): every datagram that reaches
 //! UDP port 4791 in a namespace with one of our devices comes here, in
 //! softirq context. The checks themselves are the core's
-//! ([`Datagram::parse`]); this file finds the device and counts.
+//! ([`Datagram::parse`]); this file finds the device and the QP, counts,
+//! and queues the packet on the QP, whose work item handles it.
 //!
 //! Drops are counted per reason (see [`crate::counters`]) and the first of
 //! each kind on a device is logged, so that a flood of bad packets cannot
@@ -33,8 +34,14 @@ impl Receiver for Recv {
         let (counter, why) = match Datagram::parse(l3) {
             Err(ParseError::BadIcrc) => (Counter::RcvdBadIcrc, ParseError::BadIcrc),
             Err(e) => (Counter::RcvdMalformed, e),
-            Ok(_datagram) => {
-                // No QP takes packets yet: QPs arrive with the verbs.
+            Ok(datagram) => {
+                let qpn = datagram.packet.bth.dest_qpn;
+                if let Some(qp) = dev.qps.get(qpn) {
+                    if qp.deliver(skb).is_err() {
+                        dev.counters.inc(Counter::RcvdNoDest);
+                    }
+                    return;
+                }
                 if dev.counters.inc_first(Counter::RcvdNoDest) {
                     pr_info!(
                         "{}: dropped a packet for a QP it does not have; counting further ones in hw_counters/rcvd_no_dest\n",

@@ -19,6 +19,7 @@ use kernel::{ModuleMetadata, ThisModule};
 mod rdma;
 
 mod ah;
+mod completer;
 mod counters;
 mod cq;
 mod mr;
@@ -30,7 +31,11 @@ mod proto;
 mod qp;
 mod queue;
 mod recv;
+mod requester;
+mod responder;
+mod transport;
 mod verbs;
+mod xmit;
 
 use kernel::sync::atomic::Atomic;
 use rdma::device::{Device, DeviceHandle, DeviceInfo, DeviceRef, NewDevice};

@@ -11,7 +11,7 @@ use crate::qp::Qp;
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::{CqEvents, CqInit};
 use crate::rdma::device::{Device, DeviceAttr, Driver, PortAttr, StatDesc};
-use crate::rdma::qp::{AddressVector, QpCaps, QpInit};
+use crate::rdma::qp::{AddressVector, PdId, QpCaps, QpInit};
 use crate::rdma::udata::UData;
 use crate::Rxe;
 use kernel::prelude::*;
@@ -26,7 +26,7 @@ pub(crate) struct UContext;
 pub(crate) struct Pd;
 
 /// `ib_mtu` of a netdev MTU, after the room RoCEv2 headers take.
-fn active_mtu(netdev_mtu: u32) -> u32 {
+pub(crate) fn active_mtu(netdev_mtu: u32) -> u32 {
     match netdev_mtu.saturating_sub(MAX_HDR_LENGTH) {
         4096.. => sys::ib_mtu_IB_MTU_4096,
         2048.. => sys::ib_mtu_IB_MTU_2048,
@@ -130,18 +130,19 @@ impl Driver for Rxe {
         Ok(Pd)
     }
 
-    fn get_dma_mr(dev: &Device<Self>, access: i32) -> Result<(Mr, u32, u32)> {
-        Mr::dma(dev, access)
+    fn get_dma_mr(dev: &Device<Self>, pd: PdId, access: i32) -> Result<(Mr, u32, u32)> {
+        Mr::dma(dev, pd, access)
     }
 
     fn reg_user_mr(
         dev: &Device<Self>,
+        pd: PdId,
         start: u64,
         len: u64,
         iova: u64,
         access: i32,
     ) -> Result<(Mr, u32, u32)> {
-        Mr::user(dev, start, len, iova, access)
+        Mr::user(dev, pd, start, len, iova, access)
     }
 
     fn dereg_mr(dev: &Device<Self>, mr: &Mr) {
@@ -200,6 +201,10 @@ impl Driver for Rxe {
 
     fn query_qp(qp: &Qp, attr: &mut sys::ib_qp_attr) -> Result<(QpCaps, bool)> {
         Ok(qp.query(attr))
+    }
+
+    fn post_send(dev: &Device<Self>, qp: &Qp) -> Result {
+        qp.doorbell(dev)
     }
 
     fn destroy_qp(dev: &Device<Self>, qp: &Qp) {

@@ -18,6 +18,13 @@
 #include <linux/skbuff.h>
 #include <linux/vmalloc.h>
 #include <linux/mm.h>
+#include <linux/highmem.h>
+#include <linux/scatterlist.h>
+#include <linux/bottom_half.h>
+#include <net/route.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+#include <net/dst.h>
 
 struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info);
 void rxe_migros_dev_put(struct net_device *ndev);
@@ -38,3 +45,20 @@ void *rxe_migros_vma_private(const struct vm_area_struct *vma);
 void rxe_migros_vma_set_ops(struct vm_area_struct *vma, const struct vm_operations_struct *ops, void *priv);
 struct ib_ucontext *rxe_migros_udata_ucontext(struct ib_udata *udata);
 struct ib_udata *rxe_migros_attrs_udata(struct uverbs_attr_bundle *attrs);
+struct sk_buff *rxe_migros_alloc_skb(unsigned int size);
+unsigned int rxe_migros_ll_reserved_space(const struct net_device *ndev);
+void rxe_migros_skb_reserve(struct sk_buff *skb, int len);
+void rxe_migros_skb_reset_network_header(struct sk_buff *skb);
+void rxe_migros_skb_set_transport_header(struct sk_buff *skb, int offset);
+void rxe_migros_skb_set_dev_proto(struct sk_buff *skb, struct net_device *ndev, __be16 proto);
+void rxe_migros_skb_dst_set_clone(struct sk_buff *skb, struct dst_entry *dst);
+void rxe_migros_skb_queue_head_init(struct sk_buff_head *list);
+void rxe_migros_skb_queue_purge(struct sk_buff_head *list);
+u32 rxe_migros_skb_queue_len(const struct sk_buff_head *list);
+struct page *rxe_migros_sg_page_iter_page(struct sg_page_iter *iter);
+void *rxe_migros_kmap_local_page(struct page *page);
+void rxe_migros_kunmap_local(const void *addr);
+void rxe_migros_local_bh_disable(void);
+void rxe_migros_local_bh_enable(void);
+int rxe_migros_dst_error(const struct dst_entry *dst);
+int rxe_migros_netdev_ifindex(const struct net_device *ndev);

@@ -24,3 +24,20 @@ void *rxe_migros_vma_private(const struct vm_area_struct *vma) { return vma->vm_
 void rxe_migros_vma_set_ops(struct vm_area_struct *vma, const struct vm_operations_struct *ops, void *priv) { vma->vm_ops = ops; vma->vm_private_data = priv; }
 struct ib_ucontext *rxe_migros_udata_ucontext(struct ib_udata *udata) { return container_of(udata, struct uverbs_attr_bundle, driver_udata)->context; }
 struct ib_udata *rxe_migros_attrs_udata(struct uverbs_attr_bundle *attrs) { return attrs ? &attrs->driver_udata : NULL; }
+struct sk_buff *rxe_migros_alloc_skb(unsigned int size) { return alloc_skb(size, GFP_ATOMIC); }
+unsigned int rxe_migros_ll_reserved_space(const struct net_device *ndev) { return LL_RESERVED_SPACE(ndev); }
+void rxe_migros_skb_reserve(struct sk_buff *skb, int len) { skb_reserve(skb, len); }
+void rxe_migros_skb_reset_network_header(struct sk_buff *skb) { skb_reset_network_header(skb); }
+void rxe_migros_skb_set_transport_header(struct sk_buff *skb, int offset) { skb_set_transport_header(skb, offset); }
+void rxe_migros_skb_set_dev_proto(struct sk_buff *skb, struct net_device *ndev, __be16 proto) { skb->dev = ndev; skb->protocol = proto; }
+void rxe_migros_skb_dst_set_clone(struct sk_buff *skb, struct dst_entry *dst) { skb_dst_set(skb, dst_clone(dst)); }
+void rxe_migros_skb_queue_head_init(struct sk_buff_head *list) { skb_queue_head_init(list); }
+void rxe_migros_skb_queue_purge(struct sk_buff_head *list) { skb_queue_purge(list); }
+u32 rxe_migros_skb_queue_len(const struct sk_buff_head *list) { return skb_queue_len_lockless(list); }
+struct page *rxe_migros_sg_page_iter_page(struct sg_page_iter *iter) { return sg_page_iter_page(iter); }
+void *rxe_migros_kmap_local_page(struct page *page) { return kmap_local_page(page); }
+void rxe_migros_kunmap_local(const void *addr) { kunmap_local(addr); }
+void rxe_migros_local_bh_disable(void) { local_bh_disable(); }
+void rxe_migros_local_bh_enable(void) { local_bh_enable(); }
+int rxe_migros_dst_error(const struct dst_entry *dst) { return dst->error; }
+int rxe_migros_netdev_ifindex(const struct net_device *ndev) { return ndev->ifindex; }

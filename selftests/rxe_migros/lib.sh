@@ -76,3 +76,47 @@ gids() {
 gid_of_ipv4() {
 	printf '0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x\n' $(echo "$1" | tr . ' ')
 }
+
+# The index of device $1's GID for IPv4 address $2.
+gid_index() {
+	want=$(gid_of_ipv4 "$2")
+	for i in 0 1 2 3 4 5 6 7; do
+		g=$(cat "/sys/class/infiniband/$1/ports/1/gids/$i" 2>/dev/null) || continue
+		[ "$g" = "$want" ] && { echo "$i"; return 0; }
+	done
+	return 1
+}
+
+# Our devices rxe0 (nsA, 10.0.0.1) and rxe1 (nsB, 10.0.0.2) on a veth pair,
+# up with their IPv4 GIDs; sets GA and GB to those GIDs' indices.
+rxe_pair() {
+	veth_pair
+	load_ours "$@"
+	must ip netns exec nsA rdma link add rxe0 type rxe netdev veth0
+	must ip netns exec nsB rdma link add rxe1 type rxe netdev veth1
+	wait_for 20 gid_index rxe0 10.0.0.1 || fail "rxe0 has no IPv4 GID: $(gids rxe0 | tr '\n' ' ')"
+	wait_for 20 gid_index rxe1 10.0.0.2 || fail "rxe1 has no IPv4 GID"
+	GA=$(gid_index rxe0 10.0.0.1)
+	GB=$(gid_index rxe1 10.0.0.2)
+}
+
+# Runs a client/server tool pair: server "$1" args in nsB on rxe1, client
+# in nsA on rxe0 against 10.0.0.2, both with a timeout of $2 seconds.
+# Further arguments go to both. Fails the test with both outputs if either
+# fails.
+pair_run() {
+	tool=$1; t=$2; shift 2
+	ip netns exec nsB timeout "$t" $tool -d rxe1 -g "$GB" "$@" >/tmp/srv.out 2>&1 &
+	srv=$!
+	sleep 1
+	ip netns exec nsA timeout "$t" $tool -d rxe0 -g "$GA" "$@" 10.0.0.2 >/tmp/cli.out 2>&1
+	crc=$?
+	wait $srv
+	src=$?
+	if [ $crc != 0 ] || [ $src != 0 ]; then
+		note "server ($src): $(tail -n 5 /tmp/srv.out | tr '\n' ' ')"
+		note "client ($crc): $(tail -n 5 /tmp/cli.out | tr '\n' ' ')"
+		fail "$tool $* failed"
+	fi
+	note "$tool $*: $(grep -E 'bytes in|usec/iter' /tmp/cli.out | tail -n 1)"
+}

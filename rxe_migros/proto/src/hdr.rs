@@ -312,6 +312,49 @@ impl<'a> Packet<'a> {
     }
 }
 
+/// The extended headers of a packet to send: each is written where the
+/// opcode puts it, and ignored if the opcode has no place for it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extensions {
+    pub reth: Option<Reth>,
+    pub aeth: Option<Aeth>,
+    pub atomic_eth: Option<AtomicEth>,
+    pub atomic_ack: Option<AtomicAckEth>,
+    pub ieth: Option<Ieth>,
+    pub deth: Option<Deth>,
+    pub immdt: Option<Immdt>,
+}
+
+impl Extensions {
+    /// Writes the headers `info` calls for into `b`, which starts at the
+    /// BTH and holds at least `info.header_len()` bytes. Headers the
+    /// opcode calls for but `self` lacks are left as they are (zero).
+    pub fn emit(&self, info: &OpInfo, b: &mut [u8]) {
+        let at = |which: u32| info.offset_of(which);
+        if let (Some(h), Some(o)) = (self.reth, at(flags::RETH)) {
+            h.emit(&mut b[o..]);
+        }
+        if let (Some(h), Some(o)) = (self.aeth, at(flags::AETH)) {
+            h.emit(&mut b[o..]);
+        }
+        if let (Some(h), Some(o)) = (self.atomic_eth, at(flags::ATMETH)) {
+            h.emit(&mut b[o..]);
+        }
+        if let (Some(h), Some(o)) = (self.atomic_ack, at(flags::ATMACK)) {
+            h.emit(&mut b[o..]);
+        }
+        if let (Some(h), Some(o)) = (self.ieth, at(flags::IETH)) {
+            h.emit(&mut b[o..]);
+        }
+        if let (Some(h), Some(o)) = (self.deth, at(flags::DETH)) {
+            h.emit(&mut b[o..]);
+        }
+        if let (Some(h), Some(o)) = (self.immdt, at(flags::IMMDT)) {
+            h.emit(&mut b[o..]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,16 @@ impl<'a> Datagram<'a> {
     /// [`ParseError::BadIpHeader`]: the ICRC (A17.3.3) is defined over the
     /// bare headers, and no RoCEv2 sender emits them.
     pub fn parse(l3: &'a [u8]) -> Result<Datagram<'a>, ParseError> {
+        Self::parse_inner(l3, true)
+    }
+
+    /// Parses bytes that [`Datagram::parse`] accepted before, without
+    /// computing the ICRC again.
+    pub fn reparse(l3: &'a [u8]) -> Result<Datagram<'a>, ParseError> {
+        Self::parse_inner(l3, false)
+    }
+
+    fn parse_inner(l3: &'a [u8], check_icrc: bool) -> Result<Datagram<'a>, ParseError> {
         let version = l3.first().ok_or(ParseError::Truncated)? >> 4;
         let (ip_len, ipv6, src, dst, proto) = match version {
             4 => {
@@ -96,6 +106,15 @@ impl<'a> Datagram<'a> {
         }
         let roce = &l3[ip_len + UDP_HDR..];
         let packet = Packet::parse(roce)?;
+        if !check_icrc {
+            return Ok(Datagram {
+                src,
+                dst,
+                ipv6,
+                src_port,
+                packet,
+            });
+        }
         let covered = &roce[..roce.len() - super::opcode::ICRC_BYTES];
         let want =
             icrc::compute(&l3[..ip_len + UDP_HDR], covered).map_err(|_| ParseError::BadIpHeader)?;
@@ -110,6 +129,92 @@ impl<'a> Datagram<'a> {
             packet,
         })
     }
+}
+
+/// What the IP and UDP headers of a datagram to send say.
+#[derive(Clone, Copy, Debug)]
+pub struct Encap {
+    /// Source and destination GIDs (IPv4-mapped for IPv4).
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub ipv6: bool,
+    /// UDP source port: flow entropy, constant per QP.
+    pub src_port: u16,
+    pub traffic_class: u8,
+    pub hop_limit: u8,
+    /// IPv6 flow label, 20 bits.
+    pub flow_label: u32,
+}
+
+impl Encap {
+    /// Bytes of IP and UDP header.
+    pub const fn header_len(&self) -> usize {
+        if self.ipv6 {
+            IPV6_HDR + UDP_HDR
+        } else {
+            IPV4_HDR + UDP_HDR
+        }
+    }
+
+    /// Seals a datagram: `buf` holds [`Self::header_len`] bytes of room,
+    /// the transport packet (BTH to pad) and four bytes of room for the
+    /// ICRC. Writes the IP and UDP headers, then the ICRC over them.
+    ///
+    /// IPv4 datagrams carry DF and an identification of zero (RFC 6864
+    /// allows it for atomic datagrams), so the ICRC, which covers the
+    /// identification, is final before the stack sees the packet.
+    pub fn seal(&self, buf: &mut [u8]) -> Result<(), icrc::IcrcError> {
+        let hl = self.header_len();
+        if buf.len() < hl + super::opcode::BTH_BYTES + super::opcode::ICRC_BYTES {
+            return Err(icrc::IcrcError::Truncated);
+        }
+        let total = buf.len();
+        let udp_len = (total - hl + UDP_HDR) as u16;
+        let ip_len = hl - UDP_HDR;
+        if self.ipv6 {
+            let v = 6u32 << 28 | (self.traffic_class as u32) << 20 | (self.flow_label & 0xf_ffff);
+            buf[0..4].copy_from_slice(&v.to_be_bytes());
+            buf[4..6].copy_from_slice(&udp_len.to_be_bytes());
+            buf[6] = IPPROTO_UDP;
+            buf[7] = self.hop_limit;
+            buf[8..24].copy_from_slice(&self.src);
+            buf[24..40].copy_from_slice(&self.dst);
+        } else {
+            buf[0] = 0x45;
+            buf[1] = self.traffic_class;
+            buf[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+            buf[4..6].copy_from_slice(&[0, 0]);
+            buf[6..8].copy_from_slice(&0x4000u16.to_be_bytes());
+            buf[8] = self.hop_limit;
+            buf[9] = IPPROTO_UDP;
+            buf[10..12].copy_from_slice(&[0, 0]);
+            buf[12..16].copy_from_slice(&self.src[12..]);
+            buf[16..20].copy_from_slice(&self.dst[12..]);
+            let sum = ipv4_checksum(&buf[..IPV4_HDR]);
+            buf[10..12].copy_from_slice(&sum.to_be_bytes());
+        }
+        let udp = &mut buf[ip_len..hl];
+        udp[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        udp[2..4].copy_from_slice(&UDP_PORT.to_be_bytes());
+        udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
+        udp[6..8].copy_from_slice(&[0, 0]);
+        let end = total - super::opcode::ICRC_BYTES;
+        let crc = icrc::compute(&buf[..hl], &buf[hl..end])?;
+        buf[end..].copy_from_slice(&crc.to_le_bytes());
+        Ok(())
+    }
+}
+
+/// The IPv4 header checksum (RFC 791) of `hdr`, whose checksum field is 0.
+fn ipv4_checksum(hdr: &[u8]) -> u16 {
+    let mut sum: u32 = hdr
+        .chunks(2)
+        .map(|w| u16::from_be_bytes([w[0], w[1]]) as u32)
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
 }
 
 #[cfg(test)]
@@ -223,5 +328,73 @@ mod tests {
         let (mut buf, n) = frame(ip_udp, roce);
         buf[n - 1] ^= 0x80;
         assert_eq!(Datagram::parse(&buf[..n]).unwrap_err(), ParseError::BadIcrc);
+    }
+
+    /// A datagram sealed by `Encap` passes the receive checks, for both IP
+    /// versions and every payload length that needs a different pad.
+    #[test]
+    fn sealed_datagrams_parse() {
+        use crate::hdr::{Bth, Deth, Extensions};
+        use crate::opcode::{op, OpInfo, TRANSPORT_UD};
+        use crate::psn::Psn;
+        for ipv6 in [false, true] {
+            for len in 0..9usize {
+                let encap = Encap {
+                    src: if ipv6 {
+                        [0xfe; 16]
+                    } else {
+                        ipv4_mapped([10, 0, 0, 1])
+                    },
+                    dst: if ipv6 {
+                        [0xfd; 16]
+                    } else {
+                        ipv4_mapped([10, 0, 0, 2])
+                    },
+                    ipv6,
+                    src_port: 0xc123,
+                    traffic_class: 3,
+                    hop_limit: 64,
+                    flow_label: 0x12345,
+                };
+                let opcode = TRANSPORT_UD | op::SEND_ONLY;
+                let info = OpInfo::lookup(opcode).unwrap();
+                let pad = (4 - len % 4) % 4;
+                let hl = encap.header_len();
+                let total = hl + info.header_len() + len + pad + 4;
+                let mut buf = [0u8; 256];
+                let b = &mut buf[..total];
+                let bth = Bth {
+                    opcode,
+                    pad: pad as u8,
+                    pkey: 0xffff,
+                    dest_qpn: 17,
+                    psn: Psn::new(5),
+                    ..Bth::default()
+                };
+                bth.emit(&mut b[hl..]);
+                let ext = Extensions {
+                    deth: Some(Deth {
+                        qkey: 0x1111_2222,
+                        src_qpn: 18,
+                    }),
+                    ..Extensions::default()
+                };
+                ext.emit(&info, &mut b[hl..]);
+                let p = hl + info.header_len();
+                for (i, x) in b[p..p + len].iter_mut().enumerate() {
+                    *x = i as u8 + 1;
+                }
+                encap.seal(b).unwrap();
+                let d = Datagram::parse(b).unwrap_or_else(|e| panic!("v6 {ipv6} len {len}: {e:?}"));
+                assert_eq!((d.src, d.dst, d.ipv6), (encap.src, encap.dst, ipv6));
+                assert_eq!(d.src_port, 0xc123);
+                assert_eq!(d.packet.bth, bth);
+                assert_eq!(d.packet.deth(), ext.deth);
+                assert_eq!(d.packet.payload(), &b[p..p + len]);
+                if !ipv6 {
+                    assert_eq!(ipv4_checksum(&b[..IPV4_HDR]), 0, "checksum verifies");
+                }
+            }
+        }
     }
 }

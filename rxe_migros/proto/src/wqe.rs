@@ -214,6 +214,18 @@ pub struct SendWqe<'a> {
     pub ud: Option<UdDest>,
 }
 
+/// The opcode and send flags of the send request in `slot`, unchecked,
+/// for deciding whether it may start yet.
+pub fn peek_send(slot: &[u8]) -> Option<(u32, u32)> {
+    if slot.len() < send::EX {
+        return None;
+    }
+    Some((u32_at(slot, send::OPCODE), u32_at(slot, send::SEND_FLAGS)))
+}
+
+/// Bytes [`peek_send`] needs.
+pub const PEEK_BYTES: usize = send::EX;
+
 /// Reads and checks the send request in `slot`.
 pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, WqeError> {
     use opcode::*;

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The responder (the kernel half of the C rxe's rxe_resp.c): judges each
+//! request packet with the core's [`Responder`], then carries it out:
+//! SEND payloads into receive work requests, WRITEs into the target MR,
+//! READs answered from it, with ACKs, NAKs and RNR NAKs on RC.
+//!
+//! [`Responder`]: crate::proto::resp::Responder
+
+use crate::counters::Counter;
+use crate::mr::{self, MrError};
+use crate::proto::aeth::{NakCode, Syndrome};
+use crate::proto::hdr::{Aeth, Bth, Extensions, Reth};
+use crate::proto::opcode::{flags, op, TRANSPORT_RC};
+use crate::proto::psn::Psn;
+use crate::proto::req::Service;
+use crate::proto::resp::{Request, Verdict};
+use crate::proto::roce::Datagram;
+use crate::proto::wqe;
+use crate::qp::QpState;
+use crate::rdma::bindings as sys;
+use crate::rdma::cq::WorkCompletion;
+use crate::requester::PKEY;
+use crate::transport::{post, scatter, Ctx, RecvProgress, WriteProgress, GRH_BYTES};
+use crate::xmit;
+use kernel::prelude::*;
+
+/// ACK credits: the C rxe advertises an unlimited receive queue.
+const CREDITS_UNLIMITED: u8 = 0x1f;
+
+/// What went wrong carrying out a request, as the NAK and completion say.
+#[derive(Clone, Copy)]
+enum ExecError {
+    /// The receive work request is too small (IB_WC_LOC_LEN_ERR, NAK
+    /// invalid request).
+    Length,
+    /// An R_Key or local key problem (NAK remote access).
+    Access,
+    /// A malformed receive work request (NAK remote operational).
+    Operational,
+}
+
+impl QpState {
+    /// A request packet arrived.
+    pub(crate) fn on_request(&mut self, cx: &Ctx<'_>, d: &Datagram<'_>, l3: &[u8]) {
+        let st = self.attrs.state;
+        if st != sys::ib_qp_state_IB_QPS_RTR && st != sys::ib_qp_state_IB_QPS_RTS {
+            return;
+        }
+        let pkt = &d.packet;
+        let info = pkt.info;
+        let service = cx.qp.service;
+        if service == Service::Ud {
+            match pkt.deth() {
+                Some(deth) if deth.qkey == self.attrs.qkey => {}
+                _ => return,
+            }
+        }
+        let payload = pkt.payload();
+        let psn = pkt.bth.psn;
+        // A message that takes a receive work request needs one waiting.
+        if info.has(flags::RWR)
+            && self.tx.recv.is_none()
+            && (service == Service::Ud || psn == self.tx.responder.epsn())
+            && cx.qp.rq.producer() == self.tx.rq_next
+        {
+            if service == Service::Rc {
+                cx.dev.counters.inc(Counter::SndRnr);
+                let timer = self.attrs.min_rnr_timer;
+                self.send_ack(cx, Syndrome::RnrNak { timer }, psn);
+            }
+            return;
+        }
+        let reth = pkt.reth();
+        let req = Request {
+            opcode: pkt.bth.opcode,
+            psn,
+            len: payload.len() as u32,
+            read_len: reth.map_or(0, |r| r.len),
+        };
+        match self.tx.responder.receive(&req) {
+            Verdict::Execute { first, last } => {
+                if let Err(e) = self.execute(cx, d, l3, first, last) {
+                    self.exec_failed(cx, psn, e);
+                    return;
+                }
+                if service == Service::Rc && pkt.bth.ack_req && !info.has(flags::READ) {
+                    self.send_ack(
+                        cx,
+                        Syndrome::Ack {
+                            credits: CREDITS_UNLIMITED,
+                        },
+                        psn,
+                    );
+                }
+            }
+            Verdict::Duplicate => {
+                cx.dev.counters.inc(Counter::DupReq);
+                if info.has(flags::READ) {
+                    if let Some(reth) = reth {
+                        // Replayed from the request: the same bytes again.
+                        let _ = self.read_respond(cx, reth, psn);
+                    }
+                } else {
+                    self.ack_last(cx);
+                }
+            }
+            Verdict::OutOfSequence { nak } => {
+                cx.dev.counters.inc(Counter::OutOfSeqReq);
+                if nak {
+                    let epsn = self.tx.responder.epsn();
+                    self.send_ack(cx, Syndrome::Nak(NakCode::PsnSequenceError), epsn);
+                }
+            }
+            Verdict::Invalid => {
+                if service == Service::Rc {
+                    self.send_ack(cx, Syndrome::Nak(NakCode::InvalidRequest), psn);
+                    self.fail(cx, sys::ib_wc_status_IB_WC_REM_INV_REQ_ERR);
+                }
+            }
+            Verdict::Paused => {
+                let epsn = self.tx.responder.epsn();
+                self.send_ack(cx, Syndrome::Nak(NakCode::Paused), epsn);
+            }
+            Verdict::Resume => {
+                // Migration's RESUME comes with the migration protocol; an
+                // acknowledgement of what was carried out is always right.
+                self.ack_last(cx);
+            }
+        }
+    }
+
+    /// A request could not be carried out: on RC, NAK it and fail the QP;
+    /// on UD and UC, drop the message.
+    fn exec_failed(&mut self, cx: &Ctx<'_>, psn: Psn, e: ExecError) {
+        let (code, status) = match e {
+            ExecError::Length => (NakCode::InvalidRequest, sys::ib_wc_status_IB_WC_LOC_LEN_ERR),
+            ExecError::Access => (
+                NakCode::RemoteAccessError,
+                sys::ib_wc_status_IB_WC_LOC_PROT_ERR,
+            ),
+            ExecError::Operational => (
+                NakCode::RemoteOperationalError,
+                sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR,
+            ),
+        };
+        if let Some(r) = self.tx.recv.take() {
+            self.complete_recv(cx, r.wr_id, status, 0, 0, None, false);
+        }
+        self.tx.write = None;
+        if cx.qp.service == Service::Rc {
+            self.send_ack(cx, Syndrome::Nak(code), psn);
+            self.fail(cx, status);
+        }
+    }
+
+    fn execute(
+        &mut self,
+        cx: &Ctx<'_>,
+        d: &Datagram<'_>,
+        l3: &[u8],
+        first: bool,
+        last: bool,
+    ) -> core::result::Result<(), ExecError> {
+        let pkt = &d.packet;
+        let info = pkt.info;
+        let payload = pkt.payload();
+        if info.has(flags::READ) {
+            let reth = pkt.reth().ok_or(ExecError::Operational)?;
+            return self.read_respond(cx, reth, pkt.bth.psn);
+        }
+        if info.has(flags::SEND) {
+            if first {
+                self.take_recv()?;
+                if cx.qp.service == Service::Ud {
+                    let grh = grh_of(d, l3);
+                    self.recv_data(cx, &grh)?;
+                }
+            }
+            self.recv_data(cx, payload)?;
+            if last {
+                let r = self.tx.recv.take().ok_or(ExecError::Operational)?;
+                let imm = pkt.immdt().map(|i| u32::from_ne_bytes(i.imm));
+                let src = pkt.deth().map_or(self.attrs.dest_qpn, |h| h.src_qpn);
+                cx.dev.counters.inc(Counter::RdmaRecvs);
+                self.complete_recv(
+                    cx,
+                    r.wr_id,
+                    sys::ib_wc_status_IB_WC_SUCCESS,
+                    r.offset,
+                    src,
+                    imm,
+                    pkt.bth.se,
+                );
+            }
+            return Ok(());
+        }
+        // RDMA WRITE.
+        if first {
+            let reth = pkt.reth().ok_or(ExecError::Operational)?;
+            let (mr, at) = if reth.len == 0 {
+                (None, 0)
+            } else {
+                let (mr, at) = mr::lookup(
+                    cx.dev,
+                    cx.qp.pd,
+                    reth.rkey,
+                    mr::need::REMOTE_WRITE,
+                    reth.va,
+                    reth.len,
+                )
+                .map_err(|_| ExecError::Access)?;
+                (Some(mr), at)
+            };
+            if (self.attrs.access & mr::need::REMOTE_WRITE) == 0 && reth.len != 0 {
+                return Err(ExecError::Access);
+            }
+            self.tx.write = mr.map(|mr| WriteProgress {
+                mr,
+                at,
+                left: reth.len,
+                total: reth.len,
+            });
+        }
+        let total = if let Some(w) = self.tx.write.as_mut() {
+            let n = payload.len() as u32;
+            if n > w.left {
+                return Err(ExecError::Length);
+            }
+            w.mr.write(w.at, payload).map_err(|_| ExecError::Access)?;
+            w.at += payload.len();
+            w.left -= n;
+            w.total
+        } else if payload.is_empty() {
+            0
+        } else {
+            return Err(ExecError::Length);
+        };
+        if last {
+            self.tx.write = None;
+            if let Some(imm) = pkt.immdt() {
+                self.take_recv()?;
+                let r = self.tx.recv.take().ok_or(ExecError::Operational)?;
+                let wc_opcode = sys::ib_wc_opcode_IB_WC_RECV_RDMA_WITH_IMM;
+                self.post_recv_wc(
+                    cx,
+                    r.wr_id,
+                    wc_opcode,
+                    total,
+                    Some(u32::from_ne_bytes(imm.imm)),
+                    pkt.bth.se,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the next receive work request for a new message.
+    fn take_recv(&mut self) -> core::result::Result<(), ExecError> {
+        // The caller checked that one waits (RNR otherwise); its slot is
+        // read as data is placed.
+        self.tx.recv = Some(RecvProgress {
+            wr_id: 0,
+            offset: 0,
+        });
+        Ok(())
+    }
+
+    /// Places `data` next in the receive work request being filled.
+    fn recv_data(&mut self, cx: &Ctx<'_>, data: &[u8]) -> core::result::Result<(), ExecError> {
+        let rq = &cx.qp.rq;
+        let mut slot = core::mem::take(&mut self.tx.slot);
+        let res = (|| {
+            rq.read_slot(self.tx.rq_next, &mut slot)
+                .map_err(|_| ExecError::Operational)?;
+            let w = wqe::parse_recv(&slot, cx.qp.caps.max_recv_sge)
+                .map_err(|_| ExecError::Operational)?;
+            let r = self.tx.recv.as_mut().ok_or(ExecError::Operational)?;
+            r.wr_id = w.wr_id;
+            let end = r.offset as u64 + data.len() as u64;
+            if end > u64::from(w.length) {
+                return Err(ExecError::Length);
+            }
+            scatter(cx, &w.sges, r.offset, data).map_err(|e| match e {
+                MrError::BadKey | MrError::Access | MrError::Bounds => ExecError::Access,
+            })?;
+            r.offset = end as u32;
+            Ok(())
+        })();
+        self.tx.slot = slot;
+        res
+    }
+
+    /// Completes the receive work request at the head of the queue.
+    #[allow(clippy::too_many_arguments)]
+    fn complete_recv(
+        &mut self,
+        cx: &Ctx<'_>,
+        wr_id: u64,
+        status: u32,
+        len: u32,
+        src_qp: u32,
+        imm: Option<u32>,
+        solicited: bool,
+    ) {
+        let mut flags = 0;
+        if cx.qp.service == Service::Ud {
+            flags |= sys::ib_wc_flags_IB_WC_GRH;
+        }
+        if imm.is_some() {
+            flags |= sys::ib_wc_flags_IB_WC_WITH_IMM;
+        }
+        let wc = WorkCompletion {
+            wr_id,
+            status,
+            opcode: sys::ib_wc_opcode_IB_WC_RECV,
+            byte_len: len,
+            ex: imm.unwrap_or(0),
+            qp_num: cx.qp.qpn,
+            src_qp,
+            wc_flags: flags,
+            port_num: 1,
+            ..WorkCompletion::default()
+        };
+        self.advance_rq(cx);
+        post(&cx.qp.recv_cq, &wc, solicited);
+    }
+
+    /// Completes the head receive work request for a WRITE with immediate.
+    fn post_recv_wc(
+        &mut self,
+        cx: &Ctx<'_>,
+        _wr_id: u64,
+        opcode: u32,
+        len: u32,
+        imm: Option<u32>,
+        solicited: bool,
+    ) {
+        let mut id = [0u8; 8];
+        let _ = cx.qp.rq.read_slot(self.tx.rq_next, &mut id);
+        let wc = WorkCompletion {
+            wr_id: u64::from_ne_bytes(id),
+            status: sys::ib_wc_status_IB_WC_SUCCESS,
+            opcode,
+            byte_len: len,
+            ex: imm.unwrap_or(0),
+            qp_num: cx.qp.qpn,
+            src_qp: self.attrs.dest_qpn,
+            wc_flags: sys::ib_wc_flags_IB_WC_WITH_IMM,
+            port_num: 1,
+            ..WorkCompletion::default()
+        };
+        self.advance_rq(cx);
+        post(&cx.qp.recv_cq, &wc, solicited);
+    }
+
+    fn advance_rq(&mut self, cx: &Ctx<'_>) {
+        let rq = &cx.qp.rq;
+        self.tx.rq_next = rq.ring.next(self.tx.rq_next);
+        rq.set_consumer(self.tx.rq_next);
+    }
+
+    /// Answers a READ request for `reth` whose first response has `psn`.
+    fn read_respond(
+        &mut self,
+        cx: &Ctx<'_>,
+        reth: Reth,
+        psn: Psn,
+    ) -> core::result::Result<(), ExecError> {
+        if self.attrs.access & mr::need::REMOTE_READ == 0 && reth.len != 0 {
+            return Err(ExecError::Access);
+        }
+        let mr = if reth.len == 0 {
+            None
+        } else {
+            Some(
+                mr::lookup(
+                    cx.dev,
+                    cx.qp.pd,
+                    reth.rkey,
+                    mr::need::REMOTE_READ,
+                    reth.va,
+                    reth.len,
+                )
+                .map_err(|_| ExecError::Access)?,
+            )
+        };
+        let Some(path) = self.tx.path else {
+            return Err(ExecError::Operational);
+        };
+        let mtu = self.tx.mtu;
+        let n = reth.len.div_ceil(mtu).max(1);
+        for i in 0..n {
+            let opcode = match (n, i) {
+                (1, _) => op::RDMA_READ_RESPONSE_ONLY,
+                (_, 0) => op::RDMA_READ_RESPONSE_FIRST,
+                (_, i) if i == n - 1 => op::RDMA_READ_RESPONSE_LAST,
+                _ => op::RDMA_READ_RESPONSE_MIDDLE,
+            } | TRANSPORT_RC;
+            let off = i * mtu;
+            let len = (reth.len - off).min(mtu) as usize;
+            let ext = Extensions {
+                aeth: Some(Aeth {
+                    syndrome: Syndrome::Ack {
+                        credits: CREDITS_UNLIMITED,
+                    }
+                    .to_byte(),
+                    msn: self.tx.responder.msn(),
+                }),
+                ..Extensions::default()
+            };
+            let bth = Bth {
+                opcode,
+                pkey: PKEY,
+                dest_qpn: self.attrs.dest_qpn,
+                psn: psn + i,
+                ..Bth::default()
+            };
+            let sent = xmit::send(cx.dev, &path, bth, &ext, len, |buf| match &mr {
+                Some((mr, at)) => mr.read(at + off as usize, buf),
+                None => Ok(()),
+            });
+            if let Err(e) = sent {
+                if e == EFAULT {
+                    return Err(ExecError::Access);
+                }
+                // Lost like on a wire: the requester asks again.
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Acknowledges everything carried out so far.
+    fn ack_last(&self, cx: &Ctx<'_>) {
+        let last = self.tx.responder.epsn() - 1;
+        let ack = Syndrome::Ack {
+            credits: CREDITS_UNLIMITED,
+        };
+        self.send_ack(cx, ack, last);
+    }
+
+    /// Sends an ACK or NAK with `syndrome` for `psn`.
+    pub(crate) fn send_ack(&self, cx: &Ctx<'_>, syndrome: Syndrome, psn: Psn) {
+        let Some(path) = self.tx.path else {
+            return;
+        };
+        let bth = Bth {
+            opcode: op::ACKNOWLEDGE | TRANSPORT_RC,
+            pkey: PKEY,
+            dest_qpn: self.attrs.dest_qpn,
+            psn,
+            ..Bth::default()
+        };
+        let ext = Extensions {
+            aeth: Some(Aeth {
+                syndrome: syndrome.to_byte(),
+                msn: self.tx.responder.msn(),
+            }),
+            ..Extensions::default()
+        };
+        let _ = xmit::send(cx.dev, &path, bth, &ext, 0, |_| Ok(()));
+    }
+}
+
+/// The 40 bytes a UD receive gets before the payload: the IPv6 header, or
+/// 20 zero bytes and the IPv4 header (`union rdma_network_hdr`).
+fn grh_of(d: &Datagram<'_>, l3: &[u8]) -> [u8; GRH_BYTES as usize] {
+    let mut grh = [0u8; GRH_BYTES as usize];
+    if d.ipv6 {
+        grh.copy_from_slice(&l3[..40]);
+    } else {
+        grh[20..].copy_from_slice(&l3[..20]);
+    }
+    grh
+}

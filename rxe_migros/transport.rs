@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The transport of one QP: the kernel half of the C rxe's rxe_req.c,
+//! rxe_comp.c and rxe_resp.c. The protocol decisions are the core's
+//! engines ([`Segments`](crate::proto::req::Segments),
+//! [`Completer`], [`Responder`]); this glue reads work requests out of the
+//! rings, moves data between packets and memory regions, posts
+//! completions, and keeps the timers.
+//!
+//! Everything here runs with the QP's mutex held, in process context: from
+//! the send doorbell, the QP's packet work item, or its timer. The three
+//! roles are in [`crate::requester`], [`crate::completer`] and
+//! [`crate::responder`].
+
+use crate::cq::CqInner;
+use crate::mr::{self, MrError, MrInner};
+use crate::proto::comp::Completer;
+use crate::proto::psn::Psn;
+use crate::proto::queue::Ring;
+use crate::proto::req::{mtu_bytes, Kind};
+use crate::proto::resp::Responder;
+use crate::proto::roce::Datagram;
+use crate::proto::wqe::{Operation, SgeList, UdDest};
+use crate::qp::{QpInner, QpState};
+use crate::rdma::bindings as sys;
+use crate::rdma::cq::WorkCompletion;
+use crate::rdma::device::Device;
+use crate::rdma::skb::SkbQueue;
+use crate::xmit::{self, Path};
+use crate::Rxe;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+use kernel::time::{msecs_to_jiffies, Delta, Instant, Jiffies, Monotonic};
+
+/// The most PSNs an RC requester sends beyond the oldest unacknowledged
+/// one (the C rxe's RXE_MAX_UNACKED_PSNS).
+pub(crate) const MAX_UNACKED_PSNS: i32 = 128;
+
+/// What the transport works with besides its own state.
+pub(crate) struct Ctx<'a> {
+    pub(crate) dev: &'a Device<Rxe>,
+    pub(crate) qp: &'a QpInner,
+    pub(crate) rx: &'a SkbQueue,
+}
+
+/// A send work request the requester started, as the completer and a
+/// retry need it: the ring slot may be rewritten by a confused process,
+/// this may not.
+#[derive(Clone, Copy)]
+pub(crate) struct SentWqe {
+    pub(crate) kind: Kind,
+    pub(crate) op: Operation,
+    pub(crate) first: Psn,
+    pub(crate) length: u32,
+    pub(crate) wr_id: u64,
+    pub(crate) signaled: bool,
+    pub(crate) solicited: bool,
+    pub(crate) ud: Option<UdDest>,
+}
+
+/// A SEND being received into a receive work request.
+#[derive(Clone, Copy)]
+pub(crate) struct RecvProgress {
+    pub(crate) wr_id: u64,
+    /// Bytes placed so far.
+    pub(crate) offset: u32,
+}
+
+/// An RDMA WRITE being received.
+pub(crate) struct WriteProgress {
+    pub(crate) mr: Arc<MrInner>,
+    /// Where the next payload goes in the MR.
+    pub(crate) at: usize,
+    /// Bytes the RETH announced that have not come yet.
+    pub(crate) left: u32,
+    pub(crate) total: u32,
+}
+
+/// The transport state of a QP.
+pub(crate) struct Transport {
+    /// Payload bytes per packet (the path MTU).
+    pub(crate) mtu: u32,
+    pub(crate) path: Option<Path>,
+    /// Retransmission timeout; none means never retransmit (timeout 0).
+    pub(crate) timeout: Option<Delta>,
+
+    // The requester.
+    /// The send queue index of the request being sent, or next to start.
+    pub(crate) next_wqe: u32,
+    /// The index after the last request started.
+    pub(crate) started: u32,
+    /// The PSN sent next, and the PSN after the furthest one sent.
+    pub(crate) psn: Psn,
+    pub(crate) high: Psn,
+    /// The PSN after the last one the responder acknowledged.
+    pub(crate) acked: Psn,
+    /// Started requests, by send queue slot.
+    pub(crate) sent: KVec<SentWqe>,
+
+    // The completer.
+    /// The oldest incomplete request (the send queue's consumer index).
+    pub(crate) comp_wqe: u32,
+    pub(crate) completer: Completer,
+    pub(crate) retransmit_at: Option<Instant<Monotonic>>,
+    pub(crate) rnr_until: Option<Instant<Monotonic>>,
+
+    // The responder.
+    pub(crate) responder: Responder,
+    /// The receive queue's consumer index.
+    pub(crate) rq_next: u32,
+    pub(crate) recv: Option<RecvProgress>,
+    pub(crate) write: Option<WriteProgress>,
+
+    /// Room for one work request, copied out of its ring.
+    pub(crate) slot: KVec<u8>,
+}
+
+/// `struct ib_grh` room at the start of a UD receive buffer.
+pub(crate) const GRH_BYTES: u32 = 40;
+
+impl Transport {
+    pub(crate) fn new(sq: &Ring, rq: &Ring) -> Result<Transport> {
+        let n = sq.capacity() as usize + 1;
+        let mut sent = KVec::with_capacity(n, GFP_KERNEL)?;
+        let blank = SentWqe {
+            kind: Kind::Send,
+            op: Operation::Send { imm: None },
+            first: Psn::new(0),
+            length: 0,
+            wr_id: 0,
+            signaled: false,
+            solicited: false,
+            ud: None,
+        };
+        for _ in 0..n {
+            sent.push(blank, GFP_KERNEL)?;
+        }
+        let slot_bytes = sq.slot_bytes().max(rq.slot_bytes());
+        let mut slot = KVec::with_capacity(slot_bytes, GFP_KERNEL)?;
+        slot.resize(slot_bytes, 0, GFP_KERNEL)?;
+        let mtu = 256;
+        Ok(Transport {
+            mtu,
+            path: None,
+            timeout: None,
+            next_wqe: 0,
+            started: 0,
+            psn: Psn::new(0),
+            high: Psn::new(0),
+            acked: Psn::new(0),
+            sent,
+            comp_wqe: 0,
+            completer: Completer::new(0, 0, mtu),
+            retransmit_at: None,
+            rnr_until: None,
+            responder: Responder::new(crate::proto::req::Service::Rc, Psn::new(0), mtu),
+            rq_next: 0,
+            recv: None,
+            write: None,
+            slot,
+        })
+    }
+
+    /// How long until the earliest timer is due, if one is set.
+    pub(crate) fn timer_delay(&self) -> Option<Jiffies> {
+        let at = match (self.retransmit_at, self.rnr_until) {
+            (Some(a), Some(b)) => {
+                if (a - b).is_negative() {
+                    a
+                } else {
+                    b
+                }
+            }
+            (a, b) => a.or(b)?,
+        };
+        let left = at - Instant::now();
+        let ms = if left.is_negative() {
+            0
+        } else {
+            left.as_millis_ceil()
+        };
+        Some(msecs_to_jiffies(ms as u32).max(1))
+    }
+
+    /// The retransmission timer restarts (progress, or a first packet).
+    pub(crate) fn restart_retransmit(&mut self) {
+        self.retransmit_at = self.timeout.map(|t| Instant::now() + t);
+    }
+}
+
+/// Whether `at` has come.
+pub(crate) fn due(at: Instant<Monotonic>) -> bool {
+    !(Instant::now() - at).is_negative()
+}
+
+/// The retransmission timeout of the 5-bit code (IBTA 9.7.6.1.3):
+/// 4.096 µs << code; 0 means none.
+fn timeout_of(code: u8) -> Option<Delta> {
+    (code != 0).then(|| Delta::from_nanos(4096i64 << code.min(31)))
+}
+
+impl QpState {
+    /// Applies a state change `modify_qp` made, from `prev`.
+    pub(crate) fn transition(&mut self, cx: &Ctx<'_>, prev: u32) {
+        let a = self.attrs;
+        let now = a.state;
+        let t = &mut self.tx;
+        // Datagrams may be as large as the port allows; connections use
+        // the path MTU they were given.
+        let ib_mtu = if cx.qp.service == crate::proto::req::Service::Ud {
+            cx.dev
+                .netdev(1)
+                .map_or(a.path_mtu, |nd| crate::verbs::active_mtu(nd.mtu()))
+        } else {
+            a.path_mtu
+        };
+        t.mtu = mtu_bytes(ib_mtu).unwrap_or(256);
+        t.path = a.av.map(|av| Path {
+            av,
+            src_port: xmit::src_port(cx.qp.qpn),
+        });
+        t.timeout = timeout_of(a.timeout);
+        use sys::{
+            ib_qp_state_IB_QPS_ERR as ERR, ib_qp_state_IB_QPS_RTR as RTR,
+            ib_qp_state_IB_QPS_RTS as RTS,
+        };
+        if now == RTR && prev != RTR {
+            t.responder = Responder::new(cx.qp.service, Psn::new(a.rq_psn), t.mtu);
+        }
+        if now == RTS && prev != RTS {
+            t.psn = Psn::new(a.sq_psn);
+            t.high = t.psn;
+            t.acked = t.psn;
+            t.completer = Completer::new(a.retry_cnt, a.rnr_retry, t.mtu);
+        }
+        if now == ERR && prev != ERR {
+            self.flush(cx);
+        }
+    }
+
+    /// Handles the packets waiting on the QP, then sends what can be sent.
+    pub(crate) fn run(&mut self, cx: &Ctx<'_>) {
+        while let Some(mut skb) = cx.rx.pop() {
+            let Ok(l3) = skb.network_bytes() else {
+                continue;
+            };
+            // The receive path checked it whole, ICRC included.
+            let Ok(d) = Datagram::reparse(l3) else {
+                continue;
+            };
+            self.on_packet(cx, &d, l3);
+        }
+        if self.attrs.state == sys::ib_qp_state_IB_QPS_ERR {
+            self.flush(cx);
+        } else {
+            self.send_requests(cx);
+        }
+    }
+
+    fn on_packet(&mut self, cx: &Ctx<'_>, d: &Datagram<'_>, l3: &[u8]) {
+        use crate::proto::opcode::flags;
+        let info = d.packet.info;
+        // The transport bits of the opcode must be the QP's.
+        let transport = d.packet.bth.opcode & 0xe0;
+        let ours = match cx.qp.service {
+            crate::proto::req::Service::Rc => crate::proto::opcode::TRANSPORT_RC,
+            crate::proto::req::Service::Uc => crate::proto::opcode::TRANSPORT_UC,
+            crate::proto::req::Service::Ud => crate::proto::opcode::TRANSPORT_UD,
+        };
+        if transport != ours {
+            return;
+        }
+        cx.dev.counters.inc(crate::counters::Counter::RcvdPkts);
+        cx.dev
+            .counters
+            .add(crate::counters::Counter::RcvdBytes, l3.len() as u64);
+        if info.has(flags::REQ) {
+            self.on_request(cx, d, l3);
+        } else {
+            self.on_response(cx, &d.packet);
+        }
+    }
+
+    /// The timer fired: retransmit or resume after an RNR wait, if due.
+    pub(crate) fn on_timer(&mut self, cx: &Ctx<'_>) {
+        if let Some(at) = self.tx.rnr_until {
+            if due(at) {
+                self.tx.rnr_until = None;
+            }
+        }
+        if let Some(at) = self.tx.retransmit_at {
+            if due(at) {
+                self.retransmit_timeout(cx);
+            }
+        }
+    }
+
+    /// Posts a completion for a send work request.
+    pub(crate) fn complete_send(&mut self, cx: &Ctx<'_>, w: &SentWqe, status: u32) {
+        if status == sys::ib_wc_status_IB_WC_SUCCESS && !w.signaled {
+            return;
+        }
+        let opcode = match w.kind {
+            Kind::Send | Kind::SendImm | Kind::SendInv => sys::ib_wc_opcode_IB_WC_SEND,
+            Kind::Write | Kind::WriteImm => sys::ib_wc_opcode_IB_WC_RDMA_WRITE,
+            Kind::Read => sys::ib_wc_opcode_IB_WC_RDMA_READ,
+            Kind::CompareSwap => sys::ib_wc_opcode_IB_WC_COMP_SWAP,
+            Kind::FetchAdd => sys::ib_wc_opcode_IB_WC_FETCH_ADD,
+        };
+        let wc = WorkCompletion {
+            wr_id: w.wr_id,
+            status,
+            opcode,
+            byte_len: w.length,
+            qp_num: cx.qp.qpn,
+            port_num: 1,
+            ..WorkCompletion::default()
+        };
+        post(&cx.qp.send_cq, &wc, false);
+    }
+
+    /// The oldest request is done: complete it and free its slot.
+    pub(crate) fn retire_oldest(&mut self, cx: &Ctx<'_>, status: u32) {
+        let sq = &cx.qp.sq.ring;
+        let old = self.tx.comp_wqe;
+        let w = self.tx.sent[(old & sq.capacity()) as usize];
+        self.complete_send(cx, &w, status);
+        self.tx.comp_wqe = sq.next(old);
+        if self.tx.next_wqe == old {
+            // A retry was resending it: go on after it, and never touch
+            // its slot again, which is the process's now.
+            let end = w.first + crate::proto::req::psn_span(w.kind, w.length, self.tx.mtu);
+            self.tx.next_wqe = self.tx.comp_wqe;
+            if self.tx.psn.diff(end) < 0 {
+                self.tx.psn = end;
+            }
+        }
+        cx.qp.sq.set_consumer(self.tx.comp_wqe);
+    }
+
+    /// Something failed for good: the QP goes to the error state, and
+    /// every outstanding work request completes flushed.
+    pub(crate) fn fail(&mut self, cx: &Ctx<'_>, status: u32) {
+        if self.attrs.state == sys::ib_qp_state_IB_QPS_ERR {
+            return;
+        }
+        if self.tx.comp_wqe != self.tx.started {
+            self.retire_oldest(cx, status);
+        }
+        self.attrs.state = sys::ib_qp_state_IB_QPS_ERR;
+        self.flush(cx);
+    }
+
+    /// In the error state: completes every posted work request with
+    /// `IB_WC_WR_FLUSH_ERR`, send and receive.
+    pub(crate) fn flush(&mut self, cx: &Ctx<'_>) {
+        let flushed = sys::ib_wc_status_IB_WC_WR_FLUSH_ERR;
+        self.tx.retransmit_at = None;
+        self.tx.rnr_until = None;
+        let sq = &cx.qp.sq;
+        let producer = sq.producer();
+        while self.tx.comp_wqe != producer {
+            if self.tx.comp_wqe == self.tx.started {
+                // Never started: its ID is the first field of its slot.
+                let mut id = [0u8; 8];
+                let _ = sq.read_slot(self.tx.comp_wqe, &mut id);
+                let i = (self.tx.started & sq.ring.capacity()) as usize;
+                self.tx.sent[i].wr_id = u64::from_ne_bytes(id);
+                self.tx.sent[i].signaled = true;
+                self.tx.started = sq.ring.next(self.tx.started);
+            }
+            self.retire_oldest(cx, flushed);
+        }
+        self.tx.next_wqe = self.tx.comp_wqe;
+        let rq = &cx.qp.rq;
+        let producer = rq.producer();
+        self.tx.recv = None;
+        self.tx.write = None;
+        while self.tx.rq_next != producer {
+            let mut id = [0u8; 8];
+            let _ = rq.read_slot(self.tx.rq_next, &mut id);
+            let wc = WorkCompletion {
+                wr_id: u64::from_ne_bytes(id),
+                status: flushed,
+                opcode: sys::ib_wc_opcode_IB_WC_RECV,
+                qp_num: cx.qp.qpn,
+                port_num: 1,
+                ..WorkCompletion::default()
+            };
+            post(&cx.qp.recv_cq, &wc, false);
+            self.tx.rq_next = rq.ring.next(self.tx.rq_next);
+            rq.set_consumer(self.tx.rq_next);
+        }
+    }
+}
+
+/// Posts `wc`; a full CQ has reported its overflow to its consumer.
+pub(crate) fn post(cq: &CqInner, wc: &WorkCompletion, solicited: bool) {
+    let _ = cq.post(wc, solicited);
+}
+
+/// Walks the scatter list `sges` (local keys of `cx`'s PD) over message
+/// bytes `off..off + len`, calling `f` with each piece's MR (checked for
+/// `access`), its offset in the MR, and its range within the `len` bytes.
+fn walk(
+    cx: &Ctx<'_>,
+    sges: &SgeList<'_>,
+    mut off: u32,
+    len: usize,
+    access: u32,
+    mut f: impl FnMut(&MrInner, usize, core::ops::Range<usize>) -> Result,
+) -> core::result::Result<(), MrError> {
+    let mut done = 0usize;
+    for sge in sges.iter() {
+        if done == len {
+            break;
+        }
+        if off >= sge.length {
+            off -= sge.length;
+            continue;
+        }
+        let n = ((sge.length - off) as usize).min(len - done);
+        let addr = sge.addr.wrapping_add(u64::from(off));
+        let (mr, at) = mr::lookup(cx.dev, cx.qp.pd, sge.lkey, access, addr, n as u32)?;
+        f(&mr, at, done..done + n).map_err(|_| MrError::Bounds)?;
+        done += n;
+        off = 0;
+    }
+    if done == len {
+        Ok(())
+    } else {
+        Err(MrError::Bounds)
+    }
+}
+
+/// Copies message bytes `off..off + out.len()` out of the scatter list
+/// `sges` into `out`.
+pub(crate) fn gather(
+    cx: &Ctx<'_>,
+    sges: &SgeList<'_>,
+    off: u32,
+    out: &mut [u8],
+) -> core::result::Result<(), MrError> {
+    let len = out.len();
+    walk(cx, sges, off, len, mr::need::LOCAL_READ, |mr, at, r| {
+        mr.read(at, &mut out[r])
+    })
+}
+
+/// Copies `data` into the scatter list `sges` at message offset `off`.
+pub(crate) fn scatter(
+    cx: &Ctx<'_>,
+    sges: &SgeList<'_>,
+    off: u32,
+    data: &[u8],
+) -> core::result::Result<(), MrError> {
+    walk(
+        cx,
+        sges,
+        off,
+        data.len(),
+        mr::need::LOCAL_WRITE,
+        |mr, at, r| mr.write(at, &data[r]),
+    )
+}
