@@ -226,6 +226,9 @@ impl WorkItem<1> for QpInner {
 
     fn run(this: Arc<QpInner>) {
         this.with_transport(|st, cx| {
+            // Responses that already arrived count before the timer does:
+            // under load the packet work item may not have run yet.
+            st.receive(cx);
             st.on_timer(cx);
             st.run(cx);
         });

@@ -84,14 +84,12 @@ impl QpState {
                     self.exec_failed(cx, psn, e);
                     return;
                 }
-                if service == Service::Rc && pkt.bth.ack_req && !info.has(flags::READ) {
-                    self.send_ack(
-                        cx,
-                        Syndrome::Ack {
-                            credits: CREDITS_UNLIMITED,
-                        },
-                        psn,
-                    );
+                if service == Service::Rc && !info.has(flags::READ) {
+                    if pkt.bth.ack_req {
+                        self.ack_last(cx);
+                    } else {
+                        self.tx.ack_owed = true;
+                    }
                 }
             }
             Verdict::Duplicate => {
@@ -432,7 +430,8 @@ impl QpState {
     }
 
     /// Acknowledges everything carried out so far.
-    fn ack_last(&self, cx: &Ctx<'_>) {
+    pub(crate) fn ack_last(&mut self, cx: &Ctx<'_>) {
+        self.tx.ack_owed = false;
         let last = self.tx.responder.epsn() - 1;
         let ack = Syndrome::Ack {
             credits: CREDITS_UNLIMITED,

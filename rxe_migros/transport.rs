@@ -109,6 +109,8 @@ pub(crate) struct Transport {
     /// The receive queue's consumer index.
     pub(crate) rq_next: u32,
     pub(crate) recv: Option<RecvProgress>,
+    /// RC requests were carried out since the last ACK went out.
+    pub(crate) ack_owed: bool,
     pub(crate) write: Option<WriteProgress>,
 
     /// Room for one work request, copied out of its ring.
@@ -156,6 +158,7 @@ impl Transport {
             responder: Responder::new(crate::proto::req::Service::Rc, Psn::new(0), mtu),
             rq_next: 0,
             recv: None,
+            ack_owed: false,
             write: None,
             slot,
         })
@@ -240,6 +243,16 @@ impl QpState {
 
     /// Handles the packets waiting on the QP, then sends what can be sent.
     pub(crate) fn run(&mut self, cx: &Ctx<'_>) {
+        self.receive(cx);
+        if self.attrs.state == sys::ib_qp_state_IB_QPS_ERR {
+            self.flush(cx);
+        } else {
+            self.send_requests(cx);
+        }
+    }
+
+    /// Handles the packets waiting on the QP.
+    pub(crate) fn receive(&mut self, cx: &Ctx<'_>) {
         while let Some(mut skb) = cx.rx.pop() {
             let Ok(l3) = skb.network_bytes() else {
                 continue;
@@ -250,10 +263,11 @@ impl QpState {
             };
             self.on_packet(cx, &d, l3);
         }
-        if self.attrs.state == sys::ib_qp_state_IB_QPS_ERR {
-            self.flush(cx);
-        } else {
-            self.send_requests(cx);
+        // One ACK for the whole batch, besides those the requester asked
+        // for: it keeps the requester's window and timer moving when
+        // packets come faster than they are handled.
+        if self.tx.ack_owed {
+            self.ack_last(cx);
         }
     }
 

@@ -43,14 +43,17 @@ for t in $tests; do
 	name=$(basename "$t" .sh)
 	echo "# $name: $(sed -n '2s/^# //p' "$t")"
 	start=$(cut -d' ' -f1 /proc/uptime)
-	out=$(timeout 120 sh "$t" 2>&1)
+	# A test may ask for more than 120 s with a "# timeout: N" line.
+	limit=$(sed -n 's/^# timeout: //p' "$t")
+	limit=${limit:-120}
+	out=$(timeout "$limit" sh "$t" 2>&1)
 	rc=$?
 	[ -n "$out" ] && echo "$out" | sed -e 's/^# //' -e 's/^/# /'
 	secs=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.1f", b-a}')
 	case $rc in
 	0) echo "ok $i $name # ${secs}s"; pass=$((pass + 1)) ;;
 	4) echo "ok $i $name # SKIP"; skip=$((skip + 1)) ;;
-	124) echo "not ok $i $name # timed out after 120 s"; fail=$((fail + 1)) ;;
+	124) echo "not ok $i $name # timed out after $limit s"; fail=$((fail + 1)) ;;
 	*) echo "not ok $i $name # exit $rc"; fail=$((fail + 1)) ;;
 	esac
 	reset_state

@@ -98,18 +98,55 @@ rxe_pair() {
 	wait_for 20 gid_index rxe1 10.0.0.2 || fail "rxe1 has no IPv4 GID"
 	GA=$(gid_index rxe0 10.0.0.1)
 	GB=$(gid_index rxe1 10.0.0.2)
+	DA=rxe0 DB=rxe1
 }
 
-# Runs a client/server tool pair: server "$1" args in nsB on rxe1, client
-# in nsA on rxe0 against 10.0.0.2, both with a timeout of $2 seconds.
-# Further arguments go to both. Fails the test with both outputs if either
-# fails.
+# Ours in nsA (mig0 on veth0, 10.0.0.1) and the C rdma_rxe in nsB (crxe1 on
+# veth1, 10.0.0.2); sets DA, DB, GA and GB as rxe_pair does.
+mixed_pair() {
+	veth_pair
+	load_ours link_type=rxe_migros
+	must modprobe rdma_rxe
+	must ip netns exec nsA rdma link add mig0 type rxe_migros netdev veth0
+	must ip netns exec nsB rdma link add crxe1 type rxe netdev veth1
+	wait_for 20 gid_index mig0 10.0.0.1 || fail "mig0 has no IPv4 GID"
+	wait_for 20 gid_index crxe1 10.0.0.2 || fail "crxe1 has no IPv4 GID"
+	GA=$(gid_index mig0 10.0.0.1)
+	GB=$(gid_index crxe1 10.0.0.2)
+	DA=mig0 DB=crxe1
+}
+
+# Swaps the roles of the two ends for pair_run and perf_run: the server
+# runs in nsA and the client in nsB.
+SERVER_NS=nsB CLIENT_NS=nsA SERVER_IP=10.0.0.2
+swap_ends() {
+	if [ $SERVER_NS = nsB ]; then
+		SERVER_NS=nsA CLIENT_NS=nsB SERVER_IP=10.0.0.1
+	else
+		SERVER_NS=nsB CLIENT_NS=nsA SERVER_IP=10.0.0.2
+	fi
+}
+
+# The device and GID index of the server's and the client's end.
+ends() {
+	if [ $SERVER_NS = nsB ]; then
+		SD=$DB SG=$GB CD=$DA CG=$GA
+	else
+		SD=$DA SG=$GA CD=$DB CG=$GB
+	fi
+}
+
+# Runs a client/server tool pair (libibverbs examples: -d, -g): the server
+# on the server's end, the client on the other against it, both with a
+# timeout of $2 seconds. Further arguments go to both. Fails the test with
+# both outputs if either fails.
 pair_run() {
 	tool=$1; t=$2; shift 2
-	ip netns exec nsB timeout "$t" $tool -d rxe1 -g "$GB" "$@" >/tmp/srv.out 2>&1 &
+	ends
+	ip netns exec $SERVER_NS timeout "$t" $tool -d $SD -g "$SG" "$@" >/tmp/srv.out 2>&1 &
 	srv=$!
 	sleep 1
-	ip netns exec nsA timeout "$t" $tool -d rxe0 -g "$GA" "$@" 10.0.0.2 >/tmp/cli.out 2>&1
+	ip netns exec $CLIENT_NS timeout "$t" $tool -d $CD -g "$CG" "$@" $SERVER_IP >/tmp/cli.out 2>&1
 	crc=$?
 	wait $srv
 	src=$?
@@ -119,4 +156,32 @@ pair_run() {
 		fail "$tool $* failed"
 	fi
 	note "$tool $*: $(grep -E 'bytes in|usec/iter' /tmp/cli.out | tail -n 1)"
+}
+
+# Seconds since the last call.
+t0=$(cut -d' ' -f1 /proc/uptime)
+elapsed() {
+	t1=$(cut -d' ' -f1 /proc/uptime)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }'
+	t0=$t1
+}
+
+# perf_run TOOL ARGS...: a perftest pair as pair_run runs it (-d, -x, -F),
+# with a timeout of 400 s each; prints the last line of figures.
+perf_run() {
+	tool=$1; shift
+	ends
+	ip netns exec $SERVER_NS timeout 400 $tool -d $SD -x "$SG" -F "$@" >/tmp/srv.out 2>&1 &
+	srv=$!
+	sleep 2
+	ip netns exec $CLIENT_NS timeout 400 $tool -d $CD -x "$CG" -F "$@" $SERVER_IP >/tmp/cli.out 2>&1
+	crc=$?
+	wait $srv
+	src=$?
+	if [ $crc != 0 ] || [ $src != 0 ]; then
+		note "server ($src): $(tail -n 4 /tmp/srv.out | tr '\n' ' ')"
+		note "client ($crc): $(tail -n 4 /tmp/cli.out | tr '\n' ' ')"
+		fail "$tool $* failed"
+	fi
+	note "$tool $* ($(elapsed) s): $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
 }
