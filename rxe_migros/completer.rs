@@ -57,16 +57,19 @@ impl QpState {
         let Some(first) = self.oldest(cx) else {
             return;
         };
-        // Anything for what is outstanding shows the peer is alive; an
-        // ACK or READ data also acknowledges every PSN up to its own.
+        // Anything for what is outstanding shows the peer is alive; an ACK
+        // also acknowledges every PSN up to its own (READ data does only
+        // once placed: it may come out of order).
         if psn.diff(first.first) >= 0 && psn.diff(self.tx.high) < 0 {
             self.tx.restart_retransmit();
-            let acks = match r {
-                Response::Ack { syndrome, .. } => matches!(syndrome, Syndrome::Ack { .. }),
-                _ => true,
-            };
-            if acks && psn.next().diff(self.tx.acked) > 0 {
-                self.tx.acked = psn.next();
+            if matches!(
+                r,
+                Response::Ack {
+                    syndrome: Syndrome::Ack { .. },
+                    ..
+                }
+            ) {
+                self.tx.advance_acked(psn);
             }
         }
         while let Some(p) = self.oldest(cx) {
@@ -81,6 +84,7 @@ impl QpState {
                         self.fail(cx, sys::ib_wc_status_IB_WC_LOC_PROT_ERR);
                         return;
                     }
+                    self.tx.advance_acked(psn);
                     if done {
                         self.retire_oldest(cx, sys::ib_wc_status_IB_WC_SUCCESS);
                     }

@@ -185,6 +185,13 @@ impl Transport {
         Some(msecs_to_jiffies(ms as u32).max(1))
     }
 
+    /// The responder has everything up to `psn`.
+    pub(crate) fn advance_acked(&mut self, psn: Psn) {
+        if psn.next().diff(self.acked) > 0 {
+            self.acked = psn.next();
+        }
+    }
+
     /// The retransmission timer restarts (progress, or a first packet).
     pub(crate) fn restart_retransmit(&mut self) {
         self.retransmit_at = self.timeout.map(|t| Instant::now() + t);

@@ -136,17 +136,17 @@ ends() {
 	fi
 }
 
-# Runs a client/server tool pair (libibverbs examples: -d, -g): the server
-# on the server's end, the client on the other against it, both with a
-# timeout of $2 seconds. Further arguments go to both. Fails the test with
-# both outputs if either fails.
-pair_run() {
-	tool=$1; t=$2; shift 2
+# client_server T GIDFLAG TOOL ARGS...: TOOL as server on the server's end
+# (SERVER_NS) and as client on the other against it, each with -d DEVICE
+# GIDFLAG INDEX, ARGS, and a timeout of T seconds. Fails the test with both
+# outputs if either fails.
+client_server() {
+	t=$1 gflag=$2 tool=$3; shift 3
 	ends
-	ip netns exec $SERVER_NS timeout "$t" $tool -d $SD -g "$SG" "$@" >/tmp/srv.out 2>&1 &
+	ip netns exec $SERVER_NS timeout "$t" $tool -d $SD $gflag "$SG" "$@" >/tmp/srv.out 2>&1 &
 	srv=$!
-	sleep 1
-	ip netns exec $CLIENT_NS timeout "$t" $tool -d $CD -g "$CG" "$@" $SERVER_IP >/tmp/cli.out 2>&1
+	sleep 2
+	ip netns exec $CLIENT_NS timeout "$t" $tool -d $CD $gflag "$CG" "$@" $SERVER_IP >/tmp/cli.out 2>&1
 	crc=$?
 	wait $srv
 	src=$?
@@ -155,6 +155,13 @@ pair_run() {
 		note "client ($crc): $(tail -n 5 /tmp/cli.out | tr '\n' ' ')"
 		fail "$tool $* failed"
 	fi
+}
+
+# pair_run TOOL T ARGS...: a libibverbs example pair (-g for the GID) with
+# a timeout of T seconds; prints the client's summary.
+pair_run() {
+	tool=$1 t=$2; shift 2
+	client_server "$t" -g $tool "$@"
 	note "$tool $*: $(grep -E 'bytes in|usec/iter' /tmp/cli.out | tail -n 1)"
 }
 
@@ -166,22 +173,10 @@ elapsed() {
 	t0=$t1
 }
 
-# perf_run TOOL ARGS...: a perftest pair as pair_run runs it (-d, -x, -F),
-# with a timeout of 400 s each; prints the last line of figures.
+# perf_run TOOL ARGS...: a perftest pair (-x for the GID, -F) with a
+# timeout of 400 s; prints the time taken and the last line of figures.
 perf_run() {
 	tool=$1; shift
-	ends
-	ip netns exec $SERVER_NS timeout 400 $tool -d $SD -x "$SG" -F "$@" >/tmp/srv.out 2>&1 &
-	srv=$!
-	sleep 2
-	ip netns exec $CLIENT_NS timeout 400 $tool -d $CD -x "$CG" -F "$@" $SERVER_IP >/tmp/cli.out 2>&1
-	crc=$?
-	wait $srv
-	src=$?
-	if [ $crc != 0 ] || [ $src != 0 ]; then
-		note "server ($src): $(tail -n 4 /tmp/srv.out | tr '\n' ' ')"
-		note "client ($crc): $(tail -n 4 /tmp/cli.out | tr '\n' ' ')"
-		fail "$tool $* failed"
-	fi
+	client_server 400 -x $tool -F "$@"
 	note "$tool $* ($(elapsed) s): $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
 }

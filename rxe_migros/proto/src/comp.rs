@@ -18,6 +18,7 @@ use super::aeth::{rnr_timeout_us, NakCode, Syndrome};
 use super::opcode::{flags, OpInfo};
 use super::psn::Psn;
 use super::req::{psn_span, Kind};
+use super::resp::GAP_THRESHOLD;
 
 /// The oldest request still waiting for its responses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +103,8 @@ pub struct Completer {
     /// nothing has moved since: the responses still in flight from before
     /// it would each ask for the same retry again.
     retrying: bool,
+    /// Responses seen past a gap since the last progress.
+    ahead: u8,
     /// The partner is stopped for migration.
     paused: bool,
 }
@@ -119,6 +122,7 @@ impl Completer {
             mtu,
             read_done: 0,
             retrying: false,
+            ahead: 0,
             paused: false,
         }
     }
@@ -128,6 +132,7 @@ impl Completer {
         self.retries_left = self.retry_cnt;
         self.rnr_left = self.rnr_retry;
         self.retrying = false;
+        self.ahead = 0;
     }
 
     /// Where to resume the oldest request: a READ resumes after the
@@ -138,6 +143,16 @@ impl Completer {
         } else {
             p.first
         }
+    }
+
+    /// A response arrived past a gap: go back to `from` once the gap has
+    /// held for [`GAP_THRESHOLD`] responses (before, it may be reordering).
+    fn gap(&mut self, from: Psn) -> Action {
+        self.ahead = self.ahead.saturating_add(1);
+        if self.ahead < GAP_THRESHOLD {
+            return Action::Ignore;
+        }
+        self.retry(from)
     }
 
     /// Goes back to `from`, once per gap: see `retrying`.
@@ -208,7 +223,7 @@ impl Completer {
             // implied NAK) and must be asked for again.
             if pending.needs_response() {
                 let from = self.resume_psn(pending);
-                return self.retry(from);
+                return self.gap(from);
             }
             self.finished();
             return Action::Complete;
@@ -276,7 +291,7 @@ impl Completer {
             d if d < 0 => return Action::Ignore,
             d if d > 0 => {
                 // Responses before it were lost: ask again from there.
-                return self.retry(expected);
+                return self.gap(expected);
             }
             _ => {}
         }
@@ -287,8 +302,10 @@ impl Completer {
         let last = info.has(flags::END);
         let offset = self.read_done;
         // First and middle responses are a full MTU, the last at most one,
-        // and together exactly the length asked for.
-        let fits = (first == (offset == 0))
+        // and together exactly the length asked for. A READ asked again
+        // from where its responses stopped is a new request for the rest,
+        // so its responses start again: FIRST or ONLY at any offset.
+        let fits = (first || offset != 0)
             && if last {
                 len <= self.mtu && offset + len == pending.length
             } else {
@@ -444,7 +461,15 @@ mod tests {
                 done: false
             }
         );
-        // The middle one is lost: the last is early, so ask again from 21.
+        // The middle one is lost: the last is early. It may only have
+        // overtaken the middle one, until the gap has held GAP_THRESHOLD
+        // times; then ask again from 21.
+        for _ in 1..GAP_THRESHOLD {
+            assert_eq!(
+                c.on_response(&p, next, &data(22, op::RDMA_READ_RESPONSE_LAST, 452)),
+                Action::Ignore
+            );
+        }
         assert_eq!(
             c.on_response(&p, next, &data(22, op::RDMA_READ_RESPONSE_LAST, 452)),
             Action::Retry { from: Psn::new(21) }
@@ -475,6 +500,9 @@ mod tests {
     fn an_ack_past_a_read_means_its_responses_were_lost() {
         let mut c = Completer::new(7, 7, MTU);
         let p = pending(Kind::Read, Psn::new(0), 100, MTU);
+        for _ in 1..GAP_THRESHOLD {
+            assert_eq!(c.on_response(&p, Psn::new(3), &ack(2)), Action::Ignore);
+        }
         assert_eq!(
             c.on_response(&p, Psn::new(3), &ack(2)),
             Action::Retry { from: Psn::new(0) }

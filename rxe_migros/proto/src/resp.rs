@@ -16,6 +16,11 @@ use super::psn::Psn;
 use super::req::{psn_span, Kind, Service};
 use super::seq::{check_request_psn, RequestPsn};
 
+/// Packets past a gap before it counts as a loss rather than reordering
+/// (TCP's duplicate-ACK threshold, RFC 5681): the responder's sequence NAK
+/// and the completer's implied NAK wait for this many.
+pub const GAP_THRESHOLD: u8 = 3;
+
 /// What a request packet says about itself, as the responder needs it.
 #[derive(Clone, Copy, Debug)]
 pub struct Request {
@@ -66,6 +71,8 @@ pub struct Responder {
     in_progress: InProgress,
     /// A NAK for the current gap went out; another would only repeat it.
     nak_sent: bool,
+    /// Packets seen past the expected PSN since it last arrived in order.
+    ahead: u8,
     /// UC: the rest of a damaged message is dropped.
     dropping: bool,
     /// Stopped for migration.
@@ -82,6 +89,7 @@ impl Responder {
             msn: 0,
             in_progress: InProgress::None,
             nak_sent: false,
+            ahead: 0,
             dropping: false,
             stopped: false,
         }
@@ -148,12 +156,19 @@ impl Responder {
             }
             Service::Rc => match check_request_psn(self.epsn, r.psn) {
                 RequestPsn::OutOfSequence => {
-                    let nak = !self.nak_sent;
-                    self.nak_sent = true;
+                    // A packet that merely overtook the expected one is
+                    // followed by it; a lost one is not. NAK once the gap
+                    // has held for GAP_THRESHOLD packets, and once per gap.
+                    self.ahead = self.ahead.saturating_add(1);
+                    let nak = !self.nak_sent && self.ahead >= GAP_THRESHOLD;
+                    self.nak_sent |= nak;
                     return Verdict::OutOfSequence { nak };
                 }
                 RequestPsn::Duplicate => return Verdict::Duplicate,
-                RequestPsn::Expected => self.nak_sent = false,
+                RequestPsn::Expected => {
+                    self.nak_sent = false;
+                    self.ahead = 0;
+                }
             },
         }
         if !self.sequence_ok(&info) || !self.length_ok(&info, r.len) {
@@ -255,13 +270,21 @@ mod tests {
                 last: true
             }
         );
-        // PSN 1 is lost.
+        // PSN 1 is lost: the NAK waits until the gap has held for
+        // GAP_THRESHOLD packets (before, 1 may only have been overtaken),
+        // and goes once.
+        for psn in 2..1 + GAP_THRESHOLD as u32 {
+            assert_eq!(
+                r.receive(&req(op::SEND_ONLY, psn, 8)),
+                Verdict::OutOfSequence { nak: false }
+            );
+        }
         assert_eq!(
-            r.receive(&req(op::SEND_ONLY, 2, 8)),
+            r.receive(&req(op::SEND_ONLY, 1 + GAP_THRESHOLD as u32, 8)),
             Verdict::OutOfSequence { nak: true }
         );
         assert_eq!(
-            r.receive(&req(op::SEND_ONLY, 3, 8)),
+            r.receive(&req(op::SEND_ONLY, 2 + GAP_THRESHOLD as u32, 8)),
             Verdict::OutOfSequence { nak: false }
         );
         // The requester goes back to 1; 0 arrives again meanwhile.
@@ -273,7 +296,13 @@ mod tests {
                 last: true
             }
         );
-        // A new gap NAKs again.
+        // A new gap NAKs again, once it holds.
+        for _ in 1..GAP_THRESHOLD {
+            assert_eq!(
+                r.receive(&req(op::SEND_ONLY, 5, 8)),
+                Verdict::OutOfSequence { nak: false }
+            );
+        }
         assert_eq!(
             r.receive(&req(op::SEND_ONLY, 5, 8)),
             Verdict::OutOfSequence { nak: true }

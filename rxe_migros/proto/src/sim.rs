@@ -362,11 +362,13 @@ fn nak_for(psn: Psn, code: NakCode) -> Pkt {
     })
 }
 
+/// A READ resumed after `skip` responses is, on the wire, a new request for
+/// the rest: its responses start again with FIRST (or ONLY).
 fn send_read(rng: &mut Rng, link: &mut Link, first: Psn, len: u32, skip: u32) {
     let n = len.div_ceil(MTU).max(1);
     for i in skip..n {
         let chunk = (len - i * MTU).min(MTU);
-        let opcode = match (i == 0, i == n - 1) {
+        let opcode = match (i == skip, i == n - 1) {
             (true, true) => op::RDMA_READ_RESPONSE_ONLY,
             (true, false) => op::RDMA_READ_RESPONSE_FIRST,
             (false, false) => op::RDMA_READ_RESPONSE_MIDDLE,
