@@ -40,7 +40,7 @@ abi-check: kernel
 	@$(TOOLS)/check-abi.sh
 
 selftests: module rootfs
-	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1200} -- selftests/run.sh
+	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-3600} -- selftests/run.sh
 
 check: host-test abi-check selftests
 

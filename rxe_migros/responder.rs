@@ -169,7 +169,7 @@ impl QpState {
         }
         if info.has(flags::SEND) {
             if first {
-                self.take_recv()?;
+                self.begin_recv();
                 if cx.qp.service == Service::Ud {
                     let grh = grh_of(d, l3);
                     self.recv_data(cx, &grh)?;
@@ -237,31 +237,21 @@ impl QpState {
         if last {
             self.tx.write = None;
             if let Some(imm) = pkt.immdt() {
-                self.take_recv()?;
-                let r = self.tx.recv.take().ok_or(ExecError::Operational)?;
-                let wc_opcode = sys::ib_wc_opcode_IB_WC_RECV_RDMA_WITH_IMM;
-                self.post_recv_wc(
-                    cx,
-                    r.wr_id,
-                    wc_opcode,
-                    total,
-                    Some(u32::from_ne_bytes(imm.imm)),
-                    pkt.bth.se,
-                );
+                let imm = u32::from_ne_bytes(imm.imm);
+                self.complete_write_imm(cx, total, imm, pkt.bth.se);
             }
         }
         Ok(())
     }
 
     /// Takes the next receive work request for a new message.
-    fn take_recv(&mut self) -> core::result::Result<(), ExecError> {
+    fn begin_recv(&mut self) {
         // The caller checked that one waits (RNR otherwise); its slot is
         // read as data is placed.
         self.tx.recv = Some(RecvProgress {
             wr_id: 0,
             offset: 0,
         });
-        Ok(())
     }
 
     /// Places `data` next in the receive work request being filled.
@@ -324,24 +314,18 @@ impl QpState {
         post(&cx.qp.recv_cq, &wc, solicited);
     }
 
-    /// Completes the head receive work request for a WRITE with immediate.
-    fn post_recv_wc(
-        &mut self,
-        cx: &Ctx<'_>,
-        _wr_id: u64,
-        opcode: u32,
-        len: u32,
-        imm: Option<u32>,
-        solicited: bool,
-    ) {
+    /// A WRITE with immediate consumed the head receive work request (the
+    /// caller checked that one waits): completes it, without data.
+    fn complete_write_imm(&mut self, cx: &Ctx<'_>, len: u32, imm: u32, solicited: bool) {
+        // Its ID is the first field of its slot.
         let mut id = [0u8; 8];
         let _ = cx.qp.rq.read_slot(self.tx.rq_next, &mut id);
         let wc = WorkCompletion {
             wr_id: u64::from_ne_bytes(id),
             status: sys::ib_wc_status_IB_WC_SUCCESS,
-            opcode,
+            opcode: sys::ib_wc_opcode_IB_WC_RECV_RDMA_WITH_IMM,
             byte_len: len,
-            ex: imm.unwrap_or(0),
+            ex: imm,
             qp_num: cx.qp.qpn,
             src_qp: self.attrs.dest_qpn,
             wc_flags: sys::ib_wc_flags_IB_WC_WITH_IMM,

@@ -87,6 +87,27 @@ gid_index() {
 	return 1
 }
 
+# The index of device $1's GID whose sysfs form starts with $2.
+gid_index_prefix() {
+	for i in 0 1 2 3 4 5 6 7; do
+		g=$(cat "/sys/class/infiniband/$1/ports/1/gids/$i" 2>/dev/null) || continue
+		case $g in "$2"*) echo "$i"; return 0 ;; esac
+	done
+	return 1
+}
+
+# Gives the veth pair the IPv6 addresses fd00::1 (nsA) and fd00::2 (nsB)
+# and switches GA and GB to their GIDs: RoCEv2 then runs over IPv6 (the
+# tools' own exchange of QP numbers stays on IPv4).
+use_ipv6() {
+	must ip -n nsA addr add fd00::1/64 dev veth0 nodad
+	must ip -n nsB addr add fd00::2/64 dev veth1 nodad
+	wait_for 20 gid_index_prefix $DA fd00: || fail "$DA has no fd00:: GID"
+	wait_for 20 gid_index_prefix $DB fd00: || fail "$DB has no fd00:: GID"
+	GA=$(gid_index_prefix $DA fd00:)
+	GB=$(gid_index_prefix $DB fd00:)
+}
+
 # Our devices rxe0 (nsA, 10.0.0.1) and rxe1 (nsB, 10.0.0.2) on a veth pair,
 # up with their IPv4 GIDs; sets GA and GB to those GIDs' indices.
 rxe_pair() {
