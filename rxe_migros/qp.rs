@@ -190,138 +190,9 @@ impl QpInner {
         Ok(())
     }
 
-    /// Runs the transport with the state locked, then arms the timer it
-    /// asks for.
-    fn with_transport(self: &Arc<Self>, f: impl FnOnce(&mut QpState, &Ctx<'_>)) {
-        let dev = self.device();
-        let mut st = self.state.lock();
-        if st.dead {
-            return;
-        }
-        let cx = Ctx {
-            dev,
-            qp: self,
-            rx: &self.rx,
-        };
-        f(&mut st, &cx);
-        if let Some(delay) = st.tx.timer_delay() {
-            // Already armed is fine: when it fires it re-arms for what is
-            // due then.
-            let _ =
-                workqueue::system_unbound().enqueue_delayed::<Arc<QpInner>, 1>(self.clone(), delay);
-        }
-    }
-}
-
-impl WorkItem<0> for QpInner {
-    type Pointer = Arc<QpInner>;
-
-    fn run(this: Arc<QpInner>) {
-        this.with_transport(|st, cx| st.run(cx));
-    }
-}
-
-impl WorkItem<1> for QpInner {
-    type Pointer = Arc<QpInner>;
-
-    fn run(this: Arc<QpInner>) {
-        this.with_transport(|st, cx| {
-            // Responses that already arrived count before the timer does:
-            // under load the packet work item may not have run yet.
-            st.receive(cx);
-            st.on_timer(cx);
-            st.run(cx);
-        });
-    }
-}
-
-impl Qp {
-    pub(crate) fn new(
-        dev: &Device<Rxe>,
-        init: &QpInit<'_, Cq>,
-        udata: Option<&UData<'_>>,
-    ) -> Result<(Qp, u32, QpCaps)> {
-        let Some(udata) = udata else {
-            // Kernel consumers post through post_send/post_recv, which come
-            // with the transport.
-            return Err(EOPNOTSUPP);
-        };
-        if init.has_srq || init.create_flags != 0 || init.qp_type == QpType::Gsi {
-            return Err(EOPNOTSUPP);
-        }
-        let c = &init.caps;
-        if c.max_send_wr > MAX_QP_WR
-            || c.max_recv_wr > MAX_QP_WR
-            || c.max_send_sge > MAX_SGE
-            || c.max_recv_sge > MAX_SGE
-            || c.max_inline_data > MAX_INLINE_DATA
-        {
-            return Err(EINVAL);
-        }
-        // The send slot holds a scatter list or inline data, whichever is
-        // larger; both limits grow to fill it, as the C rxe reports them.
-        let send_room = (c.max_send_sge * SGE_BYTES).max(c.max_inline_data);
-        let (sq, sq_mi) = WorkQueue::new(
-            c.max_send_wr,
-            wqe::SEND_WQE_BYTES + send_room as usize,
-            udata,
-        )?;
-        let recv_room = (c.max_recv_sge * SGE_BYTES) as usize;
-        let (rq, rq_mi) = WorkQueue::new(c.max_recv_wr, wqe::RECV_WQE_BYTES + recv_room, udata)?;
-        let service = match init.qp_type {
-            QpType::Rc => Service::Rc,
-            QpType::Uc => Service::Uc,
-            QpType::Ud => Service::Ud,
-            _ => return Err(EOPNOTSUPP),
-        };
-        let tx = Transport::new(&sq.ring, &rq.ring)?;
-        // struct rxe_create_qp_resp { struct mminfo rq_mi, sq_mi; }
-        let mut resp = [0u8; 32];
-        resp[..16].copy_from_slice(&rq_mi);
-        resp[16..].copy_from_slice(&sq_mi);
-        udata.write_bytes(&resp)?;
-        let caps = QpCaps {
-            max_send_wr: sq.ring.capacity(),
-            max_recv_wr: rq.ring.capacity(),
-            max_send_sge: send_room / SGE_BYTES,
-            max_recv_sge: c.max_recv_sge,
-            max_inline_data: send_room,
-        };
-        let inner = dev.qps.add(|qpn| {
-            Ok(Arc::pin_init(
-                pin_init!(QpInner {
-                    qpn,
-                    qp_type: init.qp_type,
-                    service,
-                    sq_sig_all: init.sq_sig_all,
-                    caps,
-                    pd: init.pd,
-                    dev: dev.handle(),
-                    send_cq: init.send_cq.inner().clone(),
-                    recv_cq: init.recv_cq.inner().clone(),
-                    sq,
-                    rq,
-                    state <- new_mutex!(QpState {
-                        attrs: Attrs::new(),
-                        tx,
-                        dead: false,
-                    }),
-                    rx <- SkbQueue::new(),
-                    work <- new_work!("QpInner::work"),
-                    timer <- new_delayed_work!("QpInner::timer"),
-                }),
-                GFP_KERNEL,
-            )?)
-        })?;
-        let qpn = inner.qpn;
-        Ok((Qp { inner }, qpn, caps))
-    }
-
-    /// Checks every attribute `mask` names, then applies them all, or none.
-    pub(crate) fn modify(&self, a: &sys::ib_qp_attr, mask: u32) -> Result {
-        let qp = &self.inner;
-        let mut st = qp.state.lock();
-        let attrs = &mut st.attrs;
+    /// `attrs` with every attribute `mask` names checked and applied.
+    fn modified(&self, attrs: &Attrs, a: &sys::ib_qp_attr, mask: u32) -> Result<Attrs> {
+        let qp = self;
         let cur = attrs.state;
         if mask & sys::ib_qp_attr_mask_IB_QP_CUR_STATE != 0 && a.cur_qp_state != cur {
             return Err(EINVAL);
@@ -432,10 +303,152 @@ impl Qp {
                 return Err(EINVAL);
             }
         }
-        *attrs = new;
-        drop(st);
-        self.inner.with_transport(|st, cx| st.transition(cx, cur));
-        Ok(())
+        Ok(new)
+    }
+
+    /// Runs the transport with the state locked, then arms the timer it
+    /// asks for. `None` once the QP is being destroyed.
+    fn with_transport<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut QpState, &Ctx<'_>) -> R,
+    ) -> Option<R> {
+        let dev = self.device();
+        let mut st = self.state.lock();
+        if st.dead {
+            return None;
+        }
+        let cx = Ctx {
+            dev,
+            qp: self,
+            rx: &self.rx,
+        };
+        let r = f(&mut st, &cx);
+        if let Some(delay) = st.tx.timer_delay() {
+            // Already armed is fine: when it fires it re-arms for what is
+            // due then.
+            let _ =
+                workqueue::system_unbound().enqueue_delayed::<Arc<QpInner>, 1>(self.clone(), delay);
+        }
+        Some(r)
+    }
+}
+
+impl WorkItem<0> for QpInner {
+    type Pointer = Arc<QpInner>;
+
+    fn run(this: Arc<QpInner>) {
+        this.with_transport(|st, cx| st.run(cx));
+    }
+}
+
+impl WorkItem<1> for QpInner {
+    type Pointer = Arc<QpInner>;
+
+    fn run(this: Arc<QpInner>) {
+        this.with_transport(|st, cx| {
+            // Responses that already arrived count before the timer does:
+            // under load the packet work item may not have run yet.
+            st.receive(cx);
+            st.on_timer(cx);
+            st.run(cx);
+        });
+    }
+}
+
+impl Qp {
+    pub(crate) fn new(
+        dev: &Device<Rxe>,
+        init: &QpInit<'_, Cq>,
+        udata: Option<&UData<'_>>,
+    ) -> Result<(Qp, u32, QpCaps)> {
+        let Some(udata) = udata else {
+            // Kernel consumers post through post_send/post_recv, which come
+            // with the transport.
+            return Err(EOPNOTSUPP);
+        };
+        if init.has_srq || init.create_flags != 0 || init.qp_type == QpType::Gsi {
+            return Err(EOPNOTSUPP);
+        }
+        let c = &init.caps;
+        if c.max_send_wr > MAX_QP_WR
+            || c.max_recv_wr > MAX_QP_WR
+            || c.max_send_sge > MAX_SGE
+            || c.max_recv_sge > MAX_SGE
+            || c.max_inline_data > MAX_INLINE_DATA
+        {
+            return Err(EINVAL);
+        }
+        // The send slot holds a scatter list or inline data, whichever is
+        // larger; both limits grow to fill it, as the C rxe reports them.
+        let send_room = (c.max_send_sge * SGE_BYTES).max(c.max_inline_data);
+        let (sq, sq_mi) = WorkQueue::new(
+            c.max_send_wr,
+            wqe::SEND_WQE_BYTES + send_room as usize,
+            udata,
+        )?;
+        let recv_room = (c.max_recv_sge * SGE_BYTES) as usize;
+        let (rq, rq_mi) = WorkQueue::new(c.max_recv_wr, wqe::RECV_WQE_BYTES + recv_room, udata)?;
+        let service = match init.qp_type {
+            QpType::Rc => Service::Rc,
+            QpType::Uc => Service::Uc,
+            QpType::Ud => Service::Ud,
+            _ => return Err(EOPNOTSUPP),
+        };
+        let tx = Transport::new(&sq.ring, &rq.ring)?;
+        // struct rxe_create_qp_resp { struct mminfo rq_mi, sq_mi; }
+        let mut resp = [0u8; 32];
+        resp[..16].copy_from_slice(&rq_mi);
+        resp[16..].copy_from_slice(&sq_mi);
+        udata.write_bytes(&resp)?;
+        let caps = QpCaps {
+            max_send_wr: sq.ring.capacity(),
+            max_recv_wr: rq.ring.capacity(),
+            max_send_sge: send_room / SGE_BYTES,
+            max_recv_sge: c.max_recv_sge,
+            max_inline_data: send_room,
+        };
+        let inner = dev.qps.add(|qpn| {
+            Ok(Arc::pin_init(
+                pin_init!(QpInner {
+                    qpn,
+                    qp_type: init.qp_type,
+                    service,
+                    sq_sig_all: init.sq_sig_all,
+                    caps,
+                    pd: init.pd,
+                    dev: dev.handle(),
+                    send_cq: init.send_cq.inner().clone(),
+                    recv_cq: init.recv_cq.inner().clone(),
+                    sq,
+                    rq,
+                    state <- new_mutex!(QpState {
+                        attrs: Attrs::new(),
+                        tx,
+                        dead: false,
+                    }),
+                    rx <- SkbQueue::new(),
+                    work <- new_work!("QpInner::work"),
+                    timer <- new_delayed_work!("QpInner::timer"),
+                }),
+                GFP_KERNEL,
+            )?)
+        })?;
+        let qpn = inner.qpn;
+        Ok((Qp { inner }, qpn, caps))
+    }
+
+    /// Checks every attribute `mask` names, then applies them all, or
+    /// none, and moves the transport to the new state in the same critical
+    /// section: no packet sees the new attributes before the transition.
+    pub(crate) fn modify(&self, a: &sys::ib_qp_attr, mask: u32) -> Result {
+        self.inner
+            .with_transport(|st, cx| {
+                let prev = st.attrs.state;
+                st.attrs = cx.qp.modified(&st.attrs, a, mask)?;
+                st.transition(cx, prev);
+                Ok(())
+            })
+            .unwrap_or(Err(EINVAL))
     }
 
     /// The send doorbell: work requests wait in the send queue.

@@ -345,7 +345,6 @@ impl QpState {
         let sq = &cx.qp.sq.ring;
         let old = self.tx.comp_wqe;
         let w = self.tx.sent[(old & sq.capacity()) as usize];
-        self.complete_send(cx, &w, status);
         self.tx.comp_wqe = sq.next(old);
         if self.tx.next_wqe == old {
             // A retry was resending it: go on after it, and never touch
@@ -356,7 +355,11 @@ impl QpState {
                 self.tx.psn = end;
             }
         }
+        // The slot is free before its completion is seen: a process that
+        // polls the completion and posts again must find room (librxe
+        // refuses a post to a full ring).
         cx.qp.sq.set_consumer(self.tx.comp_wqe);
+        self.complete_send(cx, &w, status);
     }
 
     /// Something failed for good: the QP goes to the error state, and
@@ -408,9 +411,9 @@ impl QpState {
                 port_num: 1,
                 ..WorkCompletion::default()
             };
-            post(&cx.qp.recv_cq, &wc, false);
             self.tx.rq_next = rq.ring.next(self.tx.rq_next);
             rq.set_consumer(self.tx.rq_next);
+            post(&cx.qp.recv_cq, &wc, false);
         }
     }
 }

@@ -108,33 +108,33 @@ use_ipv6() {
 	GB=$(gid_index_prefix $DB fd00:)
 }
 
-# Our devices rxe0 (nsA, 10.0.0.1) and rxe1 (nsB, 10.0.0.2) on a veth pair,
-# up with their IPv4 GIDs; sets GA and GB to those GIDs' indices.
+# link_pair NAME_A TYPE_A NAME_B TYPE_B: RDMA devices NAME_A (link type
+# TYPE_A) on nsA/veth0 and NAME_B (TYPE_B) on nsB/veth1, up with their IPv4
+# GIDs; sets DA and DB to the names, GA and GB to the GIDs' indices.
+link_pair() {
+	must ip netns exec nsA rdma link add "$1" type "$2" netdev veth0
+	must ip netns exec nsB rdma link add "$3" type "$4" netdev veth1
+	wait_for 20 gid_index "$1" 10.0.0.1 || fail "$1 has no IPv4 GID: $(gids "$1" | tr '\n' ' ')"
+	wait_for 20 gid_index "$3" 10.0.0.2 || fail "$3 has no IPv4 GID: $(gids "$3" | tr '\n' ' ')"
+	GA=$(gid_index "$1" 10.0.0.1)
+	GB=$(gid_index "$3" 10.0.0.2)
+	DA=$1 DB=$3
+}
+
+# Our devices rxe0 (nsA, 10.0.0.1) and rxe1 (nsB, 10.0.0.2) on a veth pair.
 rxe_pair() {
 	veth_pair
 	load_ours "$@"
-	must ip netns exec nsA rdma link add rxe0 type rxe netdev veth0
-	must ip netns exec nsB rdma link add rxe1 type rxe netdev veth1
-	wait_for 20 gid_index rxe0 10.0.0.1 || fail "rxe0 has no IPv4 GID: $(gids rxe0 | tr '\n' ' ')"
-	wait_for 20 gid_index rxe1 10.0.0.2 || fail "rxe1 has no IPv4 GID"
-	GA=$(gid_index rxe0 10.0.0.1)
-	GB=$(gid_index rxe1 10.0.0.2)
-	DA=rxe0 DB=rxe1
+	link_pair rxe0 rxe rxe1 rxe
 }
 
 # Ours in nsA (mig0 on veth0, 10.0.0.1) and the C rdma_rxe in nsB (crxe1 on
-# veth1, 10.0.0.2); sets DA, DB, GA and GB as rxe_pair does.
+# veth1, 10.0.0.2).
 mixed_pair() {
 	veth_pair
 	load_ours link_type=rxe_migros
 	must modprobe rdma_rxe
-	must ip netns exec nsA rdma link add mig0 type rxe_migros netdev veth0
-	must ip netns exec nsB rdma link add crxe1 type rxe netdev veth1
-	wait_for 20 gid_index mig0 10.0.0.1 || fail "mig0 has no IPv4 GID"
-	wait_for 20 gid_index crxe1 10.0.0.2 || fail "crxe1 has no IPv4 GID"
-	GA=$(gid_index mig0 10.0.0.1)
-	GB=$(gid_index crxe1 10.0.0.2)
-	DA=mig0 DB=crxe1
+	link_pair mig0 rxe_migros crxe1 rxe
 }
 
 # Swaps the roles of the two ends for pair_run and perf_run: the server
@@ -157,6 +157,12 @@ ends() {
 	fi
 }
 
+# The lines of a tool's output that tell why it failed (stderr comes
+# before buffered stdout in the file), and its last lines, on one line.
+failure_lines() {
+	{ grep -iE 'error|fail|couldn|unable|status' "$1" | head -n 5; tail -n 3 "$1"; } | tr '\n' ' '
+}
+
 # client_server T GIDFLAG TOOL ARGS...: TOOL as server on the server's end
 # (SERVER_NS) and as client on the other against it, each with -d DEVICE
 # GIDFLAG INDEX, ARGS, and a timeout of T seconds. Fails the test with both
@@ -172,8 +178,8 @@ client_server() {
 	wait $srv
 	src=$?
 	if [ $crc != 0 ] || [ $src != 0 ]; then
-		note "server ($src): $(tail -n 5 /tmp/srv.out | tr '\n' ' ')"
-		note "client ($crc): $(tail -n 5 /tmp/cli.out | tr '\n' ' ')"
+		note "server ($src): $(failure_lines /tmp/srv.out)"
+		note "client ($crc): $(failure_lines /tmp/cli.out)"
 		fail "$tool $* failed"
 	fi
 }
