@@ -29,6 +29,27 @@ pub type DeviceAttr = sys::ib_device_attr;
 /// Port attributes as `ibv_query_port` reports them.
 pub type PortAttr = sys::ib_port_attr;
 
+/// The identity of a uverbs file (the `ib_uverbs_file` behind an open
+/// /dev/infiniband/uverbsN), for telling which user context a file
+/// descriptor names. It is only ever compared, never followed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct UverbsFile(usize);
+
+impl UverbsFile {
+    /// The uverbs file that the caller's descriptor `fd` would be, if it
+    /// is one: what matches no user context is not. EBADF if `fd` is not
+    /// open.
+    pub fn of_fd(fd: i32) -> Result<UverbsFile> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        let file = kernel::fs::LocalFile::fget(fd).map_err(|_| EBADF)?;
+        // SAFETY: `file` holds a reference to a live `struct file`; its
+        // `private_data` (a uverbs file's `ib_uverbs_file`) is read as a
+        // number and never followed.
+        let private = unsafe { (*file.as_ptr()).private_data };
+        Ok(UverbsFile(private as usize))
+    }
+}
+
 /// What a driver provides for its devices. Each method runs in process
 /// context, called by the RDMA core for a device of this driver.
 pub trait Driver: Send + Sync + Sized + 'static {
@@ -55,8 +76,9 @@ pub trait Driver: Send + Sync + Sized + 'static {
     fn query_port(dev: &Device<Self>, port: u32, attr: &mut PortAttr) -> Result;
     /// The P_Key at `index` of `port`'s table.
     fn query_pkey(dev: &Device<Self>, port: u32, index: u16) -> Result<u16>;
-    /// Opens a user context (a process opening the device).
-    fn alloc_ucontext(dev: &Device<Self>) -> Result<Self::UContext>;
+    /// Opens a user context (a process opening the device) on the uverbs
+    /// file `file`.
+    fn alloc_ucontext(dev: &Device<Self>, file: UverbsFile) -> Result<Self::UContext>;
     /// Allocates a protection domain.
     fn alloc_pd(dev: &Device<Self>) -> Result<Self::Pd>;
     /// Registers a DMA memory region (all of memory, for kernel users) with
@@ -105,12 +127,14 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// The AH is being destroyed; its data is dropped afterwards.
     fn destroy_ah(dev: &Device<Self>, ah: &Self::Ah);
 
-    /// Creates a QP; `udata` is `None` for kernel consumers. Returns the QP,
-    /// its number and the capacities granted.
+    /// Creates a QP; `udata` is `None` for kernel consumers, and `uctx` is
+    /// the user context a process creates it in. Returns the QP, its
+    /// number and the capacities granted.
     fn create_qp(
         dev: &Device<Self>,
         init: &QpInit<'_, Self::Cq>,
         udata: Option<&UData<'_>>,
+        uctx: Option<&Self::UContext>,
     ) -> Result<(Self::Qp, u32, QpCaps)>;
     /// Applies the attributes `mask` names (`ib_qp_attr_mask`) from `attr`.
     fn modify_qp(qp: &Self::Qp, attr: &sys::ib_qp_attr, mask: u32) -> Result;
@@ -282,6 +306,33 @@ impl<T: Driver> Device<T> {
         // SAFETY: the device is live; the core returns a held reference or
         // null.
         unsafe { NetDevRef::from_raw_owned(sys::ib_device_get_netdev(self.as_ib(), port)) }
+    }
+
+    /// The index of the RoCEv2 GID `gid` in port `port`'s GID table;
+    /// ENOENT if the port has no such GID.
+    pub fn roce_gid_index(&self, port: u32, gid: &[u8; 16]) -> Result<u8> {
+        let mut raw = sys::ib_gid::default();
+        // SAFETY: `raw` is a plain union of byte views; all are valid.
+        unsafe { *raw.raw.as_mut() = *gid };
+        // SAFETY: the device is live and `raw` outlives the call, which
+        // returns a held GID entry or an error pointer.
+        let attr = unsafe {
+            sys::rdma_find_gid_by_port(
+                self.as_ib(),
+                &raw,
+                sys::ib_gid_type_IB_GID_TYPE_ROCE_UDP_ENCAP,
+                port,
+                core::ptr::null_mut(),
+            )
+        };
+        let attr = kernel::error::from_err_ptr(attr.cast_mut()).map_err(|_| ENOENT)?;
+        // SAFETY: `attr` is a held entry: read, then released.
+        let index = unsafe {
+            let index = (*attr).index;
+            sys::rdma_put_gid_attr(attr);
+            index
+        };
+        u8::try_from(index).map_err(|_| ERANGE)
     }
 
     /// Reports `ndev`'s link state as a port event if it changed.
@@ -655,7 +706,8 @@ impl<T: Driver> Ops<T> {
             // SAFETY: the core allocated `uc` with `size_ib_ucontext` bytes,
             // zeroed, and set its device to one of ours.
             unsafe {
-                let data = T::alloc_ucontext(Device::from_ib((*uc).device))?;
+                let file = UverbsFile((*uc).ufile as usize);
+                let data = T::alloc_ucontext(Device::from_ib((*uc).device), file)?;
                 Object::<_, T::UContext>::init(uc, data);
             }
             Ok(0)
@@ -909,9 +961,17 @@ impl<T: Driver> Ops<T> {
                     has_srq: !attr.srq.is_null(),
                     create_flags: attr.create_flags,
                 };
+                // A user call's udata is its bundle's, whose context is the
+                // process's, on our device.
+                let uctx = if udata.is_null() {
+                    None
+                } else {
+                    let uc = sys::rxe_migros_udata_ucontext(udata);
+                    Some(Object::<_, T::UContext>::data(uc))
+                };
                 let udata = UData::from_raw(udata);
                 let dev = Device::<T>::from_ib((*qp).device);
-                let (data, qpn, caps) = T::create_qp(dev, &init, udata.as_ref())?;
+                let (data, qpn, caps) = T::create_qp(dev, &init, udata.as_ref(), uctx)?;
                 (*qp).qp_num = qpn;
                 caps.write_raw(&mut attr.cap);
                 Object::<_, T::Qp>::init(qp, data);

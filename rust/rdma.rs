@@ -17,6 +17,7 @@
 //! - [`netns`]: network namespaces and per-namespace exit hooks.
 //! - [`qp`]: queue pair creation and modification attributes.
 //! - [`param`]: a string module parameter, which `module!` lacks.
+//! - [`caps`]: the caller's capabilities.
 //! - [`route`]: routes, and sending packets a driver built whole.
 //! - [`skb`]: received packets, queues of them, and packets to send.
 //! - [`umem`]: user memory pinned for memory regions, and copies to it.
@@ -32,6 +33,8 @@
 pub mod bh;
 #[path = "bindings.rs"]
 pub mod bindings;
+#[path = "caps.rs"]
+pub mod caps;
 #[path = "cq.rs"]
 pub mod cq;
 #[path = "device.rs"]

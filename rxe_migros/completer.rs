@@ -12,6 +12,7 @@ use crate::counters::Counter;
 use crate::proto::aeth::{NakCode, Syndrome};
 use crate::proto::comp::{pending, Action, Failure, Pending, Response};
 use crate::proto::hdr::Packet;
+use crate::proto::mig::MigState;
 use crate::proto::opcode::{flags, op};
 use crate::proto::req::{Kind, Service};
 use crate::proto::wqe::{self, Data, Limits};
@@ -23,7 +24,7 @@ use kernel::time::{Delta, Instant};
 
 impl QpState {
     /// The oldest started request, if any, as the completer sees it.
-    fn oldest(&self, cx: &Ctx<'_>) -> Option<Pending> {
+    pub(crate) fn oldest(&self, cx: &Ctx<'_>) -> Option<Pending> {
         if self.tx.comp_wqe == self.tx.started {
             return None;
         }
@@ -33,6 +34,13 @@ impl QpState {
 
     /// A response packet (ACK, NAK, READ response) arrived.
     pub(crate) fn on_response(&mut self, cx: &Ctx<'_>, pkt: &Packet<'_>) {
+        match self.tx.mig {
+            // Ignored: go-back-N earns them again after the resume.
+            MigState::Stopped => return,
+            // The partner answers: it heard the RESUME.
+            MigState::Resuming { .. } if pkt.aeth().is_some() => self.resume_acknowledged(cx),
+            _ => {}
+        }
         if cx.qp.service != Service::Rc || self.attrs.state != sys::ib_qp_state_IB_QPS_RTS {
             return;
         }
@@ -116,7 +124,7 @@ impl QpState {
                 }
                 Action::Pause => {
                     // Frozen until the partner resumes.
-                    self.tx.retransmit_at = None;
+                    self.partner_paused(cx);
                     break;
                 }
                 Action::Ignore => break,

@@ -5,7 +5,7 @@
 //!
 //! The first seventeen are the C rxe's, with its names and meanings, so that
 //! tools reading them see no difference. The rest are ours: why received
-//! packets were dropped before reaching a QP.
+//! packets were dropped before reaching a QP, and the migration protocol.
 
 use crate::rdma::device::StatDesc;
 use kernel::sync::atomic::{Atomic, Relaxed};
@@ -68,9 +68,19 @@ counters! {
     RcvdBadIcrc => c"rcvd_bad_icrc",
     /// Well-formed packets that no QP of the device takes.
     RcvdNoDest => c"rcvd_no_dest",
+    /// Paused NAKs sent by Stopped QPs (docs/migration.md).
+    PausedNakSent => c"paused_nak_sent",
+    /// Paused NAKs received: a partner is being checkpointed.
+    PausedNakRcvd => c"paused_nak_rcvd",
+    /// RESUME packets sent, first ones and retransmissions.
+    ResumeSent => c"resume_sent",
+    /// RESUME packets received.
+    ResumeRcvd => c"resume_rcvd",
+    /// Milliseconds QPs spent Paused, counted when each pause ends.
+    PausedMs => c"paused_ms",
 }
 
-const N: usize = Counter::RcvdNoDest as usize + 1;
+const N: usize = Counter::PausedMs as usize + 1;
 
 /// The counters of one device.
 pub(crate) struct Counters {

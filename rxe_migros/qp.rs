@@ -12,6 +12,7 @@
 //! (whose posts come through the kernel) are refused.
 
 use crate::cq::{Cq, CqInner};
+use crate::migration::{Context, NewSource};
 use crate::param::{MAX_QP_RD_ATOM, MAX_QP_WR, MAX_SGE, MIN_QP_INDEX};
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::proto::req::Service;
@@ -25,6 +26,7 @@ use crate::rdma::udata::UData;
 use crate::rdma::udp_tunnel::wait_for_receivers;
 use crate::rdma::work::{cancel_delayed_work_sync, cancel_work_sync};
 use crate::transport::{Ctx, Transport};
+use crate::verbs::UContext;
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
@@ -125,6 +127,9 @@ impl Attrs {
 /// A queue pair.
 pub(crate) struct Qp {
     inner: Arc<QpInner>,
+    /// The user context it was created in, which lists it for the
+    /// control device.
+    ctx: Arc<Context>,
 }
 
 /// What the device's QP table, the receive path and the QP's work items
@@ -175,7 +180,9 @@ impl QpInner {
     fn device(&self) -> &Device<Rxe> {
         // SAFETY: the core destroys a QP before its device, and `destroy`
         // finishes the QP's work items before it returns; the other callers
-        // are the QP's verbs. So the device is alive while `self` is used.
+        // are the QP's verbs, and `with_transport` (the control device),
+        // which finds it not yet dead under its mutex, before `destroy`
+        // can begin. So the device is alive while `self` is used.
         unsafe { self.dev.get() }
     }
 
@@ -312,11 +319,13 @@ impl QpInner {
         self: &Arc<Self>,
         f: impl FnOnce(&mut QpState, &Ctx<'_>) -> R,
     ) -> Option<R> {
-        let dev = self.device();
         let mut st = self.state.lock();
         if st.dead {
             return None;
         }
+        // Not dead, with the mutex held: `destroy` has not begun, so the
+        // device is alive.
+        let dev = self.device();
         let cx = Ctx {
             dev,
             qp: self,
@@ -330,6 +339,40 @@ impl QpInner {
                 workqueue::system_unbound().enqueue_delayed::<Arc<QpInner>, 1>(self.clone(), delay);
         }
         Some(r)
+    }
+}
+
+impl QpInner {
+    /// Stops the QP for a checkpoint; it is quiescent on return. False if
+    /// it is being destroyed.
+    pub(crate) fn stop(self: &Arc<Self>) -> bool {
+        self.with_transport(|st, cx| st.stop(cx)).is_some()
+    }
+
+    /// The index of RoCEv2 GID `gid` on the QP's device; ENOENT if it has
+    /// none such, ENODEV if the QP is being destroyed.
+    pub(crate) fn gid_index(self: &Arc<Self>, gid: &[u8; 16]) -> Result<u8> {
+        self.with_transport(|_, cx| cx.dev.roce_gid_index(1, gid))
+            .unwrap_or(Err(ENODEV))
+    }
+
+    /// Resumes a Stopped QP (see [`QpState::resume`]); `siblings` are the
+    /// QPNs resumed with it, so that a partner among them needs no RESUME.
+    /// Returns whether it announces itself with RESUME, or `None` if it
+    /// was not Stopped.
+    pub(crate) fn resume(
+        self: &Arc<Self>,
+        src: Option<NewSource>,
+        siblings: &[u32],
+    ) -> Option<bool> {
+        self.with_transport(|st, cx| {
+            let loopback = siblings.contains(&st.attrs.dest_qpn)
+                && st.attrs.av.is_some_and(|av| av.dgid == av.sgid);
+            let announced = st.resume(cx, src, loopback);
+            st.send_requests(cx);
+            announced
+        })
+        .flatten()
     }
 }
 
@@ -360,8 +403,9 @@ impl Qp {
         dev: &Device<Rxe>,
         init: &QpInit<'_, Cq>,
         udata: Option<&UData<'_>>,
+        uctx: Option<&UContext>,
     ) -> Result<(Qp, u32, QpCaps)> {
-        let Some(udata) = udata else {
+        let (Some(udata), Some(uctx)) = (udata, uctx) else {
             // Kernel consumers post through post_send/post_recv, which come
             // with the transport.
             return Err(EOPNOTSUPP);
@@ -434,7 +478,12 @@ impl Qp {
             )?)
         })?;
         let qpn = inner.qpn;
-        Ok((Qp { inner }, qpn, caps))
+        let ctx = uctx.context.clone();
+        if let Err(e) = ctx.add_qp(inner.clone()) {
+            dev.qps.remove(qpn);
+            return Err(e);
+        }
+        Ok((Qp { inner, ctx }, qpn, caps))
     }
 
     /// Checks every attribute `mask` names, then applies them all, or
@@ -491,6 +540,7 @@ impl Qp {
     /// caller holds it, and no work item of it runs.
     pub(crate) fn destroy(&self, dev: &Device<Rxe>) {
         let qp = &self.inner;
+        self.ctx.remove_qp(qp);
         qp.state.lock().dead = true;
         dev.qps.remove(qp.qpn);
         // A receiver that found the QP before it was unlisted may still be

@@ -36,6 +36,7 @@ impl QpState {
     /// Sends what the send queue holds, as far as the window allows.
     pub(crate) fn send_requests(&mut self, cx: &Ctx<'_>) {
         if self.attrs.state != sys::ib_qp_state_IB_QPS_RTS
+            || !self.tx.mig.may_send()
             || self.tx.completer.is_paused()
             || self.tx.rnr_until.is_some()
         {

@@ -11,6 +11,7 @@ use crate::counters::Counter;
 use crate::mr::{self, MrError};
 use crate::proto::aeth::{NakCode, Syndrome};
 use crate::proto::hdr::{Aeth, Bth, Extensions, Reth};
+use crate::proto::mig::MigState;
 use crate::proto::opcode::{flags, op, TRANSPORT_RC};
 use crate::proto::psn::Psn;
 use crate::proto::req::Service;
@@ -50,6 +51,10 @@ impl QpState {
         let pkt = &d.packet;
         let info = pkt.info;
         let service = cx.qp.service;
+        if self.tx.mig == MigState::Stopped && service != Service::Rc {
+            // Nothing new is carried out; datagrams may be lost.
+            return;
+        }
         if service == Service::Ud {
             match pkt.deth() {
                 Some(deth) if deth.qkey == self.attrs.qkey => {}
@@ -60,6 +65,7 @@ impl QpState {
         let psn = pkt.bth.psn;
         // A message that takes a receive work request needs one waiting.
         if info.has(flags::RWR)
+            && self.tx.mig != MigState::Stopped
             && self.tx.recv.is_none()
             && (service == Service::Ud || psn == self.tx.responder.epsn())
             && cx.qp.rq.producer() == self.tx.rq_next
@@ -91,6 +97,7 @@ impl QpState {
                         self.tx.ack_owed = true;
                     }
                 }
+                self.partner_is_back(cx);
             }
             Verdict::Duplicate => {
                 cx.dev.counters.inc(Counter::DupReq);
@@ -117,13 +124,14 @@ impl QpState {
                 }
             }
             Verdict::Paused => {
+                cx.dev.counters.inc(Counter::PausedNakSent);
                 let epsn = self.tx.responder.epsn();
                 self.send_ack(cx, Syndrome::Nak(NakCode::Paused), epsn);
             }
             Verdict::Resume => {
-                // Migration's RESUME comes with the migration protocol; an
-                // acknowledgement of what was carried out is always right.
-                self.ack_last(cx);
+                if service == Service::Rc {
+                    self.on_resume_request(cx, d);
+                }
             }
         }
     }

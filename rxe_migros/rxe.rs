@@ -20,8 +20,10 @@ mod rdma;
 
 mod ah;
 mod completer;
+mod control;
 mod counters;
 mod cq;
+mod migration;
 mod mr;
 mod net;
 mod ns;
@@ -51,6 +53,12 @@ module! {
     description: "Soft RoCE in Rust, with live migration of RDMA applications",
     license: "GPL",
     alias: ["rdma-link-rxe_migros"],
+    params: {
+        pause_timeout_s: u32 {
+            default: 60,
+            description: "Seconds a QP waits for a migrating partner (Paused, Resuming) before its error state",
+        },
+    },
 }
 
 /// The `rdma link` type our devices are created with. "rxe" makes us a
@@ -172,9 +180,10 @@ impl Drop for RemoveAllDevices {
 }
 
 struct RxeModule {
-    // Field order is drop order: first no new links, then no devices (their
+    // Field order is drop order: first no control commands, then no new links, then no devices (their
     // sockets close with them), then no sockets in any namespace, and only
     // then no netdev events (which may still name a device).
+    _control: Pin<KBox<control::Registration>>,
     _link: LinkType<Rxe>,
     _devices: RemoveAllDevices,
     _sockets: Pernet<ns::NsExit>,
@@ -187,6 +196,8 @@ impl kernel::Module for RxeModule {
         unsafe { DEVICES.init() };
         // SAFETY: as above, for the namespaces' sockets.
         unsafe { ns::init() };
+        // SAFETY: as above, for the user contexts.
+        unsafe { migration::init() };
         // `rdma link add` reads at most IFNAMSIZ - 1 bytes of a type name.
         let link_type = LINK_TYPE.get();
         if link_type.is_empty() || link_type.to_bytes().len() >= 16 {
@@ -196,11 +207,18 @@ impl kernel::Module for RxeModule {
         let events = Notifier::register()?;
         let sockets = Pernet::register()?;
         let link = LinkType::register(link_type)?;
+        let control = KBox::pin_init(
+            control::Registration::register(kernel::miscdevice::MiscDeviceOptions {
+                name: c"rxe_migros",
+            }),
+            GFP_KERNEL,
+        )?;
         pr_info!(
             "loaded, rdma link type \"{}\"\n",
             LINK_TYPE.get().to_str().unwrap_or("?")
         );
         Ok(RxeModule {
+            _control: control,
             _link: link,
             _devices: RemoveAllDevices,
             _sockets: sockets,

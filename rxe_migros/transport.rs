@@ -15,6 +15,7 @@
 use crate::cq::CqInner;
 use crate::mr::{self, MrError, MrInner};
 use crate::proto::comp::Completer;
+use crate::proto::mig::MigState;
 use crate::proto::psn::Psn;
 use crate::proto::queue::Ring;
 use crate::proto::req::{mtu_bytes, Kind};
@@ -115,6 +116,11 @@ pub(crate) struct Transport {
 
     /// Room for one work request, copied out of its ring.
     pub(crate) slot: KVec<u8>,
+
+    // Migration (crate::migration).
+    pub(crate) mig: MigState,
+    /// When a Resuming QP sends its RESUME again.
+    pub(crate) resume_at: Option<Instant<Monotonic>>,
 }
 
 /// `struct ib_grh` room at the start of a UD receive buffer.
@@ -161,21 +167,22 @@ impl Transport {
             ack_owed: false,
             write: None,
             slot,
+            mig: MigState::Running,
+            resume_at: None,
         })
     }
 
     /// How long until the earliest timer is due, if one is set.
     pub(crate) fn timer_delay(&self) -> Option<Jiffies> {
-        let at = match (self.retransmit_at, self.rnr_until) {
-            (Some(a), Some(b)) => {
-                if (a - b).is_negative() {
-                    a
-                } else {
-                    b
-                }
-            }
-            (a, b) => a.or(b)?,
+        let earlier = |a: Option<Instant<Monotonic>>, b: Option<Instant<Monotonic>>| match (a, b) {
+            (Some(a), Some(b)) if (a - b).is_negative() => Some(a),
+            (Some(_), Some(b)) => Some(b),
+            (a, b) => a.or(b),
         };
+        let at = earlier(
+            earlier(self.retransmit_at, self.rnr_until),
+            self.migration_deadline(),
+        )?;
         let left = at - Instant::now();
         let ms = if left.is_negative() {
             0
@@ -304,6 +311,7 @@ impl QpState {
 
     /// The timer fired: retransmit or resume after an RNR wait, if due.
     pub(crate) fn on_timer(&mut self, cx: &Ctx<'_>) {
+        self.migration_timer(cx);
         if let Some(at) = self.tx.rnr_until {
             if due(at) {
                 self.tx.rnr_until = None;

@@ -5,21 +5,29 @@
 
 use crate::ah::Ah;
 use crate::cq::Cq;
+use crate::migration::Context;
 use crate::mr::Mr;
 use crate::param::*;
 use crate::qp::Qp;
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::{CqEvents, CqInit};
-use crate::rdma::device::{Device, DeviceAttr, Driver, PortAttr, StatDesc};
+use crate::rdma::device::{Device, DeviceAttr, Driver, PortAttr, StatDesc, UverbsFile};
 use crate::rdma::qp::{AddressVector, PdId, QpCaps, QpInit};
 use crate::rdma::udata::UData;
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// A process's open device. It holds nothing yet: its objects arrive with
-/// the data path.
-pub(crate) struct UContext;
+/// A process's open device: listed, with its QPs, for the control device.
+pub(crate) struct UContext {
+    pub(crate) context: Arc<Context>,
+}
+
+impl Drop for UContext {
+    fn drop(&mut self) {
+        Context::unregister(&self.context);
+    }
+}
 
 /// A protection domain. Its objects (MRs, QPs, AHs) point to it, not the
 /// other way round, so it holds nothing.
@@ -122,8 +130,10 @@ impl Driver for Rxe {
         Ok(DEFAULT_PKEY)
     }
 
-    fn alloc_ucontext(_dev: &Device<Self>) -> Result<UContext> {
-        Ok(UContext)
+    fn alloc_ucontext(_dev: &Device<Self>, file: UverbsFile) -> Result<UContext> {
+        Ok(UContext {
+            context: Context::register(file)?,
+        })
     }
 
     fn alloc_pd(_dev: &Device<Self>) -> Result<Pd> {
@@ -191,8 +201,9 @@ impl Driver for Rxe {
         dev: &Device<Self>,
         init: &QpInit<'_, Cq>,
         udata: Option<&UData<'_>>,
+        uctx: Option<&UContext>,
     ) -> Result<(Qp, u32, QpCaps)> {
-        Qp::new(dev, init, udata)
+        Qp::new(dev, init, udata, uctx)
     }
 
     fn modify_qp(qp: &Qp, attr: &sys::ib_qp_attr, mask: u32) -> Result {

@@ -31,3 +31,19 @@ if ! diff <(echo "$theirs") <(echo "$ours") >"$work/diff"; then
 	die "uapi/rdma_user_rxe.h differs from the kernel's rdma_user_rxe.h"
 fi
 log "uapi/rdma_user_rxe.h: $(echo "$structs" | wc -w) layouts identical to the kernel's"
+
+# uapi/rxe_migros_ctl.h: the control ioctls' sizes, offsets and numbers, as
+# rxe_migros/control.rs pins them too.
+cat >"$work/ctl.c" <<'C'
+#include <stddef.h>
+#include "rxe_migros_ctl.h"
+_Static_assert(sizeof(struct rxe_migros_stop) == 24, "stop size");
+_Static_assert(offsetof(struct rxe_migros_stop, qps) == 16, "stop qps");
+_Static_assert(sizeof(struct rxe_migros_resume) == 40, "resume size");
+_Static_assert(offsetof(struct rxe_migros_resume, sgid) == 16, "resume sgid");
+_Static_assert(offsetof(struct rxe_migros_resume, qps) == 32, "resume qps");
+_Static_assert(RXE_MIGROS_IOC_STOP == 0xc018bb01u, "stop number");
+_Static_assert(RXE_MIGROS_IOC_RESUME == 0xc028bb02u, "resume number");
+C
+in_chroot clang -fsyntax-only -I"$TOP/uapi" "$work/ctl.c" || die "uapi/rxe_migros_ctl.h does not match the driver"
+log "uapi/rxe_migros_ctl.h: the control ioctls match the driver"

@@ -9,6 +9,7 @@
 #include <linux/if_vlan.h>
 #include <linux/notifier.h>
 #include <rdma/ib_verbs.h>
+#include <rdma/ib_cache.h>
 #include <rdma/ib_umem.h>
 #include <rdma/ib_mad.h>
 #include <rdma/rdma_netlink.h>

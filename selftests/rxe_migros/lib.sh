@@ -173,14 +173,22 @@ client_server() {
 	ip netns exec $SERVER_NS timeout "$t" $tool -d $SD $gflag "$SG" "$@" >/tmp/srv.out 2>&1 &
 	srv=$!
 	sleep 2
-	ip netns exec $CLIENT_NS timeout "$t" $tool -d $CD $gflag "$CG" "$@" $SERVER_IP >/tmp/cli.out 2>&1
+	ip netns exec $CLIENT_NS timeout "$t" $tool -d $CD $gflag "$CG" "$@" $SERVER_IP >/tmp/cli.out 2>&1 &
+	wait_pair $! $srv "$tool $*"
+}
+
+# wait_pair CLIENT_PID SERVER_PID WHAT: waits for a client and a server
+# running in the background (output in /tmp/cli.out and /tmp/srv.out);
+# fails the test with both outputs if either fails.
+wait_pair() {
+	wait $1
 	crc=$?
-	wait $srv
+	wait $2
 	src=$?
 	if [ $crc != 0 ] || [ $src != 0 ]; then
 		note "server ($src): $(failure_lines /tmp/srv.out)"
 		note "client ($crc): $(failure_lines /tmp/cli.out)"
-		fail "$tool $* failed"
+		fail "$3 failed"
 	fi
 }
 

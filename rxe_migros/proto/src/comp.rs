@@ -177,11 +177,18 @@ impl Completer {
         self.paused
     }
 
+    /// The partner is back (or this side is): leave the pause with full
+    /// budgets. [`Completer::on_resume`] does this and also says where
+    /// to resend from.
+    pub fn unpause(&mut self) {
+        self.paused = false;
+        self.progress();
+    }
+
     /// The partner announced itself (RESUME): send again from the oldest
     /// request's resume point, with full retry budgets.
     pub fn on_resume(&mut self, pending: &Pending) -> Action {
-        self.paused = false;
-        self.progress();
+        self.unpause();
         Action::Retry {
             from: self.resume_psn(pending),
         }

@@ -83,14 +83,14 @@ impl AddressUpdate {
 pub enum MigState {
     /// Normal operation.
     Running,
-    /// Being checkpointed: sends nothing, executes nothing new, answers the
-    /// expected request with the paused NAK.
+    /// Being checkpointed: sends nothing, executes nothing new.
     Stopped,
-    /// Its partner is being checkpointed: sends nothing, with its timers and
-    /// retry counters frozen, since `since_ms`.
+    /// Its partner is Stopped (it answered with the paused NAK), since
+    /// the given time in milliseconds: sends nothing, waits.
     Paused { since_ms: u64 },
-    /// Restored: announces its address with RESUME until acknowledged.
-    Resuming,
+    /// Restored (or resumed in place) since the given time: announces its
+    /// address with RESUME until the partner acknowledges it.
+    Resuming { since_ms: u64 },
 }
 
 impl MigState {
@@ -99,11 +99,24 @@ impl MigState {
         matches!(self, MigState::Running)
     }
 
-    /// Whether a Paused QP has waited longer than `limit_ms` at `now_ms`:
-    /// it then goes to the error state, so a failed migration cannot hang
-    /// its partners for ever.
-    pub fn pause_expired(self, now_ms: u64, limit_ms: u64) -> bool {
-        matches!(self, MigState::Paused { since_ms } if now_ms.saturating_sub(since_ms) > limit_ms)
+    /// Whether it has waited for its partner (Paused or Resuming) for
+    /// longer than `limit_ms`: then the QP goes to the error state, so
+    /// that a failed migration cannot hang its peers forever.
+    pub fn waited_too_long(self, now_ms: u64, limit_ms: u64) -> bool {
+        match self {
+            MigState::Paused { since_ms } | MigState::Resuming { since_ms } => {
+                now_ms.saturating_sub(since_ms) > limit_ms
+            }
+            _ => false,
+        }
+    }
+
+    /// When the wait that `waited_too_long` bounds began, if waiting.
+    pub fn waiting_since(self) -> Option<u64> {
+        match self {
+            MigState::Paused { since_ms } | MigState::Resuming { since_ms } => Some(since_ms),
+            _ => None,
+        }
     }
 }
 
@@ -143,11 +156,14 @@ mod tests {
     }
 
     #[test]
-    fn pauses_expire() {
+    fn waits_expire() {
         let p = MigState::Paused { since_ms: 1000 };
-        assert!(!p.pause_expired(61_000, 60_000));
-        assert!(p.pause_expired(61_001, 60_000));
-        assert!(!MigState::Running.pause_expired(u64::MAX, 0));
-        assert!(!p.may_send() && MigState::Running.may_send());
+        assert!(!p.waited_too_long(61_000, 60_000));
+        assert!(p.waited_too_long(61_001, 60_000));
+        let r = MigState::Resuming { since_ms: 1000 };
+        assert!(r.waited_too_long(61_001, 60_000) && r.waiting_since() == Some(1000));
+        assert!(!MigState::Running.waited_too_long(u64::MAX, 0));
+        assert!(!MigState::Stopped.waited_too_long(u64::MAX, 0));
+        assert!(!p.may_send() && !r.may_send() && MigState::Running.may_send());
     }
 }

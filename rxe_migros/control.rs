@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The control device, /dev/rxe_migros: what a checkpointer (our CRIU
+//! plugin, a test) uses to stop a process's QPs and to resume them,
+//! optionally at a new address. The ABI is uapi/rxe_migros_ctl.h.
+//!
+//! A process's QPs are named by its uverbs file: the caller passes a
+//! descriptor of that very file (its own, or one taken from the process
+//! with pidfd_getfd). Every command needs CAP_CHECKPOINT_RESTORE or
+//! CAP_SYS_ADMIN.
+
+use crate::migration::{Context, NewSource};
+use kernel::fs::File;
+use kernel::ioctl::_IOWR;
+use kernel::miscdevice::{MiscDevice, MiscDeviceRegistration};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+use kernel::uaccess::{UserPtr, UserSlice};
+
+/// `RXE_MIGROS_CTL_VERSION`: the version every command struct carries.
+const VERSION: u32 = 1;
+
+/// The ioctl type of our commands (free in ioctl-number.rst).
+const IOC_TYPE: u32 = 0xbb;
+
+/// `struct rxe_migros_stop`.
+#[repr(C)]
+struct StopArgs {
+    size: u32,
+    version: u32,
+    uverbs_fd: i32,
+    flags: u32,
+    qps: u32,
+    reserved: u32,
+}
+
+/// `struct rxe_migros_resume`.
+#[repr(C)]
+struct ResumeArgs {
+    size: u32,
+    version: u32,
+    uverbs_fd: i32,
+    flags: u32,
+    sgid: [u8; 16],
+    qps: u32,
+    announced: u32,
+}
+
+/// `RXE_MIGROS_IOC_STOP`.
+const IOC_STOP: u32 = _IOWR::<StopArgs>(IOC_TYPE, 1);
+/// `RXE_MIGROS_IOC_RESUME`.
+const IOC_RESUME: u32 = _IOWR::<ResumeArgs>(IOC_TYPE, 2);
+/// `RXE_MIGROS_RESUME_SGID`: `sgid` is the QPs' new source GID.
+const RESUME_SGID: u32 = 1 << 0;
+
+/// Where the output fields are, in bytes from the struct's start.
+const STOP_QPS_AT: usize = 16;
+const RESUME_QPS_AT: usize = 32;
+
+// The ABI as uapi/rxe_migros_ctl.h has it (tools/check-abi.sh pins the
+// header to the same numbers).
+const _: () = {
+    assert!(size_of::<StopArgs>() == 24 && size_of::<ResumeArgs>() == 40);
+    assert!(core::mem::offset_of!(StopArgs, qps) == STOP_QPS_AT);
+    assert!(core::mem::offset_of!(ResumeArgs, qps) == RESUME_QPS_AT);
+    assert!(IOC_STOP == 0xc018_bb01 && IOC_RESUME == 0xc028_bb02);
+};
+
+/// The control device's registration, held by the module.
+pub(crate) type Registration = MiscDeviceRegistration<Control>;
+
+/// An open /dev/rxe_migros: it keeps nothing of its own.
+pub(crate) struct Control;
+
+/// A command struct read from user space: its bytes, checked for size and
+/// version.
+struct Command<const N: usize> {
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Command<N> {
+    /// Reads the struct at `arg`. Its first two fields, size and version,
+    /// must be ours: EINVAL for a truncated struct or another size,
+    /// EPROTONOSUPPORT for another version.
+    fn read(arg: usize) -> Result<Self> {
+        let mut bytes = [0u8; N];
+        UserSlice::new(UserPtr::from_addr(arg), N)
+            .reader()
+            .read_slice(&mut bytes)?;
+        let size = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let version = u32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        if size as usize != N {
+            pr_info!("control: a command struct of {} bytes, not {}\n", size, N);
+            return Err(EINVAL);
+        }
+        if version != VERSION {
+            pr_info!(
+                "control: command version {} unknown (ours is {})\n",
+                version,
+                VERSION
+            );
+            return Err(EPROTONOSUPPORT);
+        }
+        Ok(Command { bytes })
+    }
+
+    fn u32_at(&self, at: usize) -> u32 {
+        let b = &self.bytes;
+        u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    }
+
+    /// The context the struct's uverbs_fd (at offset 8) names.
+    fn context(&self) -> Result<Arc<Context>> {
+        let fd = self.u32_at(8) as i32;
+        Context::of_fd(fd).inspect_err(|e| {
+            pr_info!(
+                "control: fd {} is not a uverbs file of an rxe_migros device ({:?})\n",
+                fd,
+                e
+            )
+        })
+    }
+
+    /// Writes the output fields `values` at `at` back to the struct.
+    fn answer(arg: usize, at: usize, values: &[u32]) -> Result {
+        let mut out = KVec::with_capacity(values.len() * 4, GFP_KERNEL)?;
+        for v in values {
+            out.extend_from_slice(&v.to_ne_bytes(), GFP_KERNEL)?;
+        }
+        UserSlice::new(UserPtr::from_addr(arg + at), out.len())
+            .writer()
+            .write_slice(&out)
+    }
+}
+
+/// STOP: stops every QP of the context; they are quiescent on return.
+fn stop(arg: usize) -> Result {
+    let cmd = Command::<{ size_of::<StopArgs>() }>::read(arg)?;
+    if cmd.u32_at(12) != 0 || cmd.u32_at(20) != 0 {
+        return Err(EINVAL);
+    }
+    let ctx = cmd.context()?;
+    let mut n = 0u32;
+    for qp in ctx.qps()?.iter() {
+        if qp.stop() {
+            n += 1;
+        }
+    }
+    Command::<{ size_of::<StopArgs>() }>::answer(arg, STOP_QPS_AT, &[n])
+}
+
+/// RESUME: resumes every Stopped QP of the context, from a new source GID
+/// if the flags say so; RC QPs announce themselves with RESUME.
+fn resume(arg: usize) -> Result {
+    let cmd = Command::<{ size_of::<ResumeArgs>() }>::read(arg)?;
+    let flags = cmd.u32_at(12);
+    if flags & !RESUME_SGID != 0 {
+        return Err(EINVAL);
+    }
+    let ctx = cmd.context()?;
+    let qps = ctx.qps()?;
+    let mut gid = [0u8; 16];
+    gid.copy_from_slice(&cmd.bytes[16..32]);
+    let src = match (flags & RESUME_SGID != 0, qps.first()) {
+        (true, Some(qp)) => Some(NewSource {
+            gid,
+            index: qp.gid_index(&gid).inspect_err(|_| {
+                pr_info!("control: the new source GID is not one of the device's\n")
+            })?,
+        }),
+        _ => None,
+    };
+    let mut siblings = KVec::with_capacity(qps.len(), GFP_KERNEL)?;
+    for qp in qps.iter() {
+        siblings.push(qp.qpn, GFP_KERNEL)?;
+    }
+    let (mut n, mut announced) = (0u32, 0u32);
+    for qp in qps.iter() {
+        if let Some(a) = qp.resume(src, &siblings) {
+            n += 1;
+            announced += u32::from(a);
+        }
+    }
+    Command::<{ size_of::<ResumeArgs>() }>::answer(arg, RESUME_QPS_AT, &[n, announced])
+}
+
+/// Whether the caller may checkpoint and restore.
+fn may_checkpoint() -> bool {
+    crate::rdma::caps::capable(crate::rdma::caps::CHECKPOINT_RESTORE)
+        || crate::rdma::caps::capable(crate::rdma::caps::SYS_ADMIN)
+}
+
+#[vtable]
+impl MiscDevice for Control {
+    type Ptr = KBox<Self>;
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+        Ok(KBox::new(Control, GFP_KERNEL)?)
+    }
+
+    fn ioctl(_me: &Control, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        if !may_checkpoint() {
+            return Err(EPERM);
+        }
+        match cmd {
+            IOC_STOP => stop(arg)?,
+            IOC_RESUME => resume(arg)?,
+            _ => return Err(ENOTTY),
+        }
+        Ok(0)
+    }
+}

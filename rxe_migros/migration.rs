@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The migration protocol in the QP (docs/migration.md): Stopped while the
+//! process is checkpointed, Paused while a partner is, and Resuming until a
+//! partner has heard the RESUME that announces the restored QP's address.
+//!
+//! The decisions are the core's ([`MigState`], the completer's pause and
+//! the responder's paused verdict); this glue keeps the state, sends the
+//! paused NAK and RESUME, takes a partner's new address, and bounds the
+//! waits. Like the rest of the transport, it runs with the QP's mutex held.
+//!
+//! The control device ([`crate::control`]) finds a process's QPs through
+//! its user context: [`Context`] lists them.
+
+use crate::counters::Counter;
+use crate::proto::comp::Action;
+use crate::proto::hdr::{Bth, Extensions};
+use crate::proto::mig::{AddressUpdate, MigState};
+use crate::proto::opcode::{op, TRANSPORT_RC};
+use crate::proto::psn::Psn;
+use crate::proto::req::Service;
+use crate::proto::roce::Datagram;
+use crate::qp::{QpInner, QpState};
+use crate::rdma::bindings as sys;
+use crate::rdma::device::UverbsFile;
+use crate::rdma::qp::AddressVector;
+use crate::requester::PKEY;
+use crate::transport::{due, Ctx, Transport};
+use crate::xmit;
+use kernel::prelude::*;
+use kernel::sync::{global_lock, Arc};
+use kernel::time::{ClockSource, Delta, Instant, Monotonic};
+
+/// How often a Resuming QP sends RESUME when its QP has no retransmission
+/// timeout of its own.
+const RESUME_INTERVAL_MS: i64 = 100;
+
+/// Milliseconds of the monotonic clock, for the migration states' times.
+pub(crate) fn now_ms() -> u64 {
+    (Monotonic::ktime_get() / 1_000_000) as u64
+}
+
+/// The bound on waiting for a partner (Paused, Resuming), in ms.
+fn wait_limit_ms() -> u64 {
+    u64::from(crate::module_parameters::pause_timeout_s.value()) * 1000
+}
+
+/// A process's open device, as the control device finds it: the uverbs
+/// file it was opened on, and the QPs created in it.
+#[pin_data]
+pub(crate) struct Context {
+    file: UverbsFile,
+    #[pin]
+    qps: kernel::sync::Mutex<KVec<Arc<QpInner>>>,
+}
+
+global_lock! {
+    // SAFETY: initialised first thing in `RxeModule::init`, before any
+    // device (and so any user context) exists.
+    unsafe(uninit) static CONTEXTS: Mutex<KVec<Arc<Context>>> = KVec::new();
+}
+
+/// Initialises the list of user contexts.
+///
+/// # Safety
+///
+/// Called once, in the module's init, before anything else uses it.
+pub(crate) unsafe fn init() {
+    // SAFETY: per the caller.
+    unsafe { CONTEXTS.init() };
+}
+
+impl Context {
+    /// Lists a new user context opened on `file`.
+    pub(crate) fn register(file: UverbsFile) -> Result<Arc<Context>> {
+        let ctx = Arc::pin_init(
+            pin_init!(Context {
+                file,
+                qps <- kernel::new_mutex!(KVec::new()),
+            }),
+            GFP_KERNEL,
+        )?;
+        CONTEXTS.lock().push(ctx.clone(), GFP_KERNEL)?;
+        Ok(ctx)
+    }
+
+    /// Unlists it (the context is being freed).
+    pub(crate) fn unregister(this: &Arc<Context>) {
+        CONTEXTS.lock().retain(|c| !Arc::ptr_eq(c, this));
+    }
+
+    /// The context opened on the caller's descriptor `fd`. EBADF if `fd` is
+    /// not open; ENODEV if it is not a uverbs file of one of our devices.
+    pub(crate) fn of_fd(fd: i32) -> Result<Arc<Context>> {
+        let file = UverbsFile::of_fd(fd)?;
+        let found = CONTEXTS.lock().iter().find(|c| c.file == file).cloned();
+        found.ok_or(ENODEV)
+    }
+
+    pub(crate) fn add_qp(&self, qp: Arc<QpInner>) -> Result {
+        self.qps.lock().push(qp, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    pub(crate) fn remove_qp(&self, qp: &Arc<QpInner>) {
+        self.qps.lock().retain(|q| !Arc::ptr_eq(q, qp));
+    }
+
+    /// The context's QPs, as they are now.
+    pub(crate) fn qps(&self) -> Result<KVec<Arc<QpInner>>> {
+        let qps = self.qps.lock();
+        let mut out = KVec::with_capacity(qps.len(), GFP_KERNEL)?;
+        for q in qps.iter() {
+            out.push(q.clone(), GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+}
+
+/// A new source address for a resumed QP: a GID of its device's port and
+/// its index in the GID table.
+#[derive(Clone, Copy)]
+pub(crate) struct NewSource {
+    pub(crate) gid: [u8; 16],
+    pub(crate) index: u8,
+}
+
+/// Whether `gid` is an IPv4-mapped address (`::ffff:a.b.c.d`).
+fn is_v4_mapped(gid: &[u8; 16]) -> bool {
+    gid[..10].iter().all(|&b| b == 0) && gid[10] == 0xff && gid[11] == 0xff
+}
+
+impl QpState {
+    /// Stops the QP for a checkpoint. Nothing of the QP runs meanwhile
+    /// (the caller holds its mutex), so it is quiescent when this returns:
+    /// later doorbells, packets and timers find it Stopped.
+    pub(crate) fn stop(&mut self, cx: &Ctx<'_>) {
+        self.end_wait(cx, None);
+        self.tx.mig = MigState::Stopped;
+        self.tx.responder.stop();
+        // Its own retransmissions wait: go-back-N resumes them.
+        self.tx.retransmit_at = None;
+        self.tx.resume_at = None;
+    }
+
+    /// Resumes a Stopped QP, from `src` if its address changed. An RC QP
+    /// with a partner (RTR or RTS) announces itself with RESUME unless
+    /// `loopback` (its partner is resumed with it); returns whether it
+    /// does. A QP that is not Stopped is left as it is (`None`).
+    pub(crate) fn resume(
+        &mut self,
+        cx: &Ctx<'_>,
+        src: Option<NewSource>,
+        loopback: bool,
+    ) -> Option<bool> {
+        if self.tx.mig != MigState::Stopped {
+            return None;
+        }
+        self.tx.responder.resume();
+        if let Some(src) = src {
+            let moved = |av: &mut AddressVector| {
+                av.sgid = src.gid;
+                av.sgid_index = src.index;
+                if loopback {
+                    // Its partner moved with it.
+                    av.dgid = src.gid;
+                }
+            };
+            if let Some(av) = self.attrs.av.as_mut() {
+                moved(av);
+            }
+            if let Some(path) = self.tx.path.as_mut() {
+                moved(&mut path.av);
+            }
+        }
+        let st = self.attrs.state;
+        let connected = st == sys::ib_qp_state_IB_QPS_RTR || st == sys::ib_qp_state_IB_QPS_RTS;
+        if cx.qp.service == Service::Rc && connected && self.tx.path.is_some() && !loopback {
+            self.tx.mig = MigState::Resuming { since_ms: now_ms() };
+            self.send_resume(cx);
+            Some(true)
+        } else {
+            self.tx.mig = MigState::Running;
+            self.restart_from_oldest(cx);
+            Some(false)
+        }
+    }
+
+    /// The PSN a RESUME carries: the oldest unacknowledged one, or the
+    /// first to send for a QP that never reached RTS.
+    fn resume_psn(&self) -> Psn {
+        if self.attrs.state == sys::ib_qp_state_IB_QPS_RTS {
+            self.tx.acked
+        } else {
+            Psn::new(self.attrs.sq_psn)
+        }
+    }
+
+    /// Sends RESUME with our address, and arms its retransmission.
+    fn send_resume(&mut self, cx: &Ctx<'_>) {
+        let Some(path) = self.tx.path else {
+            return;
+        };
+        let bth = Bth {
+            opcode: op::RESUME | TRANSPORT_RC,
+            pkey: PKEY,
+            dest_qpn: self.attrs.dest_qpn,
+            psn: self.resume_psn(),
+            ack_req: true,
+            ..Bth::default()
+        };
+        let update = AddressUpdate {
+            qpn: cx.qp.qpn,
+            gid: path.av.sgid,
+        }
+        .emit();
+        let sent = xmit::send(
+            cx.dev,
+            &path,
+            bth,
+            &Extensions::default(),
+            update.len(),
+            |b| {
+                b.copy_from_slice(&update);
+                Ok(())
+            },
+        );
+        if sent.is_ok() {
+            cx.dev.counters.inc(Counter::ResumeSent);
+        }
+        let every = self
+            .tx
+            .timeout
+            .unwrap_or(Delta::from_millis(RESUME_INTERVAL_MS));
+        self.tx.resume_at = Some(Instant::now() + every);
+    }
+
+    /// A response reached a Resuming QP: the partner heard the RESUME (a
+    /// RESUME is acknowledged like any request). Sends again from the
+    /// oldest unacknowledged request.
+    pub(crate) fn resume_acknowledged(&mut self, cx: &Ctx<'_>) {
+        self.end_wait(cx, Some(MigState::Running));
+        self.restart_from_oldest(cx);
+    }
+
+    /// The partner answered with the paused NAK: it is being checkpointed.
+    pub(crate) fn partner_paused(&mut self, cx: &Ctx<'_>) {
+        cx.dev.counters.inc(Counter::PausedNakRcvd);
+        if matches!(self.tx.mig, MigState::Running | MigState::Resuming { .. }) {
+            self.tx.mig = MigState::Paused { since_ms: now_ms() };
+        }
+        // Frozen: no retransmission, no budget spent, until it is back.
+        self.tx.retransmit_at = None;
+    }
+
+    /// A Paused QP carried out a new request of its partner, which is
+    /// therefore running again at the address it already has (an aborted
+    /// checkpoint whose RESUME was lost or overtaken).
+    pub(crate) fn partner_is_back(&mut self, cx: &Ctx<'_>) {
+        if matches!(self.tx.mig, MigState::Paused { .. }) {
+            self.end_wait(cx, Some(MigState::Running));
+            self.restart_from_oldest(cx);
+        }
+    }
+
+    /// The partner's RESUME arrived: take its address (the payload's, or
+    /// the packet's source), leave Paused, acknowledge it, and send again
+    /// from the oldest unacknowledged request.
+    pub(crate) fn on_resume_request(&mut self, cx: &Ctx<'_>, d: &Datagram<'_>) {
+        cx.dev.counters.inc(Counter::ResumeRcvd);
+        let update = match AddressUpdate::parse(d.packet.payload()) {
+            Ok(Some(u)) => u,
+            Ok(None) => AddressUpdate {
+                qpn: self.attrs.dest_qpn,
+                gid: d.src,
+            },
+            Err(e) => {
+                if cx.dev.counters.inc_first(Counter::RcvdMalformed) {
+                    pr_info!("QP {}: RESUME refused: {:?}\n", cx.qp.qpn, e);
+                }
+                return;
+            }
+        };
+        let Some(mut av) = self.attrs.av else {
+            return;
+        };
+        if is_v4_mapped(&update.gid) != !av.ipv6 {
+            pr_info!(
+                "QP {}: RESUME refused: the new address is of another IP family\n",
+                cx.qp.qpn
+            );
+            return;
+        }
+        av.dgid = update.gid;
+        self.attrs.av = Some(av);
+        self.attrs.dest_qpn = update.qpn;
+        if let Some(path) = self.tx.path.as_mut() {
+            path.av.dgid = update.gid;
+        }
+        if self.tx.mig != MigState::Stopped {
+            self.end_wait(cx, Some(MigState::Running));
+        }
+        self.ack_last(cx);
+        if self.tx.mig == MigState::Running {
+            self.restart_from_oldest(cx);
+        } else {
+            self.tx.completer.unpause();
+        }
+    }
+
+    /// Sends again from the oldest unacknowledged request, with full
+    /// retry budgets, and restarts its timer.
+    fn restart_from_oldest(&mut self, cx: &Ctx<'_>) {
+        if self.attrs.state != sys::ib_qp_state_IB_QPS_RTS {
+            self.tx.completer.unpause();
+            return;
+        }
+        match self.oldest(cx) {
+            Some(p) => {
+                if let Action::Retry { from } = self.tx.completer.on_resume(&p) {
+                    self.go_back(cx, from);
+                }
+                self.tx.restart_retransmit();
+            }
+            None => self.tx.completer.unpause(),
+        }
+    }
+
+    /// Leaves a wait (Paused, Resuming) for `next`, counting the time
+    /// spent paused; `None` only counts.
+    fn end_wait(&mut self, cx: &Ctx<'_>, next: Option<MigState>) {
+        if let MigState::Paused { since_ms } = self.tx.mig {
+            let ms = now_ms().saturating_sub(since_ms);
+            cx.dev.counters.add(Counter::PausedMs, ms);
+        }
+        self.tx.resume_at = None;
+        if let Some(next) = next {
+            self.tx.mig = next;
+        }
+    }
+
+    /// The migration side of the QP's timer: RESUME again when due, and
+    /// the error state for a wait that went on too long.
+    pub(crate) fn migration_timer(&mut self, cx: &Ctx<'_>) {
+        let limit = wait_limit_ms();
+        if self.tx.mig.waited_too_long(now_ms(), limit) {
+            let what = if matches!(self.tx.mig, MigState::Paused { .. }) {
+                "its partner stayed paused"
+            } else {
+                "no partner acknowledged its RESUME"
+            };
+            pr_warn!(
+                "QP {}: {} for more than {} s: error state\n",
+                cx.qp.qpn,
+                what,
+                limit / 1000
+            );
+            self.end_wait(cx, Some(MigState::Running));
+            self.fail(cx, sys::ib_wc_status_IB_WC_RETRY_EXC_ERR);
+            return;
+        }
+        if let (MigState::Resuming { .. }, Some(at)) = (self.tx.mig, self.tx.resume_at) {
+            if due(at) {
+                self.send_resume(cx);
+            }
+        }
+    }
+}
+
+impl Transport {
+    /// When the migration side of the timer is next due, if waiting.
+    pub(crate) fn migration_deadline(&self) -> Option<Instant<Monotonic>> {
+        let since = self.mig.waiting_since()?;
+        let left = (since + wait_limit_ms()).saturating_sub(now_ms()) + 1;
+        let bound = Instant::now() + Delta::from_millis(left as i64);
+        Some(match self.resume_at {
+            Some(at) if (at - bound).is_negative() => at,
+            _ => bound,
+        })
+    }
+}

@@ -1,0 +1,54 @@
+#!/bin/sh
+# Migration protocol: ib_write_bw between nsA (A, the server) and nsB (C);
+# A is stopped for longer than C's retry budget lasts, its RoCE address
+# moves, and it resumes announcing the new one; the transfer completes.
+# timeout: 300
+. "$(dirname "$0")/lib.sh"
+
+# RoCE runs on 10.0.1.0/24, the tools' TCP on 10.0.0.0/24: A's RoCE
+# address can move while the TCP connection stays.
+rxe_pair
+must ip -n nsA addr add 10.0.1.1/24 dev veth0
+must ip -n nsB addr add 10.0.1.2/24 dev veth1
+wait_for 20 gid_index rxe0 10.0.1.1 || fail "rxe0 has no 10.0.1.1 GID"
+wait_for 20 gid_index rxe1 10.0.1.2 || fail "rxe1 has no 10.0.1.2 GID"
+GA=$(gid_index rxe0 10.0.1.1)
+GB=$(gid_index rxe1 10.0.1.2)
+
+counter() { # DEVICE NAME
+	cat "/sys/class/infiniband/$1/ports/1/hw_counters/$2"
+}
+
+# perftest's QPs: timeout 14 (67 ms) and retry_cnt 7, so C would fail
+# after about 0.5 s without the pause.
+args="-s 16384 -n 3000 -F"
+ip netns exec nsA ib_write_bw -d rxe0 -x "$GA" $args >/tmp/srv.out 2>&1 &
+srv=$!
+wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
+ip netns exec nsB timeout 200 ib_write_bw -d rxe1 -x "$GB" $args 10.0.0.1 >/tmp/cli.out 2>&1 &
+cli=$!
+# Stop A in the middle of the transfer.
+wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
+	fail "no transfer began: $(failure_lines /tmp/cli.out)"
+must python3 "$(dirname "$0")/migctl.py" stop "$srv"
+note "stopped A: $out"
+sleep 3
+paused_rcvd=$(counter rxe1 paused_nak_rcvd)
+[ "$paused_rcvd" -gt 0 ] || fail "C received no paused NAK"
+note "C: $paused_rcvd paused NAKs received; A: $(counter rxe0 paused_nak_sent) sent"
+
+# A's RoCE address moves from 10.0.1.1 to 10.0.1.3 (removed first: a
+# primary address takes its subnet's secondaries with it).
+must ip -n nsA addr del 10.0.1.1/24 dev veth0
+must ip -n nsA addr add 10.0.1.3/24 dev veth0
+wait_for 20 gid_index rxe0 10.0.1.3 || fail "rxe0 has no 10.0.1.3 GID"
+must python3 "$(dirname "$0")/migctl.py" resume "$srv" 10.0.1.3
+note "resumed A at 10.0.1.3: $out"
+
+wait_pair $cli $srv "the transfer across the migration"
+note "ib_write_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
+for c in resume_sent resume_rcvd paused_ms; do
+	note "$c: A $(counter rxe0 $c), C $(counter rxe1 $c)"
+done
+[ "$(counter rxe1 resume_rcvd)" -gt 0 ] || fail "C received no RESUME"
+[ "$(counter rxe1 retry_exceeded_err)" -eq 0 ] || fail "C exceeded its retries"
