@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Bad input to /dev/rxe_migros: each gets its errno, never an oops.
+
+    control.py OURS THEIRS
+
+OURS is an rxe_migros device, THEIRS one of another driver (the C rxe).
+Prints "ok NAME" or "not ok NAME: why" per test; exits with the number of
+failures.
+"""
+import ctypes
+import errno
+import fcntl
+import mmap
+import os
+import struct
+import subprocess
+import sys
+
+import migctl
+from pyverbs.device import Context
+
+failures = 0
+
+
+def expect(name, err, fn):
+    """Runs fn(), which must fail with errno `err`."""
+    global failures
+    try:
+        fn()
+    except OSError as e:
+        if e.errno == err:
+            print(f"ok {name}")
+            return
+        print(f"not ok {name}: {errno.errorcode.get(e.errno, e.errno)}, "
+              f"not {errno.errorcode[err]}")
+    else:
+        print(f"not ok {name}: succeeded, not {errno.errorcode[err]}")
+    failures += 1
+
+
+def open_context(name):
+    """Opens device `name` with pyverbs; returns the context and our
+    descriptor of its uverbs file."""
+    before = set(migctl.uverbs_fds(os.getpid()))
+    ctx = Context(name=name)
+    (fd,) = set(migctl.uverbs_fds(os.getpid())) - before
+    return ctx, fd
+
+
+def raw_ioctl(fd, cmd, addr):
+    """ioctl(2) with a pointer argument of any address."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+    if libc.ioctl(fd, cmd, addr) < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def at_end_of_mapping(data):
+    """`data` placed at the very end of a mapped page whose next page is
+    unmapped; returns its address (the kernel's read runs off the end)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    page = mmap.PAGESIZE
+    base = libc.mmap(None, 2 * page, mmap.PROT_READ | mmap.PROT_WRITE,
+                     mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    libc.munmap(base + page, page)
+    addr = base + page - len(data)
+    ctypes.memmove(addr, bytes(data), len(data))
+    return addr
+
+
+def main():
+    ours, theirs = sys.argv[1], sys.argv[2]
+    ctl = os.open(migctl.CTL, os.O_RDWR)
+    mine, fd = open_context(ours)
+    other, their_fd = open_context(theirs)
+
+    global failures
+    n = migctl.stop(ctl, fd)
+    a = migctl.resume(ctl, fd)
+    if n == 0 and a == (0, 0):
+        print("ok a context of ours with no QP: stopped and resumed")
+    else:
+        print(f"not ok a context with no QP: {n} stopped, {a} resumed")
+        failures += 1
+
+    def stop_with(buf):
+        return lambda: fcntl.ioctl(ctl, migctl.IOC_STOP, buf)
+
+    expect("a descriptor that is not open", errno.EBADF,
+           stop_with(migctl.stop_args(9999)))
+    expect("a negative descriptor", errno.EBADF, stop_with(migctl.stop_args(-1)))
+    expect("a file that is not uverbs", errno.ENODEV,
+           stop_with(migctl.stop_args(ctl)))
+    expect("another driver's uverbs file", errno.ENODEV,
+           stop_with(migctl.stop_args(their_fd)))
+    expect("another driver's uverbs file (resume)", errno.ENODEV,
+           lambda: fcntl.ioctl(ctl, migctl.IOC_RESUME, migctl.resume_args(their_fd)))
+    expect("a struct that says it is shorter", errno.EINVAL,
+           stop_with(migctl.stop_args(fd, size=16)))
+    expect("a struct that says it is longer", errno.EINVAL,
+           stop_with(migctl.stop_args(fd, size=4096)))
+    expect("an unknown version", errno.EPROTONOSUPPORT,
+           stop_with(migctl.stop_args(fd, version=2)))
+    expect("unknown stop flags", errno.EINVAL,
+           stop_with(migctl.stop_args(fd, flags=1)))
+    bad = migctl.resume_args(fd)
+    struct.pack_into("=I", bad, 12, 1 << 7)
+    expect("unknown resume flags", errno.EINVAL,
+           lambda: fcntl.ioctl(ctl, migctl.IOC_RESUME, bad))
+    expect("a null struct", errno.EFAULT, lambda: fcntl.ioctl(ctl, migctl.IOC_STOP, 0))
+    short = migctl.stop_args(fd)[:16]
+    expect("a struct truncated by the end of memory", errno.EFAULT,
+           lambda: raw_ioctl(ctl, migctl.IOC_STOP, at_end_of_mapping(short)))
+    expect("an unknown command", errno.ENOTTY,
+           lambda: fcntl.ioctl(ctl, migctl.iowr(9, 24), bytearray(24)))
+    # A GID the device does not have (needs a QP to look it up with, so a
+    # context without one resumes nothing and succeeds; covered by the
+    # migration test's use of a real one).
+
+    # Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN, even root with a
+    # descriptor of the context is refused.
+    os.set_inheritable(fd, True)
+    probe = ("import fcntl, os, sys, migctl\n"
+             "ctl = os.open(migctl.CTL, os.O_RDWR)\n"
+             "try:\n"
+             f"    fcntl.ioctl(ctl, migctl.IOC_STOP, migctl.stop_args({fd}))\n"
+             "except OSError as e:\n"
+             "    sys.exit(e.errno)\n")
+    r = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all",
+                        "python3", "-c", probe], close_fds=False,
+                       cwd=os.path.dirname(os.path.abspath(__file__)))
+    if r.returncode == errno.EPERM:
+        print("ok a caller without the capabilities")
+    else:
+        print(f"not ok a caller without the capabilities: exit {r.returncode}, not EPERM")
+        failures += 1
+    sys.exit(failures)
+
+
+if __name__ == "__main__":
+    main()
