@@ -177,17 +177,18 @@ client_server() {
 	wait_pair $! $srv "$tool $*"
 }
 
-# wait_pair CLIENT_PID SERVER_PID WHAT: waits for a client and a server
-# running in the background (output in /tmp/cli.out and /tmp/srv.out);
-# fails the test with both outputs if either fails.
+# wait_pair CLIENT_PID SERVER_PID WHAT [CLIENT_OUT SERVER_OUT]: waits for
+# a client and a server running in the background (output in /tmp/cli.out
+# and /tmp/srv.out unless named); fails the test with both outputs if
+# either fails.
 wait_pair() {
 	wait $1
 	crc=$?
 	wait $2
 	src=$?
 	if [ $crc != 0 ] || [ $src != 0 ]; then
-		note "server ($src): $(failure_lines /tmp/srv.out)"
-		note "client ($crc): $(failure_lines /tmp/cli.out)"
+		note "server ($src): $(failure_lines "${5:-/tmp/srv.out}")"
+		note "client ($crc): $(failure_lines "${4:-/tmp/cli.out}")"
 		fail "$3 failed"
 	fi
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
-# Migration protocol: ib_write_bw between nsA (A, the server) and nsB (C);
-# A is stopped for longer than C's retry budget lasts, its RoCE address
-# moves, and it resumes announcing the new one; the transfer completes.
-# timeout: 300
+# Migration protocol: ib_write_bw and our integrity checker between nsA (A,
+# their servers) and nsB (C); A is stopped for longer than C's retry budget
+# lasts, its RoCE address moves, and it resumes announcing the new one;
+# both transfers complete, every message verified once and in order.
+# timeout: 400
 . "$(dirname "$0")/lib.sh"
 
 # RoCE runs on 10.0.1.0/24, the tools' TCP on 10.0.0.0/24: A's RoCE
@@ -27,10 +28,20 @@ srv=$!
 wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
 ip netns exec nsB timeout 200 ib_write_bw -d rxe1 -x "$GB" $args 10.0.0.1 >/tmp/cli.out 2>&1 &
 cli=$!
+integrity="python3 $(dirname "$0")/integrity.py"
+ip netns exec nsA $integrity server rxe0 "$GA" 18600 3000 >/tmp/isrv.out 2>&1 &
+isrv=$!
+ip netns exec nsB timeout 280 $integrity client rxe1 "$GB" 10.0.0.1 18600 3000 >/tmp/icli.out 2>&1 &
+icli=$!
+wait_for 30 sh -c "ls -l /proc/$isrv/fd | grep -q uverbs" || fail "the checker opened no device"
 # Stop A in the middle of the transfer.
 wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
 	fail "no transfer began: $(failure_lines /tmp/cli.out)"
 must python3 "$(dirname "$0")/migctl.py" stop "$srv"
+note "stopped A: $out"
+ls -l "/proc/$isrv/fd" 2>/dev/null | grep -q uverbs ||
+	fail "the checker ended early: $(cat /tmp/isrv.out /tmp/icli.out | tr '\n' ' ')"
+must python3 "$(dirname "$0")/migctl.py" stop "$isrv"
 note "stopped A: $out"
 sleep 3
 paused_rcvd=$(counter rxe1 paused_nak_rcvd)
@@ -44,8 +55,12 @@ must ip -n nsA addr add 10.0.1.3/24 dev veth0
 wait_for 20 gid_index rxe0 10.0.1.3 || fail "rxe0 has no 10.0.1.3 GID"
 must python3 "$(dirname "$0")/migctl.py" resume "$srv" 10.0.1.3
 note "resumed A at 10.0.1.3: $out"
+must python3 "$(dirname "$0")/migctl.py" resume "$isrv" 10.0.1.3
+note "resumed A at 10.0.1.3: $out"
 
 wait_pair $cli $srv "the transfer across the migration"
+wait_pair $icli $isrv "the integrity check across the migration" /tmp/icli.out /tmp/isrv.out
+note "integrity checker: client $(cat /tmp/icli.out), server $(cat /tmp/isrv.out)"
 note "ib_write_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
 for c in resume_sent resume_rcvd paused_ms; do
 	note "$c: A $(counter rxe0 $c), C $(counter rxe1 $c)"
