@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 """Bad input to /dev/rxe_migros: each gets its errno, never an oops.
 
-    control.py OURS THEIRS
+    control.py OURS THEIRS GID_INDEX PEER_GID
 
-OURS is an rxe_migros device, THEIRS one of another driver (the C rxe).
+OURS is an rxe_migros device, THEIRS one of another driver (the C rxe);
+GID_INDEX is one of OURS' GIDs, PEER_GID another host's.
 Prints "ok NAME" or "not ok NAME: why" per test; exits with the number of
 failures.
 """
@@ -18,7 +19,12 @@ import subprocess
 import sys
 
 import migctl
+import pyverbs.enums as e
+from pyverbs.addr import GID, AHAttr, GlobalRoute
+from pyverbs.cq import CQ
 from pyverbs.device import Context
+from pyverbs.pd import PD
+from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
 
 failures = 0
 
@@ -74,6 +80,45 @@ def at_end_of_mapping(data):
     return addr
 
 
+def resume_roles(ctl, ctx, fd, gid_index, peer_gid):
+    """Who announces itself on resume: of a loopback pair (both QPs in the
+    context, RTS) neither; a QP in RTR towards another host does."""
+    global failures
+    pd = PD(ctx)
+    cq = CQ(ctx, 16, None, None, 0)
+    cap = QPCap(max_send_wr=4, max_recv_wr=4, max_send_sge=1, max_recv_sge=1)
+    qps = [QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
+           for _ in range(3)]
+    own = ctx.query_gid(1, gid_index)
+    peer = GID(peer_gid)
+
+    def attr(dest, gid):
+        a = QPAttr(qp_state=e.IBV_QPS_RTR, path_mtu=e.IBV_MTU_1024)
+        a.ah_attr = AHAttr(gr=GlobalRoute(dgid=gid, sgid_index=gid_index),
+                           is_global=1, port_num=1)
+        a.dest_qp_num = dest
+        a.max_dest_rd_atomic = 1
+        a.max_rd_atomic = 1
+        a.min_rnr_timer = 12
+        a.timeout = 14
+        a.retry_cnt = 7
+        a.rnr_retry = 7
+        return a
+
+    qps[0].to_rts(attr(qps[1].qp_num, own))
+    qps[1].to_rts(attr(qps[0].qp_num, own))
+    qps[2].to_rtr(attr(0x99, peer))
+    n = migctl.stop(ctl, fd)
+    resumed = migctl.resume(ctl, fd)
+    if (n, resumed) == (3, (3, 1)):
+        print("ok a loopback pair resumes silently, a QP in RTR announces itself")
+    else:
+        print(f"not ok resume roles: {n} stopped, {resumed} (resumed, announcing)")
+        failures += 1
+    for q in qps:
+        q.close()
+
+
 def main():
     ours, theirs = sys.argv[1], sys.argv[2]
     ctl = os.open(migctl.CTL, os.O_RDWR)
@@ -122,6 +167,8 @@ def main():
     # A GID the device does not have (needs a QP to look it up with, so a
     # context without one resumes nothing and succeeds; covered by the
     # migration test's use of a real one).
+
+    resume_roles(ctl, mine, fd, int(sys.argv[3]), sys.argv[4])
 
     # Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN, even root with a
     # descriptor of the context is refused.
