@@ -265,7 +265,8 @@ impl QpState {
 
     /// The partner's RESUME arrived: take its address (the payload's, or
     /// the packet's source), leave Paused, acknowledge it, and send again
-    /// from the oldest unacknowledged request.
+    /// from the oldest unacknowledged request. The simulation in
+    /// `proto/src/sim.rs` models exactly this.
     pub(crate) fn on_resume_request(&mut self, cx: &Ctx<'_>, d: &Datagram<'_>) {
         cx.dev.counters.inc(Counter::ResumeRcvd);
         let update = match AddressUpdate::parse(d.packet.payload()) {
@@ -297,14 +298,16 @@ impl QpState {
         if let Some(path) = self.tx.path.as_mut() {
             path.av.dgid = update.gid;
         }
-        if self.tx.mig != MigState::Stopped {
+        if matches!(self.tx.mig, MigState::Paused { .. }) {
             self.end_wait(cx, Some(MigState::Running));
         }
         self.ack_last(cx);
-        if self.tx.mig == MigState::Running {
-            self.restart_from_oldest(cx);
-        } else {
-            self.tx.completer.unpause();
+        match self.tx.mig {
+            MigState::Running => self.restart_from_oldest(cx),
+            // Stopped, or announcing itself: it sends again once resumed,
+            // or once its own RESUME is answered (the partner's RESUME
+            // does not show that the partner heard ours).
+            _ => self.tx.completer.unpause(),
         }
     }
 

@@ -9,8 +9,12 @@
 //! the side is stopped (it sends no requests, ignores responses, and answers
 //! the request it would execute next with the paused NAK) for longer than
 //! its partner's retry budget would last, then either resumes at a new
-//! address (whatever was in flight towards it is lost) and announces itself
-//! with RESUME, or the checkpoint is aborted and it resumes in place.
+//! address (whatever was in flight towards it is lost) or in place (the
+//! checkpoint was aborted). Either way it announces itself with RESUME,
+//! which the links may lose like any packet, again every timeout until a
+//! response comes, as the kernel does (docs/migration.md): the partner
+//! answers RESUME with an ACK and goes back to its oldest request; a Paused
+//! side that carries out a new request of its partner leaves Paused too.
 //!
 //! Every schedule checks that each message is executed exactly once and in
 //! order, that READ data comes back whole, and that every request completes
@@ -54,8 +58,15 @@ struct Msg {
 
 #[derive(Clone, Copy, Debug)]
 enum Pkt {
-    Req { msg: usize, req: Request },
+    Req {
+        msg: usize,
+        req: Request,
+    },
     Resp(Response),
+    /// RESUME: a restored side announces itself at its address.
+    Resume {
+        addr: u32,
+    },
 }
 
 /// What a link does to the packets it carries.
@@ -69,8 +80,13 @@ enum Faults {
     Script { lose: u32, n: u32 },
 }
 
+/// A one-way link. Each packet carries the address (an epoch: a side that
+/// moves gets a new one) it was sent to; a side takes only those sent to
+/// its current address.
 struct Link {
-    q: VecDeque<Pkt>,
+    q: VecDeque<(u32, Pkt)>,
+    /// The address the sender sends to now.
+    to: u32,
     faults: Faults,
     sent: u32,
 }
@@ -79,12 +95,14 @@ impl Link {
     fn new(faults: Faults) -> Link {
         Link {
             q: VecDeque::new(),
+            to: 0,
             faults,
             sent: 0,
         }
     }
 
     fn send(&mut self, rng: &mut Rng, p: Pkt) {
+        let p = (self.to, p);
         let i = self.sent;
         self.sent = self.sent.saturating_add(1);
         let pct = match self.faults {
@@ -134,6 +152,11 @@ struct Side {
     /// Migration: the step at which it comes back, and whether it comes
     /// back elsewhere (else the checkpoint was aborted).
     stopped_until: Option<(usize, bool)>,
+    /// Resuming: sending RESUME until a response comes.
+    resuming: bool,
+    /// Its address (the partner's, as it knows it, is its out link's
+    /// `to`).
+    addr: u32,
 }
 
 impl Side {
@@ -169,12 +192,14 @@ impl Side {
             resp: Responder::new(Service::Rc, peer_start, MTU),
             executed: Vec::new(),
             stopped_until: None,
+            resuming: false,
+            addr: 0,
         };
         (side, start)
     }
 
     fn done(&self) -> bool {
-        self.oldest == self.plan.len() && self.stopped_until.is_none()
+        self.oldest == self.plan.len() && self.stopped_until.is_none() && !self.resuming
     }
 
     fn oldest_pending(&self) -> Option<super::comp::Pending> {
@@ -197,17 +222,36 @@ impl Side {
     /// The partner announced itself, or this side came back: resend from
     /// the oldest request's resume point.
     fn resume_from_oldest(&mut self) {
-        if let Some(p) = self.oldest_pending() {
-            match self.comp.on_resume(&p) {
+        self.idle = 0;
+        match self.oldest_pending() {
+            Some(p) => match self.comp.on_resume(&p) {
                 Action::Retry { from } => self.go_back(from),
                 a => panic!("resume gave {a:?}"),
-            }
+            },
+            None => self.comp.unpause(),
         }
+    }
+
+    /// The partner's RESUME arrived: answer it, and unless stopped or
+    /// announcing itself, leave Paused and resend from the oldest request
+    /// (a Resuming side waits for the answer to its own RESUME).
+    fn on_resume(&mut self, rng: &mut Rng, out: &mut Link, addr: u32) {
+        out.to = addr;
+        if self.stopped_until.is_some() || self.resuming {
+            self.comp.unpause();
+        } else {
+            self.resume_from_oldest();
+        }
+        out.send(rng, ack(self.resp.epsn() - 1));
     }
 
     /// Sends the next request packet, unless stopped or paused.
     fn send_request(&mut self, rng: &mut Rng, out: &mut Link) {
-        if self.stopped_until.is_some() || self.comp.is_paused() || self.cur >= self.plan.len() {
+        if self.stopped_until.is_some()
+            || self.resuming
+            || self.comp.is_paused()
+            || self.cur >= self.plan.len()
+        {
             return;
         }
         let m = self.plan[self.cur];
@@ -250,15 +294,27 @@ impl Side {
     /// Takes one packet off `inb`: a request for the responder, or a
     /// response for the completer.
     fn receive(&mut self, rng: &mut Rng, inb: &mut Link, out: &mut Link, peer_plan: &[Msg]) {
-        let Some(pkt) = inb.q.pop_front() else {
+        let Some((to, pkt)) = inb.q.pop_front() else {
             return;
         };
+        if to != self.addr {
+            // Sent to an address it no longer has.
+            return;
+        }
         match pkt {
             Pkt::Req { msg, req } => self.respond(rng, out, peer_plan, msg, req),
             // A stopped QP's completer ignores responses: go-back-N will
             // earn them again.
             Pkt::Resp(_) if self.stopped_until.is_some() => {}
-            Pkt::Resp(r) => self.complete(r),
+            Pkt::Resp(r) => {
+                if self.resuming {
+                    // The partner answers: it heard the RESUME.
+                    self.resuming = false;
+                    self.resume_from_oldest();
+                }
+                self.complete(r)
+            }
+            Pkt::Resume { addr } => self.on_resume(rng, out, addr),
         }
     }
 
@@ -278,6 +334,10 @@ impl Side {
                 } else if last {
                     self.executed.push(msg);
                     out.send(rng, ack(req.psn));
+                }
+                if self.comp.is_paused() && self.stopped_until.is_none() && !self.resuming {
+                    // The partner is evidently running again.
+                    self.resume_from_oldest();
                 }
             }
             Verdict::Duplicate => {
@@ -328,16 +388,21 @@ impl Side {
         }
     }
 
-    /// The retransmission timer.
-    fn tick(&mut self) {
+    /// The retransmission timer (RESUME's too, while resuming); returns
+    /// whether it sent RESUME again.
+    fn tick(&mut self, rng: &mut Rng, out: &mut Link) -> bool {
         if self.stopped_until.is_some() {
-            return;
+            return false;
         }
         self.idle += 1;
         if self.idle < TIMEOUT {
-            return;
+            return false;
         }
         self.idle = 0;
+        if self.resuming {
+            out.send(rng, Pkt::Resume { addr: self.addr });
+            return true;
+        }
         if let Some(p) = self.oldest_pending() {
             match self.comp.on_timeout(&p) {
                 Action::Retry { from } => self.go_back(from),
@@ -345,6 +410,7 @@ impl Side {
                 a => panic!("timeout gave {a:?}"),
             }
         }
+        false
     }
 }
 
@@ -393,7 +459,21 @@ enum Migrations {
     Random,
 }
 
+/// What the schedules did, to show they did it.
+#[derive(Default)]
+struct Stats {
+    /// Stops (each one resumes, in place or elsewhere).
+    migrations: u64,
+    /// Stops that began while the partner was stopped too.
+    overlapping: u64,
+    /// Stops that ended at a new address.
+    moves: u64,
+    /// RESUMEs sent again because no response came.
+    resume_resent: u64,
+}
+
 /// One step of side `x`, whose partner is `y`.
+#[allow(clippy::too_many_arguments)]
 fn step_side(
     rng: &mut Rng,
     step: usize,
@@ -402,31 +482,35 @@ fn step_side(
     y: &mut Side,
     out: &mut Link,
     inb: &mut Link,
-) -> usize {
-    let mut migrated = 0;
+    stats: &mut Stats,
+) {
     match x.stopped_until {
-        None if mig == Migrations::Random && rng.next_u32() % 50 == 0 => {
+        // The next checkpoint comes once the last resume is done.
+        None if mig == Migrations::Random && !x.resuming && rng.next_u32() % 50 == 0 => {
             x.resp.stop();
-            x.stopped_until = Some((step + STOP_STEPS, rng.bool()));
-            // Flagged when the partner is stopped at the same time.
-            migrated = if y.stopped_until.is_some() {
-                1 | BOTH
-            } else {
-                1
-            };
+            // It may move unless its partner is stopped or announcing a
+            // move of its own: the two would each announce themselves to
+            // the other's old address. Stopping together is fine.
+            let may_move = y.stopped_until.is_none() && !y.resuming;
+            x.stopped_until = Some((step + STOP_STEPS, may_move && rng.bool()));
+            stats.migrations += 1;
+            stats.overlapping += u64::from(y.stopped_until.is_some());
         }
         Some((end, moved)) if step >= end => {
             x.stopped_until = None;
             x.resp.resume();
             if moved {
-                // Restored elsewhere: what was on its way to the old host
-                // is gone.
-                inb.q.clear();
+                // Restored elsewhere: what is on its way to the old
+                // address, or will be until the partner hears of the new
+                // one, is lost.
+                x.addr += 1;
+                stats.moves += 1;
             }
-            // Its RESUME reaches the partner (it is retransmitted until
-            // acknowledged), and it resends what is unacknowledged.
-            y.resume_from_oldest();
-            x.resume_from_oldest();
+            // It announces itself until the partner answers, then resends
+            // what is unacknowledged.
+            x.resuming = true;
+            x.idle = 0;
+            out.send(rng, Pkt::Resume { addr: x.addr });
         }
         _ => {}
     }
@@ -436,17 +520,11 @@ fn step_side(
     for _ in 0..4 {
         x.receive(rng, inb, out, &y.plan);
     }
-    x.tick();
-    migrated
+    stats.resume_resent += u64::from(x.tick(rng, out));
 }
 
-/// Marks, in what `step_side` returns, a migration that began while the
-/// partner was stopped too.
-const BOTH: usize = 1 << 32;
-
-/// Runs one schedule; returns how many migrations it made, plus [`BOTH`]
-/// for each that overlapped the partner's. Panics on any violation.
-fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize, mig: Migrations, pct: u32) -> usize {
+/// Runs one schedule, adding to `stats`. Panics on any violation.
+fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize, mig: Migrations, pct: u32, stats: &mut Stats) {
     let random = |rng: &mut Rng, _| {
         let kind = kinds[rng.next_u32() as usize % kinds.len()];
         (kind, rng.next_u32() % (2 * MTU + 1))
@@ -454,11 +532,12 @@ fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize, mig: Migrations, pct: u32) ->
     let (a, a_start) = Side::new(rng, msgs, random, Psn::new(0));
     let (b, b_start) = Side::new(rng, msgs, random, a_start);
     let faults = Faults::Random(pct);
-    run_sides(rng, a, b_start, b, faults, faults, mig)
+    run_sides(rng, a, b_start, b, faults, faults, mig, stats)
 }
 
 /// Runs sides `a` and `b` (whose first PSN is `b_start`) to the end over
 /// links with `ab` and `ba` faults.
+#[allow(clippy::too_many_arguments)]
 fn run_sides(
     rng: &mut Rng,
     mut a: Side,
@@ -467,19 +546,23 @@ fn run_sides(
     ab: Faults,
     ba: Faults,
     mig: Migrations,
-) -> usize {
+    stats: &mut Stats,
+) {
     a.resp = Responder::new(Service::Rc, b_start, MTU);
     let (mut ab, mut ba) = (Link::new(ab), Link::new(ba));
-    let mut migrations = 0;
     for step in 0..10_000_000usize {
         if a.done() && b.done() {
             break;
         }
-        migrations += step_side(rng, step, mig, &mut a, &mut b, &mut ab, &mut ba);
-        migrations += step_side(rng, step, mig, &mut b, &mut a, &mut ba, &mut ab);
+        step_side(rng, step, mig, &mut a, &mut b, &mut ab, &mut ba, stats);
+        step_side(rng, step, mig, &mut b, &mut a, &mut ba, &mut ab, stats);
     }
     for (s, peer) in [(&a, &b), (&b, &a)] {
         assert_eq!(s.oldest, s.plan.len(), "not every request completed");
+        assert!(
+            s.stopped_until.is_none() && !s.resuming && !s.comp.is_paused(),
+            "a side did not converge back to Running"
+        );
         let sends: Vec<usize> = (0..peer.plan.len())
             .filter(|&i| peer.plan[i].kind != Kind::Read)
             .collect();
@@ -488,7 +571,6 @@ fn run_sides(
             "executed: not each SEND/WRITE once and in order"
         );
     }
-    migrations
 }
 
 fn schedules() -> u64 {
@@ -531,7 +613,17 @@ fn small_configurations_survive_every_loss_pattern() {
                     lose: lose_ba,
                     n: N,
                 };
-                run_sides(&mut rng, a, b_start, b, ab, ba, Migrations::None);
+                let mut stats = Stats::default();
+                run_sides(
+                    &mut rng,
+                    a,
+                    b_start,
+                    b,
+                    ab,
+                    ba,
+                    Migrations::None,
+                    &mut stats,
+                );
             }
         }
     }
@@ -542,29 +634,49 @@ fn traffic_survives_a_bad_link() {
     let mut rng = Rng::new(1);
     for _ in 0..300 {
         let kinds = [Kind::Send, Kind::Write, Kind::WriteImm, Kind::Read];
-        run(&mut rng, &kinds, 30, Migrations::None, 10);
+        run(
+            &mut rng,
+            &kinds,
+            30,
+            Migrations::None,
+            10,
+            &mut Stats::default(),
+        );
     }
 }
 
 #[test]
 fn migrations_lose_and_duplicate_nothing() {
     let mut rng = Rng::new(3);
-    let (mut migrations, mut overlapping, n) = (0, 0, schedules());
+    let (mut stats, n) = (Stats::default(), schedules());
     for _ in 0..n {
         let msgs = 1 + rng.next_u32() as usize % 8;
         let kinds = [Kind::Send, Kind::WriteImm, Kind::Read];
-        let m = run(&mut rng, &kinds, msgs, Migrations::Random, 2);
-        migrations += m % BOTH;
-        overlapping += m / BOTH;
+        run(&mut rng, &kinds, msgs, Migrations::Random, 2, &mut stats);
     }
-    // The schedules must really have migrated, many times over.
-    std::eprintln!("{n} schedules, {migrations} migrations, {overlapping} of both ends at once");
+    let Stats {
+        migrations,
+        overlapping,
+        moves,
+        resume_resent,
+    } = stats;
+    // The schedules must really have migrated, many times over, in every
+    // way the test claims.
+    std::eprintln!(
+        "{n} schedules, {migrations} migrations, {overlapping} of both ends at once, \
+         {moves} to a new address, {resume_resent} RESUMEs sent again"
+    );
     assert!(
-        migrations as u64 > n / 2,
+        migrations > n / 2,
         "only {migrations} migrations in {n} schedules"
     );
     assert!(
-        overlapping as u64 > n / 100,
+        overlapping > n / 100,
         "only {overlapping} migrations of both ends at once"
+    );
+    assert!(moves > n / 10, "only {moves} moves");
+    assert!(
+        resume_resent > n / 100,
+        "only {resume_resent} RESUMEs sent again"
     );
 }
