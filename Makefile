@@ -9,6 +9,7 @@
 #   make vm-run CMD='...'   run CMD as root in a VM on our kernel, in the checkout
 #   make vm-shell           an interactive VM
 #   make module             build rxe_migros.ko against our kernel
+#   make plugin             build the CRIU plugin (out/criu/rxe_migros.so)
 #
 # The build chroot, the kernel and the guest rootfs are cached outside the
 # checkout (RXE_MIGROS_CACHE, default /var/cache/rxe_migros), keyed on their
@@ -17,7 +18,7 @@
 SHELL := /bin/bash
 TOOLS := $(CURDIR)/tools
 
-.PHONY: all toolchain kernel rootfs module host-test abi-check selftests check demo bench vm-run vm-shell clean
+.PHONY: all toolchain kernel rootfs module plugin host-test abi-check selftests check demo bench vm-run vm-shell clean
 
 all: module
 
@@ -33,13 +34,16 @@ rootfs: toolchain
 module: kernel
 	@$(TOOLS)/module.sh
 
+plugin: toolchain
+	@$(TOOLS)/criu-plugin.sh
+
 host-test:
 	@$(TOOLS)/host-test.sh
 
 abi-check: kernel
 	@$(TOOLS)/check-abi.sh
 
-selftests: module rootfs
+selftests: module plugin rootfs
 	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-3600} -- selftests/run.sh
 
 check: host-test abi-check selftests
@@ -50,7 +54,7 @@ demo: module rootfs
 bench: module rootfs
 	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1800} -- bench/run.sh
 
-vm-run: module rootfs
+vm-run: module plugin rootfs
 	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1200} -- $(CMD)
 
 vm-shell: module rootfs
