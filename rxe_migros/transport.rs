@@ -37,6 +37,9 @@ use kernel::time::{msecs_to_jiffies, Delta, Instant, Jiffies, Monotonic};
 /// one (the C rxe's RXE_MAX_UNACKED_PSNS).
 pub(crate) const MAX_UNACKED_PSNS: i32 = 128;
 
+/// The longest the QP's timer is armed for at a time.
+const MAX_TIMER_MS: i64 = 200;
+
 /// What the transport works with besides its own state.
 pub(crate) struct Ctx<'a> {
     pub(crate) dev: &'a Device<Rxe>,
@@ -189,7 +192,11 @@ impl Transport {
         } else {
             left.as_millis_ceil()
         };
-        Some(msecs_to_jiffies(ms as u32).max(1))
+        // An armed timer is not moved earlier (arming it again does
+        // nothing), and a pause may arm it for a minute: capped, it fires
+        // often enough to serve a sooner deadline set meanwhile (a RESUME
+        // to send again), and re-arms for what is due then.
+        Some(msecs_to_jiffies(ms.min(MAX_TIMER_MS) as u32).max(1))
     }
 
     /// The responder has everything up to `psn`.

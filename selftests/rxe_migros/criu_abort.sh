@@ -7,19 +7,12 @@
 # transfer completes.
 # timeout: 300
 . "$(dirname "$0")/lib.sh"
-rxe_pair
+rxe_pair pause_timeout_s=600
 plugins=$(cd "$(dirname "$0")/../.." && pwd)/out/criu
 [ -f "$plugins/rxe_migros.so" ] || fail "no plugin at $plugins (make plugin)"
-counter() { cat "/sys/class/infiniband/$1/ports/1/hw_counters/$2"; }
 
-args="-s 16384 -n 2000 -F"
-ip netns exec nsA ib_write_bw -d rxe0 -x "$GA" $args >/tmp/srv.out 2>&1 &
-srv=$!
-wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
-ip netns exec nsB timeout 200 ib_write_bw -d rxe1 -x "$GB" $args 10.0.0.1 >/tmp/cli.out 2>&1 &
-cli=$!
-wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
-	fail "no transfer began: $(failure_lines /tmp/cli.out)"
+args="-s 16384 -D 30 -F"
+start_transfer 200 $args
 mkdir -p /tmp/img
 if criu dump -t "$srv" -D /tmp/img --libdir "$plugins" --log-file /tmp/criu.log -v4 \
 	--tcp-established >/dev/null 2>&1; then

@@ -216,3 +216,24 @@ perf_run() {
 	client_server 400 -x $tool -F "$@"
 	note "$tool $* ($(elapsed) s): $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
 }
+
+# The port counter NAME of device DEV.
+counter() { # DEV NAME
+	cat "/sys/class/infiniband/$1/ports/1/hw_counters/$2"
+}
+
+# start_transfer T ARGS...: ib_write_bw ARGS with its server in nsA (on
+# DA, GID GA) and its client in nsB (on DB, GID GB, killed after T
+# seconds), both in the background: srv and cli are their pids, their
+# outputs /tmp/srv.out and /tmp/cli.out. Returns once the transfer is
+# under way.
+start_transfer() {
+	limit=$1; shift
+	ip netns exec nsA ib_write_bw -d $DA -x "$GA" "$@" >/tmp/srv.out 2>&1 &
+	srv=$!
+	wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
+	ip netns exec nsB timeout "$limit" ib_write_bw -d $DB -x "$GB" "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
+	cli=$!
+	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
+		fail "no transfer began: $(failure_lines /tmp/cli.out)"
+}
