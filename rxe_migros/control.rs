@@ -170,6 +170,17 @@ fn resume(arg: usize) -> Result {
         }),
         _ => None,
     };
+    if let Some(src) = src {
+        // A path keeps its IP family: its partner's address is of it.
+        let ipv6 = !crate::migration::is_v4_mapped(&src.gid);
+        if qps
+            .iter()
+            .any(|qp| qp.path_is_ipv6().is_some_and(|v6| v6 != ipv6))
+        {
+            pr_info!("control: the new source GID is of another IP family than a QP's path\n");
+            return Err(EINVAL);
+        }
+    }
     let mut siblings = KVec::with_capacity(qps.len(), GFP_KERNEL)?;
     for qp in qps.iter() {
         siblings.push(qp.qpn, GFP_KERNEL)?;

@@ -126,7 +126,7 @@ pub(crate) struct NewSource {
 }
 
 /// Whether `gid` is an IPv4-mapped address (`::ffff:a.b.c.d`).
-fn is_v4_mapped(gid: &[u8; 16]) -> bool {
+pub(crate) fn is_v4_mapped(gid: &[u8; 16]) -> bool {
     gid[..10].iter().all(|&b| b == 0) && gid[10] == 0xff && gid[11] == 0xff
 }
 

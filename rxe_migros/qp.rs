@@ -349,6 +349,12 @@ impl QpInner {
         self.with_transport(|st, cx| st.stop(cx)).is_some()
     }
 
+    /// Whether the QP's path is IPv6 (else IPv4); `None` without a path.
+    pub(crate) fn path_is_ipv6(self: &Arc<Self>) -> Option<bool> {
+        self.with_transport(|st, _| st.attrs.av.map(|av| av.ipv6))
+            .flatten()
+    }
+
     /// The index of RoCEv2 GID `gid` on the QP's device; ENOENT if it has
     /// none such, ENODEV if the QP is being destroyed.
     pub(crate) fn gid_index(self: &Arc<Self>, gid: &[u8; 16]) -> Result<u8> {

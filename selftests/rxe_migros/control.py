@@ -109,6 +109,13 @@ def resume_roles(ctl, ctx, fd, gid_index, peer_gid):
     qps[1].to_rts(attr(qps[0].qp_num, own))
     qps[2].to_rtr(attr(0x99, peer))
     n = migctl.stop(ctl, fd)
+    # While stopped: new source GIDs the device lacks, or of another IP
+    # family than the paths (the link-local GID at index 0), are refused.
+    expect("a new source GID the device does not have", errno.ENOENT,
+           lambda: migctl.resume(ctl, fd, migctl.gid_bytes("10.9.9.9")))
+    link_local = bytes.fromhex(str(ctx.query_gid(1, 0)).replace(":", ""))
+    expect("a new source GID of another IP family", errno.EINVAL,
+           lambda: migctl.resume(ctl, fd, link_local))
     resumed = migctl.resume(ctl, fd)
     if (n, resumed) == (3, (3, 1)):
         print("ok a loopback pair resumes silently, a QP in RTR announces itself")
@@ -164,9 +171,6 @@ def main():
            lambda: raw_ioctl(ctl, migctl.IOC_STOP, at_end_of_mapping(short)))
     expect("an unknown command", errno.ENOTTY,
            lambda: fcntl.ioctl(ctl, migctl.iowr(9, 24), bytearray(24)))
-    # A GID the device does not have (needs a QP to look it up with, so a
-    # context without one resumes nothing and succeeds; covered by the
-    # migration test's use of a real one).
 
     resume_roles(ctl, mine, fd, int(sys.argv[3]), sys.argv[4])
 
