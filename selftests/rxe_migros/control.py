@@ -20,11 +20,12 @@ import sys
 
 import migctl
 import pyverbs.enums as e
-from pyverbs.addr import GID, AHAttr, GlobalRoute
+from integrity import rc_attr
+from pyverbs.addr import GID
 from pyverbs.cq import CQ
 from pyverbs.device import Context
 from pyverbs.pd import PD
-from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+from pyverbs.qp import QP, QPCap, QPInitAttr
 
 failures = 0
 
@@ -92,22 +93,9 @@ def resume_roles(ctl, ctx, fd, gid_index, peer_gid):
     own = ctx.query_gid(1, gid_index)
     peer = GID(peer_gid)
 
-    def attr(dest, gid):
-        a = QPAttr(qp_state=e.IBV_QPS_RTR, path_mtu=e.IBV_MTU_1024)
-        a.ah_attr = AHAttr(gr=GlobalRoute(dgid=gid, sgid_index=gid_index),
-                           is_global=1, port_num=1)
-        a.dest_qp_num = dest
-        a.max_dest_rd_atomic = 1
-        a.max_rd_atomic = 1
-        a.min_rnr_timer = 12
-        a.timeout = 14
-        a.retry_cnt = 7
-        a.rnr_retry = 7
-        return a
-
-    qps[0].to_rts(attr(qps[1].qp_num, own))
-    qps[1].to_rts(attr(qps[0].qp_num, own))
-    qps[2].to_rtr(attr(0x99, peer))
+    qps[0].to_rts(rc_attr(qps[1].qp_num, own, gid_index))
+    qps[1].to_rts(rc_attr(qps[0].qp_num, own, gid_index))
+    qps[2].to_rtr(rc_attr(0x99, peer, gid_index))
     n = migctl.stop(ctl, fd)
     # While stopped: new source GIDs the device lacks, or of another IP
     # family than the paths (the link-local GID at index 0), are refused.

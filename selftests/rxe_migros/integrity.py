@@ -44,6 +44,26 @@ WIRE = struct.Struct("=I I 16s Q I")  # QPN, PSN, GID, region address, rkey
 RAMP = bytes((i * 7) & 0xFF for i in range(SLOT + 256))
 
 
+def rc_attr(dest_qpn, dgid, gid_index, **more):
+    """RTR/RTS attributes of an RC QP towards QP `dest_qpn` at GID `dgid`
+    (a pyverbs GID), from our GID `gid_index`, with perftest's timers
+    (timeout 14, retry_cnt 7, rnr_retry 7), one READ in flight, and the
+    attributes `more` names."""
+    a = QPAttr(qp_state=e.IBV_QPS_RTR, path_mtu=e.IBV_MTU_1024)
+    gr = GlobalRoute(dgid=dgid, sgid_index=gid_index, hop_limit=64)
+    a.ah_attr = AHAttr(gr=gr, is_global=1, port_num=1)
+    a.dest_qp_num = dest_qpn
+    a.max_dest_rd_atomic = 1
+    a.max_rd_atomic = 1
+    a.min_rnr_timer = 12
+    a.timeout = 14
+    a.retry_cnt = 7
+    a.rnr_retry = 7
+    for k, v in more.items():
+        setattr(a, k, v)
+    return a
+
+
 def pattern(seq, length):
     """The bytes a message of `seq` carries: its tag, then a stream seeded
     by it."""
@@ -83,21 +103,9 @@ class End:
 
     def connect(self, peer):
         qpn, psn, gid, self.peer_addr, self.peer_rkey = WIRE.unpack(peer)
-        a = QPAttr(qp_state=e.IBV_QPS_RTR, path_mtu=e.IBV_MTU_1024)
         dgid = GID(":".join(gid.hex()[i:i + 4] for i in range(0, 32, 4)))
-        gr = GlobalRoute(dgid=dgid, sgid_index=self.gid_index, hop_limit=64)
-        a.ah_attr = AHAttr(gr=gr, is_global=1, port_num=1)
-        a.dest_qp_num = qpn
-        a.rq_psn = psn
-        a.sq_psn = self.psn
-        a.max_dest_rd_atomic = 1
-        a.max_rd_atomic = 1
-        a.min_rnr_timer = 12
-        a.timeout = 14
-        a.retry_cnt = 7
-        a.rnr_retry = 7
-        a.qp_access_flags = ACCESS
-        self.qp.to_rts(a)
+        self.qp.to_rts(rc_attr(qpn, dgid, self.gid_index, rq_psn=psn,
+                               sq_psn=self.psn, qp_access_flags=ACCESS))
 
     def recv_addr(self, i):
         return self.mr.buf + i * SLOT
