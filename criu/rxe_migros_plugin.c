@@ -6,26 +6,38 @@
  * file it holds on an rxe_migros device (/dev/rxe_migros, STOP): its
  * partners pause instead of exhausting their retries.
  *
+ * HANDLE_DEVICE_VMA: the rings a process maps from its uverbs file are
+ * ours to keep (they are in the image below), so CRIU records only where
+ * they are.
+ *
+ * DUMP_EXT_FILE: a uverbs file of an rxe_migros device is written, with
+ * every object of its context, to rxe_migros-<id>.img in the image
+ * directory (/dev/rxe_migros, DUMP; the format is docs/image.md). So is
+ * the context's asynchronous event file, whose image names its context.
+ * Completion channels (more event files of one context) are refused for
+ * now: the dump fails, and the QPs resume in place.
+ *
  * At the end of a dump that failed, or that leaves the tasks running, the
  * QPs resume in place and announce themselves, so that their partners
  * leave Paused. After a dump that succeeded the tasks are killed: their
  * QPs stay stopped until they go, and the partners wait for the restored
  * ones.
  *
- * Dumping and restoring the objects themselves (DUMP_EXT_FILE and the
- * restore hooks, issue #5) are not here yet: CRIU refuses to dump a
- * uverbs file, so every dump of an RDMA process fails, after the stop,
- * and its QPs resume in place.
+ * Restoring the objects (RESTORE_EXT_FILE, UPDATE_VMA_MAP,
+ * RESUME_DEVICES_LATE) is not here yet (issue #5).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -55,6 +67,15 @@ static struct stopped *stopped;
 static size_t nr_stopped;
 static int ctl = -1;
 
+/* The event files of each context of the tasks being dumped. */
+struct context_events {
+	uint64_t context;
+	unsigned int files;
+};
+
+static struct context_events *events;
+static size_t nr_events;
+
 /* Our descriptor of task `pid`'s file `fd` (pidfd_getfd(2)), or -1. */
 static int take_fd(int pid, int fd)
 {
@@ -68,8 +89,9 @@ static int take_fd(int pid, int fd)
 	return mine;
 }
 
-/* Whether descriptor `fd` of task `pid` is a uverbs file. */
-static bool is_uverbs(int pid, const char *fd)
+/* Whether descriptor `fd` of task `pid` links to a name starting with
+ * `prefix`. */
+static bool links_to(int pid, const char *fd, const char *prefix)
 {
 	char path[64], target[64];
 	ssize_t n;
@@ -79,7 +101,60 @@ static bool is_uverbs(int pid, const char *fd)
 	if (n < 0)
 		return false;
 	target[n] = '\0';
-	return strncmp(target, "/dev/infiniband/uverbs", 22) == 0;
+	return strncmp(target, prefix, strlen(prefix)) == 0;
+}
+
+/* What file `fd` (ours) is: RXE_MIGROS_FILE_* and its context, or 0 if it
+ * is no file of an rxe_migros context; -errno on failure. */
+static int identify(int fd, uint64_t *context)
+{
+	struct rxe_migros_identify id = {
+		.size = sizeof(id),
+		.version = RXE_MIGROS_CTL_VERSION,
+		.fd = fd,
+	};
+
+	if (ioctl(ctl, RXE_MIGROS_IOC_IDENTIFY, &id))
+		return errno == ENODEV ? 0 : -errno;
+	*context = id.context;
+	return id.kind;
+}
+
+/* Counts task `pid`'s event file `task_fd`, if it is one of ours. */
+static int count_event_file(int pid, int task_fd)
+{
+	struct context_events *more;
+	uint64_t context;
+	int fd = take_fd(pid, task_fd);
+	int kind;
+
+	if (fd < 0)
+		return -errno;
+	kind = identify(fd, &context);
+	close(fd);
+	if (kind != RXE_MIGROS_FILE_EVENT)
+		return kind < 0 ? kind : 0;
+	for (size_t i = 0; i < nr_events; i++) {
+		if (events[i].context == context) {
+			events[i].files++;
+			return 0;
+		}
+	}
+	more = realloc(events, (nr_events + 1) * sizeof(*events));
+	if (!more)
+		return -ENOMEM;
+	events = more;
+	events[nr_events++] = (struct context_events){ .context = context, .files = 1 };
+	return 0;
+}
+
+/* The event files counted for `context`. */
+static unsigned int event_files(uint64_t context)
+{
+	for (size_t i = 0; i < nr_events; i++)
+		if (events[i].context == context)
+			return events[i].files;
+	return 0;
 }
 
 /* Stops the QPs of task `pid`'s uverbs file `task_fd`. 0 also when the
@@ -118,6 +193,14 @@ static int stop_file(int pid, int task_fd)
 	return 0;
 }
 
+/* Opens the control device; false if our driver is not loaded. */
+static bool open_ctl(void)
+{
+	if (ctl < 0)
+		ctl = open("/dev/rxe_migros", O_RDWR | O_CLOEXEC);
+	return ctl >= 0;
+}
+
 static int pause_devices(int pid)
 {
 	char dir[32];
@@ -125,20 +208,120 @@ static int pause_devices(int pid)
 	DIR *d;
 	int ret = 0;
 
-	if (ctl < 0) {
-		ctl = open("/dev/rxe_migros", O_RDWR | O_CLOEXEC);
-		if (ctl < 0)	/* our driver is not loaded: nothing of ours */
-			return 0;
-	}
+	if (!open_ctl())	/* nothing of ours */
+		return 0;
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
 	d = opendir(dir);
 	if (!d)
 		return -errno;
 	while (!ret && (de = readdir(d))) {
-		if (de->d_name[0] != '.' && is_uverbs(pid, de->d_name))
+		if (de->d_name[0] == '.')
+			continue;
+		if (links_to(pid, de->d_name, "/dev/infiniband/uverbs"))
 			ret = stop_file(pid, atoi(de->d_name));
+		else if (links_to(pid, de->d_name, "anon_inode:[infinibandevent]"))
+			ret = count_event_file(pid, atoi(de->d_name));
 	}
 	closedir(d);
+	return ret;
+}
+
+/* Whether `st` is a uverbs character device (class infiniband_verbs). */
+static bool is_uverbs_dev(const struct stat *st)
+{
+	char path[64], target[256];
+	ssize_t n;
+
+	if (!S_ISCHR(st->st_mode))
+		return false;
+	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u", major(st->st_rdev), minor(st->st_rdev));
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return strstr(target, "/infiniband_verbs/") != NULL;
+}
+
+static int handle_device_vma(int fd, const struct stat *st)
+{
+	(void)fd;
+	return is_uverbs_dev(st) ? 0 : -ENOTSUP;
+}
+
+/* Writes all of buf to fd. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* The image of uverbs file `fd` into rxe_migros-<id>.img. -ENOTSUP for a
+ * file that is not ours, for another plugin to take. */
+static int dump_file(int fd, int id)
+{
+	struct rxe_migros_dump d = {
+		.size = sizeof(d),
+		.version = RXE_MIGROS_CTL_VERSION,
+		.uverbs_fd = fd,
+	};
+	char name[64];
+	char *buf = NULL;
+	uint64_t context;
+	int img, ret, kind;
+
+	if (!open_ctl())
+		return -ENOTSUP;
+	kind = identify(fd, &context);
+	if (kind <= 0)
+		return kind ? kind : -ENOTSUP;
+	if (kind == RXE_MIGROS_FILE_EVENT && event_files(context) > 1) {
+		say(LOG_ERROR, "file %#x: a completion channel; not supported yet", id);
+		return -EOPNOTSUPP;
+	}
+	/* First the length (ENOSPC), then the image. */
+	while (ioctl(ctl, RXE_MIGROS_IOC_DUMP, &d)) {
+		char *more;
+
+		if (errno == ENODEV) {
+			free(buf);
+			return -ENOTSUP;
+		}
+		if (errno != ENOSPC || d.image_len <= d.buf_len) {
+			ret = -errno;
+			say(LOG_ERROR, "cannot dump file %#x: %s", id, strerror(errno));
+			free(buf);
+			return ret;
+		}
+		more = realloc(buf, d.image_len);
+		if (!more) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = more;
+		d.buf = (uintptr_t)buf;
+		d.buf_len = d.image_len;
+	}
+	snprintf(name, sizeof(name), "rxe_migros-%x.img", id);
+	img = openat(criu_get_image_dir(), name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (img < 0 || write_all(img, buf, d.image_len) || fsync(img)) {
+		ret = -errno;
+		say(LOG_ERROR, "cannot write %s: %s", name, strerror(errno));
+	} else {
+		ret = 0;
+		say(LOG_INFO, "file %#x: %llu bytes in %s", id, (unsigned long long)d.image_len, name);
+	}
+	if (img >= 0)
+		close(img);
+	free(buf);
 	return ret;
 }
 
@@ -195,6 +378,9 @@ static void fini(int stage, int ret)
 	free(stopped);
 	stopped = NULL;
 	nr_stopped = 0;
+	free(events);
+	events = NULL;
+	nr_events = 0;
 	if (ctl >= 0)
 		close(ctl);
 	ctl = -1;
@@ -202,3 +388,5 @@ static void fini(int stage, int ret)
 
 CR_PLUGIN_REGISTER("rxe_migros", init, fini)
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__PAUSE_DEVICES, pause_devices)
+CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__HANDLE_DEVICE_VMA, handle_device_vma)
+CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__DUMP_EXT_FILE, dump_file)

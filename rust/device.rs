@@ -48,6 +48,92 @@ impl UverbsFile {
         let private = unsafe { (*file.as_ptr()).private_data };
         Ok(UverbsFile(private as usize))
     }
+
+    /// The uverbs file that an event file (uverbs' `[infinibandevent]`:
+    /// a context's asynchronous event file, or a completion channel)
+    /// belongs to, if the caller's descriptor `fd` is one. EBADF if `fd`
+    /// is not open; ENODEV if it is no such file.
+    pub fn of_event_fd(fd: i32) -> Result<UverbsFile> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        let file = kernel::fs::LocalFile::fget(fd).map_err(|_| EBADF)?;
+        let f = file.as_ptr();
+        // SAFETY: `file` holds a reference to a live `struct file`, whose
+        // operations, dentry and private data stay while it is held.
+        // uverbs gives every file it makes for an object the release
+        // method `uverbs_uobject_fd_release` and, once the object is
+        // committed, the object's `ib_uobject` as private data (null only
+        // while it is being aborted). The `ufile` of that object is read
+        // as a number and never followed.
+        unsafe {
+            let ops = (*f).f_op;
+            let release = sys::uverbs_uobject_fd_release as *const () as usize;
+            if ops.is_null() || (*ops).release.map(|r| r as usize) != Some(release) {
+                return Err(ENODEV);
+            }
+            let name = (*(*f).__bindgen_anon_1.f_path.dentry)
+                .__bindgen_anon_1
+                .d_name
+                .name;
+            if CStr::from_char_ptr(name.cast()).to_bytes() != b"[infinibandevent]" {
+                return Err(ENODEV);
+            }
+            let uobj = (*f).private_data.cast::<sys::ib_uobject>();
+            if uobj.is_null() {
+                return Err(ENODEV);
+            }
+            Ok(UverbsFile((*uobj).ufile as usize))
+        }
+    }
+}
+
+/// Where the RDMA core keeps the uverbs object of a user object (the
+/// `uobject` field of its `ib_pd`, `ib_mr`, `ib_cq`, `ib_qp` or `ib_ah`),
+/// so that the driver can tell, at checkpoint time, which handle the
+/// process knows the object by. The core sets the field during the create
+/// call or right after it returns.
+#[derive(Clone, Copy)]
+pub struct UHandle(NonNull<*mut sys::ib_uobject>);
+
+// SAFETY: a location only read through `get`, whose caller vouches for it.
+unsafe impl Send for UHandle {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for UHandle {}
+
+impl UHandle {
+    /// The location of `field`, the `uobject` field of a core object.
+    /// `ib_ucq_object` and `ib_uqp_object` start with their `ib_uobject`
+    /// (inside `ib_uevent_object`), so all five are read alike.
+    fn at<U>(field: *mut *mut U) -> Self {
+        // SAFETY: `field` is the address of a field, never null.
+        UHandle(unsafe { NonNull::new_unchecked(field.cast()) })
+    }
+
+    /// The object's handle in its uverbs file, once the core has set it;
+    /// `None` for an object of the kernel, or one still being created.
+    ///
+    /// # Safety
+    ///
+    /// The object must not have been destroyed: its driver data (which
+    /// the create call that received this handle returned) must not have
+    /// been dropped yet.
+    pub unsafe fn get(self) -> Option<u32> {
+        // SAFETY: per the caller the object, and so its field, is live.
+        // The core may be setting the field on another CPU; a whole
+        // pointer is read either way.
+        let uobj = unsafe { core::ptr::read_volatile(self.0.as_ptr()) };
+        if uobj.is_null() {
+            return None;
+        }
+        // SAFETY: a set `uobject` lives as long as its object.
+        u32::try_from(unsafe { (*uobj).id }).ok()
+    }
+}
+
+/// Who a new object belongs to: the user context it is created in (none
+/// for the kernel's objects), and where its uverbs handle will be.
+pub struct Owner<'a, T: Driver> {
+    pub uctx: Option<&'a T::UContext>,
+    pub handle: UHandle,
 }
 
 /// What a driver provides for its devices. Each method runs in process
@@ -79,8 +165,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// Opens a user context (a process opening the device) on the uverbs
     /// file `file`.
     fn alloc_ucontext(dev: &Device<Self>, file: UverbsFile) -> Result<Self::UContext>;
-    /// Allocates a protection domain.
-    fn alloc_pd(dev: &Device<Self>) -> Result<Self::Pd>;
+    /// Allocates protection domain `id`.
+    fn alloc_pd(dev: &Device<Self>, id: PdId, owner: Owner<'_, Self>) -> Result<Self::Pd>;
     /// Registers a DMA memory region (all of memory, for kernel users) with
     /// `access` (`ib_access_flags`); returns its data and its (lkey, rkey).
     fn get_dma_mr(dev: &Device<Self>, pd: PdId, access: i32) -> Result<(Self::Mr, u32, u32)>;
@@ -94,6 +180,7 @@ pub trait Driver: Send + Sync + Sized + 'static {
         len: u64,
         iova: u64,
         access: i32,
+        owner: Owner<'_, Self>,
     ) -> Result<(Self::Mr, u32, u32)>;
     /// The MR is being deregistered; its data is dropped afterwards.
     fn dereg_mr(dev: &Device<Self>, mr: &Self::Mr);
@@ -104,6 +191,7 @@ pub trait Driver: Send + Sync + Sized + 'static {
         init: &CqInit,
         udata: Option<&UData<'_>>,
         events: Arc<CqEvents>,
+        owner: Owner<'_, Self>,
     ) -> Result<(Self::Cq, u32)>;
     /// Resizes a process's CQ to at least `entries`; returns the usable
     /// number.
@@ -114,27 +202,28 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// already waiting, when `IB_CQ_REPORT_MISSED_EVENTS` asks.
     fn req_notify_cq(cq: &Self::Cq, flags: u32) -> bool;
 
-    /// Creates an address handle for `av`; `udata` is `None` for kernel
+    /// Creates an address handle for `av` in `pd`; `udata` is `None` for kernel
     /// consumers, and `sleepable` tells whether the caller may sleep.
     fn create_ah(
         dev: &Device<Self>,
+        pd: PdId,
         av: &AddressVector,
         udata: Option<&UData<'_>>,
         sleepable: bool,
+        owner: Owner<'_, Self>,
     ) -> Result<Self::Ah>;
     /// Reports an address handle's address.
     fn query_ah(ah: &Self::Ah) -> AddressVector;
     /// The AH is being destroyed; its data is dropped afterwards.
     fn destroy_ah(dev: &Device<Self>, ah: &Self::Ah);
 
-    /// Creates a QP; `udata` is `None` for kernel consumers, and `uctx` is
-    /// the user context a process creates it in. Returns the QP, its
-    /// number and the capacities granted.
+    /// Creates a QP; `udata` is `None` for kernel consumers. Returns the
+    /// QP, its number and the capacities granted.
     fn create_qp(
         dev: &Device<Self>,
         init: &QpInit<'_, Self::Cq>,
         udata: Option<&UData<'_>>,
-        uctx: Option<&Self::UContext>,
+        owner: Owner<'_, Self>,
     ) -> Result<(Self::Qp, u32, QpCaps)>;
     /// Applies the attributes `mask` names (`ib_qp_attr_mask`) from `attr`.
     fn modify_qp(qp: &Self::Qp, attr: &sys::ib_qp_attr, mask: u32) -> Result;
@@ -720,31 +809,65 @@ impl<T: Driver> Ops<T> {
         unsafe { Object::<_, T::UContext>::drop_data(uc) }
     }
 
+    /// The user context of a user call's `udata`; `None` for the kernel's
+    /// calls (a null `udata`).
+    ///
+    /// # Safety
+    ///
+    /// `udata` must be null or the driver udata of a call's bundle on one
+    /// of our devices, whose context (a user call's always has one) lives
+    /// for `'a`.
+    unsafe fn uctx<'a>(udata: *mut sys::ib_udata) -> Option<&'a T::UContext> {
+        if udata.is_null() {
+            return None;
+        }
+        // SAFETY: per the caller; `alloc_ucontext` initialised the context.
+        unsafe {
+            let uc = sys::rxe_migros_udata_ucontext(udata);
+            Some(Object::<_, T::UContext>::data(uc))
+        }
+    }
+
     unsafe extern "C" fn alloc_pd(
         pd: *mut sys::ib_pd,
-        _udata: *mut sys::ib_udata,
+        udata: *mut sys::ib_udata,
     ) -> kernel::ffi::c_int {
         from_result(|| {
-            // SAFETY: as for `alloc_ucontext`, with `size_ib_pd`.
+            // SAFETY: as for `alloc_ucontext`, with `size_ib_pd`; `udata`
+            // is null or the call's.
             unsafe {
-                let data = T::alloc_pd(Device::from_ib((*pd).device))?;
+                let owner = Owner {
+                    uctx: Self::uctx(udata),
+                    handle: UHandle::at(&raw mut (*pd).uobject),
+                };
+                let dev = Device::from_ib((*pd).device);
+                let data = T::alloc_pd(dev, PdId(pd as usize), owner)?;
                 Object::<_, T::Pd>::init(pd, data);
             }
             Ok(0)
         })
     }
 
-    /// Boxes a new MR as the core expects one back.
-    fn new_mr(made: Result<(T::Mr, u32, u32)>) -> *mut sys::ib_mr {
-        let boxed = made.and_then(|(data, lkey, rkey)| {
-            // SAFETY: all-zeroes is a valid `ib_mr`; the core fills in its
-            // device, PD and type when we return.
-            let mut ib: sys::ib_mr = unsafe { core::mem::zeroed() };
-            ib.lkey = lkey;
-            ib.rkey = rkey;
-            Ok(KBox::new(Object { ib, data }, GFP_KERNEL)?)
-        });
-        match boxed {
+    /// Makes a new MR as the core expects one back: `make` gets its
+    /// handle's location, and returns its data and keys.
+    fn new_mr(make: impl FnOnce(UHandle) -> Result<(T::Mr, u32, u32)>) -> *mut sys::ib_mr {
+        let made = KBox::<Object<sys::ib_mr, T::Mr>>::new_uninit(GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(|mut slot| {
+                let at = slot.as_mut_ptr();
+                // SAFETY: a field of the allocation, not read until set. The
+                // `uobject` member starts its union (bindgen's marker for it
+                // takes no room).
+                let field = unsafe { &raw mut (*at).ib.__bindgen_anon_1.uobject };
+                let (data, lkey, rkey) = make(UHandle::at(field.cast::<*mut sys::ib_uobject>()))?;
+                // SAFETY: all-zeroes is a valid `ib_mr`; the core fills in
+                // its device, PD, type and uobject when we return.
+                let mut ib: sys::ib_mr = unsafe { core::mem::zeroed() };
+                ib.lkey = lkey;
+                ib.rkey = rkey;
+                Ok(KBox::write(slot, Object { ib, data }))
+            });
+        match made {
             // `dereg_mr` takes the box back.
             Ok(mr) => KBox::into_raw(mr).cast(),
             Err(e) => e.to_ptr(),
@@ -757,7 +880,7 @@ impl<T: Driver> Ops<T> {
     ) -> *mut sys::ib_mr {
         // SAFETY: the core passes a PD of one of our devices.
         let dev = unsafe { Device::<T>::from_ib((*pd).device) };
-        Self::new_mr(T::get_dma_mr(dev, PdId(pd as usize), access))
+        Self::new_mr(|_| T::get_dma_mr(dev, PdId(pd as usize), access))
     }
 
     unsafe extern "C" fn reg_user_mr(
@@ -767,7 +890,7 @@ impl<T: Driver> Ops<T> {
         iova: u64,
         access: kernel::ffi::c_int,
         dmah: *mut sys::ib_dmah,
-        _udata: *mut sys::ib_udata,
+        udata: *mut sys::ib_udata,
     ) -> *mut sys::ib_mr {
         if !dmah.is_null() {
             return EOPNOTSUPP.to_ptr();
@@ -775,14 +898,12 @@ impl<T: Driver> Ops<T> {
         // SAFETY: the core passes a PD of one of our devices, in a call
         // from the process whose memory it names.
         let dev = unsafe { Device::<T>::from_ib((*pd).device) };
-        Self::new_mr(T::reg_user_mr(
-            dev,
-            PdId(pd as usize),
-            start,
-            len,
-            iova,
-            access,
-        ))
+        // SAFETY: `udata` is the call's.
+        let uctx = unsafe { Self::uctx(udata) };
+        Self::new_mr(|handle| {
+            let owner = Owner { uctx, handle };
+            T::reg_user_mr(dev, PdId(pd as usize), start, len, iova, access, owner)
+        })
     }
 
     unsafe extern "C" fn dereg_mr(
@@ -813,11 +934,17 @@ impl<T: Driver> Ops<T> {
                     return Err(EOPNOTSUPP);
                 }
                 let init = CqInit { entries: attr.cqe };
-                let udata = UData::from_raw(sys::rxe_migros_attrs_udata(attrs));
+                let raw = sys::rxe_migros_attrs_udata(attrs);
+                let owner = Owner {
+                    uctx: Self::uctx(raw),
+                    handle: UHandle::at(&raw mut (*cq).uobject),
+                };
+                let udata = UData::from_raw(raw);
                 let events = CqEvents::new(cq)?;
                 let dev = Device::<T>::from_ib((*cq).device);
-                let (data, entries) = T::create_cq(dev, &init, udata.as_ref(), events.clone())
-                    .inspect_err(|_| events.revoke())?;
+                let (data, entries) =
+                    T::create_cq(dev, &init, udata.as_ref(), events.clone(), owner)
+                        .inspect_err(|_| events.revoke())?;
                 (*cq).cqe = entries as i32;
                 Object::<_, CqObject<T>>::init(cq, CqObject { events, data });
             }
@@ -901,9 +1028,14 @@ impl<T: Driver> Ops<T> {
                 let av = AddressVector::from_ah(attr)?;
                 let sleepable =
                     init.flags & sys::rdma_create_ah_flags_RDMA_CREATE_AH_SLEEPABLE != 0;
+                let owner = Owner {
+                    uctx: Self::uctx(udata),
+                    handle: UHandle::at(&raw mut (*ah).uobject),
+                };
                 let udata = UData::from_raw(udata);
                 let dev = Device::<T>::from_ib((*ah).device);
-                let data = T::create_ah(dev, &av, udata.as_ref(), sleepable)?;
+                let pd = PdId((*ah).pd as usize);
+                let data = T::create_ah(dev, pd, &av, udata.as_ref(), sleepable, owner)?;
                 Object::<_, T::Ah>::init(ah, data);
             }
             Ok(0)
@@ -961,17 +1093,13 @@ impl<T: Driver> Ops<T> {
                     has_srq: !attr.srq.is_null(),
                     create_flags: attr.create_flags,
                 };
-                // A user call's udata is its bundle's, whose context is the
-                // process's, on our device.
-                let uctx = if udata.is_null() {
-                    None
-                } else {
-                    let uc = sys::rxe_migros_udata_ucontext(udata);
-                    Some(Object::<_, T::UContext>::data(uc))
+                let owner = Owner {
+                    uctx: Self::uctx(udata),
+                    handle: UHandle::at(&raw mut (*qp).uobject),
                 };
                 let udata = UData::from_raw(udata);
                 let dev = Device::<T>::from_ib((*qp).device);
-                let (data, qpn, caps) = T::create_qp(dev, &init, udata.as_ref(), uctx)?;
+                let (data, qpn, caps) = T::create_qp(dev, &init, udata.as_ref(), owner)?;
                 (*qp).qp_num = qpn;
                 caps.write_raw(&mut attr.cap);
                 Object::<_, T::Qp>::init(qp, data);

@@ -5,8 +5,9 @@
 //! returns at creation (`struct rxe_create_ah_resp`), so the device keeps
 //! them in a pool by that number.
 
-use crate::rdma::device::Device;
-use crate::rdma::qp::AddressVector;
+use crate::context::{self, Listing, Object};
+use crate::rdma::device::{Device, Owner};
+use crate::rdma::qp::{AddressVector, PdId};
 use crate::rdma::udata::UData;
 use crate::Rxe;
 use kernel::prelude::*;
@@ -18,12 +19,14 @@ pub(crate) const NUMBERS: (u32, u32) = (1, crate::param::MAX_AH);
 /// What the device's pool, and later the UD requester, hold of an AH.
 pub(crate) struct AhInner {
     num: u32,
+    pub(crate) pd: PdId,
     av: AddressVector,
 }
 
 /// An address handle.
 pub(crate) struct Ah {
     inner: Arc<AhInner>,
+    _listing: Option<Listing>,
 }
 
 impl AhInner {
@@ -35,9 +38,11 @@ impl AhInner {
 impl Ah {
     pub(crate) fn new(
         dev: &Device<Rxe>,
+        pd: PdId,
         av: &AddressVector,
         udata: Option<&UData<'_>>,
         sleepable: bool,
+        owner: &Owner<'_, Rxe>,
     ) -> Result<Ah> {
         // The pool takes a mutex. Kernel callers that cannot sleep (the
         // connection manager's MADs) come with kernel QPs, not offered yet.
@@ -47,7 +52,7 @@ impl Ah {
         let av = *av;
         let inner = dev
             .ahs
-            .add(|num| Ok(Arc::new(AhInner { num, av }, GFP_KERNEL)?))?;
+            .add(|num| Ok(Arc::new(AhInner { num, pd, av }, GFP_KERNEL)?))?;
         // struct rxe_create_ah_resp { __u32 ah_num; __u32 reserved; }: only
         // providers that know it leave room for it.
         if let Some(udata) = udata.filter(|u| u.outlen() >= 8) {
@@ -58,7 +63,13 @@ impl Ah {
                 return Err(e);
             }
         }
-        Ok(Ah { inner })
+        let listing = context::list(owner, Object::Ah(inner.clone())).inspect_err(|_| {
+            dev.ahs.remove(inner.num);
+        })?;
+        Ok(Ah {
+            inner,
+            _listing: listing,
+        })
     }
 
     pub(crate) fn av(&self) -> AddressVector {

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The control device, /dev/rxe_migros: what a checkpointer (our CRIU
-//! plugin, a test) uses to stop a process's QPs and to resume them,
-//! optionally at a new address. The ABI is uapi/rxe_migros_ctl.h.
+//! plugin, a test) uses to stop a process's QPs, to dump its objects
+//! ([`crate::checkpoint`]) and to resume them, optionally at a new
+//! address. The ABI is uapi/rxe_migros_ctl.h.
 //!
 //! A process's QPs are named by its uverbs file: the caller passes a
 //! descriptor of that very file (its own, or one taken from the process
 //! with pidfd_getfd). Every command needs CAP_CHECKPOINT_RESTORE or
 //! CAP_SYS_ADMIN.
 
-use crate::migration::{Context, NewSource};
+use crate::context::Context;
+use crate::migration::NewSource;
 use kernel::fs::File;
 use kernel::ioctl::_IOWR;
 use kernel::miscdevice::{MiscDevice, MiscDeviceRegistration};
@@ -46,16 +48,49 @@ struct ResumeArgs {
     announced: u32,
 }
 
+/// `struct rxe_migros_dump`.
+#[repr(C)]
+struct DumpArgs {
+    size: u32,
+    version: u32,
+    uverbs_fd: i32,
+    flags: u32,
+    buf: u64,
+    buf_len: u64,
+    image_len: u64,
+}
+
+/// `struct rxe_migros_identify`.
+#[repr(C)]
+struct IdentifyArgs {
+    size: u32,
+    version: u32,
+    fd: i32,
+    flags: u32,
+    kind: u32,
+    reserved: u32,
+    context: u64,
+}
+
 /// `RXE_MIGROS_IOC_STOP`.
 const IOC_STOP: u32 = _IOWR::<StopArgs>(IOC_TYPE, 1);
 /// `RXE_MIGROS_IOC_RESUME`.
 const IOC_RESUME: u32 = _IOWR::<ResumeArgs>(IOC_TYPE, 2);
+/// `RXE_MIGROS_IOC_DUMP`.
+const IOC_DUMP: u32 = _IOWR::<DumpArgs>(IOC_TYPE, 3);
+/// `RXE_MIGROS_IOC_IDENTIFY`.
+const IOC_IDENTIFY: u32 = _IOWR::<IdentifyArgs>(IOC_TYPE, 4);
+/// `RXE_MIGROS_FILE_UVERBS`, `RXE_MIGROS_FILE_EVENT`: what IDENTIFY found.
+const FILE_UVERBS: u32 = 1;
+const FILE_EVENT: u32 = 2;
 /// `RXE_MIGROS_RESUME_SGID`: `sgid` is the QPs' new source GID.
 const RESUME_SGID: u32 = 1 << 0;
 
 /// Where the output fields are, in bytes from the struct's start.
 const STOP_QPS_AT: usize = 16;
 const RESUME_QPS_AT: usize = 32;
+const DUMP_LEN_AT: usize = 32;
+const IDENTIFY_KIND_AT: usize = 16;
 
 // The ABI as uapi/rxe_migros_ctl.h has it (tools/check-abi.sh pins the
 // header to the same numbers).
@@ -64,6 +99,11 @@ const _: () = {
     assert!(core::mem::offset_of!(StopArgs, qps) == STOP_QPS_AT);
     assert!(core::mem::offset_of!(ResumeArgs, qps) == RESUME_QPS_AT);
     assert!(IOC_STOP == 0xc018_bb01 && IOC_RESUME == 0xc028_bb02);
+    assert!(size_of::<DumpArgs>() == 40 && core::mem::offset_of!(DumpArgs, buf) == 16);
+    assert!(core::mem::offset_of!(DumpArgs, image_len) == DUMP_LEN_AT);
+    assert!(IOC_DUMP == 0xc028_bb03);
+    assert!(size_of::<IdentifyArgs>() == 32 && IOC_IDENTIFY == 0xc020_bb04);
+    assert!(core::mem::offset_of!(IdentifyArgs, kind) == IDENTIFY_KIND_AT);
 };
 
 /// The control device's registration, held by the module.
@@ -109,16 +149,30 @@ impl<const N: usize> Command<N> {
         u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
     }
 
+    fn u64_at(&self, at: usize) -> u64 {
+        u64::from(self.u32_at(at)) | u64::from(self.u32_at(at + 4)) << 32
+    }
+
     /// The context the struct's uverbs_fd (at offset 8) names.
     fn context(&self) -> Result<Arc<Context>> {
         let fd = self.u32_at(8) as i32;
-        Context::of_fd(fd).inspect_err(|e| {
-            pr_info!(
-                "control: fd {} is not a uverbs file of an rxe_migros device ({:?})\n",
-                fd,
-                e
-            )
-        })
+        Context::of_fd(fd).inspect_err(|e| not_ours(fd, e))
+    }
+
+    /// The context whose uverbs file (`FILE_UVERBS`) or event file
+    /// (`FILE_EVENT`) the struct's fd (at offset 8) is.
+    fn file(&self) -> Result<(u32, Arc<Context>)> {
+        let fd = self.u32_at(8) as i32;
+        match Context::of_fd(fd) {
+            Ok(ctx) => Ok((FILE_UVERBS, ctx)),
+            Err(e) if e == ENODEV => Context::of_event_fd(fd)
+                .map(|ctx| (FILE_EVENT, ctx))
+                .inspect_err(|e| not_ours(fd, e)),
+            Err(e) => {
+                not_ours(fd, &e);
+                Err(e)
+            }
+        }
     }
 
     /// Writes the output fields `values` at `at` back to the struct.
@@ -127,10 +181,22 @@ impl<const N: usize> Command<N> {
         for v in values {
             out.extend_from_slice(&v.to_ne_bytes(), GFP_KERNEL)?;
         }
-        UserSlice::new(UserPtr::from_addr(arg + at), out.len())
-            .writer()
-            .write_slice(&out)
+        Self::answer_bytes(arg, at, &out)
     }
+
+    fn answer_bytes(arg: usize, at: usize, bytes: &[u8]) -> Result {
+        UserSlice::new(UserPtr::from_addr(arg + at), bytes.len())
+            .writer()
+            .write_slice(bytes)
+    }
+}
+
+fn not_ours(fd: i32, e: &Error) {
+    pr_info!(
+        "control: fd {} is not a file of an rxe_migros context ({:?})\n",
+        fd,
+        e
+    );
 }
 
 /// STOP: stops every QP of the context; they are quiescent on return.
@@ -195,6 +261,44 @@ fn resume(arg: usize) -> Result {
     Command::<{ size_of::<ResumeArgs>() }>::answer(arg, RESUME_QPS_AT, &[n, announced])
 }
 
+/// DUMP: writes the context's checkpoint image to the caller's buffer.
+fn dump(arg: usize) -> Result {
+    type Cmd = Command<{ size_of::<DumpArgs>() }>;
+    let cmd = Cmd::read(arg)?;
+    if cmd.u32_at(12) != 0 {
+        return Err(EINVAL);
+    }
+    let (buf, room) = (cmd.u64_at(16), cmd.u64_at(24));
+    let image = match cmd.file()? {
+        (FILE_UVERBS, ctx) => crate::checkpoint::dump(&ctx)?,
+        (_, ctx) => crate::checkpoint::dump_event_file(&ctx)?,
+    };
+    let len = image.len() as u64;
+    Cmd::answer_bytes(arg, DUMP_LEN_AT, &len.to_ne_bytes())?;
+    if room < len {
+        return Err(ENOSPC);
+    }
+    let buf = usize::try_from(buf).map_err(|_| EFAULT)?;
+    UserSlice::new(UserPtr::from_addr(buf), image.len())
+        .writer()
+        .write_slice(&image)
+}
+
+/// IDENTIFY: whether a file is a uverbs file or an event file of one of
+/// our contexts, and which context.
+fn identify(arg: usize) -> Result {
+    type Cmd = Command<{ size_of::<IdentifyArgs>() }>;
+    let cmd = Cmd::read(arg)?;
+    if cmd.u32_at(12) != 0 || cmd.u32_at(20) != 0 {
+        return Err(EINVAL);
+    }
+    let (kind, ctx) = cmd.file()?;
+    let mut out = [0u8; 16];
+    out[..4].copy_from_slice(&kind.to_ne_bytes());
+    out[8..].copy_from_slice(&ctx.cookie.to_ne_bytes());
+    Cmd::answer_bytes(arg, IDENTIFY_KIND_AT, &out)
+}
+
 /// Whether the caller may checkpoint and restore.
 fn may_checkpoint() -> bool {
     crate::rdma::caps::capable(crate::rdma::caps::CHECKPOINT_RESTORE)
@@ -216,6 +320,8 @@ impl MiscDevice for Control {
         match cmd {
             IOC_STOP => stop(arg)?,
             IOC_RESUME => resume(arg)?,
+            IOC_DUMP => dump(arg)?,
+            IOC_IDENTIFY => identify(arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)

@@ -9,12 +9,16 @@
 //! ring, and so the number of entries the consumer is told it has, is the
 //! core's [`Ring`].
 
+use crate::context::{self, Listing, Object};
 use crate::param::MAX_LOG_CQE;
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::queue::UserRing;
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::{CqEvents, CqInit, WorkCompletion};
+use crate::rdma::device::Owner;
+use crate::rdma::mmap::SharedBuf;
 use crate::rdma::udata::UData;
+use crate::Rxe;
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
 use kernel::sync::{Arc, SpinLockIrq};
@@ -83,6 +87,7 @@ impl CqRing {
 /// A completion queue.
 pub(crate) struct Cq {
     inner: Arc<CqInner>,
+    _listing: Option<Listing>,
 }
 
 /// What a CQ's producers (QPs) hold.
@@ -93,7 +98,29 @@ pub(crate) struct CqInner {
     events: Arc<CqEvents>,
 }
 
+/// What a checkpoint keeps of a process's CQ, besides its ring's bytes.
+pub(crate) struct CqImage {
+    pub(crate) cqe: u32,
+    pub(crate) notify: u32,
+    pub(crate) mmap_offset: u64,
+    pub(crate) buf: Arc<SharedBuf>,
+}
+
 impl CqInner {
+    /// The CQ's ring as it is now; `None` for a kernel CQ.
+    pub(crate) fn image(&self) -> Option<CqImage> {
+        let cq = self.ring.lock();
+        let Store::User(u) = &cq.store else {
+            return None;
+        };
+        Some(CqImage {
+            cqe: cq.ring.capacity(),
+            notify: cq.notify,
+            mmap_offset: u.mmap_offset(),
+            buf: u.buf.clone(),
+        })
+    }
+
     /// Adds a completion, and tells the consumer if it armed the CQ for
     /// it. A full CQ loses the completion and reports the overflow
     /// (`IB_EVENT_CQ_ERR`), as hardware does; the error is for the QP.
@@ -140,6 +167,7 @@ impl Cq {
         init: &CqInit,
         udata: Option<&UData<'_>>,
         events: Arc<CqEvents>,
+        owner: &Owner<'_, Rxe>,
     ) -> Result<(Cq, u32)> {
         if init.entries > MAX_CQE {
             return Err(EINVAL);
@@ -160,7 +188,14 @@ impl Cq {
             }),
             GFP_KERNEL,
         )?;
-        Ok((Cq { inner }, ring.capacity()))
+        let listing = context::list(owner, Object::Cq(inner.clone()))?;
+        Ok((
+            Cq {
+                inner,
+                _listing: listing,
+            },
+            ring.capacity(),
+        ))
     }
 
     /// Replaces a process's ring by one of at least `entries`, keeping what

@@ -10,7 +10,7 @@
 //! waits. Like the rest of the transport, it runs with the QP's mutex held.
 //!
 //! The control device ([`crate::control`]) finds a process's QPs through
-//! its user context: [`Context`] lists them.
+//! its user context ([`crate::context`]).
 
 use crate::counters::Counter;
 use crate::proto::comp::Action;
@@ -20,15 +20,13 @@ use crate::proto::opcode::{op, TRANSPORT_RC};
 use crate::proto::psn::Psn;
 use crate::proto::req::Service;
 use crate::proto::roce::Datagram;
-use crate::qp::{QpInner, QpState};
+use crate::qp::QpState;
 use crate::rdma::bindings as sys;
-use crate::rdma::device::UverbsFile;
 use crate::rdma::qp::AddressVector;
 use crate::requester::PKEY;
 use crate::transport::{due, Ctx, Transport};
 use crate::xmit;
 use kernel::prelude::*;
-use kernel::sync::{global_lock, Arc};
 use kernel::time::{ClockSource, Delta, Instant, Monotonic};
 
 /// How often a Resuming QP sends RESUME when its QP has no retransmission
@@ -43,78 +41,6 @@ pub(crate) fn now_ms() -> u64 {
 /// The bound on waiting for a partner (Paused, Resuming), in ms.
 fn wait_limit_ms() -> u64 {
     u64::from(crate::module_parameters::pause_timeout_s.value()) * 1000
-}
-
-/// A process's open device, as the control device finds it: the uverbs
-/// file it was opened on, and the QPs created in it.
-#[pin_data]
-pub(crate) struct Context {
-    file: UverbsFile,
-    #[pin]
-    qps: kernel::sync::Mutex<KVec<Arc<QpInner>>>,
-}
-
-global_lock! {
-    // SAFETY: initialised first thing in `RxeModule::init`, before any
-    // device (and so any user context) exists.
-    unsafe(uninit) static CONTEXTS: Mutex<KVec<Arc<Context>>> = KVec::new();
-}
-
-/// Initialises the list of user contexts.
-///
-/// # Safety
-///
-/// Called once, in the module's init, before anything else uses it.
-pub(crate) unsafe fn init() {
-    // SAFETY: per the caller.
-    unsafe { CONTEXTS.init() };
-}
-
-impl Context {
-    /// Lists a new user context opened on `file`.
-    pub(crate) fn register(file: UverbsFile) -> Result<Arc<Context>> {
-        let ctx = Arc::pin_init(
-            pin_init!(Context {
-                file,
-                qps <- kernel::new_mutex!(KVec::new()),
-            }),
-            GFP_KERNEL,
-        )?;
-        CONTEXTS.lock().push(ctx.clone(), GFP_KERNEL)?;
-        Ok(ctx)
-    }
-
-    /// Unlists it (the context is being freed).
-    pub(crate) fn unregister(this: &Arc<Context>) {
-        CONTEXTS.lock().retain(|c| !Arc::ptr_eq(c, this));
-    }
-
-    /// The context opened on the caller's descriptor `fd`. EBADF if `fd` is
-    /// not open; ENODEV if it is not a uverbs file of one of our devices.
-    pub(crate) fn of_fd(fd: i32) -> Result<Arc<Context>> {
-        let file = UverbsFile::of_fd(fd)?;
-        let found = CONTEXTS.lock().iter().find(|c| c.file == file).cloned();
-        found.ok_or(ENODEV)
-    }
-
-    pub(crate) fn add_qp(&self, qp: Arc<QpInner>) -> Result {
-        self.qps.lock().push(qp, GFP_KERNEL)?;
-        Ok(())
-    }
-
-    pub(crate) fn remove_qp(&self, qp: &Arc<QpInner>) {
-        self.qps.lock().retain(|q| !Arc::ptr_eq(q, qp));
-    }
-
-    /// The context's QPs, as they are now.
-    pub(crate) fn qps(&self) -> Result<KVec<Arc<QpInner>>> {
-        let qps = self.qps.lock();
-        let mut out = KVec::with_capacity(qps.len(), GFP_KERNEL)?;
-        for q in qps.iter() {
-            out.push(q.clone(), GFP_KERNEL)?;
-        }
-        Ok(out)
-    }
 }
 
 /// A new source address for a resumed QP: a GID of its device's port and

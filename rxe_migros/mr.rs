@@ -8,9 +8,11 @@
 //! same. The transport finds an MR by key ([`lookup`]), checks the access
 //! a request needs, and copies through it.
 
+use crate::context::{self, Listing, Object};
 use crate::param::{MAX_MR_INDEX, MIN_MR_INDEX};
+use crate::proto::image;
 use crate::rdma::bindings as sys;
-use crate::rdma::device::Device;
+use crate::rdma::device::{Device, Owner};
 use crate::rdma::qp::PdId;
 use crate::rdma::umem::Umem;
 use crate::Rxe;
@@ -33,8 +35,9 @@ const SUPPORTED_ACCESS: u32 = sys::ib_access_flags_IB_ACCESS_LOCAL_WRITE
 enum Memory {
     /// All of memory, by kernel address (`ib_get_dma_mr`).
     Dma,
-    /// A process's pages, pinned, which it addresses from `iova`.
-    User { umem: Umem, iova: u64 },
+    /// A process's pages from `start`, pinned, which requests address
+    /// from `iova`.
+    User { umem: Umem, start: u64, iova: u64 },
 }
 
 /// What the device's pool, and the transport, hold of an MR.
@@ -83,7 +86,7 @@ pub(crate) fn lookup(
     if mr.access & access != access {
         return Err(MrError::Access);
     }
-    let Memory::User { umem, iova } = &mr.memory else {
+    let Memory::User { umem, iova, .. } = &mr.memory else {
         // DMA MRs serve kernel QPs, which are not offered.
         return Err(MrError::Access);
     };
@@ -96,6 +99,33 @@ pub(crate) fn lookup(
 }
 
 impl MrInner {
+    /// The lkey, which is also the rkey.
+    pub(crate) fn key(&self) -> u32 {
+        self.key
+    }
+
+    /// What a checkpoint keeps of a process's MR, with the handles of
+    /// the MR and its PD; `None` for a DMA MR.
+    pub(crate) fn image(&self, handle: u32, pd: u32) -> Option<image::Mr> {
+        let Memory::User { umem, start, iova } = &self.memory else {
+            return None;
+        };
+        Some(image::Mr {
+            handle,
+            pd,
+            access: self.access,
+            lkey: self.key,
+            rkey: self.key,
+            start: *start,
+            iova: *iova,
+            length: umem.size() as u64,
+        })
+    }
+
+    pub(crate) fn pd(&self) -> PdId {
+        self.pd
+    }
+
     /// Copies out of the MR at offset `off` (checked by [`lookup`]).
     pub(crate) fn read(&self, off: usize, out: &mut [u8]) -> Result {
         match &self.memory {
@@ -116,10 +146,17 @@ impl MrInner {
 /// A memory region.
 pub(crate) struct Mr {
     inner: Arc<MrInner>,
+    _listing: Option<Listing>,
 }
 
 impl Mr {
-    fn new(dev: &Device<Rxe>, pd: PdId, access: u32, memory: Memory) -> Result<(Mr, u32, u32)> {
+    fn new(
+        dev: &Device<Rxe>,
+        pd: PdId,
+        access: u32,
+        memory: Memory,
+        owner: Option<&Owner<'_, Rxe>>,
+    ) -> Result<(Mr, u32, u32)> {
         let inner = dev.mrs.add(|index| {
             let tag = dev.next_key_tag.fetch_add(1, Relaxed) & 0xff;
             Ok(Arc::new(
@@ -133,11 +170,24 @@ impl Mr {
             )?)
         })?;
         let key = inner.key;
-        Ok((Mr { inner }, key, key))
+        let listing = match owner {
+            Some(o) => context::list(o, Object::Mr(inner.clone())).inspect_err(|_| {
+                dev.mrs.remove(key >> 8);
+            })?,
+            None => None,
+        };
+        Ok((
+            Mr {
+                inner,
+                _listing: listing,
+            },
+            key,
+            key,
+        ))
     }
 
     pub(crate) fn dma(dev: &Device<Rxe>, pd: PdId, access: i32) -> Result<(Mr, u32, u32)> {
-        Mr::new(dev, pd, access as u32, Memory::Dma)
+        Mr::new(dev, pd, access as u32, Memory::Dma, None)
     }
 
     pub(crate) fn user(
@@ -147,13 +197,14 @@ impl Mr {
         len: u64,
         iova: u64,
         access: i32,
+        owner: &Owner<'_, Rxe>,
     ) -> Result<(Mr, u32, u32)> {
         if access as u32 & !SUPPORTED_ACCESS != 0 {
             return Err(EOPNOTSUPP);
         }
         let umem = Umem::pin(dev, start, len, access)?;
-        let memory = Memory::User { umem, iova };
-        Mr::new(dev, pd, access as u32, memory)
+        let memory = Memory::User { umem, start, iova };
+        Mr::new(dev, pd, access as u32, memory, Some(owner))
     }
 
     pub(crate) fn dereg(&self, dev: &Device<Rxe>) {

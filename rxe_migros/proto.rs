@@ -19,6 +19,8 @@ mod error;
 pub(crate) mod hdr;
 #[path = "proto/src/icrc.rs"]
 pub(crate) mod icrc;
+#[path = "proto/src/image.rs"]
+pub(crate) mod image;
 #[path = "proto/src/mig.rs"]
 pub(crate) mod mig;
 #[path = "proto/src/opcode.rs"]

@@ -11,22 +11,22 @@
 //! queues on the QP, and its timer, are handled by work items. Kernel QPs
 //! (whose posts come through the kernel) are refused.
 
+use crate::context::{self, Listing, Object};
 use crate::cq::{Cq, CqInner};
-use crate::migration::{Context, NewSource};
+use crate::migration::NewSource;
 use crate::param::{MAX_QP_RD_ATOM, MAX_QP_WR, MAX_SGE, MIN_QP_INDEX};
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::proto::req::Service;
 use crate::proto::wqe;
 use crate::queue::UserRing;
 use crate::rdma::bindings as sys;
-use crate::rdma::device::{Device, DeviceHandle};
+use crate::rdma::device::{Device, DeviceHandle, Owner};
 use crate::rdma::qp::{transition_ok, AddressVector, PdId, QpCaps, QpInit, QpType};
 use crate::rdma::skb::{SkBuff, SkbQueue};
 use crate::rdma::udata::UData;
 use crate::rdma::udp_tunnel::wait_for_receivers;
 use crate::rdma::work::{cancel_delayed_work_sync, cancel_work_sync};
 use crate::transport::{Ctx, Transport};
-use crate::verbs::UContext;
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
@@ -49,7 +49,7 @@ const MAX_QPN: u32 = crate::param::DEFAULT_MAX_VALUE;
 /// produces, we consume.
 pub(crate) struct WorkQueue {
     pub(crate) ring: Ring,
-    user: UserRing,
+    pub(crate) user: UserRing,
 }
 
 impl WorkQueue {
@@ -127,9 +127,8 @@ impl Attrs {
 /// A queue pair.
 pub(crate) struct Qp {
     inner: Arc<QpInner>,
-    /// The user context it was created in, which lists it for the
-    /// control device.
-    ctx: Arc<Context>,
+    /// Its place in the user context it was created in.
+    _listing: Option<Listing>,
 }
 
 /// What the device's QP table, the receive path and the QP's work items
@@ -349,6 +348,18 @@ impl QpInner {
         self.with_transport(|st, cx| st.stop(cx)).is_some()
     }
 
+    /// Reads the QP's attributes and transport under its mutex; `None` if
+    /// it is being destroyed.
+    pub(crate) fn inspect<R>(self: &Arc<Self>, f: impl FnOnce(&QpState) -> R) -> Option<R> {
+        let st = self.state.lock();
+        (!st.dead).then(|| f(&st))
+    }
+
+    /// `enum ib_qp_type`.
+    pub(crate) fn qp_type(&self) -> u32 {
+        self.qp_type.to_raw()
+    }
+
     /// Whether the QP's path is IPv6 (else IPv4); `None` without a path.
     pub(crate) fn path_is_ipv6(self: &Arc<Self>) -> Option<bool> {
         self.with_transport(|st, _| st.attrs.av.map(|av| av.ipv6))
@@ -409,9 +420,9 @@ impl Qp {
         dev: &Device<Rxe>,
         init: &QpInit<'_, Cq>,
         udata: Option<&UData<'_>>,
-        uctx: Option<&UContext>,
+        owner: &Owner<'_, Rxe>,
     ) -> Result<(Qp, u32, QpCaps)> {
-        let (Some(udata), Some(uctx)) = (udata, uctx) else {
+        let (Some(udata), Some(_)) = (udata, owner.uctx) else {
             // Kernel consumers post through post_send/post_recv, which come
             // with the transport.
             return Err(EOPNOTSUPP);
@@ -484,12 +495,17 @@ impl Qp {
             )?)
         })?;
         let qpn = inner.qpn;
-        let ctx = uctx.context.clone();
-        if let Err(e) = ctx.add_qp(inner.clone()) {
+        let listing = context::list(owner, Object::Qp(inner.clone())).inspect_err(|_| {
             dev.qps.remove(qpn);
-            return Err(e);
-        }
-        Ok((Qp { inner, ctx }, qpn, caps))
+        })?;
+        Ok((
+            Qp {
+                inner,
+                _listing: listing,
+            },
+            qpn,
+            caps,
+        ))
     }
 
     /// Checks every attribute `mask` names, then applies them all, or
@@ -542,11 +558,11 @@ impl Qp {
         (qp.caps, qp.sq_sig_all)
     }
 
-    /// Unlists the QP and stops its work: afterwards nothing but the
-    /// caller holds it, and no work item of it runs.
+    /// Marks the QP dead and stops its work: afterwards nothing but the
+    /// caller and its user context's list (until its data is dropped)
+    /// holds it, and no work item of it runs.
     pub(crate) fn destroy(&self, dev: &Device<Rxe>) {
         let qp = &self.inner;
-        self.ctx.remove_qp(qp);
         qp.state.lock().dead = true;
         dev.qps.remove(qp.qpn);
         // A receiver that found the QP before it was unlisted may still be

@@ -14,7 +14,7 @@ use kernel::sync::Arc;
 /// memory stays while the process still maps it.
 pub(crate) struct UserRing {
     pub(crate) buf: Arc<SharedBuf>,
-    _offer: Published,
+    offer: Published,
 }
 
 impl UserRing {
@@ -30,6 +30,23 @@ impl UserRing {
         let mut mi = [0u8; 16];
         mi[..8].copy_from_slice(&offer.offset().to_ne_bytes());
         mi[8..12].copy_from_slice(&(buf.len() as u32).to_ne_bytes());
-        Ok((UserRing { buf, _offer: offer }, mi))
+        Ok((UserRing { buf, offer }, mi))
     }
+
+    /// The offset the process maps the ring at.
+    pub(crate) fn mmap_offset(&self) -> u64 {
+        self.offer.offset()
+    }
+
+    /// A copy of the whole ring, header and slots, for a checkpoint.
+    pub(crate) fn snapshot(&self) -> Result<KVec<u8>> {
+        snapshot(&self.buf)
+    }
+}
+
+/// A copy of all of `buf`.
+pub(crate) fn snapshot(buf: &SharedBuf) -> Result<KVec<u8>> {
+    let mut out = KVec::from_elem(0u8, buf.len(), GFP_KERNEL)?;
+    buf.read(0, &mut out)?;
+    Ok(out)
 }

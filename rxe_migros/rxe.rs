@@ -19,7 +19,9 @@ use kernel::{ModuleMetadata, ThisModule};
 mod rdma;
 
 mod ah;
+mod checkpoint;
 mod completer;
+mod context;
 mod control;
 mod counters;
 mod cq;
@@ -197,7 +199,7 @@ impl kernel::Module for RxeModule {
         // SAFETY: as above, for the namespaces' sockets.
         unsafe { ns::init() };
         // SAFETY: as above, for the user contexts.
-        unsafe { migration::init() };
+        unsafe { context::init() };
         // `rdma link add` reads at most IFNAMSIZ - 1 bytes of a type name.
         let link_type = LINK_TYPE.get();
         if link_type.is_empty() || link_type.to_bytes().len() >= 16 {

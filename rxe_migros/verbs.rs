@@ -4,14 +4,14 @@
 //! device and port queries, user contexts and protection domains.
 
 use crate::ah::Ah;
+use crate::context::{self, Context, Listing, Object};
 use crate::cq::Cq;
-use crate::migration::Context;
 use crate::mr::Mr;
 use crate::param::*;
 use crate::qp::Qp;
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::{CqEvents, CqInit};
-use crate::rdma::device::{Device, DeviceAttr, Driver, PortAttr, StatDesc, UverbsFile};
+use crate::rdma::device::{Device, DeviceAttr, Driver, Owner, PortAttr, StatDesc, UverbsFile};
 use crate::rdma::qp::{AddressVector, PdId, QpCaps, QpInit};
 use crate::rdma::udata::UData;
 use crate::Rxe;
@@ -30,8 +30,10 @@ impl Drop for UContext {
 }
 
 /// A protection domain. Its objects (MRs, QPs, AHs) point to it, not the
-/// other way round, so it holds nothing.
-pub(crate) struct Pd;
+/// other way round, so it holds only its place in its user context.
+pub(crate) struct Pd {
+    _listing: Option<Listing>,
+}
 
 /// `ib_mtu` of a netdev MTU, after the room RoCEv2 headers take.
 pub(crate) fn active_mtu(netdev_mtu: u32) -> u32 {
@@ -136,8 +138,10 @@ impl Driver for Rxe {
         })
     }
 
-    fn alloc_pd(_dev: &Device<Self>) -> Result<Pd> {
-        Ok(Pd)
+    fn alloc_pd(_dev: &Device<Self>, id: PdId, owner: Owner<'_, Self>) -> Result<Pd> {
+        Ok(Pd {
+            _listing: context::list(&owner, Object::Pd(id))?,
+        })
     }
 
     fn get_dma_mr(dev: &Device<Self>, pd: PdId, access: i32) -> Result<(Mr, u32, u32)> {
@@ -151,8 +155,9 @@ impl Driver for Rxe {
         len: u64,
         iova: u64,
         access: i32,
+        owner: Owner<'_, Self>,
     ) -> Result<(Mr, u32, u32)> {
-        Mr::user(dev, pd, start, len, iova, access)
+        Mr::user(dev, pd, start, len, iova, access, &owner)
     }
 
     fn dereg_mr(dev: &Device<Self>, mr: &Mr) {
@@ -164,8 +169,9 @@ impl Driver for Rxe {
         init: &CqInit,
         udata: Option<&UData<'_>>,
         events: Arc<CqEvents>,
+        owner: Owner<'_, Self>,
     ) -> Result<(Cq, u32)> {
-        Cq::new(init, udata, events)
+        Cq::new(init, udata, events, &owner)
     }
 
     fn resize_user_cq(cq: &Cq, entries: u32, udata: &UData<'_>) -> Result<u32> {
@@ -182,11 +188,13 @@ impl Driver for Rxe {
 
     fn create_ah(
         dev: &Device<Self>,
+        pd: PdId,
         av: &AddressVector,
         udata: Option<&UData<'_>>,
         sleepable: bool,
+        owner: Owner<'_, Self>,
     ) -> Result<Ah> {
-        Ah::new(dev, av, udata, sleepable)
+        Ah::new(dev, pd, av, udata, sleepable, &owner)
     }
 
     fn query_ah(ah: &Ah) -> AddressVector {
@@ -201,9 +209,9 @@ impl Driver for Rxe {
         dev: &Device<Self>,
         init: &QpInit<'_, Cq>,
         udata: Option<&UData<'_>>,
-        uctx: Option<&UContext>,
+        owner: Owner<'_, Self>,
     ) -> Result<(Qp, u32, QpCaps)> {
-        Qp::new(dev, init, udata, uctx)
+        Qp::new(dev, init, udata, &owner)
     }
 
     fn modify_qp(qp: &Qp, attr: &sys::ib_qp_attr, mask: u32) -> Result {

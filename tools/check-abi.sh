@@ -44,6 +44,14 @@ _Static_assert(offsetof(struct rxe_migros_resume, sgid) == 16, "resume sgid");
 _Static_assert(offsetof(struct rxe_migros_resume, qps) == 32, "resume qps");
 _Static_assert(RXE_MIGROS_IOC_STOP == 0xc018bb01u, "stop number");
 _Static_assert(RXE_MIGROS_IOC_RESUME == 0xc028bb02u, "resume number");
+_Static_assert(sizeof(struct rxe_migros_dump) == 40, "dump size");
+_Static_assert(offsetof(struct rxe_migros_dump, buf) == 16, "dump buf");
+_Static_assert(offsetof(struct rxe_migros_dump, image_len) == 32, "dump image_len");
+_Static_assert(RXE_MIGROS_IOC_DUMP == 0xc028bb03u, "dump number");
+_Static_assert(sizeof(struct rxe_migros_identify) == 32, "identify size");
+_Static_assert(offsetof(struct rxe_migros_identify, kind) == 16, "identify kind");
+_Static_assert(offsetof(struct rxe_migros_identify, context) == 24, "identify context");
+_Static_assert(RXE_MIGROS_IOC_IDENTIFY == 0xc020bb04u, "identify number");
 C
 in_chroot clang -fsyntax-only -I"$TOP/uapi" "$work/ctl.c" || die "uapi/rxe_migros_ctl.h does not match the driver"
 log "uapi/rxe_migros_ctl.h: the control ioctls match the driver"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
  * rxe_migros: the control device /dev/rxe_migros, which a checkpointer
- * uses to stop a process's QPs before a checkpoint and to resume them
- * after (docs/migration.md).
+ * uses to stop a process's QPs before a checkpoint, to dump its objects,
+ * and to resume them after (docs/migration.md, docs/image.md).
  *
  * A process's QPs are named by its uverbs file: uverbs_fd is the caller's
  * descriptor of the very file the process opened (its own, or one taken
@@ -14,7 +14,8 @@
  * EPROTONOSUPPORT). Other errors: EBADF (uverbs_fd not open), ENODEV (not
  * a uverbs file of an rxe_migros device, or not yet a context), EINVAL
  * (unknown flags, non-zero reserved fields), ENOENT (RESUME_SGID with a
- * GID the device does not have).
+ * GID the device does not have), EFAULT (a pointer the caller cannot
+ * access).
  */
 #ifndef RXE_MIGROS_CTL_H
 #define RXE_MIGROS_CTL_H
@@ -54,8 +55,44 @@ struct rxe_migros_resume {
 	__u32	announced;	/* out: of them, those sending RESUME */
 };
 
+/* Writes the checkpoint image of the context (every PD, MR, CQ, QP and AH,
+ * with its uverbs handle; the format is docs/image.md) to buf, and its
+ * length to image_len; uverbs_fd may also be an event file of the context
+ * (see IDENTIFY). Every QP must have been stopped (else EBUSY). If
+ * buf_len is too small, ENOSPC, with image_len set: ask again with that
+ * much room. */
+struct rxe_migros_dump {
+	__u32	size;		/* sizeof(struct rxe_migros_dump) */
+	__u32	version;	/* RXE_MIGROS_CTL_VERSION */
+	__s32	uverbs_fd;
+	__u32	flags;		/* zero */
+	__aligned_u64 buf;	/* user address of the image's room */
+	__aligned_u64 buf_len;	/* its bytes */
+	__aligned_u64 image_len; /* out: the image's bytes */
+};
+
+/* What IDENTIFY finds fd to be. */
+#define RXE_MIGROS_FILE_UVERBS	1	/* a uverbs file (/dev/infiniband/uverbsN) */
+#define RXE_MIGROS_FILE_EVENT	2	/* an event file of a context ([infinibandevent]) */
+
+/* Tells whether fd is a uverbs file or an event file of a user context of
+ * an rxe_migros device (else ENODEV), and names the context: the same
+ * number for a context's files, unique in this boot. DUMP also takes an
+ * event file: its image names its context. */
+struct rxe_migros_identify {
+	__u32	size;		/* sizeof(struct rxe_migros_identify) */
+	__u32	version;	/* RXE_MIGROS_CTL_VERSION */
+	__s32	fd;
+	__u32	flags;		/* zero */
+	__u32	kind;		/* out: RXE_MIGROS_FILE_* */
+	__u32	reserved;	/* zero */
+	__aligned_u64 context;	/* out: the context's cookie */
+};
+
 #define RXE_MIGROS_IOC_TYPE	0xBB
 #define RXE_MIGROS_IOC_STOP	_IOWR(RXE_MIGROS_IOC_TYPE, 1, struct rxe_migros_stop)
 #define RXE_MIGROS_IOC_RESUME	_IOWR(RXE_MIGROS_IOC_TYPE, 2, struct rxe_migros_resume)
+#define RXE_MIGROS_IOC_DUMP	_IOWR(RXE_MIGROS_IOC_TYPE, 3, struct rxe_migros_dump)
+#define RXE_MIGROS_IOC_IDENTIFY	_IOWR(RXE_MIGROS_IOC_TYPE, 4, struct rxe_migros_identify)
 
 #endif /* RXE_MIGROS_CTL_H */

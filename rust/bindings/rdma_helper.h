@@ -14,6 +14,7 @@
 #include <rdma/ib_mad.h>
 #include <rdma/rdma_netlink.h>
 #include <rdma/uverbs_ioctl.h>
+#include <rdma/uverbs_types.h>
 #include <net/udp_tunnel.h>
 #include <net/net_namespace.h>
 #include <linux/skbuff.h>

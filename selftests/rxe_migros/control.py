@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 
+import image
 import migctl
 import pyverbs.enums as e
 from integrity import rc_attr
@@ -48,11 +49,22 @@ def expect(name, err, fn):
 
 def open_context(name):
     """Opens device `name` with pyverbs; returns the context and our
-    descriptor of its uverbs file."""
-    before = set(migctl.uverbs_fds(os.getpid()))
+    descriptors of its uverbs file and of its asynchronous event file."""
+    me = os.getpid()
+    before = set(migctl.uverbs_fds(me)), set(migctl.event_fds(me))
     ctx = Context(name=name)
-    (fd,) = set(migctl.uverbs_fds(os.getpid())) - before
-    return ctx, fd
+    (fd,) = set(migctl.uverbs_fds(me)) - before[0]
+    (event_fd,) = set(migctl.event_fds(me)) - before[1]
+    return ctx, fd, event_fd
+
+
+def check(name, ok, why=""):
+    global failures
+    if ok:
+        print(f"ok {name}")
+    else:
+        print(f"not ok {name}: {why}")
+        failures += 1
 
 
 def raw_ioctl(fd, cmd, addr):
@@ -93,10 +105,11 @@ def resume_roles(ctl, ctx, fd, gid_index, peer_gid):
     own = ctx.query_gid(1, gid_index)
     peer = GID(peer_gid)
 
-    qps[0].to_rts(rc_attr(qps[1].qp_num, own, gid_index))
-    qps[1].to_rts(rc_attr(qps[0].qp_num, own, gid_index))
+    qps[0].to_rts(rc_attr(qps[1].qp_num, own, gid_index, sq_psn=0x111, rq_psn=0x222))
+    qps[1].to_rts(rc_attr(qps[0].qp_num, own, gid_index, sq_psn=0x222, rq_psn=0x111))
     qps[2].to_rtr(rc_attr(0x99, peer, gid_index))
     n = migctl.stop(ctl, fd)
+    dump_stopped(ctl, fd, qps, pd, cq)
     # While stopped: new source GIDs the device lacks, or of another IP
     # family than the paths (the link-local GID at index 0), are refused.
     expect("a new source GID the device does not have", errno.ENOENT,
@@ -110,15 +123,71 @@ def resume_roles(ctl, ctx, fd, gid_index, peer_gid):
     else:
         print(f"not ok resume roles: {n} stopped, {resumed} (resumed, announcing)")
         failures += 1
+    expect("a dump while QPs run", errno.EBUSY, lambda: migctl.dump(ctl, fd))
     for q in qps:
         q.close()
+
+
+def dump_stopped(ctl, fd, qps, pd, cq):
+    """The image of a stopped context: its objects, with their numbers."""
+    img = migctl.dump(ctl, fd)
+    try:
+        objs = image.parse(img)
+    except image.Refused as e:
+        check("the image of a stopped context", False, str(e))
+        return
+    kinds = [o["kind"] for o in objs]
+    _, cookie = migctl.identify(ctl, fd)
+    got = sorted(o["qpn"] for o in objs if o["kind"] == "qp")
+    check("the image of a stopped context",
+          kinds[:3] == ["context", "pd", "cq"] and kinds.count("qp") == 3
+          and objs[0]["cookie"] == cookie and got == sorted(q.qp_num for q in qps),
+          f"{kinds}, QPNs {got}")
+    handles = {(o["kind"], o["handle"]) for o in objs if "handle" in o}
+    qp_refs = all(("pd", o["pd"]) in handles and ("cq", o["send_cq"]) in handles
+                  for o in objs if o["kind"] == "qp")
+    check("the image's QPs name its PD and CQ by handle", qp_refs, str(objs))
+    # The loopback pair (RTS) has sent nothing: each expects the other's
+    # first PSN; the third QP is in RTR.
+    psns = {o["qpn"]: (o["state_name"], o["sq_psn"], o["epsn"], o["restart_psn"])
+            for o in objs if o["kind"] == "qp"}
+    want = {qps[0].qp_num: ("RTS", 0x111, 0x222, 0x111),
+            qps[1].qp_num: ("RTS", 0x222, 0x111, 0x222)}
+    check("the image keeps the QPs' states and PSNs",
+          all(psns.get(k) == v for k, v in want.items())
+          and psns.get(qps[2].qp_num, ("",))[0] == "RTR", str(psns))
+    args = migctl.dump_args(fd, 0, len(img) - 1)
+    expect("a dump into too little room", errno.ENOSPC,
+           lambda: fcntl.ioctl(ctl, migctl.IOC_DUMP, args))
+    check("ENOSPC tells the room an image needs",
+          struct.unpack(migctl.DUMP_FMT, args)[6] == len(img))
+    expect("unknown dump flags", errno.EINVAL,
+           lambda: fcntl.ioctl(ctl, migctl.IOC_DUMP, migctl.dump_args(fd, flags=1)))
+    room = migctl.dump_args(fd, at_end_of_mapping(b"x" * 8), len(img))
+    expect("a dump into memory that ends too soon", errno.EFAULT,
+           lambda: fcntl.ioctl(ctl, migctl.IOC_DUMP, room))
+
+
+def identify(ctl, fd, event_fd, their_fd, their_event_fd):
+    """IDENTIFY names a context's two files by the same context."""
+    a, b = migctl.identify(ctl, fd), migctl.identify(ctl, event_fd)
+    check("a context's uverbs and event files name one context",
+          a[0] == migctl.FILE_UVERBS and b[0] == migctl.FILE_EVENT and a[1] == b[1],
+          f"{a}, {b}")
+    objs = image.parse(migctl.dump(ctl, event_fd))
+    check("an event file's image names its context",
+          objs == [{"kind": "event_file", "context": a[1]}], str(objs))
+    for name, f in (("a file that is not uverbs", ctl),
+                    ("another driver's uverbs file", their_fd),
+                    ("another driver's event file", their_event_fd)):
+        expect(f"identify {name}", errno.ENODEV, lambda: migctl.identify(ctl, f))
 
 
 def main():
     ours, theirs = sys.argv[1], sys.argv[2]
     ctl = os.open(migctl.CTL, os.O_RDWR)
-    mine, fd = open_context(ours)
-    other, their_fd = open_context(theirs)
+    mine, fd, event_fd = open_context(ours)
+    other, their_fd, their_event_fd = open_context(theirs)
 
     global failures
     n = migctl.stop(ctl, fd)
@@ -160,6 +229,7 @@ def main():
     expect("an unknown command", errno.ENOTTY,
            lambda: fcntl.ioctl(ctl, migctl.iowr(9, 24), bytearray(24)))
 
+    identify(ctl, fd, event_fd, their_fd, their_event_fd)
     resume_roles(ctl, mine, fd, int(sys.argv[3]), sys.argv[4])
 
     # Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN, even root with a

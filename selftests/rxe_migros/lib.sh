@@ -237,3 +237,25 @@ start_transfer() {
 	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
 		fail "no transfer began: $(failure_lines /tmp/cli.out)"
 }
+
+# Where the CRIU plugin and the compatibility preload are (make plugin).
+CRIU_PLUGINS=$(cd "$(dirname "$0")/../.." && pwd)/out/criu
+CRIU_COMPAT=$(cd "$(dirname "$0")/../.." && pwd)/out/criu-compat/sockopt.so
+
+# criu_dump PID DIR ARGS...: stock CRIU dumps the process tree of PID into
+# DIR (log /tmp/criu.log) with our plugin, from PID's network namespace,
+# keeping its TCP connections (--tcp-established, locked with nftables);
+# its status is CRIU's. PID must lead its own session (setsid).
+criu_dump() {
+	pid=$1 dir=$2; shift 2
+	[ -f "$CRIU_PLUGINS/rxe_migros.so" ] || fail "no plugin in $CRIU_PLUGINS (make plugin)"
+	mkdir -p "$dir"
+	LD_PRELOAD=$CRIU_COMPAT nsenter --net=/proc/$pid/ns/net \
+		criu dump -t "$pid" -D "$dir" --libdir "$CRIU_PLUGINS" --log-file /tmp/criu.log -v4 \
+		--tcp-established --network-lock nftables "$@" >/dev/null 2>&1
+}
+
+# The plugin's lines of the CRIU log, on one line.
+plugin_lines() {
+	grep 'rxe_migros:' /tmp/criu.log | sed 's/^([ 0-9.]*) *//' | tr '\n' ';'
+}

@@ -24,6 +24,9 @@ IOC_TYPE = 0xBB
 RESUME_SGID = 1
 STOP_FMT = "=IIiIII"         # size, version, uverbs_fd, flags, qps, reserved
 RESUME_FMT = "=IIiI16sII"    # size, version, uverbs_fd, flags, sgid, qps, announced
+DUMP_FMT = "=IIiIQQQ"        # size, version, uverbs_fd, flags, buf, buf_len, image_len
+IDENTIFY_FMT = "=IIiIIIQ"    # size, version, fd, flags, kind, reserved, context
+FILE_UVERBS, FILE_EVENT = 1, 2
 SYS_PIDFD_GETFD = 438
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -36,6 +39,8 @@ def iowr(nr, size):
 
 IOC_STOP = iowr(1, struct.calcsize(STOP_FMT))
 IOC_RESUME = iowr(2, struct.calcsize(RESUME_FMT))
+IOC_DUMP = iowr(3, struct.calcsize(DUMP_FMT))
+IOC_IDENTIFY = iowr(4, struct.calcsize(IDENTIFY_FMT))
 
 
 def stop_args(fd, size=None, version=VERSION, flags=0):
@@ -63,6 +68,36 @@ def resume(ctl, fd, gid=None):
     return struct.unpack(RESUME_FMT, buf)[5:7]
 
 
+def dump_args(fd, buf=0, buf_len=0, flags=0):
+    return bytearray(struct.pack(DUMP_FMT, struct.calcsize(DUMP_FMT), VERSION, fd, flags,
+                                 buf, buf_len, 0))
+
+
+def dump(ctl, fd):
+    """The checkpoint image of uverbs (or event) file `fd`: its length
+    first (ENOSPC), then the image."""
+    args = dump_args(fd)
+    try:
+        fcntl.ioctl(ctl, IOC_DUMP, args)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+    n = struct.unpack(DUMP_FMT, args)[6]
+    room = ctypes.create_string_buffer(n)
+    args = dump_args(fd, ctypes.addressof(room), n)
+    fcntl.ioctl(ctl, IOC_DUMP, args)
+    return room.raw[:struct.unpack(DUMP_FMT, args)[6]]
+
+
+def identify(ctl, fd):
+    """(FILE_UVERBS or FILE_EVENT, the context's cookie) of file `fd`."""
+    args = bytearray(struct.pack(IDENTIFY_FMT, struct.calcsize(IDENTIFY_FMT), VERSION,
+                                 fd, 0, 0, 0, 0))
+    fcntl.ioctl(ctl, IOC_IDENTIFY, args)
+    kind, _, context = struct.unpack(IDENTIFY_FMT, args)[4:7]
+    return kind, context
+
+
 def gid_bytes(text):
     """A GID from its IPv6 notation; an IPv4 address gives its mapped GID."""
     addr = ipaddress.ip_address(text)
@@ -71,17 +106,27 @@ def gid_bytes(text):
     return addr.packed
 
 
-def uverbs_fds(pid):
-    """The descriptors of `pid` open on /dev/infiniband/uverbsN."""
+def fds_to(pid, prefix):
+    """The descriptors of `pid` whose link starts with `prefix`."""
     d = f"/proc/{pid}/fd"
     out = []
     for name in os.listdir(d):
         try:
-            if os.readlink(f"{d}/{name}").startswith("/dev/infiniband/uverbs"):
+            if os.readlink(f"{d}/{name}").startswith(prefix):
                 out.append(int(name))
         except OSError:
             pass
     return sorted(out)
+
+
+def uverbs_fds(pid):
+    """The descriptors of `pid` open on /dev/infiniband/uverbsN."""
+    return fds_to(pid, "/dev/infiniband/uverbs")
+
+
+def event_fds(pid):
+    """The descriptors of `pid` open on uverbs event files."""
+    return fds_to(pid, "anon_inode:[infinibandevent]")
 
 
 def take_fd(pidfd, fd):

@@ -12,6 +12,7 @@
 //! - [`opcode`]: the BTH opcode table (IBTA vol. 1, 9.2.1 and table 38).
 //! - [`hdr`]: the base and extended transport headers, parsed and emitted.
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
+//! - [`image`]: checkpoint images of a user context's objects.
 //! - [`comp`]: the completer: what responses and timeouts mean for the
 //!   oldest outstanding request.
 //! - [`aeth`]: ACK syndromes: credits, RNR NAK timers, NAK codes.
@@ -29,6 +30,7 @@ pub mod aeth;
 pub mod comp;
 pub mod hdr;
 pub mod icrc;
+pub mod image;
 pub mod mig;
 pub mod opcode;
 pub mod psn;

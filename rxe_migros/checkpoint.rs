@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! DUMP: a checkpoint image of one user context, in the core's format
+//! ([`crate::proto::image`], docs/image.md). Every object the process
+//! created on the device goes in, in the order it was created (so that a
+//! restore that creates them in image order meets every dependency), with
+//! the uverbs handle the process knows it by.
+//!
+//! The QPs must be Stopped first: then none of them moves, their
+//! partners are paused, and the process itself is frozen by its
+//! checkpointer, so the image is consistent.
+//!
+//! An event file's image only names its context (by the cookie the
+//! context's image starts with).
+
+use crate::context::{Context, Object};
+use crate::proto::image::{self, Partial, Record, RingImage};
+use crate::proto::mig::MigState;
+use crate::qp::QpInner;
+use crate::queue;
+use crate::rdma::qp::{AddressVector, PdId};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// The objects of a context with their handles, all set.
+struct Objects(KVec<(u32, Object)>);
+
+impl Objects {
+    fn pd(&self, id: PdId) -> Result<u32> {
+        self.0
+            .iter()
+            .find_map(|(h, o)| matches!(o, Object::Pd(p) if *p == id).then_some(*h))
+            .ok_or_else(|| {
+                pr_info!("checkpoint: an object's PD is not in its context\n");
+                EINVAL
+            })
+    }
+
+    fn cq(&self, cq: &Arc<crate::cq::CqInner>) -> Result<u32> {
+        self.0
+            .iter()
+            .find_map(|(h, o)| matches!(o, Object::Cq(c) if Arc::ptr_eq(c, cq)).then_some(*h))
+            .ok_or_else(|| {
+                pr_info!("checkpoint: a QP's CQ is not in its context\n");
+                EINVAL
+            })
+    }
+}
+
+fn av_image(av: &AddressVector) -> image::Av {
+    image::Av {
+        dgid: av.dgid,
+        sgid: av.sgid,
+        flow_label: av.flow_label,
+        sgid_index: av.sgid_index,
+        hop_limit: av.hop_limit,
+        traffic_class: av.traffic_class,
+        ipv6: av.ipv6,
+        dmac: av.dmac,
+    }
+}
+
+/// Appends `rec` to `out`.
+fn put(out: &mut KVec<u8>, rec: &Record<'_>) -> Result {
+    rec.write(|b| out.extend_from_slice(b, GFP_KERNEL).map_err(Error::from))
+}
+
+/// The image of every object of `ctx`. EBUSY while a QP is not Stopped
+/// or an object is still being created.
+pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
+    let mut objects = KVec::new();
+    for (handle, o) in ctx.objects()? {
+        let Some(h) = handle else {
+            pr_info!("checkpoint: an object is still being created\n");
+            return Err(EBUSY);
+        };
+        objects.push((h, o), GFP_KERNEL)?;
+    }
+    let objects = Objects(objects);
+    let mut out = KVec::new();
+    out.extend_from_slice(&[0u8; image::HEADER_BYTES], GFP_KERNEL)?;
+    let context = image::Context { cookie: ctx.cookie };
+    put(&mut out, &Record::Context(context))?;
+    let mut records = 1u32;
+    for (handle, object) in objects.0.iter() {
+        let handle = *handle;
+        match object {
+            Object::Pd(_) => put(&mut out, &Record::Pd(image::Pd { handle }))?,
+            Object::Mr(mr) => {
+                let Some(m) = mr.image(handle, objects.pd(mr.pd())?) else {
+                    continue;
+                };
+                put(&mut out, &Record::Mr(m))?;
+            }
+            Object::Cq(cq) => {
+                let Some(c) = cq.image() else {
+                    continue;
+                };
+                let bytes = queue::snapshot(&c.buf)?;
+                let rec = Record::Cq(image::Cq {
+                    handle,
+                    cqe: c.cqe,
+                    notify: c.notify,
+                    ring: RingImage {
+                        mmap_offset: c.mmap_offset,
+                        bytes: &bytes,
+                    },
+                });
+                put(&mut out, &rec)?;
+            }
+            Object::Ah(ah) => {
+                let rec = Record::Ah(image::Ah {
+                    handle,
+                    pd: objects.pd(ah.pd)?,
+                    av: av_image(&ah.av()),
+                });
+                put(&mut out, &rec)?;
+            }
+            Object::Qp(qp) => dump_qp(&mut out, &objects, handle, qp)?,
+        }
+        records += 1;
+    }
+    Ok(sealed(out, records))
+}
+
+/// Writes the header of the image in `out` (whose room for it is first)
+/// and seals it.
+fn sealed(mut out: KVec<u8>, records: u32) -> KVec<u8> {
+    let h = image::header(out.len(), records);
+    out[..image::HEADER_BYTES].copy_from_slice(&h);
+    image::seal(&mut out);
+    out
+}
+
+/// The image of an event file of `ctx`: which context it belongs to.
+pub(crate) fn dump_event_file(ctx: &Context) -> Result<KVec<u8>> {
+    let mut out = KVec::new();
+    out.extend_from_slice(&[0u8; image::HEADER_BYTES], GFP_KERNEL)?;
+    let rec = Record::EventFile(image::EventFile {
+        context: ctx.cookie,
+    });
+    put(&mut out, &rec)?;
+    Ok(sealed(out, 1))
+}
+
+fn dump_qp(out: &mut KVec<u8>, objects: &Objects, handle: u32, qp: &Arc<QpInner>) -> Result {
+    let pd = objects.pd(qp.pd)?;
+    let send_cq = objects.cq(&qp.send_cq)?;
+    let recv_cq = objects.cq(&qp.recv_cq)?;
+    let sq = qp.sq.user.snapshot()?;
+    let rq = qp.rq.user.snapshot()?;
+    let cap = qp.sq.ring.capacity();
+    let rec = qp.inspect(|st| {
+        let (a, tx) = (&st.attrs, &st.tx);
+        if tx.mig != MigState::Stopped {
+            pr_info!("checkpoint: QP {} is not stopped\n", qp.qpn);
+            return Err(EBUSY);
+        }
+        // The requester goes back to the oldest incomplete request.
+        let restart_psn = if tx.comp_wqe == tx.started {
+            tx.psn
+        } else {
+            tx.sent[(tx.comp_wqe & cap) as usize].first
+        };
+        let partial = match (&tx.recv, &tx.write) {
+            (None, None) => Partial::None,
+            (Some(r), None) => Partial::Send {
+                wr_id: r.wr_id,
+                offset: r.offset,
+            },
+            (None, Some(w)) => Partial::Write {
+                rkey: w.mr.key(),
+                at: w.at as u64,
+                left: w.left,
+                total: w.total,
+            },
+            (Some(_), Some(_)) => {
+                pr_info!("checkpoint: QP {} is inside two messages\n", qp.qpn);
+                return Err(EINVAL);
+            }
+        };
+        Ok(image::Qp {
+            handle,
+            qpn: qp.qpn,
+            qp_type: qp.qp_type(),
+            state: a.state,
+            pd,
+            send_cq,
+            recv_cq,
+            max_send_wr: qp.caps.max_send_wr,
+            max_recv_wr: qp.caps.max_recv_wr,
+            max_send_sge: qp.caps.max_send_sge,
+            max_recv_sge: qp.caps.max_recv_sge,
+            max_inline: qp.caps.max_inline_data,
+            pkey_index: a.pkey_index,
+            qkey: a.qkey,
+            access: a.access,
+            path_mtu: a.path_mtu,
+            dest_qpn: a.dest_qpn,
+            sq_psn: a.sq_psn,
+            rq_psn: a.rq_psn,
+            timeout: a.timeout,
+            retry_cnt: a.retry_cnt,
+            rnr_retry: a.rnr_retry,
+            min_rnr_timer: a.min_rnr_timer,
+            max_rd_atomic: a.max_rd_atomic,
+            max_dest_rd_atomic: a.max_dest_rd_atomic,
+            av: a.av.as_ref().map(av_image),
+            comp_wqe: tx.comp_wqe,
+            restart_psn: restart_psn.get(),
+            started: tx.started,
+            high_psn: tx.high.get(),
+            acked_psn: tx.acked.get(),
+            epsn: tx.responder.epsn().get(),
+            msn: tx.responder.msn(),
+            rq_next: tx.rq_next,
+            partial,
+            partner_paused: tx.completer.is_paused(),
+            sq: RingImage {
+                mmap_offset: qp.sq.user.mmap_offset(),
+                bytes: &sq,
+            },
+            rq: RingImage {
+                mmap_offset: qp.rq.user.mmap_offset(),
+                bytes: &rq,
+            },
+        })
+    });
+    let rec = rec.ok_or(EBUSY)??;
+    put(out, &Record::Qp(rec))
+}

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A process's open device (its user context) and the objects it created
+//! there, in the order it created them: what the control device stops,
+//! resumes and checkpoints ([`crate::control`], [`crate::checkpoint`]).
+//!
+//! Each object is listed with the place its uverbs handle will be, and
+//! unlisted when its driver data is dropped (its [`Listing`] goes with
+//! it), under the context's lock: a handle read under that lock is that
+//! of a live object.
+
+use crate::ah::AhInner;
+use crate::cq::CqInner;
+use crate::mr::MrInner;
+use crate::qp::QpInner;
+use crate::rdma::device::{Owner, UHandle, UverbsFile};
+use crate::rdma::qp::PdId;
+use crate::Rxe;
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::{global_lock, Arc, Mutex};
+
+/// An object of a user context.
+#[derive(Clone)]
+pub(crate) enum Object {
+    Pd(PdId),
+    Mr(Arc<MrInner>),
+    Cq(Arc<CqInner>),
+    Qp(Arc<QpInner>),
+    Ah(Arc<AhInner>),
+}
+
+impl Object {
+    /// What tells it from every other object while it exists: the address
+    /// of its core object (PD) or of its shared part.
+    fn key(&self) -> usize {
+        match self {
+            Object::Pd(id) => id.0,
+            Object::Mr(a) => Arc::as_ptr(a) as usize,
+            Object::Cq(a) => Arc::as_ptr(a) as usize,
+            Object::Qp(a) => Arc::as_ptr(a) as usize,
+            Object::Ah(a) => Arc::as_ptr(a) as usize,
+        }
+    }
+}
+
+struct Entry {
+    object: Object,
+    handle: UHandle,
+}
+
+/// A process's open device, as the control device finds it: the uverbs
+/// file it was opened on, and the objects created in it.
+#[pin_data]
+pub(crate) struct Context {
+    file: UverbsFile,
+    /// What names the context in checkpoint images, unique in this boot:
+    /// its event files' images point to it.
+    pub(crate) cookie: u64,
+    #[pin]
+    objects: Mutex<KVec<Entry>>,
+}
+
+global_lock! {
+    // SAFETY: initialised first thing in `RxeModule::init`, before any
+    // device (and so any user context) exists.
+    unsafe(uninit) static CONTEXTS: Mutex<KVec<Arc<Context>>> = KVec::new();
+}
+
+/// The cookie of the next context.
+static NEXT_COOKIE: Atomic<u64> = Atomic::new(1);
+
+/// Initialises the list of user contexts.
+///
+/// # Safety
+///
+/// Called once, in the module's init, before anything else uses it.
+pub(crate) unsafe fn init() {
+    // SAFETY: per the caller.
+    unsafe { CONTEXTS.init() };
+}
+
+/// An object's place in its context's list; dropping it unlists the
+/// object. Kept in the object's driver data.
+pub(crate) struct Listing {
+    ctx: Arc<Context>,
+    key: usize,
+}
+
+impl Drop for Listing {
+    fn drop(&mut self) {
+        self.ctx
+            .objects
+            .lock()
+            .retain(|e| e.object.key() != self.key);
+    }
+}
+
+/// Lists `object` in the user context `owner` names; `None` for the
+/// kernel's objects, which belong to no context.
+pub(crate) fn list(owner: &Owner<'_, Rxe>, object: Object) -> Result<Option<Listing>> {
+    let Some(uctx) = owner.uctx else {
+        return Ok(None);
+    };
+    let ctx = uctx.context.clone();
+    let key = object.key();
+    ctx.objects.lock().push(
+        Entry {
+            object,
+            handle: owner.handle,
+        },
+        GFP_KERNEL,
+    )?;
+    Ok(Some(Listing { ctx, key }))
+}
+
+impl Context {
+    /// Lists a new user context opened on `file`.
+    pub(crate) fn register(file: UverbsFile) -> Result<Arc<Context>> {
+        let ctx = Arc::pin_init(
+            pin_init!(Context {
+                file,
+                cookie: NEXT_COOKIE.fetch_add(1, Relaxed),
+                objects <- kernel::new_mutex!(KVec::new()),
+            }),
+            GFP_KERNEL,
+        )?;
+        CONTEXTS.lock().push(ctx.clone(), GFP_KERNEL)?;
+        Ok(ctx)
+    }
+
+    /// Unlists it (the context is being freed).
+    pub(crate) fn unregister(this: &Arc<Context>) {
+        CONTEXTS.lock().retain(|c| !Arc::ptr_eq(c, this));
+    }
+
+    /// The context opened on the caller's descriptor `fd`. EBADF if `fd` is
+    /// not open; ENODEV if it is not a uverbs file of one of our devices.
+    pub(crate) fn of_fd(fd: i32) -> Result<Arc<Context>> {
+        let file = UverbsFile::of_fd(fd)?;
+        let found = CONTEXTS.lock().iter().find(|c| c.file == file).cloned();
+        found.ok_or(ENODEV)
+    }
+
+    /// The context an event file (its asynchronous event file, or one of
+    /// its completion channels) belongs to, named by the caller's
+    /// descriptor `fd`. EBADF if `fd` is not open; ENODEV if it is not an
+    /// event file of one of our contexts.
+    pub(crate) fn of_event_fd(fd: i32) -> Result<Arc<Context>> {
+        let file = UverbsFile::of_event_fd(fd)?;
+        let found = CONTEXTS.lock().iter().find(|c| c.file == file).cloned();
+        found.ok_or(ENODEV)
+    }
+
+    /// The context's QPs, as they are now.
+    pub(crate) fn qps(&self) -> Result<KVec<Arc<QpInner>>> {
+        let objects = self.objects.lock();
+        let mut out = KVec::new();
+        for e in objects.iter() {
+            if let Object::Qp(q) = &e.object {
+                out.push(q.clone(), GFP_KERNEL)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every object with its uverbs handle (`None` while the core has not
+    /// set it yet), in the order they were created.
+    pub(crate) fn objects(&self) -> Result<KVec<(Option<u32>, Object)>> {
+        let objects = self.objects.lock();
+        let mut out = KVec::with_capacity(objects.len(), GFP_KERNEL)?;
+        for e in objects.iter() {
+            // SAFETY: a listed object is live: it is unlisted, under the
+            // lock we hold, before its driver data is dropped.
+            let handle = unsafe { e.handle.get() };
+            out.push((handle, e.object.clone()), GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,56 @@
+#!/bin/sh
+# Stock CRIU with our plugin dumps a running ib_write_bw client, leaving it
+# running (-R): the plugin stops its QP, writes an image of its uverbs file
+# (context, PD, MR, CQ, QP with the numbers the tool printed) and of its
+# event file, and resumes it in place; the transfer completes. A damaged
+# or truncated image is refused by the reader (image.py).
+# timeout: 300
+. "$(dirname "$0")/lib.sh"
+rxe_pair pause_timeout_s=600
+here=$(dirname "$0")
+
+args="-s 16384 -D 30 -F"
+ip netns exec nsA ib_write_bw -d $DA -x "$GA" $args >/tmp/srv.out 2>&1 &
+srv=$!
+wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
+# Its own session, in nsB's network but our mount namespace: what CRIU
+# dumps is this process alone.
+setsid nsenter --net=/run/netns/nsB ib_write_bw -d $DB -x "$GB" $args 10.0.0.1 >/tmp/cli.out 2>&1 &
+cli=$!
+wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
+	fail "no transfer began: $(failure_lines /tmp/cli.out)"
+
+rm -rf /tmp/img
+criu_dump $cli /tmp/img -R || fail "criu dump failed: $(grep -m3 Error /tmp/criu.log | tr '\n' ' ')"
+note "$(plugin_lines)"
+grep -q 'rxe_migros: .*1 QPs resumed in place' /tmp/criu.log || fail "the plugin resumed no QP"
+
+set -- /tmp/img/rxe_migros-*.img
+[ $# = 2 ] || fail "$# rxe_migros images, not 2 (a uverbs file and its event file): $*"
+python3 "$here/image.py" "$1" >/tmp/img1.txt 2>&1 || fail "$(cat /tmp/img1.txt)"
+python3 "$here/image.py" "$2" >/tmp/img2.txt 2>&1 || fail "$(cat /tmp/img2.txt)"
+cat /tmp/img1.txt /tmp/img2.txt | sed 's/^/# /'
+
+# The numbers ib_write_bw printed for its side and its partner's.
+field() { sed -n "s/^ *$1 address:.* $2 \(0x[0-9a-f]*\).*/\1/p" /tmp/cli.out | head -n1; }
+qpn=$(field local QPN) rkey=$(field local RKey) va=$(field local VAddr) peer=$(field remote QPN)
+[ -n "$qpn" ] && [ -n "$peer" ] || fail "no addresses in the client's output: $(head -c 300 /tmp/cli.out)"
+img=$(cat /tmp/img1.txt /tmp/img2.txt)
+get() { echo "$img" | sed -n "s/^$1 .*$2=\([^ ]*\).*/\1/p" | head -n1; }
+[ "$(get qp qpn)" = "$(printf '%#x' $qpn)" ] || fail "the QP's number is $(get qp qpn), ib_write_bw said $qpn"
+[ "$(get qp dest_qpn)" = "$(printf '%#x' $peer)" ] || fail "the QP's partner is $(get qp dest_qpn), not $peer"
+[ "$(get qp state)" = RTS ] || fail "the QP is in $(get qp state), not RTS"
+[ "$(get mr rkey)" = "$(printf '%#x' $rkey)" ] || fail "the MR's rkey is $(get mr rkey), ib_write_bw said $rkey"
+start=$(get mr start) length=$(get mr length)
+[ $((start <= va && va < start + length)) = 1 ] || fail "the MR ($start, $length bytes) does not hold VAddr $va"
+[ "$(get context cookie)" = "$(get event_file context)" ] || fail "the event file names another context"
+
+# A damaged image, and a truncated one, are refused.
+cp "$1" /tmp/bad.img
+printf '\377' | dd of=/tmp/bad.img bs=1 seek=100 conv=notrunc 2>/dev/null
+must_fail python3 "$here/image.py" /tmp/bad.img
+head -c 1000 "$1" >/tmp/bad.img
+must_fail python3 "$here/image.py" /tmp/bad.img
+
+wait_pair $cli $srv "the transfer across the dump"
+note "ib_write_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
