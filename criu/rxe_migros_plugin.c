@@ -13,9 +13,11 @@
  * DUMP_EXT_FILE: a uverbs file of an rxe_migros device is written, with
  * every object of its context, to rxe_migros-<id>.img in the image
  * directory (/dev/rxe_migros, DUMP; the format is docs/image.md). So is
- * the context's asynchronous event file, whose image names its context.
- * Completion channels (more event files of one context) are refused for
- * now: the dump fails, and the QPs resume in place.
+ * each of its event files (the asynchronous event file, completion
+ * channels), whose image names its context and which channel it is. A
+ * completion channel no CQ reports to cannot be told from the
+ * asynchronous event file: a context with such a channel is refused (the
+ * dump fails, and the QPs resume in place).
  *
  * At the end of a dump that failed, or that leaves the tasks running, the
  * QPs resume in place and announce themselves, so that their partners
@@ -67,7 +69,8 @@ static struct stopped *stopped;
 static size_t nr_stopped;
 static int ctl = -1;
 
-/* The event files of each context of the tasks being dumped. */
+/* The event files of each context of the tasks being dumped that are no
+ * CQ's completion channel: one, the asynchronous event file, is normal. */
 struct context_events {
 	uint64_t context;
 	unsigned int files;
@@ -104,9 +107,10 @@ static bool links_to(int pid, const char *fd, const char *prefix)
 	return strncmp(target, prefix, strlen(prefix)) == 0;
 }
 
-/* What file `fd` (ours) is: RXE_MIGROS_FILE_* and its context, or 0 if it
- * is no file of an rxe_migros context; -errno on failure. */
-static int identify(int fd, uint64_t *context)
+/* What file `fd` (ours) is: RXE_MIGROS_FILE_*, its context and (for an
+ * event file) its channel, or 0 if it is no file of an rxe_migros context;
+ * -errno on failure. */
+static int identify(int fd, uint64_t *context, unsigned int *channel)
 {
 	struct rxe_migros_identify id = {
 		.size = sizeof(id),
@@ -117,6 +121,7 @@ static int identify(int fd, uint64_t *context)
 	if (ioctl(ctl, RXE_MIGROS_IOC_IDENTIFY, &id))
 		return errno == ENODEV ? 0 : -errno;
 	*context = id.context;
+	*channel = id.channel;
 	return id.kind;
 }
 
@@ -125,14 +130,15 @@ static int count_event_file(int pid, int task_fd)
 {
 	struct context_events *more;
 	uint64_t context;
+	unsigned int channel;
 	int fd = take_fd(pid, task_fd);
 	int kind;
 
 	if (fd < 0)
 		return -errno;
-	kind = identify(fd, &context);
+	kind = identify(fd, &context, &channel);
 	close(fd);
-	if (kind != RXE_MIGROS_FILE_EVENT)
+	if (kind != RXE_MIGROS_FILE_EVENT || channel)
 		return kind < 0 ? kind : 0;
 	for (size_t i = 0; i < nr_events; i++) {
 		if (events[i].context == context) {
@@ -148,7 +154,7 @@ static int count_event_file(int pid, int task_fd)
 	return 0;
 }
 
-/* The event files counted for `context`. */
+/* The event files of `context` that are no CQ's channel. */
 static unsigned int event_files(uint64_t context)
 {
 	for (size_t i = 0; i < nr_events; i++)
@@ -276,15 +282,17 @@ static int dump_file(int fd, int id)
 	char name[64];
 	char *buf = NULL;
 	uint64_t context;
+	unsigned int channel;
 	int img, ret, kind;
 
 	if (!open_ctl())
 		return -ENOTSUP;
-	kind = identify(fd, &context);
+	kind = identify(fd, &context, &channel);
 	if (kind <= 0)
 		return kind ? kind : -ENOTSUP;
-	if (kind == RXE_MIGROS_FILE_EVENT && event_files(context) > 1) {
-		say(LOG_ERROR, "file %#x: a completion channel; not supported yet", id);
+	if (kind == RXE_MIGROS_FILE_EVENT && !channel && event_files(context) > 1) {
+		say(LOG_ERROR, "file %#x: a completion channel that no CQ reports to "
+		    "cannot be told from the asynchronous event file", id);
 		return -EOPNOTSUPP;
 	}
 	/* First the length (ENOSPC), then the image. */

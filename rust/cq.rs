@@ -12,9 +12,15 @@ use kernel::sync::{Arc, SpinLockIrq};
 
 /// What `ibv_create_cq` asked for.
 pub struct CqInit {
-    /// At least this many entries. (The core has checked the completion
-    /// vector; a software device has no use for it.)
+    /// At least this many entries.
     pub entries: u32,
+    /// The completion vector (checked by the core; a software device has
+    /// no use for it, but a checkpoint keeps it).
+    pub comp_vector: u32,
+    /// The completion channel a process's CQ reports to, as an identity
+    /// to compare with [`EventFile::queue`](super::device::EventFile);
+    /// none for kernel CQs and CQs without a channel.
+    pub channel: Option<usize>,
 }
 
 /// The address of a live `ib_cq`.

@@ -53,7 +53,7 @@ impl UverbsFile {
     /// a context's asynchronous event file, or a completion channel)
     /// belongs to, if the caller's descriptor `fd` is one. EBADF if `fd`
     /// is not open; ENODEV if it is no such file.
-    pub fn of_event_fd(fd: i32) -> Result<UverbsFile> {
+    pub fn of_event_fd(fd: i32) -> Result<EventFile> {
         let fd = u32::try_from(fd).map_err(|_| EBADF)?;
         let file = kernel::fs::LocalFile::fget(fd).map_err(|_| EBADF)?;
         let f = file.as_ptr();
@@ -81,9 +81,29 @@ impl UverbsFile {
             if uobj.is_null() {
                 return Err(ENODEV);
             }
-            Ok(UverbsFile((*uobj).ufile as usize))
+            Ok(EventFile {
+                ufile: UverbsFile((*uobj).ufile as usize),
+                queue: uobj as usize + EVENT_QUEUE_OFFSET,
+            })
         }
     }
+}
+
+/// Where an event file's event queue is, from its `ib_uobject`: both
+/// kinds (`struct ib_uverbs_async_event_file` and
+/// `ib_uverbs_completion_event_file`, private to the core) start with
+/// their `ib_uobject`, followed by their `ib_uverbs_event_queue`, which is
+/// pointer-aligned. Only ever compared: a wrong offset could only fail to
+/// match a CQ to its channel.
+const EVENT_QUEUE_OFFSET: usize = size_of::<sys::ib_uobject>().next_multiple_of(8);
+
+/// An event file of a uverbs file (`[infinibandevent]`).
+pub struct EventFile {
+    /// The uverbs file it belongs to.
+    pub ufile: UverbsFile,
+    /// Its event queue, as an identity: a completion channel's is the
+    /// `channel` of the CQs that report to it ([`CqInit`]).
+    pub queue: usize,
 }
 
 /// Where the RDMA core keeps the uverbs object of a user object (the
@@ -933,8 +953,15 @@ impl<T: Driver> Ops<T> {
                 if attr.flags != 0 {
                     return Err(EOPNOTSUPP);
                 }
-                let init = CqInit { entries: attr.cqe };
                 let raw = sys::rxe_migros_attrs_udata(attrs);
+                // uverbs points a process's CQ at the event queue of its
+                // completion channel, if it has one, before calling us.
+                let context = (*cq).cq_context as usize;
+                let init = CqInit {
+                    entries: attr.cqe,
+                    comp_vector: attr.comp_vector,
+                    channel: (!raw.is_null() && context != 0).then_some(context),
+                };
                 let owner = Owner {
                     uctx: Self::uctx(raw),
                     handle: UHandle::at(&raw mut (*cq).uobject),

@@ -77,6 +77,7 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
         objects.push((h, o), GFP_KERNEL)?;
     }
     let objects = Objects(objects);
+    let channels = ctx.channels()?;
     let mut out = KVec::new();
     out.extend_from_slice(&[0u8; image::HEADER_BYTES], GFP_KERNEL)?;
     let context = image::Context { cookie: ctx.cookie };
@@ -101,6 +102,8 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
                     handle,
                     cqe: c.cqe,
                     notify: c.notify,
+                    channel: channel_number(&channels, cq.channel)?,
+                    comp_vector: cq.comp_vector,
                     ring: RingImage {
                         mmap_offset: c.mmap_offset,
                         bytes: &bytes,
@@ -132,12 +135,32 @@ fn sealed(mut out: KVec<u8>, records: u32) -> KVec<u8> {
     out
 }
 
-/// The image of an event file of `ctx`: which context it belongs to.
-pub(crate) fn dump_event_file(ctx: &Context) -> Result<KVec<u8>> {
+/// The number of completion channel `queue` among `channels` (from 1),
+/// 0 for none.
+fn channel_number(channels: &[usize], queue: Option<usize>) -> Result<u32> {
+    let Some(q) = queue else {
+        return Ok(0);
+    };
+    let at = channels.iter().position(|c| *c == q).ok_or(EBUSY)?;
+    Ok(at as u32 + 1)
+}
+
+/// Which completion channel of `ctx` the event file whose queue is
+/// `queue` is (from 1); 0 for the asynchronous event file, or a channel
+/// no CQ reports to.
+pub(crate) fn event_file_channel(ctx: &Context, queue: usize) -> Result<u32> {
+    let channels = ctx.channels()?;
+    Ok(channel_number(&channels, Some(queue)).unwrap_or(0))
+}
+
+/// The image of an event file of `ctx` (whose event queue is `queue`):
+/// its context, and which of its completion channels it is.
+pub(crate) fn dump_event_file(ctx: &Context, queue: usize) -> Result<KVec<u8>> {
     let mut out = KVec::new();
     out.extend_from_slice(&[0u8; image::HEADER_BYTES], GFP_KERNEL)?;
     let rec = Record::EventFile(image::EventFile {
         context: ctx.cookie,
+        channel: event_file_channel(ctx, queue)?,
     });
     put(&mut out, &rec)?;
     Ok(sealed(out, 1))

@@ -146,10 +146,27 @@ impl Context {
     /// its completion channels) belongs to, named by the caller's
     /// descriptor `fd`. EBADF if `fd` is not open; ENODEV if it is not an
     /// event file of one of our contexts.
-    pub(crate) fn of_event_fd(fd: i32) -> Result<Arc<Context>> {
-        let file = UverbsFile::of_event_fd(fd)?;
-        let found = CONTEXTS.lock().iter().find(|c| c.file == file).cloned();
-        found.ok_or(ENODEV)
+    /// Returns it with the file's event queue (an identity).
+    pub(crate) fn of_event_fd(fd: i32) -> Result<(Arc<Context>, usize)> {
+        let ev = UverbsFile::of_event_fd(fd)?;
+        let found = CONTEXTS.lock().iter().find(|c| c.file == ev.ufile).cloned();
+        Ok((found.ok_or(ENODEV)?, ev.queue))
+    }
+
+    /// The completion channels its CQs report to, in the order of the
+    /// first CQ of each: a channel's number in checkpoint images is its
+    /// place here, from 1.
+    pub(crate) fn channels(&self) -> Result<KVec<usize>> {
+        let objects = self.objects.lock();
+        let mut out = KVec::new();
+        for e in objects.iter() {
+            if let Object::Cq(cq) = &e.object {
+                if let Some(ch) = cq.channel.filter(|ch| !out.contains(ch)) {
+                    out.push(ch, GFP_KERNEL)?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The context's QPs, as they are now.

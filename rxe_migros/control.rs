@@ -68,7 +68,7 @@ struct IdentifyArgs {
     fd: i32,
     flags: u32,
     kind: u32,
-    reserved: u32,
+    channel: u32,
     context: u64,
 }
 
@@ -159,14 +159,14 @@ impl<const N: usize> Command<N> {
         Context::of_fd(fd).inspect_err(|e| not_ours(fd, e))
     }
 
-    /// The context whose uverbs file (`FILE_UVERBS`) or event file
-    /// (`FILE_EVENT`) the struct's fd (at offset 8) is.
-    fn file(&self) -> Result<(u32, Arc<Context>)> {
+    /// The context whose uverbs file or event file the struct's fd (at
+    /// offset 8) is.
+    fn file(&self) -> Result<ContextFile> {
         let fd = self.u32_at(8) as i32;
         match Context::of_fd(fd) {
-            Ok(ctx) => Ok((FILE_UVERBS, ctx)),
+            Ok(ctx) => Ok(ContextFile::Uverbs(ctx)),
             Err(e) if e == ENODEV => Context::of_event_fd(fd)
-                .map(|ctx| (FILE_EVENT, ctx))
+                .map(|(ctx, queue)| ContextFile::Event(ctx, queue))
                 .inspect_err(|e| not_ours(fd, e)),
             Err(e) => {
                 not_ours(fd, &e);
@@ -189,6 +189,13 @@ impl<const N: usize> Command<N> {
             .writer()
             .write_slice(bytes)
     }
+}
+
+/// A file of a user context.
+enum ContextFile {
+    Uverbs(Arc<Context>),
+    /// An event file, with its event queue (an identity).
+    Event(Arc<Context>, usize),
 }
 
 fn not_ours(fd: i32, e: &Error) {
@@ -270,8 +277,8 @@ fn dump(arg: usize) -> Result {
     }
     let (buf, room) = (cmd.u64_at(16), cmd.u64_at(24));
     let image = match cmd.file()? {
-        (FILE_UVERBS, ctx) => crate::checkpoint::dump(&ctx)?,
-        (_, ctx) => crate::checkpoint::dump_event_file(&ctx)?,
+        ContextFile::Uverbs(ctx) => crate::checkpoint::dump(&ctx)?,
+        ContextFile::Event(ctx, queue) => crate::checkpoint::dump_event_file(&ctx, queue)?,
     };
     let len = image.len() as u64;
     Cmd::answer_bytes(arg, DUMP_LEN_AT, &len.to_ne_bytes())?;
@@ -285,16 +292,25 @@ fn dump(arg: usize) -> Result {
 }
 
 /// IDENTIFY: whether a file is a uverbs file or an event file of one of
-/// our contexts, and which context.
+/// our contexts, which context, and for an event file which completion
+/// channel.
 fn identify(arg: usize) -> Result {
     type Cmd = Command<{ size_of::<IdentifyArgs>() }>;
     let cmd = Cmd::read(arg)?;
-    if cmd.u32_at(12) != 0 || cmd.u32_at(20) != 0 {
+    if cmd.u32_at(12) != 0 {
         return Err(EINVAL);
     }
-    let (kind, ctx) = cmd.file()?;
+    let (kind, channel, ctx) = match cmd.file()? {
+        ContextFile::Uverbs(ctx) => (FILE_UVERBS, 0, ctx),
+        ContextFile::Event(ctx, queue) => (
+            FILE_EVENT,
+            crate::checkpoint::event_file_channel(&ctx, queue)?,
+            ctx,
+        ),
+    };
     let mut out = [0u8; 16];
     out[..4].copy_from_slice(&kind.to_ne_bytes());
+    out[4..8].copy_from_slice(&channel.to_ne_bytes());
     out[8..].copy_from_slice(&ctx.cookie.to_ne_bytes());
     Cmd::answer_bytes(arg, IDENTIFY_KIND_AT, &out)
 }

@@ -96,6 +96,10 @@ pub(crate) struct CqInner {
     #[pin]
     ring: SpinLockIrq<CqRing>,
     events: Arc<CqEvents>,
+    /// The completion channel it reports to (an identity), and its
+    /// completion vector: kept for checkpoints.
+    pub(crate) channel: Option<usize>,
+    pub(crate) comp_vector: u32,
 }
 
 /// What a checkpoint keeps of a process's CQ, besides its ring's bytes.
@@ -185,6 +189,8 @@ impl Cq {
             pin_init!(CqInner {
                 ring <- new_spinlock_irq!(state),
                 events,
+                channel: init.channel,
+                comp_vector: init.comp_vector,
             }),
             GFP_KERNEL,
         )?;

@@ -50,6 +50,7 @@ _Static_assert(offsetof(struct rxe_migros_dump, image_len) == 32, "dump image_le
 _Static_assert(RXE_MIGROS_IOC_DUMP == 0xc028bb03u, "dump number");
 _Static_assert(sizeof(struct rxe_migros_identify) == 32, "identify size");
 _Static_assert(offsetof(struct rxe_migros_identify, kind) == 16, "identify kind");
+_Static_assert(offsetof(struct rxe_migros_identify, channel) == 20, "identify channel");
 _Static_assert(offsetof(struct rxe_migros_identify, context) == 24, "identify context");
 _Static_assert(RXE_MIGROS_IOC_IDENTIFY == 0xc020bb04u, "identify number");
 C

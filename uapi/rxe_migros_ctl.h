@@ -77,15 +77,19 @@ struct rxe_migros_dump {
 
 /* Tells whether fd is a uverbs file or an event file of a user context of
  * an rxe_migros device (else ENODEV), and names the context: the same
- * number for a context's files, unique in this boot. DUMP also takes an
- * event file: its image names its context. */
+ * number for a context's files, unique in this boot. An event file is the
+ * context's asynchronous event file or one of its completion channels:
+ * channel is the channel's number (from 1, in the order of the first CQ
+ * that reports to each), 0 for the asynchronous event file or a channel
+ * no CQ reports to. DUMP also takes an event file: its image names its
+ * context and channel. */
 struct rxe_migros_identify {
 	__u32	size;		/* sizeof(struct rxe_migros_identify) */
 	__u32	version;	/* RXE_MIGROS_CTL_VERSION */
 	__s32	fd;
 	__u32	flags;		/* zero */
 	__u32	kind;		/* out: RXE_MIGROS_FILE_* */
-	__u32	reserved;	/* zero */
+	__u32	channel;	/* out: for an event file, its channel number */
 	__aligned_u64 context;	/* out: the context's cookie */
 };
 

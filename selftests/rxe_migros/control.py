@@ -23,7 +23,7 @@ import migctl
 import pyverbs.enums as e
 from integrity import rc_attr
 from pyverbs.addr import GID
-from pyverbs.cq import CQ
+from pyverbs.cq import CQ, CompChannel
 from pyverbs.device import Context
 from pyverbs.pd import PD
 from pyverbs.qp import QP, QPCap, QPInitAttr
@@ -137,7 +137,7 @@ def dump_stopped(ctl, fd, qps, pd, cq):
         check("the image of a stopped context", False, str(e))
         return
     kinds = [o["kind"] for o in objs]
-    _, cookie = migctl.identify(ctl, fd)
+    _, cookie, _ = migctl.identify(ctl, fd)
     got = sorted(o["qpn"] for o in objs if o["kind"] == "qp")
     check("the image of a stopped context",
           kinds[:3] == ["context", "pd", "cq"] and kinds.count("qp") == 3
@@ -168,15 +168,26 @@ def dump_stopped(ctl, fd, qps, pd, cq):
            lambda: fcntl.ioctl(ctl, migctl.IOC_DUMP, room))
 
 
-def identify(ctl, fd, event_fd, their_fd, their_event_fd):
-    """IDENTIFY names a context's two files by the same context."""
-    a, b = migctl.identify(ctl, fd), migctl.identify(ctl, event_fd)
+def identify(ctl, ctx, fd, event_fd, their_fd, their_event_fd):
+    """IDENTIFY names a context's files by the same context, and its
+    completion channels by number."""
+    me = os.getpid()
+    before = set(migctl.event_fds(me))
+    channel = CompChannel(ctx)
+    (channel_fd,) = set(migctl.event_fds(me)) - before
+    cq = CQ(ctx, 8, None, channel, 0)
+    a, b, c = (migctl.identify(ctl, f) for f in (fd, event_fd, channel_fd))
     check("a context's uverbs and event files name one context",
-          a[0] == migctl.FILE_UVERBS and b[0] == migctl.FILE_EVENT and a[1] == b[1],
-          f"{a}, {b}")
-    objs = image.parse(migctl.dump(ctl, event_fd))
-    check("an event file's image names its context",
-          objs == [{"kind": "event_file", "context": a[1]}], str(objs))
+          a[:2] == (migctl.FILE_UVERBS, a[1]) and b == (migctl.FILE_EVENT, a[1], 0)
+          and c == (migctl.FILE_EVENT, a[1], 1), f"{a}, {b}, {c}")
+    objs = image.parse(migctl.dump(ctl, event_fd)) + image.parse(migctl.dump(ctl, channel_fd))
+    check("an event file's image names its context and channel",
+          objs == [{"kind": "event_file", "context": a[1], "channel": 0},
+                   {"kind": "event_file", "context": a[1], "channel": 1}], str(objs))
+    cqs = [o for o in image.parse(migctl.dump(ctl, fd)) if o["kind"] == "cq"]
+    check("a CQ's image names its channel", [o["channel"] for o in cqs] == [1], str(cqs))
+    cq.close()
+    channel.close()
     for name, f in (("a file that is not uverbs", ctl),
                     ("another driver's uverbs file", their_fd),
                     ("another driver's event file", their_event_fd)):
@@ -229,7 +240,7 @@ def main():
     expect("an unknown command", errno.ENOTTY,
            lambda: fcntl.ioctl(ctl, migctl.iowr(9, 24), bytearray(24)))
 
-    identify(ctl, fd, event_fd, their_fd, their_event_fd)
+    identify(ctl, mine, fd, event_fd, their_fd, their_event_fd)
     resume_roles(ctl, mine, fd, int(sys.argv[3]), sys.argv[4])
 
     # Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN, even root with a

@@ -79,13 +79,13 @@ def record(kind, body):
         return {"kind": "mr", "handle": h, "pd": pd, "access": access, "lkey": lkey,
                 "rkey": rkey, "start": start, "iova": iova, "length": length}
     if kind == 3:
-        h, cqe, notify, zero = struct.unpack_from("<4I", body)
-        off, n, zero2 = RING.unpack_from(body, 16)
+        h, cqe, notify, channel, vector, zero = struct.unpack_from("<6I", body)
+        off, n, zero2 = RING.unpack_from(body, 24)
         if zero or zero2:
             raise Refused("reserved bytes in a CQ")
-        (data,) = rings(body, 32, [n])
+        (data,) = rings(body, 40, [n])
         return {"kind": "cq", "handle": h, "cqe": cqe, "notify": notify,
-                "ring": ring_info(off, data)}
+                "channel": channel, "comp_vector": vector, "ring": ring_info(off, data)}
     if kind == 5:
         h, pd = struct.unpack_from("<II", body)
         if len(body) != 8 + AV.size:
@@ -133,12 +133,12 @@ def record(kind, body):
     if kind in (6, 7):
         if len(body) != 16:
             raise Refused("a context record of the wrong length")
-        cookie, zero = struct.unpack("<QQ", body)
-        if zero:
+        cookie, channel, zero = struct.unpack("<QII", body)
+        if zero or (kind == 6 and channel):
             raise Refused("reserved bytes in a context record")
         if kind == 6:
             return {"kind": "context", "cookie": cookie}
-        return {"kind": "event_file", "context": cookie}
+        return {"kind": "event_file", "context": cookie, "channel": channel}
     raise Refused("unknown record kind %d" % kind)
 
 
@@ -171,7 +171,7 @@ def line(o):
     if k == "context":
         return "context cookie=%d" % o["cookie"]
     if k == "event_file":
-        return "event_file context=%d" % o["context"]
+        return "event_file context=%d channel=%d" % (o["context"], o["channel"])
     if k == "pd":
         return "pd handle=%d" % o["handle"]
     if k == "mr":
@@ -180,9 +180,9 @@ def line(o):
                    o["length"], o["access"]))
     if k == "cq":
         r = o["ring"]
-        return ("cq handle=%d cqe=%d notify=%d producer=%s consumer=%s ring=%d"
-                % (o["handle"], o["cqe"], o["notify"], r.get("producer"), r.get("consumer"),
-                   r["bytes"]))
+        return ("cq handle=%d cqe=%d notify=%d channel=%d producer=%s consumer=%s ring=%d"
+                % (o["handle"], o["cqe"], o["notify"], o["channel"], r.get("producer"),
+                   r.get("consumer"), r["bytes"]))
     if k == "ah":
         return "ah handle=%d pd=%d dgid=%s" % (o["handle"], o["pd"], o["av"]["dgid"])
     return ("qp handle=%d qpn=%#x type=%s state=%s dest_qpn=%#x sq_psn=%#x restart_psn=%#x "

@@ -25,7 +25,7 @@ RESUME_SGID = 1
 STOP_FMT = "=IIiIII"         # size, version, uverbs_fd, flags, qps, reserved
 RESUME_FMT = "=IIiI16sII"    # size, version, uverbs_fd, flags, sgid, qps, announced
 DUMP_FMT = "=IIiIQQQ"        # size, version, uverbs_fd, flags, buf, buf_len, image_len
-IDENTIFY_FMT = "=IIiIIIQ"    # size, version, fd, flags, kind, reserved, context
+IDENTIFY_FMT = "=IIiIIIQ"    # size, version, fd, flags, kind, channel, context
 FILE_UVERBS, FILE_EVENT = 1, 2
 SYS_PIDFD_GETFD = 438
 
@@ -90,12 +90,13 @@ def dump(ctl, fd):
 
 
 def identify(ctl, fd):
-    """(FILE_UVERBS or FILE_EVENT, the context's cookie) of file `fd`."""
+    """(FILE_UVERBS or FILE_EVENT, the context's cookie, the channel) of
+    file `fd`."""
     args = bytearray(struct.pack(IDENTIFY_FMT, struct.calcsize(IDENTIFY_FMT), VERSION,
                                  fd, 0, 0, 0, 0))
     fcntl.ioctl(ctl, IOC_IDENTIFY, args)
-    kind, _, context = struct.unpack(IDENTIFY_FMT, args)[4:7]
-    return kind, context
+    kind, channel, context = struct.unpack(IDENTIFY_FMT, args)[4:7]
+    return kind, context, channel
 
 
 def gid_bytes(text):

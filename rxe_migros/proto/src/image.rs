@@ -144,12 +144,15 @@ pub struct Context {
     pub cookie: u64,
 }
 
-/// An event file of a user context (its asynchronous event file; the
-/// only one a context may have in this version).
+/// An event file of a user context: its asynchronous event file, or a
+/// completion channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EventFile {
     /// The cookie of its context.
     pub context: u64,
+    /// The channel's number, as its CQs name it (from 1); 0 for the
+    /// asynchronous event file, or a channel no CQ reports to.
+    pub channel: u32,
 }
 
 /// A protection domain.
@@ -191,6 +194,9 @@ pub struct Cq<'a> {
     pub cqe: u32,
     /// The armed notification (`ib_cq_notify_flags`), 0 if none.
     pub notify: u32,
+    /// The completion channel it reports to (see [`EventFile`]), 0 if none.
+    pub channel: u32,
+    pub comp_vector: u32,
     pub ring: RingImage<'a>,
 }
 
@@ -339,7 +345,7 @@ pub enum Record<'a> {
 const PD_BYTES: usize = 8;
 const CONTEXT_BYTES: usize = 16;
 const MR_BYTES: usize = 48;
-const CQ_BYTES: usize = 16 + RING_BYTES;
+const CQ_BYTES: usize = 24 + RING_BYTES;
 const AH_BYTES: usize = 8 + AV_BYTES;
 const QP_BYTES: usize = 144 + AV_BYTES + 2 * RING_BYTES;
 /// A ring's fixed part: its mmap offset and its length.
@@ -412,7 +418,7 @@ impl Record<'_> {
                 }
             }
             Record::Cq(c) => {
-                for v in [c.handle, c.cqe, c.notify, 0] {
+                for v in [c.handle, c.cqe, c.notify, c.channel, c.comp_vector, 0] {
                     p.u32(v);
                 }
                 put_ring(&mut p, &c.ring);
@@ -429,7 +435,8 @@ impl Record<'_> {
             }
             Record::EventFile(e) => {
                 p.u64(e.context);
-                p.u64(0);
+                p.u32(e.channel);
+                p.u32(0);
             }
         }
         put(&fixed[..n])?;
@@ -648,8 +655,8 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
             })
         }
         Kind::Cq => {
-            let w: [u32; 4] = core::array::from_fn(|_| g.u32());
-            if w[3] != 0 {
+            let w: [u32; 6] = core::array::from_fn(|_| g.u32());
+            if w[5] != 0 {
                 return None;
             }
             rings[0] = get_ring(&mut g)?;
@@ -657,6 +664,8 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
                 handle: w[0],
                 cqe: w[1],
                 notify: w[2],
+                channel: w[3],
+                comp_vector: w[4],
                 ring: RingImage {
                     mmap_offset: rings[0].0,
                     bytes: &[],
@@ -673,16 +682,14 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
             rings = r;
             Record::Qp(q)
         }
-        Kind::Context | Kind::EventFile => {
+        Kind::Context => {
             let cookie = g.u64();
-            if g.u64() != 0 {
-                return None;
-            }
-            if kind == Kind::Context {
-                Record::Context(Context { cookie })
-            } else {
-                Record::EventFile(EventFile { context: cookie })
-            }
+            (g.u64() == 0).then_some(Record::Context(Context { cookie }))?
+        }
+        Kind::EventFile => {
+            let context = g.u64();
+            let channel = g.u32();
+            (g.u32() == 0).then_some(Record::EventFile(EventFile { context, channel }))?
         }
     };
     // The rings follow the fixed part, each padded; nothing else does.
@@ -947,6 +954,8 @@ mod tests {
                 handle: 0,
                 cqe: 255,
                 notify: 2,
+                channel: 1,
+                comp_vector: 3,
                 ring: RingImage {
                     mmap_offset: 0x3000,
                     bytes: ring,
@@ -995,7 +1004,10 @@ mod tests {
         assert_eq!(back, recs);
         let empty = image(&[]);
         assert!(Image::parse(&empty).unwrap().is_empty());
-        let event = [Record::EventFile(EventFile { context: 7 })];
+        let event = [Record::EventFile(EventFile {
+            context: 7,
+            channel: 2,
+        })];
         let b = image(&event);
         assert_eq!(
             Image::parse(&b).unwrap().records().next(),
@@ -1077,7 +1089,7 @@ mod tests {
         );
         // A ring that claims more than its record holds.
         let cq = first + 16 + 56;
-        let ring_len = cq + 8 + 16 + 8;
+        let ring_len = cq + 8 + 24 + 8;
         assert_eq!(
             parse(&resealed(&bytes, ring_len, &1000u32.to_le_bytes())),
             ImageError::BadRecord(Kind::Cq)
