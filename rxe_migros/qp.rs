@@ -386,6 +386,8 @@ impl QpInner {
             let loopback = siblings.contains(&st.attrs.dest_qpn)
                 && st.attrs.av.is_some_and(|av| av.dgid == av.sgid);
             let announced = st.resume(cx, src, loopback);
+            // Datagrams that waited while it was stopped.
+            st.receive(cx);
             st.send_requests(cx);
             announced
         })

@@ -51,10 +51,6 @@ impl QpState {
         let pkt = &d.packet;
         let info = pkt.info;
         let service = cx.qp.service;
-        if self.tx.mig == MigState::Stopped && service != Service::Rc {
-            // Nothing new is carried out; datagrams may be lost.
-            return;
-        }
         if service == Service::Ud {
             match pkt.deth() {
                 Some(deth) if deth.qkey == self.attrs.qkey => {}

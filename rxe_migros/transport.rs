@@ -18,7 +18,7 @@ use crate::proto::comp::Completer;
 use crate::proto::mig::MigState;
 use crate::proto::psn::Psn;
 use crate::proto::queue::Ring;
-use crate::proto::req::{mtu_bytes, Kind};
+use crate::proto::req::{mtu_bytes, Kind, Service};
 use crate::proto::resp::Responder;
 use crate::proto::roce::Datagram;
 use crate::proto::wqe::{Operation, SgeList, UdDest};
@@ -274,6 +274,12 @@ impl QpState {
 
     /// Handles the packets waiting on the QP.
     pub(crate) fn receive(&mut self, cx: &Ctx<'_>) {
+        // A Stopped QP carries out nothing new. RC requests get the paused
+        // NAK and come again; datagrams (UD, UC), which nobody sends
+        // again, wait in the queue (as many as it holds) for the resume.
+        if self.tx.mig == MigState::Stopped && cx.qp.service != Service::Rc {
+            return;
+        }
         while let Some(mut skb) = cx.rx.pop() {
             let Ok(l3) = skb.network_bytes() else {
                 continue;

@@ -3,8 +3,10 @@
 # running (-R): the plugin stops its QP, writes an image of its uverbs file
 # (context, PD, MR, CQ, QP with the numbers the tool printed) and of its
 # event file, and resumes it in place; the transfer completes. A damaged
-# or truncated image is refused by the reader (image.py).
-# timeout: 300
+# or truncated image is refused by the reader (image.py). Then the same for
+# ibv_rc_pingpong -e (a completion channel) and ibv_ud_pingpong (a UD QP
+# and its address handle).
+# timeout: 480
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
 here=$(dirname "$0")
@@ -54,3 +56,28 @@ must_fail python3 "$here/image.py" /tmp/bad.img
 
 wait_pair $cli $srv "the transfer across the dump"
 note "ib_write_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
+
+# pingpong TOOL WANT ARGS...: dumps TOOL's server mid-run, whose images
+# must hold the records WANT names (an egrep of image.py's lines).
+pingpong() {
+	tool=$1 want=$2; shift 2
+	setsid nsenter --net=/run/netns/nsA $tool -d $DA -g $GA "$@" >/tmp/srv.out 2>&1 &
+	srv=$!
+	wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "$tool opened no device"
+	ip netns exec nsB timeout 200 $tool -d $DB -g $GB "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
+	cli=$!
+	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
+		fail "$tool did not begin: $(failure_lines /tmp/cli.out)"
+	rm -rf /tmp/img
+	criu_dump $srv /tmp/img -R || fail "criu dump of $tool failed: $(grep -m3 Error /tmp/criu.log | tr '\n' ' ')"
+	lines=$(for f in /tmp/img/rxe_migros-*.img; do python3 "$here/image.py" "$f" || echo "refused $f"; done)
+	echo "$lines" | grep -q refused && fail "an image of $tool was refused: $lines"
+	n=$(echo "$lines" | grep -cE "$want")
+	[ "$n" = "$(echo "$want" | tr '|' '\n' | wc -l)" ] ||
+		fail "the images of $tool lack one of '$want': $(echo "$lines" | cut -c1-90 | tr '\n' ';')"
+	note "$tool $*: $(echo "$lines" | cut -d' ' -f1-3 | tr '\n' ';')"
+	wait_pair $cli $srv "$tool across the dump"
+}
+
+pingpong ibv_rc_pingpong "^cq .*channel=1 |^event_file .*channel=1$|^qp .*type=RC" -e -n 4000 -s 1024 -c
+pingpong ibv_ud_pingpong "^ah |^qp .*type=UD" -n 4000 -s 1024 -c
