@@ -57,3 +57,12 @@ where
         unsafe { reclaim(this) }
     }
 }
+
+/// The system's default work queue for work that need not run on the CPU
+/// that queued it (`system_dfl_wq`), which 7.x prefers to
+/// `system_unbound_wq`; the kernel crate offers only the latter so far.
+pub fn system_dfl() -> &'static kernel::workqueue::Queue {
+    // SAFETY: `system_dfl_wq` is a C global, set before any module loads
+    // and never freed.
+    unsafe { kernel::workqueue::Queue::from_raw(kernel::bindings::system_dfl_wq) }
+}

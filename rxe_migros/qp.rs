@@ -25,12 +25,12 @@ use crate::rdma::qp::{transition_ok, AddressVector, PdId, QpCaps, QpInit, QpType
 use crate::rdma::skb::{SkBuff, SkbQueue};
 use crate::rdma::udata::UData;
 use crate::rdma::udp_tunnel::wait_for_receivers;
-use crate::rdma::work::{cancel_delayed_work_sync, cancel_work_sync};
+use crate::rdma::work::{cancel_delayed_work_sync, cancel_work_sync, system_dfl};
 use crate::transport::{Ctx, Transport};
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
-use kernel::workqueue::{self, impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
+use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
 use kernel::{new_delayed_work, new_mutex, new_work};
 
 /// Packets that may wait on a QP before more are dropped, as a full
@@ -192,7 +192,7 @@ impl QpInner {
         }
         self.rx.push(skb);
         // Already queued is fine: it empties the whole queue.
-        let _ = workqueue::system_unbound().enqueue::<Arc<QpInner>, 0>(self.clone());
+        let _ = system_dfl().enqueue::<Arc<QpInner>, 0>(self.clone());
         Ok(())
     }
 
@@ -334,8 +334,7 @@ impl QpInner {
         if let Some(delay) = st.tx.timer_delay() {
             // Already armed is fine: when it fires it re-arms for what is
             // due then.
-            let _ =
-                workqueue::system_unbound().enqueue_delayed::<Arc<QpInner>, 1>(self.clone(), delay);
+            let _ = system_dfl().enqueue_delayed::<Arc<QpInner>, 1>(self.clone(), delay);
         }
         Some(r)
     }
