@@ -33,6 +33,8 @@ pub(crate) mod queue;
 pub(crate) mod req;
 #[path = "proto/src/resp.rs"]
 pub(crate) mod resp;
+#[path = "proto/src/restore.rs"]
+pub(crate) mod restore;
 #[path = "proto/src/roce.rs"]
 pub(crate) mod roce;
 #[path = "proto/src/seq.rs"]

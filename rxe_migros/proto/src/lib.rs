@@ -19,6 +19,7 @@
 //! - [`queue`]: the shape of the rings shared with user space.
 //! - [`req`]: the requester's cutting of a message into packets.
 //! - [`resp`]: the responder's acceptance of request packets.
+//! - [`restore`]: whether an image can be recreated on a device, and how.
 //! - [`roce`]: the IP and UDP encapsulation, and the checks every received
 //!   datagram meets.
 //! - [`seq`]: request and ACK PSN checks of the reliable transport.
@@ -37,6 +38,7 @@ pub mod psn;
 pub mod queue;
 pub mod req;
 pub mod resp;
+pub mod restore;
 pub mod roce;
 pub mod seq;
 pub mod wqe;

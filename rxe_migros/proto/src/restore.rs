@@ -1,0 +1,453 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Whether a checkpoint image can be recreated on a device, and with which
+//! identities (the migration spec's section 3), decided before anything is
+//! created: a restore that cannot finish must not begin.
+//!
+//! - The image must be one context's: a context record first, then its
+//!   objects, each naming only objects before it (its PD, its CQs), every
+//!   uverbs handle once. The RDMA core hands out handles lowest free
+//!   first, so the objects are recreated in image order and must come in
+//!   increasing handle order; a gap is filled by a placeholder the
+//!   restorer creates and destroys again.
+//! - A QP keeps its number if the device has it free. If not, an RC or UC
+//!   QP gets another, which its RESUME announces; a UD QP, which peers
+//!   address by number in every work request, cannot be restored.
+//! - An MR keeps its keys exactly (peers hold the rkey): a key whose index
+//!   is taken on the device cannot be restored, rather than alias another
+//!   MR.
+
+use super::image::{Image, ImageError, Kind, Partial, Qp, Record};
+
+/// `ib_qp_type` values an image may hold.
+const QPT_RC: u32 = 2;
+const QPT_UC: u32 = 3;
+const QPT_UD: u32 = 4;
+/// `IB_QPS_ERR`, the last `ib_qp_state`.
+const QPS_ERR: u32 = 6;
+
+/// An identity the destination device may already have given out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Name {
+    Qpn(u32),
+    /// An MR's index (its key without the low eight bits).
+    MrIndex(u32),
+}
+
+/// Why an image cannot be restored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestoreError {
+    /// The image itself is refused.
+    Image(ImageError),
+    /// Not the image of a uverbs file: no context record first, or event
+    /// file records in it.
+    NotContext,
+    /// A handle that comes twice, or not in increasing order.
+    HandleOrder { handle: u32 },
+    /// An object names a PD or CQ that no earlier record is.
+    Dangling { handle: u32 },
+    /// A field out of its range, or records that contradict each other.
+    Inconsistent { handle: u32 },
+    /// A UD QP whose number the device has given out.
+    QpnInUse { qpn: u32 },
+    /// An MR whose key's index the device has given out.
+    KeyInUse { key: u32 },
+}
+
+impl From<ImageError> for RestoreError {
+    fn from(e: ImageError) -> Self {
+        RestoreError::Image(e)
+    }
+}
+
+/// What to do with one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// Create `placeholder` objects first, for handles nobody uses any
+    /// more, and destroy them once everything is created.
+    Create {
+        record: Record<'a>,
+        placeholders: u32,
+    },
+    /// Create this QP with another number.
+    RemapQpn { qp: Qp<'a>, placeholders: u32 },
+}
+
+/// What a restore will do, in numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub objects: u32,
+    pub placeholders: u32,
+    pub remapped_qpns: u32,
+}
+
+/// Checks `image` for a device on which `in_use` tells the identities
+/// already given out, and calls `step` for each object in the order to
+/// create them. Nothing is called unless the whole image passes.
+pub fn plan<'a>(
+    image: &Image<'a>,
+    in_use: impl Fn(Name) -> bool,
+    mut step: impl FnMut(Step<'a>),
+) -> Result<Plan, RestoreError> {
+    let p = walk(image, &in_use, &mut |_| {})?;
+    walk(image, &in_use, &mut step)?;
+    Ok(p)
+}
+
+/// One pass over the image: checks it, and hands out each step.
+fn walk<'a>(
+    image: &Image<'a>,
+    in_use: &impl Fn(Name) -> bool,
+    step: &mut impl FnMut(Step<'a>),
+) -> Result<Plan, RestoreError> {
+    let mut records = image.records();
+    match records.next() {
+        Some(Ok(Record::Context(_))) => {}
+        Some(Err(e)) => return Err(e.into()),
+        _ => return Err(RestoreError::NotContext),
+    }
+    let mut plan = Plan::default();
+    let mut next_handle = 0u32;
+    for r in image.records().skip(1) {
+        let r = r?;
+        let handle = match r {
+            Record::Pd(x) => x.handle,
+            Record::Mr(x) => x.handle,
+            Record::Cq(x) => x.handle,
+            Record::Qp(x) => x.handle,
+            Record::Ah(x) => x.handle,
+            Record::Context(_) | Record::EventFile(_) => return Err(RestoreError::NotContext),
+        };
+        if handle < next_handle {
+            return Err(RestoreError::HandleOrder { handle });
+        }
+        let placeholders = handle - next_handle;
+        next_handle = handle
+            .checked_add(1)
+            .ok_or(RestoreError::HandleOrder { handle })?;
+        check_refs(image, &r, handle)?;
+        plan.objects += 1;
+        plan.placeholders += placeholders;
+        match r {
+            Record::Qp(q) => {
+                check_qp(&q)?;
+                if in_use(Name::Qpn(q.qpn)) {
+                    if q.qp_type == QPT_UD {
+                        return Err(RestoreError::QpnInUse { qpn: q.qpn });
+                    }
+                    plan.remapped_qpns += 1;
+                    step(Step::RemapQpn {
+                        qp: q,
+                        placeholders,
+                    });
+                    continue;
+                }
+            }
+            Record::Mr(m) => {
+                if m.lkey != m.rkey || m.length == 0 {
+                    return Err(RestoreError::Inconsistent { handle });
+                }
+                if in_use(Name::MrIndex(m.lkey >> 8)) {
+                    return Err(RestoreError::KeyInUse { key: m.lkey });
+                }
+            }
+            _ => {}
+        }
+        step(Step::Create {
+            record: r,
+            placeholders,
+        });
+    }
+    Ok(plan)
+}
+
+/// Whether a record before `handle`'s in the image is a `kind` with
+/// handle `want`.
+fn earlier(image: &Image<'_>, handle: u32, kind: Kind, want: u32) -> bool {
+    image.records().filter_map(Result::ok).any(|r| {
+        let (k, h) = match r {
+            Record::Pd(x) => (Kind::Pd, x.handle),
+            Record::Cq(x) => (Kind::Cq, x.handle),
+            _ => return false,
+        };
+        k == kind && h == want && h < handle
+    })
+}
+
+fn check_refs(image: &Image<'_>, r: &Record<'_>, handle: u32) -> Result<(), RestoreError> {
+    let ok = match r {
+        Record::Mr(m) => earlier(image, handle, Kind::Pd, m.pd),
+        Record::Ah(a) => earlier(image, handle, Kind::Pd, a.pd),
+        Record::Qp(q) => {
+            earlier(image, handle, Kind::Pd, q.pd)
+                && earlier(image, handle, Kind::Cq, q.send_cq)
+                && earlier(image, handle, Kind::Cq, q.recv_cq)
+        }
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(RestoreError::Dangling { handle })
+    }
+}
+
+fn check_qp(q: &Qp<'_>) -> Result<(), RestoreError> {
+    let bad = RestoreError::Inconsistent { handle: q.handle };
+    let psn_ok = |v: u32| v < 1 << 24;
+    let fits = matches!(q.qp_type, QPT_RC | QPT_UC | QPT_UD)
+        && q.state <= QPS_ERR
+        && (1..=5).contains(&q.path_mtu)
+        && q.qpn < 1 << 24
+        && q.dest_qpn < 1 << 24
+        && [
+            q.sq_psn,
+            q.rq_psn,
+            q.restart_psn,
+            q.high_psn,
+            q.acked_psn,
+            q.epsn,
+        ]
+        .into_iter()
+        .all(psn_ok)
+        && q.msn < 1 << 24;
+    // Only RC and UC messages span packets; only a connected QP has a path.
+    let partial_ok = q.partial == Partial::None || q.qp_type != QPT_UD;
+    let path_ok = q.av.is_none() || q.qp_type != QPT_UD;
+    if fits && partial_ok && path_ok {
+        Ok(())
+    } else {
+        Err(bad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::image::{self, Av, Context, Cq, EventFile, Mr, Pd, RingImage, HEADER_BYTES};
+    use super::*;
+    use std::vec::Vec;
+
+    fn ring() -> RingImage<'static> {
+        RingImage {
+            mmap_offset: 0,
+            bytes: &[0; 8],
+        }
+    }
+
+    fn qp(handle: u32, qpn: u32, qp_type: u32) -> Qp<'static> {
+        Qp {
+            handle,
+            qpn,
+            qp_type,
+            state: 3,
+            pd: 0,
+            send_cq: 2,
+            recv_cq: 2,
+            max_send_wr: 8,
+            max_recv_wr: 8,
+            max_send_sge: 1,
+            max_recv_sge: 1,
+            max_inline: 0,
+            pkey_index: 0,
+            qkey: 0,
+            access: 0,
+            path_mtu: 3,
+            dest_qpn: 0x20,
+            sq_psn: 1,
+            rq_psn: 2,
+            timeout: 14,
+            retry_cnt: 7,
+            rnr_retry: 7,
+            min_rnr_timer: 12,
+            max_rd_atomic: 1,
+            max_dest_rd_atomic: 1,
+            av: (qp_type != QPT_UD).then(Av::default),
+            comp_wqe: 0,
+            restart_psn: 1,
+            started: 0,
+            high_psn: 1,
+            acked_psn: 1,
+            epsn: 2,
+            msn: 0,
+            rq_next: 0,
+            partial: Partial::None,
+            partner_paused: false,
+            sq: ring(),
+            rq: ring(),
+        }
+    }
+
+    fn records() -> Vec<Record<'static>> {
+        std::vec![
+            Record::Context(Context { cookie: 9 }),
+            Record::Pd(Pd { handle: 0 }),
+            Record::Mr(Mr {
+                handle: 1,
+                pd: 0,
+                access: 7,
+                lkey: 0x1_0203,
+                rkey: 0x1_0203,
+                start: 0x1000,
+                iova: 0x1000,
+                length: 4096,
+            }),
+            Record::Cq(Cq {
+                handle: 2,
+                cqe: 15,
+                notify: 0,
+                channel: 0,
+                comp_vector: 0,
+                ring: ring(),
+            }),
+            Record::Qp(qp(3, 0x11, QPT_RC)),
+            Record::Qp(qp(5, 0x12, QPT_UD)),
+        ]
+    }
+
+    fn bytes(records: &[Record<'_>]) -> Vec<u8> {
+        let mut out = std::vec![0u8; HEADER_BYTES];
+        for r in records {
+            r.write(|b| {
+                out.extend_from_slice(b);
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        }
+        let h = image::header(out.len(), records.len() as u32);
+        out[..HEADER_BYTES].copy_from_slice(&h);
+        image::seal(&mut out);
+        out
+    }
+
+    fn run(
+        records: &[Record<'_>],
+        in_use: impl Fn(Name) -> bool,
+    ) -> Result<(Plan, Vec<Step<'static>>), RestoreError> {
+        let b: &'static [u8] = std::boxed::Box::leak(bytes(records).into_boxed_slice());
+        let img = Image::parse(b)?;
+        let mut steps = Vec::new();
+        let p = plan(&img, in_use, |s| steps.push(s))?;
+        Ok((p, steps))
+    }
+
+    #[test]
+    fn a_free_device_keeps_every_identity() {
+        let (p, steps) = run(&records(), |_| false).unwrap();
+        assert_eq!(
+            p,
+            Plan {
+                objects: 5,
+                placeholders: 1,
+                remapped_qpns: 0
+            }
+        );
+        assert!(steps.iter().all(|s| matches!(s, Step::Create { .. })));
+        // Handle 4 went away: a placeholder keeps the UD QP at 5.
+        assert!(matches!(
+            steps[4],
+            Step::Create {
+                placeholders: 1,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn collisions_remap_rc_and_refuse_ud_and_keys() {
+        let (p, steps) = run(&records(), |n| n == Name::Qpn(0x11)).unwrap();
+        assert_eq!(p.remapped_qpns, 1);
+        assert!(matches!(steps[3], Step::RemapQpn { qp, .. } if qp.qpn == 0x11));
+        assert_eq!(
+            run(&records(), |n| n == Name::Qpn(0x12)).unwrap_err(),
+            RestoreError::QpnInUse { qpn: 0x12 }
+        );
+        assert_eq!(
+            run(&records(), |n| n == Name::MrIndex(0x102)).unwrap_err(),
+            RestoreError::KeyInUse { key: 0x1_0203 }
+        );
+    }
+
+    #[test]
+    fn nothing_is_handed_out_before_the_whole_image_passes() {
+        let mut steps = 0;
+        let b = bytes(&records());
+        let img = Image::parse(&b).unwrap();
+        let r = plan(&img, |n| n == Name::Qpn(0x12), |_| steps += 1);
+        assert!(r.is_err());
+        assert_eq!(steps, 0);
+    }
+
+    #[test]
+    fn malformed_contexts_are_refused() {
+        let mut r = records();
+        r.remove(0);
+        assert_eq!(run(&r, |_| false).unwrap_err(), RestoreError::NotContext);
+        let mut r = records();
+        r.push(Record::EventFile(EventFile {
+            context: 9,
+            channel: 0,
+        }));
+        assert_eq!(run(&r, |_| false).unwrap_err(), RestoreError::NotContext);
+        // A handle out of order, or twice.
+        let mut r = records();
+        r.swap(4, 5);
+        assert!(matches!(
+            run(&r, |_| false).unwrap_err(),
+            RestoreError::HandleOrder { .. } | RestoreError::Dangling { .. }
+        ));
+        let mut r = records();
+        r.push(Record::Qp(qp(5, 0x13, QPT_RC)));
+        assert_eq!(
+            run(&r, |_| false).unwrap_err(),
+            RestoreError::HandleOrder { handle: 5 }
+        );
+        // A QP whose CQ is not in the image, or comes after it.
+        let mut r = records();
+        r.push(Record::Qp(Qp {
+            send_cq: 7,
+            ..qp(6, 0x14, QPT_RC)
+        }));
+        assert_eq!(
+            run(&r, |_| false).unwrap_err(),
+            RestoreError::Dangling { handle: 6 }
+        );
+        // Fields out of range.
+        for bad in [
+            Qp {
+                qp_type: 9,
+                ..qp(6, 0x14, QPT_RC)
+            },
+            Qp {
+                epsn: 1 << 24,
+                ..qp(6, 0x14, QPT_RC)
+            },
+            Qp {
+                path_mtu: 0,
+                ..qp(6, 0x14, QPT_RC)
+            },
+            Qp {
+                partial: Partial::Send {
+                    wr_id: 1,
+                    offset: 2,
+                },
+                ..qp(6, 0x14, QPT_UD)
+            },
+        ] {
+            let mut r = records();
+            r.push(Record::Qp(bad));
+            assert_eq!(
+                run(&r, |_| false).unwrap_err(),
+                RestoreError::Inconsistent { handle: 6 }
+            );
+        }
+        let mut r = records();
+        if let Record::Mr(m) = &mut r[2] {
+            m.rkey ^= 1;
+        }
+        assert_eq!(
+            run(&r, |_| false).unwrap_err(),
+            RestoreError::Inconsistent { handle: 1 }
+        );
+    }
+}
