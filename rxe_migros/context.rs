@@ -13,7 +13,7 @@ use crate::ah::AhInner;
 use crate::cq::CqInner;
 use crate::mr::MrInner;
 use crate::qp::QpInner;
-use crate::rdma::device::{Owner, UHandle, UverbsFile};
+use crate::rdma::device::{Device, DeviceHandle, Owner, UHandle, UverbsFile};
 use crate::rdma::qp::PdId;
 use crate::Rxe;
 use kernel::prelude::*;
@@ -59,6 +59,10 @@ pub(crate) struct Context {
     pub(crate) cookie: u64,
     #[pin]
     objects: Mutex<KVec<Entry>>,
+    /// Its device, until the context is freed (which the core does before
+    /// it frees the device).
+    #[pin]
+    dev: Mutex<Option<DeviceHandle>>,
 }
 
 global_lock! {
@@ -116,12 +120,13 @@ pub(crate) fn list(owner: &Owner<'_, Rxe>, object: Object) -> Result<Option<List
 
 impl Context {
     /// Lists a new user context opened on `file`.
-    pub(crate) fn register(file: UverbsFile) -> Result<Arc<Context>> {
+    pub(crate) fn register(file: UverbsFile, dev: DeviceHandle) -> Result<Arc<Context>> {
         let ctx = Arc::pin_init(
             pin_init!(Context {
                 file,
                 cookie: NEXT_COOKIE.fetch_add(1, Relaxed),
                 objects <- kernel::new_mutex!(KVec::new()),
+                dev <- kernel::new_mutex!(Some(dev)),
             }),
             GFP_KERNEL,
         )?;
@@ -132,6 +137,18 @@ impl Context {
     /// Unlists it (the context is being freed).
     pub(crate) fn unregister(this: &Arc<Context>) {
         CONTEXTS.lock().retain(|c| !Arc::ptr_eq(c, this));
+        *this.dev.lock() = None;
+    }
+
+    /// Runs `f` with the context's device; ENODEV once the context is
+    /// being freed.
+    pub(crate) fn with_device<R>(&self, f: impl FnOnce(&Device<Rxe>) -> R) -> Result<R> {
+        let dev = self.dev.lock();
+        let handle = dev.ok_or(ENODEV)?;
+        // SAFETY: set while the context is not yet freed, which the core
+        // does before it frees the device; `unregister` clears it under
+        // the lock we hold, so the device outlives this call.
+        Ok(f(unsafe { handle.get() }))
     }
 
     /// The context opened on the caller's descriptor `fd`. EBADF if `fd` is

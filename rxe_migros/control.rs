@@ -12,6 +12,8 @@
 
 use crate::context::Context;
 use crate::migration::NewSource;
+use crate::proto::image::{self, ImageError};
+use crate::proto::restore::{self, Name, RestoreError};
 use kernel::fs::File;
 use kernel::ioctl::_IOWR;
 use kernel::miscdevice::{MiscDevice, MiscDeviceRegistration};
@@ -72,6 +74,21 @@ struct IdentifyArgs {
     context: u64,
 }
 
+/// `struct rxe_migros_restore_check`.
+#[repr(C)]
+struct RestoreCheckArgs {
+    size: u32,
+    version: u32,
+    uverbs_fd: i32,
+    flags: u32,
+    image: u64,
+    image_len: u64,
+    objects: u32,
+    placeholders: u32,
+    remapped_qpns: u32,
+    reserved: u32,
+}
+
 /// `RXE_MIGROS_IOC_STOP`.
 const IOC_STOP: u32 = _IOWR::<StopArgs>(IOC_TYPE, 1);
 /// `RXE_MIGROS_IOC_RESUME`.
@@ -80,6 +97,8 @@ const IOC_RESUME: u32 = _IOWR::<ResumeArgs>(IOC_TYPE, 2);
 const IOC_DUMP: u32 = _IOWR::<DumpArgs>(IOC_TYPE, 3);
 /// `RXE_MIGROS_IOC_IDENTIFY`.
 const IOC_IDENTIFY: u32 = _IOWR::<IdentifyArgs>(IOC_TYPE, 4);
+/// `RXE_MIGROS_IOC_RESTORE_CHECK`.
+const IOC_RESTORE_CHECK: u32 = _IOWR::<RestoreCheckArgs>(IOC_TYPE, 5);
 /// `RXE_MIGROS_FILE_UVERBS`, `RXE_MIGROS_FILE_EVENT`: what IDENTIFY found.
 const FILE_UVERBS: u32 = 1;
 const FILE_EVENT: u32 = 2;
@@ -91,6 +110,7 @@ const STOP_QPS_AT: usize = 16;
 const RESUME_QPS_AT: usize = 32;
 const DUMP_LEN_AT: usize = 32;
 const IDENTIFY_KIND_AT: usize = 16;
+const CHECK_OUT_AT: usize = 32;
 
 // The ABI as uapi/rxe_migros_ctl.h has it (tools/check-abi.sh pins the
 // header to the same numbers).
@@ -104,6 +124,8 @@ const _: () = {
     assert!(IOC_DUMP == 0xc028_bb03);
     assert!(size_of::<IdentifyArgs>() == 32 && IOC_IDENTIFY == 0xc020_bb04);
     assert!(core::mem::offset_of!(IdentifyArgs, kind) == IDENTIFY_KIND_AT);
+    assert!(size_of::<RestoreCheckArgs>() == 48 && IOC_RESTORE_CHECK == 0xc030_bb05);
+    assert!(core::mem::offset_of!(RestoreCheckArgs, objects) == CHECK_OUT_AT);
 };
 
 /// The control device's registration, held by the module.
@@ -315,6 +337,59 @@ fn identify(arg: usize) -> Result {
     Cmd::answer_bytes(arg, IDENTIFY_KIND_AT, &out)
 }
 
+/// RESTORE_CHECK: whether an image could be restored on the device of
+/// the caller's context, and with how many placeholders and new QPNs.
+fn restore_check(arg: usize) -> Result {
+    type Cmd = Command<{ size_of::<RestoreCheckArgs>() }>;
+    let cmd = Cmd::read(arg)?;
+    if cmd.u32_at(12) != 0 || cmd.u32_at(44) != 0 {
+        return Err(EINVAL);
+    }
+    let (at, len) = (cmd.u64_at(16), cmd.u64_at(24));
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|n| *n <= image::MAX_IMAGE_BYTES)
+        .ok_or_else(|| {
+            pr_info!(
+                "control: an image of {} bytes is larger than any of ours\n",
+                len
+            );
+            EINVAL
+        })?;
+    let ctx = cmd.context()?;
+    let mut bytes = KVVec::with_capacity(len, GFP_KERNEL)?;
+    let at = usize::try_from(at).map_err(|_| EFAULT)?;
+    UserSlice::new(UserPtr::from_addr(at), len).read_all(&mut bytes, GFP_KERNEL)?;
+    let img = image::Image::parse(&bytes).map_err(|e| {
+        pr_info!("control: image refused: {:?}\n", e);
+        match e {
+            ImageError::UnknownVersion(_) | ImageError::UnknownRecordVersion { .. } => {
+                EPROTONOSUPPORT
+            }
+            _ => EINVAL,
+        }
+    })?;
+    let plan = ctx.with_device(|dev| {
+        let in_use = |n: Name| match n {
+            Name::Qpn(q) => dev.qps.get(q).is_some(),
+            Name::MrIndex(i) => dev.mrs.get(i).is_some(),
+        };
+        restore::plan(&img, in_use, |_| {})
+    })?;
+    let plan = plan.map_err(|e| {
+        pr_info!("control: image cannot be restored here: {:?}\n", e);
+        match e {
+            RestoreError::QpnInUse { .. } | RestoreError::KeyInUse { .. } => EADDRINUSE,
+            _ => EINVAL,
+        }
+    })?;
+    Cmd::answer(
+        arg,
+        CHECK_OUT_AT,
+        &[plan.objects, plan.placeholders, plan.remapped_qpns],
+    )
+}
+
 /// Whether the caller may checkpoint and restore.
 fn may_checkpoint() -> bool {
     crate::rdma::caps::capable(crate::rdma::caps::CHECKPOINT_RESTORE)
@@ -338,6 +413,7 @@ impl MiscDevice for Control {
             IOC_RESUME => resume(arg)?,
             IOC_DUMP => dump(arg)?,
             IOC_IDENTIFY => identify(arg)?,
+            IOC_RESTORE_CHECK => restore_check(arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)

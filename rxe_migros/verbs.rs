@@ -132,9 +132,9 @@ impl Driver for Rxe {
         Ok(DEFAULT_PKEY)
     }
 
-    fn alloc_ucontext(_dev: &Device<Self>, file: UverbsFile) -> Result<UContext> {
+    fn alloc_ucontext(dev: &Device<Self>, file: UverbsFile) -> Result<UContext> {
         Ok(UContext {
-            context: Context::register(file)?,
+            context: Context::register(file, dev.handle())?,
         })
     }
 

@@ -93,10 +93,31 @@ struct rxe_migros_identify {
 	__aligned_u64 context;	/* out: the context's cookie */
 };
 
+/* Checks, without creating anything, whether the image could be restored
+ * on the device of the context uverbs_fd is opened on (a fresh one, on the
+ * destination host): the image whole and consistent, and its identities
+ * free there (docs/image.md). EINVAL for a damaged or inconsistent image,
+ * EPROTONOSUPPORT for another image version, EADDRINUSE when a UD QP's
+ * number or an MR's key is taken on the device. */
+struct rxe_migros_restore_check {
+	__u32	size;		/* sizeof(struct rxe_migros_restore_check) */
+	__u32	version;	/* RXE_MIGROS_CTL_VERSION */
+	__s32	uverbs_fd;
+	__u32	flags;		/* zero */
+	__aligned_u64 image;	/* user address of the image */
+	__aligned_u64 image_len; /* its bytes */
+	__u32	objects;	/* out: objects to create */
+	__u32	placeholders;	/* out: handles to fill and free again */
+	__u32	remapped_qpns;	/* out: RC/UC QPs that need a new number */
+	__u32	reserved;	/* zero */
+};
+
 #define RXE_MIGROS_IOC_TYPE	0xBB
 #define RXE_MIGROS_IOC_STOP	_IOWR(RXE_MIGROS_IOC_TYPE, 1, struct rxe_migros_stop)
 #define RXE_MIGROS_IOC_RESUME	_IOWR(RXE_MIGROS_IOC_TYPE, 2, struct rxe_migros_resume)
 #define RXE_MIGROS_IOC_DUMP	_IOWR(RXE_MIGROS_IOC_TYPE, 3, struct rxe_migros_dump)
 #define RXE_MIGROS_IOC_IDENTIFY	_IOWR(RXE_MIGROS_IOC_TYPE, 4, struct rxe_migros_identify)
+#define RXE_MIGROS_IOC_RESTORE_CHECK \
+	_IOWR(RXE_MIGROS_IOC_TYPE, 5, struct rxe_migros_restore_check)
 
 #endif /* RXE_MIGROS_CTL_H */

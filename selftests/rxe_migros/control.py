@@ -25,6 +25,7 @@ from integrity import rc_attr
 from pyverbs.addr import GID
 from pyverbs.cq import CQ, CompChannel
 from pyverbs.device import Context
+from pyverbs.mr import MR
 from pyverbs.pd import PD
 from pyverbs.qp import QP, QPCap, QPInitAttr
 
@@ -168,6 +169,57 @@ def dump_stopped(ctl, fd, qps, pd, cq):
            lambda: fcntl.ioctl(ctl, migctl.IOC_DUMP, room))
 
 
+def restore_checks(ctl, name, gid_index):
+    """RESTORE_CHECK of an image on the device it came from: identities in
+    use are refused (a UD QP's number, an MR's key) or remapped (an RC
+    QP's number); damaged images are refused."""
+    ctx, fd, _ = open_context(name)
+    pd = PD(ctx)
+    mr = MR(pd, 4096, e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE)
+    cq = CQ(ctx, 16, None, None, 0)
+    cap = QPCap(max_send_wr=4, max_recv_wr=4, max_send_sge=1, max_recv_sge=1)
+    rc = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
+    ud = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_UD, scq=cq, rcq=cq, cap=cap))
+    rc.to_rts(rc_attr(0x99, ctx.query_gid(1, gid_index), gid_index))
+    migctl.stop(ctl, fd)
+    img = migctl.dump(ctl, fd)
+    migctl.resume(ctl, fd)
+    fresh, fresh_fd, _ = open_context(name)
+    expect("restore check: a UD QP's number in use", errno.EADDRINUSE,
+           lambda: migctl.restore_check(ctl, fresh_fd, img))
+    ud.close()
+    expect("restore check: an MR's key in use", errno.EADDRINUSE,
+           lambda: migctl.restore_check(ctl, fresh_fd, img))
+    mr.close()
+    got = migctl.restore_check(ctl, fresh_fd, img)
+    check("restore check: an RC QP's number in use is remapped", got == (5, 0, 1), str(got))
+    rc.close()
+    got = migctl.restore_check(ctl, fresh_fd, img)
+    check("restore check: every identity free", got == (5, 0, 0), str(got))
+    bad = bytearray(img)
+    bad[len(bad) // 2] ^= 0xFF
+    expect("restore check: a damaged image", errno.EINVAL,
+           lambda: migctl.restore_check(ctl, fresh_fd, bad))
+    expect("restore check: a truncated image", errno.EINVAL,
+           lambda: migctl.restore_check(ctl, fresh_fd, img[:len(img) - 8]))
+    other = bytearray(img)
+    other[8:12] = struct.pack("<I", 2)
+    expect("restore check: another image version", errno.EPROTONOSUPPORT,
+           lambda: migctl.restore_check(ctl, fresh_fd, image.reseal(other)))
+    # A forged image whose MR names a PD that is not there.
+    forged = bytearray(img)
+    at = img.index(struct.pack("<HH", 2, 1))      # the MR record's header
+    forged[at + 12:at + 16] = struct.pack("<I", 77)
+    expect("restore check: an MR whose PD is not in the image", errno.EINVAL,
+           lambda: migctl.restore_check(ctl, fresh_fd, image.reseal(forged)))
+    expect("restore check: an image larger than any", errno.EINVAL,
+           lambda: migctl.restore_check(ctl, fresh_fd, img, 1 << 40))
+    expect("restore check: an image the caller cannot read", errno.EFAULT,
+           lambda: migctl.restore_check(ctl, fresh_fd, img, len(img) + (1 << 24)))
+    for o in (cq, pd):
+        o.close()
+
+
 def identify(ctl, ctx, fd, event_fd, their_fd, their_event_fd):
     """IDENTIFY names a context's files by the same context, and its
     completion channels by number."""
@@ -242,6 +294,7 @@ def main():
 
     identify(ctl, mine, fd, event_fd, their_fd, their_event_fd)
     resume_roles(ctl, mine, fd, int(sys.argv[3]), sys.argv[4])
+    restore_checks(ctl, ours, int(sys.argv[3]))
 
     # Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN, even root with a
     # descriptor of the context is refused.
