@@ -760,7 +760,7 @@ impl<'a> Image<'a> {
         let total = g.u32() as usize;
         let records = g.u32();
         let crc = g.u32();
-        if total < HEADER_BYTES || total > MAX_IMAGE_BYTES {
+        if !(HEADER_BYTES..=MAX_IMAGE_BYTES).contains(&total) {
             return Err(ImageError::BadLength);
         }
         if bytes.len() < total {
@@ -839,7 +839,7 @@ impl<'a> Records<'a> {
             return Err(ImageError::UnknownRecordVersion { kind, version });
         }
         let bytes = g.u32() as usize;
-        if bytes < RECORD_HEADER_BYTES || bytes % 8 != 0 {
+        if bytes < RECORD_HEADER_BYTES || !bytes.is_multiple_of(8) {
             return Err(ImageError::BadRecord(kind));
         }
         let whole = self.rest.get(..bytes).ok_or(ImageError::Truncated)?;
@@ -864,7 +864,7 @@ mod tests {
             sgid_index: 1,
             hop_limit: 64,
             traffic_class: 3,
-            ipv6: n % 2 == 0,
+            ipv6: n.is_multiple_of(2),
             dmac: [2, 0, 0, 0, 0, n],
         }
     }

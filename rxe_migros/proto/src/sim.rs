@@ -260,7 +260,7 @@ impl Side {
         let next = if m.kind == Kind::Read {
             // One request covers the READ; resumed, it asks for the rest
             // from the PSN where its responses stopped.
-            (self.skip_to.diff(end) < 0).then(|| Request {
+            (self.skip_to.diff(end) < 0).then_some(Request {
                 opcode: op::RDMA_READ_REQUEST,
                 psn: self.skip_to,
                 len: 0,
@@ -486,7 +486,7 @@ fn step_side(
 ) {
     match x.stopped_until {
         // The next checkpoint comes once the last resume is done.
-        None if mig == Migrations::Random && !x.resuming && rng.next_u32() % 50 == 0 => {
+        None if mig == Migrations::Random && !x.resuming && rng.next_u32().is_multiple_of(50) => {
             x.resp.stop();
             // It may move unless its partner is stopped or announcing a
             // move of its own: the two would each announce themselves to
@@ -587,7 +587,9 @@ fn schedules() -> u64 {
 #[test]
 fn small_configurations_survive_every_loss_pattern() {
     const N: u32 = 8;
-    let configs: [(&[(Kind, u32)], &[(Kind, u32)]); 3] = [
+    /// The messages each side sends, by kind and length.
+    type Messages<'a> = &'a [(Kind, u32)];
+    let configs: [(Messages<'_>, Messages<'_>); 3] = [
         (&[(Kind::Send, 2 * MTU)], &[(Kind::Read, MTU + 1)]),
         (&[(Kind::WriteImm, MTU)], &[(Kind::Write, 3)]),
         (
