@@ -123,8 +123,12 @@ impl UHandle {
     /// The location of `field`, the `uobject` field of a core object.
     /// `ib_ucq_object` and `ib_uqp_object` start with their `ib_uobject`
     /// (inside `ib_uevent_object`), so all five are read alike.
-    fn at<U>(field: *mut *mut U) -> Self {
-        // SAFETY: `field` is the address of a field, never null.
+    ///
+    /// # Safety
+    ///
+    /// `field` must be the address of such a field (so never null).
+    unsafe fn at<U>(field: *mut *mut U) -> Self {
+        // SAFETY: per the caller, the address of a field.
         UHandle(unsafe { NonNull::new_unchecked(field.cast()) })
     }
 
@@ -878,8 +882,11 @@ impl<T: Driver> Ops<T> {
                 // SAFETY: a field of the allocation, not read until set. The
                 // `uobject` member starts its union (bindgen's marker for it
                 // takes no room).
-                let field = unsafe { &raw mut (*at).ib.__bindgen_anon_1.uobject };
-                let (data, lkey, rkey) = make(UHandle::at(field.cast::<*mut sys::ib_uobject>()))?;
+                let handle = unsafe {
+                    let field = &raw mut (*at).ib.__bindgen_anon_1.uobject;
+                    UHandle::at(field.cast::<*mut sys::ib_uobject>())
+                };
+                let (data, lkey, rkey) = make(handle)?;
                 // SAFETY: all-zeroes is a valid `ib_mr`; the core fills in
                 // its device, PD, type and uobject when we return.
                 let mut ib: sys::ib_mr = unsafe { core::mem::zeroed() };
