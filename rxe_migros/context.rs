@@ -8,10 +8,17 @@
 //! unlisted when its driver data is dropped (its [`Listing`] goes with
 //! it), under the context's lock: a handle read under that lock is that
 //! of a live object.
+//!
+//! A fresh context may be given a checkpoint image to restore
+//! ([`Context::begin_restore`]): the process (our CRIU plugin) then
+//! creates the image's objects in order with the usual verbs, and each
+//! create takes its state from the image's next record
+//! ([`Context::restoring`]). Lock order: the restore, then the objects.
 
 use crate::ah::AhInner;
 use crate::cq::CqInner;
 use crate::mr::MrInner;
+use crate::proto::image::{Image, Kind, Record};
 use crate::qp::QpInner;
 use crate::rdma::device::{Device, DeviceHandle, Owner, UHandle, UverbsFile};
 use crate::rdma::qp::PdId;
@@ -63,6 +70,16 @@ pub(crate) struct Context {
     /// it frees the device).
     #[pin]
     dev: Mutex<Option<DeviceHandle>>,
+    /// A restore in progress.
+    #[pin]
+    restore: Mutex<Option<Restore>>,
+}
+
+/// A restore in progress: the image (checked whole when it was staged),
+/// and how many of its objects are recreated.
+struct Restore {
+    image: KVVec<u8>,
+    done: u32,
 }
 
 global_lock! {
@@ -127,6 +144,7 @@ impl Context {
                 cookie: NEXT_COOKIE.fetch_add(1, Relaxed),
                 objects <- kernel::new_mutex!(KVec::new()),
                 dev <- kernel::new_mutex!(Some(dev)),
+                restore <- kernel::new_mutex!(None),
             }),
             GFP_KERNEL,
         )?;
@@ -182,6 +200,54 @@ impl Context {
                     out.push(ch, GFP_KERNEL)?;
                 }
             }
+        }
+        Ok(out)
+    }
+
+    /// Stages a restore of `image`, which the caller has checked whole and
+    /// planned for this device. EBUSY unless the context has no object
+    /// and no restore yet.
+    pub(crate) fn begin_restore(&self, image: KVVec<u8>) -> Result {
+        let mut restore = self.restore.lock();
+        let objects = self.objects.lock();
+        if !objects.is_empty() || restore.is_some() {
+            return Err(EBUSY);
+        }
+        *restore = Some(Restore { image, done: 0 });
+        Ok(())
+    }
+
+    /// Creates an object of `kind`: `make` gets the next record of the
+    /// restore in progress, which must be a `kind` (EINVAL otherwise, with
+    /// one log line), or `None` if no restore is in progress. The record
+    /// counts as recreated if `make` succeeds; after the last, the restore
+    /// is over.
+    pub(crate) fn restoring<R>(
+        &self,
+        kind: Kind,
+        make: impl FnOnce(Option<&Record<'_>>) -> Result<R>,
+    ) -> Result<R> {
+        let mut guard = self.restore.lock();
+        let Some(r) = (*guard).as_mut() else {
+            drop(guard);
+            return make(None);
+        };
+        // Checked whole when it was staged.
+        let img = Image::parse(&r.image).map_err(|_| EINVAL)?;
+        let next = img.records().nth(1 + r.done as usize);
+        let Some(Ok(rec)) = next.filter(|n| matches!(n, Ok(rec) if rec.kind() == kind)) else {
+            pr_info!(
+                "restore: a {:?} created where the image has object {} next\n",
+                kind,
+                r.done
+            );
+            return Err(EINVAL);
+        };
+        let out = make(Some(&rec))?;
+        r.done += 1;
+        if r.done + 1 == img.len() {
+            pr_info!("restore: the image's {} objects are recreated\n", r.done);
+            *guard = None;
         }
         Ok(out)
     }

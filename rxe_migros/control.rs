@@ -12,7 +12,7 @@
 
 use crate::context::Context;
 use crate::migration::NewSource;
-use crate::proto::image::{self, ImageError};
+use crate::proto::image::{self, ImageError, Kind};
 use crate::proto::restore::{self, Name, RestoreError};
 use kernel::fs::File;
 use kernel::ioctl::_IOWR;
@@ -74,9 +74,9 @@ struct IdentifyArgs {
     context: u64,
 }
 
-/// `struct rxe_migros_restore_check`.
+/// `struct rxe_migros_restore`, of RESTORE_CHECK and RESTORE.
 #[repr(C)]
-struct RestoreCheckArgs {
+struct RestoreArgs {
     size: u32,
     version: u32,
     uverbs_fd: i32,
@@ -98,7 +98,9 @@ const IOC_DUMP: u32 = _IOWR::<DumpArgs>(IOC_TYPE, 3);
 /// `RXE_MIGROS_IOC_IDENTIFY`.
 const IOC_IDENTIFY: u32 = _IOWR::<IdentifyArgs>(IOC_TYPE, 4);
 /// `RXE_MIGROS_IOC_RESTORE_CHECK`.
-const IOC_RESTORE_CHECK: u32 = _IOWR::<RestoreCheckArgs>(IOC_TYPE, 5);
+const IOC_RESTORE_CHECK: u32 = _IOWR::<RestoreArgs>(IOC_TYPE, 5);
+/// `RXE_MIGROS_IOC_RESTORE`.
+const IOC_RESTORE: u32 = _IOWR::<RestoreArgs>(IOC_TYPE, 6);
 /// `RXE_MIGROS_FILE_UVERBS`, `RXE_MIGROS_FILE_EVENT`: what IDENTIFY found.
 const FILE_UVERBS: u32 = 1;
 const FILE_EVENT: u32 = 2;
@@ -124,8 +126,9 @@ const _: () = {
     assert!(IOC_DUMP == 0xc028_bb03);
     assert!(size_of::<IdentifyArgs>() == 32 && IOC_IDENTIFY == 0xc020_bb04);
     assert!(core::mem::offset_of!(IdentifyArgs, kind) == IDENTIFY_KIND_AT);
-    assert!(size_of::<RestoreCheckArgs>() == 48 && IOC_RESTORE_CHECK == 0xc030_bb05);
-    assert!(core::mem::offset_of!(RestoreCheckArgs, objects) == CHECK_OUT_AT);
+    assert!(size_of::<RestoreArgs>() == 48 && IOC_RESTORE_CHECK == 0xc030_bb05);
+    assert!(core::mem::offset_of!(RestoreArgs, objects) == CHECK_OUT_AT);
+    assert!(IOC_RESTORE == 0xc030_bb06);
 };
 
 /// The control device's registration, held by the module.
@@ -337,14 +340,10 @@ fn identify(arg: usize) -> Result {
     Cmd::answer_bytes(arg, IDENTIFY_KIND_AT, &out)
 }
 
-/// RESTORE_CHECK: whether an image could be restored on the device of
-/// the caller's context, and with how many placeholders and new QPNs.
-fn restore_check(arg: usize) -> Result {
-    type Cmd = Command<{ size_of::<RestoreCheckArgs>() }>;
-    let cmd = Cmd::read(arg)?;
-    if cmd.u32_at(12) != 0 || cmd.u32_at(44) != 0 {
-        return Err(EINVAL);
-    }
+/// Reads the image a RESTORE_CHECK or RESTORE names (its address and
+/// length at offsets 16 and 24), checks it whole and plans it for the
+/// device of the struct's context.
+fn planned<const N: usize>(cmd: &Command<N>) -> Result<(Arc<Context>, KVVec<u8>, restore::Plan)> {
     let (at, len) = (cmd.u64_at(16), cmd.u64_at(24));
     let len = usize::try_from(len)
         .ok()
@@ -383,11 +382,55 @@ fn restore_check(arg: usize) -> Result {
             _ => EINVAL,
         }
     })?;
+    Ok((ctx, bytes, plan))
+}
+
+/// RESTORE_CHECK: whether an image could be restored on the device of
+/// the caller's context, and with how many placeholders and new QPNs.
+fn restore_check(arg: usize) -> Result {
+    type Cmd = Command<{ size_of::<RestoreArgs>() }>;
+    let cmd = Cmd::read(arg)?;
+    if cmd.u32_at(12) != 0 || cmd.u32_at(44) != 0 {
+        return Err(EINVAL);
+    }
+    let (_, _, plan) = planned(&cmd)?;
     Cmd::answer(
         arg,
         CHECK_OUT_AT,
         &[plan.objects, plan.placeholders, plan.remapped_qpns],
     )
+}
+
+/// RESTORE: stages an image on a fresh context, whose objects the caller
+/// then creates in image order. So far PDs and CQs are restored, with the
+/// handles and the completions of the image; other objects, placeholders
+/// and new QP numbers are refused (EOPNOTSUPP).
+fn restore(arg: usize) -> Result {
+    type Cmd = Command<{ size_of::<RestoreArgs>() }>;
+    let cmd = Cmd::read(arg)?;
+    if cmd.u32_at(12) != 0 || cmd.u32_at(44) != 0 {
+        return Err(EINVAL);
+    }
+    let (ctx, bytes, plan) = planned(&cmd)?;
+    let img = image::Image::parse(&bytes).map_err(|_| EINVAL)?;
+    let unsupported = img
+        .records()
+        .filter_map(|r| r.ok())
+        .find(|r| !matches!(r.kind(), Kind::Context | Kind::Pd | Kind::Cq));
+    if let Some(r) = unsupported {
+        pr_info!("restore: {:?} records are not restored yet\n", r.kind());
+        return Err(EOPNOTSUPP);
+    }
+    if plan.placeholders != 0 || plan.remapped_qpns != 0 {
+        pr_info!("restore: placeholders and new QP numbers are not supported yet\n");
+        return Err(EOPNOTSUPP);
+    }
+    if plan.objects > 0 {
+        ctx.begin_restore(bytes).inspect_err(|_| {
+            pr_info!("restore: the context already has objects, or a restore\n")
+        })?;
+    }
+    Cmd::answer(arg, CHECK_OUT_AT, &[plan.objects, 0, 0])
 }
 
 /// Whether the caller may checkpoint and restore.
@@ -414,6 +457,7 @@ impl MiscDevice for Control {
             IOC_DUMP => dump(arg)?,
             IOC_IDENTIFY => identify(arg)?,
             IOC_RESTORE_CHECK => restore_check(arg)?,
+            IOC_RESTORE => restore(arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)

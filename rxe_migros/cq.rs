@@ -11,6 +11,7 @@
 
 use crate::context::{self, Listing, Object};
 use crate::param::MAX_LOG_CQE;
+use crate::proto::image;
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::queue::UserRing;
 use crate::rdma::bindings as sys;
@@ -70,6 +71,37 @@ struct CqRing {
 }
 
 impl CqRing {
+    /// Takes a checkpointed CQ's ring: the completions its process had
+    /// not polled yet, its indices, and what it had armed. The new CQ must
+    /// have the same shape, and a channel if the old one had one.
+    fn restore(&mut self, image: &image::Cq<'_>, has_channel: bool) -> Result {
+        let Store::User(u) = &self.store else {
+            return Err(EINVAL);
+        };
+        let bytes = image.ring.bytes;
+        let (log2, mask) = self.ring.header();
+        let le = |at: usize| {
+            bytes
+                .get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let fits = image.cqe == self.ring.capacity()
+            && bytes.len() == u.buf.len()
+            && le(0) == Some(log2)
+            && le(4) == Some(mask)
+            && (image.channel != 0) == has_channel;
+        let producer = le(PRODUCER_OFFSET).filter(|p| fits && *p <= mask);
+        let Some(producer) = producer else {
+            pr_info!("restore: a CQ of another shape than its image\n");
+            return Err(EINVAL);
+        };
+        u.buf.write(0, bytes)?;
+        self.producer = producer;
+        self.notify = image.notify
+            & (sys::ib_cq_notify_flags_IB_CQ_SOLICITED | sys::ib_cq_notify_flags_IB_CQ_NEXT_COMP);
+        Ok(())
+    }
+
     fn consumer(&self) -> u32 {
         match &self.store {
             // An index the process may have set to anything: the ring's
@@ -172,6 +204,7 @@ impl Cq {
         udata: Option<&UData<'_>>,
         events: Arc<CqEvents>,
         owner: &Owner<'_, Rxe>,
+        image: Option<&image::Cq<'_>>,
     ) -> Result<(Cq, u32)> {
         if init.entries > MAX_CQE {
             return Err(EINVAL);
@@ -179,12 +212,15 @@ impl Cq {
         let ring =
             Ring::new(init.entries, WorkCompletion::UVERBS_BYTES, MIN_SLOT).map_err(|_| EINVAL)?;
         let store = Store::new(&ring, udata)?;
-        let state = CqRing {
+        let mut state = CqRing {
             ring,
             producer: 0,
             notify: 0,
             store,
         };
+        if let Some(image) = image {
+            state.restore(image, init.channel.is_some())?;
+        }
         let inner = Arc::pin_init(
             pin_init!(CqInner {
                 ring <- new_spinlock_irq!(state),

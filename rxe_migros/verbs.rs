@@ -8,6 +8,7 @@ use crate::context::{self, Context, Listing, Object};
 use crate::cq::Cq;
 use crate::mr::Mr;
 use crate::param::*;
+use crate::proto::image::{Kind, Record};
 use crate::qp::Qp;
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::{CqEvents, CqInit};
@@ -33,6 +34,29 @@ impl Drop for UContext {
 /// other way round, so it holds only its place in its user context.
 pub(crate) struct Pd {
     _listing: Option<Listing>,
+}
+
+/// Creates an object of `kind` for `owner` through `make`, which gets the
+/// record a restore in progress in the owner's context has next (see
+/// [`Context::restoring`]). Kernel objects are never restored.
+fn restoring<R>(
+    owner: &Owner<'_, Rxe>,
+    kind: Kind,
+    make: impl FnOnce(Option<&Record<'_>>) -> Result<R>,
+) -> Result<R> {
+    match owner.uctx {
+        Some(u) => u.context.restoring(kind, make),
+        None => make(None),
+    }
+}
+
+/// For the objects a restore cannot recreate yet (RESTORE refuses images
+/// with them, so this is a guard).
+fn not_restorable<R>(rec: Option<&Record<'_>>, make: impl FnOnce() -> Result<R>) -> Result<R> {
+    match rec {
+        Some(_) => Err(EOPNOTSUPP),
+        None => make(),
+    }
 }
 
 /// `ib_mtu` of a netdev MTU, after the room RoCEv2 headers take.
@@ -139,8 +163,11 @@ impl Driver for Rxe {
     }
 
     fn alloc_pd(_dev: &Device<Self>, id: PdId, owner: Owner<'_, Self>) -> Result<Pd> {
-        Ok(Pd {
-            _listing: context::list(&owner, Object::Pd(id))?,
+        // A restored PD is just a PD: it only has to come in its place.
+        restoring(&owner, Kind::Pd, |_| {
+            Ok(Pd {
+                _listing: context::list(&owner, Object::Pd(id))?,
+            })
         })
     }
 
@@ -157,7 +184,9 @@ impl Driver for Rxe {
         access: i32,
         owner: Owner<'_, Self>,
     ) -> Result<(Mr, u32, u32)> {
-        Mr::user(dev, pd, start, len, iova, access, &owner)
+        restoring(&owner, Kind::Mr, |rec| {
+            not_restorable(rec, || Mr::user(dev, pd, start, len, iova, access, &owner))
+        })
     }
 
     fn dereg_mr(dev: &Device<Self>, mr: &Mr) {
@@ -171,7 +200,13 @@ impl Driver for Rxe {
         events: Arc<CqEvents>,
         owner: Owner<'_, Self>,
     ) -> Result<(Cq, u32)> {
-        Cq::new(init, udata, events, &owner)
+        restoring(&owner, Kind::Cq, |rec| {
+            let image = match rec {
+                Some(Record::Cq(c)) => Some(c),
+                _ => None,
+            };
+            Cq::new(init, udata, events, &owner, image)
+        })
     }
 
     fn resize_user_cq(cq: &Cq, entries: u32, udata: &UData<'_>) -> Result<u32> {
@@ -194,7 +229,9 @@ impl Driver for Rxe {
         sleepable: bool,
         owner: Owner<'_, Self>,
     ) -> Result<Ah> {
-        Ah::new(dev, pd, av, udata, sleepable, &owner)
+        restoring(&owner, Kind::Ah, |rec| {
+            not_restorable(rec, || Ah::new(dev, pd, av, udata, sleepable, &owner))
+        })
     }
 
     fn query_ah(ah: &Ah) -> AddressVector {
@@ -211,7 +248,9 @@ impl Driver for Rxe {
         udata: Option<&UData<'_>>,
         owner: Owner<'_, Self>,
     ) -> Result<(Qp, u32, QpCaps)> {
-        Qp::new(dev, init, udata, &owner)
+        restoring(&owner, Kind::Qp, |rec| {
+            not_restorable(rec, || Qp::new(dev, init, udata, &owner))
+        })
     }
 
     fn modify_qp(qp: &Qp, attr: &sys::ib_qp_attr, mask: u32) -> Result {

@@ -53,10 +53,11 @@ _Static_assert(offsetof(struct rxe_migros_identify, kind) == 16, "identify kind"
 _Static_assert(offsetof(struct rxe_migros_identify, channel) == 20, "identify channel");
 _Static_assert(offsetof(struct rxe_migros_identify, context) == 24, "identify context");
 _Static_assert(RXE_MIGROS_IOC_IDENTIFY == 0xc020bb04u, "identify number");
-_Static_assert(sizeof(struct rxe_migros_restore_check) == 48, "check size");
-_Static_assert(offsetof(struct rxe_migros_restore_check, image) == 16, "check image");
-_Static_assert(offsetof(struct rxe_migros_restore_check, objects) == 32, "check objects");
+_Static_assert(sizeof(struct rxe_migros_restore) == 48, "restore size");
+_Static_assert(offsetof(struct rxe_migros_restore, image) == 16, "restore image");
+_Static_assert(offsetof(struct rxe_migros_restore, objects) == 32, "restore objects");
 _Static_assert(RXE_MIGROS_IOC_RESTORE_CHECK == 0xc030bb05u, "check number");
+_Static_assert(RXE_MIGROS_IOC_RESTORE == 0xc030bb06u, "restore number");
 C
 in_chroot clang -fsyntax-only -I"$TOP/uapi" "$work/ctl.c" || die "uapi/rxe_migros_ctl.h does not match the driver"
 log "uapi/rxe_migros_ctl.h: the control ioctls match the driver"

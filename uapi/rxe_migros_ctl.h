@@ -93,14 +93,22 @@ struct rxe_migros_identify {
 	__aligned_u64 context;	/* out: the context's cookie */
 };
 
-/* Checks, without creating anything, whether the image could be restored
- * on the device of the context uverbs_fd is opened on (a fresh one, on the
- * destination host): the image whole and consistent, and its identities
- * free there (docs/image.md). EINVAL for a damaged or inconsistent image,
- * EPROTONOSUPPORT for another image version, EADDRINUSE when a UD QP's
- * number or an MR's key is taken on the device. */
-struct rxe_migros_restore_check {
-	__u32	size;		/* sizeof(struct rxe_migros_restore_check) */
+/* RESTORE_CHECK checks, without creating anything, whether the image could
+ * be restored on the device of the context uverbs_fd is opened on (a fresh
+ * one, on the destination host): the image whole and consistent, and its
+ * identities free there (docs/image.md). EINVAL for a damaged or
+ * inconsistent image, EPROTONOSUPPORT for another image version,
+ * EADDRINUSE when a UD QP's number or an MR's key is taken on the device.
+ *
+ * RESTORE makes the same checks, then begins restoring the image on that
+ * context, which must have no object yet (else EBUSY): the caller creates
+ * the image's objects in order with the usual verbs, and each takes its
+ * identity and state from the image (a create out of order fails with
+ * EINVAL). So far PDs and CQs (with the completions not yet polled) are
+ * restored; images with other objects, placeholders or new QP numbers get
+ * EOPNOTSUPP. */
+struct rxe_migros_restore {
+	__u32	size;		/* sizeof(struct rxe_migros_restore) */
 	__u32	version;	/* RXE_MIGROS_CTL_VERSION */
 	__s32	uverbs_fd;
 	__u32	flags;		/* zero */
@@ -117,7 +125,7 @@ struct rxe_migros_restore_check {
 #define RXE_MIGROS_IOC_RESUME	_IOWR(RXE_MIGROS_IOC_TYPE, 2, struct rxe_migros_resume)
 #define RXE_MIGROS_IOC_DUMP	_IOWR(RXE_MIGROS_IOC_TYPE, 3, struct rxe_migros_dump)
 #define RXE_MIGROS_IOC_IDENTIFY	_IOWR(RXE_MIGROS_IOC_TYPE, 4, struct rxe_migros_identify)
-#define RXE_MIGROS_IOC_RESTORE_CHECK \
-	_IOWR(RXE_MIGROS_IOC_TYPE, 5, struct rxe_migros_restore_check)
+#define RXE_MIGROS_IOC_RESTORE_CHECK _IOWR(RXE_MIGROS_IOC_TYPE, 5, struct rxe_migros_restore)
+#define RXE_MIGROS_IOC_RESTORE	_IOWR(RXE_MIGROS_IOC_TYPE, 6, struct rxe_migros_restore)
 
 #endif /* RXE_MIGROS_CTL_H */

@@ -17,6 +17,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 
 import image
 import migctl
@@ -27,7 +28,9 @@ from pyverbs.cq import CQ, CompChannel
 from pyverbs.device import Context
 from pyverbs.mr import MR
 from pyverbs.pd import PD
-from pyverbs.qp import QP, QPCap, QPInitAttr
+from pyverbs.pyverbs_error import PyverbsRDMAError
+from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+from pyverbs.wr import SGE, RecvWR
 
 failures = 0
 
@@ -37,11 +40,12 @@ def expect(name, err, fn):
     global failures
     try:
         fn()
-    except OSError as e:
-        if e.errno == err:
+    except (OSError, PyverbsRDMAError) as e:
+        got = e.errno if isinstance(e, OSError) else e.error_code
+        if got == err:
             print(f"ok {name}")
             return
-        print(f"not ok {name}: {errno.errorcode.get(e.errno, e.errno)}, "
+        print(f"not ok {name}: {errno.errorcode.get(got, got)}, "
               f"not {errno.errorcode[err]}")
     else:
         print(f"not ok {name}: succeeded, not {errno.errorcode[err]}")
@@ -218,6 +222,58 @@ def restore_checks(ctl, name, gid_index):
            lambda: migctl.restore_check(ctl, fresh_fd, img, len(img) + (1 << 24)))
     for o in (cq, pd):
         o.close()
+    return img
+
+
+def restore_cq(ctl, name, gid_index, img_with_mr):
+    """RESTORE of a context's PD and CQ on a fresh context: the CQ comes
+    back with the completions the process had not polled; creates out of
+    order, a CQ of another shape and objects not restored yet are
+    refused."""
+    ctx, fd, _ = open_context(name)
+    pd = PD(ctx)
+    cq = CQ(ctx, 16, None, None, 0)
+    cap = QPCap(max_send_wr=4, max_recv_wr=4, max_send_sge=1, max_recv_sge=1)
+    qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
+    qp.to_rts(rc_attr(0x99, ctx.query_gid(1, gid_index), gid_index))
+    # Two receives, flushed into the CQ by the error state.
+    for wr_id in (0x5678, 0x5679):
+        qp.post_recv(RecvWR(wr_id=wr_id, num_sge=1, sg=[SGE(0, 0, 0)]))
+    qp.modify(QPAttr(qp_state=e.IBV_QPS_ERR), e.IBV_QP_STATE)
+    time.sleep(0.5)
+    qp.close()
+    migctl.stop(ctl, fd)
+    img = migctl.dump(ctl, fd)
+    kinds = [o["kind"] for o in image.parse(img)]
+    check("restore: an image of a PD and a CQ", kinds == ["context", "pd", "cq"], str(kinds))
+
+    fresh, fresh_fd, _ = open_context(name)
+    n = migctl.restore(ctl, fresh_fd, img)
+    pd2 = PD(fresh)
+    cq2 = CQ(fresh, 16, None, None, 0)
+    got = cq2.poll(4)
+    wcs = sorted((w.wr_id, w.status) for w in got[1])
+    flushed = e.IBV_WC_WR_FLUSH_ERR
+    check("restore: the CQ comes back with the completions not yet polled",
+          n == 2 and got[0] == 2 and wcs == [(0x5678, flushed), (0x5679, flushed)],
+          f"{n}, {got[0]}, {wcs}")
+    cq3 = CQ(fresh, 4, None, None, 0)
+    check("restore: then creates are ordinary again", cq3.cqe >= 4)
+    expect("restore: a context that has objects", errno.EBUSY,
+           lambda: migctl.restore(ctl, fresh_fd, img))
+    other, other_fd, _ = open_context(name)
+    expect("restore: objects not restored yet (an MR, QPs)", errno.EOPNOTSUPP,
+           lambda: migctl.restore(ctl, other_fd, img_with_mr))
+
+    wrong, wrong_fd, _ = open_context(name)
+    migctl.restore(ctl, wrong_fd, img)
+    expect("restore: a create out of order", errno.EINVAL,
+           lambda: CQ(wrong, 16, None, None, 0))
+    pd3 = PD(wrong)
+    expect("restore: a CQ of another shape than its image", errno.EINVAL,
+           lambda: CQ(wrong, 64, None, None, 0))
+    for o in (cq3, cq2, pd2, pd3, cq, pd):
+        o.close()
 
 
 def identify(ctl, ctx, fd, event_fd, their_fd, their_event_fd):
@@ -294,7 +350,8 @@ def main():
 
     identify(ctl, mine, fd, event_fd, their_fd, their_event_fd)
     resume_roles(ctl, mine, fd, int(sys.argv[3]), sys.argv[4])
-    restore_checks(ctl, ours, int(sys.argv[3]))
+    img = restore_checks(ctl, ours, int(sys.argv[3]))
+    restore_cq(ctl, ours, int(sys.argv[3]), img)
 
     # Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN, even root with a
     # descriptor of the context is refused.

@@ -26,7 +26,7 @@ STOP_FMT = "=IIiIII"         # size, version, uverbs_fd, flags, qps, reserved
 RESUME_FMT = "=IIiI16sII"    # size, version, uverbs_fd, flags, sgid, qps, announced
 DUMP_FMT = "=IIiIQQQ"        # size, version, uverbs_fd, flags, buf, buf_len, image_len
 IDENTIFY_FMT = "=IIiIIIQ"    # size, version, fd, flags, kind, channel, context
-CHECK_FMT = "=IIiIQQIIII"    # size, version, uverbs_fd, flags, image, image_len,
+RESTORE_FMT = "=IIiIQQIIII"  # size, version, uverbs_fd, flags, image, image_len,
                              # objects, placeholders, remapped_qpns, reserved
 FILE_UVERBS, FILE_EVENT = 1, 2
 SYS_PIDFD_GETFD = 438
@@ -43,7 +43,8 @@ IOC_STOP = iowr(1, struct.calcsize(STOP_FMT))
 IOC_RESUME = iowr(2, struct.calcsize(RESUME_FMT))
 IOC_DUMP = iowr(3, struct.calcsize(DUMP_FMT))
 IOC_IDENTIFY = iowr(4, struct.calcsize(IDENTIFY_FMT))
-IOC_RESTORE_CHECK = iowr(5, struct.calcsize(CHECK_FMT))
+IOC_RESTORE_CHECK = iowr(5, struct.calcsize(RESTORE_FMT))
+IOC_RESTORE = iowr(6, struct.calcsize(RESTORE_FMT))
 
 
 def stop_args(fd, size=None, version=VERSION, flags=0):
@@ -102,15 +103,27 @@ def identify(ctl, fd):
     return kind, context, channel
 
 
+def restore_ioctl(ctl, cmd, fd, img, image_len=None):
+    """RESTORE_CHECK or RESTORE of image `img` on the device (context) of
+    uverbs file `fd`: (objects, placeholders, remapped QPNs)."""
+    room = ctypes.create_string_buffer(bytes(img), len(img) or 1)
+    n = len(img) if image_len is None else image_len
+    args = bytearray(struct.pack(RESTORE_FMT, struct.calcsize(RESTORE_FMT), VERSION, fd, 0,
+                                 ctypes.addressof(room), n, 0, 0, 0, 0))
+    fcntl.ioctl(ctl, cmd, args)
+    return struct.unpack(RESTORE_FMT, args)[6:9]
+
+
 def restore_check(ctl, fd, img, image_len=None):
     """Whether image `img` could be restored on the device of uverbs file
     `fd`: (objects, placeholders, remapped QPNs)."""
-    room = ctypes.create_string_buffer(bytes(img), len(img) or 1)
-    n = len(img) if image_len is None else image_len
-    args = bytearray(struct.pack(CHECK_FMT, struct.calcsize(CHECK_FMT), VERSION, fd, 0,
-                                 ctypes.addressof(room), n, 0, 0, 0, 0))
-    fcntl.ioctl(ctl, IOC_RESTORE_CHECK, args)
-    return struct.unpack(CHECK_FMT, args)[6:9]
+    return restore_ioctl(ctl, IOC_RESTORE_CHECK, fd, img, image_len)
+
+
+def restore(ctl, fd, img):
+    """Begins restoring image `img` on the fresh context of uverbs file
+    `fd`; returns how many objects the caller is to create."""
+    return restore_ioctl(ctl, IOC_RESTORE, fd, img)[0]
 
 
 def gid_bytes(text):
