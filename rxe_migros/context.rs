@@ -204,6 +204,13 @@ impl Context {
         Ok(out)
     }
 
+    /// Whether it has objects or a restore in progress: then it cannot
+    /// begin a restore.
+    pub(crate) fn is_busy(&self) -> bool {
+        let restore = self.restore.lock();
+        restore.is_some() || !self.objects.lock().is_empty()
+    }
+
     /// Stages a restore of `image`, which the caller has checked whole and
     /// planned for this device. EBUSY unless the context has no object
     /// and no restore yet.

@@ -402,21 +402,25 @@ fn restore_check(arg: usize) -> Result {
 }
 
 /// RESTORE: stages an image on a fresh context, whose objects the caller
-/// then creates in image order. So far PDs and CQs are restored, with the
-/// handles and the completions of the image; other objects, placeholders
-/// and new QP numbers are refused (EOPNOTSUPP).
+/// then creates in image order. So far PDs, MRs and CQs are restored, with
+/// the handles, keys and completions of the image; other objects,
+/// placeholders and new QP numbers are refused (EOPNOTSUPP).
 fn restore(arg: usize) -> Result {
     type Cmd = Command<{ size_of::<RestoreArgs>() }>;
     let cmd = Cmd::read(arg)?;
     if cmd.u32_at(12) != 0 || cmd.u32_at(44) != 0 {
         return Err(EINVAL);
     }
+    if cmd.context()?.is_busy() {
+        pr_info!("restore: the context already has objects, or a restore\n");
+        return Err(EBUSY);
+    }
     let (ctx, bytes, plan) = planned(&cmd)?;
     let img = image::Image::parse(&bytes).map_err(|_| EINVAL)?;
     let unsupported = img
         .records()
         .filter_map(|r| r.ok())
-        .find(|r| !matches!(r.kind(), Kind::Context | Kind::Pd | Kind::Cq));
+        .find(|r| !matches!(r.kind(), Kind::Context | Kind::Pd | Kind::Mr | Kind::Cq));
     if let Some(r) = unsupported {
         pr_info!("restore: {:?} records are not restored yet\n", r.kind());
         return Err(EOPNOTSUPP);

@@ -156,9 +156,9 @@ impl Mr {
         access: u32,
         memory: Memory,
         owner: Option<&Owner<'_, Rxe>>,
+        restored_key: Option<u32>,
     ) -> Result<(Mr, u32, u32)> {
-        let inner = dev.mrs.add(|index| {
-            let tag = dev.next_key_tag.fetch_add(1, Relaxed) & 0xff;
+        let make = |index: u32, tag: u32| {
             Ok(Arc::new(
                 MrInner {
                     key: index << 8 | tag,
@@ -168,7 +168,14 @@ impl Mr {
                 },
                 GFP_KERNEL,
             )?)
-        })?;
+        };
+        let inner = match restored_key {
+            Some(key) => dev.mrs.add_at(key >> 8, |index| make(index, key & 0xff))?,
+            None => dev.mrs.add(|index| {
+                let tag = dev.next_key_tag.fetch_add(1, Relaxed) & 0xff;
+                make(index, tag)
+            })?,
+        };
         let key = inner.key;
         let listing = match owner {
             Some(o) => context::list(o, Object::Mr(inner.clone())).inspect_err(|_| {
@@ -187,7 +194,7 @@ impl Mr {
     }
 
     pub(crate) fn dma(dev: &Device<Rxe>, pd: PdId, access: i32) -> Result<(Mr, u32, u32)> {
-        Mr::new(dev, pd, access as u32, Memory::Dma, None)
+        Mr::new(dev, pd, access as u32, Memory::Dma, None, None)
     }
 
     pub(crate) fn user(
@@ -198,13 +205,23 @@ impl Mr {
         iova: u64,
         access: i32,
         owner: &Owner<'_, Rxe>,
+        image: Option<&image::Mr>,
     ) -> Result<(Mr, u32, u32)> {
         if access as u32 & !SUPPORTED_ACCESS != 0 {
             return Err(EOPNOTSUPP);
         }
+        // A restored MR covers the same memory, the same way: the process
+        // is where it was.
+        if let Some(m) = image {
+            if (m.start, m.length, m.iova, m.access) != (start, len, iova, access as u32) {
+                pr_info!("restore: an MR of other memory or access than its image\n");
+                return Err(EINVAL);
+            }
+        }
         let umem = Umem::pin(dev, start, len, access)?;
         let memory = Memory::User { umem, start, iova };
-        Mr::new(dev, pd, access as u32, memory, Some(owner))
+        let key = image.map(|m| m.lkey);
+        Mr::new(dev, pd, access as u32, memory, Some(owner), key)
     }
 
     pub(crate) fn dereg(&self, dev: &Device<Rxe>) {

@@ -56,6 +56,11 @@ impl<T: Send + Sync + 'static> Pool<T> {
             }
         }
         let index = free.ok_or(ENOMEM)?;
+        self.file(index, make)
+    }
+
+    /// Files `make(index)` under `index`, found free with `next` locked.
+    fn file(&self, index: u32, make: impl FnOnce(u32) -> Result<Arc<T>>) -> Result<Arc<T>> {
         let obj = make(index)?;
         let bh = BhOff::new();
         let mut table = self.table.lock();
@@ -64,6 +69,24 @@ impl<T: Send + Sync + 'static> Pool<T> {
         drop(bh);
         stored?;
         Ok(obj)
+    }
+
+    /// Files `make(index)` under `index` itself (a restored object keeps
+    /// its number); EADDRINUSE if it is taken, EINVAL outside the range.
+    pub(crate) fn add_at(
+        &self,
+        index: u32,
+        make: impl FnOnce(u32) -> Result<Arc<T>>,
+    ) -> Result<Arc<T>> {
+        if !(self.min..=self.max).contains(&index) {
+            return Err(EINVAL);
+        }
+        // Under the same lock as `add`: an index found free stays free.
+        let _next = self.next.lock();
+        if self.get(index).is_some() {
+            return Err(EADDRINUSE);
+        }
+        self.file(index, make)
     }
 
     /// The object at `index`, if any. Callable from any context.

@@ -185,7 +185,11 @@ impl Driver for Rxe {
         owner: Owner<'_, Self>,
     ) -> Result<(Mr, u32, u32)> {
         restoring(&owner, Kind::Mr, |rec| {
-            not_restorable(rec, || Mr::user(dev, pd, start, len, iova, access, &owner))
+            let image = match rec {
+                Some(Record::Mr(m)) => Some(m),
+                _ => None,
+            };
+            Mr::user(dev, pd, start, len, iova, access, &owner, image)
         })
     }
 

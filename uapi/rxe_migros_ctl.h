@@ -104,8 +104,9 @@ struct rxe_migros_identify {
  * context, which must have no object yet (else EBUSY): the caller creates
  * the image's objects in order with the usual verbs, and each takes its
  * identity and state from the image (a create out of order fails with
- * EINVAL). So far PDs and CQs (with the completions not yet polled) are
- * restored; images with other objects, placeholders or new QP numbers get
+ * EINVAL). So far PDs, MRs (with their keys; created over the same
+ * memory) and CQs (with the completions not yet polled) are restored;
+ * images with other objects, placeholders or new QP numbers get
  * EOPNOTSUPP. */
 struct rxe_migros_restore {
 	__u32	size;		/* sizeof(struct rxe_migros_restore) */

@@ -225,13 +225,18 @@ def restore_checks(ctl, name, gid_index):
     return img
 
 
-def restore_cq(ctl, name, gid_index, img_with_mr):
-    """RESTORE of a context's PD and CQ on a fresh context: the CQ comes
-    back with the completions the process had not polled; creates out of
-    order, a CQ of another shape and objects not restored yet are
-    refused."""
+def restore_objects(ctl, name, gid_index, img_with_qps):
+    """RESTORE of a context's PD, MR and CQ on a fresh context: the MR
+    comes back with its keys, the CQ with the completions the process had
+    not polled; creates out of order, an MR of other memory, a CQ of
+    another shape and objects not restored yet are refused."""
     ctx, fd, _ = open_context(name)
     pd = PD(ctx)
+    buf = mmap.mmap(-1, 8192)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+    access = e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE
+    mr = MR(pd, 4096, access, address=addr)
+    keys = (mr.lkey, mr.rkey)
     cq = CQ(ctx, 16, None, None, 0)
     cap = QPCap(max_send_wr=4, max_recv_wr=4, max_send_sge=1, max_recv_sge=1)
     qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
@@ -245,34 +250,45 @@ def restore_cq(ctl, name, gid_index, img_with_mr):
     migctl.stop(ctl, fd)
     img = migctl.dump(ctl, fd)
     kinds = [o["kind"] for o in image.parse(img)]
-    check("restore: an image of a PD and a CQ", kinds == ["context", "pd", "cq"], str(kinds))
+    check("restore: an image of a PD, an MR and a CQ", kinds == ["context", "pd", "mr", "cq"],
+          str(kinds))
+    mr.close()
 
     fresh, fresh_fd, _ = open_context(name)
     n = migctl.restore(ctl, fresh_fd, img)
     pd2 = PD(fresh)
+    mr2 = MR(pd2, 4096, access, address=addr)
+    check("restore: the MR comes back with its keys", (mr2.lkey, mr2.rkey) == keys,
+          f"{(mr2.lkey, mr2.rkey)}, not {keys}")
     cq2 = CQ(fresh, 16, None, None, 0)
     got = cq2.poll(4)
     wcs = sorted((w.wr_id, w.status) for w in got[1])
     flushed = e.IBV_WC_WR_FLUSH_ERR
     check("restore: the CQ comes back with the completions not yet polled",
-          n == 2 and got[0] == 2 and wcs == [(0x5678, flushed), (0x5679, flushed)],
+          n == 3 and got[0] == 2 and wcs == [(0x5678, flushed), (0x5679, flushed)],
           f"{n}, {got[0]}, {wcs}")
     cq3 = CQ(fresh, 4, None, None, 0)
     check("restore: then creates are ordinary again", cq3.cqe >= 4)
     expect("restore: a context that has objects", errno.EBUSY,
            lambda: migctl.restore(ctl, fresh_fd, img))
     other, other_fd, _ = open_context(name)
-    expect("restore: objects not restored yet (an MR, QPs)", errno.EOPNOTSUPP,
-           lambda: migctl.restore(ctl, other_fd, img_with_mr))
+    expect("restore: objects not restored yet (QPs)", errno.EOPNOTSUPP,
+           lambda: migctl.restore(ctl, other_fd, img_with_qps))
+
+    for o in (cq3, cq2, mr2, pd2):
+        o.close()
 
     wrong, wrong_fd, _ = open_context(name)
     migctl.restore(ctl, wrong_fd, img)
     expect("restore: a create out of order", errno.EINVAL,
            lambda: CQ(wrong, 16, None, None, 0))
     pd3 = PD(wrong)
+    expect("restore: an MR of other memory than its image", errno.EINVAL,
+           lambda: MR(pd3, 4096, access, address=addr + 4096))
+    mr3 = MR(pd3, 4096, access, address=addr)
     expect("restore: a CQ of another shape than its image", errno.EINVAL,
            lambda: CQ(wrong, 64, None, None, 0))
-    for o in (cq3, cq2, pd2, pd3, cq, pd):
+    for o in (mr3, pd3, cq, pd):
         o.close()
 
 
@@ -351,7 +367,7 @@ def main():
     identify(ctl, mine, fd, event_fd, their_fd, their_event_fd)
     resume_roles(ctl, mine, fd, int(sys.argv[3]), sys.argv[4])
     img = restore_checks(ctl, ours, int(sys.argv[3]))
-    restore_cq(ctl, ours, int(sys.argv[3]), img)
+    restore_objects(ctl, ours, int(sys.argv[3]), img)
 
     # Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN, even root with a
     # descriptor of the context is refused.
