@@ -6,6 +6,7 @@
 //! them in a pool by that number.
 
 use crate::context::{self, Listing, Object};
+use crate::proto::image;
 use crate::rdma::device::{Device, Owner};
 use crate::rdma::qp::{AddressVector, PdId};
 use crate::rdma::udata::UData;
@@ -33,6 +34,11 @@ impl AhInner {
     pub(crate) fn av(&self) -> AddressVector {
         self.av
     }
+
+    /// The number librxe names it by in UD work requests.
+    pub(crate) fn num(&self) -> u32 {
+        self.num
+    }
 }
 
 impl Ah {
@@ -43,6 +49,7 @@ impl Ah {
         udata: Option<&UData<'_>>,
         sleepable: bool,
         owner: &Owner<'_, Rxe>,
+        image: Option<&image::Ah>,
     ) -> Result<Ah> {
         // The pool takes a mutex. Kernel callers that cannot sleep (the
         // connection manager's MADs) come with kernel QPs, not offered yet.
@@ -50,9 +57,18 @@ impl Ah {
             return Err(EOPNOTSUPP);
         }
         let av = *av;
-        let inner = dev
-            .ahs
-            .add(|num| Ok(Arc::new(AhInner { num, pd, av }, GFP_KERNEL)?))?;
+        let make = |num| Ok(Arc::new(AhInner { num, pd, av }, GFP_KERNEL)?);
+        let inner = match image {
+            // A restored AH keeps its number: the work requests in the
+            // process's send rings name it. Its source may be another
+            // host's; its destination is the same.
+            Some(a) if a.av.dgid != av.dgid => {
+                pr_info!("restore: an AH to another destination than its image\n");
+                return Err(EINVAL);
+            }
+            Some(a) => dev.ahs.add_at(a.num, make)?,
+            None => dev.ahs.add(make)?,
+        };
         // struct rxe_create_ah_resp { __u32 ah_num; __u32 reserved; }: only
         // providers that know it leave room for it.
         if let Some(udata) = udata.filter(|u| u.outlen() >= 8) {

@@ -115,6 +115,7 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
                 let rec = Record::Ah(image::Ah {
                     handle,
                     pd: objects.pd(ah.pd)?,
+                    num: ah.num(),
                     av: av_image(&ah.av()),
                 });
                 put(&mut out, &rec)?;

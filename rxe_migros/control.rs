@@ -372,13 +372,16 @@ fn planned<const N: usize>(cmd: &Command<N>) -> Result<(Arc<Context>, KVVec<u8>,
         let in_use = |n: Name| match n {
             Name::Qpn(q) => dev.qps.get(q).is_some(),
             Name::MrIndex(i) => dev.mrs.get(i).is_some(),
+            Name::AhNum(n) => dev.ahs.get(n).is_some(),
         };
         restore::plan(&img, in_use, |_| {})
     })?;
     let plan = plan.map_err(|e| {
         pr_info!("control: image cannot be restored here: {:?}\n", e);
         match e {
-            RestoreError::QpnInUse { .. } | RestoreError::KeyInUse { .. } => EADDRINUSE,
+            RestoreError::QpnInUse { .. }
+            | RestoreError::KeyInUse { .. }
+            | RestoreError::AhInUse { .. } => EADDRINUSE,
             _ => EINVAL,
         }
     })?;
@@ -402,9 +405,9 @@ fn restore_check(arg: usize) -> Result {
 }
 
 /// RESTORE: stages an image on a fresh context, whose objects the caller
-/// then creates in image order. So far PDs, MRs and CQs are restored, with
-/// the handles, keys and completions of the image; other objects,
-/// placeholders and new QP numbers are refused (EOPNOTSUPP).
+/// then creates in image order. So far PDs, MRs, CQs and AHs are
+/// restored, with the handles, keys, completions and AH numbers of the
+/// image; QPs, placeholders and new QP numbers are refused (EOPNOTSUPP).
 fn restore(arg: usize) -> Result {
     type Cmd = Command<{ size_of::<RestoreArgs>() }>;
     let cmd = Cmd::read(arg)?;
@@ -420,7 +423,7 @@ fn restore(arg: usize) -> Result {
     let unsupported = img
         .records()
         .filter_map(|r| r.ok())
-        .find(|r| !matches!(r.kind(), Kind::Context | Kind::Pd | Kind::Mr | Kind::Cq));
+        .find(|r| matches!(r.kind(), Kind::Qp | Kind::EventFile));
     if let Some(r) = unsupported {
         pr_info!("restore: {:?} records are not restored yet\n", r.kind());
         return Err(EOPNOTSUPP);

@@ -234,7 +234,11 @@ impl Driver for Rxe {
         owner: Owner<'_, Self>,
     ) -> Result<Ah> {
         restoring(&owner, Kind::Ah, |rec| {
-            not_restorable(rec, || Ah::new(dev, pd, av, udata, sleepable, &owner))
+            let image = match rec {
+                Some(Record::Ah(a)) => Some(a),
+                _ => None,
+            };
+            Ah::new(dev, pd, av, udata, sleepable, &owner, image)
         })
     }
 

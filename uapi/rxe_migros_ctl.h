@@ -105,9 +105,9 @@ struct rxe_migros_identify {
  * the image's objects in order with the usual verbs, and each takes its
  * identity and state from the image (a create out of order fails with
  * EINVAL). So far PDs, MRs (with their keys; created over the same
- * memory) and CQs (with the completions not yet polled) are restored;
- * images with other objects, placeholders or new QP numbers get
- * EOPNOTSUPP. */
+ * memory), CQs (with the completions not yet polled) and AHs (with their
+ * numbers) are restored; images with QPs, placeholders or new QP numbers
+ * get EOPNOTSUPP. EADDRINUSE also for an AH number taken on the device. */
 struct rxe_migros_restore {
 	__u32	size;		/* sizeof(struct rxe_migros_restore) */
 	__u32	version;	/* RXE_MIGROS_CTL_VERSION */

@@ -23,7 +23,7 @@ import image
 import migctl
 import pyverbs.enums as e
 from integrity import rc_attr
-from pyverbs.addr import GID
+from pyverbs.addr import AH, AHAttr, GID, GlobalRoute
 from pyverbs.cq import CQ, CompChannel
 from pyverbs.device import Context
 from pyverbs.mr import MR
@@ -226,10 +226,11 @@ def restore_checks(ctl, name, gid_index):
 
 
 def restore_objects(ctl, name, gid_index, img_with_qps):
-    """RESTORE of a context's PD, MR and CQ on a fresh context: the MR
+    """RESTORE of a context's PD, MR, CQ and AH on a fresh context: the MR
     comes back with its keys, the CQ with the completions the process had
-    not polled; creates out of order, an MR of other memory, a CQ of
-    another shape and objects not restored yet are refused."""
+    not polled, the AH with its number; creates out of order, an MR of
+    other memory, a CQ of another shape and objects not restored yet are
+    refused."""
     ctx, fd, _ = open_context(name)
     pd = PD(ctx)
     buf = mmap.mmap(-1, 8192)
@@ -238,9 +239,12 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
     mr = MR(pd, 4096, access, address=addr)
     keys = (mr.lkey, mr.rkey)
     cq = CQ(ctx, 16, None, None, 0)
+    own = ctx.query_gid(1, gid_index)
+    ah_attr = AHAttr(gr=GlobalRoute(dgid=own, sgid_index=gid_index), is_global=1, port_num=1)
+    ah = AH(pd, attr=ah_attr)
     cap = QPCap(max_send_wr=4, max_recv_wr=4, max_send_sge=1, max_recv_sge=1)
     qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
-    qp.to_rts(rc_attr(0x99, ctx.query_gid(1, gid_index), gid_index))
+    qp.to_rts(rc_attr(0x99, own, gid_index))
     # Two receives, flushed into the CQ by the error state.
     for wr_id in (0x5678, 0x5679):
         qp.post_recv(RecvWR(wr_id=wr_id, num_sge=1, sg=[SGE(0, 0, 0)]))
@@ -250,9 +254,11 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
     migctl.stop(ctl, fd)
     img = migctl.dump(ctl, fd)
     kinds = [o["kind"] for o in image.parse(img)]
-    check("restore: an image of a PD, an MR and a CQ", kinds == ["context", "pd", "mr", "cq"],
-          str(kinds))
+    check("restore: an image of a PD, an MR, a CQ and an AH",
+          kinds == ["context", "pd", "mr", "cq", "ah"], str(kinds))
+    ah_num = [o["num"] for o in image.parse(img) if o["kind"] == "ah"]
     mr.close()
+    ah.close()
 
     fresh, fresh_fd, _ = open_context(name)
     n = migctl.restore(ctl, fresh_fd, img)
@@ -265,8 +271,13 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
     wcs = sorted((w.wr_id, w.status) for w in got[1])
     flushed = e.IBV_WC_WR_FLUSH_ERR
     check("restore: the CQ comes back with the completions not yet polled",
-          n == 3 and got[0] == 2 and wcs == [(0x5678, flushed), (0x5679, flushed)],
+          n == 4 and got[0] == 2 and wcs == [(0x5678, flushed), (0x5679, flushed)],
           f"{n}, {got[0]}, {wcs}")
+    ah2 = AH(pd2, attr=ah_attr)
+    migctl.stop(ctl, fresh_fd)
+    again = [o["num"] for o in image.parse(migctl.dump(ctl, fresh_fd)) if o["kind"] == "ah"]
+    migctl.resume(ctl, fresh_fd)
+    check("restore: the AH comes back with its number", again == ah_num, f"{again}, {ah_num}")
     cq3 = CQ(fresh, 4, None, None, 0)
     check("restore: then creates are ordinary again", cq3.cqe >= 4)
     expect("restore: a context that has objects", errno.EBUSY,
@@ -275,7 +286,7 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
     expect("restore: objects not restored yet (QPs)", errno.EOPNOTSUPP,
            lambda: migctl.restore(ctl, other_fd, img_with_qps))
 
-    for o in (cq3, cq2, mr2, pd2):
+    for o in (cq3, ah2, cq2, mr2, pd2):
         o.close()
 
     wrong, wrong_fd, _ = open_context(name)

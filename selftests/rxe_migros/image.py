@@ -87,10 +87,10 @@ def record(kind, body):
         return {"kind": "cq", "handle": h, "cqe": cqe, "notify": notify,
                 "channel": channel, "comp_vector": vector, "ring": ring_info(off, data)}
     if kind == 5:
-        h, pd = struct.unpack_from("<II", body)
-        if len(body) != 8 + AV.size:
-            raise Refused("an AH of the wrong length")
-        return {"kind": "ah", "handle": h, "pd": pd, "av": av(body[8:])}
+        h, pd, num, zero = struct.unpack_from("<4I", body)
+        if len(body) != 16 + AV.size or zero:
+            raise Refused("an AH of the wrong length, or reserved bytes")
+        return {"kind": "ah", "handle": h, "pd": pd, "num": num, "av": av(body[16:])}
     if kind == 4:
         f = QP_FIXED.unpack_from(body)
         w, pkey, b, tag, mid, tail = f[:26], f[26], f[27:35], f[35], f[36], f[37]
@@ -192,7 +192,8 @@ def line(o):
                 % (o["handle"], o["cqe"], o["notify"], o["channel"], r.get("producer"),
                    r.get("consumer"), r["bytes"]))
     if k == "ah":
-        return "ah handle=%d pd=%d dgid=%s" % (o["handle"], o["pd"], o["av"]["dgid"])
+        return "ah handle=%d pd=%d num=%d dgid=%s" % (o["handle"], o["pd"], o["num"],
+                                                      o["av"]["dgid"])
     return ("qp handle=%d qpn=%#x type=%s state=%s dest_qpn=%#x sq_psn=%#x restart_psn=%#x "
             "acked_psn=%#x epsn=%#x msn=%d comp_wqe=%d started=%d rq_next=%d partial=%s "
             "partner_paused=%d sq=%d/%d rq=%d/%d"

@@ -252,6 +252,8 @@ impl Av {
 pub struct Ah {
     pub handle: u32,
     pub pd: u32,
+    /// Its number, which librxe writes into every UD work request.
+    pub num: u32,
     pub av: Av,
 }
 
@@ -346,7 +348,7 @@ const PD_BYTES: usize = 8;
 const CONTEXT_BYTES: usize = 16;
 const MR_BYTES: usize = 48;
 const CQ_BYTES: usize = 24 + RING_BYTES;
-const AH_BYTES: usize = 8 + AV_BYTES;
+const AH_BYTES: usize = 16 + AV_BYTES;
 const QP_BYTES: usize = 144 + AV_BYTES + 2 * RING_BYTES;
 /// A ring's fixed part: its mmap offset and its length.
 const RING_BYTES: usize = 16;
@@ -424,8 +426,9 @@ impl Record<'_> {
                 put_ring(&mut p, &c.ring);
             }
             Record::Ah(a) => {
-                p.u32(a.handle);
-                p.u32(a.pd);
+                for v in [a.handle, a.pd, a.num, 0] {
+                    p.u32(v);
+                }
                 a.av.put(&mut p);
             }
             Record::Qp(q) => put_qp(&mut p, q),
@@ -672,11 +675,18 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
                 },
             })
         }
-        Kind::Ah => Record::Ah(Ah {
-            handle: g.u32(),
-            pd: g.u32(),
-            av: Av::get(&mut g)?,
-        }),
+        Kind::Ah => {
+            let w: [u32; 4] = core::array::from_fn(|_| g.u32());
+            if w[3] != 0 {
+                return None;
+            }
+            Record::Ah(Ah {
+                handle: w[0],
+                pd: w[1],
+                num: w[2],
+                av: Av::get(&mut g)?,
+            })
+        }
         Kind::Qp => {
             let (q, r) = get_qp(&mut g)?;
             rings = r;
@@ -964,6 +974,7 @@ mod tests {
             Record::Ah(Ah {
                 handle: 2,
                 pd: 3,
+                num: 17,
                 av: av(9),
             }),
             Record::Qp(qp(sq, rq, Partial::None)),

@@ -15,7 +15,8 @@
 //!   address by number in every work request, cannot be restored.
 //! - An MR keeps its keys exactly (peers hold the rkey): a key whose index
 //!   is taken on the device cannot be restored, rather than alias another
-//!   MR.
+//!   MR. An AH keeps its number likewise (librxe writes it into every UD
+//!   work request).
 
 use super::image::{Image, ImageError, Kind, Partial, Qp, Record};
 
@@ -32,6 +33,8 @@ pub enum Name {
     Qpn(u32),
     /// An MR's index (its key without the low eight bits).
     MrIndex(u32),
+    /// An AH's number.
+    AhNum(u32),
 }
 
 /// Why an image cannot be restored.
@@ -52,6 +55,8 @@ pub enum RestoreError {
     QpnInUse { qpn: u32 },
     /// An MR whose key's index the device has given out.
     KeyInUse { key: u32 },
+    /// An AH whose number the device has given out.
+    AhInUse { num: u32 },
 }
 
 impl From<ImageError> for RestoreError {
@@ -151,6 +156,9 @@ fn walk<'a>(
                     return Err(RestoreError::KeyInUse { key: m.lkey });
                 }
             }
+            Record::Ah(a) if in_use(Name::AhNum(a.num)) => {
+                return Err(RestoreError::AhInUse { num: a.num });
+            }
             _ => {}
         }
         step(Step::Create {
@@ -224,7 +232,9 @@ fn check_qp(q: &Qp<'_>) -> Result<(), RestoreError> {
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::image::{self, Av, Context, Cq, EventFile, Mr, Pd, RingImage, HEADER_BYTES};
+    use super::super::image::{
+        self, Ah, Av, Context, Cq, EventFile, Mr, Pd, RingImage, HEADER_BYTES,
+    };
     use super::*;
     use std::vec::Vec;
 
@@ -302,6 +312,12 @@ mod tests {
             }),
             Record::Qp(qp(3, 0x11, QPT_RC)),
             Record::Qp(qp(5, 0x12, QPT_UD)),
+            Record::Ah(Ah {
+                handle: 6,
+                pd: 0,
+                num: 9,
+                av: Av::default(),
+            }),
         ]
     }
 
@@ -337,7 +353,7 @@ mod tests {
         assert_eq!(
             p,
             Plan {
-                objects: 5,
+                objects: 6,
                 placeholders: 1,
                 remapped_qpns: 0
             }
@@ -365,6 +381,10 @@ mod tests {
         assert_eq!(
             run(&records(), |n| n == Name::MrIndex(0x102)).unwrap_err(),
             RestoreError::KeyInUse { key: 0x1_0203 }
+        );
+        assert_eq!(
+            run(&records(), |n| n == Name::AhNum(9)).unwrap_err(),
+            RestoreError::AhInUse { num: 9 }
         );
     }
 
@@ -406,39 +426,39 @@ mod tests {
         let mut r = records();
         r.push(Record::Qp(Qp {
             send_cq: 7,
-            ..qp(6, 0x14, QPT_RC)
+            ..qp(7, 0x14, QPT_RC)
         }));
         assert_eq!(
             run(&r, |_| false).unwrap_err(),
-            RestoreError::Dangling { handle: 6 }
+            RestoreError::Dangling { handle: 7 }
         );
         // Fields out of range.
         for bad in [
             Qp {
                 qp_type: 9,
-                ..qp(6, 0x14, QPT_RC)
+                ..qp(7, 0x14, QPT_RC)
             },
             Qp {
                 epsn: 1 << 24,
-                ..qp(6, 0x14, QPT_RC)
+                ..qp(7, 0x14, QPT_RC)
             },
             Qp {
                 path_mtu: 0,
-                ..qp(6, 0x14, QPT_RC)
+                ..qp(7, 0x14, QPT_RC)
             },
             Qp {
                 partial: Partial::Send {
                     wr_id: 1,
                     offset: 2,
                 },
-                ..qp(6, 0x14, QPT_UD)
+                ..qp(7, 0x14, QPT_UD)
             },
         ] {
             let mut r = records();
             r.push(Record::Qp(bad));
             assert_eq!(
                 run(&r, |_| false).unwrap_err(),
-                RestoreError::Inconsistent { handle: 6 }
+                RestoreError::Inconsistent { handle: 7 }
             );
         }
         let mut r = records();
