@@ -240,6 +240,7 @@ fn dump_qp(out: &mut KVec<u8>, objects: &Objects, handle: u32, qp: &Arc<QpInner>
             rq_next: tx.rq_next,
             partial,
             partner_paused: tx.completer.is_paused(),
+            sq_sig_all: qp.sq_sig_all,
             sq: RingImage {
                 mmap_offset: qp.sq.user.mmap_offset(),
                 bytes: &sq,

@@ -405,9 +405,10 @@ fn restore_check(arg: usize) -> Result {
 }
 
 /// RESTORE: stages an image on a fresh context, whose objects the caller
-/// then creates in image order. So far PDs, MRs, CQs and AHs are
-/// restored, with the handles, keys, completions and AH numbers of the
-/// image; QPs, placeholders and new QP numbers are refused (EOPNOTSUPP).
+/// then creates in image order: PDs, MRs, CQs, AHs and QPs, with the
+/// handles, keys, completions, AH numbers and QP numbers (or new ones,
+/// counted) of the image. Images with handle gaps (placeholders) are
+/// refused (EOPNOTSUPP).
 fn restore(arg: usize) -> Result {
     type Cmd = Command<{ size_of::<RestoreArgs>() }>;
     let cmd = Cmd::read(arg)?;
@@ -423,13 +424,13 @@ fn restore(arg: usize) -> Result {
     let unsupported = img
         .records()
         .filter_map(|r| r.ok())
-        .find(|r| matches!(r.kind(), Kind::Qp | Kind::EventFile));
+        .find(|r| r.kind() == Kind::EventFile);
     if let Some(r) = unsupported {
         pr_info!("restore: {:?} records are not restored yet\n", r.kind());
         return Err(EOPNOTSUPP);
     }
-    if plan.placeholders != 0 || plan.remapped_qpns != 0 {
-        pr_info!("restore: placeholders and new QP numbers are not supported yet\n");
+    if plan.placeholders != 0 {
+        pr_info!("restore: images with handle gaps are not restored yet\n");
         return Err(EOPNOTSUPP);
     }
     if plan.objects > 0 {
@@ -437,7 +438,7 @@ fn restore(arg: usize) -> Result {
             pr_info!("restore: the context already has objects, or a restore\n")
         })?;
     }
-    Cmd::answer(arg, CHECK_OUT_AT, &[plan.objects, 0, 0])
+    Cmd::answer(arg, CHECK_OUT_AT, &[plan.objects, 0, plan.remapped_qpns])
 }
 
 /// Whether the caller may checkpoint and restore.

@@ -79,6 +79,26 @@ pub(crate) fn lookup(
     addr: u64,
     len: u32,
 ) -> core::result::Result<(Arc<MrInner>, usize), MrError> {
+    let (mr, size) = find(dev, pd, key, access)?;
+    let Memory::User { iova, .. } = &mr.memory else {
+        return Err(MrError::Access);
+    };
+    let off = addr.checked_sub(*iova).ok_or(MrError::Bounds)?;
+    let end = off.checked_add(u64::from(len)).ok_or(MrError::Bounds)?;
+    if end > size as u64 {
+        return Err(MrError::Bounds);
+    }
+    Ok((mr, off as usize))
+}
+
+/// The process's MR `key` names in `pd`, if it grants `access`, with its
+/// size.
+fn find(
+    dev: &Device<Rxe>,
+    pd: PdId,
+    key: u32,
+    access: u32,
+) -> core::result::Result<(Arc<MrInner>, usize), MrError> {
     let mr = dev.mrs.get(key >> 8).ok_or(MrError::BadKey)?;
     if mr.key != key || mr.pd != pd {
         return Err(MrError::BadKey);
@@ -86,16 +106,28 @@ pub(crate) fn lookup(
     if mr.access & access != access {
         return Err(MrError::Access);
     }
-    let Memory::User { umem, iova, .. } = &mr.memory else {
+    let Memory::User { umem, .. } = &mr.memory else {
         // DMA MRs serve kernel QPs, which are not offered.
         return Err(MrError::Access);
     };
-    let off = addr.checked_sub(*iova).ok_or(MrError::Bounds)?;
-    let end = off.checked_add(u64::from(len)).ok_or(MrError::Bounds)?;
-    if end > umem.size() as u64 {
-        return Err(MrError::Bounds);
+    let size = umem.size();
+    Ok((mr, size))
+}
+
+/// The MR a restored QP was receiving a WRITE into: `key` in `pd`, with
+/// room for the `left` bytes still to come at offset `at`.
+pub(crate) fn write_target(
+    dev: &Device<Rxe>,
+    pd: PdId,
+    key: u32,
+    at: usize,
+    left: u32,
+) -> core::result::Result<Arc<MrInner>, MrError> {
+    let (mr, size) = find(dev, pd, key, need::REMOTE_WRITE)?;
+    match at.checked_add(left as usize) {
+        Some(end) if end <= size => Ok(mr),
+        _ => Err(MrError::Bounds),
     }
-    Ok((mr, off as usize))
 }
 
 impl MrInner {

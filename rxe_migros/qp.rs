@@ -15,6 +15,7 @@ use crate::context::{self, Listing, Object};
 use crate::cq::{Cq, CqInner};
 use crate::migration::NewSource;
 use crate::param::{MAX_QP_RD_ATOM, MAX_QP_WR, MAX_SGE, MIN_QP_INDEX};
+use crate::proto::image;
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::proto::req::Service;
 use crate::proto::wqe;
@@ -26,6 +27,7 @@ use crate::rdma::skb::{SkBuff, SkbQueue};
 use crate::rdma::udata::UData;
 use crate::rdma::udp_tunnel::wait_for_receivers;
 use crate::rdma::work::{cancel_delayed_work_sync, cancel_work_sync, system_dfl};
+use crate::restore;
 use crate::transport::{Ctx, Transport};
 use crate::Rxe;
 use kernel::prelude::*;
@@ -422,6 +424,7 @@ impl Qp {
         init: &QpInit<'_, Cq>,
         udata: Option<&UData<'_>>,
         owner: &Owner<'_, Rxe>,
+        image: Option<&image::Qp<'_>>,
     ) -> Result<(Qp, u32, QpCaps)> {
         let (Some(udata), Some(_)) = (udata, owner.uctx) else {
             // Kernel consumers post through post_send/post_recv, which come
@@ -469,7 +472,26 @@ impl Qp {
             max_recv_sge: c.max_recv_sge,
             max_inline_data: send_room,
         };
-        let inner = dev.qps.add(|qpn| {
+        if let Some(img) = image {
+            if !restore::same_shape(img, init.qp_type.to_raw(), init.sq_sig_all, &caps) {
+                pr_info!(
+                    "restore: QP {:#x} created with another shape than its image\n",
+                    img.qpn
+                );
+                return Err(EINVAL);
+            }
+            restore::fill_ring(&sq, &img.sq)?;
+            restore::fill_ring(&rq, &img.rq)?;
+        }
+        let (sq_mask, rq_mask) = (sq.ring.capacity(), rq.ring.capacity());
+        let make = |qpn| {
+            let (attrs, tx) = match image {
+                Some(img) => (
+                    restore::attrs(img),
+                    restore::transport(dev, img, service, qpn, init.pd, sq_mask, rq_mask, tx)?,
+                ),
+                None => (Attrs::new(), tx),
+            };
             Ok(Arc::pin_init(
                 pin_init!(QpInner {
                     qpn,
@@ -484,7 +506,7 @@ impl Qp {
                     sq,
                     rq,
                     state <- new_mutex!(QpState {
-                        attrs: Attrs::new(),
+                        attrs,
                         tx,
                         dead: false,
                     }),
@@ -494,7 +516,23 @@ impl Qp {
                 }),
                 GFP_KERNEL,
             )?)
-        })?;
+        };
+        let inner = match image {
+            // A restored QP keeps its number where it is free. Elsewhere
+            // an RC or UC QP takes another, which its RESUME announces; a
+            // UD QP's peers name it in every datagram, so it cannot.
+            Some(img) if dev.qps.get(img.qpn).is_none() => dev.qps.add_at(img.qpn, make)?,
+            Some(img) if service == Service::Ud => {
+                pr_info!("restore: UD QP {:#x} is taken here\n", img.qpn);
+                return Err(EADDRINUSE);
+            }
+            Some(img) => {
+                let inner = dev.qps.add(make)?;
+                pr_info!("restore: QP {:#x} is QP {:#x} here\n", img.qpn, inner.qpn);
+                inner
+            }
+            None => dev.qps.add(make)?,
+        };
         let qpn = inner.qpn;
         let listing = context::list(owner, Object::Qp(inner.clone())).inspect_err(|_| {
             dev.qps.remove(qpn);

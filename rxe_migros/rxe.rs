@@ -37,6 +37,7 @@ mod queue;
 mod recv;
 mod requester;
 mod responder;
+mod restore;
 mod transport;
 mod verbs;
 mod xmit;

@@ -219,7 +219,7 @@ pub(crate) fn due(at: Instant<Monotonic>) -> bool {
 
 /// The retransmission timeout of the 5-bit code (IBTA 9.7.6.1.3):
 /// 4.096 µs << code; 0 means none.
-fn timeout_of(code: u8) -> Option<Delta> {
+pub(crate) fn timeout_of(code: u8) -> Option<Delta> {
     (code != 0).then(|| Delta::from_nanos(4096i64 << code.min(31)))
 }
 

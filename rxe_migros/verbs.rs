@@ -50,15 +50,6 @@ fn restoring<R>(
     }
 }
 
-/// For the objects a restore cannot recreate yet (RESTORE refuses images
-/// with them, so this is a guard).
-fn not_restorable<R>(rec: Option<&Record<'_>>, make: impl FnOnce() -> Result<R>) -> Result<R> {
-    match rec {
-        Some(_) => Err(EOPNOTSUPP),
-        None => make(),
-    }
-}
-
 /// `ib_mtu` of a netdev MTU, after the room RoCEv2 headers take.
 pub(crate) fn active_mtu(netdev_mtu: u32) -> u32 {
     match netdev_mtu.saturating_sub(MAX_HDR_LENGTH) {
@@ -257,7 +248,11 @@ impl Driver for Rxe {
         owner: Owner<'_, Self>,
     ) -> Result<(Qp, u32, QpCaps)> {
         restoring(&owner, Kind::Qp, |rec| {
-            not_restorable(rec, || Qp::new(dev, init, udata, &owner))
+            let image = match rec {
+                Some(Record::Qp(q)) => Some(q),
+                _ => None,
+            };
+            Qp::new(dev, init, udata, &owner, image)
         })
     }
 

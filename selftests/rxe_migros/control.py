@@ -229,8 +229,8 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
     """RESTORE of a context's PD, MR, CQ and AH on a fresh context: the MR
     comes back with its keys, the CQ with the completions the process had
     not polled, the AH with its number; creates out of order, an MR of
-    other memory, a CQ of another shape and objects not restored yet are
-    refused."""
+    other memory, a CQ of another shape and images with handle gaps are
+    refused; an image with QPs is staged (restore_qp.py restores them)."""
     ctx, fd, _ = open_context(name)
     pd = PD(ctx)
     buf = mmap.mmap(-1, 8192)
@@ -283,8 +283,12 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
     expect("restore: a context that has objects", errno.EBUSY,
            lambda: migctl.restore(ctl, fresh_fd, img))
     other, other_fd, _ = open_context(name)
-    expect("restore: objects not restored yet (QPs)", errno.EOPNOTSUPP,
-           lambda: migctl.restore(ctl, other_fd, img_with_qps))
+    got = migctl.restore_ioctl(ctl, migctl.IOC_RESTORE, other_fd, img_with_qps)
+    check("restore: an image with QPs is staged", got == (5, 0, 0), str(got))
+    gap = image_with_gap(ctl, name)
+    third, third_fd, _ = open_context(name)
+    expect("restore: an image with a gap in its handles (not yet)", errno.EOPNOTSUPP,
+           lambda: migctl.restore(ctl, third_fd, gap))
 
     for o in (cq3, ah2, cq2, mr2, pd2):
         o.close()
@@ -301,6 +305,19 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
            lambda: CQ(wrong, 64, None, None, 0))
     for o in (mr3, pd3, cq, pd):
         o.close()
+
+
+def image_with_gap(ctl, name):
+    """The image of a context whose second CQ was destroyed: its handles
+    have a gap."""
+    ctx, fd, _ = open_context(name)
+    cqs = [CQ(ctx, 4, None, None, 0) for _ in range(3)]
+    cqs[1].close()
+    migctl.stop(ctl, fd)
+    img = migctl.dump(ctl, fd)
+    for cq in (cqs[0], cqs[2]):
+        cq.close()
+    return img
 
 
 def identify(ctl, ctx, fd, event_fd, their_fd, their_event_fd):

@@ -99,7 +99,7 @@ def record(kind, body):
         at += AV.size
         sq_off, sq_n, z1 = RING.unpack_from(body, at)
         rq_off, rq_n, z2 = RING.unpack_from(body, at + RING.size)
-        if z1 or z2 or b[6] > 1 or b[7] > 1:
+        if z1 or z2 or b[6] > 1 or b[7] > 1 or mid[0] > 1:
             raise Refused("bad QP flags")
         sq, rq = rings(body, at + 2 * RING.size, [sq_n, rq_n])
         names = ["handle", "qpn", "qp_type", "state", "pd", "send_cq", "recv_cq",
@@ -113,7 +113,7 @@ def record(kind, body):
         q["state_name"] = QP_STATES[q["state"]] if q["state"] < 7 else str(q["state"])
         q.update(pkey_index=pkey, timeout=b[0], retry_cnt=b[1], rnr_retry=b[2],
                  min_rnr_timer=b[3], max_rd_atomic=b[4], max_dest_rd_atomic=b[5],
-                 partner_paused=bool(b[6]))
+                 partner_paused=bool(b[6]), sq_sig_all=bool(mid[0]))
         q["av"] = path if b[7] else None
         if tag == 0:
             q["partial"] = None

@@ -172,6 +172,16 @@ impl Completer {
         Action::Retry { from }
     }
 
+    /// A completer restored from a checkpoint, whose partner was stopped
+    /// (it had the paused NAK) if `paused`: it waits for the partner's
+    /// RESUME with its timer frozen.
+    pub fn restored(retry_cnt: u8, rnr_retry: u8, mtu: u32, paused: bool) -> Completer {
+        Completer {
+            paused,
+            ..Completer::new(retry_cnt, rnr_retry, mtu)
+        }
+    }
+
     /// Whether the partner is stopped for migration.
     pub fn is_paused(&self) -> bool {
         self.paused
@@ -524,5 +534,18 @@ mod tests {
             c.on_response(&p, Psn::new(3), &r),
             Action::Fail(Failure::BadResponse)
         );
+    }
+
+    /// A completer restored with its partner stopped keeps its timer
+    /// frozen until the RESUME, then goes back to the oldest request.
+    #[test]
+    fn restored_paused_waits_for_resume() {
+        let p = pending(Kind::Send, Psn::new(9), 100, 256);
+        let mut c = Completer::restored(0, 0, 256, true);
+        assert!(c.is_paused());
+        assert_eq!(c.on_timeout(&p), Action::Ignore);
+        assert_eq!(c.on_resume(&p), Action::Retry { from: Psn::new(9) });
+        assert!(!c.is_paused());
+        assert!(!Completer::restored(0, 0, 256, false).is_paused());
     }
 }

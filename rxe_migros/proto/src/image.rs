@@ -328,6 +328,9 @@ pub struct Qp<'a> {
     pub partial: Partial,
     /// Whether its partner was stopped (it had the paused NAK).
     pub partner_paused: bool,
+    /// Whether every send request completes, signaled or not (a create
+    /// attribute the restoring process must give again).
+    pub sq_sig_all: bool,
     pub sq: RingImage<'a>,
     pub rq: RingImage<'a>,
 }
@@ -502,20 +505,23 @@ fn put_qp(p: &mut Put<'_>, q: &Qp<'_>) {
     }
     p.u8(q.partner_paused as u8);
     p.u8(q.av.is_some() as u8);
-    // 26 × 4 + 2 + 8 = 114 bytes so far; the partial message fills to 128.
+    // 26 × 4 + 2 + 8 = 114 bytes so far; then the partial message's tag,
+    // sq_sig_all, and the message itself, to 144.
+    let tag = match q.partial {
+        Partial::None => 0,
+        Partial::Send { .. } => 1,
+        Partial::Write { .. } => 2,
+    };
+    p.u8(tag);
+    p.u8(q.sq_sig_all as u8);
     match q.partial {
-        Partial::None => {
-            p.u8(0);
-            p.bytes(&[0; 13]);
-        }
+        Partial::None => p.bytes(&[0; 12]),
         Partial::Send { offset, .. } => {
-            p.u8(1);
-            p.bytes(&[0; 9]);
+            p.bytes(&[0; 8]);
             p.u32(offset);
         }
         Partial::Write { rkey, left, .. } => {
-            p.u8(2);
-            p.bytes(&[0; 5]);
+            p.bytes(&[0; 4]);
             p.u32(rkey);
             p.u32(left);
         }
@@ -558,19 +564,20 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 2])> {
     let partner_paused = flag(b[6])?;
     let has_av = flag(b[7])?;
     let tag = g.u8();
-    let mid: [u8; 13] = g.bytes();
+    let sq_sig_all = flag(g.u8())?;
+    let mid: [u8; 12] = g.bytes();
     let tail: [u8; 16] = g.bytes();
     let le32 = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
     let le64 = |s: &[u8]| u64::from_le_bytes(s[..8].try_into().unwrap_or([0; 8]));
     let partial = match tag {
-        0 if mid == [0; 13] && tail == [0; 16] => Partial::None,
-        1 if mid[..9] == [0; 9] && tail[8..] == [0; 8] => Partial::Send {
+        0 if mid == [0; 12] && tail == [0; 16] => Partial::None,
+        1 if mid[..8] == [0; 8] && tail[8..] == [0; 8] => Partial::Send {
             wr_id: le64(&tail),
-            offset: le32(&mid[9..]),
+            offset: le32(&mid[8..]),
         },
-        2 if mid[..5] == [0; 5] && tail[12..] == [0; 4] => Partial::Write {
-            rkey: le32(&mid[5..]),
-            left: le32(&mid[9..]),
+        2 if mid[..4] == [0; 4] && tail[12..] == [0; 4] => Partial::Write {
+            rkey: le32(&mid[4..]),
+            left: le32(&mid[8..]),
             at: le64(&tail),
             total: le32(&tail[8..]),
         },
@@ -616,6 +623,7 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 2])> {
         av: has_av.then_some(av),
         partial,
         partner_paused,
+        sq_sig_all,
         sq: RingImage {
             mmap_offset: sq.0,
             bytes: &[],
@@ -917,6 +925,7 @@ mod tests {
             rq_next: 40,
             partial,
             partner_paused: true,
+            sq_sig_all: true,
             sq: RingImage {
                 mmap_offset: 0x1000,
                 bytes: sq,

@@ -55,7 +55,7 @@ pub enum Verdict {
 
 /// Where a multi-packet message stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum InProgress {
+pub enum InProgress {
     None,
     Send,
     Write,
@@ -92,6 +92,23 @@ impl Responder {
             ahead: 0,
             dropping: false,
             stopped: false,
+        }
+    }
+
+    /// A responder restored from a checkpoint: Stopped, expecting `epsn`
+    /// with `msn` messages done, inside the message `in_progress` says.
+    pub fn restored(
+        service: Service,
+        epsn: Psn,
+        msn: u32,
+        mtu: u32,
+        in_progress: InProgress,
+    ) -> Responder {
+        Responder {
+            msn: msn & super::psn::PSN_MASK,
+            in_progress,
+            stopped: true,
+            ..Responder::new(service, epsn, mtu)
         }
     }
 
@@ -429,5 +446,33 @@ mod tests {
             }
             assert_eq!(r.msn(), msgs);
         }
+    }
+
+    /// A responder restored inside a SEND takes its next packet (a MIDDLE
+    /// or LAST at the expected PSN), refuses a new message, counts the
+    /// MSN on from the image's, and executes nothing until resumed.
+    #[test]
+    fn restored_inside_a_send() {
+        let mtu = 256;
+        let mut r = Responder::restored(Service::Rc, Psn::new(40), 7, mtu, InProgress::Send);
+        assert_eq!(r.receive(&req(op::SEND_LAST, 40, 10)), Verdict::Paused);
+        r.resume();
+        assert_eq!(r.receive(&req(op::SEND_FIRST, 40, mtu)), Verdict::Invalid);
+        assert_eq!(
+            r.receive(&req(op::SEND_MIDDLE, 40, mtu)),
+            Verdict::Execute {
+                first: false,
+                last: false
+            }
+        );
+        assert_eq!(
+            r.receive(&req(op::SEND_LAST, 41, 10)),
+            Verdict::Execute {
+                first: false,
+                last: true
+            }
+        );
+        assert_eq!((r.epsn(), r.msn()), (Psn::new(42), 8));
+        assert_eq!(r.receive(&req(op::SEND_ONLY, 39, 10)), Verdict::Duplicate);
     }
 }

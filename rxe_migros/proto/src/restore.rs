@@ -283,6 +283,7 @@ mod tests {
             rq_next: 0,
             partial: Partial::None,
             partner_paused: false,
+            sq_sig_all: false,
             sq: ring(),
             rq: ring(),
         }
