@@ -15,6 +15,8 @@
 //! - [`netdev`]: borrowed network devices and netdevice notifiers.
 //! - [`mmap`]: memory shared with a process through its mappings.
 //! - [`netns`]: network namespaces and per-namespace exit hooks.
+//! - [`process`]: a process named by PID: pinning in its memory, and
+//!   giving a file its credentials (adopting a restored process).
 //! - [`qp`]: queue pair creation and modification attributes.
 //! - [`param`]: a string module parameter, which `module!` lacks.
 //! - [`caps`]: the caller's capabilities.
@@ -49,6 +51,8 @@ pub mod netdev;
 pub mod netns;
 #[path = "param.rs"]
 pub mod param;
+#[path = "process.rs"]
+pub mod process;
 #[path = "qp.rs"]
 pub mod qp;
 #[path = "route.rs"]

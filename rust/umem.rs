@@ -78,11 +78,6 @@ impl Umem {
         Ok(this)
     }
 
-    /// The size of the range in bytes.
-    pub fn size(&self) -> usize {
-        self.len
-    }
-
     /// Copies `out.len()` bytes from offset `off` of the range.
     pub fn read(&self, off: usize, out: &mut [u8]) -> Result {
         self.copy(off, Dir::Out(out))

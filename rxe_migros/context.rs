@@ -23,7 +23,9 @@ use crate::qp::QpInner;
 use crate::rdma::device::{Device, DeviceHandle, Owner, UHandle, UverbsFile};
 use crate::rdma::qp::PdId;
 use crate::Rxe;
+use kernel::cred::Credential;
 use kernel::prelude::*;
+use kernel::sync::aref::ARef;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{global_lock, Arc, Mutex};
 
@@ -73,6 +75,13 @@ pub(crate) struct Context {
     /// A restore in progress.
     #[pin]
     restore: Mutex<Option<Restore>>,
+    /// Whether MRs restored here wait for [`crate::restore::adopt`] to be
+    /// pinned (1), because the process's memory is not in place yet.
+    pin_later: Atomic<u32>,
+    /// The credentials the uverbs file was opened with, replaced by those
+    /// of the process that adopted it: kept until the context goes.
+    #[pin]
+    old_credentials: Mutex<KVec<ARef<Credential>>>,
 }
 
 /// A restore in progress: the image (checked whole when it was staged),
@@ -145,6 +154,8 @@ impl Context {
                 objects <- kernel::new_mutex!(KVec::new()),
                 dev <- kernel::new_mutex!(Some(dev)),
                 restore <- kernel::new_mutex!(None),
+                pin_later: Atomic::new(0),
+                old_credentials <- kernel::new_mutex!(KVec::new()),
             }),
             GFP_KERNEL,
         )?;
@@ -212,15 +223,35 @@ impl Context {
     }
 
     /// Stages a restore of `image`, which the caller has checked whole and
-    /// planned for this device. EBUSY unless the context has no object
-    /// and no restore yet.
-    pub(crate) fn begin_restore(&self, image: KVVec<u8>) -> Result {
+    /// planned for this device; its MRs are pinned when they are created,
+    /// or, if `pin_later`, when the process is adopted. EBUSY unless the
+    /// context has no object and no restore yet.
+    pub(crate) fn begin_restore(&self, image: KVVec<u8>, pin_later: bool) -> Result {
         let mut restore = self.restore.lock();
         let objects = self.objects.lock();
         if !objects.is_empty() || restore.is_some() {
             return Err(EBUSY);
         }
+        self.pin_later.store(u32::from(pin_later), Relaxed);
         *restore = Some(Restore { image, done: 0 });
+        Ok(())
+    }
+
+    /// Whether MRs restored here are pinned later (see `begin_restore`).
+    pub(crate) fn pins_later(&self) -> bool {
+        self.pin_later.load(Relaxed) != 0
+    }
+
+    /// Whether a restore is staged and not all of its objects are
+    /// created yet.
+    pub(crate) fn is_restoring(&self) -> bool {
+        self.restore.lock().is_some()
+    }
+
+    /// Keeps `cred`, which the uverbs file had before it was adopted,
+    /// until the context goes.
+    pub(crate) fn keep_credentials(&self, cred: ARef<Credential>) -> Result {
+        self.old_credentials.lock().push(cred, GFP_KERNEL)?;
         Ok(())
     }
 

@@ -89,6 +89,17 @@ struct RestoreArgs {
     reserved: u32,
 }
 
+/// `struct rxe_migros_adopt`.
+#[repr(C)]
+struct AdoptArgs {
+    size: u32,
+    version: u32,
+    uverbs_fd: i32,
+    flags: u32,
+    pid: i32,
+    pinned: u32,
+}
+
 /// `RXE_MIGROS_IOC_STOP`.
 const IOC_STOP: u32 = _IOWR::<StopArgs>(IOC_TYPE, 1);
 /// `RXE_MIGROS_IOC_RESUME`.
@@ -101,6 +112,10 @@ const IOC_IDENTIFY: u32 = _IOWR::<IdentifyArgs>(IOC_TYPE, 4);
 const IOC_RESTORE_CHECK: u32 = _IOWR::<RestoreArgs>(IOC_TYPE, 5);
 /// `RXE_MIGROS_IOC_RESTORE`.
 const IOC_RESTORE: u32 = _IOWR::<RestoreArgs>(IOC_TYPE, 6);
+/// `RXE_MIGROS_IOC_ADOPT`.
+const IOC_ADOPT: u32 = _IOWR::<AdoptArgs>(IOC_TYPE, 7);
+/// `RXE_MIGROS_RESTORE_PIN_LATER`: restored MRs are pinned on ADOPT.
+const RESTORE_PIN_LATER: u32 = 1 << 0;
 /// `RXE_MIGROS_FILE_UVERBS`, `RXE_MIGROS_FILE_EVENT`: what IDENTIFY found.
 const FILE_UVERBS: u32 = 1;
 const FILE_EVENT: u32 = 2;
@@ -113,6 +128,7 @@ const RESUME_QPS_AT: usize = 32;
 const DUMP_LEN_AT: usize = 32;
 const IDENTIFY_KIND_AT: usize = 16;
 const CHECK_OUT_AT: usize = 32;
+const ADOPT_PINNED_AT: usize = 20;
 
 // The ABI as uapi/rxe_migros_ctl.h has it (tools/check-abi.sh pins the
 // header to the same numbers).
@@ -129,6 +145,8 @@ const _: () = {
     assert!(size_of::<RestoreArgs>() == 48 && IOC_RESTORE_CHECK == 0xc030_bb05);
     assert!(core::mem::offset_of!(RestoreArgs, objects) == CHECK_OUT_AT);
     assert!(IOC_RESTORE == 0xc030_bb06);
+    assert!(size_of::<AdoptArgs>() == 24 && IOC_ADOPT == 0xc018_bb07);
+    assert!(core::mem::offset_of!(AdoptArgs, pinned) == ADOPT_PINNED_AT);
 };
 
 /// The control device's registration, held by the module.
@@ -412,7 +430,8 @@ fn restore_check(arg: usize) -> Result {
 fn restore(arg: usize) -> Result {
     type Cmd = Command<{ size_of::<RestoreArgs>() }>;
     let cmd = Cmd::read(arg)?;
-    if cmd.u32_at(12) != 0 || cmd.u32_at(44) != 0 {
+    let flags = cmd.u32_at(12);
+    if flags & !RESTORE_PIN_LATER != 0 || cmd.u32_at(44) != 0 {
         return Err(EINVAL);
     }
     if cmd.context()?.is_busy() {
@@ -434,11 +453,30 @@ fn restore(arg: usize) -> Result {
         return Err(EOPNOTSUPP);
     }
     if plan.objects > 0 {
-        ctx.begin_restore(bytes).inspect_err(|_| {
+        let pin_later = flags & RESTORE_PIN_LATER != 0;
+        ctx.begin_restore(bytes, pin_later).inspect_err(|_| {
             pr_info!("restore: the context already has objects, or a restore\n")
         })?;
     }
     Cmd::answer(arg, CHECK_OUT_AT, &[plan.objects, 0, plan.remapped_qpns])
+}
+
+/// ADOPT: the process `pid`, restored by the caller with the context of
+/// uverbs_fd, is in place (its memory and credentials are back): pin the
+/// MRs its restore left unpinned, in its memory, and give the uverbs file
+/// its credentials, so that its own uverbs writes (librxe's doorbell) pass
+/// the RDMA core's check that the writer is the opener. ESRCH if there is
+/// no such process, EBUSY while the restore has objects left to create,
+/// EFAULT if an MR's memory is not mapped in it.
+fn adopt(arg: usize) -> Result {
+    type Cmd = Command<{ size_of::<AdoptArgs>() }>;
+    let cmd = Cmd::read(arg)?;
+    if cmd.u32_at(12) != 0 {
+        return Err(EINVAL);
+    }
+    let ctx = cmd.context()?;
+    let pinned = crate::restore::adopt(&ctx, cmd.u32_at(8) as i32, cmd.u32_at(16) as i32)?;
+    Cmd::answer(arg, ADOPT_PINNED_AT, &[pinned])
 }
 
 /// Whether the caller may checkpoint and restore.
@@ -466,6 +504,7 @@ impl MiscDevice for Control {
             IOC_IDENTIFY => identify(arg)?,
             IOC_RESTORE_CHECK => restore_check(arg)?,
             IOC_RESTORE => restore(arg)?,
+            IOC_ADOPT => adopt(arg)?,
             _ => return Err(ENOTTY),
         }
         Ok(0)

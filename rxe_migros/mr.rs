@@ -13,12 +13,13 @@ use crate::param::{MAX_MR_INDEX, MIN_MR_INDEX};
 use crate::proto::image;
 use crate::rdma::bindings as sys;
 use crate::rdma::device::{Device, Owner};
+use crate::rdma::process::Process;
 use crate::rdma::qp::PdId;
 use crate::rdma::umem::Umem;
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
-use kernel::sync::Arc;
+use kernel::sync::{Arc, SetOnce};
 
 /// Access flags a software device honours (the C rxe's
 /// RXE_ACCESS_SUPPORTED_MR, without on-demand paging).
@@ -35,9 +36,16 @@ const SUPPORTED_ACCESS: u32 = sys::ib_access_flags_IB_ACCESS_LOCAL_WRITE
 enum Memory {
     /// All of memory, by kernel address (`ib_get_dma_mr`).
     Dma,
-    /// A process's pages from `start`, pinned, which requests address
-    /// from `iova`.
-    User { umem: Umem, start: u64, iova: u64 },
+    /// `len` bytes of a process's memory from `start`, which requests
+    /// address from `iova`; pinned, except for an MR restored before the
+    /// process's memory was in place, until it is adopted
+    /// ([`MrInner::pin_in`]).
+    User {
+        umem: SetOnce<Umem>,
+        start: u64,
+        iova: u64,
+        len: usize,
+    },
 }
 
 /// What the device's pool, and the transport, hold of an MR.
@@ -106,11 +114,11 @@ fn find(
     if mr.access & access != access {
         return Err(MrError::Access);
     }
-    let Memory::User { umem, .. } = &mr.memory else {
+    let Memory::User { len, .. } = &mr.memory else {
         // DMA MRs serve kernel QPs, which are not offered.
         return Err(MrError::Access);
     };
-    let size = umem.size();
+    let size = *len;
     Ok((mr, size))
 }
 
@@ -139,7 +147,10 @@ impl MrInner {
     /// What a checkpoint keeps of a process's MR, with the handles of
     /// the MR and its PD; `None` for a DMA MR.
     pub(crate) fn image(&self, handle: u32, pd: u32) -> Option<image::Mr> {
-        let Memory::User { umem, start, iova } = &self.memory else {
+        let Memory::User {
+            start, iova, len, ..
+        } = &self.memory
+        else {
             return None;
         };
         Some(image::Mr {
@@ -150,7 +161,7 @@ impl MrInner {
             rkey: self.key,
             start: *start,
             iova: *iova,
-            length: umem.size() as u64,
+            length: *len as u64,
         })
     }
 
@@ -158,20 +169,55 @@ impl MrInner {
         self.pd
     }
 
-    /// Copies out of the MR at offset `off` (checked by [`lookup`]).
-    pub(crate) fn read(&self, off: usize, out: &mut [u8]) -> Result {
+    /// The pinned memory; EFAULT for the DMA MR, and for a restored MR
+    /// not pinned yet.
+    fn umem(&self) -> Result<&Umem> {
         match &self.memory {
-            Memory::User { umem, .. } => umem.read(off, out),
+            Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT),
             Memory::Dma => Err(EFAULT),
         }
     }
 
+    /// Copies out of the MR at offset `off` (checked by [`lookup`]).
+    pub(crate) fn read(&self, off: usize, out: &mut [u8]) -> Result {
+        self.umem()?.read(off, out)
+    }
+
     /// Copies into the MR at offset `off` (checked by [`lookup`]).
     pub(crate) fn write(&self, off: usize, data: &[u8]) -> Result {
-        match &self.memory {
-            Memory::User { umem, .. } => umem.write(off, data),
-            Memory::Dma => Err(EFAULT),
+        self.umem()?.write(off, data)
+    }
+
+    /// Pins a restored MR's memory in `process`, now that it is in place
+    /// there. Returns whether it was waiting to be; EFAULT (with one log
+    /// line) if the memory is not mapped as the MR needs.
+    pub(crate) fn pin_in(&self, dev: &Device<Rxe>, process: &Process) -> Result<bool> {
+        let Memory::User {
+            umem, start, len, ..
+        } = &self.memory
+        else {
+            return Ok(false);
+        };
+        if umem.as_ref().is_some() {
+            return Ok(false);
         }
+        let (start, len, access) = (*start, *len as u64, self.access as i32);
+        let handle = dev.handle();
+        // SAFETY: `in_address_space` returns only once the worker is done
+        // with it, and `dev` is alive until then.
+        let pin = move || Umem::pin(unsafe { handle.get::<Rxe>() }, start, len, access);
+        let pinned = process.in_address_space(pin)?.inspect_err(|e| {
+            pr_info!(
+                "restore: MR {:#x}: {} bytes at {:#x} cannot be pinned: {:?}\n",
+                self.key,
+                len,
+                start,
+                e
+            )
+        })?;
+        // Adoption is serialised by its caller; a lost race keeps the first.
+        umem.populate(pinned);
+        Ok(true)
     }
 }
 
@@ -250,8 +296,19 @@ impl Mr {
                 return Err(EINVAL);
             }
         }
-        let umem = Umem::pin(dev, start, len, access)?;
-        let memory = Memory::User { umem, start, iova };
+        let umem = SetOnce::default();
+        // A restore under a checkpointer creates MRs before the process's
+        // memory is back: they are pinned when it adopts the process.
+        if image.is_none() || !owner.uctx.is_some_and(|u| u.context.pins_later()) {
+            umem.populate(Umem::pin(dev, start, len, access)?);
+        }
+        let len = usize::try_from(len).map_err(|_| EINVAL)?;
+        let memory = Memory::User {
+            umem,
+            start,
+            iova,
+            len,
+        };
         let key = image.map(|m| m.lkey);
         Mr::new(dev, pd, access as u32, memory, Some(owner), key)
     }

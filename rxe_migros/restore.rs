@@ -13,6 +13,7 @@
 //! carried out twice and nothing is lost. The QP comes back Stopped; the
 //! RESUME ioctl lets it run, from its new address.
 
+use crate::context::{Context, Object};
 use crate::mr;
 use crate::proto::comp::Completer;
 use crate::proto::image::{self, Partial, RingImage};
@@ -24,10 +25,12 @@ use crate::proto::resp::{InProgress, Responder};
 use crate::qp::{Attrs, WorkQueue};
 use crate::rdma::bindings as sys;
 use crate::rdma::device::Device;
+use crate::rdma::process::Process;
 use crate::rdma::qp::{AddressVector, PdId, QpCaps};
 use crate::transport::{RecvProgress, Transport, WriteProgress};
 use crate::xmit::{self, Path};
 use crate::Rxe;
+use kernel::fs::LocalFile;
 use kernel::prelude::*;
 
 /// Whether the create asks for the QP the image holds: its type, its
@@ -193,4 +196,33 @@ pub(crate) fn transport(
     tx.rq_next = img.rq_next;
     tx.mig = MigState::Stopped;
     Ok(tx)
+}
+
+/// Adopts the restored process `pid` (see the control device's ADOPT):
+/// pins every MR of `ctx` still waiting for its memory, then gives the
+/// uverbs file `fd` (the caller's descriptor of the context's file) the
+/// process's credentials. Returns how many MRs it pinned.
+pub(crate) fn adopt(ctx: &Context, fd: i32, pid: i32) -> Result<u32> {
+    if ctx.is_restoring() {
+        pr_info!("restore: adopt before every object of the image is created\n");
+        return Err(EBUSY);
+    }
+    let process = Process::by_pid(pid).inspect_err(|_| {
+        pr_info!("restore: no process {} to adopt\n", pid);
+    })?;
+    let mut pinned = 0;
+    for (_, object) in ctx.objects()? {
+        if let Object::Mr(mr) = object {
+            if ctx.with_device(|dev| mr.pin_in(dev, &process))?? {
+                pinned += 1;
+            }
+        }
+    }
+    let file = LocalFile::fget(u32::try_from(fd).map_err(|_| EBADF)?).map_err(|_| EBADF)?;
+    // SAFETY: `file` is held, and it is the context's uverbs file (the
+    // caller found the context by it); the process it is for is stopped by
+    // its restorer, which is the caller.
+    let old = unsafe { process.give_credentials(file.as_ptr()) };
+    ctx.keep_credentials(old)?;
+    Ok(pinned)
 }

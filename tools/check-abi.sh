@@ -58,6 +58,11 @@ _Static_assert(offsetof(struct rxe_migros_restore, image) == 16, "restore image"
 _Static_assert(offsetof(struct rxe_migros_restore, objects) == 32, "restore objects");
 _Static_assert(RXE_MIGROS_IOC_RESTORE_CHECK == 0xc030bb05u, "check number");
 _Static_assert(RXE_MIGROS_IOC_RESTORE == 0xc030bb06u, "restore number");
+_Static_assert(RXE_MIGROS_RESTORE_PIN_LATER == 1, "pin later flag");
+_Static_assert(sizeof(struct rxe_migros_adopt) == 24, "adopt size");
+_Static_assert(offsetof(struct rxe_migros_adopt, pid) == 16, "adopt pid");
+_Static_assert(offsetof(struct rxe_migros_adopt, pinned) == 20, "adopt pinned");
+_Static_assert(RXE_MIGROS_IOC_ADOPT == 0xc018bb07u, "adopt number");
 C
 in_chroot clang -fsyntax-only -I"$TOP/uapi" "$work/ctl.c" || die "uapi/rxe_migros_ctl.h does not match the driver"
 log "uapi/rxe_migros_ctl.h: the control ioctls match the driver"

@@ -104,21 +104,48 @@ struct rxe_migros_identify {
  * context, which must have no object yet (else EBUSY): the caller creates
  * the image's objects in order with the usual verbs, and each takes its
  * identity and state from the image (a create out of order fails with
- * EINVAL). So far PDs, MRs (with their keys; created over the same
- * memory), CQs (with the completions not yet polled) and AHs (with their
- * numbers) are restored; images with QPs, placeholders or new QP numbers
- * get EOPNOTSUPP. EADDRINUSE also for an AH number taken on the device. */
+ * EINVAL): PDs, MRs (with their keys; created over the same memory), CQs
+ * (with the completions not yet polled), AHs (with their numbers) and QPs
+ * (with their numbers, or new ones for RC and UC QPs whose numbers are
+ * taken, their rings and transport state; Stopped until RESUME). Images
+ * with handle gaps (placeholders) get EOPNOTSUPP. EADDRINUSE also for an
+ * AH number taken on the device.
+ *
+ * With RXE_MIGROS_RESTORE_PIN_LATER (RESTORE only), MRs are created over
+ * memory that need not be mapped yet, as under a checkpointer that brings
+ * the process's memory back after its files: ADOPT pins them. */
+#define RXE_MIGROS_RESTORE_PIN_LATER	(1U << 0)
+
 struct rxe_migros_restore {
 	__u32	size;		/* sizeof(struct rxe_migros_restore) */
 	__u32	version;	/* RXE_MIGROS_CTL_VERSION */
 	__s32	uverbs_fd;
-	__u32	flags;		/* zero */
+	__u32	flags;		/* RXE_MIGROS_RESTORE_*, or zero */
 	__aligned_u64 image;	/* user address of the image */
 	__aligned_u64 image_len; /* its bytes */
 	__u32	objects;	/* out: objects to create */
 	__u32	placeholders;	/* out: handles to fill and free again */
 	__u32	remapped_qpns;	/* out: RC/UC QPs that need a new number */
 	__u32	reserved;	/* zero */
+};
+
+/* ADOPT hands a restored process its context: pid (in the caller's PID
+ * namespace) is the process the context of uverbs_fd was restored for, now
+ * in place, with its memory and credentials back (under CRIU, at
+ * RESUME_DEVICES_LATE). The MRs RESTORE left unpinned are pinned in its
+ * memory, and the uverbs file gets its credentials: the RDMA core lets
+ * only a writer with the credentials the file was opened with use it
+ * (ib_safe_file_access), and the process's own writes (librxe's send
+ * doorbell) must pass. ESRCH for no such process, EBUSY while the restore
+ * has objects left to create, EFAULT if an MR's memory is not mapped in
+ * the process. */
+struct rxe_migros_adopt {
+	__u32	size;		/* sizeof(struct rxe_migros_adopt) */
+	__u32	version;	/* RXE_MIGROS_CTL_VERSION */
+	__s32	uverbs_fd;
+	__u32	flags;		/* zero */
+	__s32	pid;
+	__u32	pinned;		/* out: MRs pinned */
 };
 
 #define RXE_MIGROS_IOC_TYPE	0xBB
@@ -128,5 +155,6 @@ struct rxe_migros_restore {
 #define RXE_MIGROS_IOC_IDENTIFY	_IOWR(RXE_MIGROS_IOC_TYPE, 4, struct rxe_migros_identify)
 #define RXE_MIGROS_IOC_RESTORE_CHECK _IOWR(RXE_MIGROS_IOC_TYPE, 5, struct rxe_migros_restore)
 #define RXE_MIGROS_IOC_RESTORE	_IOWR(RXE_MIGROS_IOC_TYPE, 6, struct rxe_migros_restore)
+#define RXE_MIGROS_IOC_ADOPT	_IOWR(RXE_MIGROS_IOC_TYPE, 7, struct rxe_migros_adopt)
 
 #endif /* RXE_MIGROS_CTL_H */

@@ -28,6 +28,8 @@ DUMP_FMT = "=IIiIQQQ"        # size, version, uverbs_fd, flags, buf, buf_len, im
 IDENTIFY_FMT = "=IIiIIIQ"    # size, version, fd, flags, kind, channel, context
 RESTORE_FMT = "=IIiIQQIIII"  # size, version, uverbs_fd, flags, image, image_len,
                              # objects, placeholders, remapped_qpns, reserved
+ADOPT_FMT = "=IIiIiI"        # size, version, uverbs_fd, flags, pid, pinned
+RESTORE_PIN_LATER = 1
 FILE_UVERBS, FILE_EVENT = 1, 2
 SYS_PIDFD_GETFD = 438
 
@@ -45,6 +47,7 @@ IOC_DUMP = iowr(3, struct.calcsize(DUMP_FMT))
 IOC_IDENTIFY = iowr(4, struct.calcsize(IDENTIFY_FMT))
 IOC_RESTORE_CHECK = iowr(5, struct.calcsize(RESTORE_FMT))
 IOC_RESTORE = iowr(6, struct.calcsize(RESTORE_FMT))
+IOC_ADOPT = iowr(7, struct.calcsize(ADOPT_FMT))
 
 
 def stop_args(fd, size=None, version=VERSION, flags=0):
@@ -103,13 +106,13 @@ def identify(ctl, fd):
     return kind, context, channel
 
 
-def restore_ioctl(ctl, cmd, fd, img, image_len=None):
+def restore_ioctl(ctl, cmd, fd, img, image_len=None, flags=0):
     """RESTORE_CHECK or RESTORE of image `img` on the device (context) of
     uverbs file `fd`: (objects, placeholders, remapped QPNs)."""
     room = ctypes.create_string_buffer(bytes(img), len(img) or 1)
     n = len(img) if image_len is None else image_len
-    args = bytearray(struct.pack(RESTORE_FMT, struct.calcsize(RESTORE_FMT), VERSION, fd, 0,
-                                 ctypes.addressof(room), n, 0, 0, 0, 0))
+    args = bytearray(struct.pack(RESTORE_FMT, struct.calcsize(RESTORE_FMT), VERSION, fd,
+                                 flags, ctypes.addressof(room), n, 0, 0, 0, 0))
     fcntl.ioctl(ctl, cmd, args)
     return struct.unpack(RESTORE_FMT, args)[6:9]
 
@@ -124,6 +127,14 @@ def restore(ctl, fd, img):
     """Begins restoring image `img` on the fresh context of uverbs file
     `fd`; returns how many objects the caller is to create."""
     return restore_ioctl(ctl, IOC_RESTORE, fd, img)[0]
+
+
+def adopt(ctl, fd, pid):
+    """Hands the restored context of uverbs file `fd` to process `pid`;
+    returns how many MRs it pinned."""
+    args = bytearray(struct.pack(ADOPT_FMT, struct.calcsize(ADOPT_FMT), VERSION, fd, 0, pid, 0))
+    fcntl.ioctl(ctl, IOC_ADOPT, args)
+    return struct.unpack(ADOPT_FMT, args)[5]
 
 
 def gid_bytes(text):

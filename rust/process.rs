@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Another process, named by PID, as a checkpointer hands over a process it
+//! restored: its address space, to pin memory in from a kernel worker, and
+//! its credentials, for a file that was opened for it under the
+//! checkpointer's.
+
+use core::ptr::NonNull;
+use kernel::bindings as sys;
+use kernel::cred::Credential;
+use kernel::prelude::*;
+use kernel::sync::aref::ARef;
+use kernel::sync::Completion;
+use kernel::task::Task;
+use kernel::workqueue;
+
+/// A live process and its address space, both held.
+///
+/// # Invariants
+///
+/// `mm` is the address space of `task`, with a user reference
+/// (`get_task_mm`) that this value owns.
+pub struct Process {
+    task: ARef<Task>,
+    mm: NonNull<sys::mm_struct>,
+}
+
+// SAFETY: the task and address space references may be dropped from any
+// thread; the address space is only used through `kthread_use_mm`.
+unsafe impl Send for Process {}
+// SAFETY: `&Process` gives nothing that is not thread-safe.
+unsafe impl Sync for Process {}
+
+impl Process {
+    /// The process `pid` names in the caller's PID namespace: ESRCH if
+    /// none; EINVAL if it has no address space (a kernel thread, or one
+    /// exiting).
+    pub fn by_pid(pid: i32) -> Result<Process> {
+        if pid <= 0 {
+            return Err(ESRCH);
+        }
+        // SAFETY: looks up in the caller's namespace; the result is a
+        // counted `struct pid` or null.
+        let p = unsafe { sys::find_get_pid(pid) };
+        if p.is_null() {
+            return Err(ESRCH);
+        }
+        // SAFETY: `p` is counted; the task, if any, comes counted, and `p`
+        // is released after.
+        let t = unsafe {
+            let t = sys::get_pid_task(p, sys::pid_type_PIDTYPE_PID);
+            sys::put_pid(p);
+            t
+        };
+        let t = NonNull::new(t).ok_or(ESRCH)?;
+        // SAFETY: `get_pid_task` took a reference, which the `ARef` owns;
+        // `Task` is a transparent wrapper of `task_struct`.
+        let task: ARef<Task> = unsafe { ARef::from_raw(t.cast()) };
+        // SAFETY: the task is held; the result is a counted mm or null.
+        let mm = unsafe { sys::get_task_mm(task.as_ptr()) };
+        let mm = NonNull::new(mm.cast::<sys::mm_struct>()).ok_or(EINVAL)?;
+        // INVARIANT: `mm` is the task's, counted for us.
+        Ok(Process { task, mm })
+    }
+
+    /// Runs `f` on a kernel worker that has taken the process's address
+    /// space as its own (`kthread_use_mm`), so that what `f` pins of user
+    /// memory is the process's; waits for it. ENOMEM if no worker could be
+    /// asked.
+    pub fn in_address_space<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R> {
+        let mut f = Some(f);
+        let mut out: Option<R> = None;
+        let mut call = || {
+            if let Some(f) = f.take() {
+                out = Some(f());
+            }
+        };
+        let mut job: &mut dyn FnMut() = &mut call;
+        pin_init::stack_pin_init!(let done = Completion::new());
+        // The worker gets what it needs by address: all of it lives on this
+        // stack, which outlives the worker's use of it since we wait for
+        // `done` below. `F` and `R` are `Send`, so running `f` and leaving
+        // its result there from another thread is sound.
+        let mm = self.mm.as_ptr() as usize;
+        let jp = &raw mut job as usize;
+        let dp = &*done as *const Completion as usize;
+        workqueue::system_unbound()
+            .try_spawn(GFP_KERNEL, move || {
+                // SAFETY: per the above, `job` and `done` are live, and used by
+                // this worker alone until `complete_all`. `mm` is held (type
+                // invariant), and a workqueue worker is a kernel thread with no
+                // address space of its own.
+                unsafe {
+                    let mm = mm as *mut sys::mm_struct;
+                    sys::kthread_use_mm(mm);
+                    (*(jp as *mut &mut dyn FnMut()))();
+                    sys::kthread_unuse_mm(mm);
+                    (*(dp as *const Completion)).complete_all();
+                }
+            })
+            .map_err(|_| ENOMEM)?;
+        done.wait_for_completion();
+        drop(call);
+        out.ok_or(EINVAL)
+    }
+
+    /// Gives `file` the process's credentials in place of those it was
+    /// opened with, which are returned (to be kept until the file goes:
+    /// code that read the old pointer may still use it).
+    ///
+    /// # Safety
+    ///
+    /// `file` is a live `struct file` that nothing else uses meanwhile
+    /// (its owner is stopped, and the caller holds a reference).
+    pub unsafe fn give_credentials(&self, file: *mut sys::file) -> ARef<Credential> {
+        // SAFETY: the task is held; the result is a counted cred.
+        let new = unsafe { sys::get_task_cred(self.task.as_ptr()) };
+        // SAFETY: per the caller, the file is live and not in use; the old
+        // credentials' reference moves to the returned value, the new
+        // one's to the file.
+        unsafe {
+            let old = (*file).f_cred;
+            (*file).f_cred = new.cast();
+            ARef::from_raw(NonNull::new_unchecked(old.cast_mut().cast::<Credential>()))
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // SAFETY: the reference is ours (type invariant).
+        unsafe { sys::mmput(self.mm.as_ptr().cast()) }
+    }
+}
