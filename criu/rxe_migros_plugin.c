@@ -25,8 +25,7 @@
  * QPs stay stopped until they go, and the partners wait for the restored
  * ones.
  *
- * Restoring the objects (RESTORE_EXT_FILE, UPDATE_VMA_MAP,
- * RESUME_DEVICES_LATE) is not here yet (issue #5).
+ * Restoring is in restore.c.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -46,17 +45,8 @@
 #include <criu-plugin.h>
 
 #include "rxe_migros_ctl.h"
+#include "plugin.h"
 
-/*
- * CRIU's log, which it exports to plugins. Its declaration and levels are
- * in CRIU's log.h, which libcriu-dev does not ship (its criu-log.h
- * includes it): these are the values of CRIU 4.1.1.
- */
-extern void print_on_level(unsigned int loglevel, const char *format, ...)
-	__attribute__((format(printf, 2, 3)));
-#define LOG_ERROR 1
-#define LOG_INFO 3
-#define say(level, fmt, ...) print_on_level(level, "rxe_migros: " fmt "\n", ##__VA_ARGS__)
 
 /* A uverbs file whose QPs this dump stopped. */
 struct stopped {
@@ -67,7 +57,7 @@ struct stopped {
 
 static struct stopped *stopped;
 static size_t nr_stopped;
-static int ctl = -1;
+int ctl = -1;
 
 /* The event files of each context of the tasks being dumped that are no
  * CQ's completion channel: one, the asynchronous event file, is normal. */
@@ -80,7 +70,7 @@ static struct context_events *events;
 static size_t nr_events;
 
 /* Our descriptor of task `pid`'s file `fd` (pidfd_getfd(2)), or -1. */
-static int take_fd(int pid, int fd)
+int take_fd(int pid, int fd)
 {
 	int pidfd = syscall(SYS_pidfd_open, pid, 0);
 	int mine;
@@ -94,7 +84,7 @@ static int take_fd(int pid, int fd)
 
 /* Whether descriptor `fd` of task `pid` links to a name starting with
  * `prefix`. */
-static bool links_to(int pid, const char *fd, const char *prefix)
+bool links_to(int pid, const char *fd, const char *prefix)
 {
 	char path[64], target[64];
 	ssize_t n;
@@ -110,7 +100,7 @@ static bool links_to(int pid, const char *fd, const char *prefix)
 /* What file `fd` (ours) is: RXE_MIGROS_FILE_*, its context and (for an
  * event file) its channel, or 0 if it is no file of an rxe_migros context;
  * -errno on failure. */
-static int identify(int fd, uint64_t *context, unsigned int *channel)
+int identify(int fd, uint64_t *context, unsigned int *channel)
 {
 	struct rxe_migros_identify id = {
 		.size = sizeof(id),
@@ -200,7 +190,7 @@ static int stop_file(int pid, int task_fd)
 }
 
 /* Opens the control device; false if our driver is not loaded. */
-static bool open_ctl(void)
+bool open_ctl(void)
 {
 	if (ctl < 0)
 		ctl = open("/dev/rxe_migros", O_RDWR | O_CLOEXEC);
@@ -379,6 +369,7 @@ static int init(int stage)
 
 static void fini(int stage, int ret)
 {
+	restore_fini();
 	if (stage == CR_PLUGIN_STAGE__DUMP && (ret || leave_running()))
 		resume_all();
 	for (size_t i = 0; i < nr_stopped; i++)
@@ -398,3 +389,6 @@ CR_PLUGIN_REGISTER("rxe_migros", init, fini)
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__PAUSE_DEVICES, pause_devices)
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__HANDLE_DEVICE_VMA, handle_device_vma)
 CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__DUMP_EXT_FILE, dump_file)
+CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__RESTORE_EXT_FILE, restore_ext_file)
+CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__UPDATE_VMA_MAP, update_vma_map)
+CR_PLUGIN_REGISTER_HOOK(CR_PLUGIN_HOOK__RESUME_DEVICES_LATE, resume_devices_late)

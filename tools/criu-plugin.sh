@@ -1,5 +1,5 @@
 #!/bin/bash
-# Build the CRIU plugin (criu/rxe_migros_plugin.c) against the criu-plugin.h
+# Build the CRIU plugin (criu/rxe_migros_plugin.c, criu/restore.c) against the criu-plugin.h
 # of the guest's CRIU: libcriu-dev of the pinned version, fetched once from
 # the Debian mirror into the cache. Output: out/criu/rxe_migros.so, which
 # the selftests hand to criu with --libdir; and out/criu-compat/sockopt.so,
@@ -27,7 +27,7 @@ fi
 mkdir -p "$TOP/out/criu"
 in_chroot clang -std=gnu11 -O2 -Wall -Wextra -Werror -fPIC -shared \
 	-isystem "$H/usr/include/criu" -I"$TOP/uapi" \
-	-o "$TOP/out/criu/rxe_migros.so" "$TOP/criu/rxe_migros_plugin.c" ||
+	-o "$TOP/out/criu/rxe_migros.so" "$TOP/criu/rxe_migros_plugin.c" "$TOP/criu/restore.c" ||
 	die "the CRIU plugin does not build"
 # Not in out/criu: criu loads every shared object of its --libdir.
 mkdir -p "$TOP/out/criu-compat"

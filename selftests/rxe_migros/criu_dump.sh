@@ -12,15 +12,7 @@ rxe_pair pause_timeout_s=600
 here=$(dirname "$0")
 
 args="-s 16384 -D 30 -F"
-ip netns exec nsA ib_write_bw -d $DA -x "$GA" $args >/tmp/srv.out 2>&1 &
-srv=$!
-wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
-# Its own session, in nsB's network but our mount namespace: what CRIU
-# dumps is this process alone.
-setsid nsenter --net=/run/netns/nsB ib_write_bw -d $DB -x "$GB" $args 10.0.0.1 >/tmp/cli.out 2>&1 &
-cli=$!
-wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
-	fail "no transfer began: $(failure_lines /tmp/cli.out)"
+dumpable_transfer $args
 
 rm -rf /tmp/img
 criu_dump $cli /tmp/img -R || fail "criu dump failed: $(grep -m3 Error /tmp/criu.log | tr '\n' ' ')"

@@ -238,6 +238,19 @@ start_transfer() {
 		fail "no transfer began: $(failure_lines /tmp/cli.out)"
 }
 
+# dumpable_transfer ARGS...: like start_transfer, but the client runs in
+# its own session, in nsB's network and our mount namespace, so that CRIU
+# dumps it alone; no time limit.
+dumpable_transfer() {
+	ip netns exec nsA ib_write_bw -d $DA -x "$GA" "$@" >/tmp/srv.out 2>&1 &
+	srv=$!
+	wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
+	setsid nsenter --net=/run/netns/nsB ib_write_bw -d $DB -x "$GB" "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
+	cli=$!
+	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
+		fail "no transfer began: $(failure_lines /tmp/cli.out)"
+}
+
 # Where the CRIU plugin and the compatibility preload are (make plugin).
 CRIU_PLUGINS=$(cd "$(dirname "$0")/../.." && pwd)/out/criu
 CRIU_COMPAT=$(cd "$(dirname "$0")/../.." && pwd)/out/criu-compat/sockopt.so
