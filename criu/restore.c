@@ -52,8 +52,9 @@ enum {
 	RECORD_HEADER_BYTES = 8,
 	KIND_PD = 1, KIND_MR = 2, KIND_CQ = 3, KIND_QP = 4, KIND_AH = 5,
 	KIND_CONTEXT = 6, KIND_EVENT_FILE = 7,
-	CQ_RING_AT = 24,
+	CQ_USER_HANDLE_AT = 24, CQ_RING_AT = 32,
 	QP_SQ_SIG_ALL_AT = 115, QP_SQ_RING_AT = 192, QP_RQ_RING_AT = 208,
+	QP_USER_HANDLE_AT = 224,
 	AH_AV_AT = 16,
 };
 
@@ -344,6 +345,7 @@ static int create(struct restored *c, unsigned int kind, const uint8_t *b, int s
 	case KIND_CQ: {
 		unsigned int channel = le32(b + 12);
 		struct ib_uverbs_create_cq cmd = {
+			.user_handle = le64(b + CQ_USER_HANDLE_AT),
 			.cqe = le32(b + 4),
 			.comp_vector = le32(b + 16),
 			.comp_channel = channel ? c->channels[channel - 1] : -1,
@@ -363,6 +365,7 @@ static int create(struct restored *c, unsigned int kind, const uint8_t *b, int s
 	}
 	case KIND_QP: {
 		struct ib_uverbs_create_qp cmd = {
+			.user_handle = le64(b + QP_USER_HANDLE_AT),
 			.pd_handle = le32(b + 16),
 			.send_cq_handle = le32(b + 20),
 			.recv_cq_handle = le32(b + 24),

@@ -132,15 +132,18 @@ impl UHandle {
         UHandle(unsafe { NonNull::new_unchecked(field.cast()) })
     }
 
-    /// The object's handle in its uverbs file, once the core has set it;
-    /// `None` for an object of the kernel, or one still being created.
+    /// The object's handle in its uverbs file, with the user handle the
+    /// process gave when it created it (libibverbs' address of its own
+    /// struct for the object, which the core hands back in events), once
+    /// the core has set them; `None` for an object of the kernel, or one
+    /// still being created.
     ///
     /// # Safety
     ///
     /// The object must not have been destroyed: its driver data (which
     /// the create call that received this handle returned) must not have
     /// been dropped yet.
-    pub unsafe fn get(self) -> Option<u32> {
+    pub unsafe fn ids(self) -> Option<(u32, u64)> {
         // SAFETY: per the caller the object, and so its field, is live.
         // The core may be setting the field on another CPU; a whole
         // pointer is read either way.
@@ -148,8 +151,10 @@ impl UHandle {
         if uobj.is_null() {
             return None;
         }
-        // SAFETY: a set `uobject` lives as long as its object.
-        u32::try_from(unsafe { (*uobj).id }).ok()
+        // SAFETY: a set `uobject` lives as long as its object; the core
+        // sets its user handle before it publishes it.
+        let (id, user) = unsafe { ((*uobj).id, (*uobj).user_handle) };
+        Some((u32::try_from(id).ok()?, user))
     }
 }
 

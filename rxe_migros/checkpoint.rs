@@ -22,14 +22,14 @@ use crate::rdma::qp::{AddressVector, PdId};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// The objects of a context with their handles, all set.
-struct Objects(KVec<(u32, Object)>);
+/// The objects of a context with their handles and user handles, all set.
+struct Objects(KVec<((u32, u64), Object)>);
 
 impl Objects {
     fn pd(&self, id: PdId) -> Result<u32> {
         self.0
             .iter()
-            .find_map(|(h, o)| matches!(o, Object::Pd(p) if *p == id).then_some(*h))
+            .find_map(|((h, _), o)| matches!(o, Object::Pd(p) if *p == id).then_some(*h))
             .ok_or_else(|| {
                 pr_info!("checkpoint: an object's PD is not in its context\n");
                 EINVAL
@@ -39,7 +39,7 @@ impl Objects {
     fn cq(&self, cq: &Arc<crate::cq::CqInner>) -> Result<u32> {
         self.0
             .iter()
-            .find_map(|(h, o)| matches!(o, Object::Cq(c) if Arc::ptr_eq(c, cq)).then_some(*h))
+            .find_map(|((h, _), o)| matches!(o, Object::Cq(c) if Arc::ptr_eq(c, cq)).then_some(*h))
             .ok_or_else(|| {
                 pr_info!("checkpoint: a QP's CQ is not in its context\n");
                 EINVAL
@@ -69,12 +69,12 @@ fn put(out: &mut KVec<u8>, rec: &Record<'_>) -> Result {
 /// or an object is still being created.
 pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
     let mut objects = KVec::new();
-    for (handle, o) in ctx.objects()? {
-        let Some(h) = handle else {
+    for (ids, o) in ctx.objects()? {
+        let Some(ids) = ids else {
             pr_info!("checkpoint: an object is still being created\n");
             return Err(EBUSY);
         };
-        objects.push((h, o), GFP_KERNEL)?;
+        objects.push((ids, o), GFP_KERNEL)?;
     }
     let objects = Objects(objects);
     let channels = ctx.channels()?;
@@ -83,8 +83,8 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
     let context = image::Context { cookie: ctx.cookie };
     put(&mut out, &Record::Context(context))?;
     let mut records = 1u32;
-    for (handle, object) in objects.0.iter() {
-        let handle = *handle;
+    for ((handle, user_handle), object) in objects.0.iter() {
+        let (handle, user_handle) = (*handle, *user_handle);
         match object {
             Object::Pd(_) => put(&mut out, &Record::Pd(image::Pd { handle }))?,
             Object::Mr(mr) => {
@@ -104,6 +104,7 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
                     notify: c.notify,
                     channel: channel_number(&channels, cq.channel)?,
                     comp_vector: cq.comp_vector,
+                    user_handle,
                     ring: RingImage {
                         mmap_offset: c.mmap_offset,
                         bytes: &bytes,
@@ -120,7 +121,7 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
                 });
                 put(&mut out, &rec)?;
             }
-            Object::Qp(qp) => dump_qp(&mut out, &objects, handle, qp)?,
+            Object::Qp(qp) => dump_qp(&mut out, &objects, (handle, user_handle), qp)?,
         }
         records += 1;
     }
@@ -167,7 +168,12 @@ pub(crate) fn dump_event_file(ctx: &Context, queue: usize) -> Result<KVec<u8>> {
     Ok(sealed(out, 1))
 }
 
-fn dump_qp(out: &mut KVec<u8>, objects: &Objects, handle: u32, qp: &Arc<QpInner>) -> Result {
+fn dump_qp(
+    out: &mut KVec<u8>,
+    objects: &Objects,
+    (handle, user_handle): (u32, u64),
+    qp: &Arc<QpInner>,
+) -> Result {
     let pd = objects.pd(qp.pd)?;
     let send_cq = objects.cq(&qp.send_cq)?;
     let recv_cq = objects.cq(&qp.recv_cq)?;
@@ -241,6 +247,7 @@ fn dump_qp(out: &mut KVec<u8>, objects: &Objects, handle: u32, qp: &Arc<QpInner>
             partial,
             partner_paused: tx.completer.is_paused(),
             sq_sig_all: qp.sq_sig_all,
+            user_handle,
             sq: RingImage {
                 mmap_offset: qp.sq.user.mmap_offset(),
                 bytes: &sq,

@@ -302,15 +302,15 @@ impl Context {
         Ok(out)
     }
 
-    /// Every object with its uverbs handle (`None` while the core has not
-    /// set it yet), in the order they were created.
-    pub(crate) fn objects(&self) -> Result<KVec<(Option<u32>, Object)>> {
+    /// Every object with its uverbs handle and user handle (`None` while
+    /// the core has not set them yet), in the order they were created.
+    pub(crate) fn objects(&self) -> Result<KVec<(Option<(u32, u64)>, Object)>> {
         let objects = self.objects.lock();
         let mut out = KVec::with_capacity(objects.len(), GFP_KERNEL)?;
         for e in objects.iter() {
             // SAFETY: a listed object is live: it is unlisted, under the
             // lock we hold, before its driver data is dropped.
-            let handle = unsafe { e.handle.get() };
+            let handle = unsafe { e.handle.ids() };
             out.push((handle, e.object.clone()), GFP_KERNEL)?;
         }
         Ok(out)

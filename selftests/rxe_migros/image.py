@@ -79,13 +79,14 @@ def record(kind, body):
         return {"kind": "mr", "handle": h, "pd": pd, "access": access, "lkey": lkey,
                 "rkey": rkey, "start": start, "iova": iova, "length": length}
     if kind == 3:
-        h, cqe, notify, channel, vector, zero = struct.unpack_from("<6I", body)
-        off, n, zero2 = RING.unpack_from(body, 24)
+        h, cqe, notify, channel, vector, zero, user = struct.unpack_from("<6IQ", body)
+        off, n, zero2 = RING.unpack_from(body, 32)
         if zero or zero2:
             raise Refused("reserved bytes in a CQ")
-        (data,) = rings(body, 40, [n])
+        (data,) = rings(body, 48, [n])
         return {"kind": "cq", "handle": h, "cqe": cqe, "notify": notify,
-                "channel": channel, "comp_vector": vector, "ring": ring_info(off, data)}
+                "channel": channel, "comp_vector": vector, "user_handle": hex(user),
+                "ring": ring_info(off, data)}
     if kind == 5:
         h, pd, num, zero = struct.unpack_from("<4I", body)
         if len(body) != 16 + AV.size or zero:
@@ -101,7 +102,8 @@ def record(kind, body):
         rq_off, rq_n, z2 = RING.unpack_from(body, at + RING.size)
         if z1 or z2 or b[6] > 1 or b[7] > 1 or mid[0] > 1:
             raise Refused("bad QP flags")
-        sq, rq = rings(body, at + 2 * RING.size, [sq_n, rq_n])
+        (user,) = struct.unpack_from("<Q", body, at + 2 * RING.size)
+        sq, rq = rings(body, at + 2 * RING.size + 8, [sq_n, rq_n])
         names = ["handle", "qpn", "qp_type", "state", "pd", "send_cq", "recv_cq",
                  "max_send_wr", "max_recv_wr", "max_send_sge", "max_recv_sge",
                  "max_inline", "qkey", "access", "path_mtu", "dest_qpn", "sq_psn",
@@ -109,6 +111,7 @@ def record(kind, body):
                  "acked_psn", "epsn", "msn", "rq_next"]
         q = dict(zip(names, w))
         q["kind"] = "qp"
+        q["user_handle"] = hex(user)
         q["type"] = QP_TYPES.get(q["qp_type"], str(q["qp_type"]))
         q["state_name"] = QP_STATES[q["state"]] if q["state"] < 7 else str(q["state"])
         q.update(pkey_index=pkey, timeout=b[0], retry_cnt=b[1], rnr_retry=b[2],

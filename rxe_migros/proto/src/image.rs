@@ -197,6 +197,9 @@ pub struct Cq<'a> {
     /// The completion channel it reports to (see [`EventFile`]), 0 if none.
     pub channel: u32,
     pub comp_vector: u32,
+    /// What libibverbs gave at create (its `struct ibv_cq`'s address),
+    /// which the core hands back in completion events.
+    pub user_handle: u64,
     pub ring: RingImage<'a>,
 }
 
@@ -331,6 +334,9 @@ pub struct Qp<'a> {
     /// Whether every send request completes, signaled or not (a create
     /// attribute the restoring process must give again).
     pub sq_sig_all: bool,
+    /// What libibverbs gave at create (its QP's address), which the core
+    /// hands back in asynchronous events.
+    pub user_handle: u64,
     pub sq: RingImage<'a>,
     pub rq: RingImage<'a>,
 }
@@ -350,9 +356,9 @@ pub enum Record<'a> {
 const PD_BYTES: usize = 8;
 const CONTEXT_BYTES: usize = 16;
 const MR_BYTES: usize = 48;
-const CQ_BYTES: usize = 24 + RING_BYTES;
+const CQ_BYTES: usize = 32 + RING_BYTES;
 const AH_BYTES: usize = 16 + AV_BYTES;
-const QP_BYTES: usize = 144 + AV_BYTES + 2 * RING_BYTES;
+const QP_BYTES: usize = 152 + AV_BYTES + 2 * RING_BYTES;
 /// A ring's fixed part: its mmap offset and its length.
 const RING_BYTES: usize = 16;
 
@@ -426,6 +432,7 @@ impl Record<'_> {
                 for v in [c.handle, c.cqe, c.notify, c.channel, c.comp_vector, 0] {
                     p.u32(v);
                 }
+                p.u64(c.user_handle);
                 put_ring(&mut p, &c.ring);
             }
             Record::Ah(a) => {
@@ -541,6 +548,7 @@ fn put_qp(p: &mut Put<'_>, q: &Qp<'_>) {
     q.av.unwrap_or_default().put(p);
     put_ring(p, &q.sq);
     put_ring(p, &q.rq);
+    p.u64(q.user_handle);
 }
 
 fn get_ring(g: &mut Get<'_>) -> Option<(u64, usize)> {
@@ -586,6 +594,7 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 2])> {
     let av = Av::get(g)?;
     let sq = get_ring(g)?;
     let rq = get_ring(g)?;
+    let user_handle = g.u64();
     let q = Qp {
         handle: w[0],
         qpn: w[1],
@@ -624,6 +633,7 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 2])> {
         partial,
         partner_paused,
         sq_sig_all,
+        user_handle,
         sq: RingImage {
             mmap_offset: sq.0,
             bytes: &[],
@@ -670,6 +680,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
             if w[5] != 0 {
                 return None;
             }
+            let user_handle = g.u64();
             rings[0] = get_ring(&mut g)?;
             Record::Cq(Cq {
                 handle: w[0],
@@ -677,6 +688,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
                 notify: w[2],
                 channel: w[3],
                 comp_vector: w[4],
+                user_handle,
                 ring: RingImage {
                     mmap_offset: rings[0].0,
                     bytes: &[],
@@ -926,6 +938,7 @@ mod tests {
             partial,
             partner_paused: true,
             sq_sig_all: true,
+            user_handle: 0x5555_0000_1234,
             sq: RingImage {
                 mmap_offset: 0x1000,
                 bytes: sq,
@@ -975,6 +988,7 @@ mod tests {
                 notify: 2,
                 channel: 1,
                 comp_vector: 3,
+                user_handle: 0x7fff_dead_beef,
                 ring: RingImage {
                     mmap_offset: 0x3000,
                     bytes: ring,
@@ -1109,7 +1123,7 @@ mod tests {
         );
         // A ring that claims more than its record holds.
         let cq = first + 16 + 56;
-        let ring_len = cq + 8 + 24 + 8;
+        let ring_len = cq + 8 + 32 + 8;
         assert_eq!(
             parse(&resealed(&bytes, ring_len, &1000u32.to_le_bytes())),
             ImageError::BadRecord(Kind::Cq)

@@ -284,6 +284,7 @@ mod tests {
             partial: Partial::None,
             partner_paused: false,
             sq_sig_all: false,
+            user_handle: 0,
             sq: ring(),
             rq: ring(),
         }
@@ -309,6 +310,7 @@ mod tests {
                 notify: 0,
                 channel: 0,
                 comp_vector: 0,
+                user_handle: 0,
                 ring: ring(),
             }),
             Record::Qp(qp(3, 0x11, QPT_RC)),
