@@ -76,6 +76,32 @@ impl CqEvents {
         })
     }
 
+    /// Whether a completion event for a process's CQ waits, unread, in its
+    /// completion channel (false for kernel CQs and CQs without one).
+    pub fn comp_event_waiting(&self) -> bool {
+        let mut waiting = false;
+        self.with_cq(|p| {
+            // SAFETY: linked, so alive. A CQ with a uverbs object is a
+            // process's, and its context is then its channel's event queue
+            // (or null): the core sets both before creating it. The queue
+            // lock guards the CQ's list of queued events, as in the core;
+            // interrupts are off under our own lock already.
+            unsafe {
+                let ucq = (*p).uobject;
+                let queue = (*p).cq_context.cast::<sys::ib_uverbs_event_queue>();
+                if ucq.is_null() || queue.is_null() {
+                    return;
+                }
+                let lock = &raw mut (*queue).lock;
+                sys::spin_lock(lock);
+                let list = &raw mut (*ucq).comp_list;
+                waiting = (*list).next != list;
+                sys::spin_unlock(lock);
+            }
+        });
+        waiting
+    }
+
     /// Tells the consumer that the queue overflowed (`IB_EVENT_CQ_ERR`).
     pub fn overflow(&self) {
         self.with_cq(|p| {

@@ -112,7 +112,44 @@ pub struct EventFile {
 /// process knows the object by. The core sets the field during the create
 /// call or right after it returns.
 #[derive(Clone, Copy)]
-pub struct UHandle(NonNull<*mut sys::ib_uobject>);
+pub struct UHandle {
+    field: NonNull<*mut sys::ib_uobject>,
+    kind: UKind,
+}
+
+/// Which uverbs object a [`UHandle`]'s field points to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UKind {
+    /// A bare `ib_uobject` (PD, MR, AH).
+    Plain,
+    /// An `ib_ucq_object`.
+    Cq,
+    /// An `ib_uqp_object`.
+    Qp,
+}
+
+/// The identities of a user object.
+#[derive(Clone, Copy, Debug)]
+pub struct UIds {
+    /// Its handle in its uverbs file.
+    pub handle: u32,
+    /// What the process gave when it created it (libibverbs' address of
+    /// its own struct for the object, which the core hands back in events).
+    pub user_handle: u64,
+    /// The events the core has counted as read by the process for it.
+    pub events: EventCounts,
+}
+
+/// How many events the core has handed a process for one of its objects:
+/// what it answers when the process destroys the object, and what
+/// libibverbs then waits for its own acknowledgements to reach.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    /// Completion events (CQs).
+    pub completion: u32,
+    /// Asynchronous events (CQs and QPs).
+    pub asynchronous: u32,
+}
 
 // SAFETY: a location only read through `get`, whose caller vouches for it.
 unsafe impl Send for UHandle {}
@@ -120,41 +157,121 @@ unsafe impl Send for UHandle {}
 unsafe impl Sync for UHandle {}
 
 impl UHandle {
-    /// The location of `field`, the `uobject` field of a core object.
-    /// `ib_ucq_object` and `ib_uqp_object` start with their `ib_uobject`
-    /// (inside `ib_uevent_object`), so all five are read alike.
+    /// The location of `field`, the `uobject` field of a core object of
+    /// `kind`. `ib_ucq_object` and `ib_uqp_object` start with their
+    /// `ib_uobject` (inside `ib_uevent_object`), so all are read alike.
     ///
     /// # Safety
     ///
     /// `field` must be the address of such a field (so never null).
-    unsafe fn at<U>(field: *mut *mut U) -> Self {
-        // SAFETY: per the caller, the address of a field.
-        UHandle(unsafe { NonNull::new_unchecked(field.cast()) })
+    unsafe fn at<U>(field: *mut *mut U, kind: UKind) -> Self {
+        UHandle {
+            // SAFETY: per the caller, the address of a field.
+            field: unsafe { NonNull::new_unchecked(field.cast()) },
+            kind,
+        }
     }
 
-    /// The object's handle in its uverbs file, with the user handle the
-    /// process gave when it created it (libibverbs' address of its own
-    /// struct for the object, which the core hands back in events), once
-    /// the core has set them; `None` for an object of the kernel, or one
-    /// still being created.
+    /// The uverbs object, once the core has set it; `None` for an object of
+    /// the kernel, or one still being created.
+    ///
+    /// # Safety
+    ///
+    /// The object must not have been destroyed.
+    unsafe fn uobject(self) -> Option<NonNull<sys::ib_uobject>> {
+        // SAFETY: per the caller the object, and so its field, is live.
+        // The core may be setting the field on another CPU; a whole
+        // pointer is read either way.
+        NonNull::new(unsafe { core::ptr::read_volatile(self.field.as_ptr()) })
+    }
+
+    /// The object's identities, once the core has set them; `None` for an
+    /// object of the kernel, or one still being created.
     ///
     /// # Safety
     ///
     /// The object must not have been destroyed: its driver data (which
     /// the create call that received this handle returned) must not have
     /// been dropped yet.
-    pub unsafe fn ids(self) -> Option<(u32, u64)> {
-        // SAFETY: per the caller the object, and so its field, is live.
-        // The core may be setting the field on another CPU; a whole
-        // pointer is read either way.
-        let uobj = unsafe { core::ptr::read_volatile(self.0.as_ptr()) };
-        if uobj.is_null() {
-            return None;
-        }
+    pub unsafe fn ids(self) -> Option<UIds> {
+        // SAFETY: per the caller.
+        let uobj = unsafe { self.uobject() }?.as_ptr();
         // SAFETY: a set `uobject` lives as long as its object; the core
         // sets its user handle before it publishes it.
-        let (id, user) = unsafe { ((*uobj).id, (*uobj).user_handle) };
-        Some((u32::try_from(id).ok()?, user))
+        let (id, user_handle) = unsafe { ((*uobj).id, (*uobj).user_handle) };
+        Some(UIds {
+            handle: u32::try_from(id).ok()?,
+            user_handle,
+            // SAFETY: as above.
+            events: unsafe { self.events(uobj) },
+        })
+    }
+
+    /// The events the core has counted as read by the process for the
+    /// object (zero for objects without events).
+    ///
+    /// # Safety
+    ///
+    /// `uobj` must be the object's live uverbs object.
+    unsafe fn events(self, uobj: *mut sys::ib_uobject) -> EventCounts {
+        // SAFETY: `kind` says which object `uobj` is the first member of.
+        // The counts are raised under the locks of the object's event
+        // files as the process reads events; a count read while that
+        // happens is one or the other value.
+        unsafe {
+            match self.kind {
+                UKind::Plain => EventCounts::default(),
+                UKind::Qp => EventCounts {
+                    completion: 0,
+                    asynchronous: core::ptr::read_volatile(
+                        &raw const (*uobj.cast::<sys::ib_uqp_object>()).uevent.events_reported,
+                    ),
+                },
+                UKind::Cq => {
+                    let cq = uobj.cast::<sys::ib_ucq_object>();
+                    EventCounts {
+                        completion: core::ptr::read_volatile(&raw const (*cq).comp_events_reported),
+                        asynchronous: core::ptr::read_volatile(
+                            &raw const (*cq).uevent.events_reported,
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets the counts of [`UHandle::events`]: a restored object goes on
+    /// from the counts of its checkpoint, which the process's library
+    /// remembers. EINVAL for an object of the kernel, or one without
+    /// those counts.
+    ///
+    /// # Safety
+    ///
+    /// Only while the object is being created: no event can have reached
+    /// it yet.
+    pub unsafe fn set_events(self, counts: EventCounts) -> Result {
+        if counts == EventCounts::default() {
+            return Ok(());
+        }
+        // SAFETY: per the caller, a live object.
+        let uobj = unsafe { self.uobject() }.ok_or(EINVAL)?.as_ptr();
+        // SAFETY: `kind` says which object `uobj` is the first member of;
+        // nothing else writes the counts before the object is published.
+        unsafe {
+            match self.kind {
+                UKind::Qp if counts.completion == 0 => {
+                    (*uobj.cast::<sys::ib_uqp_object>()).uevent.events_reported =
+                        counts.asynchronous;
+                }
+                UKind::Cq => {
+                    let cq = uobj.cast::<sys::ib_ucq_object>();
+                    (*cq).comp_events_reported = counts.completion;
+                    (*cq).uevent.events_reported = counts.asynchronous;
+                }
+                _ => return Err(EINVAL),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -867,7 +984,7 @@ impl<T: Driver> Ops<T> {
             unsafe {
                 let owner = Owner {
                     uctx: Self::uctx(udata),
-                    handle: UHandle::at(&raw mut (*pd).uobject),
+                    handle: UHandle::at(&raw mut (*pd).uobject, UKind::Plain),
                 };
                 let dev = Device::from_ib((*pd).device);
                 let data = T::alloc_pd(dev, PdId(pd as usize), owner)?;
@@ -889,7 +1006,7 @@ impl<T: Driver> Ops<T> {
                 // takes no room).
                 let handle = unsafe {
                     let field = &raw mut (*at).ib.__bindgen_anon_1.uobject;
-                    UHandle::at(field.cast::<*mut sys::ib_uobject>())
+                    UHandle::at(field.cast::<*mut sys::ib_uobject>(), UKind::Plain)
                 };
                 let (data, lkey, rkey) = make(handle)?;
                 // SAFETY: all-zeroes is a valid `ib_mr`; the core fills in
@@ -976,7 +1093,7 @@ impl<T: Driver> Ops<T> {
                 };
                 let owner = Owner {
                     uctx: Self::uctx(raw),
-                    handle: UHandle::at(&raw mut (*cq).uobject),
+                    handle: UHandle::at(&raw mut (*cq).uobject, UKind::Cq),
                 };
                 let udata = UData::from_raw(raw);
                 let events = CqEvents::new(cq)?;
@@ -1069,7 +1186,7 @@ impl<T: Driver> Ops<T> {
                     init.flags & sys::rdma_create_ah_flags_RDMA_CREATE_AH_SLEEPABLE != 0;
                 let owner = Owner {
                     uctx: Self::uctx(udata),
-                    handle: UHandle::at(&raw mut (*ah).uobject),
+                    handle: UHandle::at(&raw mut (*ah).uobject, UKind::Plain),
                 };
                 let udata = UData::from_raw(udata);
                 let dev = Device::<T>::from_ib((*ah).device);
@@ -1134,7 +1251,7 @@ impl<T: Driver> Ops<T> {
                 };
                 let owner = Owner {
                     uctx: Self::uctx(udata),
-                    handle: UHandle::at(&raw mut (*qp).uobject),
+                    handle: UHandle::at(&raw mut (*qp).uobject, UKind::Qp),
                 };
                 let udata = UData::from_raw(udata);
                 let dev = Device::<T>::from_ib((*qp).device);

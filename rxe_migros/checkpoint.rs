@@ -18,18 +18,19 @@ use crate::proto::image::{self, Partial, Record, RingImage};
 use crate::proto::mig::MigState;
 use crate::qp::QpInner;
 use crate::queue;
+use crate::rdma::device::UIds;
 use crate::rdma::qp::{AddressVector, PdId};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// The objects of a context with their handles and user handles, all set.
-struct Objects(KVec<((u32, u64), Object)>);
+/// The objects of a context with their identities, all set.
+struct Objects(KVec<(UIds, Object)>);
 
 impl Objects {
     fn pd(&self, id: PdId) -> Result<u32> {
         self.0
             .iter()
-            .find_map(|((h, _), o)| matches!(o, Object::Pd(p) if *p == id).then_some(*h))
+            .find_map(|(ids, o)| matches!(o, Object::Pd(p) if *p == id).then_some(ids.handle))
             .ok_or_else(|| {
                 pr_info!("checkpoint: an object's PD is not in its context\n");
                 EINVAL
@@ -39,7 +40,9 @@ impl Objects {
     fn cq(&self, cq: &Arc<crate::cq::CqInner>) -> Result<u32> {
         self.0
             .iter()
-            .find_map(|((h, _), o)| matches!(o, Object::Cq(c) if Arc::ptr_eq(c, cq)).then_some(*h))
+            .find_map(|(ids, o)| {
+                matches!(o, Object::Cq(c) if Arc::ptr_eq(c, cq)).then_some(ids.handle)
+            })
             .ok_or_else(|| {
                 pr_info!("checkpoint: a QP's CQ is not in its context\n");
                 EINVAL
@@ -83,8 +86,8 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
     let context = image::Context { cookie: ctx.cookie };
     put(&mut out, &Record::Context(context))?;
     let mut records = 1u32;
-    for ((handle, user_handle), object) in objects.0.iter() {
-        let (handle, user_handle) = (*handle, *user_handle);
+    for (ids, object) in objects.0.iter() {
+        let handle = ids.handle;
         match object {
             Object::Pd(_) => put(&mut out, &Record::Pd(image::Pd { handle }))?,
             Object::Mr(mr) => {
@@ -104,7 +107,10 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
                     notify: c.notify,
                     channel: channel_number(&channels, cq.channel)?,
                     comp_vector: cq.comp_vector,
-                    user_handle,
+                    user_handle: ids.user_handle,
+                    comp_events: ids.events.completion,
+                    async_events: ids.events.asynchronous,
+                    comp_event_waiting: c.comp_event_waiting,
                     ring: RingImage {
                         mmap_offset: c.mmap_offset,
                         bytes: &bytes,
@@ -121,7 +127,7 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
                 });
                 put(&mut out, &rec)?;
             }
-            Object::Qp(qp) => dump_qp(&mut out, &objects, (handle, user_handle), qp)?,
+            Object::Qp(qp) => dump_qp(&mut out, &objects, ids, qp)?,
         }
         records += 1;
     }
@@ -168,12 +174,7 @@ pub(crate) fn dump_event_file(ctx: &Context, queue: usize) -> Result<KVec<u8>> {
     Ok(sealed(out, 1))
 }
 
-fn dump_qp(
-    out: &mut KVec<u8>,
-    objects: &Objects,
-    (handle, user_handle): (u32, u64),
-    qp: &Arc<QpInner>,
-) -> Result {
+fn dump_qp(out: &mut KVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>) -> Result {
     let pd = objects.pd(qp.pd)?;
     let send_cq = objects.cq(&qp.send_cq)?;
     let recv_cq = objects.cq(&qp.recv_cq)?;
@@ -210,7 +211,7 @@ fn dump_qp(
             }
         };
         Ok(image::Qp {
-            handle,
+            handle: ids.handle,
             qpn: qp.qpn,
             qp_type: qp.qp_type(),
             state: a.state,
@@ -247,7 +248,8 @@ fn dump_qp(
             partial,
             partner_paused: tx.completer.is_paused(),
             sq_sig_all: qp.sq_sig_all,
-            user_handle,
+            user_handle: ids.user_handle,
+            async_events: ids.events.asynchronous,
             sq: RingImage {
                 mmap_offset: qp.sq.user.mmap_offset(),
                 bytes: &sq,

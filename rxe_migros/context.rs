@@ -20,7 +20,7 @@ use crate::cq::CqInner;
 use crate::mr::MrInner;
 use crate::proto::image::{Image, Kind, Record};
 use crate::qp::QpInner;
-use crate::rdma::device::{Device, DeviceHandle, Owner, UHandle, UverbsFile};
+use crate::rdma::device::{Device, DeviceHandle, Owner, UHandle, UIds, UverbsFile};
 use crate::rdma::qp::PdId;
 use crate::Rxe;
 use kernel::cred::Credential;
@@ -302,9 +302,9 @@ impl Context {
         Ok(out)
     }
 
-    /// Every object with its uverbs handle and user handle (`None` while
-    /// the core has not set them yet), in the order they were created.
-    pub(crate) fn objects(&self) -> Result<KVec<(Option<(u32, u64)>, Object)>> {
+    /// Every object with its identities (`None` while the core has not
+    /// set them yet), in the order they were created.
+    pub(crate) fn objects(&self) -> Result<KVec<(Option<UIds>, Object)>> {
         let objects = self.objects.lock();
         let mut out = KVec::with_capacity(objects.len(), GFP_KERNEL)?;
         for e in objects.iter() {

@@ -308,6 +308,12 @@ fn resume(arg: usize) -> Result {
             announced += u32::from(a);
         }
     }
+    // Completion events a checkpoint had waiting, unread, come again.
+    for (_, object) in ctx.objects()? {
+        if let crate::context::Object::Cq(cq) = object {
+            cq.redeliver_event();
+        }
+    }
     Command::<{ size_of::<ResumeArgs>() }>::answer(arg, RESUME_QPS_AT, &[n, announced])
 }
 

@@ -16,7 +16,7 @@ use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::queue::UserRing;
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::{CqEvents, CqInit, WorkCompletion};
-use crate::rdma::device::Owner;
+use crate::rdma::device::{EventCounts, Owner};
 use crate::rdma::mmap::SharedBuf;
 use crate::rdma::udata::UData;
 use crate::Rxe;
@@ -68,6 +68,9 @@ struct CqRing {
     /// What the consumer armed (`ib_cq_notify_flags`), cleared as it fires.
     notify: u32,
     store: Store,
+    /// A restored CQ's completion event that its checkpoint had waiting
+    /// in its channel, to deliver again when it resumes.
+    event_owed: bool,
 }
 
 impl CqRing {
@@ -99,6 +102,7 @@ impl CqRing {
         self.producer = producer;
         self.notify = image.notify
             & (sys::ib_cq_notify_flags_IB_CQ_SOLICITED | sys::ib_cq_notify_flags_IB_CQ_NEXT_COMP);
+        self.event_owed = image.comp_event_waiting;
         Ok(())
     }
 
@@ -140,6 +144,8 @@ pub(crate) struct CqImage {
     pub(crate) notify: u32,
     pub(crate) mmap_offset: u64,
     pub(crate) buf: Arc<SharedBuf>,
+    /// Whether a completion event waits in its channel, unread.
+    pub(crate) comp_event_waiting: bool,
 }
 
 impl CqInner {
@@ -154,7 +160,18 @@ impl CqInner {
             notify: cq.notify,
             mmap_offset: u.mmap_offset(),
             buf: u.buf.clone(),
+            comp_event_waiting: self.events.comp_event_waiting(),
         })
+    }
+
+    /// A restored CQ whose checkpoint had a completion event waiting in
+    /// its channel, unread, tells its consumer again (once): the event
+    /// files are new, and the process may be waiting for that event.
+    pub(crate) fn redeliver_event(&self) {
+        let owed = core::mem::take(&mut self.ring.lock().event_owed);
+        if owed {
+            self.events.completion();
+        }
     }
 
     /// Adds a completion, and tells the consumer if it armed the CQ for
@@ -217,9 +234,16 @@ impl Cq {
             producer: 0,
             notify: 0,
             store,
+            event_owed: false,
         };
         if let Some(image) = image {
             state.restore(image, init.channel.is_some())?;
+            let events = EventCounts {
+                completion: image.comp_events,
+                asynchronous: image.async_events,
+            };
+            // SAFETY: the CQ is being created.
+            unsafe { owner.handle.set_events(events) }?;
         }
         let inner = Arc::pin_init(
             pin_init!(CqInner {

@@ -21,7 +21,7 @@ use crate::proto::req::Service;
 use crate::proto::wqe;
 use crate::queue::UserRing;
 use crate::rdma::bindings as sys;
-use crate::rdma::device::{Device, DeviceHandle, Owner};
+use crate::rdma::device::{Device, DeviceHandle, EventCounts, Owner};
 use crate::rdma::qp::{transition_ok, AddressVector, PdId, QpCaps, QpInit, QpType};
 use crate::rdma::skb::{SkBuff, SkbQueue};
 use crate::rdma::udata::UData;
@@ -482,6 +482,12 @@ impl Qp {
             }
             restore::fill_ring(&sq, &img.sq)?;
             restore::fill_ring(&rq, &img.rq)?;
+            let events = EventCounts {
+                completion: 0,
+                asynchronous: img.async_events,
+            };
+            // SAFETY: the QP is being created.
+            unsafe { owner.handle.set_events(events) }?;
         }
         let (sq_mask, rq_mask) = (sq.ring.capacity(), rq.ring.capacity());
         let make = |qpn| {

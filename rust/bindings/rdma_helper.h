@@ -27,6 +27,14 @@
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/dst.h>
+/*
+ * ib_uverbs' own objects (ib_ucq_object, ib_uqp_object), for the counts of
+ * events it has handed a process: a checkpoint must keep them and a
+ * restore must give them back, or libibverbs waits forever when the
+ * restored process destroys a CQ or QP. Not an exported header: its
+ * layout is that of the kernel this module is built against.
+ */
+#include <../drivers/infiniband/core/uverbs.h>
 
 struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info);
 void rxe_migros_dev_put(struct net_device *ndev);

@@ -207,7 +207,7 @@ def restore_checks(ctl, name, gid_index):
     expect("restore check: a truncated image", errno.EINVAL,
            lambda: migctl.restore_check(ctl, fresh_fd, img[:len(img) - 8]))
     other = bytearray(img)
-    other[8:12] = struct.pack("<I", 2)
+    other[8:12] = struct.pack("<I", image.VERSION + 1)
     expect("restore check: another image version", errno.EPROTONOSUPPORT,
            lambda: migctl.restore_check(ctl, fresh_fd, image.reseal(other)))
     # A forged image whose MR names a PD that is not there.

@@ -17,6 +17,7 @@ import sys
 import zlib
 
 MAGIC = b"RXEMIGRS"
+VERSION = 2
 HEADER = struct.Struct("<8sIIII")
 RECORD = struct.Struct("<HHI")
 AV = struct.Struct("<16s16sIBBBB6sH")
@@ -79,14 +80,16 @@ def record(kind, body):
         return {"kind": "mr", "handle": h, "pd": pd, "access": access, "lkey": lkey,
                 "rkey": rkey, "start": start, "iova": iova, "length": length}
     if kind == 3:
-        h, cqe, notify, channel, vector, zero, user = struct.unpack_from("<6IQ", body)
-        off, n, zero2 = RING.unpack_from(body, 32)
-        if zero or zero2:
+        h, cqe, notify, channel, vector, comp, user, asyn, waiting = \
+            struct.unpack_from("<6IQ2I", body)
+        off, n, zero = RING.unpack_from(body, 40)
+        if zero or waiting > 1:
             raise Refused("reserved bytes in a CQ")
-        (data,) = rings(body, 48, [n])
+        (data,) = rings(body, 56, [n])
         return {"kind": "cq", "handle": h, "cqe": cqe, "notify": notify,
                 "channel": channel, "comp_vector": vector, "user_handle": hex(user),
-                "ring": ring_info(off, data)}
+                "comp_events": comp, "async_events": asyn,
+                "comp_event_waiting": bool(waiting), "ring": ring_info(off, data)}
     if kind == 5:
         h, pd, num, zero = struct.unpack_from("<4I", body)
         if len(body) != 16 + AV.size or zero:
@@ -102,8 +105,10 @@ def record(kind, body):
         rq_off, rq_n, z2 = RING.unpack_from(body, at + RING.size)
         if z1 or z2 or b[6] > 1 or b[7] > 1 or mid[0] > 1:
             raise Refused("bad QP flags")
-        (user,) = struct.unpack_from("<Q", body, at + 2 * RING.size)
-        sq, rq = rings(body, at + 2 * RING.size + 8, [sq_n, rq_n])
+        user, asyn, z3 = struct.unpack_from("<QII", body, at + 2 * RING.size)
+        if z3:
+            raise Refused("reserved bytes in a QP")
+        sq, rq = rings(body, at + 2 * RING.size + 16, [sq_n, rq_n])
         names = ["handle", "qpn", "qp_type", "state", "pd", "send_cq", "recv_cq",
                  "max_send_wr", "max_recv_wr", "max_send_sge", "max_recv_sge",
                  "max_inline", "qkey", "access", "path_mtu", "dest_qpn", "sq_psn",
@@ -112,6 +117,7 @@ def record(kind, body):
         q = dict(zip(names, w))
         q["kind"] = "qp"
         q["user_handle"] = hex(user)
+        q["async_events"] = asyn
         q["type"] = QP_TYPES.get(q["qp_type"], str(q["qp_type"]))
         q["state_name"] = QP_STATES[q["state"]] if q["state"] < 7 else str(q["state"])
         q.update(pkey_index=pkey, timeout=b[0], retry_cnt=b[1], rnr_retry=b[2],
@@ -151,7 +157,7 @@ def parse(data):
     magic, version, total, count, crc = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise Refused("not an rxe_migros image")
-    if version != 1:
+    if version != VERSION:
         raise Refused("image version %d" % version)
     if total != len(data):
         raise Refused("%d bytes, the header says %d" % (len(data), total))
@@ -191,9 +197,11 @@ def line(o):
                    o["length"], o["access"]))
     if k == "cq":
         r = o["ring"]
-        return ("cq handle=%d cqe=%d notify=%d channel=%d producer=%s consumer=%s ring=%d"
+        return ("cq handle=%d cqe=%d notify=%d channel=%d producer=%s consumer=%s ring=%d "
+                "comp_events=%d async_events=%d comp_event_waiting=%d"
                 % (o["handle"], o["cqe"], o["notify"], o["channel"], r.get("producer"),
-                   r.get("consumer"), r["bytes"]))
+                   r.get("consumer"), r["bytes"], o["comp_events"], o["async_events"],
+                   o["comp_event_waiting"]))
     if k == "ah":
         return "ah handle=%d pd=%d num=%d dgid=%s" % (o["handle"], o["pd"], o["num"],
                                                       o["av"]["dgid"])

@@ -27,7 +27,7 @@ use super::icrc::crc32_le;
 /// The first eight bytes of every image.
 pub const MAGIC: [u8; 8] = *b"RXEMIGRS";
 /// The image format this code writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const HEADER_BYTES: usize = 24;
 pub const RECORD_HEADER_BYTES: usize = 8;
 /// No image of ours is larger: a bound on what restore reads.
@@ -200,6 +200,13 @@ pub struct Cq<'a> {
     /// What libibverbs gave at create (its `struct ibv_cq`'s address),
     /// which the core hands back in completion events.
     pub user_handle: u64,
+    /// The completion and asynchronous events the process has read for
+    /// it: libibverbs waits, when it destroys the CQ, until it has
+    /// acknowledged as many as the kernel says it reported.
+    pub comp_events: u32,
+    pub async_events: u32,
+    /// Whether a completion event was waiting in its channel, unread.
+    pub comp_event_waiting: bool,
     pub ring: RingImage<'a>,
 }
 
@@ -337,6 +344,9 @@ pub struct Qp<'a> {
     /// What libibverbs gave at create (its QP's address), which the core
     /// hands back in asynchronous events.
     pub user_handle: u64,
+    /// The asynchronous events the process has read for it (see
+    /// [`Cq::comp_events`]).
+    pub async_events: u32,
     pub sq: RingImage<'a>,
     pub rq: RingImage<'a>,
 }
@@ -356,9 +366,9 @@ pub enum Record<'a> {
 const PD_BYTES: usize = 8;
 const CONTEXT_BYTES: usize = 16;
 const MR_BYTES: usize = 48;
-const CQ_BYTES: usize = 32 + RING_BYTES;
+const CQ_BYTES: usize = 40 + RING_BYTES;
 const AH_BYTES: usize = 16 + AV_BYTES;
-const QP_BYTES: usize = 152 + AV_BYTES + 2 * RING_BYTES;
+const QP_BYTES: usize = 160 + AV_BYTES + 2 * RING_BYTES;
 /// A ring's fixed part: its mmap offset and its length.
 const RING_BYTES: usize = 16;
 
@@ -429,10 +439,19 @@ impl Record<'_> {
                 }
             }
             Record::Cq(c) => {
-                for v in [c.handle, c.cqe, c.notify, c.channel, c.comp_vector, 0] {
+                for v in [
+                    c.handle,
+                    c.cqe,
+                    c.notify,
+                    c.channel,
+                    c.comp_vector,
+                    c.comp_events,
+                ] {
                     p.u32(v);
                 }
                 p.u64(c.user_handle);
+                p.u32(c.async_events);
+                p.u32(c.comp_event_waiting as u32);
                 put_ring(&mut p, &c.ring);
             }
             Record::Ah(a) => {
@@ -549,6 +568,8 @@ fn put_qp(p: &mut Put<'_>, q: &Qp<'_>) {
     put_ring(p, &q.sq);
     put_ring(p, &q.rq);
     p.u64(q.user_handle);
+    p.u32(q.async_events);
+    p.u32(0);
 }
 
 fn get_ring(g: &mut Get<'_>) -> Option<(u64, usize)> {
@@ -595,6 +616,10 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 2])> {
     let sq = get_ring(g)?;
     let rq = get_ring(g)?;
     let user_handle = g.u64();
+    let async_events = g.u32();
+    if g.u32() != 0 {
+        return None;
+    }
     let q = Qp {
         handle: w[0],
         qpn: w[1],
@@ -634,6 +659,7 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 2])> {
         partner_paused,
         sq_sig_all,
         user_handle,
+        async_events,
         sq: RingImage {
             mmap_offset: sq.0,
             bytes: &[],
@@ -677,10 +703,12 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
         }
         Kind::Cq => {
             let w: [u32; 6] = core::array::from_fn(|_| g.u32());
-            if w[5] != 0 {
+            let user_handle = g.u64();
+            let async_events = g.u32();
+            let waiting = g.u32();
+            if waiting > 1 {
                 return None;
             }
-            let user_handle = g.u64();
             rings[0] = get_ring(&mut g)?;
             Record::Cq(Cq {
                 handle: w[0],
@@ -688,6 +716,9 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
                 notify: w[2],
                 channel: w[3],
                 comp_vector: w[4],
+                comp_events: w[5],
+                async_events,
+                comp_event_waiting: waiting == 1,
                 user_handle,
                 ring: RingImage {
                     mmap_offset: rings[0].0,
@@ -939,6 +970,7 @@ mod tests {
             partner_paused: true,
             sq_sig_all: true,
             user_handle: 0x5555_0000_1234,
+            async_events: 2,
             sq: RingImage {
                 mmap_offset: 0x1000,
                 bytes: sq,
@@ -989,6 +1021,9 @@ mod tests {
                 channel: 1,
                 comp_vector: 3,
                 user_handle: 0x7fff_dead_beef,
+                comp_events: 41,
+                async_events: 1,
+                comp_event_waiting: true,
                 ring: RingImage {
                     mmap_offset: 0x3000,
                     bytes: ring,
@@ -1090,8 +1125,8 @@ mod tests {
         let bytes = image(&recs);
         let parse = |b: &[u8]| Image::parse(b).unwrap_err();
         assert_eq!(
-            parse(&resealed(&bytes, 8, &2u32.to_le_bytes())),
-            ImageError::UnknownVersion(2)
+            parse(&resealed(&bytes, 8, &3u32.to_le_bytes())),
+            ImageError::UnknownVersion(3)
         );
         assert_eq!(parse(&resealed(&bytes, 0, b"X")), ImageError::BadMagic);
         assert_eq!(
@@ -1123,7 +1158,7 @@ mod tests {
         );
         // A ring that claims more than its record holds.
         let cq = first + 16 + 56;
-        let ring_len = cq + 8 + 32 + 8;
+        let ring_len = cq + 8 + 40 + 8;
         assert_eq!(
             parse(&resealed(&bytes, ring_len, &1000u32.to_le_bytes())),
             ImageError::BadRecord(Kind::Cq)

@@ -285,6 +285,7 @@ mod tests {
             partner_paused: false,
             sq_sig_all: false,
             user_handle: 0,
+            async_events: 0,
             sq: ring(),
             rq: ring(),
         }
@@ -311,6 +312,9 @@ mod tests {
                 channel: 0,
                 comp_vector: 0,
                 user_handle: 0,
+                comp_events: 0,
+                async_events: 0,
+                comp_event_waiting: false,
                 ring: ring(),
             }),
             Record::Qp(qp(3, 0x11, QPT_RC)),
