@@ -2,7 +2,8 @@
 #
 # rxe_migros: everything starts here.
 #
-#   make demo               set everything up (cached), boot the VM, show devices
+#   make demo               set everything up (cached), boot the VM, migrate a
+#                           running RDMA application with CRIU (tools/demo.sh)
 #   make check              every test: host unit tests, the uapi layout check,
 #                           then the VM selftests
 #   make bench              ours against the C rxe in one boot (docs/bench.md)
@@ -48,8 +49,8 @@ selftests: module plugin rootfs
 
 check: host-test abi-check selftests
 
-demo: module rootfs
-	@$(TOOLS)/vm-run.sh --timeout 600 -- tools/demo.sh
+demo: module plugin rootfs
+	@$(TOOLS)/vm-run.sh --timeout 900 -- sh tools/demo.sh
 
 bench: module rootfs
 	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1800} -- bench/run.sh

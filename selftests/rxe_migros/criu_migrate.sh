@@ -5,46 +5,27 @@
 # its TCP connection to the server survives (--tcp-established). The
 # restored client resumes its QP from the new address, the server (nsA,
 # rxe0) follows it, and the transfer completes with no error. Then the
-# same for ibv_rc_pingpong -c.
+# same for ibv_rc_pingpong -c -e, and for ib_send_bw -b (both ends send).
 # timeout: 600
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
-# Host B: nsH (veth2, 10.0.1.3), a hop away from the server through nsB
-# (veth3, 10.0.1.2, forwarding), so that its RoCE traffic reaches the
-# server on veth0 as host A's did.
-ip netns add nsH || fail "cannot create nsH"
-ip link add veth2 netns nsH type veth peer name veth3 netns nsB || fail "cannot create veth2"
-must ip -n nsH addr add 10.0.1.3/24 dev veth2
-must ip -n nsB addr add 10.0.1.2/24 dev veth3
-must ip -n nsH link set lo up
-must ip -n nsH link set veth2 up
-must ip -n nsB link set veth3 up
-must ip netns exec nsB sysctl -qw net.ipv4.ip_forward=1
-must ip -n nsH route add 10.0.0.0/24 via 10.0.1.2
-must ip -n nsA route add 10.0.1.0/24 via 10.0.0.2
-must ip netns exec nsH rdma link add rxe2 type rxe netdev veth2
-wait_for 20 gid_index rxe2 10.0.1.3 || fail "rxe2 has no 10.0.1.3 GID"
+host_b
 
 # migrate WHAT: CRIU dumps the client ($cli, in nsB) in the middle of its
 # run, and restores it on host B; it must resume there, be heard by the
 # server ($srv), and both must finish without error.
 migrate() {
 	heard=$(counter rxe0 resume_rcvd)
-	rm -rf /tmp/img
-	criu_dump $cli /tmp/img || fail "$1: criu dump failed: $(grep -m3 Error /tmp/criu.log | tr '\n' ' ')"
-	note "$1: dump: $(plugin_lines)"
-	kill -0 $cli 2>/dev/null && fail "$1: the dumped client still runs"
-	RXE_MIGROS_DEVICE=rxe2 RXE_MIGROS_GID=10.0.1.3 LD_PRELOAD=$CRIU_COMPAT \
-		nsenter --net=/run/netns/nsB criu restore -D /tmp/img -d --libdir "$CRIU_PLUGINS" \
-		--log-file /tmp/restore.log -v4 --tcp-established >/dev/null 2>&1 ||
-		fail "$1: criu restore failed: $(grep -E 'Error|rxe_migros' /tmp/restore.log | head -n 12 | tr '\n' ' ')"
-	note "$1: restore: $(grep 'rxe_migros:' /tmp/restore.log | sed 's/^([ 0-9.]*) *//' | tr '\n' ';')"
-	kill -0 $cli 2>/dev/null || fail "$1: no restored client (pid $cli)"
+	criu_migrate_to rxe2 10.0.1.3 "$1"
+	finish "$1"
+}
+
+# finish WHAT: the restored client ($cli, restored since RESUME count
+# $heard) must be heard by the server ($srv), and both must finish
+# without error.
+finish() {
 	grep -q 'rxe_migros: .*1 MRs pinned, 1 QPs resumed, 1 announcing' /tmp/restore.log ||
 		fail "$1: the plugin adopted and resumed nothing"
-	# The restored client holds its own files, not the plugin's.
-	fds=$(ls -l /proc/$cli/fd | grep -c -e /dev/infiniband/uverbs -e /dev/rxe_migros)
-	[ "$fds" = 1 ] || fail "$1: the restored client holds $fds uverbs and control files, not 1"
 	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/resume_rcvd) -gt $heard ]" ||
 		fail "$1: the server heard no RESUME"
 	wait_for 300 sh -c "! kill -0 $cli 2>/dev/null" || fail "$1: the restored client did not finish"
@@ -55,12 +36,32 @@ migrate() {
 
 args="-s 65536 -n 2000 -F"
 dumpable_transfer $args
-migrate ib_write_bw
+# First a damaged copy of the image: refused, with nothing left behind
+# on host B's device; then the image itself.
+rm -rf /tmp/img /tmp/bad
+criu_dump $cli /tmp/img || fail "criu dump failed: $(grep -m3 Error /tmp/criu.log | tr '\n' ' ')"
+cp -a /tmp/img /tmp/bad
+big=$(ls -S /tmp/bad/rxe_migros-*.img | head -n 1)
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(4000); b = f.read(1); f.seek(4000); f.write(bytes([b[0] ^ 0x5a]))' "$big"
+empty=$(rdma_objects rxe2)
+criu_restore_to rxe2 10.0.1.3 "damaged image" /tmp/bad &&
+	fail "a damaged image was restored: $(grep rxe_migros: /tmp/restore.log | tr '\n' ' ')"
+note "a damaged image: $(grep -m1 -E 'rxe_migros: .*(refuses|cannot)' /tmp/restore.log | sed 's/^([ 0-9.]*) *//')"
+grep -q 'rxe_migros: .*Invalid argument' /tmp/restore.log || fail "the plugin did not say why it failed"
+dmesg | grep -q 'image refused' || fail "the driver did not say why it refused the image"
+[ "$(rdma_objects rxe2)" = "$empty" ] || fail "a refused restore left objects: $(rdma_objects rxe2), not $empty"
+kill -0 $cli 2>/dev/null && fail "a refused restore left the process running"
+heard=$(counter rxe0 resume_rcvd)
+criu_restore_to rxe2 10.0.1.3 ib_write_bw
+finish ib_write_bw
 note "ib_write_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/srv.out)"
 
 # SEND and RECV, the data checked: receive requests wait in the restored
-# ring. The client comes from host B now, so it goes back to rxe1.
-args="-n 10000 -s 1024 -c"
+# ring. Both ends wait for completion events (-e): the restored client's
+# CQ must keep the count of events it read, or libibverbs would wait for
+# it forever when the client destroys the CQ at exit. The client comes
+# from host B now, so it goes back to rxe1.
+args="-n 10000 -s 1024 -c -e"
 ip netns exec nsA ibv_rc_pingpong -d rxe0 -g "$GA" $args >/tmp/srv.out 2>&1 &
 srv=$!
 wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the pingpong server opened no device"
@@ -70,6 +71,17 @@ sent=$(counter rxe0 rcvd_pkts)
 wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt $((sent + 300)) ]" ||
 	fail "ibv_rc_pingpong did not begin: $(failure_lines /tmp/cli.out)"
 migrate ibv_rc_pingpong
+cq=$(for f in /tmp/img/rxe_migros-*.img; do python3 "$(dirname "$0")/image.py" "$f"; done | grep '^cq ')
+note "ibv_rc_pingpong: its CQ's image: ${cq#cq }"
+echo "$cq" | grep -Eq 'comp_events=[1-9]' ||
+	fail "the image keeps no count of the completion events the client read"
 grep -q "iters in" /tmp/cli.out || fail "the restored pingpong client did not finish: $(failure_lines /tmp/cli.out)"
 note "ibv_rc_pingpong $args: $(grep 'iters in' /tmp/cli.out)"
+
+# Both directions at once: the restored client's receive ring holds
+# the server's messages to come, its send ring its own.
+args="-s 16384 -n 3000 -b -F"
+PERF=ib_send_bw dumpable_transfer $args
+migrate "ib_send_bw -b"
+note "ib_send_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/srv.out)"
 note "rxe2: $(counter rxe2 resume_sent) RESUMEs sent; rxe0: $(counter rxe0 resume_rcvd) received"

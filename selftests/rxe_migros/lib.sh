@@ -240,12 +240,14 @@ start_transfer() {
 
 # dumpable_transfer ARGS...: like start_transfer, but the client runs in
 # its own session, in nsB's network and our mount namespace, so that CRIU
-# dumps it alone; no time limit.
+# dumps it alone; no time limit. The tool is $PERF (ib_write_bw unless
+# set).
 dumpable_transfer() {
-	ip netns exec nsA ib_write_bw -d $DA -x "$GA" "$@" >/tmp/srv.out 2>&1 &
+	tool=${PERF:-ib_write_bw}
+	ip netns exec nsA $tool -d $DA -x "$GA" "$@" >/tmp/srv.out 2>&1 &
 	srv=$!
 	wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
-	setsid nsenter --net=/run/netns/nsB ib_write_bw -d $DB -x "$GB" "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
+	setsid nsenter --net=/run/netns/nsB $tool -d $DB -x "$GB" "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
 	cli=$!
 	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
 		fail "no transfer began: $(failure_lines /tmp/cli.out)"
@@ -266,6 +268,66 @@ criu_dump() {
 	LD_PRELOAD=$CRIU_COMPAT nsenter --net=/proc/$pid/ns/net \
 		criu dump -t "$pid" -D "$dir" --libdir "$CRIU_PLUGINS" --log-file /tmp/criu.log -v4 \
 		--tcp-established --network-lock nftables "$@" >/dev/null 2>&1
+}
+
+# Host B for live migrations: nsH (veth2, 10.0.1.3, rxe2), a hop away
+# from nsA through nsB (veth3, 10.0.1.2, forwarding), so that its RoCE
+# traffic reaches nsA's veth0 as nsB's did. Needs rxe_pair.
+host_b() {
+	ip netns add nsH || fail "cannot create nsH"
+	ip link add veth2 netns nsH type veth peer name veth3 netns nsB || fail "cannot create veth2"
+	must ip -n nsH addr add 10.0.1.3/24 dev veth2
+	must ip -n nsB addr add 10.0.1.2/24 dev veth3
+	must ip -n nsH link set lo up
+	must ip -n nsH link set veth2 up
+	must ip -n nsB link set veth3 up
+	must ip netns exec nsB sysctl -qw net.ipv4.ip_forward=1
+	must ip -n nsH route add 10.0.0.0/24 via 10.0.1.2
+	must ip -n nsA route add 10.0.1.0/24 via 10.0.0.2
+	must ip netns exec nsH rdma link add rxe2 type rxe netdev veth2
+	wait_for 20 gid_index rxe2 10.0.1.3 || fail "rxe2 has no 10.0.1.3 GID"
+}
+
+# criu_migrate_to DEV IP LABEL: CRIU dumps the process tree of $cli (in
+# nsB's network, its own session) into /tmp/img, and restores it on
+# device DEV with RoCE address IP (criu_restore_to).
+criu_migrate_to() {
+	rm -rf /tmp/img
+	criu_dump $cli /tmp/img || fail "$3: criu dump failed: $(grep -m3 Error /tmp/criu.log | tr '\n' ' ')"
+	[ -n "${brief:-}" ] || note "$3: dump: $(plugin_lines)"
+	kill -0 $cli 2>/dev/null && fail "$3: the dumped process still runs"
+	criu_restore_to "$@"
+}
+
+# criu_restore_to DEV IP LABEL [DIR]: CRIU restores the images in DIR
+# (/tmp/img) on device DEV with RoCE address IP, in nsB's network
+# namespace (so its TCP connections stay; log /tmp/restore.log); CRIU's
+# status. Without DIR, the restored process must hold its own uverbs file,
+# its MRs pinned and its QPs resumed. The plugin's lines become notes
+# (unless $brief is set); LABEL names the migration in them.
+criu_restore_to() {
+	dev=$1 ip=$2 label=$3 dir=${4:-/tmp/img}
+	RXE_MIGROS_DEVICE=$dev RXE_MIGROS_GID=$ip LD_PRELOAD=$CRIU_COMPAT \
+		nsenter --net=/run/netns/nsB criu restore -D "$dir" -d --libdir "$CRIU_PLUGINS" \
+		--log-file /tmp/restore.log -v4 --tcp-established >/dev/null 2>&1
+	rc=$?
+	[ $# -lt 4 ] || return $rc
+	[ $rc = 0 ] ||
+		fail "$label: criu restore failed: $(grep -E 'Error|rxe_migros' /tmp/restore.log | head -n 12 | tr '\n' ' ')"
+	[ -n "${brief:-}" ] ||
+		note "$label: restore: $(grep 'rxe_migros:' /tmp/restore.log | sed 's/^([ 0-9.]*) *//' | tr '\n' ';')"
+	kill -0 $cli 2>/dev/null || fail "$label: no restored process (pid $cli)"
+	grep -q 'rxe_migros: .*MRs pinned, [1-9][0-9]* QPs resumed' /tmp/restore.log ||
+		fail "$label: the plugin adopted and resumed nothing"
+	# The restored process holds its own files, not the plugin's.
+	fds=$(ls -l /proc/$cli/fd | grep -c -e /dev/infiniband/uverbs -e /dev/rxe_migros)
+	[ "$fds" = 1 ] || fail "$label: the restored process holds $fds uverbs and control files, not 1"
+}
+
+# The RDMA objects of device $1 (pd, cq, qp, mr, ctx counts), as `rdma
+# resource` shows them.
+rdma_objects() {
+	rdma resource show | grep " $1: " | grep -o -E '(pd|cq|qp|mr|ctx) [0-9]+' | tr '\n' ' '
 }
 
 # The plugin's lines of the CRIU log, on one line.

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Our integrity checker (SEND, WRITE with immediate and READ, every message
+# tagged and its bytes verified) migrated with stock CRIU 20 times in a
+# row, at random instants, back and forth between host A (rxe1, nsB's
+# 10.0.0.2) and host B (rxe2, 10.0.1.3): every message arrives exactly
+# once, in order, with its content.
+# timeout: 1500
+. "$(dirname "$0")/lib.sh"
+rxe_pair pause_timeout_s=600
+host_b
+
+rounds=20 count=40000 brief=1
+seed=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+note "random instants from seed $seed"
+integrity="python3 $(cd "$(dirname "$0")" && pwd)/integrity.py"
+ip netns exec nsA $integrity server rxe0 "$GA" 18600 $count >/tmp/isrv.out 2>&1 &
+srv=$!
+wait_for 30 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the checker's server opened no device"
+setsid nsenter --net=/run/netns/nsB $integrity client rxe1 "$GB" 10.0.0.1 18600 $count \
+	>/tmp/icli.out 2>&1 &
+cli=$!
+sent=$(counter rxe0 rcvd_pkts)
+wait_for 60 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt $((sent + 200)) ]" ||
+	fail "the checker did not begin: $(failure_lines /tmp/icli.out)"
+
+here=rxe1
+i=0
+while [ $i -lt $rounds ]; do
+	i=$((i + 1))
+	# Somewhere in the next 0.2 to 2.5 s of traffic.
+	pause=$(awk -v s="$seed" -v i="$i" 'BEGIN { srand(s * 100 + i); printf "%.1f", 0.2 + rand() * 2.3 }')
+	sleep "$pause"
+	kill -0 $cli 2>/dev/null || fail "round $i: the checker's client is gone: $(failure_lines /tmp/icli.out)"
+	if [ $here = rxe1 ]; then to=rxe2 gid=10.0.1.3; else to=rxe1 gid=10.0.0.2; fi
+	before=$(counter rxe0 rcvd_pkts)
+	label="round $i ($here to $to, after ${pause}s)"
+	criu_migrate_to $to $gid "$label"
+	note "$label: $(grep -o 'QPs resumed, [0-9]* announcing' /tmp/restore.log), image $(cat /tmp/img/rxe_migros-*.img | wc -c) bytes"
+	here=$to
+	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt $before ]" ||
+		fail "round $i: no traffic after the restore: $(failure_lines /tmp/icli.out)"
+done
+note "$rounds migrations; rxe0 heard $(counter rxe0 resume_rcvd) RESUMEs"
+wait_for 600 sh -c "! kill -0 $cli 2>/dev/null" || fail "the checker's client did not finish"
+wait $srv || fail "the checker's server failed: $(failure_lines /tmp/isrv.out)"
+grep -q "verified $count messages" /tmp/icli.out ||
+	fail "the checker's client failed: $(failure_lines /tmp/icli.out)"
+note "client: $(cat /tmp/icli.out); server: $(cat /tmp/isrv.out)"
