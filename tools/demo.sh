@@ -127,7 +127,6 @@ RXE_MIGROS_DEVICE=rxeB RXE_MIGROS_GID=10.0.1.3 LD_PRELOAD=$CRIU_COMPAT \
 	nsenter --net=/run/netns/ctr criu restore -D $D/hostB -d --libdir "$CRIU_PLUGINS" \
 	--log-file $D/restore.log -v4 --tcp-established --pidfile $D/pid >/dev/null 2>&1 ||
 	fail "criu restore failed: $(grep -E 'Error|rxe_migros' $D/restore.log | head -n 8 | tr '\n' ' ')"
-t_restored=$(now)
 grep 'rxe_migros:' $D/restore.log | sed 's/^([ 0-9.]*) *[0-9]*:* */  /'
 pid=$(cat $D/pid)
 
