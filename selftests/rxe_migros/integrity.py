@@ -7,14 +7,18 @@ lost, duplicated, reordered or corrupted message is caught.
     integrity.py server DEVICE GID_INDEX PORT COUNT
     integrity.py client DEVICE GID_INDEX SERVER_IP PORT COUNT
 
-The client sends COUNT messages, cycling through SEND, RDMA WRITE with
-immediate and RDMA READ, of sizes up to 12 KiB (multi-packet at MTU
-1024). The server checks each SEND and WRITE as it completes: its tag
-(SEND payload or immediate) must be the next expected one and its bytes
-the tag's pattern. The client checks every READ's bytes against the
-pattern of the server's slot. Both print "verified N messages" and exit 0,
-or print what broke and exit 1.
+The client sends COUNT messages, or fewer if SIGUSR1 tells it to stop,
+cycling through SEND, RDMA WRITE with immediate and RDMA READ, of sizes
+up to 12 KiB (multi-packet at MTU 1024), and then an end mark: a SEND
+whose tag has length 0 and the number of messages sent. The server
+checks each SEND and WRITE as it completes: its tag (SEND payload or
+immediate) must be the next expected one and its bytes the tag's
+pattern; at the end mark, it must have had every message. The client
+checks every READ's bytes against the pattern of the server's slot. Both
+print "verified N messages" (N the client's count) and exit 0, or print
+what broke and exit 1.
 """
+import signal
 import socket
 import struct
 import sys
@@ -152,14 +156,14 @@ def server(dev, gid_index, port, count):
         end.post_recv(i)
     sock.sendall(end.info())
     expected, got = 0, 0
-    # Every message but the READs takes a receive request.
-    carried = sum(1 for seq in range(int(count)) if seq % 3 != 2)
-    while got < carried:
+    while True:
         wc = end.wait()
         i = wc.wr_id
         if wc.opcode == e.IBV_WC_RECV:
             data = end.mr.read(wc.byte_len, i * SLOT)
-            seq = TAG.unpack_from(data)[0]
+            seq, length = TAG.unpack_from(data)
+            if length == 0:
+                break
             what = "SEND"
         elif wc.opcode == e.IBV_WC_RECV_RDMA_WITH_IMM:
             seq = wc.imm_data
@@ -176,9 +180,13 @@ def server(dev, gid_index, port, count):
         expected += 1
         got += 1
         end.post_recv(i)
+    # Every message but the READs took a receive request.
+    carried = sum(1 for n in range(seq) if n % 3 != 2)
+    if got != carried or seq > int(count):
+        sys.exit(f"FAIL: {got} messages arrived of the {carried} of {seq} sent")
     sock.sendall(b"done")
     sock.recv(4)
-    print(f"verified {got} messages")
+    print(f"verified {seq} messages")
 
 
 def client(dev, gid_index, host, port, count):
@@ -194,7 +202,10 @@ def client(dev, gid_index, host, port, count):
     sock.sendall(end.info())
     end.connect(receive_info(sock))
     scratch = end.region("read", SLOTS)   # past the READ sources
-    for seq in range(int(count)):
+    stop = []
+    signal.signal(signal.SIGUSR1, lambda *_: stop.append(True))
+    seq = 0
+    while seq < int(count) and not stop:
         n = size_of(seq)
         kind = seq % 3
         if kind == 2:
@@ -218,10 +229,15 @@ def client(dev, gid_index, host, port, count):
             sys.exit(f"FAIL: completion for {wc.wr_id} when {seq} was due")
         if kind == 2 and end.mr.read(n, scratch) != read_pattern(seq % SLOTS)[:n]:
             sys.exit(f"FAIL: READ {seq} brought the wrong content")
+        seq += 1
+    end.mr.write(TAG.pack(seq, 0), TAG.size, scratch)
+    sge = SGE(end.mr.buf + scratch, TAG.size, end.mr.lkey)
+    end.qp.post_send(SendWR(wr_id=seq, opcode=e.IBV_WR_SEND, num_sge=1, sg=[sge]))
+    end.wait()
     if sock.recv(4) != b"done":
         sys.exit("FAIL: the server did not confirm")
     sock.sendall(b"done")
-    print(f"verified {count} messages")
+    print(f"verified {seq} messages")
 
 
 if __name__ == "__main__":
