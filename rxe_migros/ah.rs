@@ -22,6 +22,9 @@ pub(crate) struct AhInner {
     num: u32,
     pub(crate) pd: PdId,
     av: AddressVector,
+    /// For an AH restored at another address: the source GID it had, by
+    /// which its destination knows the process's UD QPs.
+    moved_from: Option<[u8; 16]>,
 }
 
 /// An address handle.
@@ -38,6 +41,11 @@ impl AhInner {
     /// The number librxe names it by in UD work requests.
     pub(crate) fn num(&self) -> u32 {
         self.num
+    }
+
+    /// The source GID it had before a migration, if that was another.
+    pub(crate) fn moved_from(&self) -> Option<[u8; 16]> {
+        self.moved_from
     }
 }
 
@@ -57,7 +65,18 @@ impl Ah {
             return Err(EOPNOTSUPP);
         }
         let av = *av;
-        let make = |num| Ok(Arc::new(AhInner { num, pd, av }, GFP_KERNEL)?);
+        let moved_from = image.map(|a| a.av.sgid).filter(|old| *old != av.sgid);
+        let make = |num| {
+            Ok(Arc::new(
+                AhInner {
+                    num,
+                    pd,
+                    av,
+                    moved_from,
+                },
+                GFP_KERNEL,
+            )?)
+        };
         let inner = match image {
             // A restored AH keeps its number: the work requests in the
             // process's send rings name it. Its source may be another

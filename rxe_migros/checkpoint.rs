@@ -181,12 +181,16 @@ fn dump_qp(out: &mut KVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>)
     let sq = qp.sq.user.snapshot()?;
     let rq = qp.rq.user.snapshot()?;
     let cap = qp.sq.ring.capacity();
+    // Datagrams that reached a Stopped UD QP and wait on it go with it.
+    qp.hold_datagrams();
+    let mut held = KVec::new();
     let rec = qp.inspect(|st| {
         let (a, tx) = (&st.attrs, &st.tx);
         if tx.mig != MigState::Stopped {
             pr_info!("checkpoint: QP {} is not stopped\n", qp.qpn);
             return Err(EBUSY);
         }
+        held.extend_from_slice(&tx.held, GFP_KERNEL)?;
         // The requester goes back to the oldest incomplete request.
         let restart_psn = if tx.comp_wqe == tx.started {
             tx.psn
@@ -258,8 +262,10 @@ fn dump_qp(out: &mut KVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>)
                 mmap_offset: qp.rq.user.mmap_offset(),
                 bytes: &rq,
             },
+            held: &[],
         })
     });
-    let rec = rec.ok_or(EBUSY)??;
+    let mut rec = rec.ok_or(EBUSY)??;
+    rec.held = &held;
     put(out, &Record::Qp(rec))
 }

@@ -11,7 +11,7 @@
 //! CAP_SYS_ADMIN.
 
 use crate::context::Context;
-use crate::migration::NewSource;
+use crate::migration::{KnownAt, NewSource};
 use crate::proto::image::{self, ImageError, Kind};
 use crate::proto::restore::{self, Name, RestoreError};
 use kernel::fs::File;
@@ -301,9 +301,18 @@ fn resume(arg: usize) -> Result {
     for qp in qps.iter() {
         siblings.push(qp.qpn, GFP_KERNEL)?;
     }
+    // Where the context's UD QPs were known, if they moved.
+    let mut known = KVec::new();
+    for (_, object) in ctx.objects()? {
+        if let crate::context::Object::Ah(ah) = object {
+            if let Some(old) = ah.moved_from() {
+                known.push(KnownAt { av: ah.av(), old }, GFP_KERNEL)?;
+            }
+        }
+    }
     let (mut n, mut announced) = (0u32, 0u32);
     for qp in qps.iter() {
-        if let Some(a) = qp.resume(src, &siblings) {
+        if let Some(a) = qp.resume(src, &siblings, &known) {
             n += 1;
             announced += u32::from(a);
         }

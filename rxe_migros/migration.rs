@@ -14,18 +14,21 @@
 
 use crate::counters::Counter;
 use crate::proto::comp::Action;
+use crate::proto::hdr::Deth;
 use crate::proto::hdr::{Bth, Extensions};
-use crate::proto::mig::{AddressUpdate, MigState};
-use crate::proto::opcode::{op, TRANSPORT_RC};
+use crate::proto::mig::{AddressUpdate, MigState, UdMove, UD_MOVE_QPN};
+use crate::proto::opcode::{op, TRANSPORT_RC, TRANSPORT_UD};
 use crate::proto::psn::Psn;
 use crate::proto::req::Service;
 use crate::proto::roce::Datagram;
 use crate::qp::QpState;
 use crate::rdma::bindings as sys;
+use crate::rdma::device::Device;
 use crate::rdma::qp::AddressVector;
 use crate::requester::PKEY;
 use crate::transport::{due, Ctx, Transport};
-use crate::xmit;
+use crate::xmit::{self, Path};
+use crate::Rxe;
 use kernel::prelude::*;
 use kernel::time::{ClockSource, Delta, Instant, Monotonic};
 
@@ -49,6 +52,97 @@ fn wait_limit_ms() -> u64 {
 pub(crate) struct NewSource {
     pub(crate) gid: [u8; 16],
     pub(crate) index: u8,
+}
+
+/// The Q_Key of UD announcements (the general services QP's).
+const UD_MOVE_QKEY: u32 = 0x8001_0000;
+
+/// Where a restored UD QP was known: the destination of one of its
+/// context's AHs, and the source GID the AH had there.
+#[derive(Clone, Copy)]
+pub(crate) struct KnownAt {
+    pub(crate) av: AddressVector,
+    pub(crate) old: [u8; 16],
+}
+
+/// Announces that UD QP `qpn` moved to `src`: once to each peer device
+/// in `known`, from the old GID it knows the QP by. Returns how many
+/// announcements went out. Like a UD datagram, an announcement may be
+/// lost; the peers' UD traffic to the QP is lost with it.
+pub(crate) fn announce_ud_move(
+    dev: &Device<Rxe>,
+    qpn: u32,
+    src: NewSource,
+    known: &[KnownAt],
+) -> u32 {
+    let mut sent = 0;
+    for (i, k) in known.iter().enumerate() {
+        let seen = known[..i]
+            .iter()
+            .any(|e| e.av.dgid == k.av.dgid && e.old == k.old);
+        if seen || k.old == src.gid || is_v4_mapped(&src.gid) == k.av.ipv6 {
+            continue;
+        }
+        let mut av = k.av;
+        av.sgid = src.gid;
+        av.sgid_index = src.index;
+        let path = Path {
+            av,
+            src_port: xmit::src_port(qpn),
+        };
+        let bth = Bth {
+            opcode: op::RESUME | TRANSPORT_UD,
+            pkey: PKEY,
+            dest_qpn: UD_MOVE_QPN,
+            ..Bth::default()
+        };
+        let ext = Extensions {
+            deth: Some(Deth {
+                qkey: UD_MOVE_QKEY,
+                src_qpn: qpn,
+            }),
+            ..Extensions::default()
+        };
+        let news = UdMove {
+            qpn,
+            old: k.old,
+            new: src.gid,
+        }
+        .emit();
+        let r = xmit::send(dev, &path, bth, &ext, news.len(), |b| {
+            b.copy_from_slice(&news);
+            Ok(())
+        });
+        if r.is_ok() {
+            dev.counters.inc(Counter::ResumeSent);
+            sent += 1;
+        }
+    }
+    sent
+}
+
+/// A UD announcement arrived (in the receive path): our UD QPs send to
+/// the QP it names at its new address from now on.
+pub(crate) fn on_ud_move(dev: &Device<Rxe>, d: &Datagram<'_>) {
+    dev.counters.inc(Counter::ResumeRcvd);
+    let news = match (d.packet.bth.dest_qpn, d.packet.deth()) {
+        (UD_MOVE_QPN, Some(deth)) => UdMove::parse(d.packet.payload())
+            .ok()
+            .filter(|m| m.qpn == deth.src_qpn),
+        _ => None,
+    };
+    let why = match news.map(|m| dev.moves.learn(&m)) {
+        Some(Ok(())) => return,
+        Some(Err(e)) => e,
+        None => crate::moved::Refused::Malformed,
+    };
+    if dev.counters.inc_first(Counter::RcvdMalformed) {
+        pr_info!(
+            "{}: a UD announcement refused ({:?}); counting further ones in hw_counters/rcvd_malformed\n",
+            dev.name(),
+            why
+        );
+    }
 }
 
 /// Whether `gid` is an IPv4-mapped address (`::ffff:a.b.c.d`).

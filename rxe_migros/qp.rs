@@ -13,9 +13,10 @@
 
 use crate::context::{self, Listing, Object};
 use crate::cq::{Cq, CqInner};
-use crate::migration::NewSource;
+use crate::migration::{KnownAt, NewSource};
 use crate::param::{MAX_QP_RD_ATOM, MAX_QP_WR, MAX_SGE, MIN_QP_INDEX};
 use crate::proto::image;
+use crate::proto::mig::MigState;
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::proto::req::Service;
 use crate::proto::wqe;
@@ -374,19 +375,40 @@ impl QpInner {
             .unwrap_or(Err(ENODEV))
     }
 
+    /// Moves the datagrams waiting on a Stopped UD or UC QP to those it
+    /// holds, for a checkpoint.
+    pub(crate) fn hold_datagrams(self: &Arc<Self>) {
+        self.with_transport(|st, cx| {
+            if st.tx.mig == MigState::Stopped && cx.qp.service != Service::Rc {
+                st.receive(cx);
+            }
+        });
+    }
+
     /// Resumes a Stopped QP (see [`QpState::resume`]); `siblings` are the
     /// QPNs resumed with it, so that a partner among them needs no RESUME.
-    /// Returns whether it announces itself with RESUME, or `None` if it
-    /// was not Stopped.
+    /// A UD QP resumed at a new address `src` announces it to the peers
+    /// in `known` before it sends anything. Returns whether it announces
+    /// itself, or `None` if it was not Stopped.
     pub(crate) fn resume(
         self: &Arc<Self>,
         src: Option<NewSource>,
         siblings: &[u32],
+        known: &[KnownAt],
     ) -> Option<bool> {
         self.with_transport(|st, cx| {
             let loopback = siblings.contains(&st.attrs.dest_qpn)
                 && st.attrs.av.is_some_and(|av| av.dgid == av.sgid);
-            let announced = st.resume(cx, src, loopback);
+            // A UD QP's peers hear where it went before anything it sends
+            // makes them answer.
+            let stopped = st.tx.mig == MigState::Stopped;
+            let moved = match (src, cx.qp.service) {
+                (Some(src), Service::Ud) if stopped => {
+                    crate::migration::announce_ud_move(cx.dev, cx.qp.qpn, src, known)
+                }
+                _ => 0,
+            };
+            let announced = st.resume(cx, src, loopback).map(|a| a || moved != 0);
             // Datagrams that waited while it was stopped.
             st.receive(cx);
             st.send_requests(cx);

@@ -11,6 +11,7 @@
 //! flood the log too.
 
 use crate::counters::Counter;
+use crate::proto::opcode::{flags, Transport};
 use crate::proto::roce::Datagram;
 use crate::proto::ParseError;
 use crate::rdma::device::DeviceRef;
@@ -35,6 +36,11 @@ impl Receiver for Recv {
             Err(ParseError::BadIcrc) => (Counter::RcvdBadIcrc, ParseError::BadIcrc),
             Err(e) => (Counter::RcvdMalformed, e),
             Ok(datagram) => {
+                let info = datagram.packet.info;
+                if info.has(flags::RESUME) && info.transport == Transport::Ud {
+                    crate::migration::on_ud_move(&dev, &datagram);
+                    return;
+                }
                 let qpn = datagram.packet.bth.dest_qpn;
                 if let Some(qp) = dev.qps.get(qpn) {
                     if qp.deliver(skb).is_err() {

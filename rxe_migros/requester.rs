@@ -212,8 +212,13 @@ impl QpState {
                     .ahs
                     .get(ud.ah_num)
                     .ok_or(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR)?;
+                let mut av = ah.av();
+                // A UD QP that migrated, announced by its new device.
+                if let Some(gid) = cx.dev.moves.lookup(&av.dgid, ud.remote_qpn) {
+                    av.dgid = gid;
+                }
                 let path = Path {
-                    av: ah.av(),
+                    av,
                     src_port: xmit::src_port(cx.qp.qpn),
                 };
                 let qkey = if ud.remote_qkey & QKEY_CONTROLLED != 0 {

@@ -194,6 +194,11 @@ pub(crate) fn transport(
         r
     };
     tx.rq_next = img.rq_next;
+    // The image checked their layout; they are checked whole again when
+    // they are carried out.
+    tx.held.extend_from_slice(img.held, GFP_KERNEL)?;
+    tx.held_count =
+        crate::proto::image::Held::parse(img.held).map_or(0, |h| h.iter().count() as u32);
     tx.mig = MigState::Stopped;
     Ok(tx)
 }

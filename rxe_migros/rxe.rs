@@ -26,6 +26,7 @@ mod control;
 mod counters;
 mod cq;
 mod migration;
+mod moved;
 mod mr;
 mod net;
 mod ns;
@@ -97,6 +98,8 @@ pub(crate) struct Rxe {
     pub(crate) ahs: Pin<KBox<pool::Pool<ah::AhInner>>>,
     /// The QPs, by number, for the packets that arrive for them.
     pub(crate) qps: Pin<KBox<pool::Pool<qp::QpInner>>>,
+    /// UD QPs of other devices that moved, for our UD requesters.
+    pub(crate) moves: Pin<KBox<moved::Moves>>,
     /// The UDP sockets of the netdev's namespace, which receive for us.
     _sockets: ns::NsRef,
 }
@@ -141,6 +144,7 @@ impl NewLink for Rxe {
             counters: counters::Counters::new(),
             ahs: KBox::pin_init(pool::Pool::new(ah::NUMBERS.0, ah::NUMBERS.1), GFP_KERNEL)?,
             qps: KBox::pin_init(pool::Pool::new(qp::QPNS.0, qp::QPNS.1), GFP_KERNEL)?,
+            moves: KBox::pin_init(moved::Moves::new(), GFP_KERNEL)?,
             _sockets: ns::NsRef::get(ndev.net())?,
         };
         let dev = NewDevice::new(this_module(), &info, data)?;

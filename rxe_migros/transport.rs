@@ -15,6 +15,7 @@
 use crate::cq::CqInner;
 use crate::mr::{self, MrError, MrInner};
 use crate::proto::comp::Completer;
+use crate::proto::image::Held;
 use crate::proto::mig::MigState;
 use crate::proto::psn::Psn;
 use crate::proto::queue::Ring;
@@ -124,7 +125,17 @@ pub(crate) struct Transport {
     pub(crate) mig: MigState,
     /// When a Resuming QP sends its RESUME again.
     pub(crate) resume_at: Option<Instant<Monotonic>>,
+    /// Datagrams a Stopped UD or UC QP received, to carry out once it
+    /// resumes, here or restored elsewhere: in the layout of a QP image's
+    /// held datagrams ([`crate::proto::image::Held`]), so that a
+    /// checkpoint takes them as they are.
+    pub(crate) held: KVec<u8>,
+    pub(crate) held_count: u32,
 }
+
+/// The most datagrams a Stopped QP holds; later ones are dropped, as a
+/// full receive queue would drop them.
+const MAX_HELD: u32 = 1024;
 
 /// `struct ib_grh` room at the start of a UD receive buffer.
 pub(crate) const GRH_BYTES: u32 = 40;
@@ -170,6 +181,8 @@ impl Transport {
             ack_owed: false,
             write: None,
             slot,
+            held: KVec::new(),
+            held_count: 0,
             mig: MigState::Running,
             resume_at: None,
         })
@@ -276,9 +289,13 @@ impl QpState {
     pub(crate) fn receive(&mut self, cx: &Ctx<'_>) {
         // A Stopped QP carries out nothing new. RC requests get the paused
         // NAK and come again; datagrams (UD, UC), which nobody sends
-        // again, wait in the queue (as many as it holds) for the resume.
+        // again, are held for the resume, and go into a checkpoint.
         if self.tx.mig == MigState::Stopped && cx.qp.service != Service::Rc {
+            self.hold(cx);
             return;
+        }
+        if self.tx.held_count != 0 {
+            self.replay_held(cx);
         }
         while let Some(mut skb) = cx.rx.pop() {
             let Ok(l3) = skb.network_bytes() else {
@@ -295,6 +312,56 @@ impl QpState {
         // packets come faster than they are handled.
         if self.tx.ack_owed {
             self.ack_last(cx);
+        }
+    }
+
+    /// Moves the datagrams waiting on a Stopped QP to those it holds.
+    fn hold(&mut self, cx: &Ctx<'_>) {
+        while let Some(mut skb) = cx.rx.pop() {
+            let Ok(l3) = skb.network_bytes() else {
+                continue;
+            };
+            let held = &mut self.tx.held;
+            let kept = self.tx.held_count < MAX_HELD
+                && Held::entry_header(l3.len()).is_some_and(|(header, pad)| {
+                    let before = held.len();
+                    let r = held
+                        .extend_from_slice(&header, GFP_KERNEL)
+                        .and_then(|_| held.extend_from_slice(l3, GFP_KERNEL))
+                        .and_then(|_| held.extend_from_slice(pad, GFP_KERNEL));
+                    if r.is_err() {
+                        held.truncate(before);
+                    }
+                    r.is_ok()
+                });
+            if kept {
+                self.tx.held_count += 1;
+            } else if cx
+                .dev
+                .counters
+                .inc_first(crate::counters::Counter::RcvdNoDest)
+            {
+                pr_info!("QP {}: stopped, and holds no more datagrams\n", cx.qp.qpn);
+            }
+        }
+    }
+
+    /// Carries out the datagrams the QP held while it was Stopped (or
+    /// that its image held), oldest first. They are checked whole again:
+    /// those of an image come from a file.
+    fn replay_held(&mut self, cx: &Ctx<'_>) {
+        let held = core::mem::take(&mut self.tx.held);
+        self.tx.held_count = 0;
+        let Some(datagrams) = Held::parse(&held) else {
+            return;
+        };
+        for l3 in datagrams.iter() {
+            match Datagram::parse(l3) {
+                Ok(d) if d.packet.bth.dest_qpn == cx.qp.qpn => self.on_packet(cx, &d, l3),
+                _ => {
+                    cx.dev.counters.inc(crate::counters::Counter::RcvdMalformed);
+                }
+            }
         }
     }
 

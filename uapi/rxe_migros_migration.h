@@ -31,4 +31,21 @@ struct rxe_migros_resume_payload {
 	__u8	gid[16];	/* the sender's new GID (IPv6 or IPv4-mapped) */
 };
 
+/* The UD announcement: a UD request with this opcode (RESUME with the UD
+ * transport bits) to QPN 1, with a DETH (Q_Key 0x80010000, the migrated
+ * QP's number), telling the receiving device that the UD QP moved. Its
+ * payload is one struct rxe_migros_ud_move. */
+#define RXE_MIGROS_OPCODE_UD_MOVE	0x79
+#define RXE_MIGROS_UD_MOVE_QPN		1
+#define RXE_MIGROS_UD_MOVE_QKEY		0x80010000
+#define RXE_MIGROS_UD_MOVE_VERSION	1
+
+struct rxe_migros_ud_move {
+	__u8	version;	/* RXE_MIGROS_UD_MOVE_VERSION */
+	__u8	reserved[3];	/* zero */
+	__be32	qpn;		/* the migrated QP's number, low 24 bits */
+	__u8	old_gid[16];	/* where its peers know it */
+	__u8	new_gid[16];	/* where it is now */
+};
+
 #endif /* RXE_MIGROS_MIGRATION_H */

@@ -30,7 +30,7 @@ from pyverbs.mr import MR
 from pyverbs.pd import PD
 from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
-from pyverbs.wr import SGE, RecvWR
+from pyverbs.wr import SGE, RecvWR, SendWR
 
 failures = 0
 
@@ -96,6 +96,83 @@ def at_end_of_mapping(data):
     addr = base + page - len(data)
     ctypes.memmove(addr, bytes(data), len(data))
     return addr
+
+
+def ud_qp(pd, cq):
+    """A UD QP in RTS, Q_Key 0x11111111."""
+    cap = QPCap(max_send_wr=8, max_recv_wr=8, max_send_sge=1, max_recv_sge=1)
+    qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_UD, scq=cq, rcq=cq, cap=cap))
+    a = QPAttr(qp_state=e.IBV_QPS_INIT)
+    a.pkey_index, a.port_num, a.qkey = 0, 1, 0x11111111
+    qp.modify(a, e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT | e.IBV_QP_QKEY)
+    qp.modify(QPAttr(qp_state=e.IBV_QPS_RTR), e.IBV_QP_STATE)
+    a = QPAttr(qp_state=e.IBV_QPS_RTS)
+    a.sq_psn = 0
+    qp.modify(a, e.IBV_QP_STATE | e.IBV_QP_SQ_PSN)
+    return qp
+
+
+def poll(cq, n, secs=5):
+    """Up to `n` completions of `cq`, within `secs`."""
+    got, end = [], time.monotonic() + secs
+    while len(got) < n and time.monotonic() < end:
+        k, wcs = cq.poll()
+        got += wcs[:k]
+    return got
+
+
+def held_datagrams(ctl, ours, theirs, gid_index, peer_gid):
+    """A Stopped UD QP holds the datagrams that reach it (here from the
+    other driver's device, at `peer_gid`): its image has them, and it
+    carries them out, in order, when it resumes."""
+    global failures
+    ctx, fd, _ = open_context(ours)
+    pd = PD(ctx)
+    cq = CQ(ctx, 16, None, None, 0)
+    qp = ud_qp(pd, cq)
+    mr = MR(pd, 4 * 1024, e.IBV_ACCESS_LOCAL_WRITE)
+    for i in range(4):
+        qp.post_recv(RecvWR(wr_id=i, num_sge=1, sg=[SGE(mr.buf + i * 1024, 1024, mr.lkey)]))
+    peer = Context(name=theirs)
+    ppd = PD(peer)
+    pcq = CQ(peer, 16, None, None, 0)
+    pqp = ud_qp(ppd, pcq)
+    pmr = MR(ppd, 1024, e.IBV_ACCESS_LOCAL_WRITE)
+
+    def gid_at(i):
+        try:
+            return str(peer.query_gid(1, i))
+        except PyverbsRDMAError:
+            return None
+    sgid = next(i for i in range(16) if gid_at(i) == str(GID(peer_gid)))
+    gr = GlobalRoute(dgid=ctx.query_gid(1, gid_index), sgid_index=sgid, hop_limit=64)
+    ah = AH(ppd, attr=AHAttr(gr=gr, is_global=1, port_num=1))
+
+    migctl.stop(ctl, fd)
+    sent = 0
+    for i in range(3):
+        pmr.write(bytes([0x40 + i]) * 100, 100, 0)
+        wr = SendWR(wr_id=i, opcode=e.IBV_WR_SEND, num_sge=1, sg=[SGE(pmr.buf, 100, pmr.lkey)])
+        wr.set_wr_ud(ah, qp.qp_num, 0x11111111)
+        pqp.post_send(wr)
+        sent += sum(1 for w in poll(pcq, 1) if w.status == e.IBV_WC_SUCCESS)
+    time.sleep(0.5)
+    early = len(poll(cq, 1, 0.1))
+    (rec,) = [o for o in image.parse(migctl.dump(ctl, fd))
+              if o["kind"] == "qp" and o["qpn"] == qp.qp_num]
+    migctl.resume(ctl, fd)
+    got = poll(cq, 3)
+    ok = [w.status == e.IBV_WC_SUCCESS and w.wr_id == i and
+          mr.read(100, i * 1024 + 40) == bytes([0x40 + i]) * 100
+          for i, w in enumerate(got)]
+    if (sent, early, len(rec["held"]), len(got), all(ok)) == (3, 0, 3, 3, True):
+        print("ok a stopped UD QP holds datagrams, its image has them, it carries them out on resume")
+    else:
+        print(f"not ok held datagrams: {sent} sent, {early} completed while stopped, "
+              f"{len(rec['held'])} in the image, {len(got)} after the resume, contents {ok}")
+        failures += 1
+    for o in (ah, pqp, pmr, pcq, ppd, peer, qp, mr, cq, pd, ctx):
+        o.close()
 
 
 def resume_roles(ctl, ctx, fd, gid_index, peer_gid):
@@ -394,6 +471,7 @@ def main():
 
     identify(ctl, mine, fd, event_fd, their_fd, their_event_fd)
     resume_roles(ctl, mine, fd, int(sys.argv[3]), sys.argv[4])
+    held_datagrams(ctl, ours, theirs, int(sys.argv[3]), sys.argv[4])
     img = restore_checks(ctl, ours, int(sys.argv[3]))
     restore_objects(ctl, ours, int(sys.argv[3]), img)
 

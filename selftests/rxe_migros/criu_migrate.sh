@@ -5,7 +5,9 @@
 # its TCP connection to the server survives (--tcp-established). The
 # restored client resumes its QP from the new address, the server (nsA,
 # rxe0) follows it, and the transfer completes with no error. Then the
-# same for ibv_rc_pingpong -c -e, and for ib_send_bw -b (both ends send).
+# same for ibv_rc_pingpong -c -e, for ib_send_bw -b (both ends send), and
+# for ibv_ud_pingpong -c (UD: the server's device learns where the client
+# went from its announcement).
 # timeout: 600
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
@@ -32,6 +34,20 @@ finish() {
 	wait $srv || fail "$1: the server failed: $(failure_lines /tmp/srv.out)"
 	grep -qi 'error\|failed' /tmp/cli.out && fail "$1: the client failed: $(failure_lines /tmp/cli.out)"
 	true
+}
+
+# pingpong TOOL ARGS...: TOOL's server in nsA on rxe0 ($srv), its client
+# in nsB on rxe1, in its own session ($cli), exchanging.
+pingpong() {
+	tool=$1; shift
+	ip netns exec nsA $tool -d rxe0 -g "$GA" "$@" >/tmp/srv.out 2>&1 &
+	srv=$!
+	wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the $tool server opened no device"
+	setsid nsenter --net=/run/netns/nsB $tool -d rxe1 -g "$GB" "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
+	cli=$!
+	sent=$(counter rxe0 rcvd_pkts)
+	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt $((sent + 300)) ]" ||
+		fail "$tool did not begin: $(failure_lines /tmp/cli.out)"
 }
 
 args="-s 65536 -n 2000 -F"
@@ -62,14 +78,7 @@ note "ib_write_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }
 # it forever when the client destroys the CQ at exit. The client comes
 # from host B now, so it goes back to rxe1.
 args="-n 10000 -s 1024 -c -e"
-ip netns exec nsA ibv_rc_pingpong -d rxe0 -g "$GA" $args >/tmp/srv.out 2>&1 &
-srv=$!
-wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the pingpong server opened no device"
-setsid nsenter --net=/run/netns/nsB ibv_rc_pingpong -d rxe1 -g "$GB" $args 10.0.0.1 >/tmp/cli.out 2>&1 &
-cli=$!
-sent=$(counter rxe0 rcvd_pkts)
-wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt $((sent + 300)) ]" ||
-	fail "ibv_rc_pingpong did not begin: $(failure_lines /tmp/cli.out)"
+pingpong ibv_rc_pingpong $args
 migrate ibv_rc_pingpong
 cq=$(for f in /tmp/img/rxe_migros-*.img; do python3 "$(dirname "$0")/image.py" "$f"; done | grep '^cq ')
 note "ibv_rc_pingpong: its CQ's image: ${cq#cq }"
@@ -84,4 +93,16 @@ args="-s 16384 -n 3000 -b -F"
 PERF=ib_send_bw dumpable_transfer $args
 migrate "ib_send_bw -b"
 note "ib_send_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/srv.out)"
-note "rxe2: $(counter rxe2 resume_sent) RESUMEs sent; rxe0: $(counter rxe0 resume_rcvd) received"
+
+# UD: the server names the client by its GID and QPN in every send; the
+# restored client announces its new address to the server's device, which
+# sends what is addressed to the old one there. A datagram that reached
+# the client while it was stopped comes with it in the image.
+args="-n 3000 -s 512 -c"
+pingpong ibv_ud_pingpong $args
+migrate ibv_ud_pingpong
+qp=$(for f in /tmp/img/rxe_migros-*.img; do python3 "$(dirname "$0")/image.py" "$f"; done | grep '^qp .*type=UD')
+note "ibv_ud_pingpong: its QP held ${qp##*held=} datagrams at the dump"
+grep -q "iters in" /tmp/cli.out || fail "the restored UD pingpong client did not finish: $(failure_lines /tmp/cli.out)"
+note "ibv_ud_pingpong $args: $(grep 'iters in' /tmp/cli.out)"
+note "rxe2: $(counter rxe2 resume_sent) RESUMEs and UD announcements sent; rxe0: $(counter rxe0 resume_rcvd) received"

@@ -17,7 +17,7 @@ import sys
 import zlib
 
 MAGIC = b"RXEMIGRS"
-VERSION = 2
+VERSION = 3
 HEADER = struct.Struct("<8sIIII")
 RECORD = struct.Struct("<HHI")
 AV = struct.Struct("<16s16sIBBBB6sH")
@@ -52,6 +52,22 @@ def rings(body, at, lens):
         at += pad
     if at != len(body):
         raise Refused("a record of the wrong length")
+    return out
+
+
+def held_datagrams(blob):
+    """The datagrams a Stopped UD QP held: u16 length, two zero bytes,
+    the datagram, zeroes to 4 bytes."""
+    out, at = [], 0
+    while at < len(blob):
+        if len(blob) < at + 4:
+            raise Refused("a held datagram's header runs past its record")
+        n, zero = struct.unpack_from("<HH", blob, at)
+        end, pad = at + 4 + n, at + 4 + ((n + 3) & ~3)
+        if zero or n == 0 or pad > len(blob) or any(blob[end:pad]):
+            raise Refused("a bad held datagram")
+        out.append(blob[at + 4:end])
+        at = pad
     return out
 
 
@@ -105,10 +121,8 @@ def record(kind, body):
         rq_off, rq_n, z2 = RING.unpack_from(body, at + RING.size)
         if z1 or z2 or b[6] > 1 or b[7] > 1 or mid[0] > 1:
             raise Refused("bad QP flags")
-        user, asyn, z3 = struct.unpack_from("<QII", body, at + 2 * RING.size)
-        if z3:
-            raise Refused("reserved bytes in a QP")
-        sq, rq = rings(body, at + 2 * RING.size + 16, [sq_n, rq_n])
+        user, asyn, held_n = struct.unpack_from("<QII", body, at + 2 * RING.size)
+        sq, rq, held = rings(body, at + 2 * RING.size + 16, [sq_n, rq_n, held_n])
         names = ["handle", "qpn", "qp_type", "state", "pd", "send_cq", "recv_cq",
                  "max_send_wr", "max_recv_wr", "max_send_sge", "max_recv_sge",
                  "max_inline", "qkey", "access", "path_mtu", "dest_qpn", "sq_psn",
@@ -138,6 +152,7 @@ def record(kind, body):
             raise Refused("unknown partial message %d" % tag)
         q["sq"] = ring_info(sq_off, sq)
         q["rq"] = ring_info(rq_off, rq)
+        q["held"] = held_datagrams(held)
         return q
     if kind in (6, 7):
         if len(body) != 16:
@@ -207,12 +222,12 @@ def line(o):
                                                       o["av"]["dgid"])
     return ("qp handle=%d qpn=%#x type=%s state=%s dest_qpn=%#x sq_psn=%#x restart_psn=%#x "
             "acked_psn=%#x epsn=%#x msn=%d comp_wqe=%d started=%d rq_next=%d partial=%s "
-            "partner_paused=%d sq=%d/%d rq=%d/%d"
+            "partner_paused=%d sq=%d/%d rq=%d/%d held=%d"
             % (o["handle"], o["qpn"], o["type"], o["state_name"], o["dest_qpn"], o["sq_psn"],
                o["restart_psn"], o["acked_psn"], o["epsn"], o["msn"], o["comp_wqe"],
                o["started"], o["rq_next"], o["partial"], o["partner_paused"],
                o["sq"].get("consumer", 0), o["sq"].get("producer", 0),
-               o["rq"].get("consumer", 0), o["rq"].get("producer", 0)))
+               o["rq"].get("consumer", 0), o["rq"].get("producer", 0), len(o["held"])))
 
 
 def main():

@@ -27,7 +27,7 @@ use super::icrc::crc32_le;
 /// The first eight bytes of every image.
 pub const MAGIC: [u8; 8] = *b"RXEMIGRS";
 /// The image format this code writes and reads.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 pub const HEADER_BYTES: usize = 24;
 pub const RECORD_HEADER_BYTES: usize = 8;
 /// No image of ours is larger: a bound on what restore reads.
@@ -349,6 +349,70 @@ pub struct Qp<'a> {
     pub async_events: u32,
     pub sq: RingImage<'a>,
     pub rq: RingImage<'a>,
+    /// The datagrams a Stopped UD QP received and had not carried out, in
+    /// the layout [`Held`] reads.
+    pub held: &'a [u8],
+}
+
+/// The datagrams a QP image holds: each a little-endian u16 length, two
+/// zero bytes, and the datagram from its IP header to its ICRC, padded
+/// with zeroes to 4 bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Held<'a>(&'a [u8]);
+
+impl<'a> Held<'a> {
+    /// No datagram of a QP is longer: IP, UDP and RoCE headers, and a
+    /// 4 KiB MTU of payload.
+    pub const MAX_DATAGRAM: usize = 4096 + 256;
+
+    /// Checks `blob`: entries that fill it exactly.
+    pub fn parse(blob: &'a [u8]) -> Option<Held<'a>> {
+        let mut at = 0;
+        while at < blob.len() {
+            at = Self::entry(blob, at)?.1;
+        }
+        Some(Held(blob))
+    }
+
+    /// The entry at `at`: its datagram's range, and where the next begins.
+    fn entry(blob: &[u8], at: usize) -> Option<(core::ops::Range<usize>, usize)> {
+        let h = blob.get(at..at.checked_add(4)?)?;
+        let len = usize::from(u16::from_le_bytes([h[0], h[1]]));
+        if h[2..] != [0, 0] || len == 0 || len > Self::MAX_DATAGRAM {
+            return None;
+        }
+        let (start, end) = (at + 4, at + 4 + len);
+        let next = start + pad4(len);
+        blob.get(end..next)?
+            .iter()
+            .all(|&b| b == 0)
+            .then_some((start..end, next))
+    }
+
+    /// The datagrams, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> {
+        let blob = self.0;
+        let mut at = 0;
+        core::iter::from_fn(move || {
+            let (range, next) = Self::entry(blob, at)?;
+            at = next;
+            Some(&blob[range])
+        })
+    }
+
+    /// The header of an entry for a datagram of `len` bytes (`None` if
+    /// it is empty or too long), and the zeroes it is padded with.
+    pub fn entry_header(len: usize) -> Option<([u8; 4], &'static [u8])> {
+        if len == 0 || len > Self::MAX_DATAGRAM {
+            return None;
+        }
+        let l = (len as u16).to_le_bytes();
+        Some(([l[0], l[1], 0, 0], &[0u8; 3][..pad4(len) - len]))
+    }
+}
+
+fn pad4(n: usize) -> usize {
+    (n + 3) & !3
 }
 
 /// Any record.
@@ -400,18 +464,19 @@ impl Record<'_> {
         }
     }
 
-    fn rings(&self) -> [&[u8]; 2] {
+    /// The variable parts after the fixed one: rings, and held datagrams.
+    fn rings(&self) -> [&[u8]; 3] {
         match self {
-            Record::Cq(c) => [c.ring.bytes, &[]],
-            Record::Qp(q) => [q.sq.bytes, q.rq.bytes],
-            _ => [&[], &[]],
+            Record::Cq(c) => [c.ring.bytes, &[], &[]],
+            Record::Qp(q) => [q.sq.bytes, q.rq.bytes, q.held],
+            _ => [&[], &[], &[]],
         }
     }
 
     /// The bytes it takes in an image.
     pub fn bytes(&self) -> usize {
-        let [a, b] = self.rings();
-        RECORD_HEADER_BYTES + Self::fixed_bytes(self.kind()) + pad8(a.len()) + pad8(b.len())
+        let rings: usize = self.rings().iter().map(|r| pad8(r.len())).sum();
+        RECORD_HEADER_BYTES + Self::fixed_bytes(self.kind()) + rings
     }
 
     /// Writes the record through `put`, which appends bytes to the image.
@@ -569,7 +634,7 @@ fn put_qp(p: &mut Put<'_>, q: &Qp<'_>) {
     put_ring(p, &q.rq);
     p.u64(q.user_handle);
     p.u32(q.async_events);
-    p.u32(0);
+    p.u32(q.held.len() as u32);
 }
 
 fn get_ring(g: &mut Get<'_>) -> Option<(u64, usize)> {
@@ -578,7 +643,7 @@ fn get_ring(g: &mut Get<'_>) -> Option<(u64, usize)> {
     (g.u32() == 0).then_some((off, len))
 }
 
-fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 2])> {
+fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 3])> {
     let mut w = [0u32; 26];
     for v in w.iter_mut() {
         *v = g.u32();
@@ -617,9 +682,7 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 2])> {
     let rq = get_ring(g)?;
     let user_handle = g.u64();
     let async_events = g.u32();
-    if g.u32() != 0 {
-        return None;
-    }
+    let held = (0, g.u32() as usize);
     let q = Qp {
         handle: w[0],
         qpn: w[1],
@@ -668,8 +731,9 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 2])> {
             mmap_offset: rq.0,
             bytes: &[],
         },
+        held: &[],
     };
-    Some((q, [sq, rq]))
+    Some((q, [sq, rq, held]))
 }
 
 /// Parses one record's body (`kind`, after its header).
@@ -679,7 +743,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
         b: body.get(..fixed)?,
         at: 0,
     };
-    let mut rings = [(0u64, 0usize); 2];
+    let mut rings = [(0u64, 0usize); 3];
     let mut rec = match kind {
         Kind::Pd => {
             let handle = g.u32();
@@ -753,9 +817,10 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
             (g.u32() == 0).then_some(Record::EventFile(EventFile { context, channel }))?
         }
     };
-    // The rings follow the fixed part, each padded; nothing else does.
+    // The rings (and a QP's held datagrams) follow the fixed part, each
+    // padded; nothing else does.
     let mut at = fixed;
-    let mut slices: [&[u8]; 2] = [&[], &[]];
+    let mut slices: [&[u8]; 3] = [&[], &[], &[]];
     for (i, &(_, len)) in rings.iter().enumerate() {
         let end = at.checked_add(len)?;
         slices[i] = body.get(at..end)?;
@@ -772,6 +837,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
         Record::Qp(q) => {
             q.sq.bytes = slices[0];
             q.rq.bytes = slices[1];
+            q.held = Held::parse(slices[2])?.0;
         }
         _ => {}
     }
@@ -930,7 +996,7 @@ mod tests {
         }
     }
 
-    fn qp<'a>(sq: &'a [u8], rq: &'a [u8], partial: Partial) -> Qp<'a> {
+    fn qp<'a>(sq: &'a [u8], rq: &'a [u8], held: &'a [u8], partial: Partial) -> Qp<'a> {
         Qp {
             handle: 0,
             qpn: 0x11,
@@ -979,6 +1045,7 @@ mod tests {
                 mmap_offset: 0x2000,
                 bytes: rq,
             },
+            held,
         }
     }
 
@@ -998,6 +1065,28 @@ mod tests {
         out[..HEADER_BYTES].copy_from_slice(&h);
         seal(&mut out);
         out
+    }
+
+    /// Two held datagrams, of 5 and 4 bytes.
+    const HELD: &[u8] = &[5, 0, 0, 0, 1, 2, 3, 4, 5, 0, 0, 0, 4, 0, 0, 0, 9, 9, 9, 9];
+
+    #[test]
+    fn held_datagrams() {
+        let h = Held::parse(HELD).unwrap();
+        let all: Vec<&[u8]> = h.iter().collect();
+        assert_eq!(all, [&[1, 2, 3, 4, 5][..], &[9, 9, 9, 9][..]]);
+        assert_eq!(Held::entry_header(5), Some(([5, 0, 0, 0], &[0u8; 3][..])));
+        assert_eq!(Held::entry_header(0), None);
+        assert!(Held::parse(&[]).unwrap().iter().next().is_none());
+        for bad in [
+            &HELD[..19],                   // cut short
+            &[0, 0, 0, 0][..],             // empty datagram
+            &[1, 0, 1, 0, 7, 0, 0, 0][..], // reserved bytes
+            &[1, 0, 0, 0, 7, 0, 1, 0][..], // padding not zero
+            &[0xff, 0xff, 0, 0][..],       // too long
+        ] {
+            assert!(Held::parse(bad).is_none(), "{bad:?}");
+        }
     }
 
     fn sample<'a>(sq: &'a [u8], rq: &'a [u8], ring: &'a [u8]) -> Vec<Record<'a>> {
@@ -1035,10 +1124,11 @@ mod tests {
                 num: 17,
                 av: av(9),
             }),
-            Record::Qp(qp(sq, rq, Partial::None)),
+            Record::Qp(qp(sq, rq, HELD, Partial::None)),
             Record::Qp(qp(
                 rq,
                 sq,
+                &[],
                 Partial::Send {
                     wr_id: u64::MAX - 1,
                     offset: 4096,
@@ -1047,6 +1137,7 @@ mod tests {
             Record::Qp(Qp {
                 av: None,
                 ..qp(
+                    &[],
                     &[],
                     &[],
                     Partial::Write {
@@ -1125,8 +1216,8 @@ mod tests {
         let bytes = image(&recs);
         let parse = |b: &[u8]| Image::parse(b).unwrap_err();
         assert_eq!(
-            parse(&resealed(&bytes, 8, &3u32.to_le_bytes())),
-            ImageError::UnknownVersion(3)
+            parse(&resealed(&bytes, 8, &(VERSION + 1).to_le_bytes())),
+            ImageError::UnknownVersion(VERSION + 1)
         );
         assert_eq!(parse(&resealed(&bytes, 0, b"X")), ImageError::BadMagic);
         assert_eq!(

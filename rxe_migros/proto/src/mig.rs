@@ -10,6 +10,10 @@
 //! - RESUME: RC opcode 0x19 ([`op::RESUME`](super::opcode::op::RESUME)),
 //!   AckReq set, PSN = the sender's oldest unacknowledged PSN, with an
 //!   optional address update as its payload ([`AddressUpdate`]).
+//! - The UD announcement: UD opcode 0x79 (RESUME with the UD transport
+//!   bits) to QPN 1, with a DETH naming the migrated QP, carrying its old
+//!   and new address ([`UdMove`]); the receiving device sends what its UD
+//!   QPs address to the old one to the new one.
 
 /// The address update a RESUME carries: where the migrated QP now is.
 ///
@@ -50,21 +54,10 @@ impl AddressUpdate {
         if payload.is_empty() {
             return Ok(None);
         }
-        if payload.len() != Self::LEN {
-            return Err(ResumeError::BadLength);
-        }
-        if payload[0] != Self::VERSION {
-            return Err(ResumeError::UnknownVersion(payload[0]));
-        }
-        if payload[1..5] != [0, 0, 0, 0] {
-            return Err(ResumeError::Reserved);
-        }
+        let qpn = parse_head(payload, Self::LEN, Self::VERSION)?;
         let mut gid = [0u8; 16];
         gid.copy_from_slice(&payload[8..24]);
-        Ok(Some(AddressUpdate {
-            qpn: u32::from_be_bytes([0, payload[5], payload[6], payload[7]]),
-            gid,
-        }))
+        Ok(Some(AddressUpdate { qpn, gid }))
     }
 
     /// Writes it as a RESUME payload.
@@ -75,6 +68,72 @@ impl AddressUpdate {
         b[8..].copy_from_slice(&self.gid);
         b
     }
+}
+
+/// The payload of a UD announcement: UD QP `qpn`, which was at GID `old`,
+/// is now at GID `new`.
+///
+/// Layout (40 bytes, big-endian):
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 1 | version, [`UdMove::VERSION`] |
+/// | 1 | 3 | reserved, zero |
+/// | 4 | 4 | QPN in the low 24 bits, the top 8 zero |
+/// | 8 | 16 | the old GID |
+/// | 24 | 16 | the new GID |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdMove {
+    pub qpn: u32,
+    pub old: [u8; 16],
+    pub new: [u8; 16],
+}
+
+/// The QPN a UD announcement goes to: the device's, not a QP's (the
+/// general services QP's number, which UD sends never name).
+pub const UD_MOVE_QPN: u32 = 1;
+
+impl UdMove {
+    /// The layout version written and accepted.
+    pub const VERSION: u8 = 1;
+    /// Its size on the wire.
+    pub const LEN: usize = 40;
+
+    pub fn parse(payload: &[u8]) -> Result<UdMove, ResumeError> {
+        let mut m = UdMove {
+            qpn: parse_head(payload, Self::LEN, Self::VERSION)?,
+            old: [0; 16],
+            new: [0; 16],
+        };
+        m.old.copy_from_slice(&payload[8..24]);
+        m.new.copy_from_slice(&payload[24..40]);
+        Ok(m)
+    }
+
+    pub fn emit(&self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[0] = Self::VERSION;
+        b[4..8].copy_from_slice(&(self.qpn & super::hdr::QPN_MASK).to_be_bytes());
+        b[8..24].copy_from_slice(&self.old);
+        b[24..].copy_from_slice(&self.new);
+        b
+    }
+}
+
+/// Checks the head both payloads share (length `len`, version `version`,
+/// then three reserved bytes and the top byte of the QPN zero) and
+/// returns the QPN.
+fn parse_head(payload: &[u8], len: usize, version: u8) -> Result<u32, ResumeError> {
+    if payload.len() != len {
+        return Err(ResumeError::BadLength);
+    }
+    if payload[0] != version {
+        return Err(ResumeError::UnknownVersion(payload[0]));
+    }
+    if payload[1..5] != [0, 0, 0, 0] {
+        return Err(ResumeError::Reserved);
+    }
+    Ok(u32::from_be_bytes([0, payload[5], payload[6], payload[7]]))
 }
 
 /// Where a QP stands in a migration; orthogonal to its IBTA state, which
@@ -153,6 +212,24 @@ mod tests {
         b[0] = 1;
         b[4] = 1;
         assert_eq!(AddressUpdate::parse(&b), Err(ResumeError::Reserved));
+    }
+
+    #[test]
+    fn ud_moves_round_trip() {
+        let m = UdMove {
+            qpn: 0x11,
+            old: [1; 16],
+            new: [2; 16],
+        };
+        let b = m.emit();
+        assert_eq!(UdMove::parse(&b), Ok(m));
+        assert_eq!(UdMove::parse(&b[..39]), Err(ResumeError::BadLength));
+        let mut c = b;
+        c[0] = 9;
+        assert_eq!(UdMove::parse(&c), Err(ResumeError::UnknownVersion(9)));
+        let mut c = b;
+        c[4] = 1;
+        assert_eq!(UdMove::parse(&c), Err(ResumeError::Reserved));
     }
 
     #[test]

@@ -99,7 +99,9 @@ pub mod op {
     pub const SEND_ONLY_WITH_INVALIDATE: u8 = 0x17;
     pub const FLUSH: u8 = 0x1c;
     pub const ATOMIC_WRITE: u8 = 0x1d;
-    /// IBTA-reserved; the migration protocol's RESUME (the MigrOS value).
+    /// IBTA-reserved; the migration protocol's RESUME (the MigrOS value),
+    /// and with the UD transport bits the announcement of a UD QP that
+    /// moved (ours; docs/migration.md).
     pub const RESUME: u8 = 0x19;
 }
 
@@ -200,9 +202,12 @@ impl OpInfo {
             Transport::Rc => true,
             // UC: SENDs and WRITEs only, no responses.
             Transport::Uc => operation <= op::RDMA_WRITE_ONLY_WITH_IMMEDIATE,
-            // UD: single-packet SENDs, which carry a DETH.
+            // UD: single-packet SENDs, which carry a DETH, and the
+            // announcement of a migrated UD QP (RESUME to QPN 1).
             Transport::Ud => {
-                operation == op::SEND_ONLY || operation == op::SEND_ONLY_WITH_IMMEDIATE
+                operation == op::SEND_ONLY
+                    || operation == op::SEND_ONLY_WITH_IMMEDIATE
+                    || operation == op::RESUME
             }
             Transport::Rd => false,
         };
@@ -303,8 +308,8 @@ mod tests {
     #[test]
     fn only_defined_opcodes_exist() {
         let known = (0..=255u8).filter(|&o| OpInfo::lookup(o).is_some()).count();
-        // RC: 25 operations and RESUME; UC: 12; UD: 2.
-        assert_eq!(known, 26 + 12 + 2);
+        // RC: 25 operations and RESUME; UC: 12; UD: 2 and RESUME.
+        assert_eq!(known, 26 + 12 + 3);
         assert!(OpInfo::lookup(TRANSPORT_RC | 0x15).is_none());
         assert!(OpInfo::lookup(TRANSPORT_UC | op::RDMA_READ_REQUEST).is_none());
         assert!(OpInfo::lookup(TRANSPORT_UD | op::SEND_FIRST).is_none());

@@ -288,6 +288,7 @@ mod tests {
             async_events: 0,
             sq: ring(),
             rq: ring(),
+            held: &[],
         }
     }
 
