@@ -151,7 +151,12 @@ pub(crate) fn transport(
     tx.started = img.comp_wqe;
     tx.psn = restart;
     tx.high = restart;
-    tx.acked = Psn::new(img.acked_psn);
+    // Nothing past the restart counts as acknowledged: the completer
+    // comes back at the start of the oldest request (where it stood in a
+    // READ's responses is not in the image), and a go-back-N that skipped
+    // ahead to an older acknowledgement would skip READ data it waits for,
+    // again on every retry, until the retry budget ran out.
+    tx.acked = restart;
     tx.completer = Completer::restored(a.retry_cnt, a.rnr_retry, tx.mtu, img.partner_paused);
 
     let in_progress = match img.partial {
