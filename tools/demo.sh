@@ -7,14 +7,16 @@
 #   host B (hostB, 10.0.1.3, rxeB)   where it is restored
 #
 # The container is ib_write_bw's client in its own network namespace
-# (ctr, 10.9.0.2, routed through its host) and PID namespace. Its TCP
+# (ctr, 10.9.0.2, routed through its host), PID namespace and mount
+# namespace. Its TCP
 # connection to the server goes through ctr's address, which moves with
 # it; its RDMA traffic goes through its host's RoCE device, whose address
 # changes from host A's to host B's: the change its QP's RESUME
 # announces. (Without a bridge in the guest's kernel, host B reaches host
-# C through host A, as if A were a switch. Not yet a mount namespace of
-# the container's own: CRIU would have to be told how to restore the
-# guest's 9p and tmpfs mounts, which a real container's root replaces.)
+# C through host A, as if A were a switch.) The container's mounts are
+# the guest's (its root is the guest's 9p root, not an image of its own):
+# CRIU takes them as external bind mounts (--external 'mnt[]') and binds
+# them again from host B's, whose root is the same (--root /).
 #
 # While the transfer runs, the demo checkpoints the container with
 # `criu dump`, copies the image to host B, restores it there with `criu
@@ -65,14 +67,29 @@ step "ib_write_bw $args: server on host C, client in the container on host A"
 ip netns exec hostC ib_write_bw -d rxeC -x "$GC" $args >$D/srv.out 2>&1 &
 srv=$!
 wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
-# The container: a PID namespace of its own, whose init leads its own
-# session (CRIU dumps it alone), in ctr's network (nsenter, since `ip
-# netns exec` would make a mount namespace too).
-nsenter --net=/run/netns/ctr unshare --pid --fork setsid \
-	ib_write_bw -d rxeA -x "$GA" $args 10.0.0.1 >$D/cli.out 2>&1 &
-wait_for 10 sh -c "pgrep -f 'ib_write_bw -d rxeA' >/dev/null" || fail "no container"
+# The container: PID and mount namespaces of its own, whose init leads
+# its own session (CRIU dumps it alone), in ctr's network. Inside, it
+# drops the netns mounts it inherited (nsfs, which CRIU cannot restore)
+# and opens its own output: a descriptor opened outside would name a
+# mount of the host's namespace.
+nsenter --net=/run/netns/ctr unshare --pid --fork --mount --propagation private \
+	sh -c 'umount -l /run/netns; exec setsid "$@" </dev/null >'$D/cli.out' 2>&1' - \
+	ib_write_bw -d rxeA -x "$GA" $args 10.0.0.1 >/dev/null 2>&1 &
+wait_for 10 sh -c "pgrep -f '^ib_write_bw -d rxeA' >/dev/null" || fail "no container"
 # CRIU checkpoints the init of the container's PID namespace and its tree.
-ctr=$(pgrep -n -f 'ib_write_bw -d rxeA')
+ctr=$(pgrep -n -f '^ib_write_bw -d rxeA')
+# namespaces PID: prints the network, PID and mount namespaces of the
+# container's process PID, each of which must be other than the demo's.
+namespaces() {
+	printf '  the container (pid %s):' "$1"
+	for n in net pid mnt; do
+		[ "$(readlink /proc/$1/ns/$n)" != "$(readlink /proc/self/ns/$n)" ] ||
+			fail "the container shares the host's $n namespace"
+		printf ' %s' "$(readlink /proc/$1/ns/$n)"
+	done
+	echo
+}
+namespaces $ctr
 # The sampler: every 100 ms, the server's received packets, and the
 # instants the plugin's lines appear in CRIU's logs.
 python3 - $D <<'SAMPLER' &
@@ -103,7 +120,7 @@ step "criu dump of the container (pid $ctr) on host A"
 t_dump=$(now)
 LD_PRELOAD=$CRIU_COMPAT nsenter --net=/proc/$ctr/ns/net \
 	criu dump -t "$ctr" -D $D/hostA --libdir "$CRIU_PLUGINS" --log-file $D/dump.log -v4 \
-	--tcp-established --network-lock nftables >/dev/null 2>&1 ||
+	--tcp-established --network-lock nftables --external 'mnt[]' >/dev/null 2>&1 ||
 	fail "criu dump failed: $(grep -m5 Error $D/dump.log | tr '\n' ' ')"
 t_dumped=$(now)
 grep 'rxe_migros:' $D/dump.log | sed 's/^([ 0-9.]*) */  /'
@@ -125,12 +142,14 @@ step "criu restore on host B (rxeB, 10.0.1.3)"
 t_restore=$(now)
 RXE_MIGROS_DEVICE=rxeB RXE_MIGROS_GID=10.0.1.3 LD_PRELOAD=$CRIU_COMPAT \
 	nsenter --net=/run/netns/ctr criu restore -D $D/hostB -d --libdir "$CRIU_PLUGINS" \
-	--log-file $D/restore.log -v4 --tcp-established --pidfile $D/pid >/dev/null 2>&1 ||
+	--log-file $D/restore.log -v4 --tcp-established --pidfile $D/pid \
+	--external 'mnt[]' --root / >/dev/null 2>&1 ||
 	fail "criu restore failed: $(grep -E 'Error|rxe_migros' $D/restore.log | head -n 8 | tr '\n' ' ')"
 grep 'rxe_migros:' $D/restore.log | sed 's/^([ 0-9.]*) *[0-9]*:* */  /'
 pid=$(cat $D/pid)
 
-step "the container runs on host B (pid $pid); waiting for it to finish"
+step "the container runs on host B; waiting for it to finish"
+namespaces $pid
 wait_for 600 sh -c "! kill -0 $pid 2>/dev/null" || fail "the restored container did not finish"
 wait $srv || fail "the server failed: $(failure_lines $D/srv.out)"
 kill $sampler 2>/dev/null
