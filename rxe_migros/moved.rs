@@ -16,6 +16,7 @@ use crate::migration::is_v4_mapped;
 use crate::proto::mig::UdMove;
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::SpinLockIrq;
 
 /// Moves a device remembers.
@@ -39,6 +40,9 @@ struct Table {
 pub(crate) struct Moves {
     #[pin]
     table: SpinLockIrq<Table>,
+    /// Whether the table has ever had an entry: a device that never
+    /// heard of a move sends its datagrams without taking the lock.
+    any: Atomic<u32>,
 }
 
 /// Why an announcement was not taken.
@@ -59,6 +63,7 @@ impl Moves {
                 entries: [None; ENTRIES],
                 next: 0,
             }),
+            any: Atomic::new(0),
         })
     }
 
@@ -94,11 +99,15 @@ impl Moves {
         if free.is_none() {
             t.next = (t.next + 1) % ENTRIES;
         }
+        self.any.store(1, Relaxed);
         Ok(())
     }
 
     /// Where UD QP `qpn`, which was at `gid`, is now, if it moved.
     pub(crate) fn lookup(&self, gid: &[u8; 16], qpn: u32) -> Option<[u8; 16]> {
+        if self.any.load(Relaxed) == 0 {
+            return None;
+        }
         let t = self.table.lock();
         t.entries
             .iter()
