@@ -25,7 +25,18 @@ python3 "$here/image.py" "$1" >/tmp/img1.txt 2>&1 || fail "$(cat /tmp/img1.txt)"
 python3 "$here/image.py" "$2" >/tmp/img2.txt 2>&1 || fail "$(cat /tmp/img2.txt)"
 cat /tmp/img1.txt /tmp/img2.txt | sed 's/^/# /'
 
-# The numbers ib_write_bw printed for its side and its partner's.
+# A damaged image, and a truncated one, are refused.
+cp "$1" /tmp/bad.img
+printf '\377' | dd of=/tmp/bad.img bs=1 seek=100 conv=notrunc 2>/dev/null
+must_fail python3 "$here/image.py" /tmp/bad.img
+head -c 1000 "$1" >/tmp/bad.img
+must_fail python3 "$here/image.py" /tmp/bad.img
+
+wait_pair $cli $srv "the transfer across the dump"
+note "ib_write_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
+
+# The numbers ib_write_bw printed for its side and its partner's (its
+# stdout is a file, written out when it exits).
 field() { sed -n "s/^ *$1 address:.* $2 \(0x[0-9a-f]*\).*/\1/p" /tmp/cli.out | head -n1; }
 qpn=$(field local QPN) rkey=$(field local RKey) va=$(field local VAddr) peer=$(field remote QPN)
 [ -n "$qpn" ] && [ -n "$peer" ] || fail "no addresses in the client's output: $(head -c 300 /tmp/cli.out)"
@@ -38,16 +49,6 @@ get() { echo "$img" | sed -n "s/^$1 .*$2=\([^ ]*\).*/\1/p" | head -n1; }
 start=$(get mr start) length=$(get mr length)
 [ $((start <= va && va < start + length)) = 1 ] || fail "the MR ($start, $length bytes) does not hold VAddr $va"
 [ "$(get context cookie)" = "$(get event_file context)" ] || fail "the event file names another context"
-
-# A damaged image, and a truncated one, are refused.
-cp "$1" /tmp/bad.img
-printf '\377' | dd of=/tmp/bad.img bs=1 seek=100 conv=notrunc 2>/dev/null
-must_fail python3 "$here/image.py" /tmp/bad.img
-head -c 1000 "$1" >/tmp/bad.img
-must_fail python3 "$here/image.py" /tmp/bad.img
-
-wait_pair $cli $srv "the transfer across the dump"
-note "ib_write_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
 
 # pingpong TOOL WANT ARGS...: dumps TOOL's server mid-run, whose images
 # must hold the records WANT names (an egrep of image.py's lines).
