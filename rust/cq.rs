@@ -5,6 +5,7 @@
 //! the queue overflowed.
 
 use super::bindings as sys;
+use super::qp::CoreQp;
 use core::ptr::NonNull;
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
@@ -138,9 +139,12 @@ pub struct WorkCompletion {
     pub wc_flags: u32,
     pub pkey_index: u16,
     pub port_num: u8,
-    /// Source MAC and network header type of a UD receive.
+    /// Source MAC and network header type (`enum rdma_network_type`, 0
+    /// for none) of a UD receive.
     pub smac: [u8; 6],
     pub network_hdr_type: u8,
+    /// The QP, for a kernel consumer.
+    pub qp: CoreQp,
 }
 
 impl WorkCompletion {
@@ -166,19 +170,23 @@ impl WorkCompletion {
     }
 
     /// Fills the `ib_wc` of a kernel consumer.
-    pub fn to_ib_wc(&self, qp: *mut sys::ib_qp, out: &mut sys::ib_wc) {
+    pub fn to_ib_wc(&self, out: &mut sys::ib_wc) {
         // SAFETY: `wr_id` and `wr_cqe` share the union; we set the former.
         unsafe { *out.__bindgen_anon_1.wr_id.as_mut() = self.wr_id };
         out.status = self.status;
         out.opcode = self.opcode;
         out.vendor_err = 0;
         out.byte_len = self.byte_len;
-        out.qp = qp;
+        out.qp = self.qp.as_ptr();
         // SAFETY: both members of `ex` are 32-bit integers.
         unsafe { *out.ex.invalidate_rkey.as_mut() = self.ex };
         out.src_qp = self.src_qp;
         out.slid = 0;
-        out.wc_flags = self.wc_flags as i32;
+        let mut flags = self.wc_flags;
+        if self.network_hdr_type != 0 {
+            flags |= sys::ib_wc_flags_IB_WC_WITH_NETWORK_HDR_TYPE;
+        }
+        out.wc_flags = flags as i32;
         out.pkey_index = self.pkey_index;
         out.sl = 0;
         out.dlid_path_bits = 0;

@@ -11,8 +11,9 @@
 
 use super::bindings as sys;
 use super::cq::{CqEvents, CqInit};
+use super::kmem::KernelMemory;
 use super::netdev::{NetDev, NetDevRef};
-use super::qp::{AddressVector, PdId, QpCaps, QpInit, QpType};
+use super::qp::{AddressVector, CoreQp, PdId, QpCaps, QpInit, QpType, RecvWr, SendWr, UdWr};
 use super::udata::UData;
 use core::marker::PhantomData;
 use core::mem::size_of;
@@ -315,7 +316,12 @@ pub trait Driver: Send + Sync + Sized + 'static {
     fn alloc_pd(dev: &Device<Self>, id: PdId, owner: Owner<'_, Self>) -> Result<Self::Pd>;
     /// Registers a DMA memory region (all of memory, for kernel users) with
     /// `access` (`ib_access_flags`); returns its data and its (lkey, rkey).
-    fn get_dma_mr(dev: &Device<Self>, pd: PdId, access: i32) -> Result<(Self::Mr, u32, u32)>;
+    fn get_dma_mr(
+        dev: &Device<Self>,
+        pd: PdId,
+        access: i32,
+        memory: KernelMemory,
+    ) -> Result<(Self::Mr, u32, u32)>;
     /// Registers `len` bytes of the calling process's memory at `start`, which
     /// the process addresses as `iova`, with `access`; returns its data and
     /// its (lkey, rkey).
@@ -379,6 +385,17 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// The send doorbell of a process's QP: work requests wait in its
     /// send queue (`ibv_post_send`'s zero-WR POST_SEND).
     fn post_send(dev: &Device<Self>, qp: &Self::Qp) -> Result;
+    /// Queues one send work request of a kernel consumer's QP. It may be
+    /// called in any context, with spinlocks held and interrupts off: it
+    /// must not sleep. ENOMEM when the send queue is full, EINVAL for a
+    /// request the QP cannot carry out.
+    fn post_kernel_send(qp: &Self::Qp, wr: &SendWr<'_, Self::Ah>) -> Result;
+    /// After a chain of [`Driver::post_kernel_send`]: starts sending, in
+    /// the same contexts.
+    fn kick_send(qp: &Self::Qp);
+    /// Queues one receive work request of a kernel consumer's QP, under
+    /// the same rules.
+    fn post_kernel_recv(qp: &Self::Qp, wr: &RecvWr<'_>) -> Result;
     /// The QP is being destroyed: no packet may reach it after this
     /// returns. Its data is dropped afterwards.
     fn destroy_qp(dev: &Device<Self>, qp: &Self::Qp);
@@ -799,8 +816,6 @@ impl<T: Driver> Ops<T> {
         }
         o.size_ib_ucontext = size_of::<Object<sys::ib_ucontext, T::UContext>>();
         o.size_ib_pd = size_of::<Object<sys::ib_pd, T::Pd>>();
-        // The RDMA core requires the data path ops of every device; until
-        // the driver offers them (issue #3) they refuse with EOPNOTSUPP.
         o.create_cq = Some(Self::create_cq);
         o.destroy_cq = Some(Self::destroy_cq);
         o.resize_user_cq = Some(Self::resize_user_cq);
@@ -820,7 +835,7 @@ impl<T: Driver> Ops<T> {
         o.destroy_qp = Some(Self::destroy_qp);
         o.size_ib_qp = size_of::<Object<sys::ib_qp, T::Qp>>();
         o.post_send = Some(Self::post_send);
-        o.post_recv = Some(not_yet::post_recv);
+        o.post_recv = Some(Self::post_recv);
         o.get_dma_mr = Some(Self::get_dma_mr);
         o.dereg_mr = Some(Self::dereg_mr);
         o.reg_user_mr = Some(Self::reg_user_mr);
@@ -1027,9 +1042,10 @@ impl<T: Driver> Ops<T> {
         pd: *mut sys::ib_pd,
         access: kernel::ffi::c_int,
     ) -> *mut sys::ib_mr {
-        // SAFETY: the core passes a PD of one of our devices.
-        let dev = unsafe { Device::<T>::from_ib((*pd).device) };
-        Self::new_mr(|_| T::get_dma_mr(dev, PdId(pd as usize), access))
+        // SAFETY: the core passes a PD of one of our devices, and asks
+        // for a DMA MR only for a kernel consumer's PD (`ib_alloc_pd`).
+        let (dev, memory) = unsafe { (Device::<T>::from_ib((*pd).device), KernelMemory::new()) };
+        Self::new_mr(|_| T::get_dma_mr(dev, PdId(pd as usize), access, memory))
     }
 
     unsafe extern "C" fn reg_user_mr(
@@ -1248,6 +1264,7 @@ impl<T: Driver> Ops<T> {
                     recv_cq: &Self::cq(attr.recv_cq).data,
                     has_srq: !attr.srq.is_null(),
                     create_flags: attr.create_flags,
+                    core: CoreQp::new(qp),
                 };
                 let owner = Owner {
                     uctx: Self::uctx(udata),
@@ -1319,16 +1336,76 @@ impl<T: Driver> Ops<T> {
         wr: *const sys::ib_send_wr,
         bad: *mut *const sys::ib_send_wr,
     ) -> kernel::ffi::c_int {
-        if !wr.is_null() {
-            // Kernel consumers' work requests: no kernel QP is created.
-            // SAFETY: the core passes a place for the failed request.
-            unsafe { *bad = wr };
-            return EOPNOTSUPP.to_errno();
+        if wr.is_null() {
+            // SAFETY: a QP of ours, in a call of its owner.
+            return from_result(|| unsafe {
+                T::post_send(Device::from_ib((*qp).device), Self::qp(qp)).map(|()| 0)
+            });
         }
-        // SAFETY: a QP of ours, in a call of its owner.
-        from_result(|| unsafe {
-            T::post_send(Device::from_ib((*qp).device), Self::qp(qp)).map(|()| 0)
-        })
+        // A kernel consumer's chain: each request is queued or the first
+        // that is not is handed back.
+        // SAFETY: a QP of ours; the consumer's chain is valid for the call,
+        // and a UD or GSI QP's requests are `struct ib_ud_wr`s naming AHs
+        // of our device.
+        unsafe {
+            let data = Self::qp(qp);
+            let ud_qp = matches!(
+                (*qp).qp_type,
+                sys::ib_qp_type_IB_QPT_UD | sys::ib_qp_type_IB_QPT_GSI
+            );
+            let mut w = wr;
+            let mut err = 0;
+            while !w.is_null() {
+                let ud = if ud_qp {
+                    let u = &*w.cast::<sys::ib_ud_wr>();
+                    if u.ah.is_null() {
+                        err = EINVAL.to_errno();
+                        break;
+                    }
+                    Some(UdWr {
+                        ah: Self::ah(u.ah),
+                        remote_qpn: u.remote_qpn,
+                        remote_qkey: u.remote_qkey,
+                    })
+                } else {
+                    None
+                };
+                if let Err(e) = T::post_kernel_send(data, &SendWr::new(&*w, ud)) {
+                    err = e.to_errno();
+                    break;
+                }
+                w = (*w).next;
+            }
+            if !bad.is_null() {
+                *bad = w;
+            }
+            T::kick_send(data);
+            err
+        }
+    }
+
+    unsafe extern "C" fn post_recv(
+        qp: *mut sys::ib_qp,
+        wr: *const sys::ib_recv_wr,
+        bad: *mut *const sys::ib_recv_wr,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: a QP of ours; the consumer's chain is valid for the call.
+        unsafe {
+            let data = Self::qp(qp);
+            let mut w = wr;
+            let mut err = 0;
+            while !w.is_null() {
+                if let Err(e) = T::post_kernel_recv(data, &RecvWr::new(&*w)) {
+                    err = e.to_errno();
+                    break;
+                }
+                w = (*w).next;
+            }
+            if !bad.is_null() {
+                *bad = w;
+            }
+            err
+        }
     }
 
     unsafe extern "C" fn destroy_qp(
@@ -1350,27 +1427,5 @@ impl<T: Driver> Ops<T> {
         // SAFETY: as for `dealloc_ucontext`.
         unsafe { Object::<_, T::Pd>::drop_data(pd) };
         0
-    }
-}
-
-/// The data path ops, refused until the driver implements them (issue #3).
-/// The RDMA core requires them of every device.
-/// Nothing is ever created, so the destroy ops are never reached with an
-/// object of ours; they succeed so that the core's error paths stay clean.
-mod not_yet {
-    use super::sys;
-    use kernel::ffi::c_int;
-    use kernel::prelude::*;
-
-    fn refuse() -> c_int {
-        EOPNOTSUPP.to_errno()
-    }
-
-    pub(super) unsafe extern "C" fn post_recv(
-        _qp: *mut sys::ib_qp,
-        _wr: *const sys::ib_recv_wr,
-        _bad: *mut *const sys::ib_recv_wr,
-    ) -> c_int {
-        refuse()
     }
 }

@@ -95,6 +95,8 @@ pub struct QpInit<'a, Cq> {
     pub has_srq: bool,
     /// `ib_qp_create_flags`; none are supported yet.
     pub create_flags: u32,
+    /// The core's QP, for kernel consumers' completions.
+    pub core: CoreQp,
 }
 
 /// Whether moving a QP of `qp_type` from `cur` to `next` with the
@@ -174,5 +176,157 @@ impl AddressVector {
         ah.grh.sgid_attr = core::ptr::null();
         // SAFETY: a RoCE address holds the `roce` member.
         unsafe { ah.__bindgen_anon_1.roce.as_mut().dmac = self.dmac };
+    }
+}
+
+/// The core's `ib_qp` of a driver's QP, as an identity that kernel
+/// consumers' completions carry back (`ib_wc.qp`). Null for none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CoreQp(usize);
+
+impl CoreQp {
+    pub(crate) fn new(qp: *mut sys::ib_qp) -> Self {
+        CoreQp(qp as usize)
+    }
+
+    pub(crate) fn as_ptr(self) -> *mut sys::ib_qp {
+        self.0 as *mut sys::ib_qp
+    }
+}
+
+/// The `n` entries at `list`; EINVAL if `n` is negative, or positive with
+/// no list.
+///
+/// # Safety
+///
+/// A non-null `list` must point to `n` entries valid for `'a`.
+unsafe fn sge_list<'a>(list: *const sys::ib_sge, n: i32) -> Result<&'a [sys::ib_sge]> {
+    let n = usize::try_from(n).map_err(|_| EINVAL)?;
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if list.is_null() {
+        return Err(EINVAL);
+    }
+    // SAFETY: per the caller.
+    Ok(unsafe { core::slice::from_raw_parts(list, n) })
+}
+
+/// A kernel consumer's send work request (`ib_post_send` on a QP it
+/// created): `struct ib_send_wr`, and the larger request it heads for
+/// RDMA and UD requests.
+pub struct SendWr<'a, A> {
+    raw: &'a sys::ib_send_wr,
+    ud: Option<UdWr<'a, A>>,
+}
+
+/// The destination of a kernel consumer's UD send (`struct ib_ud_wr`).
+pub struct UdWr<'a, A> {
+    /// The driver's address handle.
+    pub ah: &'a A,
+    pub remote_qpn: u32,
+    pub remote_qkey: u32,
+}
+
+impl<'a, A> SendWr<'a, A> {
+    /// # Safety
+    ///
+    /// `raw` must be a kernel consumer's request, valid for `'a`, posted to
+    /// a UD or GSI QP if and only if `ud` is given (which then holds its
+    /// destination).
+    pub(crate) unsafe fn new(raw: &'a sys::ib_send_wr, ud: Option<UdWr<'a, A>>) -> Self {
+        SendWr { raw, ud }
+    }
+
+    pub fn wr_id(&self) -> u64 {
+        // SAFETY: `wr_id` and `wr_cqe` share the union; either is 64 bits.
+        unsafe { *self.raw.__bindgen_anon_1.wr_id.as_ref() }
+    }
+
+    /// `enum ib_wr_opcode`.
+    pub fn opcode(&self) -> u32 {
+        self.raw.opcode
+    }
+
+    /// `enum ib_send_flags`.
+    pub fn flags(&self) -> u32 {
+        self.raw.send_flags as u32
+    }
+
+    /// The immediate data (as on the wire) or the rkey to invalidate.
+    pub fn ex(&self) -> u32 {
+        // SAFETY: both members of `ex` are 32-bit integers.
+        unsafe { *self.raw.ex.invalidate_rkey.as_ref() }
+    }
+
+    /// The scatter list; EINVAL if its count is negative or it is missing.
+    pub fn sges(&self) -> Result<&'a [sys::ib_sge]> {
+        // SAFETY: a consumer's request points to `num_sge` entries.
+        unsafe { sge_list(self.raw.sg_list, self.raw.num_sge) }
+    }
+
+    /// The remote address and key of an RDMA WRITE or READ (`struct
+    /// ib_rdma_wr`); `None` for other opcodes.
+    pub fn rdma(&self) -> Option<(u64, u32)> {
+        match self.raw.opcode {
+            sys::ib_wr_opcode_IB_WR_RDMA_WRITE
+            | sys::ib_wr_opcode_IB_WR_RDMA_WRITE_WITH_IMM
+            | sys::ib_wr_opcode_IB_WR_RDMA_READ
+                if self.ud.is_none() =>
+            {
+                // SAFETY: a consumer posts an RDMA opcode to a connected
+                // QP in a `struct ib_rdma_wr`, whose first member is the
+                // request.
+                let r = unsafe { &*(self.raw as *const sys::ib_send_wr).cast::<sys::ib_rdma_wr>() };
+                Some((r.remote_addr, r.rkey))
+            }
+            _ => None,
+        }
+    }
+
+    /// A UD request's destination.
+    pub fn ud(&self) -> Option<&UdWr<'a, A>> {
+        self.ud.as_ref()
+    }
+
+    /// Copies the request's data out of the consumer's memory, for an
+    /// inline send (`IB_SEND_INLINE`); `out` is as long as the scatter
+    /// list's total.
+    pub fn copy_inline(&self, out: &mut [u8]) -> Result {
+        let mut at = 0;
+        for sge in self.sges()? {
+            let n = sge.length as usize;
+            let dst = out.get_mut(at..at + n).ok_or(EINVAL)?;
+            // SAFETY: a kernel consumer's inline data is in kernel memory
+            // at the addresses it names.
+            unsafe { super::kmem::read_request(sge.addr, dst) }?;
+            at += n;
+        }
+        Ok(())
+    }
+}
+
+/// A kernel consumer's receive work request (`struct ib_recv_wr`).
+pub struct RecvWr<'a> {
+    raw: &'a sys::ib_recv_wr,
+}
+
+impl<'a> RecvWr<'a> {
+    /// # Safety
+    ///
+    /// `raw` must be a kernel consumer's request, valid for `'a`.
+    pub(crate) unsafe fn new(raw: &'a sys::ib_recv_wr) -> Self {
+        RecvWr { raw }
+    }
+
+    pub fn wr_id(&self) -> u64 {
+        // SAFETY: as for `SendWr::wr_id`.
+        unsafe { *self.raw.__bindgen_anon_1.wr_id.as_ref() }
+    }
+
+    /// The scatter list; EINVAL if its count is negative or it is missing.
+    pub fn sges(&self) -> Result<&'a [sys::ib_sge]> {
+        // SAFETY: a consumer's request points to `num_sge` entries.
+        unsafe { sge_list(self.raw.sg_list, self.raw.num_sge) }
     }
 }

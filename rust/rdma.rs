@@ -23,6 +23,7 @@
 //! - [`route`]: routes, and sending packets a driver built whole.
 //! - [`skb`]: received packets, queues of them, and packets to send.
 //! - [`umem`]: user memory pinned for memory regions, and copies to it.
+//! - [`kmem`]: copies to and from memory kernel consumers name by address.
 //! - [`udata`]: the driver-specific part of a uverbs call.
 //! - [`work`]: cancelling an object's queued work before it goes.
 //! - [`udp_tunnel`]: UDP sockets that hand their datagrams to the driver.
@@ -41,6 +42,8 @@ pub mod caps;
 pub mod cq;
 #[path = "device.rs"]
 pub mod device;
+#[path = "kmem.rs"]
+pub mod kmem;
 #[path = "link.rs"]
 pub mod link;
 #[path = "mmap.rs"]

@@ -3,7 +3,8 @@
 //! Address handles (the AH half of the C rxe's rxe_av.c): where a UD send
 //! goes. librxe names an AH in its work requests by the number the kernel
 //! returns at creation (`struct rxe_create_ah_resp`), so the device keeps
-//! them in a pool by that number.
+//! them in a pool by that number. A kernel consumer names its AH by
+//! pointer in each UD request, so its AHs are not pooled.
 
 use crate::context::{self, Listing, Object};
 use crate::proto::image;
@@ -16,6 +17,9 @@ use kernel::sync::Arc;
 
 /// The range of AH numbers (the C rxe's RXE_MIN_AH_INDEX, RXE_MAX_AH_INDEX).
 pub(crate) const NUMBERS: (u32, u32) = (1, crate::param::MAX_AH);
+
+/// The number of a kernel consumer's AH: none, below the pool's range.
+const KERNEL_AH: u32 = 0;
 
 /// What the device's pool, and later the UD requester, hold of an AH.
 pub(crate) struct AhInner {
@@ -59,12 +63,26 @@ impl Ah {
         owner: &Owner<'_, Rxe>,
         image: Option<&image::Ah>,
     ) -> Result<Ah> {
-        // The pool takes a mutex. Kernel callers that cannot sleep (the
-        // connection manager's MADs) come with kernel QPs, not offered yet.
-        if udata.is_none() && !sleepable {
-            return Err(EOPNOTSUPP);
-        }
         let av = *av;
+        if udata.is_none() {
+            // A kernel consumer's AH rides in its UD requests by pointer,
+            // so it needs no number, and the connection manager creates
+            // (and destroys) them with interrupts off: no pool, no lock.
+            let flags = if sleepable { GFP_KERNEL } else { GFP_ATOMIC };
+            let inner = Arc::new(
+                AhInner {
+                    num: KERNEL_AH,
+                    pd,
+                    av,
+                    moved_from: None,
+                },
+                flags,
+            )?;
+            return Ok(Ah {
+                inner,
+                _listing: None,
+            });
+        }
         let moved_from = image.map(|a| a.av.sgid).filter(|old| *old != av.sgid);
         let make = |num| {
             Ok(Arc::new(
@@ -112,6 +130,8 @@ impl Ah {
     }
 
     pub(crate) fn destroy(&self, dev: &Device<Rxe>) {
-        dev.ahs.remove(self.inner.num);
+        if self.inner.num != KERNEL_AH {
+            dev.ahs.remove(self.inner.num);
+        }
     }
 }

@@ -321,7 +321,7 @@ impl Cq {
         let mut n = 0;
         while n < wc.len() && *consumer != producer {
             let i = (*consumer & ring.capacity()) as usize;
-            slots[i].to_ib_wc(core::ptr::null_mut(), &mut wc[n]);
+            slots[i].to_ib_wc(&mut wc[n]);
             *consumer = ring.next(*consumer);
             n += 1;
         }

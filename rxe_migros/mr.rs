@@ -13,6 +13,7 @@ use crate::param::{MAX_MR_INDEX, MIN_MR_INDEX};
 use crate::proto::image;
 use crate::rdma::bindings as sys;
 use crate::rdma::device::{Device, Owner};
+use crate::rdma::kmem::KernelMemory;
 use crate::rdma::process::Process;
 use crate::rdma::qp::PdId;
 use crate::rdma::umem::Umem;
@@ -35,7 +36,7 @@ const SUPPORTED_ACCESS: u32 = sys::ib_access_flags_IB_ACCESS_LOCAL_WRITE
 /// What an MR covers.
 enum Memory {
     /// All of memory, by kernel address (`ib_get_dma_mr`).
-    Dma,
+    Dma(KernelMemory),
     /// `len` bytes of a process's memory from `start`, which requests
     /// address from `iova`; pinned, except for an MR restored before the
     /// process's memory was in place, until it is adopted
@@ -88,10 +89,12 @@ pub(crate) fn lookup(
     len: u32,
 ) -> core::result::Result<(Arc<MrInner>, usize), MrError> {
     let (mr, size) = find(dev, pd, key, access)?;
-    let Memory::User { iova, .. } = &mr.memory else {
-        return Err(MrError::Access);
+    let base = match &mr.memory {
+        Memory::User { iova, .. } => *iova,
+        // Offsets in the DMA MR are kernel addresses.
+        Memory::Dma(_) => 0,
     };
-    let off = addr.checked_sub(*iova).ok_or(MrError::Bounds)?;
+    let off = addr.checked_sub(base).ok_or(MrError::Bounds)?;
     let end = off.checked_add(u64::from(len)).ok_or(MrError::Bounds)?;
     if end > size as u64 {
         return Err(MrError::Bounds);
@@ -99,8 +102,7 @@ pub(crate) fn lookup(
     Ok((mr, off as usize))
 }
 
-/// The process's MR `key` names in `pd`, if it grants `access`, with its
-/// size.
+/// The MR `key` names in `pd`, if it grants `access`, with its size.
 fn find(
     dev: &Device<Rxe>,
     pd: PdId,
@@ -114,11 +116,10 @@ fn find(
     if mr.access & access != access {
         return Err(MrError::Access);
     }
-    let Memory::User { len, .. } = &mr.memory else {
-        // DMA MRs serve kernel QPs, which are not offered.
-        return Err(MrError::Access);
+    let size = match &mr.memory {
+        Memory::User { len, .. } => *len,
+        Memory::Dma(_) => usize::MAX,
     };
-    let size = *len;
     Ok((mr, size))
 }
 
@@ -169,23 +170,21 @@ impl MrInner {
         self.pd
     }
 
-    /// The pinned memory; EFAULT for the DMA MR, and for a restored MR
-    /// not pinned yet.
-    fn umem(&self) -> Result<&Umem> {
-        match &self.memory {
-            Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT),
-            Memory::Dma => Err(EFAULT),
-        }
-    }
-
-    /// Copies out of the MR at offset `off` (checked by [`lookup`]).
+    /// Copies out of the MR at offset `off` (checked by [`lookup`]); EFAULT
+    /// for a restored MR not pinned yet.
     pub(crate) fn read(&self, off: usize, out: &mut [u8]) -> Result {
-        self.umem()?.read(off, out)
+        match &self.memory {
+            Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT)?.read(off, out),
+            Memory::Dma(k) => k.read(off as u64, out),
+        }
     }
 
     /// Copies into the MR at offset `off` (checked by [`lookup`]).
     pub(crate) fn write(&self, off: usize, data: &[u8]) -> Result {
-        self.umem()?.write(off, data)
+        match &self.memory {
+            Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT)?.write(off, data),
+            Memory::Dma(k) => k.write(off as u64, data),
+        }
     }
 
     /// Pins a restored MR's memory in `process`, now that it is in place
@@ -271,8 +270,13 @@ impl Mr {
         ))
     }
 
-    pub(crate) fn dma(dev: &Device<Rxe>, pd: PdId, access: i32) -> Result<(Mr, u32, u32)> {
-        Mr::new(dev, pd, access as u32, Memory::Dma, None, None)
+    pub(crate) fn dma(
+        dev: &Device<Rxe>,
+        pd: PdId,
+        access: i32,
+        memory: KernelMemory,
+    ) -> Result<(Mr, u32, u32)> {
+        Mr::new(dev, pd, access as u32, Memory::Dma(memory), None, None)
     }
 
     pub(crate) fn user(

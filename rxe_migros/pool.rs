@@ -81,6 +81,16 @@ impl<T: Send + Sync + 'static> Pool<T> {
         if !(self.min..=self.max).contains(&index) {
             return Err(EINVAL);
         }
+        self.add_reserved(index, make)
+    }
+
+    /// Files `make(index)` under `index`, which may lie below the range
+    /// (QP 1, the GSI QP); EADDRINUSE if it is taken.
+    pub(crate) fn add_reserved(
+        &self,
+        index: u32,
+        make: impl FnOnce(u32) -> Result<Arc<T>>,
+    ) -> Result<Arc<T>> {
         // Under the same lock as `add`: an index found free stays free.
         let _next = self.next.lock();
         if self.get(index).is_some() {

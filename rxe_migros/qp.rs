@@ -8,9 +8,14 @@
 //! send doorbell (a POST_SEND with no work request). The QP's transport
 //! state ([`crate::transport`]) lives under one mutex: the doorbell runs
 //! the requester in the caller's context, and packets the receive path
-//! queues on the QP, and its timer, are handled by work items. Kernel QPs
-//! (whose posts come through the kernel) are refused.
+//! queues on the QP, and its timer, are handled by work items.
+//!
+//! A kernel consumer's QP (the MAD layer's GSI QP among them) has the same
+//! rings, offered to nobody: `post_send` and `post_recv`, which may come
+//! with interrupts off, write its requests into them as librxe would, under
+//! a spinlock, and queue the QP's work item to carry them out.
 
+use crate::ah::Ah;
 use crate::context::{self, Listing, Object};
 use crate::cq::{Cq, CqInner};
 use crate::migration::{KnownAt, NewSource};
@@ -19,11 +24,13 @@ use crate::proto::image;
 use crate::proto::mig::MigState;
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::proto::req::Service;
-use crate::proto::wqe;
+use crate::proto::wqe::{self, SendHead, Sge, UdDest};
 use crate::queue::UserRing;
 use crate::rdma::bindings as sys;
 use crate::rdma::device::{Device, DeviceHandle, EventCounts, Owner};
-use crate::rdma::qp::{transition_ok, AddressVector, PdId, QpCaps, QpInit, QpType};
+use crate::rdma::qp::{
+    transition_ok, AddressVector, CoreQp, PdId, QpCaps, QpInit, QpType, RecvWr, SendWr,
+};
 use crate::rdma::skb::{SkBuff, SkbQueue};
 use crate::rdma::udata::UData;
 use crate::rdma::udp_tunnel::wait_for_receivers;
@@ -32,9 +39,9 @@ use crate::restore;
 use crate::transport::{Ctx, Transport};
 use crate::Rxe;
 use kernel::prelude::*;
-use kernel::sync::{Arc, Mutex};
+use kernel::sync::{Arc, Mutex, SpinLockIrq};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
-use kernel::{new_delayed_work, new_mutex, new_work};
+use kernel::{new_delayed_work, new_mutex, new_spinlock_irq, new_work};
 
 /// Packets that may wait on a QP before more are dropped, as a full
 /// receive ring would.
@@ -73,13 +80,69 @@ impl WorkQueue {
         self.user.buf.read(self.ring.offset(index), &mut out[..n])
     }
 
-    /// A ring for `wr` requests of `elem` bytes, offered to the caller;
-    /// returns it with `struct mminfo` for the response.
-    fn new(wr: u32, elem: usize, udata: &UData<'_>) -> Result<(WorkQueue, [u8; 16])> {
+    /// A ring for `wr` requests of `elem` bytes, offered to the caller of
+    /// `udata` if any; returns it with `struct mminfo` for the response.
+    fn new(wr: u32, elem: usize, udata: Option<&UData<'_>>) -> Result<(WorkQueue, [u8; 16])> {
         let ring = Ring::new(wr, elem, MIN_SLOT).map_err(|_| EINVAL)?;
-        let (user, mi) = UserRing::new(&ring, udata)?;
+        let (user, mi) = match udata {
+            Some(udata) => UserRing::new(&ring, udata)?,
+            None => (UserRing::kernel(&ring)?, [0; 16]),
+        };
         Ok((WorkQueue { ring, user }, mi))
     }
+
+    /// Queues the request `write` puts in a slot, for a kernel consumer:
+    /// we are the producer, under the QP's post lock. Returns the slot's
+    /// index; ENOMEM when the ring is full.
+    fn produce(&self, scratch: &mut [u8], write: impl FnOnce(&mut [u8]) -> Result) -> Result<u32> {
+        let producer = self.producer();
+        let consumer = self.user.buf.load_acquire(CONSUMER_OFFSET)?;
+        if self.ring.is_full(producer, consumer) {
+            return Err(ENOMEM);
+        }
+        let slot = &mut scratch[..self.ring.slot_bytes()];
+        write(slot)?;
+        self.user.buf.write(self.ring.offset(producer), slot)?;
+        self.user
+            .buf
+            .store_release(PRODUCER_OFFSET, self.ring.next(producer))?;
+        Ok(producer)
+    }
+}
+
+/// What a kernel consumer's posts go through, under a spinlock: they may
+/// come with interrupts off, where the QP's mutex cannot be taken.
+struct Posts {
+    /// Room for one slot of either ring.
+    scratch: KVec<u8>,
+    /// A UD QP's destinations by send queue slot: a kernel consumer names
+    /// its AH by pointer, not by a number the requester could look up.
+    avs: KVec<AddressVector>,
+}
+
+impl Posts {
+    fn new(qp: &QpType, sq: &WorkQueue, rq: &WorkQueue) -> Result<Posts> {
+        let room = sq.ring.slot_bytes().max(rq.ring.slot_bytes());
+        let mut avs = KVec::new();
+        if matches!(qp, QpType::Ud | QpType::Gsi) {
+            for _ in 0..=sq.ring.capacity() {
+                avs.push(AddressVector::default(), GFP_KERNEL)?;
+            }
+        }
+        Ok(Posts {
+            scratch: KVec::from_elem(0u8, room, GFP_KERNEL)?,
+            avs,
+        })
+    }
+}
+
+/// The protocol core's view of a kernel consumer's scatter list.
+fn sges(list: &[sys::ib_sge]) -> impl Iterator<Item = Sge> + '_ {
+    list.iter().map(|s| Sge {
+        addr: s.addr,
+        length: s.length,
+        lkey: s.lkey,
+    })
 }
 
 /// The attributes `modify_qp` sets, with the QP's state.
@@ -141,6 +204,11 @@ pub(crate) struct QpInner {
     pub(crate) qpn: u32,
     qp_type: QpType,
     pub(crate) service: Service,
+    /// The core's QP, which a kernel consumer's completions name.
+    pub(crate) core: CoreQp,
+    /// A kernel consumer's QP (posts come through `post_send` and
+    /// `post_recv`), else a process's.
+    kernel: bool,
     pub(crate) sq_sig_all: bool,
     pub(crate) caps: QpCaps,
     pub(crate) pd: PdId,
@@ -153,6 +221,9 @@ pub(crate) struct QpInner {
     pub(crate) rq: WorkQueue,
     #[pin]
     pub(crate) state: Mutex<QpState>,
+    /// A kernel consumer's posts.
+    #[pin]
+    posts: SpinLockIrq<Posts>,
     /// Packets for the QP, from the receive path.
     #[pin]
     rx: SkbQueue,
@@ -186,6 +257,17 @@ impl QpInner {
         // which finds it not yet dead under its mutex, before `destroy`
         // can begin. So the device is alive while `self` is used.
         unsafe { self.dev.get() }
+    }
+
+    /// The destination a kernel consumer gave the UD send request in slot
+    /// `index`; `None` for a process's QP, whose requests name AHs by
+    /// number.
+    pub(crate) fn kernel_av(&self, index: u32) -> Option<AddressVector> {
+        if !self.kernel {
+            return None;
+        }
+        let i = (index & self.sq.ring.capacity()) as usize;
+        self.posts.lock().avs.get(i).copied()
     }
 
     /// Takes a packet from the receive path (softirq), for the work item.
@@ -448,13 +530,16 @@ impl Qp {
         owner: &Owner<'_, Rxe>,
         image: Option<&image::Qp<'_>>,
     ) -> Result<(Qp, u32, QpCaps)> {
-        let (Some(udata), Some(_)) = (udata, owner.uctx) else {
-            // Kernel consumers post through post_send/post_recv, which come
-            // with the transport.
+        let kernel = owner.uctx.is_none();
+        if kernel != udata.is_none() {
+            return Err(EINVAL);
+        }
+        if init.has_srq || init.create_flags != 0 {
             return Err(EOPNOTSUPP);
-        };
-        if init.has_srq || init.create_flags != 0 || init.qp_type == QpType::Gsi {
-            return Err(EOPNOTSUPP);
+        }
+        // Only the MAD layer makes a port's GSI QP.
+        if init.qp_type == QpType::Gsi && !kernel {
+            return Err(EINVAL);
         }
         let c = &init.caps;
         if c.max_send_wr > MAX_QP_WR
@@ -478,15 +563,17 @@ impl Qp {
         let service = match init.qp_type {
             QpType::Rc => Service::Rc,
             QpType::Uc => Service::Uc,
-            QpType::Ud => Service::Ud,
-            _ => return Err(EOPNOTSUPP),
+            QpType::Ud | QpType::Gsi => Service::Ud,
         };
         let tx = Transport::new(&sq.ring, &rq.ring)?;
-        // struct rxe_create_qp_resp { struct mminfo rq_mi, sq_mi; }
-        let mut resp = [0u8; 32];
-        resp[..16].copy_from_slice(&rq_mi);
-        resp[16..].copy_from_slice(&sq_mi);
-        udata.write_bytes(&resp)?;
+        let posts = Posts::new(&init.qp_type, &sq, &rq)?;
+        if let Some(udata) = udata {
+            // struct rxe_create_qp_resp { struct mminfo rq_mi, sq_mi; }
+            let mut resp = [0u8; 32];
+            resp[..16].copy_from_slice(&rq_mi);
+            resp[16..].copy_from_slice(&sq_mi);
+            udata.write_bytes(&resp)?;
+        }
         let caps = QpCaps {
             max_send_wr: sq.ring.capacity(),
             max_recv_wr: rq.ring.capacity(),
@@ -525,6 +612,8 @@ impl Qp {
                     qpn,
                     qp_type: init.qp_type,
                     service,
+                    core: init.core,
+                    kernel,
                     sq_sig_all: init.sq_sig_all,
                     caps,
                     pd: init.pd,
@@ -538,6 +627,7 @@ impl Qp {
                         tx,
                         dead: false,
                     }),
+                    posts <- new_spinlock_irq!(posts),
                     rx <- SkbQueue::new(),
                     work <- new_work!("QpInner::work"),
                     timer <- new_delayed_work!("QpInner::timer"),
@@ -559,6 +649,9 @@ impl Qp {
                 pr_info!("restore: QP {:#x} is QP {:#x} here\n", img.qpn, inner.qpn);
                 inner
             }
+            // The GSI QP is QP 1 (IBTA 3.5.1.3), below the numbers the
+            // others take.
+            None if init.qp_type == QpType::Gsi => dev.qps.add_reserved(GSI_QPN, make)?,
             None => dev.qps.add(make)?,
         };
         let qpn = inner.qpn;
@@ -592,6 +685,96 @@ impl Qp {
     /// The send doorbell: work requests wait in the send queue.
     pub(crate) fn doorbell(&self, _dev: &Device<Rxe>) -> Result {
         self.inner.with_transport(|st, cx| st.run(cx));
+        Ok(())
+    }
+
+    /// Queues a kernel consumer's send request (see
+    /// [`Driver::post_kernel_send`](crate::rdma::device::Driver)).
+    pub(crate) fn post_kernel_send(&self, wr: &SendWr<'_, Ah>) -> Result {
+        use wqe::{opcode, send_flags};
+        let qp = &*self.inner;
+        if !qp.kernel {
+            // A process posts into its own rings.
+            return Err(EOPNOTSUPP);
+        }
+        let code = match wr.opcode() {
+            sys::ib_wr_opcode_IB_WR_SEND => opcode::SEND,
+            sys::ib_wr_opcode_IB_WR_SEND_WITH_IMM => opcode::SEND_WITH_IMM,
+            sys::ib_wr_opcode_IB_WR_RDMA_WRITE => opcode::RDMA_WRITE,
+            sys::ib_wr_opcode_IB_WR_RDMA_WRITE_WITH_IMM => opcode::RDMA_WRITE_WITH_IMM,
+            sys::ib_wr_opcode_IB_WR_RDMA_READ => opcode::RDMA_READ,
+            _ => return Err(EINVAL),
+        };
+        // `enum ib_send_flags` has the values of librxe's.
+        let known =
+            send_flags::FENCE | send_flags::SIGNALED | send_flags::SOLICITED | send_flags::INLINE;
+        let flags = wr.flags() & known;
+        let ud = wr.ud();
+        if ud.is_some() != (qp.service == Service::Ud) {
+            return Err(EINVAL);
+        }
+        let (remote_addr, rkey) = wr.rdma().unwrap_or((0, 0));
+        let head = SendHead {
+            wr_id: wr.wr_id(),
+            opcode: code,
+            flags,
+            ex: wr.ex(),
+            remote_addr,
+            rkey,
+            ud: ud.map(|u| UdDest {
+                remote_qpn: u.remote_qpn & crate::proto::hdr::QPN_MASK,
+                remote_qkey: u.remote_qkey,
+                // Kernel AHs have no number: the address rides with the
+                // request (`Posts::avs`).
+                ah_num: 0,
+            }),
+        };
+        let list = wr.sges()?;
+        let mut guard = qp.posts.lock();
+        let posts = &mut *guard;
+        let index = qp.sq.produce(&mut posts.scratch, |slot| {
+            if flags & send_flags::INLINE != 0 && code != opcode::RDMA_READ {
+                let len: usize = list.iter().map(|s| s.length as usize).sum();
+                if len > qp.caps.max_inline_data as usize {
+                    return Err(EINVAL);
+                }
+                let room = wqe::write_send_inline(slot, &head, len).map_err(|_| EINVAL)?;
+                wr.copy_inline(room)
+            } else if list.len() > qp.caps.max_send_sge as usize {
+                Err(EINVAL)
+            } else {
+                wqe::write_send(slot, &head, sges(list)).map_err(|_| EINVAL)
+            }
+        })?;
+        if let Some(u) = ud {
+            let i = (index & qp.sq.ring.capacity()) as usize;
+            posts.avs[i] = u.ah.av();
+        }
+        Ok(())
+    }
+
+    /// Lets the transport carry out what a kernel consumer posted.
+    pub(crate) fn kick_send(&self) {
+        if self.inner.kernel {
+            // Already queued is fine: it sends all that waits.
+            let _ = system_dfl().enqueue::<Arc<QpInner>, 0>(self.inner.clone());
+        }
+    }
+
+    /// Queues a kernel consumer's receive request.
+    pub(crate) fn post_kernel_recv(&self, wr: &RecvWr<'_>) -> Result {
+        let qp = &*self.inner;
+        if !qp.kernel {
+            return Err(EOPNOTSUPP);
+        }
+        let list = wr.sges()?;
+        if list.len() > qp.caps.max_recv_sge as usize {
+            return Err(EINVAL);
+        }
+        let mut posts = qp.posts.lock();
+        qp.rq.produce(&mut posts.scratch, |slot| {
+            wqe::write_recv(slot, wr.wr_id(), sges(list)).map_err(|_| EINVAL)
+        })?;
         Ok(())
     }
 
@@ -639,6 +822,9 @@ impl Qp {
         cancel_delayed_work_sync::<QpInner, 1>(qp);
     }
 }
+
+/// The general services QP's number.
+const GSI_QPN: u32 = 1;
 
 /// The range of QP numbers (the C rxe's RXE_MIN_QP_INDEX and
 /// RXE_MAX_QP_INDEX).

@@ -132,6 +132,7 @@ impl QpState {
             signaled: cx.qp.sq_sig_all || w.flags & send_flags::SIGNALED != 0,
             solicited: w.flags & send_flags::SOLICITED != 0,
             ud: w.ud,
+            av: w.ud.and_then(|_| cx.qp.kernel_av(index)),
         };
         Ok(())
     }
@@ -207,12 +208,15 @@ impl QpState {
         let service = cx.qp.service;
         let (path, dest_qpn, qkey) = match (service, w.ud) {
             (Service::Ud, Some(ud)) => {
-                let ah = cx
-                    .dev
-                    .ahs
-                    .get(ud.ah_num)
-                    .ok_or(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR)?;
-                let mut av = ah.av();
+                let mut av = match w.av {
+                    Some(av) => av,
+                    None => cx
+                        .dev
+                        .ahs
+                        .get(ud.ah_num)
+                        .ok_or(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR)?
+                        .av(),
+                };
                 // A UD QP that migrated, announced by its new device.
                 if let Some(gid) = cx.dev.moves.lookup(&av.dgid, ud.remote_qpn) {
                     av.dgid = gid;

@@ -147,7 +147,7 @@ impl QpState {
             ),
         };
         if let Some(r) = self.tx.recv.take() {
-            self.complete_recv(cx, r.wr_id, status, 0, 0, None, false);
+            self.complete_recv(cx, r.wr_id, status, 0, 0, None, false, 0);
         }
         self.tx.write = None;
         if cx.qp.service == Service::Rc {
@@ -185,6 +185,10 @@ impl QpState {
                 let imm = pkt.immdt().map(|i| u32::from_ne_bytes(i.imm));
                 let src = pkt.deth().map_or(self.attrs.dest_qpn, |h| h.src_qpn);
                 cx.dev.counters.inc(Counter::RdmaRecvs);
+                let network = match d.ipv6 {
+                    true => sys::rdma_network_type_RDMA_NETWORK_IPV6,
+                    false => sys::rdma_network_type_RDMA_NETWORK_IPV4,
+                };
                 self.complete_recv(
                     cx,
                     r.wr_id,
@@ -193,6 +197,7 @@ impl QpState {
                     src,
                     imm,
                     pkt.bth.se,
+                    network as u8,
                 );
             }
             return Ok(());
@@ -294,9 +299,13 @@ impl QpState {
         src_qp: u32,
         imm: Option<u32>,
         solicited: bool,
+        network: u8,
     ) {
         let mut flags = 0;
-        if cx.qp.service == Service::Ud {
+        // A UD receive starts with the GRH room; a kernel consumer also
+        // learns which header it holds (`ib_init_ah_attr_from_wc`).
+        let ud = cx.qp.service == Service::Ud;
+        if ud {
             flags |= sys::ib_wc_flags_IB_WC_GRH;
         }
         if imm.is_some() {
@@ -312,10 +321,11 @@ impl QpState {
             src_qp,
             wc_flags: flags,
             port_num: 1,
+            network_hdr_type: if ud { network } else { 0 },
             ..WorkCompletion::default()
         };
         self.advance_rq(cx);
-        post(&cx.qp.recv_cq, &wc, solicited);
+        post(cx.qp, &cx.qp.recv_cq, &wc, solicited);
     }
 
     /// A WRITE with immediate consumed the head receive work request (the
@@ -337,7 +347,7 @@ impl QpState {
             ..WorkCompletion::default()
         };
         self.advance_rq(cx);
-        post(&cx.qp.recv_cq, &wc, solicited);
+        post(cx.qp, &cx.qp.recv_cq, &wc, solicited);
     }
 
     fn advance_rq(&mut self, cx: &Ctx<'_>) {

@@ -27,6 +27,7 @@ use crate::qp::{QpInner, QpState};
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::WorkCompletion;
 use crate::rdma::device::Device;
+use crate::rdma::qp::AddressVector;
 use crate::rdma::skb::SkbQueue;
 use crate::xmit::{self, Path};
 use crate::Rxe;
@@ -61,6 +62,9 @@ pub(crate) struct SentWqe {
     pub(crate) signaled: bool,
     pub(crate) solicited: bool,
     pub(crate) ud: Option<UdDest>,
+    /// A kernel consumer's UD request carries its address itself: kernel
+    /// AHs have no number.
+    pub(crate) av: Option<AddressVector>,
 }
 
 /// A SEND being received into a receive work request.
@@ -153,6 +157,7 @@ impl Transport {
             signaled: false,
             solicited: false,
             ud: None,
+            av: None,
         };
         for _ in 0..n {
             sent.push(blank, GFP_KERNEL)?;
@@ -425,7 +430,7 @@ impl QpState {
             port_num: 1,
             ..WorkCompletion::default()
         };
-        post(&cx.qp.send_cq, &wc, false);
+        post(cx.qp, &cx.qp.send_cq, &wc, false);
     }
 
     /// The oldest request is done: complete it and free its slot.
@@ -501,14 +506,15 @@ impl QpState {
             };
             self.tx.rq_next = rq.ring.next(self.tx.rq_next);
             rq.set_consumer(self.tx.rq_next);
-            post(&cx.qp.recv_cq, &wc, false);
+            post(cx.qp, &cx.qp.recv_cq, &wc, false);
         }
     }
 }
 
 /// Posts `wc`; a full CQ has reported its overflow to its consumer.
-pub(crate) fn post(cq: &CqInner, wc: &WorkCompletion, solicited: bool) {
-    let _ = cq.post(wc, solicited);
+pub(crate) fn post(qp: &QpInner, cq: &CqInner, wc: &WorkCompletion, solicited: bool) {
+    let wc = WorkCompletion { qp: qp.core, ..*wc };
+    let _ = cq.post(&wc, solicited);
 }
 
 /// Walks the scatter list `sges` (local keys of `cx`'s PD) over message

@@ -13,7 +13,8 @@ use crate::qp::Qp;
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::{CqEvents, CqInit};
 use crate::rdma::device::{Device, DeviceAttr, Driver, Owner, PortAttr, StatDesc, UverbsFile};
-use crate::rdma::qp::{AddressVector, PdId, QpCaps, QpInit};
+use crate::rdma::kmem::KernelMemory;
+use crate::rdma::qp::{AddressVector, PdId, QpCaps, QpInit, RecvWr, SendWr};
 use crate::rdma::udata::UData;
 use crate::Rxe;
 use kernel::prelude::*;
@@ -162,8 +163,13 @@ impl Driver for Rxe {
         })
     }
 
-    fn get_dma_mr(dev: &Device<Self>, pd: PdId, access: i32) -> Result<(Mr, u32, u32)> {
-        Mr::dma(dev, pd, access)
+    fn get_dma_mr(
+        dev: &Device<Self>,
+        pd: PdId,
+        access: i32,
+        memory: KernelMemory,
+    ) -> Result<(Mr, u32, u32)> {
+        Mr::dma(dev, pd, access, memory)
     }
 
     fn reg_user_mr(
@@ -266,6 +272,18 @@ impl Driver for Rxe {
 
     fn post_send(dev: &Device<Self>, qp: &Qp) -> Result {
         qp.doorbell(dev)
+    }
+
+    fn post_kernel_send(qp: &Qp, wr: &SendWr<'_, Ah>) -> Result {
+        qp.post_kernel_send(wr)
+    }
+
+    fn kick_send(qp: &Qp) {
+        qp.kick_send();
+    }
+
+    fn post_kernel_recv(qp: &Qp, wr: &RecvWr<'_>) -> Result {
+        qp.post_kernel_recv(wr)
     }
 
     fn destroy_qp(dev: &Device<Self>, qp: &Qp) {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Wire compatibility: our driver on one end and the C rdma_rxe on the other,
 # each end as server and as client: ibv_ud_pingpong and ibv_rc_pingpong with
-# data checking, and perftest RC send, write and read, UD send.
+# data checking, perftest RC send, write and read, UD send, and rping
+# (rdma_cm: each end's MAD layer talks to the other's through its GSI QP).
 # timeout: 900
 . "$(dirname "$0")/lib.sh"
 
@@ -16,5 +17,6 @@ for side in "ours as client" "ours as server"; do
 	done
 	perf_run ib_send_bw -c UD -s 1024 -n 20
 	perf_run ib_send_lat -c UD -s 1024 -n 20
+	rping_run 300 $SERVER_IP
 	swap_ends
 done

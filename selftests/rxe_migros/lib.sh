@@ -201,6 +201,24 @@ pair_run() {
 	note "$tool $*: $(grep -E 'bytes in|usec/iter' /tmp/cli.out | tail -n 1)"
 }
 
+# rping_run N ADDR: rping (rdma_cm) with -v, N pings: its server on the
+# server's end (SERVER_NS) at ADDR, its client on the other; both must
+# print every ping's data. Their stdout is line-buffered so that what they
+# print on stderr cannot split a line.
+rping_run() {
+	n=$1 addr=$2
+	ip netns exec $SERVER_NS timeout 300 stdbuf -oL rping -s -a "$addr" -C "$n" -v -V >/tmp/srv.out 2>&1 &
+	srv=$!
+	sleep 2
+	ip netns exec $CLIENT_NS timeout 300 stdbuf -oL rping -c -a "$addr" -C "$n" -v -V >/tmp/cli.out 2>&1 &
+	wait_pair $! $srv "rping -C $n to $addr"
+	c=$(grep -o 'ping data: rdma-ping-[0-9]*' /tmp/cli.out | sort -u | wc -l)
+	s=$(grep -o 'server ping data: rdma-ping-[0-9]*' /tmp/srv.out | sort -u | wc -l)
+	[ "$c" = "$n" ] && [ "$s" = "$n" ] ||
+		fail "rping to $addr: the client printed $c pings and the server $s, not $n: $(failure_lines /tmp/cli.out)"
+	note "rping -v -V -C $n to $addr: $c pings, every one's data checked"
+}
+
 # Seconds since the last call.
 t0=$(cut -d' ' -f1 /proc/uptime)
 elapsed() {

@@ -302,6 +302,127 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
     })
 }
 
+/// The fields of a send request that a kernel consumer posts, to write
+/// into a slot as librxe would (`struct rxe_send_wqe`): the requester then
+/// reads a kernel QP's ring as it reads a process's.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SendHead {
+    pub wr_id: u64,
+    /// One of [`opcode`].
+    pub opcode: u32,
+    /// [`send_flags`] bits.
+    pub flags: u32,
+    /// Immediate data (as on the wire) or the rkey to invalidate.
+    pub ex: u32,
+    /// Where an RDMA request reads or writes, and its key.
+    pub remote_addr: u64,
+    pub rkey: u32,
+    /// A UD request's destination.
+    pub ud: Option<UdDest>,
+}
+
+fn put32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+}
+fn put64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+}
+
+/// Writes `sges` as a scatter list at `at` in `slot`, with its count and
+/// total length at `num_at` and `len_at`.
+fn write_sges(
+    slot: &mut [u8],
+    at: usize,
+    num_at: usize,
+    len_at: usize,
+    sges: impl Iterator<Item = Sge>,
+) -> Result<(), WqeError> {
+    let (mut n, mut total) = (0usize, 0u64);
+    for sge in sges {
+        let b = slot
+            .get_mut(at + n * SGE_BYTES..at + (n + 1) * SGE_BYTES)
+            .ok_or(WqeError::TooManySges)?;
+        put64(b, 0, sge.addr);
+        put32(b, 8, sge.length);
+        put32(b, 12, sge.lkey);
+        n += 1;
+        total += sge.length as u64;
+    }
+    if total > MAX_MSG_BYTES {
+        return Err(WqeError::BadLength);
+    }
+    put32(slot, num_at, n as u32);
+    put32(slot, len_at, total as u32);
+    Ok(())
+}
+
+/// Writes everything of a send request but its data.
+fn write_head(slot: &mut [u8], h: &SendHead) -> Result<(), WqeError> {
+    use opcode::*;
+    if slot.len() < send::DATA {
+        return Err(WqeError::Truncated);
+    }
+    slot[..send::DATA].fill(0);
+    put64(slot, send::WR_ID, h.wr_id);
+    put32(slot, send::OPCODE, h.opcode);
+    put32(slot, send::SEND_FLAGS, h.flags);
+    put32(slot, send::EX, h.ex);
+    match (h.ud, h.opcode) {
+        (Some(ud), _) => {
+            put32(slot, send::UD_REMOTE_QPN, ud.remote_qpn);
+            put32(slot, send::UD_REMOTE_QKEY, ud.remote_qkey);
+            put32(slot, send::UD_AH_NUM, ud.ah_num);
+        }
+        (None, ATOMIC_CMP_AND_SWP | ATOMIC_FETCH_AND_ADD) => {
+            return Err(WqeError::BadOpcode(h.opcode));
+        }
+        (None, _) => {
+            put64(slot, send::REMOTE_ADDR, h.remote_addr);
+            put32(slot, send::RDMA_RKEY, h.rkey);
+        }
+    }
+    Ok(())
+}
+
+/// Writes a send request whose data is in registered memory (`sges`).
+pub fn write_send(
+    slot: &mut [u8],
+    head: &SendHead,
+    sges: impl Iterator<Item = Sge>,
+) -> Result<(), WqeError> {
+    write_head(slot, head)?;
+    write_sges(slot, send::DATA, send::DMA_NUM_SGE, send::DMA_LENGTH, sges)
+}
+
+/// Writes a send request that carries its `len` bytes of data itself
+/// (`send_flags::INLINE`); returns the room the caller copies them into.
+pub fn write_send_inline<'s>(
+    slot: &'s mut [u8],
+    head: &SendHead,
+    len: usize,
+) -> Result<&'s mut [u8], WqeError> {
+    write_head(slot, head)?;
+    if slot.len() < send::DATA + len {
+        return Err(WqeError::InlineTooLong);
+    }
+    put32(slot, send::DMA_LENGTH, len as u32);
+    Ok(&mut slot[send::DATA..send::DATA + len])
+}
+
+/// Writes a receive request (`struct rxe_recv_wqe`).
+pub fn write_recv(
+    slot: &mut [u8],
+    wr_id: u64,
+    sges: impl Iterator<Item = Sge>,
+) -> Result<(), WqeError> {
+    if slot.len() < recv::SGE {
+        return Err(WqeError::Truncated);
+    }
+    slot[..recv::SGE].fill(0);
+    put64(slot, recv::WR_ID, wr_id);
+    write_sges(slot, recv::SGE, recv::DMA_NUM_SGE, recv::DMA_LENGTH, sges)
+}
+
 /// A checked receive request.
 #[derive(Clone, Copy, Debug)]
 pub struct RecvWqe<'a> {
@@ -510,6 +631,85 @@ mod tests {
         assert_eq!(parse_recv(&b, 1).unwrap_err(), WqeError::TooManySges);
         b[recv::DMA_LENGTH] = 0;
         assert_eq!(parse_recv(&b, 2).unwrap_err(), WqeError::BadLength);
+    }
+
+    #[test]
+    fn what_a_kernel_consumer_posts_reads_back() {
+        let limits = Limits {
+            max_sge: 2,
+            max_inline: 64,
+            ud: false,
+        };
+        let mut slot = [0xa5u8; send::DATA + 2 * SGE_BYTES];
+        let head = SendHead {
+            wr_id: 7,
+            opcode: opcode::RDMA_WRITE_WITH_IMM,
+            flags: send_flags::SIGNALED,
+            ex: 0x1234,
+            remote_addr: 0x1000,
+            rkey: 0x301,
+            ud: None,
+        };
+        let sges = [
+            Sge {
+                addr: 0xffff_8880_0000_0000,
+                length: 100,
+                lkey: 0x101,
+            },
+            Sge {
+                addr: 0xffff_8880_0000_1000,
+                length: 28,
+                lkey: 0x101,
+            },
+        ];
+        write_send(&mut slot, &head, sges.iter().copied()).unwrap();
+        let w = parse_send(&slot, &limits).unwrap();
+        assert_eq!((w.wr_id, w.length, w.flags), (7, 128, send_flags::SIGNALED));
+        assert_eq!(
+            w.op,
+            Operation::Write {
+                addr: 0x1000,
+                rkey: 0x301,
+                imm: Some(0x1234)
+            }
+        );
+        let Data::Sges(list) = w.data else {
+            panic!("not a scatter list")
+        };
+        assert!(list.iter().eq(sges.iter().copied()));
+        // A third entry does not fit.
+        let three = [sges[0]; 3];
+        assert_eq!(
+            write_send(&mut slot, &head, three.iter().copied()),
+            Err(WqeError::TooManySges)
+        );
+
+        let ud = UdDest {
+            remote_qpn: 1,
+            remote_qkey: 0x8001_0000,
+            ah_num: 0,
+        };
+        let head = SendHead {
+            opcode: opcode::SEND,
+            flags: send_flags::INLINE,
+            ud: Some(ud),
+            ..head
+        };
+        write_send_inline(&mut slot, &head, 5)
+            .unwrap()
+            .copy_from_slice(b"hello");
+        let w = parse_send(&slot, &Limits { ud: true, ..limits }).unwrap();
+        assert_eq!((w.ud, w.length), (Some(ud), 5));
+        assert!(matches!(w.data, Data::Inline(b"hello")));
+        assert_eq!(
+            write_send_inline(&mut slot, &head, 33),
+            Err(WqeError::InlineTooLong)
+        );
+
+        let mut slot = [0u8; recv::SGE + SGE_BYTES];
+        write_recv(&mut slot, 9, sges[..1].iter().copied()).unwrap();
+        let r = parse_recv(&slot, 1).unwrap();
+        assert_eq!((r.wr_id, r.length, r.sges.get(0)), (9, 100, Some(sges[0])));
     }
 
     #[test]

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kernel memory that a kernel consumer names by address. A software RDMA
+//! device has no DMA: the core's `ib_dma_map_*` hand kernel consumers
+//! kernel virtual addresses (`ib_uses_virt_dma`), which they put in their
+//! scatter lists under the key of their PD's DMA MR (`ib_get_dma_mr`), and
+//! the device copies to and from them.
+
+use super::bindings as sys;
+use kernel::prelude::*;
+
+/// All of kernel memory, as a DMA MR covers it. Only the core's
+/// `get_dma_mr` call makes one, for a kernel consumer's PD: requests that
+/// name it come from that consumer's QPs, with its buffers' addresses, or
+/// from peers it opened its memory to on purpose
+/// (`IB_PD_UNSAFE_GLOBAL_RKEY`).
+pub struct KernelMemory(());
+
+impl KernelMemory {
+    /// # Safety
+    ///
+    /// Only for the DMA MR of a kernel consumer's PD.
+    pub(crate) unsafe fn new() -> Self {
+        KernelMemory(())
+    }
+
+    /// Copies `out.len()` bytes from kernel address `addr`. A bad address
+    /// is EFAULT rather than an oops.
+    pub fn read(&self, addr: u64, out: &mut [u8]) -> Result {
+        // SAFETY: `out` is valid for its length; the source is the
+        // consumer's (see the type), and checked by the nofault copy.
+        let left = unsafe {
+            sys::copy_from_kernel_nofault(
+                out.as_mut_ptr().cast(),
+                addr as usize as *const core::ffi::c_void,
+                out.len(),
+            )
+        };
+        if left != 0 {
+            return Err(EFAULT);
+        }
+        Ok(())
+    }
+
+    /// Copies `data` to kernel address `addr`.
+    pub fn write(&self, addr: u64, data: &[u8]) -> Result {
+        if addr == 0 || addr.checked_add(data.len() as u64).is_none() {
+            return Err(EFAULT);
+        }
+        // SAFETY: the consumer named these bytes for this request (a
+        // receive buffer, or memory it opened to writes): see the type.
+        unsafe {
+            core::ptr::copy_nonoverlapping(data.as_ptr(), addr as usize as *mut u8, data.len())
+        };
+        Ok(())
+    }
+}
+
+/// Copies `out.len()` bytes of a kernel consumer's request from kernel
+/// address `addr` (inline data).
+///
+/// # Safety
+///
+/// `addr` must come from a kernel consumer's work request.
+pub(crate) unsafe fn read_request(addr: u64, out: &mut [u8]) -> Result {
+    // SAFETY: per the caller.
+    unsafe { KernelMemory::new() }.read(addr, out)
+}
