@@ -121,10 +121,14 @@ struct Posts {
 }
 
 impl Posts {
-    fn new(qp: &QpType, sq: &WorkQueue, rq: &WorkQueue) -> Result<Posts> {
-        let room = sq.ring.slot_bytes().max(rq.ring.slot_bytes());
+    /// Empty for a process's QP, which never posts through them.
+    fn new(kernel: bool, qp: &QpType, sq: &WorkQueue, rq: &WorkQueue) -> Result<Posts> {
+        let room = match kernel {
+            true => sq.ring.slot_bytes().max(rq.ring.slot_bytes()),
+            false => 0,
+        };
         let mut avs = KVec::new();
-        if matches!(qp, QpType::Ud | QpType::Gsi) {
+        if kernel && matches!(qp, QpType::Ud | QpType::Gsi) {
             for _ in 0..=sq.ring.capacity() {
                 avs.push(AddressVector::default(), GFP_KERNEL)?;
             }
@@ -566,7 +570,7 @@ impl Qp {
             QpType::Ud | QpType::Gsi => Service::Ud,
         };
         let tx = Transport::new(&sq.ring, &rq.ring)?;
-        let posts = Posts::new(&init.qp_type, &sq, &rq)?;
+        let posts = Posts::new(kernel, &init.qp_type, &sq, &rq)?;
         if let Some(udata) = udata {
             // struct rxe_create_qp_resp { struct mminfo rq_mi, sq_mi; }
             let mut resp = [0u8; 32];
