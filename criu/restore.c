@@ -425,6 +425,63 @@ static int create(struct restored *c, unsigned int kind, const uint8_t *b, int s
 
 /* Recreates the context of uverbs image `img` on the destination device;
  * returns it, or NULL with *err set. */
+/* A PD in the way of a handle the image skips (an object the process had
+ * destroyed): the core hands out handles lowest free first. */
+static int fill_gap(int fd, uint32_t handle)
+{
+	struct ib_uverbs_alloc_pd cmd = {};
+	struct ib_uverbs_alloc_pd_resp resp = {};
+	int ret;
+
+	ret = uverbs_cmd(fd, IB_USER_VERBS_CMD_ALLOC_PD, &cmd, sizeof(cmd), &resp, sizeof(resp));
+	return ret ? ret : check_handle("a placeholder", resp.pd_handle, handle);
+}
+
+/* Creates the image's objects on context `c` in order, with a placeholder
+ * PD in each of the `gaps` handles it skips; destroys those once all are
+ * created (the restore counts only the image's objects). */
+static int create_all(struct restored *c, const struct image *img, unsigned int gaps,
+		      int sgid_index)
+{
+	uint32_t *holders = calloc(gaps + 1, sizeof(*holders));
+	unsigned int nr_holders = 0, kind;
+	uint32_t next = 0;
+	const uint8_t *b;
+	size_t len;
+	int ret = holders ? 0 : -ENOMEM;
+
+	for (unsigned int i = 1; !ret && (b = record(img, i, &kind, &len)); i++) {
+		for (; !ret && next < le32(b) && nr_holders < gaps; next++) {
+			ret = fill_gap(c->fd, next);
+			if (!ret)
+				holders[nr_holders++] = next;
+		}
+		if (!ret)
+			ret = create(c, kind, b, sgid_index);
+		if (ret)
+			say(LOG_ERROR, "cannot recreate object %u (kind %u): %s", i, kind,
+			    strerror(-ret));
+		next = le32(b) + 1;
+	}
+	for (unsigned int i = 0; !ret && i < nr_holders; i++) {
+		/* DEALLOC_PD has no response, so no pointer for uverbs_cmd. */
+		struct {
+			struct ib_uverbs_cmd_hdr hdr;
+			struct ib_uverbs_dealloc_pd cmd;
+		} w = {
+			.hdr = { .command = IB_USER_VERBS_CMD_DEALLOC_PD, .in_words = sizeof(w) / 4 },
+			.cmd = { .pd_handle = holders[i] },
+		};
+
+		if (write(c->fd, &w, sizeof(w)) != (ssize_t)sizeof(w))
+			ret = -errno;
+	}
+	if (nr_holders && !ret)
+		say(LOG_INFO, "%u placeholders filled handle gaps", nr_holders);
+	free(holders);
+	return ret;
+}
+
 static struct restored *restore_context(const struct image *img, int *err)
 {
 	const char *dev = getenv("RXE_MIGROS_DEVICE");
@@ -506,14 +563,9 @@ static struct restored *restore_context(const struct image *img, int *err)
 		say(LOG_ERROR, "%s refuses the image: %s", dev, strerror(errno));
 		goto fail;
 	}
-	for (unsigned int i = 1; (b = record(img, i, &kind, &len)); i++) {
-		*err = create(&c, kind, b, sgid_index);
-		if (*err) {
-			say(LOG_ERROR, "cannot recreate object %u (kind %u): %s", i, kind,
-			    strerror(-*err));
-			goto fail;
-		}
-	}
+	*err = create_all(&c, img, r.placeholders, sgid_index);
+	if (*err)
+		goto fail;
 	more = realloc(contexts, (nr_contexts + 1) * sizeof(*contexts));
 	if (!more) {
 		*err = -ENOMEM;

@@ -85,10 +85,12 @@ pub(crate) struct Context {
 }
 
 /// A restore in progress: the image (checked whole when it was staged),
-/// and how many of its objects are recreated.
+/// how many of its objects are recreated, and the uverbs handle the core
+/// gives next (lowest free first: creates come in handle order).
 struct Restore {
     image: KVVec<u8>,
     done: u32,
+    next_handle: u32,
 }
 
 global_lock! {
@@ -233,7 +235,11 @@ impl Context {
             return Err(EBUSY);
         }
         self.pin_later.store(u32::from(pin_later), Relaxed);
-        *restore = Some(Restore { image, done: 0 });
+        *restore = Some(Restore {
+            image,
+            done: 0,
+            next_handle: 0,
+        });
         Ok(())
     }
 
@@ -259,7 +265,9 @@ impl Context {
     /// restore in progress, which must be a `kind` (EINVAL otherwise, with
     /// one log line), or `None` if no restore is in progress. The record
     /// counts as recreated if `make` succeeds; after the last, the restore
-    /// is over.
+    /// is over. Where the image's handles have a gap (objects the process
+    /// had destroyed), the restorer first fills it with PDs, which get
+    /// `None` and which it destroys once everything is created.
     pub(crate) fn restoring<R>(
         &self,
         kind: Kind,
@@ -273,15 +281,28 @@ impl Context {
         // Checked whole when it was staged.
         let img = Image::parse(&r.image).map_err(|_| EINVAL)?;
         let next = img.records().nth(1 + r.done as usize);
-        let Some(Ok(rec)) = next.filter(|n| matches!(n, Ok(rec) if rec.kind() == kind)) else {
+        let gap = matches!(&next, Some(Ok(rec)) if rec.handle() > Some(r.next_handle));
+        if gap && kind == Kind::Pd {
+            let out = make(None)?;
+            r.next_handle += 1;
+            return Ok(out);
+        }
+        let Some(Ok(rec)) = next.filter(|n| !gap && matches!(n, Ok(rec) if rec.kind() == kind))
+        else {
             pr_info!(
-                "restore: a {:?} created where the image has object {} next\n",
+                "restore: a {:?} created where the image has {} {} next\n",
                 kind,
+                if gap {
+                    "a placeholder before object"
+                } else {
+                    "object"
+                },
                 r.done
             );
             return Err(EINVAL);
         };
         let out = make(Some(&rec))?;
+        r.next_handle = rec.handle().map_or(r.next_handle, |h| h + 1);
         r.done += 1;
         if r.done + 1 == img.len() {
             pr_info!("restore: the image's {} objects are recreated\n", r.done);

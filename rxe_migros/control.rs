@@ -440,8 +440,8 @@ fn restore_check(arg: usize) -> Result {
 /// RESTORE: stages an image on a fresh context, whose objects the caller
 /// then creates in image order: PDs, MRs, CQs, AHs and QPs, with the
 /// handles, keys, completions, AH numbers and QP numbers (or new ones,
-/// counted) of the image. Images with handle gaps (placeholders) are
-/// refused (EOPNOTSUPP).
+/// counted) of the image, after a PD for each handle the image skips
+/// (placeholders, counted), which it destroys once all are created.
 fn restore(arg: usize) -> Result {
     type Cmd = Command<{ size_of::<RestoreArgs>() }>;
     let cmd = Cmd::read(arg)?;
@@ -463,17 +463,17 @@ fn restore(arg: usize) -> Result {
         pr_info!("restore: {:?} records are not restored yet\n", r.kind());
         return Err(EOPNOTSUPP);
     }
-    if plan.placeholders != 0 {
-        pr_info!("restore: images with handle gaps are not restored yet\n");
-        return Err(EOPNOTSUPP);
-    }
     if plan.objects > 0 {
         let pin_later = flags & RESTORE_PIN_LATER != 0;
         ctx.begin_restore(bytes, pin_later).inspect_err(|_| {
             pr_info!("restore: the context already has objects, or a restore\n")
         })?;
     }
-    Cmd::answer(arg, CHECK_OUT_AT, &[plan.objects, 0, plan.remapped_qpns])
+    Cmd::answer(
+        arg,
+        CHECK_OUT_AT,
+        &[plan.objects, plan.placeholders, plan.remapped_qpns],
+    )
 }
 
 /// ADOPT: the process `pid`, restored by the caller with the context of

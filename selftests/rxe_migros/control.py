@@ -306,8 +306,9 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
     """RESTORE of a context's PD, MR, CQ and AH on a fresh context: the MR
     comes back with its keys, the CQ with the completions the process had
     not polled, the AH with its number; creates out of order, an MR of
-    other memory, a CQ of another shape and images with handle gaps are
-    refused; an image with QPs is staged (restore_qp.py restores them)."""
+    other memory and a CQ of another shape are refused; an image with QPs
+    is staged (restore_qp.py restores them); an image with a handle gap is
+    restored with a placeholder in it."""
     ctx, fd, _ = open_context(name)
     pd = PD(ctx)
     buf = mmap.mmap(-1, 8192)
@@ -362,10 +363,7 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
     other, other_fd, _ = open_context(name)
     got = migctl.restore_ioctl(ctl, migctl.IOC_RESTORE, other_fd, img_with_qps)
     check("restore: an image with QPs is staged", got == (5, 0, 0), str(got))
-    gap = image_with_gap(ctl, name)
-    third, third_fd, _ = open_context(name)
-    expect("restore: an image with a gap in its handles (not yet)", errno.EOPNOTSUPP,
-           lambda: migctl.restore(ctl, third_fd, gap))
+    restore_gap(ctl, name)
 
     for o in (cq3, ah2, cq2, mr2, pd2):
         o.close()
@@ -384,17 +382,38 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
         o.close()
 
 
-def image_with_gap(ctl, name):
-    """The image of a context whose second CQ was destroyed: its handles
-    have a gap."""
+def restore_gap(ctl, name):
+    """A context whose second and third CQs were destroyed: its image's
+    handles skip two. RESTORE counts two placeholders; a PD fills each
+    handle skipped (anything else there is refused), the CQs after them get
+    their handles, and once the placeholders are gone the restored context
+    dumps as the original did."""
     ctx, fd, _ = open_context(name)
-    cqs = [CQ(ctx, 4, None, None, 0) for _ in range(3)]
-    cqs[1].close()
+    cqs = [CQ(ctx, 4, None, None, 0) for _ in range(4)]
+    for cq in cqs[1:3]:
+        cq.close()
     migctl.stop(ctl, fd)
     img = migctl.dump(ctl, fd)
-    for cq in (cqs[0], cqs[2]):
+    handles = [(o["kind"], o["handle"]) for o in image.parse(img)[1:]]
+    check("restore: an image with a gap in its handles", handles == [("cq", 0), ("cq", 3)],
+          str(handles))
+    fresh, fresh_fd, _ = open_context(name)
+    got = migctl.restore_ioctl(ctl, migctl.IOC_RESTORE, fresh_fd, img)
+    check("restore: two placeholders for the gap", got == (2, 2, 0), str(got))
+    first = CQ(fresh, 4, None, None, 0)
+    expect("restore: a CQ where a placeholder goes", errno.EINVAL,
+           lambda: CQ(fresh, 4, None, None, 0))
+    holders = [PD(fresh), PD(fresh)]
+    last = CQ(fresh, 4, None, None, 0)
+    for pd in holders:
+        pd.close()
+    migctl.stop(ctl, fresh_fd)
+    again = [(o["kind"], o["handle"]) for o in image.parse(migctl.dump(ctl, fresh_fd))[1:]]
+    migctl.resume(ctl, fresh_fd)
+    check("restore: the objects after the gap get their handles", again == handles,
+          f"{again}, not {handles}")
+    for cq in (first, last, cqs[0], cqs[3]):
         cq.close()
-    return img
 
 
 def identify(ctl, ctx, fd, event_fd, their_fd, their_event_fd):

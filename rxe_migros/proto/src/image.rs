@@ -453,6 +453,19 @@ impl Record<'_> {
         }
     }
 
+    /// The uverbs handle of an object's record; `None` for the context
+    /// and event file records.
+    pub fn handle(&self) -> Option<u32> {
+        match self {
+            Record::Pd(x) => Some(x.handle),
+            Record::Mr(x) => Some(x.handle),
+            Record::Cq(x) => Some(x.handle),
+            Record::Qp(x) => Some(x.handle),
+            Record::Ah(x) => Some(x.handle),
+            Record::Context(_) | Record::EventFile(_) => None,
+        }
+    }
+
     fn fixed_bytes(kind: Kind) -> usize {
         match kind {
             Kind::Pd => PD_BYTES,

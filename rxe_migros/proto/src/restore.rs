@@ -115,14 +115,7 @@ fn walk<'a>(
     let mut next_handle = 0u32;
     for r in image.records().skip(1) {
         let r = r?;
-        let handle = match r {
-            Record::Pd(x) => x.handle,
-            Record::Mr(x) => x.handle,
-            Record::Cq(x) => x.handle,
-            Record::Qp(x) => x.handle,
-            Record::Ah(x) => x.handle,
-            Record::Context(_) | Record::EventFile(_) => return Err(RestoreError::NotContext),
-        };
+        let handle = r.handle().ok_or(RestoreError::NotContext)?;
         if handle < next_handle {
             return Err(RestoreError::HandleOrder { handle });
         }
