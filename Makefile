@@ -45,7 +45,7 @@ abi-check: kernel
 	@$(TOOLS)/check-abi.sh
 
 selftests: module plugin rootfs
-	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-3600} -- selftests/run.sh
+	@$(TOOLS)/selftests.sh
 
 check: host-test abi-check selftests
 

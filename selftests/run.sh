@@ -1,13 +1,34 @@
 #!/bin/sh
 # The rxe_migros selftests, run inside the test VM (make check). Prints KTAP;
-# ends with "N passed, N failed". Usage: run.sh [NAME-PATTERN]
+# ends with "N passed, N failed". Usage: run.sh [--shard K/N] [NAME-PATTERN]
+#
+# With --shard, only the K-th of N shares of the tests, for N VMs side by
+# side (tools/selftests.sh): the tests are dealt out longest first, each to
+# the share with the least so far, by their "# cost: SECONDS" lines (the
+# time they take under TCG; 30 if none).
 #
 # Every test starts from a clean slate (no test namespaces, no rxe module,
 # an empty kernel log). After each, the kernel log is scanned for BUG,
 # WARNING, Oops and KASAN reports; a final test fails if any test left one.
 cd "$(dirname "$0")" || exit 1
+shard=1/1
+if [ "${1:-}" = --shard ]; then
+	shard=$2
+	shift 2
+fi
 pattern=${1:-}
 tests=$(ls rxe_migros/*.sh | grep -v '/lib.sh$' | grep -e "$pattern")
+if [ "$shard" != 1/1 ]; then
+	tests=$(for t in $tests; do
+		c=$(sed -n 's/^# cost: //p' "$t")
+		echo "${c:-30} $t"
+	done | sort -k1,1nr -k2,2 | awk -v k="${shard%/*}" -v n="${shard#*/}" '{
+		best = 1
+		for (i = 2; i <= n; i++) if (load[i] < load[best]) best = i
+		load[best] += $1
+		if (best == k) print $2
+	}' | sort)
+fi
 n=$(($(echo "$tests" | wc -l) + 1))
 
 bad_kernel_log='BUG:|WARNING:|Oops|KASAN|general protection fault|Call Trace:'
@@ -25,6 +46,12 @@ $b"
 
 reset_state() {
 	rm -f /etc/modprobe.d/rxe_migros.conf
+	# What a failed test left running in its namespaces would hold their
+	# devices open, and deleting the namespace would wait for it forever.
+	for ns in $(ip netns list | awk '{print $1}'); do
+		ip netns pids "$ns" | xargs -r kill -9 2>/dev/null
+	done
+	sleep 0.2
 	for ns in $(ip netns list | awk '{print $1}'); do ip netns del "$ns"; done
 	for d in $(ls /sys/class/infiniband 2>/dev/null); do rdma link del "$d" 2>/dev/null; done
 	rmmod rxe_migros 2>/dev/null

@@ -5,6 +5,7 @@
 # the plugin resumes the QPs in place, the partner leaves Paused, and the
 # transfer completes.
 # timeout: 300
+# cost: 50
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
 

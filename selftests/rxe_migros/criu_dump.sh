@@ -7,6 +7,7 @@
 # ibv_rc_pingpong -e (a completion channel) and ibv_ud_pingpong (a UD QP
 # and its address handle).
 # timeout: 480
+# cost: 150
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
 here=$(dirname "$0")

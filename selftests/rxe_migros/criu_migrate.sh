@@ -9,6 +9,7 @@
 # for ibv_ud_pingpong -c (UD: the server's device learns where the client
 # went from its announcement).
 # timeout: 600
+# cost: 300
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
 host_b

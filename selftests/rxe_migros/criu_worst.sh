@@ -9,6 +9,7 @@
 #   16 KiB (16 packets each), READs in flight at the dump.
 # Both transfers complete without an error completion.
 # timeout: 900
+# cost: 200
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
 host_b

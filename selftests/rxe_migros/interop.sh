@@ -4,6 +4,7 @@
 # data checking, perftest RC send, write and read, UD send, and rping
 # (rdma_cm: each end's MAD layer talks to the other's through its GSI QP).
 # timeout: 900
+# cost: 210
 . "$(dirname "$0")/lib.sh"
 
 mixed_pair

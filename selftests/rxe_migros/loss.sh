@@ -4,6 +4,7 @@
 # ping-pong of 10,000 iterations each complete with no error completion.
 # The retransmissions show in the counters.
 # timeout: 1500
+# cost: 300
 . "$(dirname "$0")/lib.sh"
 
 rxe_pair

@@ -4,6 +4,7 @@
 # lasts, its RoCE address moves, and it resumes announcing the new one;
 # both transfers complete, every message verified once and in order.
 # timeout: 400
+# cost: 130
 . "$(dirname "$0")/lib.sh"
 
 # RoCE runs on 10.0.1.0/24, the tools' TCP on 10.0.0.0/24: A's RoCE

@@ -4,6 +4,7 @@
 # latency up to the path MTU. Iteration counts are sized for TCG; the
 # figures are printed, not judged (bench/ compares them with the C rxe).
 # timeout: 1200
+# cost: 520
 . "$(dirname "$0")/lib.sh"
 
 rxe_pair

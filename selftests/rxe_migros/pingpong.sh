@@ -3,6 +3,7 @@
 # ibv_rc_pingpong with data checking (-c), from 1 byte to the path MTU (UD)
 # and to 1 MiB (RC), over IPv4, then over IPv6. Iteration counts are sized
 # for TCG.
+# cost: 60
 . "$(dirname "$0")/lib.sh"
 
 rxe_pair

@@ -5,6 +5,7 @@
 # poll_cq and AHs made with interrupts off. Every ping's data is checked
 # on both ends (-v prints it, -V compares it).
 # timeout: 600
+# cost: 40
 . "$(dirname "$0")/lib.sh"
 
 rxe_pair
