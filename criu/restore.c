@@ -437,47 +437,64 @@ static int fill_gap(int fd, uint32_t handle)
 	return ret ? ret : check_handle("a placeholder", resp.pd_handle, handle);
 }
 
-/* Creates the image's objects on context `c` in order, with a placeholder
- * PD in each of the `gaps` handles it skips; destroys those once all are
- * created (the restore counts only the image's objects). */
+/* Destroys the placeholder PD at `handle`. DEALLOC_PD has no response, so
+ * no pointer for uverbs_cmd. */
+static int free_placeholder(int fd, uint32_t handle)
+{
+	struct {
+		struct ib_uverbs_cmd_hdr hdr;
+		struct ib_uverbs_dealloc_pd cmd;
+	} w = {
+		.hdr = { .command = IB_USER_VERBS_CMD_DEALLOC_PD, .in_words = sizeof(w) / 4 },
+		.cmd = { .pd_handle = handle },
+	};
+
+	return write(fd, &w, sizeof(w)) == (ssize_t)sizeof(w) ? 0 : -errno;
+}
+
+/* Creates the image's objects on context `c` in order (the order the
+ * process created them). The core gives the lowest free handle, so before
+ * each object a placeholder PD fills every free handle below the object's,
+ * or, where the process reused a handle, the placeholder holding it goes;
+ * the `gaps` placeholders left go once all are created. */
 static int create_all(struct restored *c, const struct image *img, unsigned int gaps,
 		      int sgid_index)
 {
 	uint32_t *holders = calloc(gaps + 1, sizeof(*holders));
-	unsigned int nr_holders = 0, kind;
-	uint32_t next = 0;
+	unsigned int nr_holders = 0, made = 0, kind;
+	uint32_t next = 0;	/* one past the highest handle given */
 	const uint8_t *b;
 	size_t len;
 	int ret = holders ? 0 : -ENOMEM;
 
 	for (unsigned int i = 1; !ret && (b = record(img, i, &kind, &len)); i++) {
-		for (; !ret && next < le32(b) && nr_holders < gaps; next++) {
+		uint32_t handle = le32(b);
+		unsigned int j = 0;
+
+		for (; !ret && next < handle && made < gaps; next++, made++) {
 			ret = fill_gap(c->fd, next);
 			if (!ret)
 				holders[nr_holders++] = next;
+		}
+		if (!ret && handle < next) {
+			while (j < nr_holders && holders[j] != handle)
+				j++;
+			ret = j < nr_holders ? free_placeholder(c->fd, handle) : -EINVAL;
+			if (!ret)
+				holders[j] = holders[--nr_holders];
 		}
 		if (!ret)
 			ret = create(c, kind, b, sgid_index);
 		if (ret)
 			say(LOG_ERROR, "cannot recreate object %u (kind %u): %s", i, kind,
 			    strerror(-ret));
-		next = le32(b) + 1;
+		if (next <= handle)
+			next = handle + 1;
 	}
-	for (unsigned int i = 0; !ret && i < nr_holders; i++) {
-		/* DEALLOC_PD has no response, so no pointer for uverbs_cmd. */
-		struct {
-			struct ib_uverbs_cmd_hdr hdr;
-			struct ib_uverbs_dealloc_pd cmd;
-		} w = {
-			.hdr = { .command = IB_USER_VERBS_CMD_DEALLOC_PD, .in_words = sizeof(w) / 4 },
-			.cmd = { .pd_handle = holders[i] },
-		};
-
-		if (write(c->fd, &w, sizeof(w)) != (ssize_t)sizeof(w))
-			ret = -errno;
-	}
-	if (nr_holders && !ret)
-		say(LOG_INFO, "%u placeholders filled handle gaps", nr_holders);
+	for (unsigned int i = 0; !ret && i < nr_holders; i++)
+		ret = free_placeholder(c->fd, holders[i]);
+	if (made && !ret)
+		say(LOG_INFO, "%u placeholders filled handle gaps", made);
 	free(holders);
 	return ret;
 }

@@ -85,8 +85,8 @@ pub(crate) struct Context {
 }
 
 /// A restore in progress: the image (checked whole when it was staged),
-/// how many of its objects are recreated, and the uverbs handle the core
-/// gives next (lowest free first: creates come in handle order).
+/// how many of its objects are recreated, and one past the highest uverbs
+/// handle given so far (the core gives the lowest free one).
 struct Restore {
     image: KVVec<u8>,
     done: u32,
@@ -267,7 +267,8 @@ impl Context {
     /// counts as recreated if `make` succeeds; after the last, the restore
     /// is over. Where the image's handles have a gap (objects the process
     /// had destroyed), the restorer first fills it with PDs, which get
-    /// `None` and which it destroys once everything is created.
+    /// `None`; it destroys one where the process reused its handle, and
+    /// the rest once everything is created.
     pub(crate) fn restoring<R>(
         &self,
         kind: Kind,
@@ -302,7 +303,10 @@ impl Context {
             return Err(EINVAL);
         };
         let out = make(Some(&rec))?;
-        r.next_handle = rec.handle().map_or(r.next_handle, |h| h + 1);
+        // A handle below `next_handle` is one the process reused: the
+        // restorer gave it back by destroying its placeholder.
+        let after = rec.handle().map_or(0, |h| h.saturating_add(1));
+        r.next_handle = r.next_handle.max(after);
         r.done += 1;
         if r.done + 1 == img.len() {
             pr_info!("restore: the image's {} objects are recreated\n", r.done);

@@ -440,8 +440,8 @@ fn restore_check(arg: usize) -> Result {
 /// RESTORE: stages an image on a fresh context, whose objects the caller
 /// then creates in image order: PDs, MRs, CQs, AHs and QPs, with the
 /// handles, keys, completions, AH numbers and QP numbers (or new ones,
-/// counted) of the image, after a PD for each handle the image skips
-/// (placeholders, counted), which it destroys once all are created.
+/// counted) of the image, with placeholder PDs (counted) in the handles
+/// the process had freed (see [`Context::restoring`]).
 fn restore(arg: usize) -> Result {
     type Cmd = Command<{ size_of::<RestoreArgs>() }>;
     let cmd = Cmd::read(arg)?;

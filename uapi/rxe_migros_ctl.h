@@ -107,12 +107,14 @@ struct rxe_migros_identify {
  * EINVAL): PDs, MRs (with their keys; created over the same memory), CQs
  * (with the completions not yet polled), AHs (with their numbers) and QPs
  * (with their numbers, or new ones for RC and UC QPs whose numbers are
- * taken, their rings and transport state; Stopped until RESUME). Where
- * the image's handles skip some (objects the process had destroyed), the
- * caller first creates a PD in each handle skipped (`placeholders` of
- * them in all; anything else there fails with EINVAL) and destroys them
- * once the image's objects are created. EADDRINUSE also for an AH number
- * taken on the device.
+ * taken, their rings and transport state; Stopped until RESUME). The core
+ * gives the lowest free handle: where the image's handles skip some
+ * (objects the process had destroyed), the caller first creates a PD in
+ * each free handle below the next object's (`placeholders` of them in
+ * all; anything else there fails with EINVAL), destroys the one holding
+ * a handle the process reused before the object that takes it, and the
+ * rest once the image's objects are created. EADDRINUSE also for an AH
+ * number taken on the device.
  *
  * With RXE_MIGROS_RESTORE_PIN_LATER (RESTORE only), MRs are created over
  * memory that need not be mapped yet, as under a checkpointer that brings

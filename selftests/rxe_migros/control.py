@@ -307,8 +307,8 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
     comes back with its keys, the CQ with the completions the process had
     not polled, the AH with its number; creates out of order, an MR of
     other memory and a CQ of another shape are refused; an image with QPs
-    is staged (restore_qp.py restores them); an image with a handle gap is
-    restored with a placeholder in it."""
+    is staged (restore_qp.py restores them); an image with a handle gap
+    and a reused handle is restored with placeholders."""
     ctx, fd, _ = open_context(name)
     pd = PD(ctx)
     buf = mmap.mmap(-1, 8192)
@@ -383,36 +383,39 @@ def restore_objects(ctl, name, gid_index, img_with_qps):
 
 
 def restore_gap(ctl, name):
-    """A context whose second and third CQs were destroyed: its image's
-    handles skip two. RESTORE counts two placeholders; a PD fills each
-    handle skipped (anything else there is refused), the CQs after them get
-    their handles, and once the placeholders are gone the restored context
-    dumps as the original did."""
+    """A context whose second and third CQs were destroyed before a fifth
+    took the second's handle again: its image's handles are 0, 3, 1.
+    RESTORE counts two placeholders; a PD fills each handle below 3
+    (anything else there is refused), the CQ at 3 gets its handle, the
+    placeholder at 1 goes and the last CQ takes 1 back; once the other
+    placeholder is gone the restored context dumps as the original did."""
     ctx, fd, _ = open_context(name)
     cqs = [CQ(ctx, 4, None, None, 0) for _ in range(4)]
     for cq in cqs[1:3]:
         cq.close()
+    cqs.append(CQ(ctx, 4, None, None, 0))
     migctl.stop(ctl, fd)
     img = migctl.dump(ctl, fd)
     handles = [(o["kind"], o["handle"]) for o in image.parse(img)[1:]]
-    check("restore: an image with a gap in its handles", handles == [("cq", 0), ("cq", 3)],
-          str(handles))
+    check("restore: an image with a gap in its handles and one reused",
+          handles == [("cq", 0), ("cq", 3), ("cq", 1)], str(handles))
     fresh, fresh_fd, _ = open_context(name)
     got = migctl.restore_ioctl(ctl, migctl.IOC_RESTORE, fresh_fd, img)
-    check("restore: two placeholders for the gap", got == (2, 2, 0), str(got))
+    check("restore: two placeholders for the gap", got == (3, 2, 0), str(got))
     first = CQ(fresh, 4, None, None, 0)
     expect("restore: a CQ where a placeholder goes", errno.EINVAL,
            lambda: CQ(fresh, 4, None, None, 0))
     holders = [PD(fresh), PD(fresh)]
-    last = CQ(fresh, 4, None, None, 0)
-    for pd in holders:
-        pd.close()
+    second = CQ(fresh, 4, None, None, 0)
+    holders[0].close()
+    third = CQ(fresh, 4, None, None, 0)
+    holders[1].close()
     migctl.stop(ctl, fresh_fd)
     again = [(o["kind"], o["handle"]) for o in image.parse(migctl.dump(ctl, fresh_fd))[1:]]
     migctl.resume(ctl, fresh_fd)
-    check("restore: the objects after the gap get their handles", again == handles,
-          f"{again}, not {handles}")
-    for cq in (first, last, cqs[0], cqs[3]):
+    check("restore: the objects after the gap get their handles, the reused one too",
+          again == handles, f"{again}, not {handles}")
+    for cq in (first, second, third, cqs[0], cqs[3], cqs[4]):
         cq.close()
 
 

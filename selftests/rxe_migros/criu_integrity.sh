@@ -37,8 +37,9 @@ while [ $i -lt $rounds ]; do
 	label="round $i ($here to $to, after ${pause}s)"
 	criu_migrate_to $to $gid "$label"
 	note "$label: $(grep -o 'QPs resumed, [0-9]* announcing' /tmp/restore.log), image $(cat /tmp/img/rxe_migros-*.img | wc -c) bytes"
-	# The checker freed a CQ at setup: every image has a handle gap.
-	grep -q 'rxe_migros: 1 placeholders filled handle gaps' /tmp/restore.log ||
+	# The checker freed two CQs at setup, and reused one's handle: every
+	# image has a gap and a reused handle, two placeholders.
+	grep -q 'rxe_migros: 2 placeholders filled handle gaps' /tmp/restore.log ||
 		fail "$label: the restore filled no handle gap: $(grep rxe_migros: /tmp/restore.log | tr '\n' ' ')"
 	here=$to
 	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt $before ]" ||

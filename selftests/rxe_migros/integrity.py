@@ -92,16 +92,18 @@ class End:
         self.ctx = Context(name=dev)
         self.pd = PD(self.ctx)
         self.cq = CQ(self.ctx, 2 * RECVS + 16, None, None, 0)
-        # A CQ dropped once the rest exists, as applications free what they
-        # probed with: its handle is a gap in a checkpoint's image, which
-        # the restore fills with a placeholder.
-        probe = CQ(self.ctx, 4, None, None, 0)
+        # Two CQs dropped, as applications free what they probed with: the
+        # MR takes the first one's handle again, and the second's stays a
+        # gap. A checkpoint's image has both, and the restore fills them
+        # with placeholders (one given back for the MR).
+        probes = [CQ(self.ctx, 4, None, None, 0) for _ in range(2)]
         cap = QPCap(max_send_wr=16, max_recv_wr=RECVS, max_send_sge=1, max_recv_sge=1)
         self.qp = QP(self.pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=self.cq,
                                         rcq=self.cq, cap=cap))
+        probes[0].close()
         # Receive buffers, WRITE targets, READ sources, one local scratch.
         self.mr = MR(self.pd, (RECVS + 2 * SLOTS + 1) * SLOT, ACCESS)
-        probe.close()
+        probes[1].close()
         self.gid_index = gid_index
         self.gid = self.ctx.query_gid(1, gid_index)
         self.psn = 0x10000 + (self.qp.qp_num * 7919) % 0x7FFFFF

@@ -6,10 +6,12 @@
 //!
 //! - The image must be one context's: a context record first, then its
 //!   objects, each naming only objects before it (its PD, its CQs), every
-//!   uverbs handle once. The RDMA core hands out handles lowest free
-//!   first, so the objects are recreated in image order and must come in
-//!   increasing handle order; a gap is filled by a placeholder the
-//!   restorer creates and destroys again.
+//!   uverbs handle once. The objects are recreated in image order (the
+//!   order the process created them). The RDMA core hands out handles
+//!   lowest free first, so before each object the restorer fills every
+//!   free handle below the object's with a placeholder, or, for a handle
+//!   the process reused, destroys the placeholder that holds it; the
+//!   placeholders left are destroyed at the end.
 //! - A QP keeps its number if the device has it free. If not, an RC or UC
 //!   QP gets another, which its RESUME announces; a UD QP, which peers
 //!   address by number in every work request, cannot be restored.
@@ -45,7 +47,8 @@ pub enum RestoreError {
     /// Not the image of a uverbs file: no context record first, or event
     /// file records in it.
     NotContext,
-    /// A handle that comes twice, or not in increasing order.
+    /// A handle that comes twice, or so high that the placeholders below
+    /// it would pass [`MAX_PLACEHOLDERS`].
     HandleOrder { handle: u32 },
     /// An object names a PD or CQ that no earlier record is.
     Dangling { handle: u32 },
@@ -65,11 +68,17 @@ impl From<ImageError> for RestoreError {
     }
 }
 
+/// The most placeholders a restore takes. Handles stay below the most
+/// objects a process had at once, so an image that needs more is forged.
+pub const MAX_PLACEHOLDERS: u32 = 1 << 16;
+
 /// What to do with one record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step<'a> {
     /// Create `placeholder` objects first, for handles nobody uses any
-    /// more, and destroy them once everything is created.
+    /// more (or, with none, destroy the placeholder holding the record's
+    /// handle if it is below ones already given), and destroy the rest once
+    /// everything is created.
     Create {
         record: Record<'a>,
         placeholders: u32,
@@ -112,20 +121,33 @@ fn walk<'a>(
         _ => return Err(RestoreError::NotContext),
     }
     let mut plan = Plan::default();
+    // One past the highest handle given so far: every handle below it is
+    // held, by an object or by a placeholder.
     let mut next_handle = 0u32;
-    for r in image.records().skip(1) {
+    for (i, r) in image.records().skip(1).enumerate() {
         let r = r?;
         let handle = r.handle().ok_or(RestoreError::NotContext)?;
-        if handle < next_handle {
+        let twice = image
+            .records()
+            .skip(1)
+            .take(i)
+            .any(|e| e.ok().and_then(|e| e.handle()) == Some(handle));
+        if twice {
             return Err(RestoreError::HandleOrder { handle });
         }
-        let placeholders = handle - next_handle;
-        next_handle = handle
-            .checked_add(1)
-            .ok_or(RestoreError::HandleOrder { handle })?;
+        // Below `next_handle`, the handle is a placeholder's, reused.
+        let placeholders = handle.saturating_sub(next_handle);
+        next_handle = next_handle.max(
+            handle
+                .checked_add(1)
+                .ok_or(RestoreError::HandleOrder { handle })?,
+        );
         check_refs(image, &r, handle)?;
         plan.objects += 1;
         plan.placeholders += placeholders;
+        if plan.placeholders > MAX_PLACEHOLDERS {
+            return Err(RestoreError::HandleOrder { handle });
+        }
         match r {
             Record::Qp(q) => {
                 check_qp(&q)?;
@@ -371,6 +393,31 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_handle_takes_a_placeholder_back() {
+        // The process freed handles 3 and 4, then made the QP at 5, then
+        // one that took 3 again: placeholders fill 3 and 4, and the QP at 3
+        // takes its own back.
+        let mut r = records();
+        r.swap(4, 5);
+        let (p, steps) = run(&r, |_| false).unwrap();
+        assert_eq!((p.objects, p.placeholders), (6, 2));
+        assert!(matches!(
+            steps[3],
+            Step::Create {
+                placeholders: 2,
+                ..
+            }
+        ));
+        assert!(matches!(
+            steps[4],
+            Step::Create {
+                placeholders: 0,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn collisions_remap_rc_and_refuse_ud_and_keys() {
         let (p, steps) = run(&records(), |n| n == Name::Qpn(0x11)).unwrap();
         assert_eq!(p.remapped_qpns, 1);
@@ -410,13 +457,15 @@ mod tests {
             channel: 0,
         }));
         assert_eq!(run(&r, |_| false).unwrap_err(), RestoreError::NotContext);
-        // A handle out of order, or twice.
+        // A handle twice, or past the placeholders allowed.
         let mut r = records();
-        r.swap(4, 5);
-        assert!(matches!(
+        r.push(Record::Qp(qp(MAX_PLACEHOLDERS + 8, 0x13, QPT_RC)));
+        assert_eq!(
             run(&r, |_| false).unwrap_err(),
-            RestoreError::HandleOrder { .. } | RestoreError::Dangling { .. }
-        ));
+            RestoreError::HandleOrder {
+                handle: MAX_PLACEHOLDERS + 8
+            }
+        );
         let mut r = records();
         r.push(Record::Qp(qp(5, 0x13, QPT_RC)));
         assert_eq!(
