@@ -12,8 +12,8 @@ use kernel::sync::atomic::{Atomic, Relaxed};
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
-        /// A counter of the port. Those of the transport read 0 until the
-        /// transport that counts them lands (issue #3).
+        /// A counter of the port, named as the C rxe's. `ack_deferred`
+        /// stays 0: our responder does not defer ACKs that way.
         #[allow(dead_code)]
         #[derive(Clone, Copy, Debug)]
         #[repr(usize)]

@@ -4,8 +4,9 @@
 //! same files `cargo test` runs on the host. The module list mirrors
 //! `proto/src/lib.rs`.
 //!
-//! The data path (issue #3) is its first user in the kernel; until then the
-//! module carries it unused, hence the `dead_code` allowance.
+//! The module uses what the kernel side needs of it; the rest (the host
+//! simulation's helpers, encoders only tests call) is why `dead_code` is
+//! allowed.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
