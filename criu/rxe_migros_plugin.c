@@ -4,7 +4,9 @@
  *
  * PAUSE_DEVICES: as CRIU seizes each task, stop the QPs of every uverbs
  * file it holds on an rxe_migros device (/dev/rxe_migros, STOP): its
- * partners pause instead of exhausting their retries.
+ * partners pause instead of exhausting their retries. A task that holds
+ * the RDMA connection manager (/dev/infiniband/rdma_cm) is refused first:
+ * its connections are the RDMA core's, not ours to save.
  *
  * HANDLE_DEVICE_VMA: the rings a process maps from its uverbs file are
  * ours to keep (they are in the image below), so CRIU records only where
@@ -197,15 +199,43 @@ bool open_ctl(void)
 	return ctl >= 0;
 }
 
+/* The number of a descriptor of task `pid` on the RDMA connection
+ * manager (/dev/infiniband/rdma_cm), or -1. */
+static int rdma_cm_fd(int pid)
+{
+	char dir[32];
+	struct dirent *de;
+	DIR *d;
+	int fd = -1;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while (fd < 0 && (de = readdir(d)))
+		if (de->d_name[0] != '.' && links_to(pid, de->d_name, "/dev/infiniband/rdma_cm"))
+			fd = atoi(de->d_name);
+	closedir(d);
+	return fd;
+}
+
 static int pause_devices(int pid)
 {
 	char dir[32];
 	struct dirent *de;
 	DIR *d;
-	int ret = 0;
+	int ret = 0, cm;
 
 	if (!open_ctl())	/* nothing of ours */
 		return 0;
+	/* Before anything is stopped: the connections of rdma_cm live in the
+	 * RDMA core (ucma, ib_cm), which has no way to save or recreate them. */
+	cm = rdma_cm_fd(pid);
+	if (cm >= 0) {
+		say(LOG_ERROR, "task %d fd %d: rdma_cm connections cannot be migrated "
+		    "(their state is the RDMA core's): dump refused", pid, cm);
+		return -EINVAL;	/* not -EOPNOTSUPP: CRIU takes that for "not mine" */
+	}
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
 	d = opendir(dir);
 	if (!d)
@@ -283,7 +313,7 @@ static int dump_file(int fd, int id)
 	if (kind == RXE_MIGROS_FILE_EVENT && !channel && event_files(context) > 1) {
 		say(LOG_ERROR, "file %#x: a completion channel that no CQ reports to "
 		    "cannot be told from the asynchronous event file", id);
-		return -EOPNOTSUPP;
+		return -EINVAL;
 	}
 	/* First the length (ENOSPC), then the image. */
 	while (ioctl(ctl, RXE_MIGROS_IOC_DUMP, &d)) {

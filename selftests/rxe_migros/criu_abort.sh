@@ -3,9 +3,10 @@
 # of ib_write_bw's server mid-transfer into a read-only image directory.
 # The plugin stops its QPs as CRIU seizes it; CRIU cannot write the dump;
 # the plugin resumes the QPs in place, the partner leaves Paused, and the
-# transfer completes.
+# transfer completes. Then criu dump of rping's server (rdma_cm), which
+# the plugin refuses before it stops anything: rping completes.
 # timeout: 300
-# cost: 50
+# cost: 100
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
 
@@ -37,3 +38,21 @@ wait_pair $cli $srv "the transfer across the failed dump"
 note "ib_write_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
 note "paused NAKs received by C: $(counter rxe1 paused_nak_rcvd), RESUMEs: $(counter rxe1 resume_rcvd)"
 [ "$(counter rxe1 resume_rcvd)" -gt 0 ] || fail "C received no RESUME"
+
+# A process of the RDMA connection manager, rping's server: its connection
+# lives in the RDMA core, which cannot save it, so the plugin refuses the
+# dump before it stops anything, and the pings go on.
+setsid nsenter --net=/run/netns/nsA stdbuf -oL rping -s -a 10.0.0.1 -C 3000 -v -V >/tmp/srv.out 2>&1 &
+srv=$!
+sleep 2
+ip netns exec nsB timeout 250 stdbuf -oL rping -c -a 10.0.0.1 -C 3000 -v -V >/tmp/cli.out 2>&1 &
+cli=$!
+wait_for 60 grep -q 'ping data' /tmp/cli.out || fail "rping began no pings: $(failure_lines /tmp/cli.out)"
+kill -0 $srv || fail "rping's server ended before its dump"
+criu_dump $srv /tmp/img-cm && fail "criu dump of an rdma_cm process succeeded"
+grep -q "Seized task $srv" /tmp/criu.log && fail "CRIU seized rping's server after the plugin refused it"
+grep -q "rxe_migros: task $srv fd [0-9]*: rdma_cm connections cannot be migrated" /tmp/criu.log ||
+	fail "the plugin did not refuse rping: $(plugin_lines)"
+grep -q 'QPs stopped' /tmp/criu.log && fail "the plugin stopped rping's QPs: $(plugin_lines)"
+note "$(plugin_lines)"
+rping_check $cli $srv 3000 10.0.0.1

@@ -211,7 +211,15 @@ rping_run() {
 	srv=$!
 	sleep 2
 	ip netns exec $CLIENT_NS timeout 300 stdbuf -oL rping -c -a "$addr" -C "$n" -v -V >/tmp/cli.out 2>&1 &
-	wait_pair $! $srv "rping -C $n to $addr"
+	rping_check $! $srv "$n" "$addr"
+}
+
+# rping_check CLIENT SERVER N ADDR: the rping pair of pids CLIENT and
+# SERVER (outputs /tmp/cli.out and /tmp/srv.out) exits 0 with all N pings
+# printed by both.
+rping_check() {
+	n=$3 addr=$4
+	wait_pair $1 $2 "rping -C $n to $addr"
 	c=$(grep -o 'ping data: rdma-ping-[0-9]*' /tmp/cli.out | sort -u | wc -l)
 	s=$(grep -o 'server ping data: rdma-ping-[0-9]*' /tmp/srv.out | sort -u | wc -l)
 	[ "$c" = "$n" ] && [ "$s" = "$n" ] ||
