@@ -120,7 +120,7 @@ impl QpState {
             // Atomics are not offered (the device reports no atomic cap).
             return Err(bad);
         }
-        if service == Service::Ud && w.length > self.tx.mtu {
+        if service == Service::Ud && w.length > self.tx.mtu.bytes() {
             return Err(Stop::Fail(sys::ib_wc_status_IB_WC_LOC_LEN_ERR));
         }
         self.tx.sent[i] = SentWqe {
@@ -160,7 +160,7 @@ impl QpState {
             // One request asks for what has not come back yet.
             let mut s = segs.clone().next().ok_or(Stop::Wait)?;
             s.psn = self.tx.psn;
-            s.offset = (self.tx.psn.diff(w.first).max(0) as u32).saturating_mul(mtu);
+            s.offset = (self.tx.psn.diff(w.first).max(0) as u32).saturating_mul(mtu.bytes());
             Some(s)
         } else {
             let mut segs = segs;

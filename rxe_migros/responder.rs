@@ -384,8 +384,8 @@ impl QpState {
         let Some(path) = self.tx.path else {
             return Err(ExecError::Operational);
         };
-        let mtu = self.tx.mtu;
-        let n = reth.len.div_ceil(mtu).max(1);
+        let mtu = self.tx.mtu.bytes();
+        let n = self.tx.mtu.packets(reth.len).max(1);
         for i in 0..n {
             let opcode = match (n, i) {
                 (1, _) => op::RDMA_READ_RESPONSE_ONLY,

@@ -20,7 +20,7 @@ use crate::proto::image::{self, Partial, RingImage};
 use crate::proto::mig::MigState;
 use crate::proto::psn::Psn;
 use crate::proto::queue::{CONSUMER_OFFSET, PRODUCER_OFFSET};
-use crate::proto::req::{mtu_bytes, Service};
+use crate::proto::req::{Mtu, Service};
 use crate::proto::resp::{InProgress, Responder};
 use crate::qp::{Attrs, WorkQueue};
 use crate::rdma::bindings as sys;
@@ -136,7 +136,7 @@ pub(crate) fn transport(
             .map_or(a.path_mtu, |nd| crate::verbs::active_mtu(nd.mtu())),
         _ => a.path_mtu,
     };
-    tx.mtu = mtu_bytes(ib_mtu).unwrap_or(256);
+    tx.mtu = Mtu::from_ib(ib_mtu).unwrap_or(Mtu::MIN);
     tx.path = a.av.map(|av| Path {
         av,
         src_port: xmit::src_port(qpn),

@@ -19,7 +19,7 @@ use crate::proto::image::Held;
 use crate::proto::mig::MigState;
 use crate::proto::psn::Psn;
 use crate::proto::queue::Ring;
-use crate::proto::req::{mtu_bytes, Kind, Service};
+use crate::proto::req::{Kind, Mtu, Service};
 use crate::proto::resp::Responder;
 use crate::proto::roce::Datagram;
 use crate::proto::wqe::{Operation, SgeList, UdDest};
@@ -87,8 +87,8 @@ pub(crate) struct WriteProgress {
 
 /// The transport state of a QP.
 pub(crate) struct Transport {
-    /// Payload bytes per packet (the path MTU).
-    pub(crate) mtu: u32,
+    /// The path MTU: payload bytes per packet.
+    pub(crate) mtu: Mtu,
     pub(crate) path: Option<Path>,
     /// Retransmission timeout; none means never retransmit (timeout 0).
     pub(crate) timeout: Option<Delta>,
@@ -165,7 +165,7 @@ impl Transport {
         let slot_bytes = sq.slot_bytes().max(rq.slot_bytes());
         let mut slot = KVec::with_capacity(slot_bytes, GFP_KERNEL)?;
         slot.resize(slot_bytes, 0, GFP_KERNEL)?;
-        let mtu = 256;
+        let mtu = Mtu::MIN;
         Ok(Transport {
             mtu,
             path: None,
@@ -256,7 +256,7 @@ impl QpState {
         } else {
             a.path_mtu
         };
-        t.mtu = mtu_bytes(ib_mtu).unwrap_or(256);
+        t.mtu = Mtu::from_ib(ib_mtu).unwrap_or(Mtu::MIN);
         t.path = a.av.map(|av| Path {
             av,
             src_port: xmit::src_port(cx.qp.qpn),

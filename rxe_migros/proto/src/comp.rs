@@ -17,7 +17,7 @@
 use super::aeth::{rnr_timeout_us, NakCode, Syndrome};
 use super::opcode::{flags, OpInfo};
 use super::psn::Psn;
-use super::req::{psn_span, Kind};
+use super::req::{psn_span, Kind, Mtu};
 use super::resp::GAP_THRESHOLD;
 
 /// The oldest request still waiting for its responses.
@@ -96,7 +96,7 @@ pub struct Completer {
     rnr_retry: u8,
     retries_left: u8,
     rnr_left: u8,
-    mtu: u32,
+    mtu: Mtu,
     /// READ bytes received so far for the oldest request.
     read_done: u32,
     /// A retry for a gap (a NAK, a response ahead of its turn) went out and
@@ -113,7 +113,7 @@ pub struct Completer {
 const RNR_RETRY_FOREVER: u8 = 7;
 
 impl Completer {
-    pub fn new(retry_cnt: u8, rnr_retry: u8, mtu: u32) -> Completer {
+    pub fn new(retry_cnt: u8, rnr_retry: u8, mtu: Mtu) -> Completer {
         Completer {
             retry_cnt,
             rnr_retry,
@@ -139,7 +139,7 @@ impl Completer {
     /// responses it already has.
     fn resume_psn(&self, p: &Pending) -> Psn {
         if p.kind == Kind::Read {
-            p.first + self.read_done / self.mtu
+            p.first + self.mtu.full_packets(self.read_done)
         } else {
             p.first
         }
@@ -175,7 +175,7 @@ impl Completer {
     /// A completer restored from a checkpoint, whose partner was stopped
     /// (it had the paused NAK) if `paused`: it waits for the partner's
     /// RESUME with its timer frozen.
-    pub fn restored(retry_cnt: u8, rnr_retry: u8, mtu: u32, paused: bool) -> Completer {
+    pub fn restored(retry_cnt: u8, rnr_retry: u8, mtu: Mtu, paused: bool) -> Completer {
         Completer {
             paused,
             ..Completer::new(retry_cnt, rnr_retry, mtu)
@@ -324,9 +324,9 @@ impl Completer {
         // so its responses start again: FIRST or ONLY at any offset.
         let fits = (first || offset != 0)
             && if last {
-                len <= self.mtu && offset + len == pending.length
+                len <= self.mtu.bytes() && offset + len == pending.length
             } else {
-                len == self.mtu && offset + len < pending.length
+                len == self.mtu.bytes() && offset + len < pending.length
             };
         if !fits {
             return Action::Fail(Failure::BadResponse);
@@ -345,7 +345,7 @@ impl Completer {
 }
 
 /// The PSN range a request takes, for [`Pending`].
-pub fn pending(kind: Kind, first: Psn, length: u32, mtu: u32) -> Pending {
+pub fn pending(kind: Kind, first: Psn, length: u32, mtu: Mtu) -> Pending {
     Pending {
         kind,
         first,
@@ -358,8 +358,10 @@ pub fn pending(kind: Kind, first: Psn, length: u32, mtu: u32) -> Pending {
 mod tests {
     use super::*;
     use crate::opcode::op;
+    use crate::testutil::path_mtu;
 
     const MTU: u32 = 1024;
+    const PATH: Mtu = Mtu::new(MTU).unwrap();
 
     fn ack(psn: u32) -> Response {
         Response::Ack {
@@ -370,11 +372,11 @@ mod tests {
 
     #[test]
     fn a_coalesced_ack_completes_each_covered_request() {
-        let mut c = Completer::new(7, 7, MTU);
+        let mut c = Completer::new(7, 7, PATH);
         let sends = [
-            pending(Kind::Send, Psn::new(10), 100, MTU),
-            pending(Kind::Send, Psn::new(11), 3000, MTU),
-            pending(Kind::Send, Psn::new(14), 5, MTU),
+            pending(Kind::Send, Psn::new(10), 100, PATH),
+            pending(Kind::Send, Psn::new(11), 3000, PATH),
+            pending(Kind::Send, Psn::new(14), 5, PATH),
         ];
         let next = Psn::new(15);
         // One ACK for PSN 13 completes the first two, not the third.
@@ -386,8 +388,8 @@ mod tests {
 
     #[test]
     fn stale_and_unsent_psns_are_ignored() {
-        let mut c = Completer::new(7, 7, MTU);
-        let p = pending(Kind::Send, Psn::new(100), 10, MTU);
+        let mut c = Completer::new(7, 7, PATH);
+        let p = pending(Kind::Send, Psn::new(100), 10, PATH);
         assert_eq!(c.on_response(&p, Psn::new(101), &ack(99)), Action::Ignore);
         assert_eq!(c.on_response(&p, Psn::new(101), &ack(101)), Action::Ignore);
         assert_eq!(
@@ -398,14 +400,14 @@ mod tests {
 
     #[test]
     fn timeouts_spend_the_retry_budget() {
-        let mut c = Completer::new(2, 0, MTU);
-        let p = pending(Kind::Write, Psn::new(5), 10, MTU);
+        let mut c = Completer::new(2, 0, PATH);
+        let p = pending(Kind::Write, Psn::new(5), 10, PATH);
         assert_eq!(c.on_timeout(&p), Action::Retry { from: Psn::new(5) });
         assert_eq!(c.on_timeout(&p), Action::Retry { from: Psn::new(5) });
         assert_eq!(c.on_timeout(&p), Action::Fail(Failure::RetryExceeded));
         // Progress restores it.
-        let mut c = Completer::new(1, 0, MTU);
-        let big = pending(Kind::Write, Psn::new(0), 3 * MTU, MTU);
+        let mut c = Completer::new(1, 0, PATH);
+        let big = pending(Kind::Write, Psn::new(0), 3 * MTU, PATH);
         assert_eq!(c.on_timeout(&big), Action::Retry { from: Psn::new(0) });
         assert_eq!(c.on_response(&big, Psn::new(3), &ack(0)), Action::Ignore);
         assert_eq!(c.on_timeout(&big), Action::Retry { from: Psn::new(0) });
@@ -417,8 +419,8 @@ mod tests {
             psn: Psn::new(psn),
             syndrome: Syndrome::RnrNak { timer: 14 },
         };
-        let p = pending(Kind::Send, Psn::new(0), 10, MTU);
-        let mut c = Completer::new(7, 1, MTU);
+        let p = pending(Kind::Send, Psn::new(0), 10, PATH);
+        let mut c = Completer::new(7, 1, PATH);
         assert!(matches!(
             c.on_response(&p, Psn::new(1), &rnr(0)),
             Action::RnrWait { .. }
@@ -427,7 +429,7 @@ mod tests {
             c.on_response(&p, Psn::new(1), &rnr(0)),
             Action::Fail(Failure::RnrRetryExceeded)
         );
-        let mut c = Completer::new(7, 7, MTU);
+        let mut c = Completer::new(7, 7, PATH);
         for _ in 0..1000 {
             assert!(matches!(
                 c.on_response(&p, Psn::new(1), &rnr(0)),
@@ -442,8 +444,8 @@ mod tests {
             psn: Psn::new(psn),
             syndrome: Syndrome::Nak(code),
         };
-        let mut c = Completer::new(7, 7, MTU);
-        let p = pending(Kind::Send, Psn::new(0), 3 * MTU, MTU);
+        let mut c = Completer::new(7, 7, PATH);
+        let p = pending(Kind::Send, Psn::new(0), 3 * MTU, PATH);
         assert_eq!(
             c.on_response(&p, Psn::new(3), &nak(1, NakCode::PsnSequenceError)),
             Action::Retry { from: Psn::new(1) }
@@ -453,7 +455,7 @@ mod tests {
             Action::Fail(Failure::RemoteAccess)
         );
         // A NAK for a later request completes this one first.
-        let one = pending(Kind::Send, Psn::new(0), 1, MTU);
+        let one = pending(Kind::Send, Psn::new(0), 1, PATH);
         assert_eq!(
             c.on_response(&one, Psn::new(2), &nak(1, NakCode::InvalidRequest)),
             Action::Complete
@@ -462,8 +464,8 @@ mod tests {
 
     #[test]
     fn read_responses_are_placed_in_order() {
-        let mut c = Completer::new(7, 7, MTU);
-        let p = pending(Kind::Read, Psn::new(20), 2500, MTU);
+        let mut c = Completer::new(7, 7, PATH);
+        let p = pending(Kind::Read, Psn::new(20), 2500, PATH);
         let next = Psn::new(23);
         let data = |psn, opcode, len| Response::ReadData {
             psn: Psn::new(psn),
@@ -515,8 +517,8 @@ mod tests {
 
     #[test]
     fn an_ack_past_a_read_means_its_responses_were_lost() {
-        let mut c = Completer::new(7, 7, MTU);
-        let p = pending(Kind::Read, Psn::new(0), 100, MTU);
+        let mut c = Completer::new(7, 7, PATH);
+        let p = pending(Kind::Read, Psn::new(0), 100, PATH);
         for _ in 1..GAP_THRESHOLD {
             assert_eq!(c.on_response(&p, Psn::new(3), &ack(2)), Action::Ignore);
         }
@@ -540,12 +542,12 @@ mod tests {
     /// frozen until the RESUME, then goes back to the oldest request.
     #[test]
     fn restored_paused_waits_for_resume() {
-        let p = pending(Kind::Send, Psn::new(9), 100, 256);
-        let mut c = Completer::restored(0, 0, 256, true);
+        let p = pending(Kind::Send, Psn::new(9), 100, path_mtu(256));
+        let mut c = Completer::restored(0, 0, path_mtu(256), true);
         assert!(c.is_paused());
         assert_eq!(c.on_timeout(&p), Action::Ignore);
         assert_eq!(c.on_resume(&p), Action::Retry { from: Psn::new(9) });
         assert!(!c.is_paused());
-        assert!(!Completer::restored(0, 0, 256, false).is_paused());
+        assert!(!Completer::restored(0, 0, path_mtu(256), false).is_paused());
     }
 }

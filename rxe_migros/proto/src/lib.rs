@@ -74,4 +74,9 @@ mod testutil {
             self.next_u64() & 1 != 0
         }
     }
+
+    /// The path MTU of `bytes` per packet, which tests give as a number.
+    pub fn path_mtu(bytes: u32) -> crate::req::Mtu {
+        crate::req::Mtu::new(bytes).expect("a test's MTU is not 0")
+    }
 }

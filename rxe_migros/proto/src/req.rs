@@ -9,6 +9,8 @@
 //! the first. A READ is one request packet that reserves a PSN for every
 //! response packet it will bring back; an atomic is one packet and one PSN.
 
+use core::num::NonZeroU32;
+
 use super::opcode::{op, TRANSPORT_RC, TRANSPORT_UC, TRANSPORT_UD};
 use super::psn::Psn;
 use super::wqe::Operation;
@@ -72,10 +74,47 @@ pub enum ReqError {
     TooLong,
 }
 
-/// Bytes of payload per packet for an `enum ib_mtu` (1 = 256 ... 5 =
-/// 4096); `None` for other values.
-pub fn mtu_bytes(ib_mtu: u32) -> Option<u32> {
-    (1..=5).contains(&ib_mtu).then(|| 128 << ib_mtu)
+/// A path MTU: the bytes of payload a packet carries. Never zero, so that
+/// counting packets cannot divide by zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mtu(NonZeroU32);
+
+impl Mtu {
+    /// The smallest (`IB_MTU_256`), which a QP has until it is given a
+    /// path.
+    pub const MIN: Mtu = Mtu::new(256).unwrap();
+
+    /// An MTU of `bytes` per packet; `None` for 0.
+    pub const fn new(bytes: u32) -> Option<Mtu> {
+        match NonZeroU32::new(bytes) {
+            Some(n) => Some(Mtu(n)),
+            None => None,
+        }
+    }
+
+    /// The MTU of an `enum ib_mtu` (1 = 256 ... 5 = 4096); `None` for
+    /// other values.
+    pub fn from_ib(ib_mtu: u32) -> Option<Mtu> {
+        if !(1..=5).contains(&ib_mtu) {
+            return None;
+        }
+        Mtu::new(128 << ib_mtu)
+    }
+
+    /// Bytes of payload per packet.
+    pub fn bytes(self) -> u32 {
+        self.0.get()
+    }
+
+    /// The packets `len` bytes take, the last one short.
+    pub fn packets(self, len: u32) -> u32 {
+        len / self.0 + u32::from(len % self.0 != 0)
+    }
+
+    /// The full packets in `len` bytes.
+    pub fn full_packets(self, len: u32) -> u32 {
+        len / self.0
+    }
 }
 
 /// An ACK is requested at least this often within a long message, as the
@@ -103,7 +142,7 @@ pub struct Segments {
     kind: Kind,
     service: Service,
     length: u32,
-    mtu: u32,
+    mtu: Mtu,
     offset: u32,
     psn: Psn,
     /// The PSN after the message.
@@ -114,27 +153,27 @@ pub struct Segments {
 
 /// How many PSNs a message takes: one per packet it sends, or for a READ
 /// one per response packet it asks for.
-pub fn psn_span(kind: Kind, length: u32, mtu: u32) -> u32 {
+pub fn psn_span(kind: Kind, length: u32, mtu: Mtu) -> u32 {
     match kind {
         Kind::CompareSwap | Kind::FetchAdd => 1,
-        _ => length.div_ceil(mtu).max(1),
+        _ => mtu.packets(length).max(1),
     }
 }
 
 impl Segments {
     /// The packets of a `kind` message of `length` bytes starting at
-    /// `first_psn`, on a QP of `service` with an MTU of `mtu` bytes.
+    /// `first_psn`, on a QP of `service` with a path MTU of `mtu`.
     pub fn new(
         kind: Kind,
         service: Service,
         length: u32,
-        mtu: u32,
+        mtu: Mtu,
         first_psn: Psn,
     ) -> Result<Segments, ReqError> {
         if !kind.allowed_on(service) {
             return Err(ReqError::NotOnService);
         }
-        if service == Service::Ud && length > mtu {
+        if service == Service::Ud && length > mtu.bytes() {
             return Err(ReqError::TooLong);
         }
         Ok(Segments {
@@ -198,7 +237,7 @@ impl Segments {
             return;
         }
         self.index = index as u32;
-        self.offset = self.index * self.mtu;
+        self.offset = self.index * self.mtu.bytes();
         self.psn = psn;
         self.done = false;
     }
@@ -216,7 +255,7 @@ impl Iterator for Segments {
         let len = if single {
             0
         } else {
-            (self.length - self.offset).min(self.mtu)
+            (self.length - self.offset).min(self.mtu.bytes())
         };
         let last = single || self.offset + len == self.length;
         let seg = Segment {
@@ -241,7 +280,7 @@ mod tests {
     extern crate std;
     use super::*;
     use crate::opcode::{flags, OpInfo, Transport};
-    use crate::testutil::Rng;
+    use crate::testutil::{path_mtu, Rng};
 
     const KINDS: [Kind; 8] = [
         Kind::Send,
@@ -265,11 +304,12 @@ mod tests {
             let mtu = 256 << (rng.next_u32() % 5);
             let len = rng.next_u32() % (20 * mtu);
             let first = Psn::new(rng.next_u32());
-            let all: std::vec::Vec<Segment> = Segments::new(kind, Service::Rc, len, mtu, first)
-                .unwrap()
-                .collect();
+            let all: std::vec::Vec<Segment> =
+                Segments::new(kind, Service::Rc, len, path_mtu(mtu), first)
+                    .unwrap()
+                    .collect();
             let k = (rng.next_u32() as usize) % all.len();
-            let mut it = Segments::new(kind, Service::Rc, len, mtu, first).unwrap();
+            let mut it = Segments::new(kind, Service::Rc, len, path_mtu(mtu), first).unwrap();
             it.skip_to(all[k].psn);
             let rest: std::vec::Vec<Segment> = it.collect();
             assert_eq!(&rest[..], &all[k..], "{kind:?} len {len} mtu {mtu} k {k}");
@@ -278,17 +318,26 @@ mod tests {
 
     #[test]
     fn mtus() {
-        assert_eq!(mtu_bytes(1), Some(256));
-        assert_eq!(mtu_bytes(5), Some(4096));
-        assert_eq!(mtu_bytes(0), None);
-        assert_eq!(mtu_bytes(6), None);
+        assert_eq!(Mtu::from_ib(1).map(Mtu::bytes), Some(256));
+        assert_eq!(Mtu::from_ib(5).map(Mtu::bytes), Some(4096));
+        assert_eq!(Mtu::from_ib(0), None);
+        assert_eq!(Mtu::from_ib(6), None);
+        assert_eq!(Mtu::new(0), None);
+        assert_eq!(Mtu::MIN.bytes(), 256);
+        let m = path_mtu(1024);
+        assert_eq!(
+            [0, 1, 1024, 1025, u32::MAX].map(|n| m.packets(n)),
+            [0, 1, 1, 2, 4_194_304]
+        );
+        assert_eq!([1023, 1024, 2047].map(|n| m.full_packets(n)), [0, 1, 1]);
     }
 
     #[test]
     fn a_three_packet_send_with_immediate() {
+        let mtu = path_mtu(1024);
         let s: [Segment; 3] = {
             let mut it =
-                Segments::new(Kind::SendImm, Service::Rc, 2100, 1024, Psn::new(10)).unwrap();
+                Segments::new(Kind::SendImm, Service::Rc, 2100, mtu, Psn::new(10)).unwrap();
             [it.next().unwrap(), it.next().unwrap(), it.next().unwrap()]
         };
         let ops: [u8; 3] = [s[0].opcode, s[1].opcode, s[2].opcode];
@@ -307,8 +356,9 @@ mod tests {
 
     #[test]
     fn a_read_reserves_a_psn_per_response() {
+        let mtu = path_mtu(4096);
         let mut it =
-            Segments::new(Kind::Read, Service::Rc, 10_000, 4096, Psn::new(0xff_fffe)).unwrap();
+            Segments::new(Kind::Read, Service::Rc, 10_000, mtu, Psn::new(0xff_fffe)).unwrap();
         let s = it.next().unwrap();
         assert_eq!(s.opcode, op::RDMA_READ_REQUEST);
         assert_eq!((s.len, s.psn), (0, Psn::new(0xff_fffe)));
@@ -318,12 +368,13 @@ mod tests {
 
     #[test]
     fn services_limit_operations() {
-        let e = |k, s, l| Segments::new(k, s, l, 1024, Psn::new(0)).err();
+        let e = |k, s, l| Segments::new(k, s, l, path_mtu(1024), Psn::new(0)).err();
         assert_eq!(e(Kind::Read, Service::Uc, 1), Some(ReqError::NotOnService));
         assert_eq!(e(Kind::Write, Service::Ud, 1), Some(ReqError::NotOnService));
         assert_eq!(e(Kind::Send, Service::Ud, 1025), Some(ReqError::TooLong));
         assert_eq!(e(Kind::Send, Service::Ud, 1024), None);
-        let mut ud = Segments::new(Kind::SendImm, Service::Ud, 0, 1024, Psn::new(0)).unwrap();
+        let mut ud =
+            Segments::new(Kind::SendImm, Service::Ud, 0, path_mtu(1024), Psn::new(0)).unwrap();
         assert_eq!(
             ud.next().unwrap().opcode,
             TRANSPORT_UD | op::SEND_ONLY_WITH_IMMEDIATE
@@ -338,7 +389,8 @@ mod tests {
         for _ in 0..20_000 {
             let kind = KINDS[rng.next_u32() as usize % KINDS.len()];
             let service = [Service::Rc, Service::Uc, Service::Ud][rng.next_u32() as usize % 3];
-            let mtu = mtu_bytes(rng.next_u32() % 5 + 1).unwrap();
+            let path = Mtu::from_ib(rng.next_u32() % 5 + 1).unwrap();
+            let mtu = path.bytes();
             let length = match rng.next_u32() % 4 {
                 0 => 0,
                 1 => rng.next_u32() % (mtu + 1),
@@ -351,7 +403,7 @@ mod tests {
                 length
             };
             let first = Psn::new(rng.next_u32());
-            let Ok(mut segs) = Segments::new(kind, service, length, mtu, first) else {
+            let Ok(mut segs) = Segments::new(kind, service, length, path, first) else {
                 assert!(!kind.allowed_on(service) || (service == Service::Ud && length > mtu));
                 continue;
             };
@@ -400,7 +452,7 @@ mod tests {
                     length.div_ceil(mtu).max(1)
                 }
             );
-            assert_eq!(end, first + psn_span(kind, length, mtu));
+            assert_eq!(end, first + psn_span(kind, length, path));
             assert_eq!(segs.next_psn(), end);
         }
     }

@@ -13,7 +13,7 @@
 
 use super::opcode::{flags, OpInfo};
 use super::psn::Psn;
-use super::req::{psn_span, Kind, Service};
+use super::req::{psn_span, Kind, Mtu, Service};
 use super::seq::{check_request_psn, RequestPsn};
 
 /// Packets past a gap before it counts as a loss rather than reordering
@@ -65,7 +65,7 @@ pub enum InProgress {
 #[derive(Clone, Debug)]
 pub struct Responder {
     service: Service,
-    mtu: u32,
+    mtu: Mtu,
     epsn: Psn,
     msn: u32,
     in_progress: InProgress,
@@ -81,7 +81,7 @@ pub struct Responder {
 
 impl Responder {
     /// A responder expecting `rq_psn` first, for packets of `mtu` bytes.
-    pub fn new(service: Service, rq_psn: Psn, mtu: u32) -> Responder {
+    pub fn new(service: Service, rq_psn: Psn, mtu: Mtu) -> Responder {
         Responder {
             service,
             mtu,
@@ -101,7 +101,7 @@ impl Responder {
         service: Service,
         epsn: Psn,
         msn: u32,
-        mtu: u32,
+        mtu: Mtu,
         in_progress: InProgress,
     ) -> Responder {
         Responder {
@@ -146,7 +146,7 @@ impl Responder {
         match self.service {
             Service::Ud => {
                 // Datagrams are single packets with no sequence to keep.
-                if !(info.has(flags::START) && info.has(flags::END)) || r.len > self.mtu {
+                if !(info.has(flags::START) && info.has(flags::END)) || r.len > self.mtu.bytes() {
                     return Verdict::Invalid;
                 }
                 return Verdict::Execute {
@@ -233,9 +233,9 @@ impl Responder {
             return len == 0;
         }
         if info.has(flags::END) {
-            len <= self.mtu
+            len <= self.mtu.bytes()
         } else {
-            len == self.mtu
+            len == self.mtu.bytes()
         }
     }
 }
@@ -245,7 +245,7 @@ mod tests {
     use super::*;
     use crate::opcode::op;
     use crate::req::Segments;
-    use crate::testutil::Rng;
+    use crate::testutil::{path_mtu, Rng};
 
     fn req(opcode: u8, psn: u32, len: u32) -> Request {
         Request {
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn in_order_requests_execute_and_count_messages() {
-        let mut r = Responder::new(Service::Rc, Psn::new(100), 1024);
+        let mut r = Responder::new(Service::Rc, Psn::new(100), path_mtu(1024));
         assert_eq!(
             r.receive(&req(op::SEND_FIRST, 100, 1024)),
             Verdict::Execute {
@@ -279,7 +279,7 @@ mod tests {
 
     #[test]
     fn a_gap_naks_once_and_duplicates_are_recognised() {
-        let mut r = Responder::new(Service::Rc, Psn::new(0), 1024);
+        let mut r = Responder::new(Service::Rc, Psn::new(0), path_mtu(1024));
         assert_eq!(
             r.receive(&req(op::SEND_ONLY, 0, 8)),
             Verdict::Execute {
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_read_moves_the_psn_past_its_responses() {
-        let mut r = Responder::new(Service::Rc, Psn::new(0), 1024);
+        let mut r = Responder::new(Service::Rc, Psn::new(0), path_mtu(1024));
         let read = Request {
             read_len: 3000,
             ..req(op::RDMA_READ_REQUEST, 0, 0)
@@ -346,21 +346,21 @@ mod tests {
 
     #[test]
     fn broken_sequences_and_lengths_are_invalid() {
-        let mut r = Responder::new(Service::Rc, Psn::new(0), 256);
+        let mut r = Responder::new(Service::Rc, Psn::new(0), path_mtu(256));
         assert_eq!(r.receive(&req(op::SEND_MIDDLE, 0, 256)), Verdict::Invalid);
-        let mut r = Responder::new(Service::Rc, Psn::new(0), 256);
+        let mut r = Responder::new(Service::Rc, Psn::new(0), path_mtu(256));
         r.receive(&req(op::SEND_FIRST, 0, 256));
         assert_eq!(
             r.receive(&req(op::RDMA_WRITE_LAST, 1, 10)),
             Verdict::Invalid
         );
-        let mut r = Responder::new(Service::Rc, Psn::new(0), 256);
+        let mut r = Responder::new(Service::Rc, Psn::new(0), path_mtu(256));
         r.receive(&req(op::RDMA_WRITE_FIRST, 0, 256));
         assert_eq!(
             r.receive(&req(op::RDMA_WRITE_MIDDLE, 1, 255)),
             Verdict::Invalid
         );
-        let mut r = Responder::new(Service::Rc, Psn::new(0), 256);
+        let mut r = Responder::new(Service::Rc, Psn::new(0), path_mtu(256));
         assert_eq!(r.receive(&req(op::SEND_ONLY, 0, 257)), Verdict::Invalid);
         // Responses and ACKs are not requests.
         assert_eq!(r.receive(&req(op::ACKNOWLEDGE, 0, 0)), Verdict::Invalid);
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn uc_drops_a_damaged_message_and_resumes_at_the_next() {
         let u = |o: u8| crate::opcode::TRANSPORT_UC | o;
-        let mut r = Responder::new(Service::Uc, Psn::new(0), 256);
+        let mut r = Responder::new(Service::Uc, Psn::new(0), path_mtu(256));
         r.receive(&req(u(op::SEND_FIRST), 0, 256));
         // PSN 1 (a MIDDLE) is lost: the LAST belongs to a broken message.
         assert_eq!(r.receive(&req(u(op::SEND_LAST), 2, 5)), Verdict::Invalid);
@@ -403,7 +403,7 @@ mod tests {
             while n < 200 {
                 let kind = [Kind::Send, Kind::WriteImm, Kind::Read][rng.next_u32() as usize % 3];
                 let len = rng.next_u32() % (5 * mtu);
-                let mut segs = Segments::new(kind, Service::Rc, len, mtu, psn).unwrap();
+                let mut segs = Segments::new(kind, Service::Rc, len, path_mtu(mtu), psn).unwrap();
                 for s in segs.by_ref() {
                     pkts[n] = Request {
                         opcode: s.opcode,
@@ -416,7 +416,7 @@ mod tests {
                 psn = segs.next_psn();
                 msgs += 1;
             }
-            let mut r = Responder::new(Service::Rc, start, mtu);
+            let mut r = Responder::new(Service::Rc, start, path_mtu(mtu));
             let mut executed = 0;
             let mut next = 0; // the requester's retransmission point
             let mut rounds = 0;
@@ -454,7 +454,13 @@ mod tests {
     #[test]
     fn restored_inside_a_send() {
         let mtu = 256;
-        let mut r = Responder::restored(Service::Rc, Psn::new(40), 7, mtu, InProgress::Send);
+        let mut r = Responder::restored(
+            Service::Rc,
+            Psn::new(40),
+            7,
+            path_mtu(mtu),
+            InProgress::Send,
+        );
         assert_eq!(r.receive(&req(op::SEND_LAST, 40, 10)), Verdict::Paused);
         r.resume();
         assert_eq!(r.receive(&req(op::SEND_FIRST, 40, mtu)), Verdict::Invalid);

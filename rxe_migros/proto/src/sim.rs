@@ -34,13 +34,14 @@ use super::aeth::{NakCode, Syndrome};
 use super::comp::{pending, Action, Completer, Response};
 use super::opcode::{flags, op, OpInfo};
 use super::psn::Psn;
-use super::req::{Kind, Segments, Service};
+use super::req::{Kind, Mtu, Segments, Service};
 use super::resp::{Request, Responder, Verdict};
 use super::testutil::Rng;
 use std::collections::VecDeque;
 use std::vec::Vec;
 
 const MTU: u32 = 256;
+const PATH: Mtu = Mtu::new(MTU).unwrap();
 /// Steps without progress before the retransmission timer fires.
 const TIMEOUT: usize = 40;
 /// Steps a migration keeps a side stopped: longer than the eight timeouts
@@ -172,7 +173,7 @@ impl Side {
         let mut psn = start;
         for i in 0..msgs {
             let (kind, len) = spec(rng, i);
-            let segs = Segments::new(kind, Service::Rc, len, MTU, psn).unwrap();
+            let segs = Segments::new(kind, Service::Rc, len, PATH, psn).unwrap();
             plan.push(Msg {
                 kind,
                 len,
@@ -185,11 +186,11 @@ impl Side {
             cur: 0,
             skip_to: start,
             high: start,
-            comp: Completer::new(7, 7, MTU),
+            comp: Completer::new(7, 7, PATH),
             oldest: 0,
             read_got: 0,
             idle: 0,
-            resp: Responder::new(Service::Rc, peer_start, MTU),
+            resp: Responder::new(Service::Rc, peer_start, PATH),
             executed: Vec::new(),
             stopped_until: None,
             resuming: false,
@@ -204,7 +205,7 @@ impl Side {
 
     fn oldest_pending(&self) -> Option<super::comp::Pending> {
         let m = self.plan.get(self.oldest)?;
-        Some(pending(m.kind, m.first, m.len, MTU))
+        Some(pending(m.kind, m.first, m.len, PATH))
     }
 
     /// Go-back-N: resend from the packet at `from`.
@@ -255,7 +256,7 @@ impl Side {
             return;
         }
         let m = self.plan[self.cur];
-        let mut segs = Segments::new(m.kind, Service::Rc, m.len, MTU, m.first).unwrap();
+        let mut segs = Segments::new(m.kind, Service::Rc, m.len, PATH, m.first).unwrap();
         let end = segs.next_psn();
         let next = if m.kind == Kind::Read {
             // One request covers the READ; resumed, it asks for the rest
@@ -548,7 +549,7 @@ fn run_sides(
     mig: Migrations,
     stats: &mut Stats,
 ) {
-    a.resp = Responder::new(Service::Rc, b_start, MTU);
+    a.resp = Responder::new(Service::Rc, b_start, PATH);
     let (mut ab, mut ba) = (Link::new(ab), Link::new(ba));
     for step in 0..10_000_000usize {
         if a.done() && b.done() {
@@ -605,8 +606,8 @@ fn small_configurations_survive_every_loss_pattern() {
                 let (mut b, b_start) = Side::new(&mut rng, pb.len(), |_, i| pb[i], a_start);
                 // Up to sixteen losses may exhaust retry_cnt 7 legitimately:
                 // the subject here is delivery, so the budget is ample.
-                a.comp = Completer::new(u8::MAX, 7, MTU);
-                b.comp = Completer::new(u8::MAX, 7, MTU);
+                a.comp = Completer::new(u8::MAX, 7, PATH);
+                b.comp = Completer::new(u8::MAX, 7, PATH);
                 let ab = Faults::Script {
                     lose: lose_ab,
                     n: N,
