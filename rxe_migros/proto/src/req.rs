@@ -81,7 +81,8 @@ pub struct Mtu(NonZeroU32);
 
 impl Mtu {
     /// The smallest (`IB_MTU_256`), which a QP has until it is given a
-    /// path.
+    /// path. (A constant: the `unwrap` runs in the compiler, never in the
+    /// kernel.)
     pub const MIN: Mtu = Mtu::new(256).unwrap();
 
     /// An MTU of `bytes` per packet; `None` for 0.
