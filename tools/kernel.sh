@@ -23,10 +23,17 @@ bad=$(grep -E '^CONFIG_[A-Z0-9_]+=' "$TOP/kernel/rxe_migros.config" | while read
 done)
 [ -z "$bad" ] || die "kernel config lost options (unmet dependencies?): $bad"
 
-log "kernel $KERNEL_KEY: building (cold: about 15-25 min on 2 cores)"
+# Progress every 30 s: build steps done (Kbuild's CC, RUSTC, AS, LD, ... lines)
+# out of those of the last build of this config, or of the count recorded
+# here, which a cold machine has nothing better than.
+steps_about=$(cat "$CACHE/kernel-steps-$(key_of "$TOP/kernel/rxe_migros.config")" 2>/dev/null || echo 2900)
+steps() { grep -cE '^  [A-Z0-9_]+ +[^ ]' "$K/build.log" || true; }
+log "kernel $KERNEL_KEY: building (cold: about 15-25 min on 2 cores; log in $K/build.log)"
 start=$(date +%s)
-in_chroot make -C "$KOUT" LLVM=1 -j"$(nproc)" bzImage modules >"$K/build.log" 2>&1 ||
+with_progress "kernel $KERNEL_KEY" 'echo "$(steps) of about $steps_about build steps"' -- \
+	in_chroot make -C "$KOUT" LLVM=1 -j"$(nproc)" bzImage modules >"$K/build.log" 2>&1 ||
 	{ tail -n 30 "$K/build.log" >&2; die "kernel build failed, see $K/build.log"; }
+steps >"$CACHE/kernel-steps-$(key_of "$TOP/kernel/rxe_migros.config")"
 in_chroot make -C "$KOUT" LLVM=1 INSTALL_MOD_PATH=modroot INSTALL_MOD_STRIP=1 modules_install >/dev/null
 log "kernel $KERNEL_KEY: built in $(($(date +%s) - start)) s"
 touch "$K/.done"

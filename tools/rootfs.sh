@@ -14,7 +14,8 @@ command -v debootstrap >/dev/null || die "debootstrap missing on the host: run t
 log "guest rootfs $ROOTFS_KEY: debootstrap $DEBIAN_SUITE with $PKGS"
 remove_cached "$R"
 mkdir -p "$CACHE"
-debootstrap --variant=minbase --include="$PKGS" "$DEBIAN_SUITE" "$R" "$(debian_mirror)" \
+with_progress "guest rootfs" "debootstrap_counter $CACHE/rootfs.log" -- \
+	debootstrap --variant=minbase --include="$PKGS" "$DEBIAN_SUITE" "$R" "$(debian_mirror)" \
 	>"$CACHE/rootfs.log" 2>&1 || die "guest debootstrap failed, see $CACHE/rootfs.log"
 # Mount points for the kernel's modules and the checkout, shared by tools/vm-run.sh.
 mkdir -p "$R/lib/modules" "$R/checkout"
