@@ -5,6 +5,9 @@
 //! Types the kernel crate already binds are re-exported from it, so a
 //! `net_device` here is the same type as `kernel::bindings::net_device`.
 
+// The kernel's own bindings say it the same way: rustc before 1.88 has no
+// unnecessary_transmutes lint, and warns of an unknown one.
+#![cfg_attr(not(CONFIG_RUSTC_HAS_UNNECESSARY_TRANSMUTES), allow(unknown_lints))]
 #![allow(
     dead_code,
     non_camel_case_types,

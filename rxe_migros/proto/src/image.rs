@@ -979,7 +979,7 @@ impl<'a> Records<'a> {
             return Err(ImageError::UnknownRecordVersion { kind, version });
         }
         let bytes = g.u32() as usize;
-        if bytes < RECORD_HEADER_BYTES || !bytes.is_multiple_of(8) {
+        if bytes < RECORD_HEADER_BYTES || bytes % 8 != 0 {
             return Err(ImageError::BadRecord(kind));
         }
         let whole = self.rest.get(..bytes).ok_or(ImageError::Truncated)?;
@@ -1004,7 +1004,7 @@ mod tests {
             sgid_index: 1,
             hop_limit: 64,
             traffic_class: 3,
-            ipv6: n.is_multiple_of(2),
+            ipv6: n % 2 == 0,
             dmac: [2, 0, 0, 0, 0, n],
         }
     }

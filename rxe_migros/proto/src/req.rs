@@ -266,7 +266,7 @@ impl Iterator for Segments {
             len,
             pad: ((4 - len % 4) % 4) as u8,
             ack_req: self.service == Service::Rc
-                && (last || (self.index + 1).is_multiple_of(MAX_PKTS_PER_ACK)),
+                && (last || (self.index + 1) % MAX_PKTS_PER_ACK == 0),
         };
         self.offset += len;
         self.index += 1;

@@ -425,12 +425,12 @@ mod tests {
                 assert!(rounds < 100_000, "no progress");
                 // Send from `next` onwards, losing and duplicating some.
                 let i = next + (rng.next_u32() as usize % 4).min(n - next - 1);
-                let p = pkts[if rng.next_u32().is_multiple_of(5) && i > 0 {
+                let p = pkts[if rng.next_u32() % 5 == 0 && i > 0 {
                     i - 1
                 } else {
                     i
                 }];
-                if rng.next_u32().is_multiple_of(4) {
+                if rng.next_u32() % 4 == 0 {
                     continue; // lost
                 }
                 match r.receive(&p) {

@@ -487,7 +487,7 @@ fn step_side(
 ) {
     match x.stopped_until {
         // The next checkpoint comes once the last resume is done.
-        None if mig == Migrations::Random && !x.resuming && rng.next_u32().is_multiple_of(50) => {
+        None if mig == Migrations::Random && !x.resuming && rng.next_u32() % 50 == 0 => {
             x.resp.stop();
             // It may move unless its partner is stopped or announcing a
             // move of its own: the two would each announce themselves to
