@@ -63,14 +63,15 @@ paired() { printf '%s\n' "$pairs" | grep -qxF -- "$1"; }
 if [ -n "${RUSTC_VERSION:-}" ] && paired "$RUSTC_VERSION"; then
 	rust=$RUSTC_VERSION why="the pin"
 else
-	series=$(printf '%s\n' "$pairs" | while read -r v; do
+	series=
+	[ -z "${RUST_SERIES:-}" ] || series=$(printf '%s\n' "$pairs" | while read -r v; do
 		case $(upstream "$v") in "$RUST_SERIES" | "$RUST_SERIES".*) echo "$v" ;; esac
 	done | newest)
 	if [ -n "$series" ]; then
 		rust=$series why="$(gone "${RUSTC_VERSION:-}")the newest of the preferred $RUST_SERIES series"
 	else
 		rust=$(printf '%s\n' "$pairs" | grep . | newest || true)
-		why="$(gone "${RUSTC_VERSION:-}")no $RUST_SERIES series; the newest rustc with the same rust-src"
+		why="$(gone "${RUSTC_VERSION:-}")${RUST_SERIES:+no $RUST_SERIES series; }the newest rustc with the same rust-src"
 	fi
 fi
 if [ -z "$rust" ]; then

@@ -13,20 +13,22 @@
 
 ends=("$@")
 [ ${#ends[@]} -gt 0 ] || ends=(oldest newest)
-mkdir -p "$TOP/out/matrix"
+# Each end's tools/common.sh is sourced below, and sets TOP to its copy.
+OUT=$TOP/out/matrix CHECKOUT=$TOP
+mkdir -p "$OUT"
 rows=() bad=0
 for end in "${ends[@]}"; do
-	pins=$TOP/out/matrix/$end.pins
-	cp "$TOP/tools/pins.env" "$pins"
+	pins=$OUT/$end.pins
+	cp "$CHECKOUT/tools/pins.env" "$pins"
 	case $end in
 	oldest) printf 'RUSTC_VERSION=\nRUST_SERIES=%s\n' "${RUST_MIN%.*}" >>"$pins" ;;
-	newest) printf 'RUSTC_VERSION=\nRUST_SERIES=none\n' >>"$pins" ;;
+	newest) printf 'RUSTC_VERSION=\nRUST_SERIES=\n' >>"$pins" ;;
 	*) die "unknown end $end: oldest or newest" ;;
 	esac
-	tree=$TOP/out/matrix/$end
+	tree=$OUT/$end
 	rm -rf "$tree"
 	mkdir -p "$tree"
-	tar -C "$TOP" --exclude=./out --exclude=./.git --exclude=target --exclude='*.o' --exclude='*.ko' \
+	tar -C "$CHECKOUT" --exclude=./out --exclude=./.git --exclude=target --exclude='*.o' --exclude='*.ko' \
 		--exclude=./rust/bindings/rdma_bindings.rs -cf - . | tar -C "$tree" -xf -
 	export RXE_MIGROS_PINS=$pins
 	log "matrix $end: toolchain"
@@ -35,10 +37,13 @@ for end in "${ends[@]}"; do
 	. "$tree/tools/common.sh"
 	rustc="$RUSTC_VERSION ($RUSTC_SUITE)"
 	start=$(date +%s)
+	cached=0
+	[ -f "$CHROOT$KOUT/.done" ] && cached=1
 	"$tree/tools/kernel.sh"
-	ktime=$(($(date +%s) - start))
+	ktime="$(($(date +%s) - start)) s"
+	[ $cached = 0 ] || ktime=cached
 	kwarn=$(grep -c 'warning:' "$CHROOT$KOUT/build.log" || true)
-	mlog=$TOP/out/matrix/$end.module.log
+	mlog=$OUT/$end.module.log
 	if "$tree/tools/module.sh" >"$mlog" 2>&1; then
 		mwarn=$(grep -ci 'warning' "$mlog" || true)
 		result="built, $mwarn warnings"
@@ -47,7 +52,7 @@ for end in "${ends[@]}"; do
 		result="FAILED (see $mlog)"
 		bad=1
 	fi
-	rows+=("$(printf '%-7s %-40s %-22s %-20s %s' "$end" "$rustc" "kernel $KERNEL_KEY" "$ktime s, $kwarn warnings" "$result")")
+	rows+=("$(printf '%-7s %-40s %-22s %-20s %s' "$end" "$rustc" "kernel $KERNEL_KEY" "$ktime, $kwarn warnings" "$result")")
 	unset RXE_MIGROS_PINS
 done
 printf '%-7s %-40s %-22s %-20s %s\n' end rustc kernel "kernel build" rxe_migros.ko
