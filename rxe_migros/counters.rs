@@ -68,6 +68,16 @@ counters! {
     RcvdBadIcrc => c"rcvd_bad_icrc",
     /// Well-formed packets that no QP of the device takes.
     RcvdNoDest => c"rcvd_no_dest",
+    /// Packets addressed to none of the device's GIDs (the C rxe's
+    /// rxe_chk_dgid), and RC and UC packets whose IP source or destination
+    /// is not their QP's path (its check_addr): the forged or misrouted.
+    RcvdBadAddr => c"rcvd_bad_addr",
+    /// Packets whose P_Key is not the default one (also the port's
+    /// bad_pkey_cntr, as the C rxe keeps it).
+    RcvdBadPkey => c"rcvd_bad_pkey",
+    /// UD datagrams whose Q_Key is not their QP's (also the port's
+    /// qkey_viol_cntr).
+    RcvdBadQkey => c"rcvd_bad_qkey",
     /// Paused NAKs sent by Stopped QPs (docs/migration.md).
     PausedNakSent => c"paused_nak_sent",
     /// Paused NAKs received: a partner is being checkpointed.
@@ -116,6 +126,10 @@ impl Counters {
     }
 
     /// Copies the values out, in the order of [`DESCS`].
+    pub(crate) fn get(&self, c: Counter) -> u64 {
+        self.values[c as usize].load(Relaxed)
+    }
+
     pub(crate) fn read(&self, out: &mut [u64]) {
         for (o, v) in out.iter_mut().zip(self.values.iter()) {
             *o = v.load(Relaxed);

@@ -828,7 +828,7 @@ impl Qp {
 }
 
 /// The general services QP's number.
-const GSI_QPN: u32 = 1;
+pub(crate) const GSI_QPN: u32 = 1;
 
 /// The range of QP numbers (the C rxe's RXE_MIN_QP_INDEX and
 /// RXE_MAX_QP_INDEX).

@@ -36,6 +36,21 @@ impl Receiver for Recv {
             Err(ParseError::BadIcrc) => (Counter::RcvdBadIcrc, ParseError::BadIcrc),
             Err(e) => (Counter::RcvdMalformed, e),
             Ok(datagram) => {
+                if let Err(c) = check_addressing(&dev, &datagram) {
+                    if dev.counters.inc_first(c) {
+                        pr_info!(
+                            "{}: dropped a packet from {:?} to {:?} ({}); counting further ones in hw_counters\n",
+                            dev.name(),
+                            Gid(&datagram.src),
+                            Gid(&datagram.dst),
+                            match c {
+                                Counter::RcvdBadPkey => "not the default P_Key",
+                                _ => "to none of the device's addresses",
+                            }
+                        );
+                    }
+                    return;
+                }
                 let info = datagram.packet.info;
                 if info.has(flags::RESUME) && info.transport == Transport::Ud {
                     crate::migration::on_ud_move(&dev, &datagram);
@@ -63,6 +78,44 @@ impl Receiver for Recv {
                 dev.name(),
                 why
             );
+        }
+    }
+}
+
+/// The checks every packet passes before any QP sees it, as the C rxe's
+/// rxe_chk_dgid and check_keys: the default P_Key (full or limited member:
+/// our port's is full, so any membership matches), and a destination that
+/// is one of the device's GIDs, since the socket takes datagrams for every
+/// address of the namespace, not only those of our netdev.
+fn check_addressing(
+    dev: &crate::rdma::device::Device<Rxe>,
+    d: &Datagram<'_>,
+) -> core::result::Result<(), Counter> {
+    if d.packet.bth.pkey & 0x7fff != crate::requester::PKEY & 0x7fff {
+        return Err(Counter::RcvdBadPkey);
+    }
+    if dev.roce_gid_index(1, &d.dst).is_err() {
+        return Err(Counter::RcvdBadAddr);
+    }
+    Ok(())
+}
+
+/// A GID for the log: IPv4-mapped ones as IPv4.
+pub(crate) struct Gid<'a>(pub(crate) &'a [u8; 16]);
+
+impl core::fmt::Debug for Gid<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let g = self.0;
+        if crate::migration::is_v4_mapped(g) {
+            write!(f, "{}.{}.{}.{}", g[12], g[13], g[14], g[15])
+        } else {
+            for (i, pair) in g.chunks(2).enumerate() {
+                if i > 0 {
+                    f.write_str(":")?;
+                }
+                write!(f, "{:x}", u16::from_be_bytes([pair[0], pair[1]]))?;
+            }
+            Ok(())
         }
     }
 }

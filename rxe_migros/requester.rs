@@ -210,12 +210,21 @@ impl QpState {
             (Service::Ud, Some(ud)) => {
                 let mut av = match w.av {
                     Some(av) => av,
-                    None => cx
-                        .dev
-                        .ahs
-                        .get(ud.ah_num)
-                        .ok_or(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR)?
-                        .av(),
+                    None => {
+                        let ah = cx
+                            .dev
+                            .ahs
+                            .get(ud.ah_num)
+                            .ok_or(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR)?;
+                        // AH numbers are the device's, handed out in
+                        // sequence: only an AH of the QP's own PD (so of
+                        // its own process) is the QP's to send through, as
+                        // in the C rxe's rxe_get_av.
+                        if ah.pd != cx.qp.pd {
+                            return Err(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR);
+                        }
+                        ah.av()
+                    }
                 };
                 // A UD QP that migrated, announced by its new device.
                 if let Some(gid) = cx.dev.moves.lookup(&av.dgid, ud.remote_qpn) {

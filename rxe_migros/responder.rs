@@ -18,7 +18,7 @@ use crate::proto::req::Service;
 use crate::proto::resp::{Request, Verdict};
 use crate::proto::roce::Datagram;
 use crate::proto::wqe;
-use crate::qp::QpState;
+use crate::qp::{QpState, GSI_QPN};
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::WorkCompletion;
 use crate::requester::PKEY;
@@ -41,6 +41,9 @@ enum ExecError {
     Operational,
 }
 
+/// The GSI QP's Q_Key (IBTA 13.5.3.2).
+const GSI_QKEY: u32 = 0x8001_0000;
+
 impl QpState {
     /// A request packet arrived.
     pub(crate) fn on_request(&mut self, cx: &Ctx<'_>, d: &Datagram<'_>, l3: &[u8]) {
@@ -52,9 +55,24 @@ impl QpState {
         let info = pkt.info;
         let service = cx.qp.service;
         if service == Service::Ud {
+            // The GSI QP takes the well-known Q_Key whatever its attribute
+            // says (the C rxe's check_keys).
+            let qkey = if cx.qp.qpn == GSI_QPN {
+                GSI_QKEY
+            } else {
+                self.attrs.qkey
+            };
             match pkt.deth() {
-                Some(deth) if deth.qkey == self.attrs.qkey => {}
-                _ => return,
+                Some(deth) if deth.qkey == qkey => {}
+                _ => {
+                    if cx.dev.counters.inc_first(Counter::RcvdBadQkey) {
+                        pr_info!(
+                            "QP {}: dropped a datagram with a wrong Q_Key; counting further ones in hw_counters/rcvd_bad_qkey\n",
+                            cx.qp.qpn
+                        );
+                    }
+                    return;
+                }
             }
         }
         let payload = pkt.payload();

@@ -310,7 +310,9 @@ impl QpState {
             let Ok(d) = Datagram::reparse(l3) else {
                 continue;
             };
-            self.on_packet(cx, &d, l3);
+            if self.from_partner(cx, &d) {
+                self.on_packet(cx, &d, l3);
+            }
         }
         // One ACK for the whole batch, besides those the requester asked
         // for: it keeps the requester's window and timer moving when
@@ -326,6 +328,11 @@ impl QpState {
             let Ok(l3) = skb.network_bytes() else {
                 continue;
             };
+            // Checked now, while the path they came by is the QP's: they
+            // are carried out after a restore, perhaps at another address.
+            if !Datagram::reparse(l3).is_ok_and(|d| self.from_partner(cx, &d)) {
+                continue;
+            }
             let held = &mut self.tx.held;
             let kept = self.tx.held_count < MAX_HELD
                 && Held::entry_header(l3.len()).is_some_and(|(header, pad)| {
@@ -392,6 +399,40 @@ impl QpState {
         } else {
             self.on_response(cx, &d.packet);
         }
+    }
+
+    /// Whether `d` may be an RC or UC packet of this QP's connection: from
+    /// the partner's address to ours, as the C rxe's check_addr asks.
+    /// Anyone can send a packet with any QPN and a guessed PSN; only the
+    /// path keeps it out. A RESUME is the exception: it announces the
+    /// partner's new address (docs/migration.md) and is checked there.
+    /// Datagrams (UD) come from anyone by design. Held datagrams are
+    /// checked as they arrive, not when they are carried out.
+    fn from_partner(&self, cx: &Ctx<'_>, d: &Datagram<'_>) -> bool {
+        use crate::proto::opcode::flags;
+        if cx.qp.service == Service::Ud || d.packet.info.has(flags::RESUME) {
+            return true;
+        }
+        // Before RTR there is no path, and the responder takes nothing.
+        let Some(path) = &self.tx.path else {
+            return true;
+        };
+        if d.src == path.av.dgid && d.dst == path.av.sgid {
+            return true;
+        }
+        if cx
+            .dev
+            .counters
+            .inc_first(crate::counters::Counter::RcvdBadAddr)
+        {
+            pr_info!(
+                "QP {}: dropped a packet from {:?} to {:?}, not its path; counting further ones in hw_counters/rcvd_bad_addr\n",
+                cx.qp.qpn,
+                crate::recv::Gid(&d.src),
+                crate::recv::Gid(&d.dst)
+            );
+        }
+        false
     }
 
     /// The timer fired: retransmit or resume after an RNR wait, if due.

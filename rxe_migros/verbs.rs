@@ -5,6 +5,7 @@
 
 use crate::ah::Ah;
 use crate::context::{self, Context, Listing, Object};
+use crate::counters::Counter;
 use crate::cq::Cq;
 use crate::mr::Mr;
 use crate::param::*;
@@ -124,6 +125,10 @@ impl Driver for Rxe {
         a.max_msg_sz = PORT_MAX_MSG_SZ;
         a.pkey_tbl_len = PORT_PKEY_TBL_LEN;
         a.max_vl_num = PORT_MAX_VL_NUM;
+        // The C rxe's names for these drops; they saturate at 16 bits there.
+        let c = &dev.counters;
+        a.bad_pkey_cntr = c.get(Counter::RcvdBadPkey).min(0xffff) as u32;
+        a.qkey_viol_cntr = c.get(Counter::RcvdBadQkey).min(0xffff) as u32;
         let (speed, width) = dev.eth_speed(1)?;
         a.active_speed = speed;
         a.active_width = width;

@@ -13,6 +13,10 @@ their header is fixed or masked out of the ICRC.
 
 Cases (each packet is otherwise a valid RC SEND Only with a correct ICRC):
   good       addressed to QP 0x123456, which the receiver should not have
+             (or to --qpn, from --psn on, one PSN further each packet)
+  write      an RDMA WRITE Only of 16 bytes to --va with --rkey, addressed
+             as good is
+  pkey       a P_Key that is not the default one (0x1234)
   truncated  shorter than a BTH
   opcode     an opcode no transport defines (0x1f)
   version    transport header version 1
@@ -39,9 +43,20 @@ RC_SEND_ONLY = 0x04
 QPN = 0x123456
 
 
-def bth(opcode, pad=0, tver=0, qpn=QPN, psn=1):
+RC_WRITE_ONLY = 0x0a
+
+# Where good and write packets go: set by --qpn, --psn, --va and --rkey.
+target = {"qpn": QPN, "psn": 1, "va": 0, "rkey": 0}
+
+
+def bth(opcode, pad=0, tver=0, qpn=None, psn=None, pkey=0xffff):
     flags = (pad & 3) << 4 | (tver & 0xf)
-    return struct.pack(">BBHI", opcode, flags, 0xffff, qpn & 0xffffff) + \
+    if qpn is None:
+        qpn = target["qpn"]
+    if psn is None:
+        psn = target["psn"]
+        target["psn"] += 1
+    return struct.pack(">BBHI", opcode, flags, pkey, qpn & 0xffffff) + \
         struct.pack(">I", 0x80000000 | (psn & 0xffffff))
 
 
@@ -72,6 +87,11 @@ def transport(case):
     payload = b"\x7b" * 16
     if case == "good" or case == "icrc":
         return bth(RC_SEND_ONLY) + payload, case == "icrc"
+    if case == "write":
+        reth = struct.pack(">QII", target["va"], target["rkey"], len(payload))
+        return bth(RC_WRITE_ONLY) + reth + payload, False
+    if case == "pkey":
+        return bth(RC_SEND_ONLY, pkey=0x1234) + payload, False
     if case == "truncated":
         return bth(RC_SEND_ONLY)[:6], False
     if case == "opcode":
@@ -97,7 +117,8 @@ def ipv6_udp(src, dst, length):
     return ip + struct.pack(">HHHH", SRC_PORT, ROCE_PORT, 8 + length, 0)
 
 
-DROP_COUNTERS = ("rcvd_malformed", "rcvd_bad_icrc", "rcvd_no_dest")
+DROP_COUNTERS = ("rcvd_malformed", "rcvd_bad_icrc", "rcvd_no_dest", "rcvd_bad_pkey",
+                 "rcvd_bad_addr")
 
 
 def read_counters(d):
@@ -122,11 +143,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--netns")
     ap.add_argument("--counters")
+    for k in target:
+        ap.add_argument(f"--{k}", type=lambda v: int(v, 0))
     ap.add_argument("src")
     ap.add_argument("dst")
     ap.add_argument("cases", nargs="+")
     a = ap.parse_args()
     src, dst = ipaddress.ip_address(a.src), ipaddress.ip_address(a.dst)
+    for k in target:
+        if getattr(a, k) is not None:
+            target[k] = getattr(a, k)
     if a.netns:
         with open(f"/run/netns/{a.netns}") as f:
             os.setns(f.fileno(), os.CLONE_NEWNET)

@@ -12,15 +12,17 @@ failures.
 """
 import errno
 import sys
+import time
 
 import pyverbs.enums as e
-from pyverbs.addr import AH, AHAttr, GlobalRoute
+from pyverbs.addr import AH, AHAttr, GID, GlobalRoute
 from pyverbs.cq import CQ
 from pyverbs.device import Context
+from pyverbs.mr import MR
 from pyverbs.pd import PD
 from pyverbs.pyverbs_error import PyverbsError, PyverbsRDMAError
 from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
-from pyverbs.wr import RecvWR, SGE
+from pyverbs.wr import RecvWR, SendWR, SGE
 
 DEV = sys.argv[1]
 GID_INDEX = 1   # ::ffff:10.0.0.1 on veth0: RoCEv2 over IPv4
@@ -163,7 +165,8 @@ def test_rc_to_rts(env):
     qp.close()
 
 
-def test_ud_to_rts(env):
+def ud_rts(env):
+    """A UD QP brought to RTS, with Q_Key 0x11111111."""
     qp = env.qp(e.IBV_QPT_UD)
     a = QPAttr(qp_state=e.IBV_QPS_INIT)
     a.pkey_index, a.port_num, a.qkey = 0, 1, 0x11111111
@@ -172,6 +175,11 @@ def test_ud_to_rts(env):
     a = QPAttr(qp_state=e.IBV_QPS_RTS)
     a.sq_psn = 0
     qp.modify(a, e.IBV_QP_STATE | e.IBV_QP_SQ_PSN)
+    return qp
+
+
+def test_ud_to_rts(env):
+    qp = ud_rts(env)
     attr, _ = qp.query(e.IBV_QP_STATE | e.IBV_QP_QKEY)
     check(attr.qp_state == e.IBV_QPS_RTS and attr.qkey == 0x11111111, "UD QP not RTS with its Q_Key")
     qp.close()
@@ -254,6 +262,62 @@ def test_ah(env):
         ah.close()
     refused("an AH without a GRH", errno.EINVAL, AH, env.pd,
             attr=AHAttr(is_global=0, port_num=1))
+
+
+def sent_pkts():
+    with open(f"/sys/class/infiniband/{DEV}/ports/1/hw_counters/sent_pkts") as f:
+        return int(f.read())
+
+
+def ud_send_status(env, qp, ah, mr):
+    """Posts one signalled UD SEND through `ah` and returns its completion's
+    status."""
+    wr = SendWR(wr_id=7, opcode=e.IBV_WR_SEND, num_sge=1, sg=[SGE(mr.buf, 64, mr.lkey)],
+                send_flags=e.IBV_SEND_SIGNALED)
+    wr.set_wr_ud(ah, 0x123, 0x11111111)
+    qp.post_send(wr)
+    end = time.time() + 5
+    while time.time() < end:
+        n, wcs = env.cq.poll()
+        if n:
+            check(wcs[0].wr_id == 7, f"a completion for WR {wcs[0].wr_id}")
+            return wcs[0].status
+        time.sleep(0.01)
+    raise Fail("no completion within 5 s")
+
+
+def test_ah_other_pd(env):
+    # AH numbers are the device's and sequential: a UD QP must not send
+    # through an AH of another PD (here the same process's second PD; another
+    # process's AH is of another PD too). The send completes with
+    # LOC_QP_OP_ERR and no packet leaves; through its own PD's AH it goes.
+    qp = ud_rts(env)
+    mr = MR(env.pd, 4096, e.IBV_ACCESS_LOCAL_WRITE)
+    pd2 = PD(env.ctx)
+    # ::ffff:10.0.0.2 (nsB), as pyverbs spells a GID.
+    gr = GlobalRoute(dgid=GID("0000:0000:0000:0000:0000:ffff:0a00:0002"), sgid_index=GID_INDEX)
+    theirs = AH(pd2, attr=AHAttr(gr=gr, is_global=1, port_num=1))
+    ours = AH(env.pd, attr=AHAttr(gr=gr, is_global=1, port_num=1))
+    before = sent_pkts()
+    st = ud_send_status(env, qp, theirs, mr)
+    check(st == e.IBV_WC_LOC_QP_OP_ERR,
+          f"a send through another PD's AH completed with status {st}, wanted LOC_QP_OP_ERR")
+    # A UD send completes as it goes out, and is counted just after: give a
+    # packet that did leave the time to show.
+    time.sleep(0.5)
+    check(sent_pkts() == before, f"{sent_pkts() - before} packet(s) left through another PD's AH")
+    check(state(qp) == e.IBV_QPS_ERR, "the QP is not in ERR after its error completion")
+    # The same send through its own PD's AH, on a fresh QP, does leave.
+    qp.close()
+    qp = ud_rts(env)
+    before = sent_pkts()
+    st = ud_send_status(env, qp, ours, mr)
+    check(st == e.IBV_WC_SUCCESS, f"a send through its own PD's AH completed with status {st}")
+    time.sleep(0.5)
+    sent = sent_pkts() - before
+    check(sent == 1, f"{sent} packets left, wanted 1")
+    for o in (qp, theirs, ours, mr, pd2):
+        o.close()
 
 
 def test_left_open(env):
