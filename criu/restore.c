@@ -37,9 +37,11 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <criu-plugin.h>
+#include <linux/kcmp.h>
 #include <rdma/ib_user_verbs.h>
 
 #include "rdma_user_rxe.h"
@@ -772,11 +774,23 @@ static int adopt_and_resume(int pid, int task_fd, const uint8_t gid[16])
 	return ret;
 }
 
+/* Whether the task's descriptor `fd` is the same file as one of `seen`:
+ * the driver adopts a context once, and refuses a second ADOPT. */
+static bool seen_before(int pid, int fd, const int *seen, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (syscall(SYS_kcmp, pid, pid, KCMP_FILE, fd, seen[i]) == 0)
+			return true;
+	return false;
+}
+
 int resume_devices_late(int pid)
 {
 	char dir[32];
 	struct dirent *de;
 	uint8_t gid[16];
+	int *seen = NULL, *more;
+	size_t nr_seen = 0;
 	DIR *d;
 	int ret = 0;
 
@@ -787,10 +801,23 @@ int resume_devices_late(int pid)
 	if (!d)
 		return -errno;
 	while (!ret && (de = readdir(d))) {
+		int fd;
+
 		if (de->d_name[0] == '.' || !links_to(pid, de->d_name, "/dev/infiniband/uverbs"))
 			continue;
-		ret = new_gid(gid) ? adopt_and_resume(pid, atoi(de->d_name), gid) : -EINVAL;
+		fd = atoi(de->d_name);
+		if (seen_before(pid, fd, seen, nr_seen))
+			continue;
+		more = realloc(seen, (nr_seen + 1) * sizeof(*seen));
+		if (!more) {
+			ret = -ENOMEM;
+			break;
+		}
+		seen = more;
+		seen[nr_seen++] = fd;
+		ret = new_gid(gid) ? adopt_and_resume(pid, fd, gid) : -EINVAL;
 	}
+	free(seen);
 	closedir(d);
 	return ret;
 }

@@ -43,11 +43,16 @@ impl UverbsFile {
     pub fn of_fd(fd: i32) -> Result<UverbsFile> {
         let fd = u32::try_from(fd).map_err(|_| EBADF)?;
         let file = kernel::fs::LocalFile::fget(fd).map_err(|_| EBADF)?;
+        Ok(Self::of_file(&file))
+    }
+
+    /// The uverbs file that `file` would be, if it is one.
+    pub fn of_file(file: &kernel::fs::LocalFile) -> UverbsFile {
         // SAFETY: `file` holds a reference to a live `struct file`; its
         // `private_data` (a uverbs file's `ib_uverbs_file`) is read as a
         // number and never followed.
         let private = unsafe { (*file.as_ptr()).private_data };
-        Ok(UverbsFile(private as usize))
+        UverbsFile(private as usize)
     }
 
     /// The uverbs file that an event file (uverbs' `[infinibandevent]`:

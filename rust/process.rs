@@ -5,9 +5,11 @@
 //! its credentials, for a file that was opened for it under the
 //! checkpointer's.
 
+use super::bindings as sys;
 use core::ptr::NonNull;
-use kernel::bindings as sys;
 use kernel::cred::Credential;
+use kernel::ffi::{c_int, c_uint, c_void};
+use kernel::fs::LocalFile;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 use kernel::sync::Completion;
@@ -63,6 +65,33 @@ impl Process {
         Ok(Process { task, mm })
     }
 
+    /// Whether the process is the caller's own.
+    pub fn is_current(&self) -> bool {
+        // SAFETY: `current` is live for the duration of this call.
+        let me = unsafe { &*Task::current_raw().cast::<Task>() };
+        self.task.tgid() == me.tgid()
+    }
+
+    /// Whether `file` is in the process's descriptor table. Only the
+    /// process itself, or one that may ptrace it (CRIU restoring it,
+    /// `pidfd_getfd(2)`'s check), or one it took the file from, can have
+    /// put it there.
+    pub fn holds(&self, file: &LocalFile) -> bool {
+        unsafe extern "C" fn is(p: *const c_void, f: *mut sys::file, _fd: c_uint) -> c_int {
+            c_int::from(f.cast_const().cast::<c_void>() == p)
+        }
+        let t = self.task.as_ptr();
+        // SAFETY: the task is held; its descriptor table is read and
+        // walked under the task's lock, as the tty layer's SAK does, and
+        // `is` only compares the pointers it is given.
+        unsafe {
+            sys::rxe_migros_task_lock(t);
+            let found = sys::iterate_fd((*t).files, 0, Some(is), file.as_ptr().cast());
+            sys::rxe_migros_task_unlock(t);
+            found != 0
+        }
+    }
+
     /// Runs `f` on a kernel worker that has taken the process's address
     /// space as its own (`kthread_use_mm`), so that what `f` pins of user
     /// memory is the process's; waits for it. ENOMEM if no worker could be
@@ -110,9 +139,9 @@ impl Process {
     ///
     /// # Safety
     ///
-    /// `file` is a live `struct file` that nothing else uses meanwhile
-    /// (its owner is stopped, and the caller holds a reference).
-    pub unsafe fn give_credentials(&self, file: *mut sys::file) -> ARef<Credential> {
+    /// Nothing else uses `file` meanwhile (its owner is stopped).
+    pub unsafe fn give_credentials(&self, file: &LocalFile) -> ARef<Credential> {
+        let file = file.as_ptr();
         // SAFETY: the task is held; the result is a counted cred.
         let new = unsafe { sys::get_task_cred(self.task.as_ptr()) };
         // SAFETY: per the caller, the file is live and not in use; the old

@@ -24,6 +24,7 @@ use crate::rdma::device::{Device, DeviceHandle, Owner, UHandle, UIds, UverbsFile
 use crate::rdma::qp::PdId;
 use crate::Rxe;
 use kernel::cred::Credential;
+use kernel::fs::LocalFile;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 use kernel::sync::atomic::{Atomic, Relaxed};
@@ -78,10 +79,21 @@ pub(crate) struct Context {
     /// Whether MRs restored here wait for [`crate::restore::adopt`] to be
     /// pinned (1), because the process's memory is not in place yet.
     pin_later: Atomic<u32>,
-    /// The credentials the uverbs file was opened with, replaced by those
-    /// of the process that adopted it: kept until the context goes.
+    /// Whether a restored process has taken the context as its own.
     #[pin]
-    old_credentials: Mutex<KVec<ARef<Credential>>>,
+    adoption: Mutex<Adoption>,
+}
+
+/// Where a context is in being adopted (see [`crate::restore::adopt`]).
+enum Adoption {
+    /// Not made by RESTORE: nothing to adopt.
+    NotRestored,
+    /// Made by RESTORE, waiting for its process.
+    Waiting,
+    /// Adopted, once for all; with the credentials the uverbs file was
+    /// opened with, replaced by the process's and kept until the context
+    /// goes (code that read the old pointer may still use it).
+    Adopted(#[allow(dead_code)] ARef<Credential>),
 }
 
 /// A restore in progress: the image (checked whole when it was staged),
@@ -157,7 +169,7 @@ impl Context {
                 dev <- kernel::new_mutex!(Some(dev)),
                 restore <- kernel::new_mutex!(None),
                 pin_later: Atomic::new(0),
-                old_credentials <- kernel::new_mutex!(KVec::new()),
+                adoption <- kernel::new_mutex!(Adoption::NotRestored),
             }),
             GFP_KERNEL,
         )?;
@@ -185,7 +197,16 @@ impl Context {
     /// The context opened on the caller's descriptor `fd`. EBADF if `fd` is
     /// not open; ENODEV if it is not a uverbs file of one of our devices.
     pub(crate) fn of_fd(fd: i32) -> Result<Arc<Context>> {
-        let file = UverbsFile::of_fd(fd)?;
+        Self::of_uverbs(UverbsFile::of_fd(fd)?)
+    }
+
+    /// The context opened on `file`; ENODEV if it is not a uverbs file of
+    /// one of our devices.
+    pub(crate) fn of_file(file: &LocalFile) -> Result<Arc<Context>> {
+        Self::of_uverbs(UverbsFile::of_file(file))
+    }
+
+    fn of_uverbs(file: UverbsFile) -> Result<Arc<Context>> {
         let found = CONTEXTS.lock().iter().find(|c| c.file == file).cloned();
         found.ok_or(ENODEV)
     }
@@ -240,6 +261,10 @@ impl Context {
             done: 0,
             next_handle: 0,
         });
+        drop(objects);
+        drop(restore);
+        // Not under the restore's lock: `adopt` takes that one inside this.
+        *self.adoption.lock() = Adoption::Waiting;
         Ok(())
     }
 
@@ -254,11 +279,39 @@ impl Context {
         self.restore.lock().is_some()
     }
 
-    /// Keeps `cred`, which the uverbs file had before it was adopted,
-    /// until the context goes.
-    pub(crate) fn keep_credentials(&self, cred: ARef<Credential>) -> Result {
-        self.old_credentials.lock().push(cred, GFP_KERNEL)?;
-        Ok(())
+    /// Adopts the context, once: `f` does it and returns the uverbs file's
+    /// old credentials, kept until the context goes. EPERM, with one log
+    /// line, for one already adopted, and for a context RESTORE did not
+    /// make unless the process adopting it is the caller (`by_itself`: a
+    /// process that changed its credentials taking its own file along,
+    /// which it could as well open again). EBUSY while the restore has
+    /// objects left to create. Adoptions of one context are serialised: a
+    /// failed one (EFAULT: the memory is not back yet) may be tried again.
+    pub(crate) fn adopt<R>(
+        &self,
+        by_itself: bool,
+        f: impl FnOnce() -> Result<(R, ARef<Credential>)>,
+    ) -> Result<R> {
+        let mut adoption = self.adoption.lock();
+        match *adoption {
+            Adoption::NotRestored if !by_itself => {
+                pr_info!("restore: adopt of a context that RESTORE did not make, into another process: refused\n");
+                return Err(EPERM);
+            }
+            Adoption::NotRestored => {}
+            Adoption::Adopted(_) => {
+                pr_info!("restore: adopt of a context already adopted: refused\n");
+                return Err(EPERM);
+            }
+            Adoption::Waiting => {}
+        }
+        if self.is_restoring() {
+            pr_info!("restore: adopt before every object of the image is created\n");
+            return Err(EBUSY);
+        }
+        let (r, old) = f()?;
+        *adoption = Adoption::Adopted(old);
+        Ok(r)
     }
 
     /// Creates an object of `kind`: `make` gets the next record of the

@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::migration::{KnownAt, NewSource};
 use crate::proto::image::{self, ImageError, Kind};
 use crate::proto::restore::{self, Name, RestoreError};
-use kernel::fs::File;
+use kernel::fs::{File, LocalFile};
 use kernel::ioctl::_IOWR;
 use kernel::miscdevice::{MiscDevice, MiscDeviceRegistration};
 use kernel::prelude::*;
@@ -489,8 +489,12 @@ fn adopt(arg: usize) -> Result {
     if cmd.u32_at(12) != 0 {
         return Err(EINVAL);
     }
-    let ctx = cmd.context()?;
-    let pinned = crate::restore::adopt(&ctx, cmd.u32_at(8) as i32, cmd.u32_at(16) as i32)?;
+    // The file is taken once, and the context found from it: a second look
+    // by number could find another file (dup2 meanwhile).
+    let fd = cmd.u32_at(8);
+    let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
+    let ctx = Context::of_file(&file).inspect_err(|e| not_ours(fd as i32, e))?;
+    let pinned = crate::restore::adopt(&ctx, &file, cmd.u32_at(16) as i32)?;
     Cmd::answer(arg, ADOPT_PINNED_AT, &[pinned])
 }
 

@@ -209,30 +209,38 @@ pub(crate) fn transport(
 }
 
 /// Adopts the restored process `pid` (see the control device's ADOPT):
-/// pins every MR of `ctx` still waiting for its memory, then gives the
-/// uverbs file `fd` (the caller's descriptor of the context's file) the
-/// process's credentials. Returns how many MRs it pinned.
-pub(crate) fn adopt(ctx: &Context, fd: i32, pid: i32) -> Result<u32> {
-    if ctx.is_restoring() {
-        pr_info!("restore: adopt before every object of the image is created\n");
-        return Err(EBUSY);
-    }
+/// pins every MR of `ctx` still waiting for its memory, then gives `file`,
+/// the context's uverbs file (taken once by the caller, from its own
+/// descriptor), the process's credentials. Returns how many MRs it pinned.
+///
+/// The process must hold that very file in its descriptor table (EPERM
+/// otherwise): pinning memory in a process opens it to the context's
+/// remote peers, so it is done only for a process the file was restored
+/// into. Once per context, and only for one RESTORE made, or by the
+/// process itself ([`Context::adopt`]).
+pub(crate) fn adopt(ctx: &Context, file: &LocalFile, pid: i32) -> Result<u32> {
     let process = Process::by_pid(pid).inspect_err(|_| {
         pr_info!("restore: no process {} to adopt\n", pid);
     })?;
-    let mut pinned = 0;
-    for (_, object) in ctx.objects()? {
-        if let Object::Mr(mr) = object {
-            if ctx.with_device(|dev| mr.pin_in(dev, &process))?? {
-                pinned += 1;
+    if !process.holds(file) {
+        pr_info!(
+            "restore: process {} does not hold the context's file: adopt refused\n",
+            pid
+        );
+        return Err(EPERM);
+    }
+    ctx.adopt(process.is_current(), || {
+        let mut pinned = 0;
+        for (_, object) in ctx.objects()? {
+            if let Object::Mr(mr) = object {
+                if ctx.with_device(|dev| mr.pin_in(dev, &process))?? {
+                    pinned += 1;
+                }
             }
         }
-    }
-    let file = LocalFile::fget(u32::try_from(fd).map_err(|_| EBADF)?).map_err(|_| EBADF)?;
-    // SAFETY: `file` is held, and it is the context's uverbs file (the
-    // caller found the context by it); the process it is for is stopped by
-    // its restorer, which is the caller.
-    let old = unsafe { process.give_credentials(file.as_ptr()) };
-    ctx.keep_credentials(old)?;
-    Ok(pinned)
+        // SAFETY: the process it is for is stopped by its restorer, which
+        // is the caller.
+        let old = unsafe { process.give_credentials(file) };
+        Ok((pinned, old))
+    })
 }

@@ -27,6 +27,7 @@
 #include <net/ip.h>
 #include <net/ipv6.h>
 #include <net/dst.h>
+#include <linux/sched/task.h>
 /*
  * ib_uverbs' own objects (ib_ucq_object, ib_uqp_object), for the counts of
  * events it has handed a process: a checkpoint must keep them and a
@@ -37,6 +38,8 @@
 #include <../drivers/infiniband/core/uverbs.h>
 
 struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info);
+void rxe_migros_task_lock(struct task_struct *t);
+void rxe_migros_task_unlock(struct task_struct *t);
 void rxe_migros_dev_put(struct net_device *ndev);
 bool rxe_migros_is_vlan_dev(const struct net_device *ndev);
 enum ib_port_state rxe_migros_port_state(struct net_device *ndev);

@@ -211,6 +211,8 @@ def migrate(ctl, a, c, gid_index, keep_old):
               f"{back:#x}, {pinned}, {c_pinned}")
         control.expect("adopt: no such process", errno.ESRCH,
                        lambda: migctl.adopt(ctl, a.fd, 0x3fffffff))
+        control.expect("a second adopt", errno.EPERM,
+                       lambda: migctl.adopt(ctl, a.fd, os.getpid()))
     a.gid_index = gid_index
     got = migctl.resume(ctl, a.fd, gid_bytes(a))
     check(f"stopped {stopped} QP, restored {n} objects ({remapped} new QPNs), "

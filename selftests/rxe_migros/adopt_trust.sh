@@ -1,0 +1,32 @@
+#!/bin/sh
+# Who may ADOPT (docs/security.md): as uid 1000 with CAP_CHECKPOINT_RESTORE
+# (and /dev/rxe_migros opened for it by root, the most an attacker could
+# be handed), ADOPT of its own context with the pid of a root process that
+# does not hold its file, and ADOPT of a context RESTORE never made into a
+# child that inherited the file, are refused with EPERM and one log line
+# each; the victim runs on untouched.
+# A second ADOPT of a restored context is refused in restore_qp.
+# cost: 20
+. "$(dirname "$0")/lib.sh"
+
+veth_pair
+load_ours
+must ip netns exec nsA rdma link add rxe0 type rxe netdev veth0
+sleep 600 &
+victim=$!
+cd "$(dirname "$0")" || fail "no test directory"
+out=$(setpriv --reuid=1000 --regid=1000 --clear-groups \
+	--inh-caps=+checkpoint_restore --ambient-caps=+checkpoint_restore \
+	python3 adopt_trust.py rxe0 $victim 3<>/dev/rxe_migros 2>&1)
+rc=$?
+echo "$out" | sed 's/^/# /'
+[ $rc -eq 0 ] || fail "$rc check(s) failed"
+dmesg | grep -q "restore: process $victim does not hold the context's file: adopt refused" ||
+	fail "no log line for the ADOPT of another process"
+dmesg | grep -q "restore: adopt of a context that RESTORE did not make, into another process: refused" ||
+	fail "no log line for the ADOPT of a context never restored"
+kill -0 $victim || fail "the victim is gone"
+kill $victim
+wait $victim 2>/dev/null
+must rdma link del rxe0
+must rmmod rxe_migros
