@@ -126,9 +126,10 @@ pub(crate) fn announce_ud_move(
 pub(crate) fn on_ud_move(dev: &Device<Rxe>, d: &Datagram<'_>) {
     dev.counters.inc(Counter::ResumeRcvd);
     let news = match (d.packet.bth.dest_qpn, d.packet.deth()) {
-        (UD_MOVE_QPN, Some(deth)) => UdMove::parse(d.packet.payload())
+        // A moved QP announces itself from its new address.
+        (UD_MOVE_QPN, Some(deth)) if deth.qkey == UD_MOVE_QKEY => UdMove::parse(d.packet.payload())
             .ok()
-            .filter(|m| m.qpn == deth.src_qpn),
+            .filter(|m| m.qpn == deth.src_qpn && m.new == d.src),
         _ => None,
     };
     let why = match news.map(|m| dev.moves.learn(&m)) {

@@ -48,12 +48,16 @@ pub(crate) struct Moves {
 /// Why an announcement was not taken.
 #[derive(Debug)]
 pub(crate) enum Refused {
-    /// Not to QPN 1, without a DETH naming the QP, or a payload of
+    /// Not to QPN 1, without a DETH naming the QP and the announcements'
+    /// Q_Key, not sent from the new address it announces, or a payload of
     /// another size, version or reserved bits.
     Malformed,
     /// The old and the new address are of different IP families: the
     /// peers' address handles could not follow.
     OtherFamily,
+    /// QP 0 or QP 1: the subnet management and general services QPs (the
+    /// MAD layer's, which rdma_cm talks through) are never rerouted.
+    Reserved,
 }
 
 impl Moves {
@@ -69,6 +73,9 @@ impl Moves {
 
     /// Takes the news that UD QP `m.qpn` moved from `m.old` to `m.new`.
     pub(crate) fn learn(&self, m: &UdMove) -> core::result::Result<(), Refused> {
+        if m.qpn <= 1 {
+            return Err(Refused::Reserved);
+        }
         if is_v4_mapped(&m.old) != is_v4_mapped(&m.new) {
             return Err(Refused::OtherFamily);
         }

@@ -17,6 +17,9 @@ Cases (each packet is otherwise a valid RC SEND Only with a correct ICRC):
   write      an RDMA WRITE Only of 16 bytes to --va with --rkey, addressed
              as good is
   pkey       a P_Key that is not the default one (0x1234)
+  udmove1    a UD move announcement (RESUME to QPN 1) saying that QP 1,
+             the GSI QP, moved from 10.9.9.9 to SRC: well-formed, from
+             the address it announces, and refused all the same
   truncated  shorter than a BTH
   opcode     an opcode no transport defines (0x1f)
   version    transport header version 1
@@ -44,6 +47,7 @@ QPN = 0x123456
 
 
 RC_WRITE_ONLY = 0x0a
+UD_RESUME = 0x79    # the migration protocol's RESUME (0x19) on UD
 
 # Where good and write packets go: set by --qpn, --psn, --va and --rkey.
 target = {"qpn": QPN, "psn": 1, "va": 0, "rkey": 0}
@@ -92,6 +96,11 @@ def transport(case):
         return bth(RC_WRITE_ONLY) + reth + payload, False
     if case == "pkey":
         return bth(RC_SEND_ONLY, pkey=0x1234) + payload, False
+    if case == "udmove1":
+        deth = struct.pack(">II", 0x80010000, 1)
+        old = ipaddress.ip_address("::ffff:10.9.9.9").packed
+        news = struct.pack(">BxxxI", 1, 1) + old + target["src_gid"]
+        return bth(UD_RESUME, qpn=1) + deth + news, False
     if case == "truncated":
         return bth(RC_SEND_ONLY)[:6], False
     if case == "opcode":
@@ -153,6 +162,8 @@ def main():
     for k in target:
         if getattr(a, k) is not None:
             target[k] = getattr(a, k)
+    target["src_gid"] = (src.packed if src.version == 6 else
+                         ipaddress.ip_address(f"::ffff:{src}").packed)
     if a.netns:
         with open(f"/run/netns/{a.netns}") as f:
             os.setns(f.fileno(), os.CLONE_NEWNET)

@@ -27,7 +27,7 @@ inject() {
 	python3 "$(dirname "$0")/inject.py" --netns nsB --counters $C "$@" ||
 		fail "inject.py $* failed"
 }
-cases="good:5 truncated:5 opcode:5 version:5 pad:5 icrc:5 pkey:5"
+cases="good:5 truncated:5 opcode:5 version:5 pad:5 icrc:5 pkey:5 udmove1:5"
 out=$( (inject 10.0.0.2 10.0.0.1 $cases noise:300; inject fd00::2 fd00::1 $cases
 	inject 10.0.0.2 10.0.9.1 good:5 | sed 's/^good/elsewhere/') 2>&1)
 echo "$out" | sed 's/^/# /'
