@@ -404,8 +404,9 @@ impl QpState {
     /// Whether `d` may be an RC or UC packet of this QP's connection: from
     /// the partner's address to ours, as the C rxe's check_addr asks.
     /// Anyone can send a packet with any QPN and a guessed PSN; only the
-    /// path keeps it out. A RESUME is the exception: it announces the
-    /// partner's new address (docs/migration.md) and is checked there.
+    /// path keeps it out. A RESUME is the exception: it comes from the
+    /// partner's new address (docs/migration.md), and nothing yet proves
+    /// that it comes from the partner (docs/security.md, "Open").
     /// Datagrams (UD) come from anyone by design. Held datagrams are
     /// checked as they arrive, not when they are carried out.
     fn from_partner(&self, cx: &Ctx<'_>, d: &Datagram<'_>) -> bool {

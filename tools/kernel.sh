@@ -26,9 +26,9 @@ done)
 # Progress every 30 s: build steps done (Kbuild's CC, RUSTC, AS, LD, ... lines)
 # out of those of the last build of this config, or of the count recorded
 # here, which a cold machine has nothing better than.
-steps_about=$(cat "$CACHE/kernel-steps-$(key_of "$TOP/kernel/rxe_migros.config")" 2>/dev/null || echo 2900)
+steps_about=$(cat "$CACHE/kernel-steps-$(key_of "$TOP/kernel/rxe_migros.config")" 2>/dev/null || echo 2200)
 steps() { grep -cE '^  [A-Z0-9_]+ +[^ ]' "$K/build.log" || true; }
-log "kernel $KERNEL_KEY: building (cold: about 15-25 min on 2 cores; log in $K/build.log)"
+log "kernel $KERNEL_KEY: building (cold: about 8 to 20 min on 2 cores; log in $K/build.log)"
 start=$(date +%s)
 with_progress "kernel $KERNEL_KEY" 'echo "$(steps) of about $steps_about build steps"' -- \
 	in_chroot make -C "$KOUT" LLVM=1 -j"$(nproc)" bzImage modules >"$K/build.log" 2>&1 ||
