@@ -67,9 +67,7 @@ impl Process {
 
     /// Whether the process is the caller's own.
     pub fn is_current(&self) -> bool {
-        // SAFETY: `current` is live for the duration of this call.
-        let me = unsafe { &*Task::current_raw().cast::<Task>() };
-        self.task.tgid() == me.tgid()
+        self.task.tgid() == kernel::current!().tgid()
     }
 
     /// Whether `file` is in the process's descriptor table. Only the

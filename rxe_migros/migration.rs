@@ -55,7 +55,7 @@ pub(crate) struct NewSource {
 }
 
 /// The Q_Key of UD announcements (the general services QP's).
-const UD_MOVE_QKEY: u32 = 0x8001_0000;
+const UD_MOVE_QKEY: u32 = crate::qp::GSI_QKEY;
 
 /// Where a restored UD QP was known: the destination of one of its
 /// context's AHs, and the source GID the AH had there.

@@ -827,8 +827,10 @@ impl Qp {
     }
 }
 
-/// The general services QP's number.
+/// The general services QP's number (IBTA 3.5.1.3) and its well-known
+/// Q_Key (13.5.3.2).
 pub(crate) const GSI_QPN: u32 = 1;
+pub(crate) const GSI_QKEY: u32 = 0x8001_0000;
 
 /// The range of QP numbers (the C rxe's RXE_MIN_QP_INDEX and
 /// RXE_MAX_QP_INDEX).

@@ -18,7 +18,7 @@ use crate::proto::req::Service;
 use crate::proto::resp::{Request, Verdict};
 use crate::proto::roce::Datagram;
 use crate::proto::wqe;
-use crate::qp::{QpState, GSI_QPN};
+use crate::qp::{QpState, GSI_QKEY, GSI_QPN};
 use crate::rdma::bindings as sys;
 use crate::rdma::cq::WorkCompletion;
 use crate::requester::PKEY;
@@ -40,9 +40,6 @@ enum ExecError {
     /// A malformed receive work request (NAK remote operational).
     Operational,
 }
-
-/// The GSI QP's Q_Key (IBTA 13.5.3.2).
-const GSI_QKEY: u32 = 0x8001_0000;
 
 impl QpState {
     /// A request packet arrived.

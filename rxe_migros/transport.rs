@@ -328,9 +328,12 @@ impl QpState {
             let Ok(l3) = skb.network_bytes() else {
                 continue;
             };
-            // Checked now, while the path they came by is the QP's: they
-            // are carried out after a restore, perhaps at another address.
-            if !Datagram::reparse(l3).is_ok_and(|d| self.from_partner(cx, &d)) {
+            // UC packets are checked now, while the path they came by is
+            // the QP's: they are carried out after a restore, perhaps at
+            // another address. UD datagrams come from anyone.
+            if cx.qp.service == Service::Uc
+                && !Datagram::reparse(l3).is_ok_and(|d| self.from_partner(cx, &d))
+            {
                 continue;
             }
             let held = &mut self.tx.held;

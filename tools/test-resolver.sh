@@ -1,8 +1,10 @@
 #!/bin/bash
 # The toolchain resolver's tests: tools/resolve-toolchain.sh against recorded
-# `apt-cache madison` outputs, one case per folder of tools/testdata/resolver/:
-# the package files, an optional `pins` (lines that override tools/pins.env)
-# and `expect`. Each line of `expect` is one of
+# `apt-cache madison` outputs. tools/testdata/resolver/mirror/ holds one file a
+# package, as the mirror answered on 2026-12-02; every other folder there is
+# a case: the package files that differ from that mirror, an optional `pins`
+# (lines that override tools/pins.env) and `expect`. Each line of `expect` is
+# one of
 #   KEY=VALUE   a line the resolver must print on stdout
 #   ~ TEXT      text its table (stderr) must hold, spaces squeezed
 #   FAIL        the resolver must exit non-zero
@@ -15,9 +17,13 @@ trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 for case in "$DATA"/*/; do
 	name=$(basename "$case")
+	[ "$name" != mirror ] || continue
 	cat "$TOP/tools/pins.env" "$case/pins" 2>/dev/null >"$tmp/pins"
+	rm -rf "$tmp/madison"
+	cp -r "$DATA/mirror" "$tmp/madison"
+	find "$case" -maxdepth 1 -type f ! -name pins ! -name expect -exec cp {} "$tmp/madison/" \;
 	rc=0
-	"$TOP/tools/resolve-toolchain.sh" "$tmp/pins" "$case" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	"$TOP/tools/resolve-toolchain.sh" "$tmp/pins" "$tmp/madison" >"$tmp/out" 2>"$tmp/err" || rc=$?
 	tr -s ' ' <"$tmp/err" >"$tmp/err.squeezed"
 	why=
 	if grep -qx FAIL "$case/expect"; then
