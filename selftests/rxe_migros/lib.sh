@@ -260,8 +260,23 @@ start_transfer() {
 	wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
 	ip netns exec nsB timeout "$limit" ib_write_bw -d $DB -x "$GB" "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
 	cli=$!
-	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
+	transfer_under_way
+}
+
+# transfer_under_way: returns once the server $srv has a connected QP and
+# $DA has received 300 packets since, so that a stop catches the
+# transfer itself, not its set-up (other traffic may share $DA).
+transfer_under_way() {
+	wait_for 30 qp_connected "$srv" || fail "the server's QP never reached RTR: $(failure_lines /tmp/srv.out) $(failure_lines /tmp/cli.out)"
+	base=$(counter $DA rcvd_pkts)
+	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt $((base + 300)) ]" ||
 		fail "no transfer began: $(failure_lines /tmp/cli.out)"
+}
+
+# qp_connected PID: PID owns a QP in RTR or RTS (perftest's servers stay
+# in RTR), as `rdma resource` shows it.
+qp_connected() {
+	rdma resource show qp | grep " pid $1 " | grep -qE " state RT[RS] "
 }
 
 # dumpable_transfer ARGS...: like start_transfer, but the client runs in
@@ -275,8 +290,7 @@ dumpable_transfer() {
 	wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
 	setsid nsenter --net=/run/netns/nsB $tool -d $DB -x "$GB" "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
 	cli=$!
-	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
-		fail "no transfer began: $(failure_lines /tmp/cli.out)"
+	transfer_under_way
 }
 
 # Where the CRIU plugin and the compatibility preload are (make plugin).

@@ -31,6 +31,7 @@ start_transfer 200 $args
 # Stop A in the middle of both.
 must python3 "$(dirname "$0")/migctl.py" stop "$srv"
 note "stopped A: $out"
+kill -0 "$cli" 2>/dev/null || fail "the transfer ended before the stop: $(failure_lines /tmp/cli.out)"
 ls -l "/proc/$isrv/fd" 2>/dev/null | grep -q uverbs ||
 	fail "the checker ended early: $(cat /tmp/isrv.out /tmp/icli.out | tr '\n' ' ')"
 must python3 "$(dirname "$0")/migctl.py" stop "$isrv"
