@@ -24,6 +24,8 @@ pub(crate) mod icrc;
 pub(crate) mod image;
 #[path = "proto/src/mig.rs"]
 pub(crate) mod mig;
+#[path = "proto/src/modify.rs"]
+pub(crate) mod modify;
 #[path = "proto/src/opcode.rs"]
 pub(crate) mod opcode;
 #[path = "proto/src/psn.rs"]

@@ -9,6 +9,7 @@
 //!
 //! - [`psn`]: 24-bit packet sequence numbers that compare modulo 2^24.
 //! - [`mig`]: the migration protocol's wire items and per-QP state.
+//! - [`modify`]: the QP state machine and the checks of Modify QP.
 //! - [`opcode`]: the BTH opcode table (IBTA vol. 1, 9.2.1 and table 38).
 //! - [`hdr`]: the base and extended transport headers, parsed and emitted.
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
@@ -33,6 +34,7 @@ pub mod hdr;
 pub mod icrc;
 pub mod image;
 pub mod mig;
+pub mod modify;
 pub mod opcode;
 pub mod psn;
 pub mod queue;
