@@ -120,29 +120,170 @@ impl CqEvents {
     }
 }
 
+/// What a consumer armed a CQ for (`enum ib_cq_notify_flags`): an event
+/// for the next completion, or only for a solicited one. The next
+/// completion covers the solicited, so it orders above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Arm {
+    Solicited,
+    NextCompletion,
+}
+
+impl Arm {
+    /// The arm of the ABI's bits (`IB_CQ_SOLICITED_MASK` of them); none
+    /// for neither.
+    pub fn from_abi(bits: u32) -> Option<Arm> {
+        if bits & sys::ib_cq_notify_flags_IB_CQ_NEXT_COMP != 0 {
+            Some(Arm::NextCompletion)
+        } else if bits & sys::ib_cq_notify_flags_IB_CQ_SOLICITED != 0 {
+            Some(Arm::Solicited)
+        } else {
+            None
+        }
+    }
+
+    /// Its bit in the ABI.
+    pub fn abi(self) -> u32 {
+        match self {
+            Arm::Solicited => sys::ib_cq_notify_flags_IB_CQ_SOLICITED,
+            Arm::NextCompletion => sys::ib_cq_notify_flags_IB_CQ_NEXT_COMP,
+        }
+    }
+
+    /// Whether a completion (`solicited` or not) fires an event.
+    pub fn fires(self, solicited: bool) -> bool {
+        self == Arm::NextCompletion || solicited
+    }
+}
+
+/// A kernel consumer's array of `ib_wc` that `poll_cq` fills.
+pub struct WcOut<'a>(&'a mut [sys::ib_wc]);
+
+impl<'a> WcOut<'a> {
+    pub(crate) fn new(wc: &'a mut [sys::ib_wc]) -> Self {
+        WcOut(wc)
+    }
+
+    /// Room for this many completions.
+    pub fn room(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Fills entry `i` (ignored past the end).
+    pub fn set(&mut self, i: usize, wc: &WorkCompletion) {
+        if let Some(out) = self.0.get_mut(i) {
+            wc.to_ib_wc(out);
+        }
+    }
+}
+
+/// How a work request ended (`enum ib_wc_status`, which the uverbs ABI
+/// numbers the same): the statuses a software RoCE device reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u32)]
+pub enum WcStatus {
+    #[default]
+    Success = sys::ib_wc_status_IB_WC_SUCCESS,
+    /// A message longer than the receive buffer, or than the port allows.
+    LocLenErr = sys::ib_wc_status_IB_WC_LOC_LEN_ERR,
+    /// A request the QP can not carry out (a bad opcode, no path).
+    LocQpOpErr = sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR,
+    /// A local buffer not covered by an MR with the access needed.
+    LocProtErr = sys::ib_wc_status_IB_WC_LOC_PROT_ERR,
+    /// Flushed by the QP's error state.
+    WrFlushErr = sys::ib_wc_status_IB_WC_WR_FLUSH_ERR,
+    BadRespErr = sys::ib_wc_status_IB_WC_BAD_RESP_ERR,
+    RemInvReqErr = sys::ib_wc_status_IB_WC_REM_INV_REQ_ERR,
+    RemAccessErr = sys::ib_wc_status_IB_WC_REM_ACCESS_ERR,
+    RemOpErr = sys::ib_wc_status_IB_WC_REM_OP_ERR,
+    RetryExcErr = sys::ib_wc_status_IB_WC_RETRY_EXC_ERR,
+    RnrRetryExcErr = sys::ib_wc_status_IB_WC_RNR_RETRY_EXC_ERR,
+}
+
+/// What a completed work request was (`enum ib_wc_opcode`, numbered as
+/// the uverbs ABI's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u32)]
+pub enum WcOpcode {
+    #[default]
+    Send = sys::ib_wc_opcode_IB_WC_SEND,
+    RdmaWrite = sys::ib_wc_opcode_IB_WC_RDMA_WRITE,
+    RdmaRead = sys::ib_wc_opcode_IB_WC_RDMA_READ,
+    CompSwap = sys::ib_wc_opcode_IB_WC_COMP_SWAP,
+    FetchAdd = sys::ib_wc_opcode_IB_WC_FETCH_ADD,
+    Recv = sys::ib_wc_opcode_IB_WC_RECV,
+    RecvRdmaWithImm = sys::ib_wc_opcode_IB_WC_RECV_RDMA_WITH_IMM,
+}
+
+/// A completion's flags (`enum ib_wc_flags`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WcFlags(u32);
+
+impl WcFlags {
+    pub const NONE: WcFlags = WcFlags(0);
+    /// A UD receive's buffer begins with the GRH (or its IPv4 stand-in).
+    pub const GRH: WcFlags = WcFlags(sys::ib_wc_flags_IB_WC_GRH);
+    /// The completion carries immediate data.
+    pub const WITH_IMM: WcFlags = WcFlags(sys::ib_wc_flags_IB_WC_WITH_IMM);
+
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+impl core::ops::BitOr for WcFlags {
+    type Output = WcFlags;
+    fn bitor(self, rhs: WcFlags) -> WcFlags {
+        WcFlags(self.0 | rhs.0)
+    }
+}
+
+impl core::ops::BitOrAssign for WcFlags {
+    fn bitor_assign(&mut self, rhs: WcFlags) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// The network header of a UD receive (`enum rdma_network_type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NetworkType {
+    /// Not a UD receive: no header reported.
+    #[default]
+    None,
+    Ipv4,
+    Ipv6,
+}
+
+impl NetworkType {
+    /// `network_hdr_type`'s value, 0 for none.
+    fn raw(self) -> u8 {
+        match self {
+            NetworkType::None => 0,
+            NetworkType::Ipv4 => sys::rdma_network_type_RDMA_NETWORK_IPV4 as u8,
+            NetworkType::Ipv6 => sys::rdma_network_type_RDMA_NETWORK_IPV6 as u8,
+        }
+    }
+}
+
 /// A work completion, as a driver produces it. It becomes an `ib_wc` for a
 /// kernel consumer or an `ib_uverbs_wc` in a user CQ's ring.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WorkCompletion {
     pub wr_id: u64,
-    /// `enum ib_wc_status`.
-    pub status: u32,
-    /// `enum ib_wc_opcode`.
-    pub opcode: u32,
+    pub status: WcStatus,
+    pub opcode: WcOpcode,
     pub byte_len: u32,
     /// Immediate data as it came off the wire (big-endian bytes, read in
     /// memory order), or the invalidated rkey.
     pub ex: u32,
     pub qp_num: u32,
     pub src_qp: u32,
-    /// `enum ib_wc_flags`.
-    pub wc_flags: u32,
+    pub wc_flags: WcFlags,
     pub pkey_index: u16,
     pub port_num: u8,
-    /// Source MAC and network header type (`enum rdma_network_type`, 0
-    /// for none) of a UD receive.
+    /// Source MAC and network header type of a UD receive.
     pub smac: [u8; 6],
-    pub network_hdr_type: u8,
+    pub network_hdr_type: NetworkType,
     /// The QP, for a kernel consumer.
     pub qp: CoreQp,
 }
@@ -155,14 +296,14 @@ impl WorkCompletion {
     pub fn to_uverbs(&self) -> [u8; Self::UVERBS_BYTES] {
         let mut b = [0u8; Self::UVERBS_BYTES];
         b[0..8].copy_from_slice(&self.wr_id.to_ne_bytes());
-        b[8..12].copy_from_slice(&self.status.to_ne_bytes());
-        b[12..16].copy_from_slice(&self.opcode.to_ne_bytes());
+        b[8..12].copy_from_slice(&(self.status as u32).to_ne_bytes());
+        b[12..16].copy_from_slice(&(self.opcode as u32).to_ne_bytes());
         // 16..20: vendor_err, always 0.
         b[20..24].copy_from_slice(&self.byte_len.to_ne_bytes());
         b[24..28].copy_from_slice(&self.ex.to_ne_bytes());
         b[28..32].copy_from_slice(&self.qp_num.to_ne_bytes());
         b[32..36].copy_from_slice(&self.src_qp.to_ne_bytes());
-        b[36..40].copy_from_slice(&self.wc_flags.to_ne_bytes());
+        b[36..40].copy_from_slice(&self.wc_flags.bits().to_ne_bytes());
         b[40..42].copy_from_slice(&self.pkey_index.to_ne_bytes());
         // 42..44: slid, 44: sl, 45: dlid_path_bits, all 0 on RoCE.
         b[46] = self.port_num;
@@ -173,8 +314,8 @@ impl WorkCompletion {
     pub fn to_ib_wc(&self, out: &mut sys::ib_wc) {
         // SAFETY: `wr_id` and `wr_cqe` share the union; we set the former.
         unsafe { *out.__bindgen_anon_1.wr_id.as_mut() = self.wr_id };
-        out.status = self.status;
-        out.opcode = self.opcode;
+        out.status = self.status as u32;
+        out.opcode = self.opcode as u32;
         out.vendor_err = 0;
         out.byte_len = self.byte_len;
         out.qp = self.qp.as_ptr();
@@ -182,8 +323,8 @@ impl WorkCompletion {
         unsafe { *out.ex.invalidate_rkey.as_mut() = self.ex };
         out.src_qp = self.src_qp;
         out.slid = 0;
-        let mut flags = self.wc_flags;
-        if self.network_hdr_type != 0 {
+        let mut flags = self.wc_flags.bits();
+        if self.network_hdr_type != NetworkType::None {
             flags |= sys::ib_wc_flags_IB_WC_WITH_NETWORK_HDR_TYPE;
         }
         out.wc_flags = flags as i32;
@@ -193,6 +334,6 @@ impl WorkCompletion {
         out.port_num = self.port_num as u32;
         out.smac = self.smac;
         out.vlan_id = 0xffff;
-        out.network_hdr_type = self.network_hdr_type;
+        out.network_hdr_type = self.network_hdr_type.raw();
     }
 }

@@ -42,13 +42,22 @@ impl KernelMemory {
         Ok(())
     }
 
-    /// Copies `data` to kernel address `addr`.
-    pub fn write(&self, addr: u64, data: &[u8]) -> Result {
+    /// Copies `data` to kernel address `addr`. A null or wrapping range
+    /// is EFAULT; any other is written, as a DMA engine would (the kernel
+    /// offers modules no faulting copy into kernel memory).
+    ///
+    /// # Safety
+    ///
+    /// `addr..addr + data.len()` must be memory the consumer named for
+    /// this transfer: a receive or READ buffer of its own request, under
+    /// its DMA MR's key, or memory of a PD it opened to remote writes on
+    /// purpose (`IB_PD_UNSAFE_GLOBAL_RKEY`, the only way the DMA MR has
+    /// remote write access).
+    pub unsafe fn write(&self, addr: u64, data: &[u8]) -> Result {
         if addr == 0 || addr.checked_add(data.len() as u64).is_none() {
             return Err(EFAULT);
         }
-        // SAFETY: the consumer named these bytes for this request (a
-        // receive buffer, or memory it opened to writes): see the type.
+        // SAFETY: per the caller.
         unsafe {
             core::ptr::copy_nonoverlapping(data.as_ptr(), addr as usize as *mut u8, data.len())
         };

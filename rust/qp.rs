@@ -99,13 +99,104 @@ pub struct QpInit<'a, Cq> {
     pub core: CoreQp,
 }
 
-/// Whether moving a QP of `qp_type` from `cur` to `next` with the
-/// attributes `mask` names is a transition the IBTA allows (vol. 1, 10.3.1,
-/// and its table of required and optional attributes). The RDMA core's
-/// table.
-pub fn transition_ok(cur: u32, next: u32, qp_type: QpType, mask: u32) -> bool {
-    // SAFETY: a pure function of its arguments.
-    unsafe { sys::ib_modify_qp_is_ok(cur, next, qp_type.to_raw(), mask) }
+/// The attributes of `struct ib_qp_attr` a software RoCE QP has, in Rust
+/// form: what `modify_qp` is given (with its mask) and what `query_qp`
+/// reports. The numbers are the uverbs ABI's (`enum ib_qp_state`, `enum
+/// ib_mtu`, `enum ib_access_flags`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QpAttrValues {
+    pub state: u32,
+    pub cur_state: u32,
+    pub port: u32,
+    pub pkey_index: u16,
+    pub qkey: u32,
+    pub access: u32,
+    pub path_mtu: u32,
+    pub dest_qpn: u32,
+    pub sq_psn: u32,
+    pub rq_psn: u32,
+    /// The partner's address, and the port it names; `None` when not
+    /// given, or (for `modify_qp`) not named by the mask.
+    pub av: Option<(AddressVector, u32)>,
+    pub timeout: u8,
+    pub retry_cnt: u8,
+    pub rnr_retry: u8,
+    pub min_rnr_timer: u8,
+    pub max_rd_atomic: u8,
+    pub max_dest_rd_atomic: u8,
+}
+
+/// `IB_QP_AV`: the mask bit under which `ah_attr` is read.
+const MASK_AV: u32 = sys::ib_qp_attr_mask_IB_QP_AV;
+
+impl QpAttrValues {
+    /// The values of `a`, reading its address only when `mask` names it:
+    /// EINVAL if it is not a RoCEv2 address.
+    pub(crate) fn from_raw(a: &sys::ib_qp_attr, mask: u32) -> Result<Self> {
+        let av = if mask & MASK_AV != 0 {
+            Some((AddressVector::from_ah(&a.ah_attr)?, a.ah_attr.port_num))
+        } else {
+            None
+        };
+        Ok(QpAttrValues {
+            state: a.qp_state,
+            cur_state: a.cur_qp_state,
+            port: u32::from(a.port_num),
+            pkey_index: a.pkey_index,
+            qkey: a.qkey,
+            access: a.qp_access_flags as u32,
+            path_mtu: a.path_mtu,
+            dest_qpn: a.dest_qp_num,
+            sq_psn: a.sq_psn,
+            rq_psn: a.rq_psn,
+            av,
+            timeout: a.timeout,
+            retry_cnt: a.retry_cnt,
+            rnr_retry: a.rnr_retry,
+            min_rnr_timer: a.min_rnr_timer,
+            max_rd_atomic: a.max_rd_atomic,
+            max_dest_rd_atomic: a.max_dest_rd_atomic,
+        })
+    }
+
+    /// Writes the values into `out`, for `query_qp`: one port, the path
+    /// as migrated (no alternate path), no SQ drain under way.
+    pub(crate) fn write_raw(&self, out: &mut sys::ib_qp_attr) {
+        out.qp_state = self.state;
+        out.cur_qp_state = self.state;
+        out.path_mtu = self.path_mtu;
+        out.path_mig_state = sys::ib_mig_state_IB_MIG_MIGRATED;
+        out.qkey = self.qkey;
+        out.rq_psn = self.rq_psn;
+        out.sq_psn = self.sq_psn;
+        out.dest_qp_num = self.dest_qpn;
+        out.qp_access_flags = self.access as i32;
+        out.pkey_index = self.pkey_index;
+        out.alt_pkey_index = 0;
+        out.en_sqd_async_notify = 0;
+        out.sq_draining = 0;
+        out.max_rd_atomic = self.max_rd_atomic;
+        out.max_dest_rd_atomic = self.max_dest_rd_atomic;
+        out.min_rnr_timer = self.min_rnr_timer;
+        out.port_num = 1;
+        out.timeout = self.timeout;
+        out.retry_cnt = self.retry_cnt;
+        out.rnr_retry = self.rnr_retry;
+        if let Some((av, port)) = self.av {
+            av.to_ah(port, &mut out.ah_attr);
+        }
+    }
+}
+
+/// `enum ib_mtu` of a path MTU in bytes: the largest that fits.
+pub fn ib_mtu_of(bytes: u32) -> u32 {
+    match bytes {
+        4096.. => sys::ib_mtu_IB_MTU_4096,
+        2048.. => sys::ib_mtu_IB_MTU_2048,
+        1024.. => sys::ib_mtu_IB_MTU_1024,
+        512.. => sys::ib_mtu_IB_MTU_512,
+        _ => sys::ib_mtu_IB_MTU_256,
+    }
 }
 
 /// An address vector: where a QP's (or an AH's) packets go, as RoCEv2 needs
@@ -212,6 +303,51 @@ unsafe fn sge_list<'a>(list: *const sys::ib_sge, n: i32) -> Result<&'a [sys::ib_
     Ok(unsafe { core::slice::from_raw_parts(list, n) })
 }
 
+/// A kernel consumer's scatter/gather list (`struct ib_sge` entries).
+#[derive(Clone, Copy)]
+pub struct SgList<'a>(&'a [sys::ib_sge]);
+
+/// One entry of a scatter/gather list: `length` bytes at `addr` of the
+/// MR `lkey` names.
+#[derive(Clone, Copy, Debug)]
+pub struct ScatterEntry {
+    pub addr: u64,
+    pub length: u32,
+    pub lkey: u32,
+}
+
+impl<'a> SgList<'a> {
+    /// How many entries.
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The bytes all entries cover.
+    pub fn total(&self) -> usize {
+        self.0.iter().map(|s| s.length as usize).sum()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = ScatterEntry> + 'a {
+        self.0.iter().map(|s| ScatterEntry {
+            addr: s.addr,
+            length: s.length,
+            lkey: s.lkey,
+        })
+    }
+}
+
+/// The operation of a kernel consumer's send work request (`enum
+/// ib_wr_opcode`): those a software RoCE device carries out for kernel
+/// consumers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WrOpcode {
+    Send,
+    SendWithImm,
+    RdmaWrite,
+    RdmaWriteWithImm,
+    RdmaRead,
+}
+
 /// A kernel consumer's send work request (`ib_post_send` on a QP it
 /// created): `struct ib_send_wr`, and the larger request it heads for
 /// RDMA and UD requests.
@@ -243,9 +379,16 @@ impl<'a, A> SendWr<'a, A> {
         unsafe { *self.raw.__bindgen_anon_1.wr_id.as_ref() }
     }
 
-    /// `enum ib_wr_opcode`.
-    pub fn opcode(&self) -> u32 {
-        self.raw.opcode
+    /// The operation; `None` for one this device does not carry out.
+    pub fn opcode(&self) -> Option<WrOpcode> {
+        Some(match self.raw.opcode {
+            sys::ib_wr_opcode_IB_WR_SEND => WrOpcode::Send,
+            sys::ib_wr_opcode_IB_WR_SEND_WITH_IMM => WrOpcode::SendWithImm,
+            sys::ib_wr_opcode_IB_WR_RDMA_WRITE => WrOpcode::RdmaWrite,
+            sys::ib_wr_opcode_IB_WR_RDMA_WRITE_WITH_IMM => WrOpcode::RdmaWriteWithImm,
+            sys::ib_wr_opcode_IB_WR_RDMA_READ => WrOpcode::RdmaRead,
+            _ => return None,
+        })
     }
 
     /// `enum ib_send_flags`.
@@ -260,9 +403,9 @@ impl<'a, A> SendWr<'a, A> {
     }
 
     /// The scatter list; EINVAL if its count is negative or it is missing.
-    pub fn sges(&self) -> Result<&'a [sys::ib_sge]> {
+    pub fn sges(&self) -> Result<SgList<'a>> {
         // SAFETY: a consumer's request points to `num_sge` entries.
-        unsafe { sge_list(self.raw.sg_list, self.raw.num_sge) }
+        unsafe { sge_list(self.raw.sg_list, self.raw.num_sge) }.map(SgList)
     }
 
     /// The remote address and key of an RDMA WRITE or READ (`struct
@@ -294,7 +437,7 @@ impl<'a, A> SendWr<'a, A> {
     /// list's total.
     pub fn copy_inline(&self, out: &mut [u8]) -> Result {
         let mut at = 0;
-        for sge in self.sges()? {
+        for sge in self.sges()?.iter() {
             let n = sge.length as usize;
             let dst = out.get_mut(at..at + n).ok_or(EINVAL)?;
             // SAFETY: a kernel consumer's inline data is in kernel memory
@@ -325,8 +468,8 @@ impl<'a> RecvWr<'a> {
     }
 
     /// The scatter list; EINVAL if its count is negative or it is missing.
-    pub fn sges(&self) -> Result<&'a [sys::ib_sge]> {
+    pub fn sges(&self) -> Result<SgList<'a>> {
         // SAFETY: a consumer's request points to `num_sge` entries.
-        unsafe { sge_list(self.raw.sg_list, self.raw.num_sge) }
+        unsafe { sge_list(self.raw.sg_list, self.raw.num_sge) }.map(SgList)
     }
 }

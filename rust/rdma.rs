@@ -7,10 +7,16 @@
 //! upstream. All `unsafe` of the project lives in this layer; the driver in
 //! `rxe_migros/` builds on the safe types below.
 //!
+//! - [`access`]: access flags of MRs and QPs.
+//! - [`attr`]: what a device and its port report.
 //! - [`bh`]: keeping softirqs off, for locks the receive path shares.
 //! - [`cq`]: the link from a driver's completion queue to the core's.
 //! - [`device`]: allocating, registering and unregistering an `ib_device`,
-//!   and the `ib_device_ops` table built from a [`device::Driver`].
+//!   and what a [`device::Driver`] provides.
+//! - [`ops`]: the `ib_device_ops` table built from a driver.
+//! - [`stats`]: the names of hardware counters.
+//! - [`uobject`]: the uverbs side of user objects (files, handles, event
+//!   counts).
 //! - [`link`]: the `rdma link add` entry point (`rdma_link_ops`).
 //! - [`netdev`]: borrowed network devices and netdevice notifiers.
 //! - [`mmap`]: memory shared with a process through its mappings.
@@ -32,6 +38,10 @@
 // driver's crate: its `pub` items are meant as `pub`.
 #![allow(unreachable_pub)]
 
+#[path = "access.rs"]
+pub mod access;
+#[path = "attr.rs"]
+pub mod attr;
 #[path = "bh.rs"]
 pub mod bh;
 #[path = "bindings.rs"]
@@ -52,6 +62,8 @@ pub mod mmap;
 pub mod netdev;
 #[path = "netns.rs"]
 pub mod netns;
+#[path = "ops.rs"]
+mod ops;
 #[path = "param.rs"]
 pub mod param;
 #[path = "process.rs"]
@@ -62,11 +74,15 @@ pub mod qp;
 pub mod route;
 #[path = "skb.rs"]
 pub mod skb;
+#[path = "stats.rs"]
+pub mod stats;
 #[path = "udata.rs"]
 pub mod udata;
 #[path = "udp_tunnel.rs"]
 pub mod udp_tunnel;
 #[path = "umem.rs"]
 pub mod umem;
+#[path = "uobject.rs"]
+pub mod uobject;
 #[path = "work.rs"]
 pub mod work;

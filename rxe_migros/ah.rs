@@ -8,9 +8,10 @@
 
 use crate::context::{self, Listing, Object};
 use crate::proto::image;
-use crate::rdma::device::{Device, Owner};
+use crate::rdma::device::Device;
 use crate::rdma::qp::{AddressVector, PdId};
 use crate::rdma::udata::UData;
+use crate::rdma::uobject::Owner;
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::Arc;

@@ -18,8 +18,8 @@ use crate::proto::image::{self, Partial, Record, RingImage};
 use crate::proto::mig::MigState;
 use crate::qp::QpInner;
 use crate::queue;
-use crate::rdma::device::UIds;
 use crate::rdma::qp::{AddressVector, PdId};
+use crate::rdma::uobject::UIds;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -218,7 +218,7 @@ fn dump_qp(out: &mut KVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>)
             handle: ids.handle,
             qpn: qp.qpn,
             qp_type: qp.qp_type(),
-            state: a.state,
+            state: a.state.abi(),
             pd,
             send_cq,
             recv_cq,

@@ -13,11 +13,12 @@ use crate::proto::aeth::{NakCode, Syndrome};
 use crate::proto::comp::{pending, Action, Failure, Pending, Response};
 use crate::proto::hdr::Packet;
 use crate::proto::mig::MigState;
+use crate::proto::modify::QpState as State;
 use crate::proto::opcode::{flags, op};
 use crate::proto::req::{Kind, Service};
 use crate::proto::wqe::{self, Data, Limits};
 use crate::qp::QpState;
-use crate::rdma::bindings as sys;
+use crate::rdma::cq::WcStatus;
 use crate::transport::{scatter, Ctx};
 use kernel::prelude::*;
 use kernel::time::{Delta, Instant};
@@ -41,7 +42,7 @@ impl QpState {
             MigState::Resuming { .. } if pkt.aeth().is_some() => self.resume_acknowledged(cx),
             _ => {}
         }
-        if cx.qp.service != Service::Rc || self.attrs.state != sys::ib_qp_state_IB_QPS_RTS {
+        if cx.qp.service != Service::Rc || self.attrs.state != State::Rts {
             return;
         }
         let psn = pkt.bth.psn;
@@ -82,19 +83,19 @@ impl QpState {
         }
         while let Some(p) = self.oldest(cx) {
             match self.tx.completer.on_response(&p, self.tx.high, &r) {
-                Action::Complete => self.retire_oldest(cx, sys::ib_wc_status_IB_WC_SUCCESS),
+                Action::Complete => self.retire_oldest(cx, WcStatus::Success),
                 Action::PlaceRead {
                     offset,
                     len: _,
                     done,
                 } => {
                     if self.place_read(cx, offset, pkt.payload()).is_err() {
-                        self.fail(cx, sys::ib_wc_status_IB_WC_LOC_PROT_ERR);
+                        self.fail(cx, WcStatus::LocProtErr);
                         return;
                     }
                     self.tx.advance_acked(psn);
                     if done {
-                        self.retire_oldest(cx, sys::ib_wc_status_IB_WC_SUCCESS);
+                        self.retire_oldest(cx, WcStatus::Success);
                     }
                     break;
                 }
@@ -178,19 +179,19 @@ impl QpState {
 }
 
 /// The completion status of a request that failed for `f`, counted.
-fn failure_status(cx: &Ctx<'_>, f: Failure) -> u32 {
+fn failure_status(cx: &Ctx<'_>, f: Failure) -> WcStatus {
     match f {
         Failure::RetryExceeded => {
             cx.dev.counters.inc(Counter::RetryExceeded);
-            sys::ib_wc_status_IB_WC_RETRY_EXC_ERR
+            WcStatus::RetryExcErr
         }
         Failure::RnrRetryExceeded => {
             cx.dev.counters.inc(Counter::RnrRetryExceeded);
-            sys::ib_wc_status_IB_WC_RNR_RETRY_EXC_ERR
+            WcStatus::RnrRetryExcErr
         }
-        Failure::RemoteInvalidRequest => sys::ib_wc_status_IB_WC_REM_INV_REQ_ERR,
-        Failure::RemoteAccess => sys::ib_wc_status_IB_WC_REM_ACCESS_ERR,
-        Failure::RemoteOperational => sys::ib_wc_status_IB_WC_REM_OP_ERR,
-        Failure::BadResponse => sys::ib_wc_status_IB_WC_BAD_RESP_ERR,
+        Failure::RemoteInvalidRequest => WcStatus::RemInvReqErr,
+        Failure::RemoteAccess => WcStatus::RemAccessErr,
+        Failure::RemoteOperational => WcStatus::RemOpErr,
+        Failure::BadResponse => WcStatus::BadRespErr,
     }
 }

@@ -7,7 +7,7 @@
 //! tools reading them see no difference. The rest are ours: why received
 //! packets were dropped before reaching a QP, and the migration protocol.
 
-use crate::rdma::device::StatDesc;
+use crate::rdma::stats::StatDesc;
 use kernel::sync::atomic::{Atomic, Relaxed};
 
 macro_rules! counters {

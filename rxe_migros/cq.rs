@@ -14,11 +14,10 @@ use crate::param::MAX_LOG_CQE;
 use crate::proto::image;
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::queue::UserRing;
-use crate::rdma::bindings as sys;
-use crate::rdma::cq::{CqEvents, CqInit, WorkCompletion};
-use crate::rdma::device::{EventCounts, Owner};
+use crate::rdma::cq::{Arm, CqEvents, CqInit, WcOut, WorkCompletion};
 use crate::rdma::mmap::SharedBuf;
 use crate::rdma::udata::UData;
+use crate::rdma::uobject::{EventCounts, Owner};
 use crate::Rxe;
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
@@ -65,8 +64,8 @@ struct CqRing {
     ring: Ring,
     /// Our producer index; for user CQs it is also in the header.
     producer: u32,
-    /// What the consumer armed (`ib_cq_notify_flags`), cleared as it fires.
-    notify: u32,
+    /// What the consumer armed, cleared as it fires.
+    notify: Option<Arm>,
     store: Store,
     /// A restored CQ's completion event that its checkpoint had waiting
     /// in its channel, to deliver again when it resumes.
@@ -100,8 +99,7 @@ impl CqRing {
         };
         u.buf.write(0, bytes)?;
         self.producer = producer;
-        self.notify = image.notify
-            & (sys::ib_cq_notify_flags_IB_CQ_SOLICITED | sys::ib_cq_notify_flags_IB_CQ_NEXT_COMP);
+        self.notify = Arm::from_abi(image.notify);
         self.event_owed = image.comp_event_waiting;
         Ok(())
     }
@@ -157,7 +155,7 @@ impl CqInner {
         };
         Some(CqImage {
             cqe: cq.ring.capacity(),
-            notify: cq.notify,
+            notify: cq.notify.map_or(0, Arm::abi),
             mmap_offset: u.mmap_offset(),
             buf: u.buf.clone(),
             comp_event_waiting: self.events.comp_event_waiting(),
@@ -200,11 +198,9 @@ impl CqInner {
                 }
             }
             cq.producer = next;
-            let armed = cq.notify;
-            let fire = armed & sys::ib_cq_notify_flags_IB_CQ_NEXT_COMP != 0
-                || (armed & sys::ib_cq_notify_flags_IB_CQ_SOLICITED != 0 && solicited);
+            let fire = cq.notify.is_some_and(|arm| arm.fires(solicited));
             if fire {
-                cq.notify = 0;
+                cq.notify = None;
             }
             fire
         };
@@ -232,7 +228,7 @@ impl Cq {
         let mut state = CqRing {
             ring,
             producer: 0,
-            notify: 0,
+            notify: None,
             store,
             event_owed: false,
         };
@@ -312,16 +308,16 @@ impl Cq {
     }
 
     /// Takes waiting completions of a kernel CQ into `wc`.
-    pub(crate) fn poll(&self, wc: &mut [sys::ib_wc]) -> usize {
+    pub(crate) fn poll(&self, wc: &mut WcOut<'_>) -> usize {
         let mut cq = self.inner.ring.lock();
         let (ring, producer) = (cq.ring, cq.producer);
         let Store::Kernel { slots, consumer } = &mut cq.store else {
             return 0;
         };
         let mut n = 0;
-        while n < wc.len() && *consumer != producer {
+        while n < wc.room() && *consumer != producer {
             let i = (*consumer & ring.capacity()) as usize;
-            slots[i].to_ib_wc(&mut wc[n]);
+            wc.set(n, &slots[i]);
             *consumer = ring.next(*consumer);
             n += 1;
         }
@@ -334,9 +330,9 @@ impl Cq {
     }
 
     /// Arms the CQ; tells whether completions already wait, if asked.
-    pub(crate) fn req_notify(&self, flags: u32) -> bool {
+    pub(crate) fn req_notify(&self, arm: Option<Arm>, report_missed: bool) -> bool {
         let mut cq = self.inner.ring.lock();
-        cq.notify |= flags & sys::ib_cq_notify_flags_IB_CQ_SOLICITED_MASK;
-        flags & sys::ib_cq_notify_flags_IB_CQ_REPORT_MISSED_EVENTS != 0 && cq.count() > 0
+        cq.notify = cq.notify.max(arm);
+        report_missed && cq.count() > 0
     }
 }

@@ -17,12 +17,13 @@ use crate::proto::comp::Action;
 use crate::proto::hdr::Deth;
 use crate::proto::hdr::{Bth, Extensions};
 use crate::proto::mig::{AddressUpdate, MigState, UdMove, UD_MOVE_QPN};
+use crate::proto::modify::QpState as State;
 use crate::proto::opcode::{op, TRANSPORT_RC, TRANSPORT_UD};
 use crate::proto::psn::Psn;
 use crate::proto::req::Service;
 use crate::proto::roce::Datagram;
 use crate::qp::QpState;
-use crate::rdma::bindings as sys;
+use crate::rdma::cq::WcStatus;
 use crate::rdma::device::Device;
 use crate::rdma::qp::AddressVector;
 use crate::requester::PKEY;
@@ -195,7 +196,7 @@ impl QpState {
             }
         }
         let st = self.attrs.state;
-        let connected = st == sys::ib_qp_state_IB_QPS_RTR || st == sys::ib_qp_state_IB_QPS_RTS;
+        let connected = st == State::Rtr || st == State::Rts;
         if cx.qp.service == Service::Rc && connected && self.tx.path.is_some() && !loopback {
             self.tx.mig = MigState::Resuming { since_ms: now_ms() };
             self.send_resume(cx);
@@ -210,7 +211,7 @@ impl QpState {
     /// The PSN a RESUME carries: the oldest unacknowledged one, or the
     /// first to send for a QP that never reached RTS.
     fn resume_psn(&self) -> Psn {
-        if self.attrs.state == sys::ib_qp_state_IB_QPS_RTS {
+        if self.attrs.state == State::Rts {
             self.tx.acked
         } else {
             Psn::new(self.attrs.sq_psn)
@@ -335,7 +336,7 @@ impl QpState {
     /// Sends again from the oldest unacknowledged request, with full
     /// retry budgets, and restarts its timer.
     fn restart_from_oldest(&mut self, cx: &Ctx<'_>) {
-        if self.attrs.state != sys::ib_qp_state_IB_QPS_RTS {
+        if self.attrs.state != State::Rts {
             self.tx.completer.unpause();
             return;
         }
@@ -380,7 +381,7 @@ impl QpState {
                 limit / 1000
             );
             self.end_wait(cx, Some(MigState::Running));
-            self.fail(cx, sys::ib_wc_status_IB_WC_RETRY_EXC_ERR);
+            self.fail(cx, WcStatus::RetryExcErr);
             return;
         }
         if let (MigState::Resuming { .. }, Some(at)) = (self.tx.mig, self.tx.resume_at) {

@@ -11,12 +11,13 @@
 use crate::context::{self, Listing, Object};
 use crate::param::{MAX_MR_INDEX, MIN_MR_INDEX};
 use crate::proto::image;
-use crate::rdma::bindings as sys;
-use crate::rdma::device::{Device, Owner};
+use crate::rdma::access::Access;
+use crate::rdma::device::Device;
 use crate::rdma::kmem::KernelMemory;
 use crate::rdma::process::Process;
 use crate::rdma::qp::PdId;
 use crate::rdma::umem::Umem;
+use crate::rdma::uobject::Owner;
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
@@ -24,14 +25,14 @@ use kernel::sync::{Arc, SetOnce};
 
 /// Access flags a software device honours (the C rxe's
 /// RXE_ACCESS_SUPPORTED_MR, without on-demand paging).
-const SUPPORTED_ACCESS: u32 = sys::ib_access_flags_IB_ACCESS_LOCAL_WRITE
-    | sys::ib_access_flags_IB_ACCESS_REMOTE_WRITE
-    | sys::ib_access_flags_IB_ACCESS_REMOTE_READ
-    | sys::ib_access_flags_IB_ACCESS_REMOTE_ATOMIC
-    | sys::ib_access_flags_IB_ACCESS_MW_BIND
-    | sys::ib_access_flags_IB_ACCESS_FLUSH_GLOBAL
-    | sys::ib_access_flags_IB_ACCESS_FLUSH_PERSISTENT
-    | sys::ib_access_flags_IB_ACCESS_OPTIONAL;
+const SUPPORTED_ACCESS: Access = Access::LOCAL_WRITE
+    .union(Access::REMOTE_WRITE)
+    .union(Access::REMOTE_READ)
+    .union(Access::REMOTE_ATOMIC)
+    .union(Access::MW_BIND)
+    .union(Access::FLUSH_GLOBAL)
+    .union(Access::FLUSH_PERSISTENT)
+    .union(Access::OPTIONAL);
 
 /// What an MR covers.
 enum Memory {
@@ -53,7 +54,7 @@ enum Memory {
 pub(crate) struct MrInner {
     key: u32,
     pd: PdId,
-    access: u32,
+    access: Access,
     memory: Memory,
 }
 
@@ -68,23 +69,13 @@ pub(crate) enum MrError {
     Bounds,
 }
 
-/// The access a request needs of an MR.
-pub(crate) mod need {
-    use crate::rdma::bindings as sys;
-    /// Local reads need no flag.
-    pub(crate) const LOCAL_READ: u32 = 0;
-    pub(crate) const LOCAL_WRITE: u32 = sys::ib_access_flags_IB_ACCESS_LOCAL_WRITE;
-    pub(crate) const REMOTE_READ: u32 = sys::ib_access_flags_IB_ACCESS_REMOTE_READ;
-    pub(crate) const REMOTE_WRITE: u32 = sys::ib_access_flags_IB_ACCESS_REMOTE_WRITE;
-}
-
 /// The MR `key` names in `pd`, if it grants `access` over `len` bytes at
 /// `addr`. Returns it with the offset of `addr` in it.
 pub(crate) fn lookup(
     dev: &Device<Rxe>,
     pd: PdId,
     key: u32,
-    access: u32,
+    access: Access,
     addr: u64,
     len: u32,
 ) -> core::result::Result<(Arc<MrInner>, usize), MrError> {
@@ -107,13 +98,13 @@ fn find(
     dev: &Device<Rxe>,
     pd: PdId,
     key: u32,
-    access: u32,
+    access: Access,
 ) -> core::result::Result<(Arc<MrInner>, usize), MrError> {
     let mr = dev.mrs.get(key >> 8).ok_or(MrError::BadKey)?;
     if mr.key != key || mr.pd != pd {
         return Err(MrError::BadKey);
     }
-    if mr.access & access != access {
+    if !mr.access.contains(access) {
         return Err(MrError::Access);
     }
     let size = match &mr.memory {
@@ -132,7 +123,7 @@ pub(crate) fn write_target(
     at: usize,
     left: u32,
 ) -> core::result::Result<Arc<MrInner>, MrError> {
-    let (mr, size) = find(dev, pd, key, need::REMOTE_WRITE)?;
+    let (mr, size) = find(dev, pd, key, Access::REMOTE_WRITE)?;
     match at.checked_add(left as usize) {
         Some(end) if end <= size => Ok(mr),
         _ => Err(MrError::Bounds),
@@ -157,7 +148,7 @@ impl MrInner {
         Some(image::Mr {
             handle,
             pd,
-            access: self.access,
+            access: self.access.bits(),
             lkey: self.key,
             rkey: self.key,
             start: *start,
@@ -179,11 +170,20 @@ impl MrInner {
         }
     }
 
-    /// Copies into the MR at offset `off` (checked by [`lookup`]).
-    pub(crate) fn write(&self, off: usize, data: &[u8]) -> Result {
+    /// Copies into the MR at offset `off`. A user MR checks the range
+    /// itself; the DMA MR (all of kernel memory) can not.
+    ///
+    /// # Safety
+    ///
+    /// `off..off + data.len()` must lie in a range [`lookup`] granted on
+    /// this MR for a transfer that writes (local or remote write access).
+    pub(crate) unsafe fn write(&self, off: usize, data: &[u8]) -> Result {
         match &self.memory {
             Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT)?.write(off, data),
-            Memory::Dma(k) => k.write(off as u64, data),
+            // SAFETY: per the caller, the DMA MR granted write access to
+            // this range: a kernel consumer's own buffer, or its PD opened
+            // to remote writes (see `KernelMemory::write`).
+            Memory::Dma(k) => unsafe { k.write(off as u64, data) },
         }
     }
 
@@ -200,7 +200,7 @@ impl MrInner {
         if umem.as_ref().is_some() {
             return Ok(false);
         }
-        let (start, len, access) = (*start, *len as u64, self.access as i32);
+        let (start, len, access) = (*start, *len as u64, self.access.bits() as i32);
         let handle = dev.handle();
         // SAFETY: `in_address_space` returns only once the worker is done
         // with it, and `dev` is alive until then.
@@ -230,7 +230,7 @@ impl Mr {
     fn new(
         dev: &Device<Rxe>,
         pd: PdId,
-        access: u32,
+        access: Access,
         memory: Memory,
         owner: Option<&Owner<'_, Rxe>>,
         restored_key: Option<u32>,
@@ -276,7 +276,14 @@ impl Mr {
         access: i32,
         memory: KernelMemory,
     ) -> Result<(Mr, u32, u32)> {
-        Mr::new(dev, pd, access as u32, Memory::Dma(memory), None, None)
+        Mr::new(
+            dev,
+            pd,
+            Access::from_abi(access as u32),
+            Memory::Dma(memory),
+            None,
+            None,
+        )
     }
 
     pub(crate) fn user(
@@ -289,7 +296,7 @@ impl Mr {
         owner: &Owner<'_, Rxe>,
         image: Option<&image::Mr>,
     ) -> Result<(Mr, u32, u32)> {
-        if access as u32 & !SUPPORTED_ACCESS != 0 {
+        if !Access::from_abi(access as u32).within(SUPPORTED_ACCESS) {
             return Err(EOPNOTSUPP);
         }
         // A restored MR covers the same memory, the same way: the process
@@ -314,7 +321,14 @@ impl Mr {
             len,
         };
         let key = image.map(|m| m.lkey);
-        Mr::new(dev, pd, access as u32, memory, Some(owner), key)
+        Mr::new(
+            dev,
+            pd,
+            Access::from_abi(access as u32),
+            memory,
+            Some(owner),
+            key,
+        )
     }
 
     pub(crate) fn dereg(&self, dev: &Device<Rxe>) {

@@ -19,21 +19,23 @@ use crate::ah::Ah;
 use crate::context::{self, Listing, Object};
 use crate::cq::{Cq, CqInner};
 use crate::migration::{KnownAt, NewSource};
-use crate::param::{MAX_QP_RD_ATOM, MAX_QP_WR, MAX_SGE, MIN_QP_INDEX};
+use crate::param::{MAX_QP_WR, MAX_SGE, MIN_QP_INDEX};
 use crate::proto::image;
 use crate::proto::mig::MigState;
+use crate::proto::modify::{self, AttrMask};
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::proto::req::Service;
 use crate::proto::wqe::{self, SendHead, Sge, UdDest};
 use crate::queue::UserRing;
-use crate::rdma::bindings as sys;
-use crate::rdma::device::{Device, DeviceHandle, EventCounts, Owner};
+use crate::rdma::device::{Device, DeviceHandle};
 use crate::rdma::qp::{
-    transition_ok, AddressVector, CoreQp, PdId, QpCaps, QpInit, QpType, RecvWr, SendWr,
+    AddressVector, CoreQp, PdId, QpAttrValues, QpCaps, QpInit, QpType, RecvWr, SendWr, SgList,
+    WrOpcode,
 };
 use crate::rdma::skb::{SkBuff, SkbQueue};
 use crate::rdma::udata::UData;
 use crate::rdma::udp_tunnel::wait_for_receivers;
+use crate::rdma::uobject::{EventCounts, Owner};
 use crate::rdma::work::{cancel_delayed_work_sync, cancel_work_sync, system_dfl};
 use crate::restore;
 use crate::transport::{Ctx, Transport};
@@ -141,7 +143,7 @@ impl Posts {
 }
 
 /// The protocol core's view of a kernel consumer's scatter list.
-fn sges(list: &[sys::ib_sge]) -> impl Iterator<Item = Sge> + '_ {
+fn sges<'a>(list: &SgList<'a>) -> impl Iterator<Item = Sge> + 'a {
     list.iter().map(|s| Sge {
         addr: s.addr,
         length: s.length,
@@ -149,50 +151,9 @@ fn sges(list: &[sys::ib_sge]) -> impl Iterator<Item = Sge> + '_ {
     })
 }
 
-/// The attributes `modify_qp` sets, with the QP's state.
-#[derive(Clone, Copy)]
-pub(crate) struct Attrs {
-    /// `enum ib_qp_state`.
-    pub(crate) state: u32,
-    pub(crate) pkey_index: u16,
-    pub(crate) qkey: u32,
-    /// `ib_access_flags` for remote access.
-    pub(crate) access: u32,
-    /// `enum ib_mtu`.
-    pub(crate) path_mtu: u32,
-    pub(crate) dest_qpn: u32,
-    pub(crate) sq_psn: u32,
-    pub(crate) rq_psn: u32,
-    pub(crate) av: Option<AddressVector>,
-    pub(crate) timeout: u8,
-    pub(crate) retry_cnt: u8,
-    pub(crate) rnr_retry: u8,
-    pub(crate) min_rnr_timer: u8,
-    pub(crate) max_rd_atomic: u8,
-    pub(crate) max_dest_rd_atomic: u8,
-}
-
-impl Attrs {
-    const fn new() -> Self {
-        Attrs {
-            state: sys::ib_qp_state_IB_QPS_RESET,
-            pkey_index: 0,
-            qkey: 0,
-            access: 0,
-            path_mtu: sys::ib_mtu_IB_MTU_256,
-            dest_qpn: 0,
-            sq_psn: 0,
-            rq_psn: 0,
-            av: None,
-            timeout: 0,
-            retry_cnt: 0,
-            rnr_retry: 0,
-            min_rnr_timer: 0,
-            max_rd_atomic: 0,
-            max_dest_rd_atomic: 0,
-        }
-    }
-}
+/// The attributes `modify_qp` sets, with the QP's state (the core's
+/// [`modify`](crate::proto::modify) checks them).
+pub(crate) type Attrs = modify::Attrs<AddressVector>;
 
 /// A queue pair.
 pub(crate) struct Qp {
@@ -286,119 +247,49 @@ impl QpInner {
     }
 
     /// `attrs` with every attribute `mask` names checked and applied.
-    fn modified(&self, attrs: &Attrs, a: &sys::ib_qp_attr, mask: u32) -> Result<Attrs> {
-        let qp = self;
-        let cur = attrs.state;
-        if mask & sys::ib_qp_attr_mask_IB_QP_CUR_STATE != 0 && a.cur_qp_state != cur {
-            return Err(EINVAL);
-        }
-        let next = if mask & sys::ib_qp_attr_mask_IB_QP_STATE != 0 {
-            a.qp_state
-        } else {
-            cur
+    fn modified(&self, attrs: &Attrs, a: &QpAttrValues, mask: u32) -> Result<Attrs> {
+        let mask = AttrMask::from_abi(mask);
+        // One port: an address on another is refused like the port itself.
+        let av = match a.av {
+            Some((_, port)) if port != 1 => None,
+            av => av.map(|(av, _)| av),
         };
-        if !transition_ok(cur, next, qp.qp_type, mask) {
+        let request = modify::Request {
+            mask,
+            state: a.state,
+            cur_state: a.cur_state,
+            port: a.port,
+            pkey_index: a.pkey_index,
+            qkey: a.qkey,
+            access: a.access,
+            av,
+            path_mtu: a.path_mtu,
+            timeout: a.timeout,
+            retry_cnt: a.retry_cnt,
+            rnr_retry: a.rnr_retry,
+            min_rnr_timer: a.min_rnr_timer,
+            max_rd_atomic: a.max_rd_atomic,
+            max_dest_rd_atomic: a.max_dest_rd_atomic,
+            dest_qpn: a.dest_qpn,
+            sq_psn: a.sq_psn,
+            rq_psn: a.rq_psn,
+        };
+        let ty = match self.qp_type {
+            QpType::Rc => modify::QpType::Rc,
+            QpType::Uc => modify::QpType::Uc,
+            QpType::Ud => modify::QpType::Ud,
+            QpType::Gsi => modify::QpType::Gsi,
+        };
+        attrs.modified(ty, &request).map_err(|why| {
             pr_debug!(
-                "QP {}: transition {} -> {} with mask {:#x} refused\n",
-                qp.qpn,
-                cur,
-                next,
-                mask
+                "QP {}: modify from {:?} with mask {:?} refused: {:?}\n",
+                self.qpn,
+                attrs.state,
+                mask,
+                why
             );
-            return Err(EINVAL);
-        }
-        let mut new = *attrs;
-        new.state = next;
-        let has = |bit: u32| mask & bit != 0;
-        if has(sys::ib_qp_attr_mask_IB_QP_PORT) && a.port_num != 1 {
-            return Err(EINVAL);
-        }
-        if has(sys::ib_qp_attr_mask_IB_QP_PKEY_INDEX) {
-            if a.pkey_index != 0 {
-                return Err(EINVAL);
-            }
-            new.pkey_index = a.pkey_index;
-        }
-        if has(sys::ib_qp_attr_mask_IB_QP_QKEY) {
-            new.qkey = a.qkey;
-        }
-        if has(sys::ib_qp_attr_mask_IB_QP_ACCESS_FLAGS) {
-            new.access = a.qp_access_flags as u32;
-        }
-        if has(sys::ib_qp_attr_mask_IB_QP_AV) {
-            if a.ah_attr.port_num != 1 {
-                return Err(EINVAL);
-            }
-            new.av = Some(AddressVector::from_ah(&a.ah_attr)?);
-        }
-        if has(sys::ib_qp_attr_mask_IB_QP_ALT_PATH) {
-            // Automatic path migration is not offered.
-            return Err(EINVAL);
-        }
-        if has(sys::ib_qp_attr_mask_IB_QP_PATH_MTU) {
-            if !(sys::ib_mtu_IB_MTU_256..=sys::ib_mtu_IB_MTU_4096).contains(&a.path_mtu) {
-                return Err(EINVAL);
-            }
-            new.path_mtu = a.path_mtu;
-        }
-        // Small fields with a range: set if named and within it.
-        let bounded = |bit: u32, value: u8, max: u32, field: &mut u8| -> Result {
-            if has(bit) {
-                if u32::from(value) > max {
-                    return Err(EINVAL);
-                }
-                *field = value;
-            }
-            Ok(())
-        };
-        use sys::{
-            ib_qp_attr_mask_IB_QP_MAX_DEST_RD_ATOMIC as MAX_DEST_RD_ATOMIC,
-            ib_qp_attr_mask_IB_QP_MAX_QP_RD_ATOMIC as MAX_RD_ATOMIC,
-            ib_qp_attr_mask_IB_QP_MIN_RNR_TIMER as MIN_RNR_TIMER,
-            ib_qp_attr_mask_IB_QP_RETRY_CNT as RETRY_CNT,
-            ib_qp_attr_mask_IB_QP_RNR_RETRY as RNR_RETRY, ib_qp_attr_mask_IB_QP_TIMEOUT as TIMEOUT,
-        };
-        // Five-bit timer codes and three-bit retry counts (IBTA 9.7.5.2).
-        bounded(TIMEOUT, a.timeout, 31, &mut new.timeout)?;
-        bounded(RETRY_CNT, a.retry_cnt, 7, &mut new.retry_cnt)?;
-        bounded(RNR_RETRY, a.rnr_retry, 7, &mut new.rnr_retry)?;
-        bounded(MIN_RNR_TIMER, a.min_rnr_timer, 31, &mut new.min_rnr_timer)?;
-        bounded(
-            MAX_RD_ATOMIC,
-            a.max_rd_atomic,
-            MAX_QP_RD_ATOM,
-            &mut new.max_rd_atomic,
-        )?;
-        let dest = &mut new.max_dest_rd_atomic;
-        bounded(
-            MAX_DEST_RD_ATOMIC,
-            a.max_dest_rd_atomic,
-            MAX_QP_RD_ATOM,
-            dest,
-        )?;
-        if has(sys::ib_qp_attr_mask_IB_QP_DEST_QPN) {
-            new.dest_qpn = a.dest_qp_num & crate::proto::hdr::QPN_MASK;
-        }
-        if has(sys::ib_qp_attr_mask_IB_QP_SQ_PSN) {
-            new.sq_psn = a.sq_psn & crate::proto::psn::PSN_MASK;
-        }
-        if has(sys::ib_qp_attr_mask_IB_QP_RQ_PSN) {
-            new.rq_psn = a.rq_psn & crate::proto::psn::PSN_MASK;
-        }
-        if has(sys::ib_qp_attr_mask_IB_QP_CAP) {
-            let c = &a.cap;
-            let mine = &qp.caps;
-            if c.max_send_wr > mine.max_send_wr
-                || c.max_recv_wr > mine.max_recv_wr
-                || c.max_send_sge > mine.max_send_sge
-                || c.max_recv_sge > mine.max_recv_sge
-                || c.max_inline_data > mine.max_inline_data
-            {
-                // Work queues are not resized.
-                return Err(EINVAL);
-            }
-        }
-        Ok(new)
+            EINVAL
+        })
     }
 
     /// Runs the transport with the state locked, then arms the timer it
@@ -675,7 +566,7 @@ impl Qp {
     /// Checks every attribute `mask` names, then applies them all, or
     /// none, and moves the transport to the new state in the same critical
     /// section: no packet sees the new attributes before the transition.
-    pub(crate) fn modify(&self, a: &sys::ib_qp_attr, mask: u32) -> Result {
+    pub(crate) fn modify(&self, a: &QpAttrValues, mask: u32) -> Result {
         self.inner
             .with_transport(|st, cx| {
                 let prev = st.attrs.state;
@@ -701,13 +592,12 @@ impl Qp {
             // A process posts into its own rings.
             return Err(EOPNOTSUPP);
         }
-        let code = match wr.opcode() {
-            sys::ib_wr_opcode_IB_WR_SEND => opcode::SEND,
-            sys::ib_wr_opcode_IB_WR_SEND_WITH_IMM => opcode::SEND_WITH_IMM,
-            sys::ib_wr_opcode_IB_WR_RDMA_WRITE => opcode::RDMA_WRITE,
-            sys::ib_wr_opcode_IB_WR_RDMA_WRITE_WITH_IMM => opcode::RDMA_WRITE_WITH_IMM,
-            sys::ib_wr_opcode_IB_WR_RDMA_READ => opcode::RDMA_READ,
-            _ => return Err(EINVAL),
+        let code = match wr.opcode().ok_or(EINVAL)? {
+            WrOpcode::Send => opcode::SEND,
+            WrOpcode::SendWithImm => opcode::SEND_WITH_IMM,
+            WrOpcode::RdmaWrite => opcode::RDMA_WRITE,
+            WrOpcode::RdmaWriteWithImm => opcode::RDMA_WRITE_WITH_IMM,
+            WrOpcode::RdmaRead => opcode::RDMA_READ,
         };
         // `enum ib_send_flags` has the values of librxe's.
         let known =
@@ -738,16 +628,16 @@ impl Qp {
         let posts = &mut *guard;
         let index = qp.sq.produce(&mut posts.scratch, |slot| {
             if flags & send_flags::INLINE != 0 && code != opcode::RDMA_READ {
-                let len: usize = list.iter().map(|s| s.length as usize).sum();
+                let len = list.total();
                 if len > qp.caps.max_inline_data as usize {
                     return Err(EINVAL);
                 }
                 let room = wqe::write_send_inline(slot, &head, len).map_err(|_| EINVAL)?;
                 wr.copy_inline(room)
-            } else if list.len() > qp.caps.max_send_sge as usize {
+            } else if list.count() > qp.caps.max_send_sge as usize {
                 Err(EINVAL)
             } else {
-                wqe::write_send(slot, &head, sges(list)).map_err(|_| EINVAL)
+                wqe::write_send(slot, &head, sges(&list)).map_err(|_| EINVAL)
             }
         })?;
         if let Some(u) = ud {
@@ -772,44 +662,41 @@ impl Qp {
             return Err(EOPNOTSUPP);
         }
         let list = wr.sges()?;
-        if list.len() > qp.caps.max_recv_sge as usize {
+        if list.count() > qp.caps.max_recv_sge as usize {
             return Err(EINVAL);
         }
         let mut posts = qp.posts.lock();
         qp.rq.produce(&mut posts.scratch, |slot| {
-            wqe::write_recv(slot, wr.wr_id(), sges(list)).map_err(|_| EINVAL)
+            wqe::write_recv(slot, wr.wr_id(), sges(&list)).map_err(|_| EINVAL)
         })?;
         Ok(())
     }
 
-    /// Reports the attributes.
-    pub(crate) fn query(&self, out: &mut sys::ib_qp_attr) -> (QpCaps, bool) {
+    /// Reports the attributes, the work queue sizes and whether every
+    /// send WR is signalled.
+    pub(crate) fn query(&self) -> (QpAttrValues, QpCaps, bool) {
         let qp = &self.inner;
         let a = qp.state.lock().attrs;
-        out.qp_state = a.state;
-        out.cur_qp_state = a.state;
-        out.path_mtu = a.path_mtu;
-        out.path_mig_state = sys::ib_mig_state_IB_MIG_MIGRATED;
-        out.qkey = a.qkey;
-        out.rq_psn = a.rq_psn;
-        out.sq_psn = a.sq_psn;
-        out.dest_qp_num = a.dest_qpn;
-        out.qp_access_flags = a.access as i32;
-        out.pkey_index = a.pkey_index;
-        out.alt_pkey_index = 0;
-        out.en_sqd_async_notify = 0;
-        out.sq_draining = 0;
-        out.max_rd_atomic = a.max_rd_atomic;
-        out.max_dest_rd_atomic = a.max_dest_rd_atomic;
-        out.min_rnr_timer = a.min_rnr_timer;
-        out.port_num = 1;
-        out.timeout = a.timeout;
-        out.retry_cnt = a.retry_cnt;
-        out.rnr_retry = a.rnr_retry;
-        if let Some(av) = a.av {
-            av.to_ah(1, &mut out.ah_attr);
-        }
-        (qp.caps, qp.sq_sig_all)
+        let values = QpAttrValues {
+            state: a.state.abi(),
+            cur_state: a.state.abi(),
+            port: 1,
+            pkey_index: a.pkey_index,
+            qkey: a.qkey,
+            access: a.access,
+            path_mtu: a.path_mtu,
+            dest_qpn: a.dest_qpn,
+            sq_psn: a.sq_psn,
+            rq_psn: a.rq_psn,
+            av: a.av.map(|av| (av, 1)),
+            timeout: a.timeout,
+            retry_cnt: a.retry_cnt,
+            rnr_retry: a.rnr_retry,
+            min_rnr_timer: a.min_rnr_timer,
+            max_rd_atomic: a.max_rd_atomic,
+            max_dest_rd_atomic: a.max_dest_rd_atomic,
+        };
+        (values, qp.caps, qp.sq_sig_all)
     }
 
     /// Marks the QP dead and stops its work: afterwards nothing but the

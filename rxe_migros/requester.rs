@@ -8,12 +8,13 @@
 
 use crate::mr::MrError;
 use crate::proto::hdr::{Bth, Deth, Extensions, Ieth, Immdt, Reth};
+use crate::proto::modify::QpState as State;
 use crate::proto::opcode::{OpInfo, TRANSPORT_RC};
 use crate::proto::psn::Psn;
 use crate::proto::req::{psn_span, Kind, Segment, Segments, Service};
 use crate::proto::wqe::{self, send_flags, Data, Limits, Operation};
 use crate::qp::QpState;
-use crate::rdma::bindings as sys;
+use crate::rdma::cq::WcStatus;
 use crate::transport::{gather, Ctx, SentWqe, MAX_UNACKED_PSNS};
 use crate::xmit::{self, Path};
 use kernel::prelude::*;
@@ -29,13 +30,13 @@ enum Stop {
     /// Wait: window, READ budget, fence, or nothing to send.
     Wait,
     /// The request is bad: complete it with this status; the QP fails.
-    Fail(u32),
+    Fail(WcStatus),
 }
 
 impl QpState {
     /// Sends what the send queue holds, as far as the window allows.
     pub(crate) fn send_requests(&mut self, cx: &Ctx<'_>) {
-        if self.attrs.state != sys::ib_qp_state_IB_QPS_RTS
+        if self.attrs.state != State::Rts
             || !self.tx.mig.may_send()
             || self.tx.completer.is_paused()
             || self.tx.rnr_until.is_some()
@@ -94,7 +95,7 @@ impl QpState {
         index: u32,
     ) -> core::result::Result<(), Stop> {
         let sq = &cx.qp.sq;
-        let bad = Stop::Fail(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR);
+        let bad = Stop::Fail(WcStatus::LocQpOpErr);
         let i = (index & sq.ring.capacity()) as usize;
         sq.read_slot(index, slot).map_err(|_| Stop::Wait)?;
         // Refused requests complete in error under their own ID.
@@ -111,9 +112,9 @@ impl QpState {
         };
         let w = wqe::parse_send(slot, &limits).map_err(|e| match e {
             wqe::WqeError::BadLength | wqe::WqeError::InlineTooLong => {
-                Stop::Fail(sys::ib_wc_status_IB_WC_LOC_LEN_ERR)
+                Stop::Fail(WcStatus::LocLenErr)
             }
-            _ => Stop::Fail(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR),
+            _ => Stop::Fail(WcStatus::LocQpOpErr),
         })?;
         let kind = Kind::of(&w.op);
         if !kind.allowed_on(service) || matches!(kind, Kind::CompareSwap | Kind::FetchAdd) {
@@ -121,7 +122,7 @@ impl QpState {
             return Err(bad);
         }
         if service == Service::Ud && w.length > self.tx.mtu.bytes() {
-            return Err(Stop::Fail(sys::ib_wc_status_IB_WC_LOC_LEN_ERR));
+            return Err(Stop::Fail(WcStatus::LocLenErr));
         }
         self.tx.sent[i] = SentWqe {
             kind,
@@ -155,7 +156,7 @@ impl QpState {
         let mtu = self.tx.mtu;
         let end = w.first + psn_span(w.kind, w.length, mtu);
         let segs = Segments::new(w.kind, service, w.length, mtu, w.first)
-            .map_err(|_| Stop::Fail(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR))?;
+            .map_err(|_| Stop::Fail(WcStatus::LocQpOpErr))?;
         let seg = if w.kind == Kind::Read {
             // One request asks for what has not come back yet.
             let mut s = segs.clone().next().ok_or(Stop::Wait)?;
@@ -188,7 +189,7 @@ impl QpState {
             self.tx.next_wqe = sq.ring.next(index);
             if service != Service::Rc {
                 // Unacknowledged services complete as they send.
-                self.retire_oldest(cx, sys::ib_wc_status_IB_WC_SUCCESS);
+                self.retire_oldest(cx, WcStatus::Success);
             }
         }
         if service == Service::Rc && self.tx.retransmit_at.is_none() {
@@ -203,25 +204,21 @@ impl QpState {
         cx: &Ctx<'_>,
         w: &SentWqe,
         seg: &Segment,
-    ) -> core::result::Result<(), u32> {
-        let info = OpInfo::lookup(seg.opcode).ok_or(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR)?;
+    ) -> core::result::Result<(), WcStatus> {
+        let info = OpInfo::lookup(seg.opcode).ok_or(WcStatus::LocQpOpErr)?;
         let service = cx.qp.service;
         let (path, dest_qpn, qkey) = match (service, w.ud) {
             (Service::Ud, Some(ud)) => {
                 let mut av = match w.av {
                     Some(av) => av,
                     None => {
-                        let ah = cx
-                            .dev
-                            .ahs
-                            .get(ud.ah_num)
-                            .ok_or(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR)?;
+                        let ah = cx.dev.ahs.get(ud.ah_num).ok_or(WcStatus::LocQpOpErr)?;
                         // AH numbers are the device's, handed out in
                         // sequence: only an AH of the QP's own PD (so of
                         // its own process) is the QP's to send through, as
                         // in the C rxe's rxe_get_av.
                         if ah.pd != cx.qp.pd {
-                            return Err(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR);
+                            return Err(WcStatus::LocQpOpErr);
                         }
                         ah.av()
                     }
@@ -242,7 +239,7 @@ impl QpState {
                 (path, ud.remote_qpn, qkey)
             }
             _ => (
-                self.tx.path.ok_or(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR)?,
+                self.tx.path.ok_or(WcStatus::LocQpOpErr)?,
                 self.attrs.dest_qpn,
                 0,
             ),
@@ -311,8 +308,8 @@ impl QpState {
                 }
                 Ok(())
             }
-            Err(e) if e == EFAULT => Err(sys::ib_wc_status_IB_WC_LOC_PROT_ERR),
-            Err(e) if e == EINVAL => Err(sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR),
+            Err(e) if e == EFAULT => Err(WcStatus::LocProtErr),
+            Err(e) if e == EINVAL => Err(WcStatus::LocQpOpErr),
             // Out of memory or no route: the packet is lost, as on a wire;
             // the retransmission timer covers it (and UD is unreliable).
             Err(_) => Ok(()),

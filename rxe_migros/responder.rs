@@ -12,6 +12,7 @@ use crate::mr::{self, MrError};
 use crate::proto::aeth::{NakCode, Syndrome};
 use crate::proto::hdr::{Aeth, Bth, Extensions, Reth};
 use crate::proto::mig::MigState;
+use crate::proto::modify::QpState as State;
 use crate::proto::opcode::{flags, op, TRANSPORT_RC};
 use crate::proto::psn::Psn;
 use crate::proto::req::Service;
@@ -19,8 +20,8 @@ use crate::proto::resp::{Request, Verdict};
 use crate::proto::roce::Datagram;
 use crate::proto::wqe;
 use crate::qp::{QpState, GSI_QKEY, GSI_QPN};
-use crate::rdma::bindings as sys;
-use crate::rdma::cq::WorkCompletion;
+use crate::rdma::access::Access;
+use crate::rdma::cq::{NetworkType, WcFlags, WcOpcode, WcStatus, WorkCompletion};
 use crate::requester::PKEY;
 use crate::transport::{post, scatter, Ctx, RecvProgress, WriteProgress, GRH_BYTES};
 use crate::xmit;
@@ -42,10 +43,16 @@ enum ExecError {
 }
 
 impl QpState {
+    /// Whether the QP lets its partner do `access` (the remote access
+    /// flags `modify_qp` gave it).
+    fn remote_access(&self, access: Access) -> bool {
+        Access::from_abi(self.attrs.access).contains(access)
+    }
+
     /// A request packet arrived.
     pub(crate) fn on_request(&mut self, cx: &Ctx<'_>, d: &Datagram<'_>, l3: &[u8]) {
         let st = self.attrs.state;
-        if st != sys::ib_qp_state_IB_QPS_RTR && st != sys::ib_qp_state_IB_QPS_RTS {
+        if st != State::Rtr && st != State::Rts {
             return;
         }
         let pkt = &d.packet;
@@ -131,7 +138,7 @@ impl QpState {
             Verdict::Invalid => {
                 if service == Service::Rc {
                     self.send_ack(cx, Syndrome::Nak(NakCode::InvalidRequest), psn);
-                    self.fail(cx, sys::ib_wc_status_IB_WC_REM_INV_REQ_ERR);
+                    self.fail(cx, WcStatus::RemInvReqErr);
                 }
             }
             Verdict::Paused => {
@@ -151,18 +158,12 @@ impl QpState {
     /// on UD and UC, drop the message.
     fn exec_failed(&mut self, cx: &Ctx<'_>, psn: Psn, e: ExecError) {
         let (code, status) = match e {
-            ExecError::Length => (NakCode::InvalidRequest, sys::ib_wc_status_IB_WC_LOC_LEN_ERR),
-            ExecError::Access => (
-                NakCode::RemoteAccessError,
-                sys::ib_wc_status_IB_WC_LOC_PROT_ERR,
-            ),
-            ExecError::Operational => (
-                NakCode::RemoteOperationalError,
-                sys::ib_wc_status_IB_WC_LOC_QP_OP_ERR,
-            ),
+            ExecError::Length => (NakCode::InvalidRequest, WcStatus::LocLenErr),
+            ExecError::Access => (NakCode::RemoteAccessError, WcStatus::LocProtErr),
+            ExecError::Operational => (NakCode::RemoteOperationalError, WcStatus::LocQpOpErr),
         };
         if let Some(r) = self.tx.recv.take() {
-            self.complete_recv(cx, r.wr_id, status, 0, 0, None, false, 0);
+            self.complete_recv(cx, r.wr_id, status, 0, 0, None, false, NetworkType::None);
         }
         self.tx.write = None;
         if cx.qp.service == Service::Rc {
@@ -201,18 +202,18 @@ impl QpState {
                 let src = pkt.deth().map_or(self.attrs.dest_qpn, |h| h.src_qpn);
                 cx.dev.counters.inc(Counter::RdmaRecvs);
                 let network = match d.ipv6 {
-                    true => sys::rdma_network_type_RDMA_NETWORK_IPV6,
-                    false => sys::rdma_network_type_RDMA_NETWORK_IPV4,
+                    true => NetworkType::Ipv6,
+                    false => NetworkType::Ipv4,
                 };
                 self.complete_recv(
                     cx,
                     r.wr_id,
-                    sys::ib_wc_status_IB_WC_SUCCESS,
+                    WcStatus::Success,
                     r.offset,
                     src,
                     imm,
                     pkt.bth.se,
-                    network as u8,
+                    network,
                 );
             }
             return Ok(());
@@ -227,14 +228,14 @@ impl QpState {
                     cx.dev,
                     cx.qp.pd,
                     reth.rkey,
-                    mr::need::REMOTE_WRITE,
+                    Access::REMOTE_WRITE,
                     reth.va,
                     reth.len,
                 )
                 .map_err(|_| ExecError::Access)?;
                 (Some(mr), at)
             };
-            if (self.attrs.access & mr::need::REMOTE_WRITE) == 0 && reth.len != 0 {
+            if !self.remote_access(Access::REMOTE_WRITE) && reth.len != 0 {
                 return Err(ExecError::Access);
             }
             self.tx.write = mr.map(|mr| WriteProgress {
@@ -249,7 +250,10 @@ impl QpState {
             if n > w.left {
                 return Err(ExecError::Length);
             }
-            w.mr.write(w.at, payload).map_err(|_| ExecError::Access)?;
+            // SAFETY: `lookup` granted remote write over `w.total` bytes
+            // from the RETH's address; `w.at` has advanced by what was
+            // written and `n <= w.left`, so the payload is within them.
+            unsafe { w.mr.write(w.at, payload) }.map_err(|_| ExecError::Access)?;
             w.at += payload.len();
             w.left -= n;
             w.total
@@ -309,34 +313,34 @@ impl QpState {
         &mut self,
         cx: &Ctx<'_>,
         wr_id: u64,
-        status: u32,
+        status: WcStatus,
         len: u32,
         src_qp: u32,
         imm: Option<u32>,
         solicited: bool,
-        network: u8,
+        network: NetworkType,
     ) {
-        let mut flags = 0;
+        let mut flags = WcFlags::NONE;
         // A UD receive starts with the GRH room; a kernel consumer also
         // learns which header it holds (`ib_init_ah_attr_from_wc`).
         let ud = cx.qp.service == Service::Ud;
         if ud {
-            flags |= sys::ib_wc_flags_IB_WC_GRH;
+            flags |= WcFlags::GRH;
         }
         if imm.is_some() {
-            flags |= sys::ib_wc_flags_IB_WC_WITH_IMM;
+            flags |= WcFlags::WITH_IMM;
         }
         let wc = WorkCompletion {
             wr_id,
             status,
-            opcode: sys::ib_wc_opcode_IB_WC_RECV,
+            opcode: WcOpcode::Recv,
             byte_len: len,
             ex: imm.unwrap_or(0),
             qp_num: cx.qp.qpn,
             src_qp,
             wc_flags: flags,
             port_num: 1,
-            network_hdr_type: if ud { network } else { 0 },
+            network_hdr_type: if ud { network } else { NetworkType::None },
             ..WorkCompletion::default()
         };
         self.advance_rq(cx);
@@ -351,13 +355,13 @@ impl QpState {
         let _ = cx.qp.rq.read_slot(self.tx.rq_next, &mut id);
         let wc = WorkCompletion {
             wr_id: u64::from_ne_bytes(id),
-            status: sys::ib_wc_status_IB_WC_SUCCESS,
-            opcode: sys::ib_wc_opcode_IB_WC_RECV_RDMA_WITH_IMM,
+            status: WcStatus::Success,
+            opcode: WcOpcode::RecvRdmaWithImm,
             byte_len: len,
             ex: imm,
             qp_num: cx.qp.qpn,
             src_qp: self.attrs.dest_qpn,
-            wc_flags: sys::ib_wc_flags_IB_WC_WITH_IMM,
+            wc_flags: WcFlags::WITH_IMM,
             port_num: 1,
             ..WorkCompletion::default()
         };
@@ -378,7 +382,7 @@ impl QpState {
         reth: Reth,
         psn: Psn,
     ) -> core::result::Result<(), ExecError> {
-        if self.attrs.access & mr::need::REMOTE_READ == 0 && reth.len != 0 {
+        if !self.remote_access(Access::REMOTE_READ) && reth.len != 0 {
             return Err(ExecError::Access);
         }
         let mr = if reth.len == 0 {
@@ -389,7 +393,7 @@ impl QpState {
                     cx.dev,
                     cx.qp.pd,
                     reth.rkey,
-                    mr::need::REMOTE_READ,
+                    Access::REMOTE_READ,
                     reth.va,
                     reth.len,
                 )

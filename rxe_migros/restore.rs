@@ -18,12 +18,12 @@ use crate::mr;
 use crate::proto::comp::Completer;
 use crate::proto::image::{self, Partial, RingImage};
 use crate::proto::mig::MigState;
+use crate::proto::modify::QpState as State;
 use crate::proto::psn::Psn;
 use crate::proto::queue::{CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::proto::req::{Mtu, Service};
 use crate::proto::resp::{InProgress, Responder};
 use crate::qp::{Attrs, WorkQueue};
-use crate::rdma::bindings as sys;
 use crate::rdma::device::Device;
 use crate::rdma::process::Process;
 use crate::rdma::qp::{AddressVector, PdId, QpCaps};
@@ -88,7 +88,9 @@ fn av_of(a: &image::Av) -> AddressVector {
 /// The attributes `modify_qp` had set, as the image holds them.
 pub(crate) fn attrs(img: &image::Qp<'_>) -> Attrs {
     Attrs {
-        state: img.state,
+        // The image's state was checked (proto::restore refuses one past
+        // ERR); the error state is the safe reading of anything else.
+        state: State::from_abi(img.state).unwrap_or(State::Error),
         pkey_index: img.pkey_index,
         qkey: img.qkey,
         access: img.access,
@@ -189,8 +191,7 @@ pub(crate) fn transport(
             InProgress::Write
         }
     };
-    let receiving =
-        a.state == sys::ib_qp_state_IB_QPS_RTR || a.state == sys::ib_qp_state_IB_QPS_RTS;
+    let receiving = a.state == State::Rtr || a.state == State::Rts;
     tx.responder = if receiving {
         Responder::restored(service, Psn::new(img.epsn), img.msn, tx.mtu, in_progress)
     } else {

@@ -17,6 +17,7 @@ use crate::mr::{self, MrError, MrInner};
 use crate::proto::comp::Completer;
 use crate::proto::image::Held;
 use crate::proto::mig::MigState;
+use crate::proto::modify::QpState as State;
 use crate::proto::psn::Psn;
 use crate::proto::queue::Ring;
 use crate::proto::req::{Kind, Mtu, Service};
@@ -24,8 +25,8 @@ use crate::proto::resp::Responder;
 use crate::proto::roce::Datagram;
 use crate::proto::wqe::{Operation, SgeList, UdDest};
 use crate::qp::{QpInner, QpState};
-use crate::rdma::bindings as sys;
-use crate::rdma::cq::WorkCompletion;
+use crate::rdma::access::Access;
+use crate::rdma::cq::{WcOpcode, WcStatus, WorkCompletion};
 use crate::rdma::device::Device;
 use crate::rdma::qp::AddressVector;
 use crate::rdma::skb::SkbQueue;
@@ -243,7 +244,7 @@ pub(crate) fn timeout_of(code: u8) -> Option<Delta> {
 
 impl QpState {
     /// Applies a state change `modify_qp` made, from `prev`.
-    pub(crate) fn transition(&mut self, cx: &Ctx<'_>, prev: u32) {
+    pub(crate) fn transition(&mut self, cx: &Ctx<'_>, prev: State) {
         let a = self.attrs;
         let now = a.state;
         let t = &mut self.tx;
@@ -262,20 +263,16 @@ impl QpState {
             src_port: xmit::src_port(cx.qp.qpn),
         });
         t.timeout = timeout_of(a.timeout);
-        use sys::{
-            ib_qp_state_IB_QPS_ERR as ERR, ib_qp_state_IB_QPS_RTR as RTR,
-            ib_qp_state_IB_QPS_RTS as RTS,
-        };
-        if now == RTR && prev != RTR {
+        if now == State::Rtr && prev != State::Rtr {
             t.responder = Responder::new(cx.qp.service, Psn::new(a.rq_psn), t.mtu);
         }
-        if now == RTS && prev != RTS {
+        if now == State::Rts && prev != State::Rts {
             t.psn = Psn::new(a.sq_psn);
             t.high = t.psn;
             t.acked = t.psn;
             t.completer = Completer::new(a.retry_cnt, a.rnr_retry, t.mtu);
         }
-        if now == ERR && prev != ERR {
+        if now == State::Error && prev != State::Error {
             self.flush(cx);
         }
     }
@@ -283,7 +280,7 @@ impl QpState {
     /// Handles the packets waiting on the QP, then sends what can be sent.
     pub(crate) fn run(&mut self, cx: &Ctx<'_>) {
         self.receive(cx);
-        if self.attrs.state == sys::ib_qp_state_IB_QPS_ERR {
+        if self.attrs.state == State::Error {
             self.flush(cx);
         } else {
             self.send_requests(cx);
@@ -455,16 +452,16 @@ impl QpState {
     }
 
     /// Posts a completion for a send work request.
-    pub(crate) fn complete_send(&mut self, cx: &Ctx<'_>, w: &SentWqe, status: u32) {
-        if status == sys::ib_wc_status_IB_WC_SUCCESS && !w.signaled {
+    pub(crate) fn complete_send(&mut self, cx: &Ctx<'_>, w: &SentWqe, status: WcStatus) {
+        if status == WcStatus::Success && !w.signaled {
             return;
         }
         let opcode = match w.kind {
-            Kind::Send | Kind::SendImm | Kind::SendInv => sys::ib_wc_opcode_IB_WC_SEND,
-            Kind::Write | Kind::WriteImm => sys::ib_wc_opcode_IB_WC_RDMA_WRITE,
-            Kind::Read => sys::ib_wc_opcode_IB_WC_RDMA_READ,
-            Kind::CompareSwap => sys::ib_wc_opcode_IB_WC_COMP_SWAP,
-            Kind::FetchAdd => sys::ib_wc_opcode_IB_WC_FETCH_ADD,
+            Kind::Send | Kind::SendImm | Kind::SendInv => WcOpcode::Send,
+            Kind::Write | Kind::WriteImm => WcOpcode::RdmaWrite,
+            Kind::Read => WcOpcode::RdmaRead,
+            Kind::CompareSwap => WcOpcode::CompSwap,
+            Kind::FetchAdd => WcOpcode::FetchAdd,
         };
         let wc = WorkCompletion {
             wr_id: w.wr_id,
@@ -479,7 +476,7 @@ impl QpState {
     }
 
     /// The oldest request is done: complete it and free its slot.
-    pub(crate) fn retire_oldest(&mut self, cx: &Ctx<'_>, status: u32) {
+    pub(crate) fn retire_oldest(&mut self, cx: &Ctx<'_>, status: WcStatus) {
         let sq = &cx.qp.sq.ring;
         let old = self.tx.comp_wqe;
         let w = self.tx.sent[(old & sq.capacity()) as usize];
@@ -502,21 +499,21 @@ impl QpState {
 
     /// Something failed for good: the QP goes to the error state, and
     /// every outstanding work request completes flushed.
-    pub(crate) fn fail(&mut self, cx: &Ctx<'_>, status: u32) {
-        if self.attrs.state == sys::ib_qp_state_IB_QPS_ERR {
+    pub(crate) fn fail(&mut self, cx: &Ctx<'_>, status: WcStatus) {
+        if self.attrs.state == State::Error {
             return;
         }
         if self.tx.comp_wqe != self.tx.started {
             self.retire_oldest(cx, status);
         }
-        self.attrs.state = sys::ib_qp_state_IB_QPS_ERR;
+        self.attrs.state = State::Error;
         self.flush(cx);
     }
 
     /// In the error state: completes every posted work request with
     /// `IB_WC_WR_FLUSH_ERR`, send and receive.
     pub(crate) fn flush(&mut self, cx: &Ctx<'_>) {
-        let flushed = sys::ib_wc_status_IB_WC_WR_FLUSH_ERR;
+        let flushed = WcStatus::WrFlushErr;
         self.tx.retransmit_at = None;
         self.tx.rnr_until = None;
         let sq = &cx.qp.sq;
@@ -544,7 +541,7 @@ impl QpState {
             let wc = WorkCompletion {
                 wr_id: u64::from_ne_bytes(id),
                 status: flushed,
-                opcode: sys::ib_wc_opcode_IB_WC_RECV,
+                opcode: WcOpcode::Recv,
                 qp_num: cx.qp.qpn,
                 port_num: 1,
                 ..WorkCompletion::default()
@@ -570,7 +567,7 @@ fn walk(
     sges: &SgeList<'_>,
     mut off: u32,
     len: usize,
-    access: u32,
+    access: Access,
     mut f: impl FnMut(&MrInner, usize, core::ops::Range<usize>) -> Result,
 ) -> core::result::Result<(), MrError> {
     let mut done = 0usize;
@@ -605,7 +602,7 @@ pub(crate) fn gather(
     out: &mut [u8],
 ) -> core::result::Result<(), MrError> {
     let len = out.len();
-    walk(cx, sges, off, len, mr::need::LOCAL_READ, |mr, at, r| {
+    walk(cx, sges, off, len, Access::LOCAL_READ, |mr, at, r| {
         mr.read(at, &mut out[r])
     })
 }
@@ -622,7 +619,9 @@ pub(crate) fn scatter(
         sges,
         off,
         data.len(),
-        mr::need::LOCAL_WRITE,
-        |mr, at, r| mr.write(at, &data[r]),
+        Access::LOCAL_WRITE,
+        // SAFETY: `walk` hands each piece's range as `lookup` granted it,
+        // with local write access.
+        |mr, at, r| unsafe { mr.write(at, &data[r]) },
     )
 }

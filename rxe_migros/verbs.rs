@@ -11,12 +11,16 @@ use crate::mr::Mr;
 use crate::param::*;
 use crate::proto::image::{Kind, Record};
 use crate::qp::Qp;
-use crate::rdma::bindings as sys;
-use crate::rdma::cq::{CqEvents, CqInit};
-use crate::rdma::device::{Device, DeviceAttr, Driver, Owner, PortAttr, StatDesc, UverbsFile};
+use crate::rdma::attr::{AtomicCap, DeviceAttr, DeviceCaps, PortAttr, PortState};
+use crate::rdma::cq::{Arm, CqEvents, CqInit, WcOut};
+use crate::rdma::device::{Device, Driver, DriverId};
 use crate::rdma::kmem::KernelMemory;
-use crate::rdma::qp::{AddressVector, PdId, QpCaps, QpInit, RecvWr, SendWr};
+use crate::rdma::qp::{
+    ib_mtu_of, AddressVector, PdId, QpAttrValues, QpCaps, QpInit, RecvWr, SendWr,
+};
+use crate::rdma::stats::StatDesc;
 use crate::rdma::udata::UData;
+use crate::rdma::uobject::{Owner, UverbsFile};
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -54,17 +58,11 @@ fn restoring<R>(
 
 /// `ib_mtu` of a netdev MTU, after the room RoCEv2 headers take.
 pub(crate) fn active_mtu(netdev_mtu: u32) -> u32 {
-    match netdev_mtu.saturating_sub(MAX_HDR_LENGTH) {
-        4096.. => sys::ib_mtu_IB_MTU_4096,
-        2048.. => sys::ib_mtu_IB_MTU_2048,
-        1024.. => sys::ib_mtu_IB_MTU_1024,
-        512.. => sys::ib_mtu_IB_MTU_512,
-        _ => sys::ib_mtu_IB_MTU_256,
-    }
+    ib_mtu_of(netdev_mtu.saturating_sub(MAX_HDR_LENGTH))
 }
 
 impl Driver for Rxe {
-    const DRIVER_ID: u32 = sys::rdma_driver_id_RDMA_DRIVER_RXE;
+    const DRIVER_ID: DriverId = DriverId::Rxe;
     /// librxe's RXE_UVERBS_ABI_VERSION.
     const UVERBS_ABI_VER: u32 = 2;
     type UContext = UContext;
@@ -74,76 +72,73 @@ impl Driver for Rxe {
     type Qp = Qp;
     type Ah = Ah;
 
-    fn query_device(dev: &Device<Self>, a: &mut DeviceAttr) -> Result {
-        a.vendor_id = VENDOR_ID;
-        a.max_mr_size = MAX_MR_SIZE;
-        a.page_size_cap = PAGE_SIZE_CAP;
-        a.sys_image_guid = dev.node_guid.to_be();
-        a.max_qp = MAX_QP as _;
-        a.max_qp_wr = MAX_QP_WR as _;
-        a.device_cap_flags = (sys::ib_device_cap_flags_IB_DEVICE_BAD_PKEY_CNTR
-            | sys::ib_device_cap_flags_IB_DEVICE_BAD_QKEY_CNTR
-            | sys::ib_device_cap_flags_IB_DEVICE_CHANGE_PHY_PORT
-            | sys::ib_device_cap_flags_IB_DEVICE_UD_AV_PORT_ENFORCE
-            | sys::ib_device_cap_flags_IB_DEVICE_PORT_ACTIVE_EVENT
-            | sys::ib_device_cap_flags_IB_DEVICE_SYS_IMAGE_GUID
-            | sys::ib_device_cap_flags_IB_DEVICE_RC_RNR_NAK_GEN)
-            as u64;
-        // `rdma link del` may remove the device.
-        a.kernel_cap_flags = sys::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG as u64;
-        a.max_send_sge = MAX_SGE as _;
-        a.max_recv_sge = MAX_SGE as _;
-        a.max_sge_rd = MAX_SGE_RD as _;
-        a.max_cq = MAX_CQ as _;
-        a.max_cqe = crate::cq::MAX_CQE as _;
-        a.max_mr = MAX_MR as _;
-        a.max_mw = MAX_MW as _;
-        a.max_pd = MAX_PD as _;
-        a.max_qp_rd_atom = MAX_QP_RD_ATOM as _;
-        a.max_res_rd_atom = MAX_RES_RD_ATOM as _;
-        a.max_qp_init_rd_atom = MAX_QP_INIT_RD_ATOM as _;
-        a.atomic_cap = sys::ib_atomic_cap_IB_ATOMIC_HCA;
-        a.max_mcast_grp = MAX_MCAST_GRP as _;
-        a.max_mcast_qp_attach = MAX_MCAST_QP_ATTACH as _;
-        a.max_total_mcast_qp_attach = MAX_TOT_MCAST_QP_ATTACH as _;
-        a.max_ah = MAX_AH as _;
-        a.max_srq = MAX_SRQ as _;
-        a.max_srq_wr = MAX_SRQ_WR as _;
-        a.max_srq_sge = MAX_SRQ_SGE as _;
-        a.max_fast_reg_page_list_len = MAX_FMR_PAGE_LIST_LEN;
-        a.max_pkeys = MAX_PKEYS;
-        a.local_ca_ack_delay = LOCAL_CA_ACK_DELAY;
-        Ok(())
+    fn query_device(dev: &Device<Self>) -> Result<DeviceAttr> {
+        Ok(DeviceAttr {
+            vendor_id: VENDOR_ID,
+            max_mr_size: MAX_MR_SIZE,
+            page_size_cap: PAGE_SIZE_CAP,
+            sys_image_guid: dev.node_guid,
+            max_qp: MAX_QP as _,
+            max_qp_wr: MAX_QP_WR as _,
+            device_caps: DeviceCaps::BAD_PKEY_CNTR
+                .union(DeviceCaps::BAD_QKEY_CNTR)
+                .union(DeviceCaps::CHANGE_PHY_PORT)
+                .union(DeviceCaps::UD_AV_PORT_ENFORCE)
+                .union(DeviceCaps::PORT_ACTIVE_EVENT)
+                .union(DeviceCaps::SYS_IMAGE_GUID)
+                .union(DeviceCaps::RC_RNR_NAK_GEN),
+            // `rdma link del` may remove the device.
+            allow_user_unreg: true,
+            max_send_sge: MAX_SGE as _,
+            max_recv_sge: MAX_SGE as _,
+            max_sge_rd: MAX_SGE_RD as _,
+            max_cq: MAX_CQ as _,
+            max_cqe: crate::cq::MAX_CQE as _,
+            max_mr: MAX_MR as _,
+            max_mw: MAX_MW as _,
+            max_pd: MAX_PD as _,
+            max_qp_rd_atom: MAX_QP_RD_ATOM as _,
+            max_res_rd_atom: MAX_RES_RD_ATOM as _,
+            max_qp_init_rd_atom: MAX_QP_INIT_RD_ATOM as _,
+            atomic_cap: AtomicCap::Hca,
+            max_mcast_grp: MAX_MCAST_GRP as _,
+            max_mcast_qp_attach: MAX_MCAST_QP_ATTACH as _,
+            max_total_mcast_qp_attach: MAX_TOT_MCAST_QP_ATTACH as _,
+            max_ah: MAX_AH as _,
+            max_srq: MAX_SRQ as _,
+            max_srq_wr: MAX_SRQ_WR as _,
+            max_srq_sge: MAX_SRQ_SGE as _,
+            max_fast_reg_page_list_len: MAX_FMR_PAGE_LIST_LEN,
+            max_pkeys: MAX_PKEYS,
+            local_ca_ack_delay: LOCAL_CA_ACK_DELAY,
+        })
     }
 
-    fn query_port(dev: &Device<Self>, _port: u32, a: &mut PortAttr) -> Result {
+    fn query_port(dev: &Device<Self>, _port: u32) -> Result<PortAttr> {
         let ndev = dev.netdev(1).ok_or(ENODEV)?;
-        a.max_mtu = sys::ib_mtu_IB_MTU_4096;
-        a.active_mtu = active_mtu(ndev.mtu());
-        a.gid_tbl_len = PORT_GID_TBL_LEN;
-        a.port_cap_flags = sys::ib_port_capability_mask_bits_IB_PORT_CM_SUP;
-        a.max_msg_sz = PORT_MAX_MSG_SZ;
-        a.pkey_tbl_len = PORT_PKEY_TBL_LEN;
-        a.max_vl_num = PORT_MAX_VL_NUM;
         // The C rxe's names for these drops; they saturate at 16 bits there.
         let c = &dev.counters;
-        a.bad_pkey_cntr = c.get(Counter::RcvdBadPkey).min(0xffff) as u32;
-        a.qkey_viol_cntr = c.get(Counter::RcvdBadQkey).min(0xffff) as u32;
-        let (speed, width) = dev.eth_speed(1)?;
-        a.active_speed = speed;
-        a.active_width = width;
-        if ndev.is_active() {
-            a.state = sys::ib_port_state_IB_PORT_ACTIVE;
-            a.phys_state = sys::ib_port_phys_state_IB_PORT_PHYS_STATE_LINK_UP as u8;
-        } else {
-            a.state = sys::ib_port_state_IB_PORT_DOWN;
-            a.phys_state = if ndev.is_up() {
-                sys::ib_port_phys_state_IB_PORT_PHYS_STATE_POLLING as u8
+        let (active_speed, active_width) = dev.eth_speed(1)?;
+        Ok(PortAttr {
+            state: if ndev.is_active() {
+                PortState::Active
+            } else if ndev.is_up() {
+                PortState::Polling
             } else {
-                sys::ib_port_phys_state_IB_PORT_PHYS_STATE_DISABLED as u8
-            };
-        }
-        Ok(())
+                PortState::Disabled
+            },
+            max_mtu: ib_mtu_of(4096),
+            active_mtu: active_mtu(ndev.mtu()),
+            gid_tbl_len: PORT_GID_TBL_LEN,
+            cm_supported: true,
+            max_msg_sz: PORT_MAX_MSG_SZ,
+            pkey_tbl_len: PORT_PKEY_TBL_LEN,
+            max_vl_num: PORT_MAX_VL_NUM,
+            bad_pkey_cntr: c.get(Counter::RcvdBadPkey).min(0xffff) as u32,
+            qkey_viol_cntr: c.get(Counter::RcvdBadQkey).min(0xffff) as u32,
+            active_speed,
+            active_width,
+        })
     }
 
     fn query_pkey(_dev: &Device<Self>, _port: u32, index: u16) -> Result<u16> {
@@ -219,12 +214,12 @@ impl Driver for Rxe {
         cq.resize(entries, udata)
     }
 
-    fn poll_cq(cq: &Cq, wc: &mut [sys::ib_wc]) -> usize {
+    fn poll_cq(cq: &Cq, wc: &mut WcOut<'_>) -> usize {
         cq.poll(wc)
     }
 
-    fn req_notify_cq(cq: &Cq, flags: u32) -> bool {
-        cq.req_notify(flags)
+    fn req_notify_cq(cq: &Cq, arm: Option<Arm>, report_missed: bool) -> bool {
+        cq.req_notify(arm, report_missed)
     }
 
     fn create_ah(
@@ -267,12 +262,12 @@ impl Driver for Rxe {
         })
     }
 
-    fn modify_qp(qp: &Qp, attr: &sys::ib_qp_attr, mask: u32) -> Result {
+    fn modify_qp(qp: &Qp, attr: &QpAttrValues, mask: u32) -> Result {
         qp.modify(attr, mask)
     }
 
-    fn query_qp(qp: &Qp, attr: &mut sys::ib_qp_attr) -> Result<(QpCaps, bool)> {
-        Ok(qp.query(attr))
+    fn query_qp(qp: &Qp) -> Result<(QpAttrValues, QpCaps, bool)> {
+        Ok(qp.query())
     }
 
     fn post_send(dev: &Device<Self>, qp: &Qp) -> Result {

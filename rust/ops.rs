@@ -1,0 +1,719 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `ib_device_ops` table of a [`Driver`]: one `extern "C"` trampoline
+//! per operation, which turns the core's pointers into the driver's
+//! typed objects, and the layout of the core's objects followed by the
+//! driver's data.
+
+use super::bindings as sys;
+use super::cq::{Arm, CqEvents, CqInit, WcOut};
+use super::device::{Device, Driver};
+use super::kmem::KernelMemory;
+use super::qp::{
+    AddressVector, CoreQp, PdId, QpAttrValues, QpCaps, QpInit, QpType, RecvWr, SendWr, UdWr,
+};
+use super::udata::UData;
+use super::uobject::{Owner, UHandle, UKind, UverbsFile};
+use core::marker::PhantomData;
+use core::mem::size_of;
+use kernel::error::{from_result, to_result};
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// A core object (`ib_ucontext`, `ib_pd`, ...) followed by driver data; the
+/// core allocates it zeroed with the size the ops table gives.
+#[repr(C)]
+struct Object<I, D> {
+    ib: I,
+    data: D,
+}
+
+impl<I, D> Object<I, D> {
+    /// Stores `data` behind the core object at `ib`.
+    ///
+    /// # Safety
+    ///
+    /// `ib` must start an allocation of at least `size_of::<Self>()` bytes
+    /// (the size the ops table declares for `I`), whose data is unset.
+    unsafe fn init(ib: *mut I, data: D) {
+        // SAFETY: per the caller, the data field is in bounds and unset.
+        unsafe { core::ptr::write(&raw mut (*ib.cast::<Self>()).data, data) }
+    }
+
+    /// The data behind the core object at `ib`.
+    ///
+    /// # Safety
+    ///
+    /// `init` must have stored data behind `ib`, which must stay alive and
+    /// initialised for `'a`.
+    unsafe fn data<'a>(ib: *mut I) -> &'a D {
+        // SAFETY: per the caller.
+        unsafe { &(*ib.cast::<Self>()).data }
+    }
+
+    /// Drops the data behind the core object at `ib`; the core frees the
+    /// memory afterwards.
+    ///
+    /// # Safety
+    ///
+    /// `init` must have stored data behind `ib`, and nothing may use it again.
+    unsafe fn drop_data(ib: *mut I) {
+        // SAFETY: per the caller, the data is set and not used again.
+        unsafe { core::ptr::drop_in_place(&raw mut (*ib.cast::<Self>()).data) }
+    }
+}
+
+/// What follows a core `ib_cq`: its event link and the driver's data.
+struct CqObject<T: Driver> {
+    events: Arc<CqEvents>,
+    data: T::Cq,
+}
+
+/// The ops table of driver `T`.
+pub(super) struct Ops<T>(PhantomData<T>);
+
+impl<T: Driver> Ops<T> {
+    pub(super) const TABLE: sys::ib_device_ops = {
+        // SAFETY: all-zeroes is valid for `ib_device_ops` (null pointers and
+        // `None` callbacks).
+        let mut o: sys::ib_device_ops = unsafe { core::mem::zeroed() };
+        o.driver_id = T::DRIVER_ID.raw();
+        o.uverbs_abi_ver = T::UVERBS_ABI_VER;
+        o.dealloc_driver = Some(Self::dealloc_driver);
+        o.query_device = Some(Self::query_device);
+        o.query_port = Some(Self::query_port);
+        o.query_pkey = Some(Self::query_pkey);
+        o.get_port_immutable = Some(Self::get_port_immutable);
+        o.get_link_layer = Some(Self::get_link_layer);
+        o.alloc_ucontext = Some(Self::alloc_ucontext);
+        o.dealloc_ucontext = Some(Self::dealloc_ucontext);
+        o.alloc_pd = Some(Self::alloc_pd);
+        o.dealloc_pd = Some(Self::dealloc_pd);
+        if !T::HW_STATS.is_empty() {
+            o.alloc_hw_port_stats = Some(Self::alloc_hw_port_stats);
+            o.get_hw_stats = Some(Self::get_hw_stats);
+        }
+        o.size_ib_ucontext = size_of::<Object<sys::ib_ucontext, T::UContext>>();
+        o.size_ib_pd = size_of::<Object<sys::ib_pd, T::Pd>>();
+        o.create_cq = Some(Self::create_cq);
+        o.destroy_cq = Some(Self::destroy_cq);
+        o.resize_user_cq = Some(Self::resize_user_cq);
+        o.poll_cq = Some(Self::poll_cq);
+        o.req_notify_cq = Some(Self::req_notify_cq);
+        o.size_ib_cq = size_of::<Object<sys::ib_cq, CqObject<T>>>();
+        o.mmap = Some(super::mmap::mmap);
+        o.mmap_free = Some(super::mmap::mmap_free);
+        o.create_ah = Some(Self::create_ah);
+        o.create_user_ah = Some(Self::create_ah);
+        o.query_ah = Some(Self::query_ah);
+        o.destroy_ah = Some(Self::destroy_ah);
+        o.size_ib_ah = size_of::<Object<sys::ib_ah, T::Ah>>();
+        o.create_qp = Some(Self::create_qp);
+        o.modify_qp = Some(Self::modify_qp);
+        o.query_qp = Some(Self::query_qp);
+        o.destroy_qp = Some(Self::destroy_qp);
+        o.size_ib_qp = size_of::<Object<sys::ib_qp, T::Qp>>();
+        o.post_send = Some(Self::post_send);
+        o.post_recv = Some(Self::post_recv);
+        o.get_dma_mr = Some(Self::get_dma_mr);
+        o.dereg_mr = Some(Self::dereg_mr);
+        o.reg_user_mr = Some(Self::reg_user_mr);
+        o
+    };
+
+    unsafe extern "C" fn dealloc_driver(ib: *mut sys::ib_device) {
+        // SAFETY: the core calls this once, for a device of this driver,
+        // after every other op has returned; the memory is freed after.
+        unsafe {
+            let dev = ib.cast::<Device<T>>();
+            T::dealloc(&*dev);
+            core::ptr::drop_in_place(&raw mut (*dev).data);
+        }
+    }
+
+    unsafe extern "C" fn alloc_hw_port_stats(
+        _ib: *mut sys::ib_device,
+        _port: u32,
+    ) -> *mut sys::rdma_hw_stats {
+        // SAFETY: the descriptors are static and `StatDesc` is a transparent
+        // `rdma_stat_desc`; the core frees the result.
+        unsafe {
+            sys::rdma_alloc_hw_stats_struct(
+                T::HW_STATS.as_ptr().cast(),
+                T::HW_STATS.len() as i32,
+                sys::RDMA_HW_STATS_DEFAULT_LIFESPAN as _,
+            )
+        }
+    }
+
+    unsafe extern "C" fn get_hw_stats(
+        ib: *mut sys::ib_device,
+        stats: *mut sys::rdma_hw_stats,
+        _port: u32,
+        _index: kernel::ffi::c_int,
+    ) -> kernel::ffi::c_int {
+        let n = T::HW_STATS.len();
+        // SAFETY: `stats` came from `alloc_hw_port_stats`, with one value
+        // per descriptor, and the core holds its lock across this call.
+        let values = unsafe { (*stats).value.as_mut_slice(n) };
+        // SAFETY: the core passes our device.
+        T::hw_stats(unsafe { Device::from_ib(ib) }, values);
+        n as kernel::ffi::c_int
+    }
+
+    unsafe extern "C" fn query_device(
+        ib: *mut sys::ib_device,
+        attr: *mut sys::ib_device_attr,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // A provider may pass driver data in or out: ours takes none.
+            // SAFETY: a non-null `udata` is valid for the call.
+            if !udata.is_null() && unsafe { (*udata).inlen != 0 || (*udata).outlen != 0 } {
+                return Err(EINVAL);
+            }
+            // SAFETY: the core passes our device and a valid `attr`.
+            unsafe { T::query_device(Device::from_ib(ib))?.write_raw(&mut *attr) };
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn query_port(
+        ib: *mut sys::ib_device,
+        port: u32,
+        attr: *mut sys::ib_port_attr,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: the core passes our device and a valid `attr`.
+        from_result(|| unsafe {
+            T::query_port(Device::from_ib(ib), port)?.write_raw(&mut *attr);
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn query_pkey(
+        ib: *mut sys::ib_device,
+        port: u32,
+        index: u16,
+        pkey: *mut u16,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core passes our device and a valid `pkey`.
+            unsafe { *pkey = T::query_pkey(Device::from_ib(ib), port, index)? };
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn get_port_immutable(
+        ib: *mut sys::ib_device,
+        port: u32,
+        imm: *mut sys::ib_port_immutable,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: all-zeroes is a valid `ib_port_attr`.
+            let mut attr: sys::ib_port_attr = unsafe { core::mem::zeroed() };
+            // SAFETY: our device, a valid local, a valid `imm`.
+            unsafe {
+                to_result(sys::ib_query_port(ib, port, &mut attr))?;
+                (*imm).pkey_tbl_len = attr.pkey_tbl_len as i32;
+                (*imm).gid_tbl_len = attr.gid_tbl_len;
+                (*imm).core_cap_flags = sys::RDMA_CORE_PORT_IBA_ROCE_UDP_ENCAP;
+                (*imm).max_mad_size = sys::IB_MGMT_MAD_SIZE as u32;
+            }
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn get_link_layer(
+        _ib: *mut sys::ib_device,
+        _port: u32,
+    ) -> sys::rdma_link_layer {
+        sys::rdma_link_layer_IB_LINK_LAYER_ETHERNET
+    }
+
+    unsafe extern "C" fn alloc_ucontext(
+        uc: *mut sys::ib_ucontext,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core allocated `uc` with `size_ib_ucontext` bytes,
+            // zeroed, and set its device to one of ours.
+            unsafe {
+                let file = UverbsFile((*uc).ufile as usize);
+                let data = T::alloc_ucontext(Device::from_ib((*uc).device), file)?;
+                Object::<_, T::UContext>::init(uc, data);
+            }
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn dealloc_ucontext(uc: *mut sys::ib_ucontext) {
+        // SAFETY: `alloc_ucontext` succeeded for `uc`; the core calls this
+        // once.
+        unsafe { Object::<_, T::UContext>::drop_data(uc) }
+    }
+
+    /// The user context of a user call's `udata`; `None` for the kernel's
+    /// calls (a null `udata`).
+    ///
+    /// # Safety
+    ///
+    /// `udata` must be null or the driver udata of a call's bundle on one
+    /// of our devices, whose context (a user call's always has one) lives
+    /// for `'a`.
+    unsafe fn uctx<'a>(udata: *mut sys::ib_udata) -> Option<&'a T::UContext> {
+        if udata.is_null() {
+            return None;
+        }
+        // SAFETY: per the caller; `alloc_ucontext` initialised the context.
+        unsafe {
+            let uc = sys::rxe_migros_udata_ucontext(udata);
+            Some(Object::<_, T::UContext>::data(uc))
+        }
+    }
+
+    unsafe extern "C" fn alloc_pd(
+        pd: *mut sys::ib_pd,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: as for `alloc_ucontext`, with `size_ib_pd`; `udata`
+            // is null or the call's.
+            unsafe {
+                let owner = Owner {
+                    uctx: Self::uctx(udata),
+                    handle: UHandle::at(&raw mut (*pd).uobject, UKind::Plain),
+                };
+                let dev = Device::from_ib((*pd).device);
+                let data = T::alloc_pd(dev, PdId(pd as usize), owner)?;
+                Object::<_, T::Pd>::init(pd, data);
+            }
+            Ok(0)
+        })
+    }
+
+    /// Makes a new MR as the core expects one back: `make` gets its
+    /// handle's location, and returns its data and keys.
+    fn new_mr(make: impl FnOnce(UHandle) -> Result<(T::Mr, u32, u32)>) -> *mut sys::ib_mr {
+        let made = KBox::<Object<sys::ib_mr, T::Mr>>::new_uninit(GFP_KERNEL)
+            .map_err(Error::from)
+            .and_then(|mut slot| {
+                let at = slot.as_mut_ptr();
+                // SAFETY: a field of the allocation, not read until set. The
+                // `uobject` member starts its union (bindgen's marker for it
+                // takes no room).
+                let handle = unsafe {
+                    let field = &raw mut (*at).ib.__bindgen_anon_1.uobject;
+                    UHandle::at(field.cast::<*mut sys::ib_uobject>(), UKind::Plain)
+                };
+                let (data, lkey, rkey) = make(handle)?;
+                // SAFETY: all-zeroes is a valid `ib_mr`; the core fills in
+                // its device, PD, type and uobject when we return.
+                let mut ib: sys::ib_mr = unsafe { core::mem::zeroed() };
+                ib.lkey = lkey;
+                ib.rkey = rkey;
+                Ok(KBox::write(slot, Object { ib, data }))
+            });
+        match made {
+            // `dereg_mr` takes the box back.
+            Ok(mr) => KBox::into_raw(mr).cast(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+
+    unsafe extern "C" fn get_dma_mr(
+        pd: *mut sys::ib_pd,
+        access: kernel::ffi::c_int,
+    ) -> *mut sys::ib_mr {
+        // SAFETY: the core passes a PD of one of our devices, and asks
+        // for a DMA MR only for a kernel consumer's PD (`ib_alloc_pd`).
+        let (dev, memory) = unsafe { (Device::<T>::from_ib((*pd).device), KernelMemory::new()) };
+        Self::new_mr(|_| T::get_dma_mr(dev, PdId(pd as usize), access, memory))
+    }
+
+    unsafe extern "C" fn reg_user_mr(
+        pd: *mut sys::ib_pd,
+        start: u64,
+        len: u64,
+        iova: u64,
+        access: kernel::ffi::c_int,
+        dmah: *mut sys::ib_dmah,
+        udata: *mut sys::ib_udata,
+    ) -> *mut sys::ib_mr {
+        if !dmah.is_null() {
+            return EOPNOTSUPP.to_ptr();
+        }
+        // SAFETY: the core passes a PD of one of our devices, in a call
+        // from the process whose memory it names.
+        let dev = unsafe { Device::<T>::from_ib((*pd).device) };
+        // SAFETY: `udata` is the call's.
+        let uctx = unsafe { Self::uctx(udata) };
+        Self::new_mr(|handle| {
+            let owner = Owner { uctx, handle };
+            T::reg_user_mr(dev, PdId(pd as usize), start, len, iova, access, owner)
+        })
+    }
+
+    unsafe extern "C" fn dereg_mr(
+        mr: *mut sys::ib_mr,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: every MR of ours was made by `new_mr` from a
+        // `KBox<Object<ib_mr, T::Mr>>`, and the core deregisters it once.
+        let mr = unsafe { KBox::from_raw(mr.cast::<Object<sys::ib_mr, T::Mr>>()) };
+        // SAFETY: the MR's device is ours and live.
+        T::dereg_mr(unsafe { Device::from_ib(mr.ib.device) }, &mr.data);
+        drop(mr);
+        0
+    }
+
+    unsafe extern "C" fn create_cq(
+        cq: *mut sys::ib_cq,
+        attr: *const sys::ib_cq_init_attr,
+        attrs: *mut sys::uverbs_attr_bundle,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core passes a CQ of our device, allocated with
+            // `size_ib_cq` bytes, its attributes and, for a user call, the
+            // call's bundle.
+            unsafe {
+                let attr = &*attr;
+                if attr.flags != 0 {
+                    return Err(EOPNOTSUPP);
+                }
+                let raw = sys::rxe_migros_attrs_udata(attrs);
+                // uverbs points a process's CQ at the event queue of its
+                // completion channel, if it has one, before calling us.
+                let context = (*cq).cq_context as usize;
+                let init = CqInit {
+                    entries: attr.cqe,
+                    comp_vector: attr.comp_vector,
+                    channel: (!raw.is_null() && context != 0).then_some(context),
+                };
+                let owner = Owner {
+                    uctx: Self::uctx(raw),
+                    handle: UHandle::at(&raw mut (*cq).uobject, UKind::Cq),
+                };
+                let udata = UData::from_raw(raw);
+                let events = CqEvents::new(cq)?;
+                let dev = Device::<T>::from_ib((*cq).device);
+                let (data, entries) =
+                    T::create_cq(dev, &init, udata.as_ref(), events.clone(), owner)
+                        .inspect_err(|_| events.revoke())?;
+                (*cq).cqe = entries as i32;
+                Object::<_, CqObject<T>>::init(cq, CqObject { events, data });
+            }
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `cq` must be a CQ of ours that `create_cq` initialised.
+    unsafe fn cq<'a>(cq: *mut sys::ib_cq) -> &'a CqObject<T> {
+        // SAFETY: per the caller.
+        unsafe { Object::<_, CqObject<T>>::data(cq) }
+    }
+
+    unsafe extern "C" fn destroy_cq(
+        cq: *mut sys::ib_cq,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: the core destroys a CQ of ours once, when no QP uses it.
+        unsafe {
+            Self::cq(cq).events.revoke();
+            Object::<_, CqObject<T>>::drop_data(cq);
+        }
+        0
+    }
+
+    unsafe extern "C" fn resize_user_cq(
+        cq: *mut sys::ib_cq,
+        entries: kernel::ffi::c_uint,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: a CQ of ours, and the udata of the user's call.
+            unsafe {
+                let udata = UData::from_raw(udata).ok_or(EINVAL)?;
+                let n = T::resize_user_cq(&Self::cq(cq).data, entries, &udata)?;
+                (*cq).cqe = n as i32;
+            }
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn poll_cq(
+        cq: *mut sys::ib_cq,
+        n: kernel::ffi::c_int,
+        wc: *mut sys::ib_wc,
+    ) -> kernel::ffi::c_int {
+        if n <= 0 || wc.is_null() {
+            return 0;
+        }
+        // SAFETY: a CQ of ours, and room for `n` completions at `wc`.
+        unsafe {
+            let wc = core::slice::from_raw_parts_mut(wc, n as usize);
+            T::poll_cq(&Self::cq(cq).data, &mut WcOut::new(wc)) as kernel::ffi::c_int
+        }
+    }
+
+    unsafe extern "C" fn req_notify_cq(
+        cq: *mut sys::ib_cq,
+        flags: sys::ib_cq_notify_flags,
+    ) -> kernel::ffi::c_int {
+        let report_missed = flags & sys::ib_cq_notify_flags_IB_CQ_REPORT_MISSED_EVENTS != 0;
+        let arm = Arm::from_abi(flags);
+        // SAFETY: a CQ of ours.
+        unsafe { T::req_notify_cq(&Self::cq(cq).data, arm, report_missed) as kernel::ffi::c_int }
+    }
+
+    unsafe extern "C" fn create_ah(
+        ah: *mut sys::ib_ah,
+        init: *mut sys::rdma_ah_init_attr,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core passes an AH of our device, allocated with
+            // `size_ib_ah` bytes, and its resolved attributes.
+            unsafe {
+                let init = &*init;
+                let attr = init.ah_attr.as_ref().ok_or(EINVAL)?;
+                if attr.port_num != 1 {
+                    return Err(EINVAL);
+                }
+                let av = AddressVector::from_ah(attr)?;
+                let sleepable =
+                    init.flags & sys::rdma_create_ah_flags_RDMA_CREATE_AH_SLEEPABLE != 0;
+                let owner = Owner {
+                    uctx: Self::uctx(udata),
+                    handle: UHandle::at(&raw mut (*ah).uobject, UKind::Plain),
+                };
+                let udata = UData::from_raw(udata);
+                let dev = Device::<T>::from_ib((*ah).device);
+                let pd = PdId((*ah).pd as usize);
+                let data = T::create_ah(dev, pd, &av, udata.as_ref(), sleepable, owner)?;
+                Object::<_, T::Ah>::init(ah, data);
+            }
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `ah` must be an AH of ours that `create_ah` initialised.
+    unsafe fn ah<'a>(ah: *mut sys::ib_ah) -> &'a T::Ah {
+        // SAFETY: per the caller.
+        unsafe { Object::<_, T::Ah>::data(ah) }
+    }
+
+    unsafe extern "C" fn query_ah(
+        ah: *mut sys::ib_ah,
+        attr: *mut sys::rdma_ah_attr,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: an AH of ours and a valid output.
+        unsafe { T::query_ah(Self::ah(ah)).to_ah(1, &mut *attr) };
+        0
+    }
+
+    unsafe extern "C" fn destroy_ah(ah: *mut sys::ib_ah, _flags: u32) -> kernel::ffi::c_int {
+        // SAFETY: the core destroys an AH of ours once.
+        unsafe {
+            T::destroy_ah(Device::from_ib((*ah).device), Self::ah(ah));
+            Object::<_, T::Ah>::drop_data(ah);
+        }
+        0
+    }
+
+    unsafe extern "C" fn create_qp(
+        qp: *mut sys::ib_qp,
+        init: *mut sys::ib_qp_init_attr,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core passes a QP of our device, allocated with
+            // `size_ib_qp` bytes, its attributes with CQs of the same device,
+            // and for a user call the call's udata.
+            unsafe {
+                let attr = &mut *init;
+                let qp_type = QpType::from_raw(attr.qp_type).ok_or(EOPNOTSUPP)?;
+                if attr.send_cq.is_null() || attr.recv_cq.is_null() {
+                    return Err(EINVAL);
+                }
+                let init = QpInit {
+                    qp_type,
+                    pd: PdId((*qp).pd as usize),
+                    caps: QpCaps::from_raw(&attr.cap),
+                    sq_sig_all: attr.sq_sig_type == sys::ib_sig_type_IB_SIGNAL_ALL_WR,
+                    send_cq: &Self::cq(attr.send_cq).data,
+                    recv_cq: &Self::cq(attr.recv_cq).data,
+                    has_srq: !attr.srq.is_null(),
+                    create_flags: attr.create_flags,
+                    core: CoreQp::new(qp),
+                };
+                let owner = Owner {
+                    uctx: Self::uctx(udata),
+                    handle: UHandle::at(&raw mut (*qp).uobject, UKind::Qp),
+                };
+                let udata = UData::from_raw(udata);
+                let dev = Device::<T>::from_ib((*qp).device);
+                let (data, qpn, caps) = T::create_qp(dev, &init, udata.as_ref(), owner)?;
+                (*qp).qp_num = qpn;
+                caps.write_raw(&mut attr.cap);
+                Object::<_, T::Qp>::init(qp, data);
+            }
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `qp` must be a QP of ours that `create_qp` initialised.
+    unsafe fn qp<'a>(qp: *mut sys::ib_qp) -> &'a T::Qp {
+        // SAFETY: per the caller.
+        unsafe { Object::<_, T::Qp>::data(qp) }
+    }
+
+    unsafe extern "C" fn modify_qp(
+        qp: *mut sys::ib_qp,
+        attr: *mut sys::ib_qp_attr,
+        mask: kernel::ffi::c_int,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: a QP of ours and valid attributes; the core has resolved
+        // the address (source GID entry, destination MAC) if one is given.
+        from_result(|| unsafe {
+            let mask = mask as u32;
+            T::modify_qp(Self::qp(qp), &QpAttrValues::from_raw(&*attr, mask)?, mask).map(|()| 0)
+        })
+    }
+
+    unsafe extern "C" fn query_qp(
+        qp: *mut sys::ib_qp,
+        attr: *mut sys::ib_qp_attr,
+        _mask: kernel::ffi::c_int,
+        init: *mut sys::ib_qp_init_attr,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: a QP of ours and valid outputs; the core's fields of
+            // the QP are read as the core set them.
+            unsafe {
+                let (values, caps, sig_all) = T::query_qp(Self::qp(qp))?;
+                values.write_raw(&mut *attr);
+                let init = &mut *init;
+                init.event_handler = (*qp).event_handler;
+                init.qp_context = (*qp).qp_context;
+                init.send_cq = (*qp).send_cq;
+                init.recv_cq = (*qp).recv_cq;
+                init.srq = (*qp).srq;
+                caps.write_raw(&mut init.cap);
+                init.sq_sig_type = if sig_all {
+                    sys::ib_sig_type_IB_SIGNAL_ALL_WR
+                } else {
+                    sys::ib_sig_type_IB_SIGNAL_REQ_WR
+                };
+                init.qp_type = (*qp).qp_type;
+                init.port_num = 1;
+                caps.write_raw(&mut (*attr).cap);
+            }
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn post_send(
+        qp: *mut sys::ib_qp,
+        wr: *const sys::ib_send_wr,
+        bad: *mut *const sys::ib_send_wr,
+    ) -> kernel::ffi::c_int {
+        if wr.is_null() {
+            // SAFETY: a QP of ours, in a call of its owner.
+            return from_result(|| unsafe {
+                T::post_send(Device::from_ib((*qp).device), Self::qp(qp)).map(|()| 0)
+            });
+        }
+        // A kernel consumer's chain: each request is queued or the first
+        // that is not is handed back.
+        // SAFETY: a QP of ours; the consumer's chain is valid for the call,
+        // and a UD or GSI QP's requests are `struct ib_ud_wr`s naming AHs
+        // of our device.
+        unsafe {
+            let data = Self::qp(qp);
+            let ud_qp = matches!(
+                (*qp).qp_type,
+                sys::ib_qp_type_IB_QPT_UD | sys::ib_qp_type_IB_QPT_GSI
+            );
+            let mut w = wr;
+            let mut err = 0;
+            while !w.is_null() {
+                let ud = if ud_qp {
+                    let u = &*w.cast::<sys::ib_ud_wr>();
+                    if u.ah.is_null() {
+                        err = EINVAL.to_errno();
+                        break;
+                    }
+                    Some(UdWr {
+                        ah: Self::ah(u.ah),
+                        remote_qpn: u.remote_qpn,
+                        remote_qkey: u.remote_qkey,
+                    })
+                } else {
+                    None
+                };
+                if let Err(e) = T::post_kernel_send(data, &SendWr::new(&*w, ud)) {
+                    err = e.to_errno();
+                    break;
+                }
+                w = (*w).next;
+            }
+            if !bad.is_null() {
+                *bad = w;
+            }
+            T::kick_send(data);
+            err
+        }
+    }
+
+    unsafe extern "C" fn post_recv(
+        qp: *mut sys::ib_qp,
+        wr: *const sys::ib_recv_wr,
+        bad: *mut *const sys::ib_recv_wr,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: a QP of ours; the consumer's chain is valid for the call.
+        unsafe {
+            let data = Self::qp(qp);
+            let mut w = wr;
+            let mut err = 0;
+            while !w.is_null() {
+                if let Err(e) = T::post_kernel_recv(data, &RecvWr::new(&*w)) {
+                    err = e.to_errno();
+                    break;
+                }
+                w = (*w).next;
+            }
+            if !bad.is_null() {
+                *bad = w;
+            }
+            err
+        }
+    }
+
+    unsafe extern "C" fn destroy_qp(
+        qp: *mut sys::ib_qp,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: the core destroys a QP of ours once.
+        unsafe {
+            T::destroy_qp(Device::from_ib((*qp).device), Self::qp(qp));
+            Object::<_, T::Qp>::drop_data(qp);
+        }
+        0
+    }
+
+    unsafe extern "C" fn dealloc_pd(
+        pd: *mut sys::ib_pd,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: as for `dealloc_ucontext`.
+        unsafe { Object::<_, T::Pd>::drop_data(pd) };
+        0
+    }
+}
