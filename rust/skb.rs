@@ -215,6 +215,19 @@ impl TxSkb {
         unsafe { sys::rxe_migros_skb_set_transport_header(self.skb.as_ptr(), offset as i32) }
     }
 
+    /// The packet as if it had been received on the netdev it was built
+    /// for: a packet to one of the sender's own addresses, which a driver
+    /// hands to its own receive path (the stack would hand it back on
+    /// `lo`, where the driver has no device).
+    pub fn into_received(self) -> SkBuff {
+        let p = self.into_raw();
+        // SAFETY: an owned, live, linear packet whose network header is
+        // set and whose `dev` is the netdev `alloc` was given, which the
+        // sender holds while it hands the packet on; a packet queued
+        // afterwards is only read for its bytes.
+        unsafe { SkBuff::from_raw(NonNull::new_unchecked(p)) }
+    }
+
     /// Gives the packet up to the caller, who must free or send it.
     pub(crate) fn into_raw(self) -> *mut sys::sk_buff {
         let p = self.skb.as_ptr();

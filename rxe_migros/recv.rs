@@ -14,6 +14,7 @@ use crate::counters::Counter;
 use crate::proto::opcode::{flags, Transport};
 use crate::proto::roce::Datagram;
 use crate::proto::ParseError;
+use crate::rdma::bh::BhOff;
 use crate::rdma::device::DeviceRef;
 use crate::rdma::skb::SkBuff;
 use crate::rdma::udp_tunnel::Receiver;
@@ -24,61 +25,75 @@ use kernel::prelude::*;
 pub(crate) struct Recv;
 
 impl Receiver for Recv {
-    fn recv(mut skb: SkBuff) {
-        // Packets on netdevs without a device of ours are not for us.
-        let Some(dev) = DeviceRef::<Rxe>::by_netdev(skb.dev(), crate::this_module()) else {
-            return;
-        };
-        let Ok(l3) = skb.network_bytes() else {
-            return;
-        };
-        let (counter, why) = match Datagram::parse(l3) {
-            Err(ParseError::BadIcrc) => (Counter::RcvdBadIcrc, ParseError::BadIcrc),
-            Err(e) => (Counter::RcvdMalformed, e),
-            Ok(datagram) => {
-                if let Err(c) = check_addressing(&dev, &datagram) {
-                    if dev.counters.inc_first(c) {
-                        pr_info!(
-                            "{}: dropped a packet from {:?} to {:?} ({}); counting further ones in hw_counters\n",
-                            dev.name(),
-                            Gid(&datagram.src),
-                            Gid(&datagram.dst),
-                            match c {
-                                Counter::RcvdBadPkey => "not the default P_Key",
-                                _ => "to none of the device's addresses",
-                            }
-                        );
-                    }
-                    return;
-                }
-                let info = datagram.packet.info;
-                if info.has(flags::RESUME) && info.transport == Transport::Ud {
-                    crate::migration::on_ud_move(&dev, &datagram);
-                    return;
-                }
-                let qpn = datagram.packet.bth.dest_qpn;
-                if let Some(qp) = dev.qps.get(qpn) {
-                    if qp.deliver(skb).is_err() {
-                        dev.counters.inc(Counter::RcvdNoDest);
-                    }
-                    return;
-                }
-                if dev.counters.inc_first(Counter::RcvdNoDest) {
+    fn recv(skb: SkBuff) {
+        receive(skb)
+    }
+}
+
+/// Receives a packet the device sent to one of its own addresses, with the
+/// checks and counters of any other. Softirqs are kept off, as for a packet
+/// from the socket: the receive path's locks expect it, and it makes the
+/// call an RCU reader that `wait_for_receivers` waits for.
+pub(crate) fn loopback(skb: SkBuff) {
+    let _bh = BhOff::new();
+    receive(skb)
+}
+
+/// A datagram that reached UDP port 4791 (see the module's description).
+fn receive(mut skb: SkBuff) {
+    // Packets on netdevs without a device of ours are not for us.
+    let Some(dev) = DeviceRef::<Rxe>::by_netdev(skb.dev(), crate::this_module()) else {
+        return;
+    };
+    let Ok(l3) = skb.network_bytes() else {
+        return;
+    };
+    let (counter, why) = match Datagram::parse(l3) {
+        Err(ParseError::BadIcrc) => (Counter::RcvdBadIcrc, ParseError::BadIcrc),
+        Err(e) => (Counter::RcvdMalformed, e),
+        Ok(datagram) => {
+            if let Err(c) = check_addressing(&dev, &datagram) {
+                if dev.counters.inc_first(c) {
                     pr_info!(
-                        "{}: dropped a packet for a QP it does not have; counting further ones in hw_counters/rcvd_no_dest\n",
-                        dev.name()
+                        "{}: dropped a packet from {:?} to {:?} ({}); counting further ones in hw_counters\n",
+                        dev.name(),
+                        Gid(&datagram.src),
+                        Gid(&datagram.dst),
+                        match c {
+                            Counter::RcvdBadPkey => "not the default P_Key",
+                            _ => "to none of the device's addresses",
+                        }
                     );
                 }
                 return;
             }
-        };
-        if dev.counters.inc_first(counter) {
-            pr_info!(
-                "{}: dropped a bad RoCEv2 packet ({:?}); counting further ones in hw_counters\n",
-                dev.name(),
-                why
-            );
+            let info = datagram.packet.info;
+            if info.has(flags::RESUME) && info.transport == Transport::Ud {
+                crate::migration::on_ud_move(&dev, &datagram);
+                return;
+            }
+            let qpn = datagram.packet.bth.dest_qpn;
+            if let Some(qp) = dev.qps.get(qpn) {
+                if qp.deliver(skb).is_err() {
+                    dev.counters.inc(Counter::RcvdNoDest);
+                }
+                return;
+            }
+            if dev.counters.inc_first(Counter::RcvdNoDest) {
+                pr_info!(
+                    "{}: dropped a packet for a QP it does not have; counting further ones in hw_counters/rcvd_no_dest\n",
+                    dev.name()
+                );
+            }
+            return;
         }
+    };
+    if dev.counters.inc_first(counter) {
+        pr_info!(
+            "{}: dropped a bad RoCEv2 packet ({:?}); counting further ones in hw_counters\n",
+            dev.name(),
+            why
+        );
     }
 }
 

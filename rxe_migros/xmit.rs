@@ -69,6 +69,15 @@ pub(crate) fn send(
     fill(&mut roce[start..start + payload_len])?;
     encap.seal(buf).map_err(|_| EINVAL)?;
     skb.set_transport_offset(hl - 8);
+    if dev.roce_gid_index(1, &encap.dst).is_ok() {
+        // To one of the device's own addresses (two QPs of one device):
+        // straight to the receive path, as the C rxe's rxe_loopback does.
+        // Routed, it would come back on `lo`, where we have no device.
+        dev.counters.inc(Counter::SentPkts);
+        dev.counters.add(Counter::SentBytes, total as u64);
+        crate::recv::loopback(skb.into_received());
+        return Ok(());
+    }
     let net = ndev.net();
     let route = if encap.ipv6 {
         Route::v6(net, ndev.ifindex(), encap.src, encap.dst)
