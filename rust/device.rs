@@ -97,6 +97,12 @@ pub trait Driver: Send + Sync + Sized + 'static {
     ) -> Result<(Self::Mr, u32, u32)>;
     /// The MR is being deregistered; its data is dropped afterwards.
     fn dereg_mr(dev: &Device<Self>, mr: &Self::Mr);
+    /// Changes a process's MR in place (`ibv_rereg_mr`); the core moves
+    /// it to the new PD itself once this succeeds. EOPNOTSUPP unless the
+    /// driver offers it.
+    fn rereg_user_mr(_dev: &Device<Self>, _mr: &Self::Mr, _change: &MrChange) -> Result {
+        Err(EOPNOTSUPP)
+    }
     /// Creates a CQ. `udata` is `None` for kernel consumers; `events`
     /// reaches the consumer. Returns the CQ and its usable number of entries.
     fn create_cq(
@@ -171,6 +177,46 @@ pub trait Driver: Send + Sync + Sized + 'static {
     const HW_STATS: &'static [StatDesc] = &[];
     /// Reads the counters of `HW_STATS` into `values`, one for one.
     fn hw_stats(_dev: &Device<Self>, _values: &mut [u64]) {}
+
+    /// Whether the driver answers management datagrams itself
+    /// ([`Driver::process_mad`]); the core then also offers the port's
+    /// PMA counters in sysfs (`ports/N/counters`).
+    const PROCESS_MAD: bool = false;
+    /// Answers the management datagram `mad` (of `MAD_BYTES`) arriving at
+    /// `port`, or that the core asks on its own behalf, into `out`.
+    fn process_mad(
+        _dev: &Device<Self>,
+        _port: u32,
+        _mad: &[u8; MAD_BYTES],
+        _out: &mut [u8; MAD_BYTES],
+    ) -> MadAnswer {
+        MadAnswer::NotOurs
+    }
+}
+
+/// What `ibv_rereg_mr` asks to change (`IB_MR_REREG_TRANS`, `_PD`,
+/// `_ACCESS`); what is `None` stays.
+#[derive(Clone, Copy, Debug)]
+pub struct MrChange {
+    /// Other memory: (start, length, iova).
+    pub translation: Option<(u64, u64, u64)>,
+    pub pd: Option<PdId>,
+    /// `ib_access_flags`.
+    pub access: Option<i32>,
+}
+
+/// Bytes in a management datagram (`struct ib_mad`).
+pub const MAD_BYTES: usize = 256;
+
+/// What the driver made of a management datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MadAnswer {
+    /// The answer is in `out`, to be sent back (or read by the core).
+    Reply,
+    /// Not the driver's: the MAD layer's agents take it.
+    NotOurs,
+    /// Refused (a port the device does not have).
+    Failure,
 }
 
 /// An RDMA device of driver `T`: the core's `ib_device` followed by the

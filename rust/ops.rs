@@ -7,7 +7,7 @@
 
 use super::bindings as sys;
 use super::cq::{Arm, CqEvents, CqInit, WcOut};
-use super::device::{Device, Driver};
+use super::device::{Device, Driver, MadAnswer, MrChange, MAD_BYTES};
 use super::kmem::KernelMemory;
 use super::qp::{
     AddressVector, CoreQp, PdId, QpAttrValues, QpCaps, QpInit, QpType, RecvWr, SendWr, UdWr,
@@ -89,6 +89,9 @@ impl<T: Driver> Ops<T> {
         o.dealloc_ucontext = Some(Self::dealloc_ucontext);
         o.alloc_pd = Some(Self::alloc_pd);
         o.dealloc_pd = Some(Self::dealloc_pd);
+        if T::PROCESS_MAD {
+            o.process_mad = Some(Self::process_mad);
+        }
         if !T::HW_STATS.is_empty() {
             o.alloc_hw_port_stats = Some(Self::alloc_hw_port_stats);
             o.get_hw_stats = Some(Self::get_hw_stats);
@@ -118,6 +121,7 @@ impl<T: Driver> Ops<T> {
         o.get_dma_mr = Some(Self::get_dma_mr);
         o.dereg_mr = Some(Self::dereg_mr);
         o.reg_user_mr = Some(Self::reg_user_mr);
+        o.rereg_user_mr = Some(Self::rereg_user_mr);
         o
     };
 
@@ -188,6 +192,41 @@ impl<T: Driver> Ops<T> {
             T::query_port(Device::from_ib(ib), port)?.write_raw(&mut *attr);
             Ok(0)
         })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    unsafe extern "C" fn process_mad(
+        ib: *mut sys::ib_device,
+        _flags: kernel::ffi::c_int,
+        port: u32,
+        _in_wc: *const sys::ib_wc,
+        _in_grh: *const sys::ib_grh,
+        in_mad: *const sys::ib_mad,
+        out_mad: *mut sys::ib_mad,
+        out_mad_size: *mut usize,
+        _out_mad_pkey_index: *mut u16,
+    ) -> kernel::ffi::c_int {
+        use sys::{
+            ib_mad_result_IB_MAD_RESULT_REPLY as REPLY,
+            ib_mad_result_IB_MAD_RESULT_SUCCESS as SUCCESS,
+        };
+        // SAFETY: the core passes an IB MAD in and room for `*out_mad_size`
+        // bytes out (an IB MAD's at least; more only for OPA devices).
+        unsafe {
+            if in_mad.is_null() || out_mad.is_null() || *out_mad_size < MAD_BYTES {
+                return 0;
+            }
+            let mad = &*in_mad.cast::<[u8; MAD_BYTES]>();
+            let out = &mut *out_mad.cast::<[u8; MAD_BYTES]>();
+            match T::process_mad(Device::from_ib(ib), port, mad, out) {
+                MadAnswer::Reply => {
+                    *out_mad_size = MAD_BYTES;
+                    (SUCCESS | REPLY) as kernel::ffi::c_int
+                }
+                MadAnswer::NotOurs => SUCCESS as kernel::ffi::c_int,
+                MadAnswer::Failure => 0,
+            }
+        }
     }
 
     unsafe extern "C" fn query_pkey(
@@ -351,6 +390,39 @@ impl<T: Driver> Ops<T> {
             let owner = Owner { uctx, handle };
             T::reg_user_mr(dev, PdId(pd as usize), start, len, iova, access, owner)
         })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    unsafe extern "C" fn rereg_user_mr(
+        mr: *mut sys::ib_mr,
+        flags: kernel::ffi::c_int,
+        start: u64,
+        len: u64,
+        iova: u64,
+        access: kernel::ffi::c_int,
+        pd: *mut sys::ib_pd,
+        _udata: *mut sys::ib_udata,
+    ) -> *mut sys::ib_mr {
+        let has = |f: u32| flags as u32 & f != 0;
+        let change = MrChange {
+            translation: has(sys::ib_mr_rereg_flags_IB_MR_REREG_TRANS)
+                .then_some((start, len, iova)),
+            pd: has(sys::ib_mr_rereg_flags_IB_MR_REREG_PD).then(|| PdId(pd as usize)),
+            access: has(sys::ib_mr_rereg_flags_IB_MR_REREG_ACCESS).then_some(access),
+        };
+        // SAFETY: an MR of ours (made by `new_mr`), live for the call, on
+        // a live device of ours.
+        let (dev, data) = unsafe {
+            (
+                Device::<T>::from_ib((*mr).device),
+                Object::<_, T::Mr>::data(mr),
+            )
+        };
+        match T::rereg_user_mr(dev, data, &change) {
+            // Changed in place: the core keeps the same MR.
+            Ok(()) => core::ptr::null_mut(),
+            Err(e) => e.to_ptr(),
+        }
     }
 
     unsafe extern "C" fn dereg_mr(

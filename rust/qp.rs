@@ -80,6 +80,18 @@ impl QpCaps {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PdId(pub(crate) usize);
 
+impl PdId {
+    /// As a number, to keep in an atomic.
+    pub fn to_raw(self) -> usize {
+        self.0
+    }
+
+    /// Back from [`PdId::to_raw`].
+    pub fn from_raw(raw: usize) -> PdId {
+        PdId(raw)
+    }
+}
+
 /// What `ibv_create_qp` asked for, with the driver's CQs.
 pub struct QpInit<'a, Cq> {
     pub qp_type: QpType,

@@ -6,6 +6,7 @@
 use super::bindings as sys;
 use super::device::{Device, Driver};
 use core::ptr::NonNull;
+use kernel::error::to_result;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
@@ -79,6 +80,20 @@ impl Umem {
     }
 
     /// Copies `out.len()` bytes from offset `off` of the range.
+    /// Whether the pages, pinned as they are, serve `access`
+    /// (`ib_umem_check_rereg`): EACCES for write access to pages pinned
+    /// read-only.
+    pub fn serves(&self, access: i32) -> Result {
+        // SAFETY: the umem is live (owned); the call only reads it.
+        to_result(unsafe {
+            sys::ib_umem_check_rereg(
+                self.umem.as_ptr(),
+                sys::ib_mr_rereg_flags_IB_MR_REREG_ACCESS as i32,
+                access,
+            )
+        })
+    }
+
     pub fn read(&self, off: usize, out: &mut [u8]) -> Result {
         self.copy(off, Dir::Out(out))
     }

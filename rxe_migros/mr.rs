@@ -12,7 +12,7 @@ use crate::context::{self, Listing, Object};
 use crate::param::{MAX_MR_INDEX, MIN_MR_INDEX};
 use crate::proto::image;
 use crate::rdma::access::Access;
-use crate::rdma::device::Device;
+use crate::rdma::device::{Device, MrChange};
 use crate::rdma::kmem::KernelMemory;
 use crate::rdma::process::Process;
 use crate::rdma::qp::PdId;
@@ -20,7 +20,7 @@ use crate::rdma::umem::Umem;
 use crate::rdma::uobject::Owner;
 use crate::Rxe;
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{Arc, SetOnce};
 
 /// Access flags a software device honours (the C rxe's
@@ -53,8 +53,11 @@ enum Memory {
 /// What the device's pool, and the transport, hold of an MR.
 pub(crate) struct MrInner {
     key: u32,
-    pd: PdId,
-    access: Access,
+    /// Its PD and access, which `ibv_rereg_mr` may change while requests
+    /// look the MR up: each is read whole, and a request that races a
+    /// rereg sees the one or the other (as in the C rxe).
+    pd: Atomic<usize>,
+    access: Atomic<u32>,
     memory: Memory,
 }
 
@@ -101,10 +104,10 @@ fn find(
     access: Access,
 ) -> core::result::Result<(Arc<MrInner>, usize), MrError> {
     let mr = dev.mrs.get(key >> 8).ok_or(MrError::BadKey)?;
-    if mr.key != key || mr.pd != pd {
+    if mr.key != key || mr.pd() != pd {
         return Err(MrError::BadKey);
     }
-    if !mr.access.contains(access) {
+    if !mr.access().contains(access) {
         return Err(MrError::Access);
     }
     let size = match &mr.memory {
@@ -148,7 +151,7 @@ impl MrInner {
         Some(image::Mr {
             handle,
             pd,
-            access: self.access.bits(),
+            access: self.access().bits(),
             lkey: self.key,
             rkey: self.key,
             start: *start,
@@ -158,7 +161,11 @@ impl MrInner {
     }
 
     pub(crate) fn pd(&self) -> PdId {
-        self.pd
+        PdId::from_raw(self.pd.load(Relaxed))
+    }
+
+    fn access(&self) -> Access {
+        Access::from_abi(self.access.load(Relaxed))
     }
 
     /// Copies out of the MR at offset `off` (checked by [`lookup`]); EFAULT
@@ -200,7 +207,7 @@ impl MrInner {
         if umem.as_ref().is_some() {
             return Ok(false);
         }
-        let (start, len, access) = (*start, *len as u64, self.access.bits() as i32);
+        let (start, len, access) = (*start, *len as u64, self.access().bits() as i32);
         let handle = dev.handle();
         // SAFETY: `in_address_space` returns only once the worker is done
         // with it, and `dev` is alive until then.
@@ -239,8 +246,8 @@ impl Mr {
             Ok(Arc::new(
                 MrInner {
                     key: index << 8 | tag,
-                    pd,
-                    access,
+                    pd: Atomic::new(pd.to_raw()),
+                    access: Atomic::new(access.bits()),
                     memory,
                 },
                 GFP_KERNEL,
@@ -333,6 +340,38 @@ impl Mr {
 
     pub(crate) fn dereg(&self, dev: &Device<Rxe>) {
         dev.mrs.remove(self.inner.key >> 8);
+    }
+
+    /// `ibv_rereg_mr` of a process's MR: its PD and its access change in
+    /// place, keys and memory kept. Other memory is EOPNOTSUPP (as in the
+    /// C rxe: re-pinning under requests in flight is not offered); access
+    /// the device does not honour is EOPNOTSUPP; write access to memory
+    /// pinned read-only is EACCES.
+    pub(crate) fn rereg(&self, change: &MrChange) -> Result {
+        let mr = &self.inner;
+        let Memory::User { umem, .. } = &mr.memory else {
+            return Err(EINVAL);
+        };
+        if change.translation.is_some() {
+            return Err(EOPNOTSUPP);
+        }
+        if let Some(access) = change.access {
+            if !Access::from_abi(access as u32).within(SUPPORTED_ACCESS) {
+                return Err(EOPNOTSUPP);
+            }
+            // A restored MR not pinned yet is pinned with the access it
+            // has when it is adopted.
+            if let Some(pinned) = umem.as_ref() {
+                pinned.serves(access)?;
+            }
+        }
+        if let Some(pd) = change.pd {
+            mr.pd.store(pd.to_raw(), Relaxed);
+        }
+        if let Some(access) = change.access {
+            mr.access.store(access as u32, Relaxed);
+        }
+        Ok(())
     }
 }
 

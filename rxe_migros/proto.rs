@@ -28,6 +28,8 @@ pub(crate) mod mig;
 pub(crate) mod modify;
 #[path = "proto/src/opcode.rs"]
 pub(crate) mod opcode;
+#[path = "proto/src/pma.rs"]
+pub(crate) mod pma;
 #[path = "proto/src/psn.rs"]
 pub(crate) mod psn;
 #[path = "proto/src/queue.rs"]

@@ -22,7 +22,7 @@ use crate::migration::{KnownAt, NewSource};
 use crate::param::{MAX_QP_WR, MAX_SGE, MIN_QP_INDEX};
 use crate::proto::image;
 use crate::proto::mig::MigState;
-use crate::proto::modify::{self, AttrMask};
+use crate::proto::modify::{self, AttrMask, QpState as State};
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::proto::req::Service;
 use crate::proto::wqe::{self, SendHead, Sge, UdDest};
@@ -41,6 +41,7 @@ use crate::restore;
 use crate::transport::{Ctx, Transport};
 use crate::Rxe;
 use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{Arc, Mutex, SpinLockIrq};
 use kernel::workqueue::{impl_has_delayed_work, impl_has_work, DelayedWork, Work, WorkItem};
 use kernel::{new_delayed_work, new_mutex, new_spinlock_irq, new_work};
@@ -186,6 +187,10 @@ pub(crate) struct QpInner {
     pub(crate) rq: WorkQueue,
     #[pin]
     pub(crate) state: Mutex<QpState>,
+    /// The state (`attrs.state`'s ABI number), published after every change
+    /// for kernel consumers' posts, which may come with interrupts off and
+    /// can not take the mutex.
+    posting_state: Atomic<u32>,
     /// A kernel consumer's posts.
     #[pin]
     posts: SpinLockIrq<Posts>,
@@ -311,6 +316,7 @@ impl QpInner {
             rx: &self.rx,
         };
         let r = f(&mut st, &cx);
+        self.posting_state.store(st.attrs.state.abi(), Relaxed);
         if let Some(delay) = st.tx.timer_delay() {
             // Already armed is fine: when it fires it re-arms for what is
             // due then.
@@ -502,6 +508,7 @@ impl Qp {
                 ),
                 None => (Attrs::new(), tx),
             };
+            let posting_state = Atomic::new(attrs.state.abi());
             Ok(Arc::pin_init(
                 pin_init!(QpInner {
                     qpn,
@@ -522,6 +529,7 @@ impl Qp {
                         tx,
                         dead: false,
                     }),
+                    posting_state,
                     posts <- new_spinlock_irq!(posts),
                     rx <- SkbQueue::new(),
                     work <- new_work!("QpInner::work"),
@@ -578,9 +586,22 @@ impl Qp {
     }
 
     /// The send doorbell: work requests wait in the send queue.
+    /// EINVAL before RTS, as the C rxe: nothing may be sent yet.
     pub(crate) fn doorbell(&self, _dev: &Device<Rxe>) -> Result {
-        self.inner.with_transport(|st, cx| st.run(cx));
-        Ok(())
+        self.inner
+            .with_transport(|st, cx| {
+                if st.attrs.state < State::Rts {
+                    return Err(EINVAL);
+                }
+                st.run(cx);
+                Ok(())
+            })
+            .unwrap_or(Err(EINVAL))
+    }
+
+    /// The state kernel consumers' posts are checked against.
+    fn posting_state(&self) -> State {
+        State::from_abi(self.inner.posting_state.load(Relaxed)).unwrap_or(State::Error)
     }
 
     /// Queues a kernel consumer's send request (see
@@ -591,6 +612,10 @@ impl Qp {
         if !qp.kernel {
             // A process posts into its own rings.
             return Err(EOPNOTSUPP);
+        }
+        // As the C rxe: sends from RTS on, receives from INIT on.
+        if self.posting_state() < State::Rts {
+            return Err(EINVAL);
         }
         let code = match wr.opcode().ok_or(EINVAL)? {
             WrOpcode::Send => opcode::SEND,
@@ -660,6 +685,9 @@ impl Qp {
         let qp = &*self.inner;
         if !qp.kernel {
             return Err(EOPNOTSUPP);
+        }
+        if self.posting_state() < State::Init {
+            return Err(EINVAL);
         }
         let list = wr.sges()?;
         if list.count() > qp.caps.max_recv_sge as usize {

@@ -138,7 +138,20 @@ impl QpState {
             Verdict::Invalid => {
                 if service == Service::Rc {
                     self.send_ack(cx, Syndrome::Nak(NakCode::InvalidRequest), psn);
-                    self.fail(cx, WcStatus::RemInvReqErr);
+                    if let Some(r) = self.tx.recv.take() {
+                        let status = WcStatus::RemInvReqErr;
+                        self.complete_recv(
+                            cx,
+                            r.wr_id,
+                            status,
+                            0,
+                            0,
+                            None,
+                            false,
+                            NetworkType::None,
+                        );
+                    }
+                    self.to_error(cx);
                 }
             }
             Verdict::Paused => {
@@ -168,7 +181,7 @@ impl QpState {
         self.tx.write = None;
         if cx.qp.service == Service::Rc {
             self.send_ack(cx, Syndrome::Nak(code), psn);
-            self.fail(cx, status);
+            self.to_error(cx);
         }
     }
 

@@ -497,14 +497,25 @@ impl QpState {
         self.complete_send(cx, &w, status);
     }
 
-    /// Something failed for good: the QP goes to the error state, and
-    /// every outstanding work request completes flushed.
+    /// A request failed for good: it completes with `status`, the QP goes
+    /// to the error state, and every other outstanding work request
+    /// completes flushed.
     pub(crate) fn fail(&mut self, cx: &Ctx<'_>, status: WcStatus) {
         if self.attrs.state == State::Error {
             return;
         }
         if self.tx.comp_wqe != self.tx.started {
             self.retire_oldest(cx, status);
+        }
+        self.to_error(cx);
+    }
+
+    /// The QP goes to the error state on its own (its responder met a bad
+    /// request, whose receive, if any, has its own status): every posted
+    /// work request completes flushed, its own sends included.
+    pub(crate) fn to_error(&mut self, cx: &Ctx<'_>) {
+        if self.attrs.state == State::Error {
+            return;
         }
         self.attrs.state = State::Error;
         self.flush(cx);

@@ -12,7 +12,7 @@ load_ours
 must ip netns exec nsA rdma link add rxe0 type rxe netdev veth0
 out=$(python3 "$(dirname "$0")/verbs.py" rxe0 \
 	cq_sizes cq_too_big cq_resize cq_channel many_cqs cq_left_open \
-	mr_keys mr_refused mr_reuse mr_left_open 2>&1)
+	mr_keys mr_refused mr_reuse mr_rereg mr_left_open 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
 [ $rc -eq 0 ] || fail "$rc CQ and MR test(s) failed"

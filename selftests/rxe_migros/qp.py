@@ -276,14 +276,20 @@ def ud_send_status(env, qp, ah, mr):
                 send_flags=e.IBV_SEND_SIGNALED)
     wr.set_wr_ud(ah, 0x123, 0x11111111)
     qp.post_send(wr)
-    end = time.time() + 5
+    return completion_status(env, 7, 5)
+
+
+def completion_status(env, wr_id, seconds):
+    """The status of the next completion on env.cq, which must be WR
+    wr_id's, within the given time."""
+    end = time.time() + seconds
     while time.time() < end:
         n, wcs = env.cq.poll()
         if n:
-            check(wcs[0].wr_id == 7, f"a completion for WR {wcs[0].wr_id}")
+            check(wcs[0].wr_id == wr_id, f"a completion for WR {wcs[0].wr_id}")
             return wcs[0].status
         time.sleep(0.01)
-    raise Fail("no completion within 5 s")
+    raise Fail(f"no completion within {seconds} s")
 
 
 def test_ah_other_pd(env):
@@ -318,6 +324,39 @@ def test_ah_other_pd(env):
     check(sent == 1, f"{sent} packets left, wanted 1")
     for o in (qp, theirs, ours, mr, pd2):
         o.close()
+
+
+def test_post_before_rts(env):
+    # As the C rxe: the send doorbell is refused before RTS (in RESET, INIT
+    # and RTR), and nothing leaves; from RTS on the same request goes.
+    qp = env.qp()
+    mr = MR(env.pd, 4096, e.IBV_ACCESS_LOCAL_WRITE)
+    wr = SendWR(wr_id=1, opcode=e.IBV_WR_SEND, num_sge=1, sg=[SGE(mr.buf, 64, mr.lkey)])
+    before = sent_pkts()
+    refused("a send in RESET", errno.EINVAL, qp.post_send, wr)
+    qp.modify(init_attr(), INIT_MASK)
+    refused("a send in INIT", errno.EINVAL, qp.post_send, wr)
+    qp.modify(rtr_attr(qp.qp_num), RTR_MASK)
+    refused("a send in RTR", errno.EINVAL, qp.post_send, wr)
+    check(sent_pkts() == before, "a QP sent before RTS")
+    qp.modify(rts_attr(), RTS_MASK)
+    qp.post_send(wr)
+
+
+def test_honest_caps(env):
+    # What is not implemented yet is not advertised (UCX, SPDK and
+    # libfabric look before they use SRQs or atomics), and its verbs are
+    # refused.
+    a = env.attr
+    check(a.atomic_caps == e.IBV_ATOMIC_NONE, f"atomic_caps is {a.atomic_caps}")
+    for name in ("max_srq", "max_srq_wr", "max_srq_sge", "max_mw", "max_mcast_grp",
+                 "max_mcast_qp_attach"):
+        check(getattr(a, name) == 0, f"{name} is {getattr(a, name)}")
+    from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
+    refused("an SRQ", errno.EOPNOTSUPP, SRQ, env.pd, SrqInitAttr(SrqAttr(max_wr=16, max_sge=1)))
+    # What is advertised works: RDMA READ (max_qp_rd_atom) is the perftest
+    # and migration tests' business; here the QP takes the limit.
+    check(a.max_qp_rd_atom > 0, "no RDMA READ advertised")
 
 
 def test_left_open(env):

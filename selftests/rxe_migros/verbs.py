@@ -36,6 +36,12 @@ ibv.ibv_dealloc_pd.argtypes = [ctypes.c_void_p]
 ibv.ibv_reg_mr.restype = ctypes.c_void_p
 ibv.ibv_reg_mr.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 ibv.ibv_dereg_mr.argtypes = [ctypes.c_void_p]
+# The uverbs REREG_MR command itself: librxe offers no ibv_rereg_mr (for the
+# C rxe either), so it is reached through libibverbs' command helper.
+ibv.ibv_cmd_rereg_mr.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p,
+                                 ctypes.c_size_t, ctypes.c_uint64, ctypes.c_int,
+                                 ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                 ctypes.c_void_p, ctypes.c_size_t]
 
 # enum ibv_access_flags
 LOCAL_WRITE, REMOTE_WRITE, REMOTE_READ, REMOTE_ATOMIC = 1, 2, 4, 8
@@ -221,6 +227,47 @@ def test_mr_reuse(ctx):
         last = key
         check(ibv.ibv_dereg_mr(mr) == 0, "dereg_mr failed")
     check(ibv.ibv_dealloc_pd(pd) == 0, "dealloc_pd failed")
+
+
+# enum ibv_rereg_mr_flags
+REREG_TRANS, REREG_PD, REREG_ACCESS = 1, 2, 4
+
+
+def rereg(mr, flags, pd=None, buf=None, size=0, access=0):
+    """REREG_MR on mr; returns the errno (0 for success)."""
+    # struct ibv_rereg_mr: the command header (8 bytes) and struct
+    # ib_uverbs_rereg_mr (48); the response, struct ib_uverbs_rereg_mr_resp.
+    cmd, resp = ctypes.create_string_buffer(56), ctypes.create_string_buffer(8)
+    addr = ctypes.cast(buf, ctypes.c_void_p).value if buf is not None else None
+    return ibv.ibv_cmd_rereg_mr(mr, flags, addr, size, addr or 0, access, pd,
+                                cmd, 56, resp, 8)
+
+
+def test_mr_rereg(ctx):
+    # An MR's access and PD change in place, its keys kept; other memory,
+    # access the device does not honour, and write access to pages pinned
+    # read-only are refused.
+    pd, pd2 = ibv.ibv_alloc_pd(ctx), ibv.ibv_alloc_pd(ctx)
+    buf = ctypes.create_string_buffer(8192)
+    mr = ibv.ibv_reg_mr(pd, buf, 8192, LOCAL_WRITE)
+    check(mr, f"reg_mr: {os.strerror(ctypes.get_errno())}")
+    keys = keys_of(mr)
+    rc = rereg(mr, REREG_ACCESS, access=LOCAL_WRITE | REMOTE_WRITE | REMOTE_READ)
+    check(rc == 0, f"rereg of the access: {os.strerror(rc)}")
+    check(keys_of(mr) == keys, "rereg changed the keys")
+    rc = rereg(mr, REREG_PD, pd=pd2)
+    check(rc == 0, f"rereg of the PD: {os.strerror(rc)}")
+    rc = rereg(mr, REREG_TRANS, buf=buf, size=4096)
+    check(rc == errno.EOPNOTSUPP, f"rereg to other memory: {os.strerror(rc)}, wanted EOPNOTSUPP")
+    rc = rereg(mr, REREG_ACCESS, access=LOCAL_WRITE | ON_DEMAND)
+    check(rc == errno.EOPNOTSUPP, f"rereg to on-demand paging: {os.strerror(rc)}, wanted EOPNOTSUPP")
+    ro = ibv.ibv_reg_mr(pd, buf, 4096, 0)
+    check(ro, f"reg_mr read-only: {os.strerror(ctypes.get_errno())}")
+    rc = rereg(ro, REREG_ACCESS, access=LOCAL_WRITE)
+    check(rc == errno.EACCES, f"write access to pages pinned read-only: {os.strerror(rc)}, wanted EACCES")
+    check(ibv.ibv_dereg_mr(ro) == 0 and ibv.ibv_dereg_mr(mr) == 0, "dereg_mr failed")
+    # The MR was moved: the first PD is free, the second was its.
+    check(ibv.ibv_dealloc_pd(pd) == 0 and ibv.ibv_dealloc_pd(pd2) == 0, "dealloc_pd failed")
 
 
 def test_mr_left_open(ctx):

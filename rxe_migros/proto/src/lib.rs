@@ -17,6 +17,7 @@
 //! - [`comp`]: the completer: what responses and timeouts mean for the
 //!   oldest outstanding request.
 //! - [`aeth`]: ACK syndromes: credits, RNR NAK timers, NAK codes.
+//! - [`pma`]: the port's answers to performance management MADs.
 //! - [`queue`]: the shape of the rings shared with user space.
 //! - [`req`]: the requester's cutting of a message into packets.
 //! - [`resp`]: the responder's acceptance of request packets.
@@ -36,6 +37,7 @@ pub mod image;
 pub mod mig;
 pub mod modify;
 pub mod opcode;
+pub mod pma;
 pub mod psn;
 pub mod queue;
 pub mod req;
