@@ -132,22 +132,36 @@ impl Process {
     }
 
     /// Gives `file` the process's credentials in place of those it was
-    /// opened with, which are returned (to be kept until the file goes:
-    /// code that read the old pointer may still use it).
+    /// opened with, which are returned.
+    ///
+    /// Other tasks may be reading `f_cred` meanwhile: the RDMA core's
+    /// `ib_safe_file_access` compares it with the writer's credentials on
+    /// every uverbs write, and security modules may take a reference to
+    /// it. The pointer is therefore replaced by one aligned word-sized
+    /// volatile store, the kernel's `WRITE_ONCE`, so that a reader sees
+    /// the old credentials or the new ones, never a mix; and the old ones
+    /// stay alive (the returned reference) for whoever read them just
+    /// before.
     ///
     /// # Safety
     ///
-    /// Nothing else uses `file` meanwhile (its owner is stopped).
+    /// The returned reference must be kept until `file` is released: a
+    /// reader may still hold the old pointer without a reference of its
+    /// own until then.
     pub unsafe fn give_credentials(&self, file: &LocalFile) -> ARef<Credential> {
         let file = file.as_ptr();
         // SAFETY: the task is held; the result is a counted cred.
         let new = unsafe { sys::get_task_cred(self.task.as_ptr()) };
-        // SAFETY: per the caller, the file is live and not in use; the old
-        // credentials' reference moves to the returned value, the new
-        // one's to the file.
+        // SAFETY: the file is live (the caller's reference). Each access
+        // to `f_cred` is a single volatile access of an aligned pointer
+        // (`READ_ONCE`/`WRITE_ONCE`), as other tasks may read it. The old
+        // credentials' reference moves to the returned value, which the
+        // caller keeps past any reader (see above); the new one's to the
+        // file, which puts it when it is released.
         unsafe {
-            let old = (*file).f_cred;
-            (*file).f_cred = new.cast();
+            let at = &raw mut (*file).f_cred;
+            let old = core::ptr::read_volatile(at);
+            core::ptr::write_volatile(at, new.cast());
             ARef::from_raw(NonNull::new_unchecked(old.cast_mut().cast::<Credential>()))
         }
     }

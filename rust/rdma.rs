@@ -27,6 +27,7 @@
 //! - [`param`]: a string module parameter, which `module!` lacks.
 //! - [`caps`]: the caller's capabilities.
 //! - [`route`]: routes, and sending packets a driver built whole.
+//! - [`sched`]: reschedule points and fatal signals in long loops.
 //! - [`skb`]: received packets, queues of them, and packets to send.
 //! - [`umem`]: user memory pinned for memory regions, and copies to it.
 //! - [`kmem`]: copies to and from memory kernel consumers name by address.
@@ -72,6 +73,8 @@ pub mod process;
 pub mod qp;
 #[path = "route.rs"]
 pub mod route;
+#[path = "sched.rs"]
+pub mod sched;
 #[path = "skb.rs"]
 pub mod skb;
 #[path = "stats.rs"]

@@ -64,13 +64,19 @@ fn av_image(av: &AddressVector) -> image::Av {
 }
 
 /// Appends `rec` to `out`.
-fn put(out: &mut KVec<u8>, rec: &Record<'_>) -> Result {
+/// Appends `rec` to the image in `out`; E2BIG once the image passes what
+/// a restore takes ([`image::MAX_IMAGE_BYTES`]).
+fn put(out: &mut KVVec<u8>, rec: &Record<'_>) -> Result {
+    if out.len().saturating_add(rec.bytes()) > image::MAX_IMAGE_BYTES {
+        return Err(E2BIG);
+    }
     rec.write(|b| out.extend_from_slice(b, GFP_KERNEL).map_err(Error::from))
 }
 
 /// The image of every object of `ctx`. EBUSY while a QP is not Stopped
-/// or an object is still being created.
-pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
+/// or an object is still being created, E2BIG if it would be larger than
+/// a restore takes.
+pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
     let mut objects = KVec::new();
     for (ids, o) in ctx.objects()? {
         let Some(ids) = ids else {
@@ -81,7 +87,7 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
     }
     let objects = Objects(objects);
     let channels = ctx.channels()?;
-    let mut out = KVec::new();
+    let mut out = KVVec::new();
     out.extend_from_slice(&[0u8; image::HEADER_BYTES], GFP_KERNEL)?;
     let context = image::Context { cookie: ctx.cookie };
     put(&mut out, &Record::Context(context))?;
@@ -136,7 +142,7 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVec<u8>> {
 
 /// Writes the header of the image in `out` (whose room for it is first)
 /// and seals it.
-fn sealed(mut out: KVec<u8>, records: u32) -> KVec<u8> {
+fn sealed(mut out: KVVec<u8>, records: u32) -> KVVec<u8> {
     let h = image::header(out.len(), records);
     out[..image::HEADER_BYTES].copy_from_slice(&h);
     image::seal(&mut out);
@@ -163,8 +169,8 @@ pub(crate) fn event_file_channel(ctx: &Context, queue: usize) -> Result<u32> {
 
 /// The image of an event file of `ctx` (whose event queue is `queue`):
 /// its context, and which of its completion channels it is.
-pub(crate) fn dump_event_file(ctx: &Context, queue: usize) -> Result<KVec<u8>> {
-    let mut out = KVec::new();
+pub(crate) fn dump_event_file(ctx: &Context, queue: usize) -> Result<KVVec<u8>> {
+    let mut out = KVVec::new();
     out.extend_from_slice(&[0u8; image::HEADER_BYTES], GFP_KERNEL)?;
     let rec = Record::EventFile(image::EventFile {
         context: ctx.cookie,
@@ -174,7 +180,7 @@ pub(crate) fn dump_event_file(ctx: &Context, queue: usize) -> Result<KVec<u8>> {
     Ok(sealed(out, 1))
 }
 
-fn dump_qp(out: &mut KVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>) -> Result {
+fn dump_qp(out: &mut KVVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>) -> Result {
     let pd = objects.pd(qp.pd)?;
     let send_cq = objects.cq(&qp.send_cq)?;
     let recv_cq = objects.cq(&qp.recv_cq)?;
@@ -183,7 +189,7 @@ fn dump_qp(out: &mut KVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>)
     let cap = qp.sq.ring.capacity();
     // Datagrams that reached a Stopped UD QP and wait on it go with it.
     qp.hold_datagrams();
-    let mut held = KVec::new();
+    let mut held = KVVec::new();
     let rec = qp.inspect(|st| {
         let (a, tx) = (&st.attrs, &st.tx);
         if tx.mig != MigState::Stopped {

@@ -98,11 +98,14 @@ enum Adoption {
 }
 
 /// A restore in progress: the image (checked whole when it was staged),
-/// how many of its objects are recreated, and one past the highest uverbs
-/// handle given so far (the core gives the lowest free one).
+/// how many of its objects are recreated, where the next one's record
+/// starts, and one past the highest uverbs handle given so far (the core
+/// gives the lowest free one).
 struct Restore {
     image: KVVec<u8>,
     done: u32,
+    /// The next record's offset ([`crate::proto::image::Records::offset`]).
+    at: usize,
     next_handle: u32,
 }
 
@@ -257,9 +260,17 @@ impl Context {
             return Err(EBUSY);
         }
         self.pin_later.store(u32::from(pin_later), Relaxed);
+        // The context record is not an object: start after it.
+        let at = {
+            let img = Image::accepted(&image).map_err(|_| EINVAL)?;
+            let mut records = img.records();
+            records.next();
+            records.offset()
+        };
         *restore = Some(Restore {
             image,
             done: 0,
+            at,
             next_handle: 0,
         });
         drop(objects);
@@ -333,9 +344,11 @@ impl Context {
             drop(guard);
             return make(None);
         };
-        // Checked whole when it was staged.
-        let img = Image::parse(&r.image).map_err(|_| EINVAL)?;
-        let next = img.records().nth(1 + r.done as usize);
+        // Checked whole when it was staged: each create reads one record.
+        let img = Image::accepted(&r.image).map_err(|_| EINVAL)?;
+        let mut records = img.records_from(r.at);
+        let next = records.next();
+        let after = records.offset();
         let gap = matches!(&next, Some(Ok(rec)) if rec.handle() > Some(r.next_handle));
         if gap && kind == Kind::Pd {
             let out = make(None)?;
@@ -359,9 +372,10 @@ impl Context {
         let out = make(Some(&rec))?;
         // A handle below `next_handle` is one the process reused: the
         // restorer gave it back by destroying its placeholder.
-        let after = rec.handle().map_or(0, |h| h.saturating_add(1));
-        r.next_handle = r.next_handle.max(after);
+        let past = rec.handle().map_or(0, |h| h.saturating_add(1));
+        r.next_handle = r.next_handle.max(past);
         r.done += 1;
+        r.at = after;
         if r.done + 1 == img.len() {
             pr_info!("restore: the image's {} objects are recreated\n", r.done);
             *guard = None;

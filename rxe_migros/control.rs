@@ -297,6 +297,17 @@ fn resume(arg: usize) -> Result {
             return Err(EINVAL);
         }
     }
+    let (n, announced) = resume_context(&ctx, &qps, src)?;
+    Command::<{ size_of::<ResumeArgs>() }>::answer(arg, RESUME_QPS_AT, &[n, announced])
+}
+
+/// Resumes every Stopped QP of `ctx` (its `qps`), from `src` if given;
+/// how many resumed, and how many of those announced themselves.
+fn resume_context(
+    ctx: &Context,
+    qps: &[Arc<crate::qp::QpInner>],
+    src: Option<NewSource>,
+) -> Result<(u32, u32)> {
     let mut siblings = KVec::with_capacity(qps.len(), GFP_KERNEL)?;
     for qp in qps.iter() {
         siblings.push(qp.qpn, GFP_KERNEL)?;
@@ -323,7 +334,7 @@ fn resume(arg: usize) -> Result {
             cq.redeliver_event();
         }
     }
-    Command::<{ size_of::<ResumeArgs>() }>::answer(arg, RESUME_QPS_AT, &[n, announced])
+    Ok((n, announced))
 }
 
 /// DUMP: writes the context's checkpoint image to the caller's buffer.
@@ -335,7 +346,19 @@ fn dump(arg: usize) -> Result {
     }
     let (buf, room) = (cmd.u64_at(16), cmd.u64_at(24));
     let image = match cmd.file()? {
-        ContextFile::Uverbs(ctx) => crate::checkpoint::dump(&ctx)?,
+        ContextFile::Uverbs(ctx) => match crate::checkpoint::dump(&ctx) {
+            Err(e) if e == E2BIG => {
+                // Restore would refuse it: the process goes on here.
+                let (n, _) = resume_context(&ctx, &ctx.qps()?, None)?;
+                pr_info!(
+                    "checkpoint: the image would pass {} bytes, more than a restore takes: dump refused, {} QPs resumed in place\n",
+                    image::MAX_IMAGE_BYTES,
+                    n
+                );
+                return Err(E2BIG);
+            }
+            r => r?,
+        },
         ContextFile::Event(ctx, queue) => crate::checkpoint::dump_event_file(&ctx, queue)?,
     };
     let len = image.len() as u64;
@@ -392,22 +415,25 @@ fn planned<const N: usize>(cmd: &Command<N>) -> Result<(Arc<Context>, KVVec<u8>,
     let mut bytes = KVVec::with_capacity(len, GFP_KERNEL)?;
     let at = usize::try_from(at).map_err(|_| EFAULT)?;
     UserSlice::new(UserPtr::from_addr(at), len).read_all(&mut bytes, GFP_KERNEL)?;
-    let img = image::Image::parse(&bytes).map_err(|e| {
+    let go_on = crate::rdma::sched::go_on;
+    let img = image::Image::parse_paced(&bytes, go_on).map_err(|e| {
         pr_info!("control: image refused: {:?}\n", e);
         match e {
             ImageError::UnknownVersion(_) | ImageError::UnknownRecordVersion { .. } => {
                 EPROTONOSUPPORT
             }
+            ImageError::Interrupted => EINTR,
             _ => EINVAL,
         }
     })?;
+    let mut index = KVVec::from_elem(0u8, restore::index_bytes(&img), GFP_KERNEL)?;
     let plan = ctx.with_device(|dev| {
         let in_use = |n: Name| match n {
             Name::Qpn(q) => dev.qps.get(q).is_some(),
             Name::MrIndex(i) => dev.mrs.get(i).is_some(),
             Name::AhNum(n) => dev.ahs.get(n).is_some(),
         };
-        restore::plan(&img, in_use, |_| {})
+        restore::plan(&img, in_use, &mut index, go_on, |_| {})
     })?;
     let plan = plan.map_err(|e| {
         pr_info!("control: image cannot be restored here: {:?}\n", e);
@@ -415,6 +441,7 @@ fn planned<const N: usize>(cmd: &Command<N>) -> Result<(Arc<Context>, KVVec<u8>,
             RestoreError::QpnInUse { .. }
             | RestoreError::KeyInUse { .. }
             | RestoreError::AhInUse { .. } => EADDRINUSE,
+            RestoreError::Interrupted => EINTR,
             _ => EINVAL,
         }
     })?;
@@ -454,7 +481,7 @@ fn restore(arg: usize) -> Result {
         return Err(EBUSY);
     }
     let (ctx, bytes, plan) = planned(&cmd)?;
-    let img = image::Image::parse(&bytes).map_err(|_| EINVAL)?;
+    let img = image::Image::accepted(&bytes).map_err(|_| EINVAL)?;
     let unsupported = img
         .records()
         .filter_map(|r| r.ok())

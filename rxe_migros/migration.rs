@@ -160,6 +160,9 @@ impl QpState {
         self.end_wait(cx, None);
         self.tx.mig = MigState::Stopped;
         self.tx.responder.stop();
+        // A READ reply under way stops too: the requester asks again for
+        // the rest once the QP is back (or restored elsewhere).
+        self.tx.reading = None;
         // Its own retransmissions wait: go-back-N resumes them.
         self.tx.retransmit_at = None;
         self.tx.resume_at = None;

@@ -120,7 +120,7 @@ struct Posts {
     scratch: KVec<u8>,
     /// A UD QP's destinations by send queue slot: a kernel consumer names
     /// its AH by pointer, not by a number the requester could look up.
-    avs: KVec<AddressVector>,
+    avs: KVVec<AddressVector>,
 }
 
 impl Posts {
@@ -130,7 +130,7 @@ impl Posts {
             true => sq.ring.slot_bytes().max(rq.ring.slot_bytes()),
             false => 0,
         };
-        let mut avs = KVec::new();
+        let mut avs = KVVec::new();
         if kernel && matches!(qp, QpType::Ud | QpType::Gsi) {
             for _ in 0..=sq.ring.capacity() {
                 avs.push(AddressVector::default(), GFP_KERNEL)?;
@@ -317,6 +317,11 @@ impl QpInner {
         };
         let r = f(&mut st, &cx);
         self.posting_state.store(st.attrs.state.abi(), Relaxed);
+        if st.tx.reading.is_some() {
+            // A READ reply spent its burst: the rest on the next run,
+            // after the work queued meanwhile.
+            let _ = system_dfl().enqueue::<Arc<QpInner>, 0>(self.clone());
+        }
         if let Some(delay) = st.tx.timer_delay() {
             // Already armed is fine: when it fires it re-arms for what is
             // due then.

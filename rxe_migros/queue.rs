@@ -49,14 +49,14 @@ impl UserRing {
     }
 
     /// A copy of the whole ring, header and slots, for a checkpoint.
-    pub(crate) fn snapshot(&self) -> Result<KVec<u8>> {
+    pub(crate) fn snapshot(&self) -> Result<KVVec<u8>> {
         snapshot(&self.buf)
     }
 }
 
 /// A copy of all of `buf`.
-pub(crate) fn snapshot(buf: &SharedBuf) -> Result<KVec<u8>> {
-    let mut out = KVec::from_elem(0u8, buf.len(), GFP_KERNEL)?;
+pub(crate) fn snapshot(buf: &SharedBuf) -> Result<KVVec<u8>> {
+    let mut out = KVVec::from_elem(0u8, buf.len(), GFP_KERNEL)?;
     buf.read(0, &mut out)?;
     Ok(out)
 }

@@ -23,7 +23,7 @@ use crate::qp::{QpState, GSI_QKEY, GSI_QPN};
 use crate::rdma::access::Access;
 use crate::rdma::cq::{NetworkType, WcFlags, WcOpcode, WcStatus, WorkCompletion};
 use crate::requester::PKEY;
-use crate::transport::{post, scatter, Ctx, RecvProgress, WriteProgress, GRH_BYTES};
+use crate::transport::{post, scatter, Ctx, ReadReply, RecvProgress, WriteProgress, GRH_BYTES};
 use crate::xmit;
 use kernel::prelude::*;
 
@@ -122,7 +122,9 @@ impl QpState {
                 if info.has(flags::READ) {
                     if let Some(reth) = reth {
                         // Replayed from the request: the same bytes again.
-                        let _ = self.read_respond(cx, reth, psn);
+                        if let Err(e) = self.read_respond(cx, reth, psn) {
+                            self.exec_failed(cx, psn, e);
+                        }
                     }
                 } else {
                     self.ack_last(cx);
@@ -179,6 +181,7 @@ impl QpState {
             self.complete_recv(cx, r.wr_id, status, 0, 0, None, false, NetworkType::None);
         }
         self.tx.write = None;
+        self.tx.reading = None;
         if cx.qp.service == Service::Rc {
             self.send_ack(cx, Syndrome::Nak(code), psn);
             self.to_error(cx);
@@ -388,7 +391,10 @@ impl QpState {
         rq.set_consumer(self.tx.rq_next);
     }
 
-    /// Answers a READ request for `reth` whose first response has `psn`.
+    /// Answers a READ request for `reth` whose first response has `psn`:
+    /// checks it and begins the reply, which [`QpState::read_burst`] sends
+    /// a burst at a time. A reply under way gives way to this one (the
+    /// requester asked again).
     fn read_respond(
         &mut self,
         cx: &Ctx<'_>,
@@ -413,12 +419,39 @@ impl QpState {
                 .map_err(|_| ExecError::Access)?,
             )
         };
-        let Some(path) = self.tx.path else {
+        if self.tx.path.is_none() {
             return Err(ExecError::Operational);
+        }
+        self.tx.reading = Some(ReadReply {
+            mr,
+            psn,
+            len: reth.len,
+            packets: self.tx.mtu.packets(reth.len).max(1),
+            next: 0,
+        });
+        Ok(())
+    }
+
+    /// Sends the next packets of the READ reply under way, at most
+    /// `budget` of them (taken from it). The reply is over when it has
+    /// sent them all, or when one could not go out: lost like on a wire,
+    /// the requester asks again.
+    pub(crate) fn read_burst(&mut self, cx: &Ctx<'_>, budget: &mut u32) {
+        let Some(mut r) = self.tx.reading.take() else {
+            return;
+        };
+        let Some(path) = self.tx.path else {
+            return;
         };
         let mtu = self.tx.mtu.bytes();
-        let n = self.tx.mtu.packets(reth.len).max(1);
-        for i in 0..n {
+        let n = r.packets;
+        while r.next < n {
+            if *budget == 0 {
+                self.tx.reading = Some(r);
+                return;
+            }
+            *budget -= 1;
+            let i = r.next;
             let opcode = match (n, i) {
                 (1, _) => op::RDMA_READ_RESPONSE_ONLY,
                 (_, 0) => op::RDMA_READ_RESPONSE_FIRST,
@@ -426,7 +459,7 @@ impl QpState {
                 _ => op::RDMA_READ_RESPONSE_MIDDLE,
             } | TRANSPORT_RC;
             let off = i * mtu;
-            let len = (reth.len - off).min(mtu) as usize;
+            let len = (r.len - off).min(mtu) as usize;
             let ext = Extensions {
                 aeth: Some(Aeth {
                     syndrome: Syndrome::Ack {
@@ -441,22 +474,21 @@ impl QpState {
                 opcode,
                 pkey: PKEY,
                 dest_qpn: self.attrs.dest_qpn,
-                psn: psn + i,
+                psn: r.psn + i,
                 ..Bth::default()
             };
-            let sent = xmit::send(cx.dev, &path, bth, &ext, len, |buf| match &mr {
+            let sent = xmit::send(cx.dev, &path, bth, &ext, len, |buf| match &r.mr {
                 Some((mr, at)) => mr.read(at + off as usize, buf),
                 None => Ok(()),
             });
             if let Err(e) = sent {
                 if e == EFAULT {
-                    return Err(ExecError::Access);
+                    self.exec_failed(cx, r.psn, ExecError::Access);
                 }
-                // Lost like on a wire: the requester asks again.
-                break;
+                return;
             }
+            r.next += 1;
         }
-        Ok(())
     }
 
     /// Acknowledges everything carried out so far.

@@ -239,8 +239,8 @@ pub(crate) fn adopt(ctx: &Context, file: &LocalFile, pid: i32) -> Result<u32> {
                 }
             }
         }
-        // SAFETY: the process it is for is stopped by its restorer, which
-        // is the caller.
+        // SAFETY: `Context::adopt` keeps the old credentials until the
+        // context goes, which is when its uverbs file is released.
         let old = unsafe { process.give_credentials(file) };
         Ok((pinned, old))
     })

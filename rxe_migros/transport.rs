@@ -86,6 +86,26 @@ pub(crate) struct WriteProgress {
     pub(crate) total: u32,
 }
 
+/// A READ being answered, a burst of packets per run of the QP's work
+/// item ([`READ_BURST`]), so that one long READ does not keep the others
+/// waiting. Not in a checkpoint: the requester asks again for what did
+/// not arrive, as for packets lost on the wire.
+pub(crate) struct ReadReply {
+    /// The MR and the offset in it that the reply reads from (none for a
+    /// READ of zero bytes).
+    pub(crate) mr: Option<(Arc<MrInner>, usize)>,
+    /// The first response's PSN.
+    pub(crate) psn: Psn,
+    pub(crate) len: u32,
+    pub(crate) packets: u32,
+    /// The index of the next packet to send.
+    pub(crate) next: u32,
+}
+
+/// The most packets one run of a QP's work item sends for READ replies
+/// before it lets other work run (the C rxe's RXE_MAX_ITERATIONS).
+pub(crate) const READ_BURST: u32 = 1024;
+
 /// The transport state of a QP.
 pub(crate) struct Transport {
     /// The path MTU: payload bytes per packet.
@@ -105,7 +125,7 @@ pub(crate) struct Transport {
     /// The PSN after the last one the responder acknowledged.
     pub(crate) acked: Psn,
     /// Started requests, by send queue slot.
-    pub(crate) sent: KVec<SentWqe>,
+    pub(crate) sent: KVVec<SentWqe>,
 
     // The completer.
     /// The oldest incomplete request (the send queue's consumer index).
@@ -122,6 +142,8 @@ pub(crate) struct Transport {
     /// RC requests were carried out since the last ACK went out.
     pub(crate) ack_owed: bool,
     pub(crate) write: Option<WriteProgress>,
+    /// The READ reply under way.
+    pub(crate) reading: Option<ReadReply>,
 
     /// Room for one work request, copied out of its ring.
     pub(crate) slot: KVec<u8>,
@@ -134,7 +156,7 @@ pub(crate) struct Transport {
     /// resumes, here or restored elsewhere: in the layout of a QP image's
     /// held datagrams ([`crate::proto::image::Held`]), so that a
     /// checkpoint takes them as they are.
-    pub(crate) held: KVec<u8>,
+    pub(crate) held: KVVec<u8>,
     pub(crate) held_count: u32,
 }
 
@@ -148,7 +170,7 @@ pub(crate) const GRH_BYTES: u32 = 40;
 impl Transport {
     pub(crate) fn new(sq: &Ring, rq: &Ring) -> Result<Transport> {
         let n = sq.capacity() as usize + 1;
-        let mut sent = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut sent = KVVec::with_capacity(n, GFP_KERNEL)?;
         let blank = SentWqe {
             kind: Kind::Send,
             op: Operation::Send { imm: None },
@@ -186,8 +208,9 @@ impl Transport {
             recv: None,
             ack_owed: false,
             write: None,
+            reading: None,
             slot,
-            held: KVec::new(),
+            held: KVVec::new(),
             held_count: 0,
             mig: MigState::Running,
             resume_at: None,
@@ -275,6 +298,10 @@ impl QpState {
         if now == State::Error && prev != State::Error {
             self.flush(cx);
         }
+        if now == State::Reset {
+            // Nothing of the old connection goes out any more.
+            self.tx.reading = None;
+        }
     }
 
     /// Handles the packets waiting on the QP, then sends what can be sent.
@@ -299,7 +326,20 @@ impl QpState {
         if self.tx.held_count != 0 {
             self.replay_held(cx);
         }
-        while let Some(mut skb) = cx.rx.pop() {
+        let mut budget = READ_BURST;
+        loop {
+            // A READ reply under way goes first: the packets after its
+            // request wait for it, as they would on a real responder.
+            if self.tx.reading.is_some() {
+                self.read_burst(cx, &mut budget);
+                if self.tx.reading.is_some() {
+                    // Its burst is spent: the work item runs again.
+                    break;
+                }
+            }
+            let Some(mut skb) = cx.rx.pop() else {
+                break;
+            };
             let Ok(l3) = skb.network_bytes() else {
                 continue;
             };
@@ -546,6 +586,7 @@ impl QpState {
         let producer = rq.producer();
         self.tx.recv = None;
         self.tx.write = None;
+        self.tx.reading = None;
         while self.tx.rq_next != producer {
             let mut id = [0u8; 8];
             let _ = rq.read_slot(self.tx.rq_next, &mut id);

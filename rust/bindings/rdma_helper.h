@@ -28,6 +28,7 @@
 #include <net/ipv6.h>
 #include <net/dst.h>
 #include <linux/sched/task.h>
+#include <linux/sched/signal.h>
 /*
  * ib_uverbs' own objects (ib_ucq_object, ib_uqp_object), for the counts of
  * events it has handed a process: a checkpoint must keep them and a
@@ -40,6 +41,8 @@
 struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info);
 void rxe_migros_task_lock(struct task_struct *t);
 void rxe_migros_task_unlock(struct task_struct *t);
+void rxe_migros_cond_resched(void);
+bool rxe_migros_fatal_signal_pending(void);
 void rxe_migros_dev_put(struct net_device *ndev);
 bool rxe_migros_is_vlan_dev(const struct net_device *ndev);
 enum ib_port_state rxe_migros_port_state(struct net_device *ndev);

@@ -9,6 +9,8 @@ struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info) { return n
 void rxe_migros_dev_put(struct net_device *ndev) { dev_put(ndev); }
 void rxe_migros_task_lock(struct task_struct *t) { task_lock(t); }
 void rxe_migros_task_unlock(struct task_struct *t) { task_unlock(t); }
+void rxe_migros_cond_resched(void) { cond_resched(); }
+bool rxe_migros_fatal_signal_pending(void) { return fatal_signal_pending(current); }
 bool rxe_migros_is_vlan_dev(const struct net_device *ndev) { return is_vlan_dev(ndev); }
 enum ib_port_state rxe_migros_port_state(struct net_device *ndev) { return ib_get_curr_port_state(ndev); }
 void rxe_migros_ib_mark_name_assigned_by_user(struct ib_device *dev) { ib_mark_name_assigned_by_user(dev); }

@@ -419,6 +419,25 @@ def restore_gap(ctl, name):
         cq.close()
 
 
+def dump_too_large(ctl, name):
+    """A context whose image would pass what a restore takes (64 MiB: a
+    send queue of 2^19 requests is more) is not dumped: DUMP is E2BIG,
+    and its QP is resumed in place (a RESUME finds nothing stopped)."""
+    ctx, fd, _ = open_context(name)
+    pd = PD(ctx)
+    cq = CQ(ctx, 16, None, None, 0)
+    cap = QPCap(max_send_wr=1 << 19, max_recv_wr=1, max_send_sge=1, max_recv_sge=1)
+    qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
+    stopped = migctl.stop(ctl, fd)
+    check("dump: the large QP stops", stopped == 1, f"{stopped} stopped")
+    expect("dump: an image larger than a restore takes", errno.E2BIG,
+           lambda: migctl.dump(ctl, fd))
+    got = migctl.resume(ctl, fd)
+    check("dump: refused, the QP was resumed in place", got == (0, 0), str(got))
+    for o in (qp, cq, pd):
+        o.close()
+
+
 def identify(ctl, ctx, fd, event_fd, their_fd, their_event_fd):
     """IDENTIFY names a context's files by the same context, and its
     completion channels by number."""
@@ -496,6 +515,7 @@ def main():
     held_datagrams(ctl, ours, theirs, int(sys.argv[3]), sys.argv[4])
     img = restore_checks(ctl, ours, int(sys.argv[3]))
     restore_objects(ctl, ours, int(sys.argv[3]), img)
+    dump_too_large(ctl, ours)
 
     # Without CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN, even root with a
     # descriptor of the context is refused.

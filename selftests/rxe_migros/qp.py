@@ -222,6 +222,19 @@ def test_bad_attributes(env):
     qp.close()
 
 
+def test_large_queues(env):
+    # 2^17 work requests each way: the rings, and the per-request arrays
+    # beside them, are large allocations, made with vmalloc where kmalloc
+    # cannot (no page allocator warning, which dmesg_clean would catch).
+    n = 1 << 17
+    qp = env.qp(max_send_wr=n, max_recv_wr=n)
+    _, init = qp.query(e.IBV_QP_CAP)
+    check(init.cap.max_send_wr >= n and init.cap.max_recv_wr >= n,
+          f"granted {init.cap.max_send_wr}/{init.cap.max_recv_wr} WRs for {n}")
+    qp.modify(init_attr(), INIT_MASK)
+    qp.close()
+
+
 def test_many(env):
     qps = [env.qp(e.IBV_QPT_RC if i % 2 else e.IBV_QPT_UD) for i in range(100)]
     check(len({q.qp_num for q in qps}) == 100, "QP numbers repeat")

@@ -84,7 +84,16 @@ pub enum ImageError {
     BadRecord(Kind),
     /// More or fewer records than the header states.
     BadCount,
+    /// The caller asked to stop (a fatal signal) before the check ended.
+    Interrupted,
 }
+
+/// How many records the long checks go through between two calls of their
+/// `go_on`: in the kernel, a reschedule point and a look for a fatal
+/// signal. The CRC calls it every [`CRC_CHUNK`] bytes.
+pub const PACE: usize = 1024;
+/// Bytes of CRC between two calls of `go_on`.
+pub const CRC_CHUNK: usize = 1 << 20;
 
 /// Little-endian fields into a fixed buffer.
 struct Put<'a> {
@@ -888,6 +897,54 @@ impl<'a> Image<'a> {
     /// Checks `bytes` as a whole image: header, length, CRC, and every
     /// record (so that an image is taken whole or not at all).
     pub fn parse(bytes: &'a [u8]) -> Result<Image<'a>, ImageError> {
+        Self::parse_paced(bytes, || true)
+    }
+
+    /// [`Image::parse`], calling `go_on` every [`PACE`] records and every
+    /// [`CRC_CHUNK`] bytes of the CRC: it stops with
+    /// [`ImageError::Interrupted`] when that says no. The work is linear
+    /// in the image's length.
+    pub fn parse_paced(
+        bytes: &'a [u8],
+        mut go_on: impl FnMut() -> bool,
+    ) -> Result<Image<'a>, ImageError> {
+        let (image, crc) = Self::header_of(bytes)?;
+        let mut c = crc32_le(!0, &bytes[..20]);
+        c = crc32_le(c, &[0; 4]);
+        for chunk in bytes[HEADER_BYTES..].chunks(CRC_CHUNK) {
+            if !go_on() {
+                return Err(ImageError::Interrupted);
+            }
+            c = crc32_le(c, chunk);
+        }
+        if !c != crc {
+            return Err(ImageError::BadCrc);
+        }
+        let mut n = 0u32;
+        for r in image.records() {
+            r?;
+            n += 1;
+            if n as usize % PACE == 0 && !go_on() {
+                return Err(ImageError::Interrupted);
+            }
+        }
+        if n != image.records {
+            return Err(ImageError::BadCount);
+        }
+        Ok(image)
+    }
+
+    /// An image that [`Image::parse`] accepted before, from the same bytes,
+    /// which nobody could change since (the kernel's own copy): only its
+    /// header is read again. Its records are still each checked as they
+    /// are read, so bytes that were never accepted cannot do more than
+    /// fail there.
+    pub fn accepted(bytes: &'a [u8]) -> Result<Image<'a>, ImageError> {
+        Self::header_of(bytes).map(|(image, _)| image)
+    }
+
+    /// The header's checks; the image and the CRC it states.
+    fn header_of(bytes: &'a [u8]) -> Result<(Image<'a>, u32), ImageError> {
         let h = bytes.get(..HEADER_BYTES).ok_or(ImageError::Truncated)?;
         let mut g = Get { b: h, at: 0 };
         if g.bytes::<8>() != MAGIC {
@@ -909,25 +966,11 @@ impl<'a> Image<'a> {
         if bytes.len() > total {
             return Err(ImageError::BadLength);
         }
-        let mut c = crc32_le(!0, &bytes[..20]);
-        c = crc32_le(c, &[0; 4]);
-        c = !crc32_le(c, &bytes[HEADER_BYTES..]);
-        if c != crc {
-            return Err(ImageError::BadCrc);
-        }
         let image = Image {
             records,
             body: &bytes[HEADER_BYTES..],
         };
-        let mut n = 0u32;
-        for r in image.records() {
-            r?;
-            n += 1;
-        }
-        if n != records {
-            return Err(ImageError::BadCount);
-        }
-        Ok(image)
+        Ok((image, crc))
     }
 
     /// The number of records.
@@ -941,34 +984,51 @@ impl<'a> Image<'a> {
 
     /// The records, in order. After [`Image::parse`] none is an error.
     pub fn records(&self) -> Records<'a> {
-        Records { rest: self.body }
+        self.records_from(0)
+    }
+
+    /// The records from `at`, a [`Records::offset`] of these records.
+    /// Another offset reads as a damaged record or as the end, never out
+    /// of bounds.
+    pub fn records_from(&self, at: usize) -> Records<'a> {
+        Records {
+            body: self.body,
+            at,
+        }
     }
 }
 
 /// An image's records, each checked as it is read.
 pub struct Records<'a> {
-    rest: &'a [u8],
+    body: &'a [u8],
+    at: usize,
 }
 
 impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, ImageError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
+        if self.at >= self.body.len() {
             return None;
         }
         let r = self.one();
         if r.is_err() {
-            self.rest = &[];
+            self.at = self.body.len();
         }
         Some(r)
     }
 }
 
 impl<'a> Records<'a> {
+    /// Where the next record starts, in bytes after the image's header:
+    /// for [`Image::records_from`].
+    pub fn offset(&self) -> usize {
+        self.at
+    }
+
     fn one(&mut self) -> Result<Record<'a>, ImageError> {
-        let h = self
-            .rest
+        let rest = &self.body[self.at..];
+        let h = rest
             .get(..RECORD_HEADER_BYTES)
             .ok_or(ImageError::Truncated)?;
         let mut g = Get { b: h, at: 0 };
@@ -982,10 +1042,10 @@ impl<'a> Records<'a> {
         if bytes < RECORD_HEADER_BYTES || bytes % 8 != 0 {
             return Err(ImageError::BadRecord(kind));
         }
-        let whole = self.rest.get(..bytes).ok_or(ImageError::Truncated)?;
+        let whole = rest.get(..bytes).ok_or(ImageError::Truncated)?;
         let rec =
             parse_record(kind, &whole[RECORD_HEADER_BYTES..]).ok_or(ImageError::BadRecord(kind))?;
-        self.rest = &self.rest[bytes..];
+        self.at += bytes;
         Ok(rec)
     }
 }

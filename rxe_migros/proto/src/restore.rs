@@ -20,7 +20,7 @@
 //!   MR. An AH keeps its number likewise (librxe writes it into every UD
 //!   work request).
 
-use super::image::{Image, ImageError, Kind, Partial, Qp, Record};
+use super::image::{Image, ImageError, Partial, Qp, Record};
 
 /// `ib_qp_type` values an image may hold.
 const QPT_RC: u32 = 2;
@@ -60,11 +60,16 @@ pub enum RestoreError {
     KeyInUse { key: u32 },
     /// An AH whose number the device has given out.
     AhInUse { num: u32 },
+    /// The caller asked to stop (a fatal signal).
+    Interrupted,
 }
 
 impl From<ImageError> for RestoreError {
     fn from(e: ImageError) -> Self {
-        RestoreError::Image(e)
+        match e {
+            ImageError::Interrupted => RestoreError::Interrupted,
+            e => RestoreError::Image(e),
+        }
     }
 }
 
@@ -95,16 +100,38 @@ pub struct Plan {
     pub remapped_qpns: u32,
 }
 
+/// What a handle holds, in the index [`plan`] keeps.
+const FREE: u8 = 0;
+const HOLDS_PD: u8 = 1;
+const HOLDS_CQ: u8 = 2;
+const HOLDS_OTHER: u8 = 3;
+
+/// The bytes of index [`plan`] needs for `image`: one per handle an image
+/// that passes can use. Every handle at or above the highest given so far
+/// is either the next object's or a placeholder's, and there are at most
+/// [`MAX_PLACEHOLDERS`] of those.
+pub fn index_bytes(image: &Image<'_>) -> usize {
+    image.len() as usize + MAX_PLACEHOLDERS as usize
+}
+
 /// Checks `image` for a device on which `in_use` tells the identities
 /// already given out, and calls `step` for each object in the order to
 /// create them. Nothing is called unless the whole image passes.
+///
+/// `index` is the caller's room, at least [`index_bytes`] long (less is
+/// [`RestoreError::HandleOrder`] for the handles past it). The work is
+/// two passes over the records, each record looked at once per pass, and
+/// `go_on` is called every [`PACE`](super::image::PACE) records: when it
+/// says no, the plan stops with [`RestoreError::Interrupted`].
 pub fn plan<'a>(
     image: &Image<'a>,
     in_use: impl Fn(Name) -> bool,
+    index: &mut [u8],
+    mut go_on: impl FnMut() -> bool,
     mut step: impl FnMut(Step<'a>),
 ) -> Result<Plan, RestoreError> {
-    let p = walk(image, &in_use, &mut |_| {})?;
-    walk(image, &in_use, &mut step)?;
+    let p = walk(image, &in_use, index, &mut go_on, &mut |_| {})?;
+    walk(image, &in_use, index, &mut go_on, &mut step)?;
     Ok(p)
 }
 
@@ -112,6 +139,8 @@ pub fn plan<'a>(
 fn walk<'a>(
     image: &Image<'a>,
     in_use: &impl Fn(Name) -> bool,
+    index: &mut [u8],
+    go_on: &mut impl FnMut() -> bool,
     step: &mut impl FnMut(Step<'a>),
 ) -> Result<Plan, RestoreError> {
     let mut records = image.records();
@@ -120,19 +149,21 @@ fn walk<'a>(
         Some(Err(e)) => return Err(e.into()),
         _ => return Err(RestoreError::NotContext),
     }
+    index.fill(FREE);
     let mut plan = Plan::default();
     // One past the highest handle given so far: every handle below it is
     // held, by an object or by a placeholder.
     let mut next_handle = 0u32;
-    for (i, r) in image.records().skip(1).enumerate() {
+    for (i, r) in records.enumerate() {
+        if i % super::image::PACE == super::image::PACE - 1 && !go_on() {
+            return Err(RestoreError::Interrupted);
+        }
         let r = r?;
         let handle = r.handle().ok_or(RestoreError::NotContext)?;
-        let twice = image
-            .records()
-            .skip(1)
-            .take(i)
-            .any(|e| e.ok().and_then(|e| e.handle()) == Some(handle));
-        if twice {
+        let slot = index
+            .get_mut(handle as usize)
+            .ok_or(RestoreError::HandleOrder { handle })?;
+        if *slot != FREE {
             return Err(RestoreError::HandleOrder { handle });
         }
         // Below `next_handle`, the handle is a placeholder's, reused.
@@ -142,7 +173,12 @@ fn walk<'a>(
                 .checked_add(1)
                 .ok_or(RestoreError::HandleOrder { handle })?,
         );
-        check_refs(image, &r, handle)?;
+        check_refs(index, &r, handle)?;
+        index[handle as usize] = match r {
+            Record::Pd(_) => HOLDS_PD,
+            Record::Cq(_) => HOLDS_CQ,
+            _ => HOLDS_OTHER,
+        };
         plan.objects += 1;
         plan.placeholders += placeholders;
         if plan.placeholders > MAX_PLACEHOLDERS {
@@ -184,28 +220,14 @@ fn walk<'a>(
     Ok(plan)
 }
 
-/// Whether a record before `handle`'s in the image is a `kind` with
-/// handle `want`.
-fn earlier(image: &Image<'_>, handle: u32, kind: Kind, want: u32) -> bool {
-    image.records().filter_map(Result::ok).any(|r| {
-        let (k, h) = match r {
-            Record::Pd(x) => (Kind::Pd, x.handle),
-            Record::Cq(x) => (Kind::Cq, x.handle),
-            _ => return false,
-        };
-        k == kind && h == want && h < handle
-    })
-}
-
-fn check_refs(image: &Image<'_>, r: &Record<'_>, handle: u32) -> Result<(), RestoreError> {
+/// Whether the objects `r` names are earlier records of the right kinds:
+/// they are created before it.
+fn check_refs(index: &[u8], r: &Record<'_>, handle: u32) -> Result<(), RestoreError> {
+    let is = |want: u32, what: u8| index.get(want as usize) == Some(&what);
     let ok = match r {
-        Record::Mr(m) => earlier(image, handle, Kind::Pd, m.pd),
-        Record::Ah(a) => earlier(image, handle, Kind::Pd, a.pd),
-        Record::Qp(q) => {
-            earlier(image, handle, Kind::Pd, q.pd)
-                && earlier(image, handle, Kind::Cq, q.send_cq)
-                && earlier(image, handle, Kind::Cq, q.recv_cq)
-        }
+        Record::Mr(m) => is(m.pd, HOLDS_PD),
+        Record::Ah(a) => is(a.pd, HOLDS_PD),
+        Record::Qp(q) => is(q.pd, HOLDS_PD) && is(q.send_cq, HOLDS_CQ) && is(q.recv_cq, HOLDS_CQ),
         _ => true,
     };
     if ok {
@@ -307,6 +329,21 @@ mod tests {
         }
     }
 
+    fn cq(handle: u32) -> Record<'static> {
+        Record::Cq(Cq {
+            handle,
+            cqe: 15,
+            notify: 0,
+            channel: 0,
+            comp_vector: 0,
+            user_handle: 0,
+            comp_events: 0,
+            async_events: 0,
+            comp_event_waiting: false,
+            ring: ring(),
+        })
+    }
+
     fn records() -> Vec<Record<'static>> {
         std::vec![
             Record::Context(Context { cookie: 9 }),
@@ -321,18 +358,7 @@ mod tests {
                 iova: 0x1000,
                 length: 4096,
             }),
-            Record::Cq(Cq {
-                handle: 2,
-                cqe: 15,
-                notify: 0,
-                channel: 0,
-                comp_vector: 0,
-                user_handle: 0,
-                comp_events: 0,
-                async_events: 0,
-                comp_event_waiting: false,
-                ring: ring(),
-            }),
+            cq(2),
             Record::Qp(qp(3, 0x11, QPT_RC)),
             Record::Qp(qp(5, 0x12, QPT_UD)),
             Record::Ah(Ah {
@@ -366,7 +392,8 @@ mod tests {
         let b: &'static [u8] = std::boxed::Box::leak(bytes(records).into_boxed_slice());
         let img = Image::parse(b)?;
         let mut steps = Vec::new();
-        let p = plan(&img, in_use, |s| steps.push(s))?;
+        let mut index = std::vec![0u8; index_bytes(&img)];
+        let p = plan(&img, in_use, &mut index, || true, |s| steps.push(s))?;
         Ok((p, steps))
     }
 
@@ -441,7 +468,14 @@ mod tests {
         let mut steps = 0;
         let b = bytes(&records());
         let img = Image::parse(&b).unwrap();
-        let r = plan(&img, |n| n == Name::Qpn(0x12), |_| steps += 1);
+        let mut index = std::vec![0u8; index_bytes(&img)];
+        let r = plan(
+            &img,
+            |n| n == Name::Qpn(0x12),
+            &mut index,
+            || true,
+            |_| steps += 1,
+        );
         assert!(r.is_err());
         assert_eq!(steps, 0);
     }
@@ -519,5 +553,91 @@ mod tests {
             run(&r, |_| false).unwrap_err(),
             RestoreError::Inconsistent { handle: 1 }
         );
+    }
+
+    /// An image of a context and `n` PDs with handles 0 to n - 1.
+    fn pds(n: u32) -> Vec<u8> {
+        let mut r = std::vec![Record::Context(Context { cookie: 1 })];
+        r.extend((0..n).map(|handle| Record::Pd(Pd { handle })));
+        bytes(&r)
+    }
+
+    #[test]
+    fn a_million_records_plan_in_two_linear_passes() {
+        // A rescan per record, as the planner once did, would be 10^12
+        // record reads here: the test would not end.
+        let b = pds(1_000_000);
+        let img = Image::parse(&b).unwrap();
+        let mut index = std::vec![0u8; index_bytes(&img)];
+        let mut asked = 0u32;
+        let p = plan(
+            &img,
+            |_| false,
+            &mut index,
+            || {
+                asked += 1;
+                true
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(p.objects, 1_000_000);
+        assert_eq!(asked, 2 * (1_000_000 / super::super::image::PACE as u32));
+    }
+
+    #[test]
+    fn the_caller_can_stop_a_long_plan_and_parse() {
+        let b = pds(100_000);
+        let mut calls = 0;
+        let r = Image::parse_paced(&b, || {
+            calls += 1;
+            calls < 5
+        });
+        assert_eq!(r.unwrap_err(), ImageError::Interrupted);
+        let img = Image::parse(&b).unwrap();
+        let mut index = std::vec![0u8; index_bytes(&img)];
+        let mut steps = 0;
+        let r = plan(&img, |_| false, &mut index, || false, |_| steps += 1);
+        assert_eq!(r.unwrap_err(), RestoreError::Interrupted);
+        assert_eq!(steps, 0);
+    }
+
+    #[test]
+    fn references_go_to_earlier_records_whatever_their_handles() {
+        // The process made a PD at 1 after freeing 0, then a QP that took
+        // handle 0 back and names the PD at 1 (and CQ 2): fine.
+        let mut r = records();
+        r.truncate(1);
+        r.push(Record::Pd(Pd { handle: 1 }));
+        r.push(cq(2));
+        r.push(Record::Qp(Qp {
+            pd: 1,
+            ..qp(0, 0x11, QPT_RC)
+        }));
+        let (p, _) = run(&r, |_| false).unwrap();
+        assert_eq!((p.objects, p.placeholders), (3, 1));
+        // A QP naming a PD that only a later record makes, and one naming
+        // a handle that is an MR's.
+        let refused = |r: Vec<Record<'static>>, handle| {
+            assert_eq!(
+                run(&r, |_| false).unwrap_err(),
+                RestoreError::Dangling { handle }
+            )
+        };
+        let mut r = records();
+        r.truncate(1);
+        r.push(cq(2));
+        r.push(Record::Qp(Qp {
+            pd: 1,
+            ..qp(0, 0x11, QPT_RC)
+        }));
+        r.push(Record::Pd(Pd { handle: 1 }));
+        refused(r, 0);
+        let mut r = records();
+        r.push(Record::Qp(Qp {
+            pd: 1,
+            ..qp(7, 0x14, QPT_RC)
+        }));
+        refused(r, 7);
     }
 }
