@@ -4,9 +4,10 @@
 #
 #   make demo               set everything up (cached), boot the VM, migrate a
 #                           running RDMA application with CRIU (tools/demo.sh)
-#   make check              every test: host unit tests, the uapi layout check,
-#                           then the VM selftests
+#   make check              every test: host unit tests, a fuzz smoke run, the
+#                           uapi layout check, then the VM selftests
 #   make bench              ours against the C rxe in one boot (docs/bench.md)
+#   make fuzz FUZZ_S=600    fuzz the core's parsers and engines, FUZZ_S s each
 #   make vm-run CMD='...'   run CMD as root in a VM on our kernel, in the checkout
 #   make vm-shell           an interactive VM
 #   make module             build rxe_migros.ko against our kernel
@@ -19,7 +20,7 @@
 SHELL := /bin/bash
 TOOLS := $(CURDIR)/tools
 
-.PHONY: all toolchain kernel rootfs module plugin host-test abi-check selftests check demo bench vm-run vm-shell clean
+.PHONY: all toolchain kernel rootfs module plugin host-test fuzz fuzz-smoke abi-check selftests check demo bench vm-run vm-shell clean
 
 all: module
 
@@ -41,13 +42,19 @@ plugin: toolchain
 host-test:
 	@$(TOOLS)/host-test.sh
 
+fuzz: toolchain
+	@FUZZ_S=$${FUZZ_S:-60} $(TOOLS)/fuzz.sh
+
+fuzz-smoke: toolchain
+	@$(TOOLS)/fuzz.sh --smoke
+
 abi-check: kernel
 	@$(TOOLS)/check-abi.sh
 
 selftests: module plugin rootfs
 	@$(TOOLS)/selftests.sh
 
-check: host-test abi-check selftests
+check: host-test fuzz-smoke abi-check selftests
 
 demo: module plugin rootfs
 	@$(TOOLS)/vm-run.sh --timeout 900 -- sh tools/demo.sh

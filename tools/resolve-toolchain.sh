@@ -101,14 +101,15 @@ else
 fi
 row bindgen "$bindgen" "$(suite_of bindgen "$bindgen")" "$why"
 
-llvm_pkgs="clang-$LLVM_MAJOR lld-$LLVM_MAJOR llvm-$LLVM_MAJOR libclang-$LLVM_MAJOR-dev"
+# libclang-rt: libFuzzer, for the core's fuzz targets (tools/fuzz.sh).
+llvm_pkgs="clang-$LLVM_MAJOR lld-$LLVM_MAJOR llvm-$LLVM_MAJOR libclang-$LLVM_MAJOR-dev libclang-rt-$LLVM_MAJOR-dev"
 all_llvm() { local p; for p in $llvm_pkgs; do has "$p" "$1" || return 1; done; }
 if all_llvm "$LLVM_VERSION"; then
 	llvm=$LLVM_VERSION why="the pin"
 else
 	llvm=$(versions "clang-$LLVM_MAJOR" | while read -r v; do all_llvm "$v" && echo "$v"; done | newest)
 	[ -n "$llvm" ] || die "the mirror has no version that all of $llvm_pkgs share"
-	why="$(gone "$LLVM_VERSION")the newest all four share"
+	why="$(gone "$LLVM_VERSION")the newest all five share"
 fi
 row "LLVM $LLVM_MAJOR" "$llvm" "$(suite_of "clang-$LLVM_MAJOR" "$llvm")" "$why"
 
@@ -127,5 +128,6 @@ CARGO_VERSION=$cargo
 BINDGEN_VERSION=$bindgen
 LLVM_MAJOR=$LLVM_MAJOR
 LLVM_VERSION=$llvm
+LLVM_PACKAGES="$llvm_pkgs"
 BUILD_PACKAGES="$BUILD_PACKAGES"
 EOF

@@ -18,7 +18,7 @@ need_host_tools() {
 }
 
 # The packages whose versions the resolver chooses among.
-RESOLVED_PACKAGES="$LINUX_SOURCE_PKG rustc rust-src cargo bindgen clang-$LLVM_MAJOR lld-$LLVM_MAJOR llvm-$LLVM_MAJOR libclang-$LLVM_MAJOR-dev"
+RESOLVED_PACKAGES="$LINUX_SOURCE_PKG rustc rust-src cargo bindgen clang-$LLVM_MAJOR lld-$LLVM_MAJOR llvm-$LLVM_MAJOR libclang-$LLVM_MAJOR-dev libclang-rt-$LLVM_MAJOR-dev"
 
 [ "$(id -u)" = 0 ] || die "the toolchain build needs root (debootstrap, chroot, mounts)"
 need_host_tools
@@ -75,9 +75,8 @@ apt_in() {
 		die "apt-get install failed in the chroot, see $CACHE/apt-toolchain.log"
 }
 : >"$CACHE/apt-toolchain.log"
-# shellcheck disable=SC2086 # a list of packages
-apt_in "clang-$LLVM_MAJOR=$LLVM_VERSION" "lld-$LLVM_MAJOR=$LLVM_VERSION" \
-	"llvm-$LLVM_MAJOR=$LLVM_VERSION" "libclang-$LLVM_MAJOR-dev=$LLVM_VERSION" \
+# shellcheck disable=SC2086,SC2046 # lists of packages
+apt_in $(for p in $LLVM_PACKAGES; do echo "$p=$LLVM_VERSION"; done) \
 	clang lld llvm "bindgen=$BINDGEN_VERSION" $BUILD_PACKAGES
 # From its own suite, so that its dependencies come from there too.
 apt_in -t "$RUSTC_SUITE" "rustc=$RUSTC_VERSION" "rust-src=$RUSTC_VERSION" ${CARGO_VERSION:+"cargo=$CARGO_VERSION"}

@@ -37,6 +37,18 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 8] = [
+        Kind::Send,
+        Kind::SendImm,
+        Kind::SendInv,
+        Kind::Write,
+        Kind::WriteImm,
+        Kind::Read,
+        Kind::CompareSwap,
+        Kind::FetchAdd,
+    ];
+
     /// The kind of a work request's operation.
     pub fn of(op: &Operation) -> Kind {
         match op {
@@ -283,16 +295,7 @@ mod tests {
     use crate::opcode::{flags, OpInfo, Transport};
     use crate::testutil::{path_mtu, Rng};
 
-    const KINDS: [Kind; 8] = [
-        Kind::Send,
-        Kind::SendImm,
-        Kind::SendInv,
-        Kind::Write,
-        Kind::WriteImm,
-        Kind::Read,
-        Kind::CompareSwap,
-        Kind::FetchAdd,
-    ];
+    const KINDS: [Kind; 8] = Kind::ALL;
 
     /// Skipping to a PSN yields exactly the packet plain iteration reaches
     /// there, and then the same rest.
