@@ -6,11 +6,13 @@
 # transfer completes. Then criu dump of rping's server (rdma_cm), which
 # the plugin refuses before it stops anything: rping completes.
 # timeout: 300
-# cost: 100
+# cost: 130
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
 
-args="-s 16384 -D 30 -F"
+# 60 s: CRIU itself takes 10 s and more to start under TCG on a busy
+# machine, and the transfer must still run when it seizes the server.
+args="-s 16384 -D 60 -F"
 # Its own session, in nsA's network but our mount namespace.
 setsid nsenter --net=/run/netns/nsA ib_write_bw -d $DA -x "$GA" $args >/tmp/srv.out 2>&1 &
 srv=$!
@@ -20,6 +22,7 @@ cli=$!
 wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
 	fail "no transfer began: $(failure_lines /tmp/cli.out)"
 
+kill -0 $srv 2>/dev/null || fail "the transfer ended before its dump: $(failure_lines /tmp/srv.out)"
 mkdir -p /tmp/ro
 mount -t tmpfs -o ro,size=1m none /tmp/ro || fail "cannot mount a read-only directory"
 if criu_dump $srv /tmp/ro; then

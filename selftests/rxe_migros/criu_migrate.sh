@@ -56,7 +56,7 @@ dumpable_transfer $args
 # First a damaged copy of the image: refused, with nothing left behind
 # on host B's device; then the image itself.
 rm -rf /tmp/img /tmp/bad
-criu_dump $cli /tmp/img || fail "criu dump failed: $(grep -m3 Error /tmp/criu.log | tr '\n' ' ')"
+criu_dump $cli /tmp/img || fail "criu dump failed: $(criu_why)"
 cp -a /tmp/img /tmp/bad
 big=$(ls -S /tmp/bad/rxe_migros-*.img | head -n 1)
 python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(4000); b = f.read(1); f.seek(4000); f.write(bytes([b[0] ^ 0x5a]))' "$big"

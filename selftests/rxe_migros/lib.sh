@@ -310,6 +310,12 @@ criu_dump() {
 		--tcp-established --network-lock nftables "$@" >/dev/null 2>&1
 }
 
+# criu_why [LOG]: why a CRIU run failed, on one line: its errors and the
+# last lines of its log (default /tmp/criu.log).
+criu_why() {
+	{ grep -m3 Error "${1:-/tmp/criu.log}"; echo "... last lines:"; tail -n 6 "${1:-/tmp/criu.log}"; } | tr '\n' ' '
+}
+
 # Host B for live migrations: nsH (veth2, 10.0.1.3, rxe2), a hop away
 # from nsA through nsB (veth3, 10.0.1.2, forwarding), so that its RoCE
 # traffic reaches nsA's veth0 as nsB's did. Needs rxe_pair.
@@ -333,7 +339,7 @@ host_b() {
 # device DEV with RoCE address IP (criu_restore_to).
 criu_migrate_to() {
 	rm -rf /tmp/img
-	criu_dump $cli /tmp/img || fail "$3: criu dump failed: $(grep -m3 Error /tmp/criu.log | tr '\n' ' ')"
+	criu_dump $cli /tmp/img || fail "$3: criu dump failed: $(criu_why)"
 	[ -n "${brief:-}" ] || note "$3: dump: $(plugin_lines)"
 	kill -0 $cli 2>/dev/null && fail "$3: the dumped process still runs"
 	criu_restore_to "$@"
