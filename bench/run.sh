@@ -9,6 +9,11 @@
 # Latencies are typical microseconds (lower is better); bandwidth is
 # average MB/s (higher is better). A case a driver cannot run yet shows
 # "fail", with the tool's complaint in the notes below the table.
+#
+# Then, per driver, sharing: ibv_rc_pingpong's latency (64 B) alone, and
+# while ib_read_bw moves 16 MiB READs between the same two devices on
+# another QP. A responder that sent a whole READ in one go would hold the
+# other QP's packets behind it for seconds.
 . "$(dirname "$0")/../selftests/rxe_migros/lib.sh"
 ROUNDS=${ROUNDS:-3}
 ITERS=${ITERS:-500}
@@ -66,6 +71,41 @@ median() {
 	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "fail"; else print v[int((NR + 1) / 2)] }'
 }
 
+# pingpong: ibv_rc_pingpong's usec/iter (64 B, PP_ITERS round trips).
+PP_ITERS=${PP_ITERS:-300}
+pingpong() {
+	ip netns exec nsB timeout 120 ibv_rc_pingpong -d rxe1 -g $GID -p 18600 -s 64 -n $PP_ITERS \
+		>/dev/null 2>&1 &
+	pp=$!
+	sleep 1
+	ip netns exec nsA timeout 120 ibv_rc_pingpong -d rxe0 -g $GID -p 18600 -s 64 -n $PP_ITERS \
+		10.0.0.2 2>&1 | awk '/usec\/iter/ { print $(NF-1) }'
+	wait $pp
+}
+
+# share DRIVER: one table row: pingpong alone, beside READs, the factor,
+# and the READs' MB/s.
+share() {
+	idle=$(pingpong)
+	log=$OUT/share.$1
+	ip netns exec nsB timeout 300 ib_read_bw -d rxe1 -x $GID -s 16777216 -n 12 -F \
+		>$log.server 2>&1 &
+	srv=$!
+	sleep 2
+	ip netns exec nsA timeout 300 ib_read_bw -d rxe0 -x $GID -s 16777216 -n 12 -F 10.0.0.2 \
+		>$log 2>&1 &
+	cli=$!
+	sleep 4
+	busy=$(pingpong)
+	wait $cli
+	wait $srv
+	mbs=$(awk '$1 == 16777216 { print $4; exit }' $log)
+	factor=$(awk -v b="${busy:-0}" -v i="${idle:-0}" 'BEGIN { if (i > 0 && b > 0) printf "%.1f", b / i; else print "n/a" }')
+	label=rxe_migros
+	[ "$1" = c ] && label="C rdma_rxe"
+	echo "| $label | ${idle:-fail} | ${busy:-fail} | $factor | ${mbs:-fail} |"
+}
+
 veth_pair
 CASES="send_lat:ib_send_lat:64 write_bw:ib_write_bw:65536 read_lat:ib_read_lat:4096"
 round=1
@@ -102,6 +142,14 @@ for c in $CASES; do
 done
 echo
 echo "rounds: $ROUNDS, iterations per case: $ITERS"
+echo
+printf '| sharing | pingpong alone (us/iter) | beside 16 MiB READs (us/iter) | factor | READ MB/s |\n|---|---|---|---|---|\n'
+for driver in c ours; do
+	unload
+	load $driver || continue
+	share $driver
+	unload
+done
 for f in $OUT/*.ours.1; do
 	[ -e "$f" ] || continue
 	grep -q -i -E 'fail|error|couldn' "$f" &&
