@@ -12,7 +12,7 @@
 
 use crate::context::Context;
 use crate::migration::{KnownAt, NewSource};
-use crate::proto::image::{self, ImageError, Kind};
+use crate::proto::image::{self, ImageError};
 use crate::proto::restore::{self, Name, RestoreError};
 use kernel::fs::{File, LocalFile};
 use kernel::ioctl::_IOWR;
@@ -433,7 +433,7 @@ fn planned<const N: usize>(cmd: &Command<N>) -> Result<(Arc<Context>, KVVec<u8>,
             Name::MrIndex(i) => dev.mrs.get(i).is_some(),
             Name::AhNum(n) => dev.ahs.get(n).is_some(),
         };
-        restore::plan(&img, in_use, &mut index, go_on, |_| {})
+        restore::check(&img, in_use, &mut index, go_on)
     })?;
     let plan = plan.map_err(|e| {
         pr_info!("control: image cannot be restored here: {:?}\n", e);
@@ -480,16 +480,8 @@ fn restore(arg: usize) -> Result {
         pr_info!("restore: the context already has objects, or a restore\n");
         return Err(EBUSY);
     }
+    // Event file records are refused by the plan: they have no handle.
     let (ctx, bytes, plan) = planned(&cmd)?;
-    let img = image::Image::accepted(&bytes).map_err(|_| EINVAL)?;
-    let unsupported = img
-        .records()
-        .filter_map(|r| r.ok())
-        .find(|r| r.kind() == Kind::EventFile);
-    if let Some(r) = unsupported {
-        pr_info!("restore: {:?} records are not restored yet\n", r.kind());
-        return Err(EOPNOTSUPP);
-    }
     if plan.objects > 0 {
         let pin_later = flags & RESTORE_PIN_LATER != 0;
         ctx.begin_restore(bytes, pin_later).inspect_err(|_| {

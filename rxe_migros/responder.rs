@@ -181,7 +181,6 @@ impl QpState {
             self.complete_recv(cx, r.wr_id, status, 0, 0, None, false, NetworkType::None);
         }
         self.tx.write = None;
-        self.tx.reading = None;
         if cx.qp.service == Service::Rc {
             self.send_ack(cx, Syndrome::Nak(code), psn);
             self.to_error(cx);
@@ -393,8 +392,7 @@ impl QpState {
 
     /// Answers a READ request for `reth` whose first response has `psn`:
     /// checks it and begins the reply, which [`QpState::read_burst`] sends
-    /// a burst at a time. A reply under way gives way to this one (the
-    /// requester asked again).
+    /// a burst at a time.
     fn read_respond(
         &mut self,
         cx: &Ctx<'_>,
@@ -434,12 +432,15 @@ impl QpState {
 
     /// Sends the next packets of the READ reply under way, at most
     /// `budget` of them (taken from it). The reply is over when it has
-    /// sent them all, or when one could not go out: lost like on a wire,
-    /// the requester asks again.
+    /// sent them all, when one could not go out (lost like on a wire: the
+    /// requester asks again), or when the QP left RTR and RTS.
     pub(crate) fn read_burst(&mut self, cx: &Ctx<'_>, budget: &mut u32) {
         let Some(mut r) = self.tx.reading.take() else {
             return;
         };
+        if !matches!(self.attrs.state, State::Rtr | State::Rts) {
+            return;
+        }
         let Some(path) = self.tx.path else {
             return;
         };

@@ -298,10 +298,6 @@ impl QpState {
         if now == State::Error && prev != State::Error {
             self.flush(cx);
         }
-        if now == State::Reset {
-            // Nothing of the old connection goes out any more.
-            self.tx.reading = None;
-        }
     }
 
     /// Handles the packets waiting on the QP, then sends what can be sent.

@@ -22,14 +22,12 @@ import signal
 import struct
 import sys
 import time
-import zlib
 
 import image
 import migctl
 import control
 from control import check, expect, open_context
 
-HEADER = struct.Struct("<8sIIII")
 MAX_IMAGE = 64 << 20
 
 
@@ -42,9 +40,8 @@ def pds(n):
     words = array.array("I", [kind_version, 16, 0, 0]) * n
     words[2::4] = array.array("I", range(n))
     body = ctx + words.tobytes()
-    head = HEADER.pack(b"RXEMIGRS", image.VERSION, HEADER.size + len(body), n + 1, 0)
-    crc = zlib.crc32(head + body)
-    return HEADER.pack(b"RXEMIGRS", image.VERSION, HEADER.size + len(body), n + 1, crc) + body
+    head = image.HEADER.pack(image.MAGIC, image.VERSION, image.HEADER.size + len(body), n + 1, 0)
+    return image.reseal(head + body)
 
 
 def timed_check(ctl, fd, img):
@@ -68,7 +65,7 @@ def main():
     print(f"# 10^6 records took {ratio:.1f} times as long as 10^5 (linear: 10, quadratic: 100)")
     check("restore planning is linear", ratio < 30, f"ratio {ratio:.1f}")
 
-    n = (MAX_IMAGE - HEADER.size - 24) // 16
+    n = (MAX_IMAGE - image.HEADER.size - 24) // 16
     img = pds(n)
     full, got = timed_check(ctl, fd, img)
     print(f"# {n:,} records, {len(img):,} bytes: planned in {full * 1000:.0f} ms")

@@ -66,10 +66,7 @@ pub enum RestoreError {
 
 impl From<ImageError> for RestoreError {
     fn from(e: ImageError) -> Self {
-        match e {
-            ImageError::Interrupted => RestoreError::Interrupted,
-            e => RestoreError::Image(e),
-        }
+        RestoreError::Image(e)
     }
 }
 
@@ -130,9 +127,19 @@ pub fn plan<'a>(
     mut go_on: impl FnMut() -> bool,
     mut step: impl FnMut(Step<'a>),
 ) -> Result<Plan, RestoreError> {
-    let p = walk(image, &in_use, index, &mut go_on, &mut |_| {})?;
+    let p = check(image, &in_use, index, &mut go_on)?;
     walk(image, &in_use, index, &mut go_on, &mut step)?;
     Ok(p)
+}
+
+/// What [`plan`] would do, without the steps: one pass over the records.
+pub fn check(
+    image: &Image<'_>,
+    in_use: impl Fn(Name) -> bool,
+    index: &mut [u8],
+    mut go_on: impl FnMut() -> bool,
+) -> Result<Plan, RestoreError> {
+    walk(image, &in_use, index, &mut go_on, &mut |_| {})
 }
 
 /// One pass over the image: checks it, and hands out each step.
