@@ -14,11 +14,11 @@
 //! context's image starts with).
 
 use crate::context::{Context, Object};
-use crate::proto::image::{self, Partial, Record, RingImage};
-use crate::proto::mig::MigState;
+use crate::proto::engine::DumpError;
+use crate::proto::image::{self, Record, RingImage};
 use crate::qp::QpInner;
 use crate::queue;
-use crate::rdma::qp::{AddressVector, PdId};
+use crate::rdma::qp::PdId;
 use crate::rdma::uobject::UIds;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -47,19 +47,6 @@ impl Objects {
                 pr_info!("checkpoint: a QP's CQ is not in its context\n");
                 EINVAL
             })
-    }
-}
-
-fn av_image(av: &AddressVector) -> image::Av {
-    image::Av {
-        dgid: av.dgid,
-        sgid: av.sgid,
-        flow_label: av.flow_label,
-        sgid_index: av.sgid_index,
-        hop_limit: av.hop_limit,
-        traffic_class: av.traffic_class,
-        ipv6: av.ipv6,
-        dmac: av.dmac,
     }
 }
 
@@ -129,7 +116,7 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
                     handle,
                     pd: objects.pd(ah.pd)?,
                     num: ah.num(),
-                    av: av_image(&ah.av()),
+                    av: crate::transport::av_core(&ah.av()),
                 });
                 put(&mut out, &rec)?;
             }
@@ -186,45 +173,13 @@ fn dump_qp(out: &mut KVVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>
     let recv_cq = objects.cq(&qp.recv_cq)?;
     let sq = qp.sq.user.snapshot()?;
     let rq = qp.rq.user.snapshot()?;
-    let cap = qp.sq.ring.capacity();
     // Datagrams that reached a Stopped UD QP and wait on it go with it.
     qp.hold_datagrams();
-    let mut held = KVVec::new();
-    let rec = qp.inspect(|st| {
-        let (a, tx) = (&st.attrs, &st.tx);
-        if tx.mig != MigState::Stopped {
-            pr_info!("checkpoint: QP {} is not stopped\n", qp.qpn);
-            return Err(EBUSY);
-        }
-        held.extend_from_slice(&tx.held, GFP_KERNEL)?;
-        // The requester goes back to the oldest incomplete request.
-        let restart_psn = if tx.comp_wqe == tx.started {
-            tx.psn
-        } else {
-            tx.sent[(tx.comp_wqe & cap) as usize].first
-        };
-        let partial = match (&tx.recv, &tx.write) {
-            (None, None) => Partial::None,
-            (Some(r), None) => Partial::Send {
-                wr_id: r.wr_id,
-                offset: r.offset,
-            },
-            (None, Some(w)) => Partial::Write {
-                rkey: w.mr.key(),
-                at: w.at as u64,
-                left: w.left,
-                total: w.total,
-            },
-            (Some(_), Some(_)) => {
-                pr_info!("checkpoint: QP {} is inside two messages\n", qp.qpn);
-                return Err(EINVAL);
-            }
-        };
-        Ok(image::Qp {
+    let rec = qp.inspect(|e| {
+        let mut rec = image::Qp {
             handle: ids.handle,
             qpn: qp.qpn,
             qp_type: qp.qp_type(),
-            state: a.state.abi(),
             pd,
             send_cq,
             recv_cq,
@@ -233,31 +188,6 @@ fn dump_qp(out: &mut KVVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>
             max_send_sge: qp.caps.max_send_sge,
             max_recv_sge: qp.caps.max_recv_sge,
             max_inline: qp.caps.max_inline_data,
-            pkey_index: a.pkey_index,
-            qkey: a.qkey,
-            access: a.access,
-            path_mtu: a.path_mtu,
-            dest_qpn: a.dest_qpn,
-            sq_psn: a.sq_psn,
-            rq_psn: a.rq_psn,
-            timeout: a.timeout,
-            retry_cnt: a.retry_cnt,
-            rnr_retry: a.rnr_retry,
-            min_rnr_timer: a.min_rnr_timer,
-            max_rd_atomic: a.max_rd_atomic,
-            max_dest_rd_atomic: a.max_dest_rd_atomic,
-            av: a.av.as_ref().map(av_image),
-            comp_wqe: tx.comp_wqe,
-            restart_psn: restart_psn.get(),
-            started: tx.started,
-            high_psn: tx.high.get(),
-            acked_psn: tx.acked.get(),
-            epsn: tx.responder.epsn().get(),
-            msn: tx.responder.msn(),
-            rq_next: tx.rq_next,
-            partial,
-            partner_paused: tx.completer.is_paused(),
-            sq_sig_all: qp.sq_sig_all,
             user_handle: ids.user_handle,
             async_events: ids.events.asynchronous,
             sq: RingImage {
@@ -268,10 +198,19 @@ fn dump_qp(out: &mut KVVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>
                 mmap_offset: qp.rq.user.mmap_offset(),
                 bytes: &rq,
             },
-            held: &[],
-        })
+            ..image::Qp::EMPTY
+        };
+        match e.dump(&mut rec) {
+            Ok(()) => put(out, &Record::Qp(rec)),
+            Err(DumpError::NotStopped) => {
+                pr_info!("checkpoint: QP {} is not stopped\n", qp.qpn);
+                Err(EBUSY)
+            }
+            Err(DumpError::TwoMessages) => {
+                pr_info!("checkpoint: QP {} is inside two messages\n", qp.qpn);
+                Err(EINVAL)
+            }
+        }
     });
-    let mut rec = rec.ok_or(EBUSY)??;
-    rec.held = &held;
-    put(out, &Record::Qp(rec))
+    rec.ok_or(EBUSY)?
 }

@@ -11,8 +11,9 @@
 //! CAP_SYS_ADMIN.
 
 use crate::context::Context;
-use crate::migration::{KnownAt, NewSource};
+use crate::migration::NewSource;
 use crate::proto::image::{self, ImageError};
+use crate::proto::moves::Known;
 use crate::proto::restore::{self, Name, RestoreError};
 use kernel::fs::{File, LocalFile};
 use kernel::ioctl::_IOWR;
@@ -317,7 +318,13 @@ fn resume_context(
     for (_, object) in ctx.objects()? {
         if let crate::context::Object::Ah(ah) = object {
             if let Some(old) = ah.moved_from() {
-                known.push(KnownAt { av: ah.av(), old }, GFP_KERNEL)?;
+                known.push(
+                    Known {
+                        av: crate::transport::av_core(&ah.av()),
+                        old,
+                    },
+                    GFP_KERNEL,
+                )?;
             }
         }
     }

@@ -61,16 +61,8 @@ pub(crate) struct MrInner {
     memory: Memory,
 }
 
-/// Why an MR refuses a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MrError {
-    /// No MR has the key, or it is another PD's.
-    BadKey,
-    /// The MR does not grant the access.
-    Access,
-    /// The range lies outside the MR.
-    Bounds,
-}
+/// Why an MR refuses a request (the engine's reasons).
+pub(crate) use crate::proto::engine::MrError;
 
 /// The MR `key` names in `pd`, if it grants `access` over `len` bytes at
 /// `addr`. Returns it with the offset of `addr` in it.

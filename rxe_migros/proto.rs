@@ -14,6 +14,8 @@
 pub(crate) mod aeth;
 #[path = "proto/src/comp.rs"]
 pub(crate) mod comp;
+#[path = "proto/src/engine/mod.rs"]
+pub(crate) mod engine;
 #[path = "proto/src/error.rs"]
 mod error;
 #[path = "proto/src/hdr.rs"]
@@ -26,6 +28,8 @@ pub(crate) mod image;
 pub(crate) mod mig;
 #[path = "proto/src/modify.rs"]
 pub(crate) mod modify;
+#[path = "proto/src/moves.rs"]
+pub(crate) mod moves;
 #[path = "proto/src/opcode.rs"]
 pub(crate) mod opcode;
 #[path = "proto/src/pma.rs"]

@@ -18,11 +18,12 @@
 use crate::ah::Ah;
 use crate::context::{self, Listing, Object};
 use crate::cq::{Cq, CqInner};
-use crate::migration::{KnownAt, NewSource};
 use crate::param::{MAX_QP_WR, MAX_SGE, MIN_QP_INDEX};
+use crate::proto::engine::{self, Av, Engine, NewSource};
 use crate::proto::image;
 use crate::proto::mig::MigState;
 use crate::proto::modify::{self, AttrMask, QpState as State};
+use crate::proto::moves::Known;
 use crate::proto::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use crate::proto::req::Service;
 use crate::proto::wqe::{self, SendHead, Sge, UdDest};
@@ -38,7 +39,7 @@ use crate::rdma::udp_tunnel::wait_for_receivers;
 use crate::rdma::uobject::{EventCounts, Owner};
 use crate::rdma::work::{cancel_delayed_work_sync, cancel_work_sync, system_dfl};
 use crate::restore;
-use crate::transport::{Ctx, Transport};
+use crate::transport::{self, av_core, av_verbs, Ctx, Packets, QpEngine};
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
@@ -154,7 +155,7 @@ fn sges<'a>(list: &SgList<'a>) -> impl Iterator<Item = Sge> + 'a {
 
 /// The attributes `modify_qp` sets, with the QP's state (the core's
 /// [`modify`](crate::proto::modify) checks them).
-pub(crate) type Attrs = modify::Attrs<AddressVector>;
+pub(crate) type Attrs = modify::Attrs<Av>;
 
 /// A queue pair.
 pub(crate) struct Qp {
@@ -211,10 +212,10 @@ impl_has_delayed_work! {
     impl HasDelayedWork<QpInner, 1> for QpInner { self.timer }
 }
 
-/// What the QP's mutex guards: its attributes and transport.
+/// What the QP's mutex guards: its engine, which holds its attributes,
+/// transport and migration state.
 pub(crate) struct QpState {
-    pub(crate) attrs: Attrs,
-    pub(crate) tx: Transport,
+    pub(crate) engine: QpEngine,
     /// Being destroyed: work items that still run do nothing.
     dead: bool,
 }
@@ -257,7 +258,7 @@ impl QpInner {
         // One port: an address on another is refused like the port itself.
         let av = match a.av {
             Some((_, port)) if port != 1 => None,
-            av => av.map(|(av, _)| av),
+            av => av.map(|(av, _)| av_core(&av)),
         };
         let request = modify::Request {
             mask,
@@ -301,7 +302,7 @@ impl QpInner {
     /// asks for. `None` once the QP is being destroyed.
     fn with_transport<R>(
         self: &Arc<Self>,
-        f: impl FnOnce(&mut QpState, &Ctx<'_>) -> R,
+        f: impl FnOnce(&mut QpEngine, &Ctx<'_>) -> R,
     ) -> Option<R> {
         let mut st = self.state.lock();
         if st.dead {
@@ -310,21 +311,19 @@ impl QpInner {
         // Not dead, with the mutex held: `destroy` has not begun, so the
         // device is alive.
         let dev = self.device();
-        let cx = Ctx {
-            dev,
-            qp: self,
-            rx: &self.rx,
-        };
-        let r = f(&mut st, &cx);
-        self.posting_state.store(st.attrs.state.abi(), Relaxed);
-        if st.tx.reading.is_some() {
+        let cx = Ctx { dev, qp: self };
+        let e = &mut st.engine;
+        let r = f(e, &cx);
+        self.posting_state.store(e.attrs().state.abi(), Relaxed);
+        if e.wants_run() {
             // A READ reply spent its burst: the rest on the next run,
             // after the work queued meanwhile.
             let _ = system_dfl().enqueue::<Arc<QpInner>, 0>(self.clone());
         }
-        if let Some(delay) = st.tx.timer_delay() {
+        if let Some(at) = e.poll_timeout(&cx) {
             // Already armed is fine: when it fires it re-arms for what is
             // due then.
+            let delay = transport::timer_delay(at);
             let _ = system_dfl().enqueue_delayed::<Arc<QpInner>, 1>(self.clone(), delay);
         }
         Some(r)
@@ -335,14 +334,15 @@ impl QpInner {
     /// Stops the QP for a checkpoint; it is quiescent on return. False if
     /// it is being destroyed.
     pub(crate) fn stop(self: &Arc<Self>) -> bool {
-        self.with_transport(|st, cx| st.stop(cx)).is_some()
+        self.with_transport(|e, cx| e.stop(cx, transport::now()))
+            .is_some()
     }
 
     /// Reads the QP's attributes and transport under its mutex; `None` if
     /// it is being destroyed.
-    pub(crate) fn inspect<R>(self: &Arc<Self>, f: impl FnOnce(&QpState) -> R) -> Option<R> {
+    pub(crate) fn inspect<R>(self: &Arc<Self>, f: impl FnOnce(&QpEngine) -> R) -> Option<R> {
         let st = self.state.lock();
-        (!st.dead).then(|| f(&st))
+        (!st.dead).then(|| f(&st.engine))
     }
 
     /// `enum ib_qp_type`.
@@ -352,7 +352,7 @@ impl QpInner {
 
     /// Whether the QP's path is IPv6 (else IPv4); `None` without a path.
     pub(crate) fn path_is_ipv6(self: &Arc<Self>) -> Option<bool> {
-        self.with_transport(|st, _| st.attrs.av.map(|av| av.ipv6))
+        self.with_transport(|e, _| e.attrs().av.map(|av| av.ipv6))
             .flatten()
     }
 
@@ -366,9 +366,9 @@ impl QpInner {
     /// Moves the datagrams waiting on a Stopped UD or UC QP to those it
     /// holds, for a checkpoint.
     pub(crate) fn hold_datagrams(self: &Arc<Self>) {
-        self.with_transport(|st, cx| {
-            if st.tx.mig == MigState::Stopped && cx.qp.service != Service::Rc {
-                st.receive(cx);
+        self.with_transport(|e, cx| {
+            if e.mig() == MigState::Stopped && cx.qp.service != Service::Rc {
+                e.receive(cx, transport::now(), &mut Packets(&cx.qp.rx));
             }
         });
     }
@@ -382,24 +382,26 @@ impl QpInner {
         self: &Arc<Self>,
         src: Option<NewSource>,
         siblings: &[u32],
-        known: &[KnownAt],
+        known: &[Known],
     ) -> Option<bool> {
-        self.with_transport(|st, cx| {
-            let loopback = siblings.contains(&st.attrs.dest_qpn)
-                && st.attrs.av.is_some_and(|av| av.dgid == av.sgid);
+        self.with_transport(|e, cx| {
+            let a = e.attrs();
+            let loopback =
+                siblings.contains(&a.dest_qpn) && a.av.is_some_and(|av| av.dgid == av.sgid);
             // A UD QP's peers hear where it went before anything it sends
             // makes them answer.
-            let stopped = st.tx.mig == MigState::Stopped;
+            let stopped = e.mig() == MigState::Stopped;
             let moved = match (src, cx.qp.service) {
                 (Some(src), Service::Ud) if stopped => {
                     crate::migration::announce_ud_move(cx.dev, cx.qp.qpn, src, known)
                 }
                 _ => 0,
             };
-            let announced = st.resume(cx, src, loopback).map(|a| a || moved != 0);
-            // Datagrams that waited while it was stopped.
-            st.receive(cx);
-            st.send_requests(cx);
+            let now = transport::now();
+            let announced = e.resume(cx, now, src, loopback).map(|a| a || moved != 0);
+            // Datagrams that waited while it was stopped, then what waits
+            // to be sent.
+            e.run(cx, now, &mut Packets(&cx.qp.rx));
             announced
         })
         .flatten()
@@ -410,7 +412,7 @@ impl WorkItem<0> for QpInner {
     type Pointer = Arc<QpInner>;
 
     fn run(this: Arc<QpInner>) {
-        this.with_transport(|st, cx| st.run(cx));
+        this.with_transport(|e, cx| e.run(cx, transport::now(), &mut Packets(&cx.qp.rx)));
     }
 }
 
@@ -418,12 +420,13 @@ impl WorkItem<1> for QpInner {
     type Pointer = Arc<QpInner>;
 
     fn run(this: Arc<QpInner>) {
-        this.with_transport(|st, cx| {
+        this.with_transport(|e, cx| {
             // Responses that already arrived count before the timer does:
             // under load the packet work item may not have run yet.
-            st.receive(cx);
-            st.on_timer(cx);
-            st.run(cx);
+            let now = transport::now();
+            e.receive(cx, now, &mut Packets(&cx.qp.rx));
+            e.on_timer(cx, now);
+            e.run(cx, now, &mut Packets(&cx.qp.rx));
         });
     }
 }
@@ -471,7 +474,6 @@ impl Qp {
             QpType::Uc => Service::Uc,
             QpType::Ud | QpType::Gsi => Service::Ud,
         };
-        let tx = Transport::new(&sq.ring, &rq.ring)?;
         let posts = Posts::new(kernel, &init.qp_type, &sq, &rq)?;
         if let Some(udata) = udata {
             // struct rxe_create_qp_resp { struct mminfo rq_mi, sq_mi; }
@@ -504,16 +506,34 @@ impl Qp {
             // SAFETY: the QP is being created.
             unsafe { owner.handle.set_events(events) }?;
         }
-        let (sq_mask, rq_mask) = (sq.ring.capacity(), rq.ring.capacity());
+        let (sq_ring, rq_ring) = (sq.ring, rq.ring);
+        let port_mtu = dev
+            .netdev(1)
+            .map_or(0, |nd| crate::verbs::active_mtu(nd.mtu()));
         let make = |qpn| {
-            let (attrs, tx) = match image {
-                Some(img) => (
-                    restore::attrs(img),
-                    restore::transport(dev, img, service, qpn, init.pd, sq_mask, rq_mask, tx)?,
-                ),
-                None => (Attrs::new(), tx),
+            let cfg = engine::Config {
+                qpn,
+                service,
+                sq_sig_all: init.sq_sig_all,
+                max_send_sge: caps.max_send_sge,
+                max_recv_sge: caps.max_recv_sge,
+                max_inline: caps.max_inline_data,
+                sq: sq_ring,
+                rq: rq_ring,
             };
-            let posting_state = Atomic::new(attrs.state.abi());
+            let (sent, slot) = transport::storage(&cfg)?;
+            let engine = match image {
+                Some(img) => {
+                    let target =
+                        |key, at, left| crate::mr::write_target(dev, init.pd, key, at, left);
+                    Engine::restored(target, cfg, sent, slot, img, port_mtu).map_err(|e| {
+                        pr_info!("restore: QP {:#x}: {:?}\n", img.qpn, e);
+                        EINVAL
+                    })?
+                }
+                None => Engine::new(cfg, sent, slot),
+            };
+            let posting_state = Atomic::new(engine.attrs().state.abi());
             Ok(Arc::pin_init(
                 pin_init!(QpInner {
                     qpn,
@@ -530,8 +550,7 @@ impl Qp {
                     sq,
                     rq,
                     state <- new_mutex!(QpState {
-                        attrs,
-                        tx,
+                        engine,
                         dead: false,
                     }),
                     posting_state,
@@ -581,10 +600,13 @@ impl Qp {
     /// section: no packet sees the new attributes before the transition.
     pub(crate) fn modify(&self, a: &QpAttrValues, mask: u32) -> Result {
         self.inner
-            .with_transport(|st, cx| {
-                let prev = st.attrs.state;
-                st.attrs = cx.qp.modified(&st.attrs, a, mask)?;
-                st.transition(cx, prev);
+            .with_transport(|e, cx| {
+                let attrs = cx.qp.modified(e.attrs(), a, mask)?;
+                let port_mtu = cx
+                    .dev
+                    .netdev(1)
+                    .map_or(attrs.path_mtu, |nd| crate::verbs::active_mtu(nd.mtu()));
+                e.set_attrs(cx, transport::now(), attrs, port_mtu);
                 Ok(())
             })
             .unwrap_or(Err(EINVAL))
@@ -594,11 +616,11 @@ impl Qp {
     /// EINVAL before RTS, as the C rxe: nothing may be sent yet.
     pub(crate) fn doorbell(&self, _dev: &Device<Rxe>) -> Result {
         self.inner
-            .with_transport(|st, cx| {
-                if st.attrs.state < State::Rts {
+            .with_transport(|e, cx| {
+                if e.attrs().state < State::Rts {
                     return Err(EINVAL);
                 }
-                st.run(cx);
+                e.run(cx, transport::now(), &mut Packets(&cx.qp.rx));
                 Ok(())
             })
             .unwrap_or(Err(EINVAL))
@@ -709,7 +731,7 @@ impl Qp {
     /// send WR is signalled.
     pub(crate) fn query(&self) -> (QpAttrValues, QpCaps, bool) {
         let qp = &self.inner;
-        let a = qp.state.lock().attrs;
+        let a = *qp.state.lock().engine.attrs();
         let values = QpAttrValues {
             state: a.state.abi(),
             cur_state: a.state.abi(),
@@ -721,7 +743,7 @@ impl Qp {
             dest_qpn: a.dest_qpn,
             sq_psn: a.sq_psn,
             rq_psn: a.rq_psn,
-            av: a.av.map(|av| (av, 1)),
+            av: a.av.map(|av| (av_verbs(&av), 1)),
             timeout: a.timeout,
             retry_cnt: a.retry_cnt,
             rnr_retry: a.rnr_retry,
@@ -747,10 +769,7 @@ impl Qp {
     }
 }
 
-/// The general services QP's number (IBTA 3.5.1.3) and its well-known
-/// Q_Key (13.5.3.2).
-pub(crate) const GSI_QPN: u32 = 1;
-pub(crate) const GSI_QKEY: u32 = 0x8001_0000;
+pub(crate) use crate::proto::engine::GSI_QPN;
 
 /// The range of QP numbers (the C rxe's RXE_MIN_QP_INDEX and
 /// RXE_MAX_QP_INDEX).

@@ -106,7 +106,7 @@ fn check_addressing(
     dev: &crate::rdma::device::Device<Rxe>,
     d: &Datagram<'_>,
 ) -> core::result::Result<(), Counter> {
-    if d.packet.bth.pkey & 0x7fff != crate::requester::PKEY & 0x7fff {
+    if d.packet.bth.pkey & 0x7fff != crate::proto::engine::PKEY & 0x7fff {
         return Err(Counter::RcvdBadPkey);
     }
     if dev.roce_gid_index(1, &d.dst).is_err() {
@@ -115,22 +115,4 @@ fn check_addressing(
     Ok(())
 }
 
-/// A GID for the log: IPv4-mapped ones as IPv4.
-pub(crate) struct Gid<'a>(pub(crate) &'a [u8; 16]);
-
-impl core::fmt::Debug for Gid<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let g = self.0;
-        if crate::migration::is_v4_mapped(g) {
-            write!(f, "{}.{}.{}.{}", g[12], g[13], g[14], g[15])
-        } else {
-            for (i, pair) in g.chunks(2).enumerate() {
-                if i > 0 {
-                    f.write_str(":")?;
-                }
-                write!(f, "{:x}", u16::from_be_bytes([pair[0], pair[1]]))?;
-            }
-            Ok(())
-        }
-    }
-}
+pub(crate) use crate::proto::engine::Gid;

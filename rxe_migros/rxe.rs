@@ -20,7 +20,6 @@ mod rdma;
 
 mod ah;
 mod checkpoint;
-mod completer;
 mod context;
 mod control;
 mod counters;
@@ -36,8 +35,6 @@ mod proto;
 mod qp;
 mod queue;
 mod recv;
-mod requester;
-mod responder;
 mod restore;
 mod transport;
 mod verbs;

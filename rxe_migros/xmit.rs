@@ -6,41 +6,13 @@
 
 use crate::counters::Counter;
 use crate::proto::hdr::{Bth, Extensions};
-use crate::proto::opcode::{OpInfo, ICRC_BYTES};
-use crate::proto::roce::Encap;
 use crate::rdma::device::Device;
-use crate::rdma::qp::AddressVector;
 use crate::rdma::route::Route;
 use crate::rdma::skb::TxSkb;
 use crate::Rxe;
 use kernel::prelude::*;
 
-/// The UDP source ports of our QPs (the C rxe's RXE_ROCE_V2_SPORT): the
-/// top quarter of the port space, spread by QP number.
-pub(crate) fn src_port(qpn: u32) -> u16 {
-    0xc000 | (qpn & 0x3fff) as u16
-}
-
-/// Where a QP's packets go: its address vector and source port.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Path {
-    pub(crate) av: AddressVector,
-    pub(crate) src_port: u16,
-}
-
-impl Path {
-    fn encap(&self) -> Encap {
-        Encap {
-            src: self.av.sgid,
-            dst: self.av.dgid,
-            ipv6: self.av.ipv6,
-            src_port: self.src_port,
-            traffic_class: self.av.traffic_class,
-            hop_limit: self.av.hop_limit,
-            flow_label: self.av.flow_label,
-        }
-    }
-}
+pub(crate) use crate::proto::engine::Path;
 
 /// Sends one packet along `path`: `bth` (its pad is set here), the
 /// extended headers `ext`, and `payload_len` bytes of payload, which
@@ -48,26 +20,18 @@ impl Path {
 pub(crate) fn send(
     dev: &Device<Rxe>,
     path: &Path,
-    mut bth: Bth,
+    bth: Bth,
     ext: &Extensions,
     payload_len: usize,
     fill: impl FnOnce(&mut [u8]) -> Result,
 ) -> Result {
-    let info = OpInfo::lookup(bth.opcode).ok_or(EINVAL)?;
-    let pad = (4 - payload_len % 4) % 4;
-    bth.pad = pad as u8;
+    let total = path.packet_len(bth.opcode, payload_len).ok_or(EINVAL)?;
     let encap = path.encap();
     let hl = encap.header_len();
-    let total = hl + info.header_len() + payload_len + pad + ICRC_BYTES;
     let ndev = dev.netdev(1).ok_or(ENODEV)?;
     let mut skb = TxSkb::alloc(&ndev, total, encap.ipv6)?;
-    let buf = skb.data_mut();
-    let roce = &mut buf[hl..];
-    bth.emit(roce);
-    ext.emit(&info, roce);
-    let start = info.header_len();
-    fill(&mut roce[start..start + payload_len])?;
-    encap.seal(buf).map_err(|_| EINVAL)?;
+    path.write_packet(bth, ext, payload_len, skb.data_mut(), fill)
+        .map_err(|e| e.unwrap_or(EINVAL))?;
     skb.set_transport_offset(hl - 8);
     if dev.roce_gid_index(1, &encap.dst).is_ok() {
         // To one of the device's own addresses (two QPs of one device):

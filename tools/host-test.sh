@@ -16,7 +16,15 @@ if ! command -v cargo >/dev/null; then
 fi
 
 cd "$TOP/rxe_migros/proto"
-cargo test --offline --quiet || die "host tests failed"
+# The simulation's tests say what their schedules did (migrations, moves,
+# remapped QP numbers...): those lines are shown, the rest only on failure.
+testlog=$(mktemp)
+trap 'rm -f "$testlog"' EXIT
+if ! cargo test --offline --quiet -- --show-output >"$testlog" 2>&1; then
+	cat "$testlog"
+	die "host tests failed"
+fi
+grep -E '^[0-9]+ (UD )?schedules|^test result' "$testlog"
 # clippy, where the host has it (the module builds with the kernel's own
 # lints; these are the core's). Cargo.toml's rust-version makes clippy flag
 # any API newer than the oldest rustc we support (incompatible_msrv).

@@ -363,6 +363,60 @@ pub struct Qp<'a> {
     pub held: &'a [u8],
 }
 
+impl Qp<'static> {
+    /// A record with every field zero, none or empty, for a dump to fill.
+    pub const EMPTY: Qp<'static> = Qp {
+        handle: 0,
+        qpn: 0,
+        qp_type: 0,
+        state: 0,
+        pd: 0,
+        send_cq: 0,
+        recv_cq: 0,
+        max_send_wr: 0,
+        max_recv_wr: 0,
+        max_send_sge: 0,
+        max_recv_sge: 0,
+        max_inline: 0,
+        pkey_index: 0,
+        qkey: 0,
+        access: 0,
+        path_mtu: 0,
+        dest_qpn: 0,
+        sq_psn: 0,
+        rq_psn: 0,
+        timeout: 0,
+        retry_cnt: 0,
+        rnr_retry: 0,
+        min_rnr_timer: 0,
+        max_rd_atomic: 0,
+        max_dest_rd_atomic: 0,
+        av: None,
+        comp_wqe: 0,
+        restart_psn: 0,
+        started: 0,
+        high_psn: 0,
+        acked_psn: 0,
+        epsn: 0,
+        msn: 0,
+        rq_next: 0,
+        partial: Partial::None,
+        partner_paused: false,
+        sq_sig_all: false,
+        user_handle: 0,
+        async_events: 0,
+        sq: RingImage {
+            mmap_offset: 0,
+            bytes: &[],
+        },
+        rq: RingImage {
+            mmap_offset: 0,
+            bytes: &[],
+        },
+        held: &[],
+    };
+}
+
 /// The datagrams a QP image holds: each a little-endian u16 length, two
 /// zero bytes, and the datagram from its IP header to its ICRC, padded
 /// with zeroes to 4 bytes.
@@ -422,6 +476,23 @@ impl<'a> Held<'a> {
 
 fn pad4(n: usize) -> usize {
     (n + 3) & !3
+}
+
+/// The sealed image of `records`, for the host tests.
+#[cfg(test)]
+pub(crate) fn sealed(records: &[Record<'_>]) -> std::vec::Vec<u8> {
+    let mut out = std::vec![0u8; HEADER_BYTES];
+    for r in records {
+        r.write(|b| {
+            out.extend_from_slice(b);
+            Ok::<(), ()>(())
+        })
+        .expect("a vector takes every record");
+    }
+    let h = header(out.len(), records.len() as u32);
+    out[..HEADER_BYTES].copy_from_slice(&h);
+    seal(&mut out);
+    out
 }
 
 /// Any record.

@@ -10,10 +10,14 @@
 //! - [`psn`]: 24-bit packet sequence numbers that compare modulo 2^24.
 //! - [`mig`]: the migration protocol's wire items and per-QP state.
 //! - [`modify`]: the QP state machine and the checks of Modify QP.
+//! - [`moves`]: UD QPs that moved: announcements, and the table a device
+//!   keeps.
 //! - [`opcode`]: the BTH opcode table (IBTA vol. 1, 9.2.1 and table 38).
 //! - [`hdr`]: the base and extended transport headers, parsed and emitted.
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
 //! - [`image`]: checkpoint images of a user context's objects.
+//! - [`engine`]: the QP engine: all of a QP's transport and migration
+//!   state, driven through a trait the kernel and the simulation implement.
 //! - [`comp`]: the completer: what responses and timeouts mean for the
 //!   oldest outstanding request.
 //! - [`aeth`]: ACK syndromes: credits, RNR NAK timers, NAK codes.
@@ -29,13 +33,20 @@
 
 #![no_std]
 
+// The host tests and the simulated host use std; the crate itself never
+// does.
+#[cfg(any(test, feature = "host"))]
+extern crate std;
+
 pub mod aeth;
 pub mod comp;
+pub mod engine;
 pub mod hdr;
 pub mod icrc;
 pub mod image;
 pub mod mig;
 pub mod modify;
+pub mod moves;
 pub mod opcode;
 pub mod pma;
 pub mod psn;
@@ -50,6 +61,8 @@ pub mod wqe;
 mod error;
 pub use error::ParseError;
 
+#[cfg(any(test, feature = "host"))]
+pub mod host;
 #[cfg(test)]
 mod icrc_vectors;
 #[cfg(test)]

@@ -276,9 +276,7 @@ fn check_qp(q: &Qp<'_>) -> Result<(), RestoreError> {
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::image::{
-        self, Ah, Av, Context, Cq, EventFile, Mr, Pd, RingImage, HEADER_BYTES,
-    };
+    use super::super::image::{self, Ah, Av, Context, Cq, EventFile, Mr, Pd, RingImage};
     use super::*;
     use std::vec::Vec;
 
@@ -295,17 +293,12 @@ mod tests {
             qpn,
             qp_type,
             state: 3,
-            pd: 0,
             send_cq: 2,
             recv_cq: 2,
             max_send_wr: 8,
             max_recv_wr: 8,
             max_send_sge: 1,
             max_recv_sge: 1,
-            max_inline: 0,
-            pkey_index: 0,
-            qkey: 0,
-            access: 0,
             path_mtu: 3,
             dest_qpn: 0x20,
             sq_psn: 1,
@@ -317,22 +310,13 @@ mod tests {
             max_rd_atomic: 1,
             max_dest_rd_atomic: 1,
             av: (qp_type != QPT_UD).then(Av::default),
-            comp_wqe: 0,
             restart_psn: 1,
-            started: 0,
             high_psn: 1,
             acked_psn: 1,
             epsn: 2,
-            msn: 0,
-            rq_next: 0,
-            partial: Partial::None,
-            partner_paused: false,
-            sq_sig_all: false,
-            user_handle: 0,
-            async_events: 0,
             sq: ring(),
             rq: ring(),
-            held: &[],
+            ..Qp::EMPTY
         }
     }
 
@@ -377,26 +361,11 @@ mod tests {
         ]
     }
 
-    fn bytes(records: &[Record<'_>]) -> Vec<u8> {
-        let mut out = std::vec![0u8; HEADER_BYTES];
-        for r in records {
-            r.write(|b| {
-                out.extend_from_slice(b);
-                Ok::<(), ()>(())
-            })
-            .unwrap();
-        }
-        let h = image::header(out.len(), records.len() as u32);
-        out[..HEADER_BYTES].copy_from_slice(&h);
-        image::seal(&mut out);
-        out
-    }
-
     fn run(
         records: &[Record<'_>],
         in_use: impl Fn(Name) -> bool,
     ) -> Result<(Plan, Vec<Step<'static>>), RestoreError> {
-        let b: &'static [u8] = std::boxed::Box::leak(bytes(records).into_boxed_slice());
+        let b: &'static [u8] = std::boxed::Box::leak(image::sealed(records).into_boxed_slice());
         let img = Image::parse(b)?;
         let mut steps = Vec::new();
         let mut index = std::vec![0u8; index_bytes(&img)];
@@ -473,7 +442,7 @@ mod tests {
     #[test]
     fn nothing_is_handed_out_before_the_whole_image_passes() {
         let mut steps = 0;
-        let b = bytes(&records());
+        let b = image::sealed(&records());
         let img = Image::parse(&b).unwrap();
         let mut index = std::vec![0u8; index_bytes(&img)];
         let r = plan(
@@ -566,7 +535,7 @@ mod tests {
     fn pds(n: u32) -> Vec<u8> {
         let mut r = std::vec![Record::Context(Context { cookie: 1 })];
         r.extend((0..n).map(|handle| Record::Pd(Pd { handle })));
-        bytes(&r)
+        image::sealed(&r)
     }
 
     #[test]

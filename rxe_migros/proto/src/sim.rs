@@ -1,24 +1,33 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A simulation of one RC connection, both directions at once: each side
-//! runs a requester ([`Segments`]), a completer ([`Completer`]) and a
-//! responder ([`Responder`]) for the other's requests, over links that
-//! lose, duplicate and reorder packets, with retransmission timers.
+//! A simulation of one RC connection between two of the core's QP engines
+//! ([`Engine`], the code the kernel module runs), both directions at once,
+//! over links that lose, duplicate and reorder packets.
 //!
-//! A schedule may migrate either side at random instants, or both at once:
-//! the side is stopped (it sends no requests, ignores responses, and answers
-//! the request it would execute next with the paused NAK) for longer than
-//! its partner's retry budget would last, then either resumes at a new
-//! address (whatever was in flight towards it is lost) or in place (the
-//! checkpoint was aborted). Either way it announces itself with RESUME,
-//! which the links may lose like any packet, again every timeout until a
-//! response comes, as the kernel does (docs/migration.md): the partner
-//! answers RESUME with an ACK and goes back to its oldest request; a Paused
-//! side that carries out a new request of its partner leaves Paused too.
+//! Each side is a host as the engine sees it ([`Io`]): librxe's rings and
+//! one MR in a byte vector (the process's memory), real packets built and
+//! sealed with their IP and UDP headers and ICRC, and a receive path that
+//! checks them whole and takes only those sent to its address and QP.
+//! Time is simulated: each step is [`STEP_NS`], and a side's timer fires
+//! when the engine's deadline has come.
 //!
-//! Every schedule checks that each message is executed exactly once and in
-//! order, that READ data comes back whole, and that every request completes
-//! in order without error, on both sides.
+//! A schedule may migrate either side at random instants, or both at once.
+//! The side is stopped (`Engine::stop`) for longer than its partner's retry
+//! budget would last; then either the checkpoint is aborted and it resumes
+//! in place, or it moves: its engine is dumped into a real image (context,
+//! PD, CQ, MR and QP records, sealed), the image is parsed and planned as a
+//! restore plans it ([`crate::restore::plan`]), on a device where its QP
+//! number may be taken (the plan remaps it), and a fresh engine is restored
+//! from the QP record ([`Engine::restored`]) at a new address, with the
+//! rings from the image and the process's memory carried along, as CRIU
+//! carries it. What was in flight to the old address is lost. Either way
+//! the engine decides what follows: RESUME, its retries, the partner's
+//! answer.
+//!
+//! Every schedule checks, on both sides, that every send request completes
+//! in order and without error, that each SEND and WRITE with immediate
+//! completes exactly once and in order at the responder, and that every
+//! SEND, WRITE and READ moved exactly the right bytes.
 //!
 //! `cargo test` (part of `make check`) runs [`SCHEDULES`] schedules;
 //! `RXE_SIM_SCHEDULES=N cargo test --release sim` runs N, the long mode
@@ -30,44 +39,121 @@
 
 extern crate std;
 
-use super::aeth::{NakCode, Syndrome};
-use super::comp::{pending, Action, Completer, Response};
-use super::opcode::{flags, op, OpInfo};
-use super::psn::Psn;
-use super::req::{Kind, Mtu, Segments, Service};
-use super::resp::{Request, Responder, Verdict};
+use super::engine::{
+    self, Av, Count, Engine, Inbox, Io, Need, NewSource, Queue, Status, Time, WcKind,
+};
+use super::host::{config, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
+use super::image::{self, Context, Cq, Image, Mr, Pd, Record, RingImage};
+use super::mig::{MigState, UD_MOVE_QPN};
+use super::modify::{Attrs, QpState as State};
+use super::moves::{self, Known};
+use super::opcode::TRANSPORT_UD;
+use super::queue::Ring;
+use super::req::{Kind, Service};
+use super::restore::{self, Name, Step};
+use super::roce::{ipv4_mapped, Datagram};
 use super::testutil::Rng;
+use super::wqe::{self, send_flags, SendHead, UdDest};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::vec::Vec;
 
+/// The path MTU: 256 bytes (`IB_MTU_256`).
 const MTU: u32 = 256;
-const PATH: Mtu = Mtu::new(MTU).unwrap();
-/// Steps without progress before the retransmission timer fires.
-const TIMEOUT: usize = 40;
+const IB_MTU_256: u32 = 1;
+/// One step of simulated time.
+const STEP_NS: Time = 50_000;
+/// The retransmission timeout code: 4.096 µs << 9, about 42 steps.
+const TIMEOUT_CODE: u8 = 9;
+const TIMEOUT_STEPS: usize = ((4096u64 << TIMEOUT_CODE) / STEP_NS) as usize;
 /// Steps a migration keeps a side stopped: longer than the eight timeouts
 /// `retry_cnt` 7 allows its partner.
-const STOP_STEPS: usize = 12 * TIMEOUT;
+const STOP_STEPS: usize = 12 * TIMEOUT_STEPS;
+/// Packets a link hands to a side per step, at most.
+const DELIVER_PER_STEP: usize = 8;
 /// Schedules in `cargo test`.
 const SCHEDULES: u64 = 100_000;
+/// The most messages a side sends in a schedule.
+const MAX_MSGS: usize = 32;
+/// Room per message in each region of a side's memory.
+const SLOT: usize = 1024;
+/// The regions: what its requests send or READs fill, what the partner's
+/// WRITEs fill, what the partner's READs read, and receive buffers.
+const OUT: usize = 0;
+const WIN: usize = MAX_MSGS * SLOT;
+const RIN: usize = 2 * MAX_MSGS * SLOT;
+const RECV: usize = 3 * MAX_MSGS * SLOT;
+const MEMORY: usize = 4 * MAX_MSGS * SLOT;
+/// The QP number each side starts with, and the one a restore takes
+/// when that is taken on the destination.
+const QPN: u32 = 0x11;
+const REMAPPED_QPN: u32 = 0x40;
+/// A UD QP's Q_Key.
+const QKEY: u32 = 0x1234;
+/// UD schedules in `cargo test`.
+const UD_SCHEDULES: u64 = 20_000;
+/// `IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_READ`.
+const REMOTE_ACCESS: u32 = 0x6;
+
+/// The byte at offset `k` of message `i` that side `side` sends (or
+/// offers to READs).
+fn pattern(side: usize, i: usize, k: usize) -> u8 {
+    (side * 131 + i * 31 + k * 7 + 1) as u8
+}
+
+/// The GID of side `side` at its `epoch`th address.
+fn gid(side: usize, epoch: u32) -> [u8; 16] {
+    ipv4_mapped([10, side as u8, (epoch >> 8) as u8, epoch as u8])
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Msg {
     kind: Kind,
     len: u32,
-    first: Psn,
+    imm: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Pkt {
-    Req {
-        msg: usize,
-        req: Request,
-    },
-    Resp(Response),
-    /// RESUME: a restored side announces itself at its address.
-    Resume {
-        addr: u32,
-    },
+/// The receive path in front of a side: full checks (ICRC included), then
+/// only packets to its address and QP go on; the rest are dropped, as the
+/// kernel's receive path drops them.
+struct Arrivals<'a> {
+    q: &'a mut VecDeque<Vec<u8>>,
+    addr: [u8; 16],
+    qpn: u32,
+    left: usize,
+    /// The device's move table, which UD announcements fill.
+    moves: &'a RefCell<moves::Table>,
+    /// UD datagrams that came to an address the side left.
+    lost: &'a RefCell<Vec<u32>>,
+}
+
+impl Inbox for Arrivals<'_> {
+    fn next(&mut self, f: impl FnOnce(&[u8])) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        let Some(p) = self.q.pop_front() else {
+            return false;
+        };
+        self.left -= 1;
+        let d = Datagram::parse(&p).expect("a packet the engine built does not parse");
+        let ud = d.packet.bth.opcode & 0xe0 == TRANSPORT_UD;
+        if d.dst != self.addr {
+            if ud && d.packet.bth.dest_qpn == self.qpn {
+                let b = d.packet.payload();
+                self.lost
+                    .borrow_mut()
+                    .push(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            }
+        } else if ud && d.packet.bth.dest_qpn == UD_MOVE_QPN {
+            // The device's, as the kernel's receive path hands it over.
+            let m = moves::accept(&d).expect("an announcement we sent is refused");
+            self.moves.borrow_mut().learn(&m).unwrap();
+        } else if d.packet.bth.dest_qpn == self.qpn {
+            f(&p);
+        }
+        true
+    }
 }
 
 /// What a link does to the packets it carries.
@@ -81,13 +167,9 @@ enum Faults {
     Script { lose: u32, n: u32 },
 }
 
-/// A one-way link. Each packet carries the address (an epoch: a side that
-/// moves gets a new one) it was sent to; a side takes only those sent to
-/// its current address.
+/// A one-way link.
 struct Link {
-    q: VecDeque<(u32, Pkt)>,
-    /// The address the sender sends to now.
-    to: u32,
+    q: VecDeque<Vec<u8>>,
     faults: Faults,
     sent: u32,
 }
@@ -96,14 +178,12 @@ impl Link {
     fn new(faults: Faults) -> Link {
         Link {
             q: VecDeque::new(),
-            to: 0,
             faults,
             sent: 0,
         }
     }
 
-    fn send(&mut self, rng: &mut Rng, p: Pkt) {
-        let p = (self.to, p);
+    fn send(&mut self, rng: &mut Rng, p: Vec<u8>) {
         let i = self.sent;
         self.sent = self.sent.saturating_add(1);
         let pct = match self.faults {
@@ -119,7 +199,7 @@ impl Link {
         match r {
             _ if r < pct => {} // lost
             _ if r < 2 * pct => {
-                self.q.push_back(p);
+                self.q.push_back(p.clone());
                 self.q.push_back(p);
             }
             _ if r < 3 * pct && !self.q.is_empty() => {
@@ -134,322 +214,417 @@ impl Link {
 
 /// One end of the connection.
 struct Side {
-    /// What it sends.
+    /// Which end: 0 or 1.
+    id: usize,
+    host: Host,
+    engine: Engine<Sim>,
+    /// What it sends, how much of it is posted, and every how many steps
+    /// it posts the next (0: all at once).
     plan: Vec<Msg>,
-    /// Requester: the message and PSN it sends next, and the PSN after the
-    /// furthest one sent.
-    cur: usize,
-    skip_to: Psn,
-    high: Psn,
-    /// Completer: the oldest incomplete message, READ bytes placed.
-    comp: Completer,
-    oldest: usize,
-    read_got: u32,
-    idle: usize,
-    /// Responder for the other side's requests, and the SENDs and WRITEs
-    /// it executed, in order.
-    resp: Responder,
-    executed: Vec<usize>,
+    posted: usize,
+    pace: usize,
+    /// Its address's epoch: a side that moves gets a new address.
+    epoch: u32,
+    /// Times it resumed, in place or elsewhere.
+    resumes: u64,
     /// Migration: the step at which it comes back, and whether it comes
     /// back elsewhere (else the checkpoint was aborted).
     stopped_until: Option<(usize, bool)>,
-    /// Resuming: sending RESUME until a response comes.
-    resuming: bool,
-    /// Its address (the partner's, as it knows it, is its out link's
-    /// `to`).
-    addr: u32,
 }
 
 impl Side {
-    /// A side sending the messages `spec` gives, (kind, length) by index.
-    fn new(
-        rng: &mut Rng,
-        msgs: usize,
-        mut spec: impl FnMut(&mut Rng, usize) -> (Kind, u32),
-        peer_start: Psn,
-    ) -> (Side, Psn) {
-        let start = Psn::new(rng.next_u32());
-        let mut plan = Vec::new();
-        let mut psn = start;
-        for i in 0..msgs {
-            let (kind, len) = spec(rng, i);
-            let segs = Segments::new(kind, Service::Rc, len, PATH, psn).unwrap();
-            plan.push(Msg {
-                kind,
-                len,
-                first: psn,
-            });
-            psn = segs.next_psn();
+    /// Side `id`, sending `plan`, whose partner sends `peer`. Its rings
+    /// hold every request and as many receives as the partner's messages
+    /// take.
+    fn new(id: usize, service: Service, plan: Vec<Msg>, peer: &[Msg]) -> Side {
+        let wr = MAX_MSGS as u32;
+        let sq = Ring::new(wr, wqe::SEND_WQE_BYTES + wqe::SGE_BYTES, 64).unwrap();
+        let rq = Ring::new(wr, wqe::RECV_WQE_BYTES + wqe::SGE_BYTES, 64).unwrap();
+        let mut buf = std::vec![0u8; MEMORY];
+        for (i, m) in plan.iter().enumerate() {
+            if m.kind != Kind::Read {
+                for k in 0..m.len as usize {
+                    buf[OUT + i * SLOT + k] = pattern(id, i, k);
+                }
+            }
+            if service == Service::Ud {
+                // A datagram says which it is: loss is allowed on UD.
+                buf[OUT + i * SLOT..][..4].copy_from_slice(&(i as u32).to_le_bytes());
+            }
         }
-        let side = Side {
+        // What the partner's READs read.
+        for (i, m) in peer.iter().enumerate() {
+            if m.kind == Kind::Read {
+                for k in 0..m.len as usize {
+                    buf[RIN + i * SLOT + k] = pattern(id, i, k);
+                }
+            }
+        }
+        let host = Host::new(sq, rq, buf, gid(id, 0), gid(1 - id, 0));
+        for j in 0..peer.iter().filter(|m| takes_recv(m.kind)).count() {
+            let list = [sge(RECV + j * SLOT, SLOT as u32)];
+            host.post(Queue::Recv, |slot| {
+                wqe::write_recv(slot, 1000 + j as u64, list.into_iter()).unwrap()
+            });
+        }
+        let cfg = config(QPN, service, sq, rq);
+        let (sent, slot) = storage(&cfg);
+        let mut side = Side {
+            id,
+            host,
+            engine: Engine::new(cfg, sent, slot),
             plan,
-            cur: 0,
-            skip_to: start,
-            high: start,
-            comp: Completer::new(7, 7, PATH),
-            oldest: 0,
-            read_got: 0,
-            idle: 0,
-            resp: Responder::new(Service::Rc, peer_start, PATH),
-            executed: Vec::new(),
+            posted: 0,
+            // Datagrams go out one at a time, so that moves find them on
+            // their way; RC requests are all posted at once.
+            pace: if service == Service::Ud { 20 } else { 0 },
+            epoch: 0,
+            resumes: 0,
             stopped_until: None,
-            resuming: false,
-            addr: 0,
         };
-        (side, start)
+        if side.pace == 0 {
+            while side.posted < side.plan.len() {
+                side.post_next();
+            }
+        }
+        side
+    }
+
+    /// Posts the next request of the plan into the send ring.
+    fn post_next(&mut self) {
+        let (i, m) = (self.posted, self.plan[self.posted]);
+        let (opcode, ex, remote) = match m.kind {
+            Kind::Send => (wqe::opcode::SEND, 0, 0),
+            Kind::SendImm => (wqe::opcode::SEND_WITH_IMM, m.imm, 0),
+            Kind::Write => (wqe::opcode::RDMA_WRITE, 0, WIN),
+            Kind::WriteImm => (wqe::opcode::RDMA_WRITE_WITH_IMM, m.imm, WIN),
+            Kind::Read => (wqe::opcode::RDMA_READ, 0, RIN),
+            k => panic!("{k:?} is not simulated"),
+        };
+        let head = SendHead {
+            wr_id: i as u64,
+            opcode,
+            flags: send_flags::SIGNALED,
+            ex,
+            remote_addr: MR_BASE + (remote + i * SLOT) as u64,
+            rkey: MR_KEY,
+            ud: (self.engine.config().service == Service::Ud).then_some(UdDest {
+                remote_qpn: QPN,
+                remote_qkey: QKEY,
+                ah_num: AH_NUM,
+            }),
+        };
+        let list = [sge(OUT + i * SLOT, m.len)];
+        self.host.post(Queue::Send, |slot| {
+            wqe::write_send(slot, &head, list.into_iter()).unwrap()
+        });
+        self.posted += 1;
+    }
+
+    /// Connects to `peer` (its address and QP) as Modify QP would take it
+    /// through INIT, RTR and RTS, with `sq_psn` and the partner's `rq_psn`.
+    fn connect(&mut self, now: Time, peer: [u8; 16], sq_psn: u32, rq_psn: u32, retry: u8) {
+        let av = Av {
+            dgid: peer,
+            sgid: self.host.addr,
+            hop_limit: 64,
+            ..Av::default()
+        };
+        let rc = self.engine.config().service == Service::Rc;
+        let mut a = Attrs::new();
+        for state in [State::Init, State::Rtr, State::Rts] {
+            a.state = state;
+            a.qkey = QKEY;
+            a.access = REMOTE_ACCESS;
+            a.path_mtu = IB_MTU_256;
+            a.dest_qpn = QPN;
+            a.sq_psn = sq_psn;
+            a.rq_psn = rq_psn;
+            a.av = rc.then_some(av);
+            a.timeout = TIMEOUT_CODE;
+            a.retry_cnt = retry;
+            a.rnr_retry = 7;
+            a.max_rd_atomic = 4;
+            a.max_dest_rd_atomic = 4;
+            self.engine.set_attrs(&self.host, now, a, IB_MTU_256);
+        }
     }
 
     fn done(&self) -> bool {
-        self.oldest == self.plan.len() && self.stopped_until.is_none() && !self.resuming
+        let sends = self
+            .host
+            .completions
+            .borrow()
+            .iter()
+            .filter(|(q, _)| *q == Queue::Send)
+            .count();
+        sends == self.plan.len()
+            && self.stopped_until.is_none()
+            && self.engine.mig() == MigState::Running
     }
 
-    fn oldest_pending(&self) -> Option<super::comp::Pending> {
-        let m = self.plan.get(self.oldest)?;
-        Some(pending(m.kind, m.first, m.len, PATH))
+    /// Runs the engine as the kernel's work items do: the packets that
+    /// arrived, then the timer if it is due.
+    fn run(&mut self, now: Time, inb: &mut Link) {
+        let mut arrivals = Arrivals {
+            q: &mut inb.q,
+            addr: self.host.addr,
+            qpn: self.engine.config().qpn,
+            left: DELIVER_PER_STEP,
+            moves: &self.host.moves,
+            lost: &self.host.lost,
+        };
+        self.engine.run(&self.host, now, &mut arrivals);
+        if self
+            .engine
+            .poll_timeout(&self.host)
+            .is_some_and(|at| at <= now)
+        {
+            self.engine.on_timer(&self.host, now);
+            let mut none = Arrivals {
+                left: 0,
+                ..arrivals
+            };
+            self.engine.run(&self.host, now, &mut none);
+        }
     }
 
-    /// Go-back-N: resend from the packet at `from`.
-    fn go_back(&mut self, from: Psn) {
-        let base = self.plan[0].first;
-        let at = from.diff(base);
-        self.cur = self
+    /// The checkpoint of a Stopped side, as the kernel's DUMP writes it:
+    /// the records of its context, PD, CQ, MR and QP, sealed.
+    fn dump(&self) -> Vec<u8> {
+        let mem = self.host.mem.borrow();
+        let ring = |bytes| RingImage {
+            mmap_offset: 0,
+            bytes,
+        };
+        let mut qp = image::Qp {
+            handle: 3,
+            qpn: self.engine.config().qpn,
+            qp_type: match self.engine.config().service {
+                Service::Ud => 4,
+                _ => 2,
+            },
+            pd: 0,
+            send_cq: 1,
+            recv_cq: 1,
+            max_send_wr: self.host.sq.capacity(),
+            max_recv_wr: self.host.rq.capacity(),
+            max_send_sge: 1,
+            max_recv_sge: 1,
+            sq: ring(&mem.sq),
+            rq: ring(&mem.rq),
+            ..image::Qp::EMPTY
+        };
+        self.engine.dump(&mut qp).expect("a Stopped engine dumps");
+        let records = [
+            Record::Context(Context { cookie: 1 }),
+            Record::Pd(Pd { handle: 0 }),
+            Record::Cq(Cq {
+                handle: 1,
+                cqe: 127,
+                notify: 0,
+                channel: 0,
+                comp_vector: 0,
+                user_handle: 0,
+                comp_events: 0,
+                async_events: 0,
+                comp_event_waiting: false,
+                ring: ring(&[]),
+            }),
+            Record::Mr(Mr {
+                handle: 2,
+                pd: 0,
+                access: 7,
+                lkey: MR_KEY,
+                rkey: MR_KEY,
+                start: MR_BASE,
+                iova: MR_BASE,
+                length: MEMORY as u64,
+            }),
+            Record::Qp(qp),
+        ];
+        image::sealed(&records)
+    }
+
+    /// Restores the side from `bytes` on a device where its QP number is
+    /// taken if `qpn_taken`, at its next address: the plan decides the
+    /// QP's number, the engine comes back from the record, the rings from
+    /// the image. Returns whether the number changed.
+    fn restore(&mut self, bytes: &[u8], qpn_taken: bool) -> bool {
+        let img = Image::parse(bytes).expect("our own image parses");
+        let mut index = std::vec![0u8; restore::index_bytes(&img)];
+        let old_qpn = self.engine.config().qpn;
+        let in_use = |n: Name| qpn_taken && n == Name::Qpn(old_qpn);
+        let mut qp = None;
+        let plan = restore::plan(
+            &img,
+            in_use,
+            &mut index,
+            || true,
+            |s| match s {
+                Step::Create {
+                    record: Record::Qp(q),
+                    ..
+                } => qp = Some((q, q.qpn)),
+                Step::RemapQpn { qp: q, .. } => qp = Some((q, REMAPPED_QPN)),
+                _ => {}
+            },
+        )
+        .expect("our own image plans");
+        let (rec, qpn) = qp.expect("the image has the QP");
+        assert_eq!(plan.remapped_qpns, u32::from(qpn_taken));
+        {
+            let mut mem = self.host.mem.borrow_mut();
+            mem.sq.copy_from_slice(rec.sq.bytes);
+            mem.rq.copy_from_slice(rec.rq.bytes);
+        }
+        self.epoch += 1;
+        self.host.addr = gid(self.id, self.epoch);
+        // Another device: it has heard of no moves.
+        *self.host.moves.borrow_mut() = moves::Table::new();
+        let cfg = config(
+            qpn,
+            self.engine.config().service,
+            self.host.sq,
+            self.host.rq,
+        );
+        let (sent, slot) = storage(&cfg);
+        let target = |key, at: usize, left: u32| {
+            self.host
+                .lookup(key, Need::RemoteWrite, MR_BASE + at as u64, left)
+                .map(|_| ())
+        };
+        self.engine = Engine::restored(target, cfg, sent, slot, &rec, IB_MTU_256)
+            .expect("our own record restores");
+        qpn != old_qpn
+    }
+
+    /// Checks the end of a schedule: every request completed in order and
+    /// without error, the partner's SENDs and WRITEs with immediate each
+    /// completed once and in order, and all the bytes are where they
+    /// belong.
+    fn check(&self, peer: &Side) {
+        assert_eq!(*self.host.warnings.borrow(), 0, "the engine warned");
+        if self.engine.config().service == Service::Ud {
+            return self.check_ud(peer);
+        }
+        assert_eq!(self.engine.attrs().state, State::Rts, "the QP left RTS");
+        let completions = self.host.completions.borrow();
+        let sends: Vec<_> = completions
+            .iter()
+            .filter(|(q, _)| *q == Queue::Send)
+            .map(|(_, c)| c)
+            .collect();
+        for (i, c) in sends.iter().enumerate() {
+            assert_eq!((c.wr_id, c.status), (i as u64, Status::Success), "{c:?}");
+        }
+        let recvs: Vec<_> = completions
+            .iter()
+            .filter(|(q, _)| *q == Queue::Recv)
+            .map(|(_, c)| c)
+            .collect();
+        let expected: Vec<(usize, &Msg)> = peer
             .plan
             .iter()
-            .rposition(|m| m.first.diff(base) <= at)
-            .expect("retry from before the first message");
-        self.skip_to = from;
-    }
-
-    /// The partner announced itself, or this side came back: resend from
-    /// the oldest request's resume point.
-    fn resume_from_oldest(&mut self) {
-        self.idle = 0;
-        match self.oldest_pending() {
-            Some(p) => match self.comp.on_resume(&p) {
-                Action::Retry { from } => self.go_back(from),
-                a => panic!("resume gave {a:?}"),
-            },
-            None => self.comp.unpause(),
-        }
-    }
-
-    /// The partner's RESUME arrived: answer it, and unless stopped or
-    /// announcing itself, leave Paused and resend from the oldest request
-    /// (a Resuming side waits for the answer to its own RESUME).
-    fn on_resume(&mut self, rng: &mut Rng, out: &mut Link, addr: u32) {
-        out.to = addr;
-        if self.stopped_until.is_some() || self.resuming {
-            self.comp.unpause();
-        } else {
-            self.resume_from_oldest();
-        }
-        out.send(rng, ack(self.resp.epsn() - 1));
-    }
-
-    /// Sends the next request packet, unless stopped or paused.
-    fn send_request(&mut self, rng: &mut Rng, out: &mut Link) {
-        if self.stopped_until.is_some()
-            || self.resuming
-            || self.comp.is_paused()
-            || self.cur >= self.plan.len()
-        {
-            return;
-        }
-        let m = self.plan[self.cur];
-        let mut segs = Segments::new(m.kind, Service::Rc, m.len, PATH, m.first).unwrap();
-        let end = segs.next_psn();
-        let next = if m.kind == Kind::Read {
-            // One request covers the READ; resumed, it asks for the rest
-            // from the PSN where its responses stopped.
-            (self.skip_to.diff(end) < 0).then_some(Request {
-                opcode: op::RDMA_READ_REQUEST,
-                psn: self.skip_to,
-                len: 0,
-                read_len: m.len,
-            })
-        } else {
-            segs.find(|s| s.psn.diff(self.skip_to) >= 0)
-                .map(|s| Request {
-                    opcode: s.opcode,
-                    psn: s.psn,
-                    len: s.len,
-                    read_len: 0,
-                })
-        };
-        match next {
-            Some(req) => {
-                out.send(rng, Pkt::Req { msg: self.cur, req });
-                self.skip_to = if m.kind == Kind::Read {
-                    end
-                } else {
-                    req.psn.next()
-                };
-                if self.skip_to.diff(self.high) > 0 {
-                    self.high = self.skip_to;
-                }
-            }
-            None => self.cur += 1,
-        }
-    }
-
-    /// Takes one packet off `inb`: a request for the responder, or a
-    /// response for the completer.
-    fn receive(&mut self, rng: &mut Rng, inb: &mut Link, out: &mut Link, peer_plan: &[Msg]) {
-        let Some((to, pkt)) = inb.q.pop_front() else {
-            return;
-        };
-        if to != self.addr {
-            // Sent to an address it no longer has.
-            return;
-        }
-        match pkt {
-            Pkt::Req { msg, req } => self.respond(rng, out, peer_plan, msg, req),
-            // A stopped QP's completer ignores responses: go-back-N will
-            // earn them again.
-            Pkt::Resp(_) if self.stopped_until.is_some() => {}
-            Pkt::Resp(r) => {
-                if self.resuming {
-                    // The partner answers: it heard the RESUME.
-                    self.resuming = false;
-                    self.resume_from_oldest();
-                }
-                self.complete(r)
-            }
-            Pkt::Resume { addr } => self.on_resume(rng, out, addr),
-        }
-    }
-
-    fn respond(
-        &mut self,
-        rng: &mut Rng,
-        out: &mut Link,
-        peer_plan: &[Msg],
-        msg: usize,
-        req: Request,
-    ) {
-        let info = OpInfo::lookup(req.opcode).unwrap();
-        match self.resp.receive(&req) {
-            Verdict::Execute { last, .. } => {
-                if info.has(flags::READ) {
-                    send_read(rng, out, req.psn, req.read_len, 0);
-                } else if last {
-                    self.executed.push(msg);
-                    out.send(rng, ack(req.psn));
-                }
-                if self.comp.is_paused() && self.stopped_until.is_none() && !self.resuming {
-                    // The partner is evidently running again.
-                    self.resume_from_oldest();
-                }
-            }
-            Verdict::Duplicate => {
-                if info.has(flags::READ) {
-                    let m = peer_plan[msg];
-                    let skip = req.psn.diff(m.first) as u32;
-                    send_read(rng, out, m.first, m.len, skip);
-                } else {
-                    out.send(rng, ack(self.resp.epsn() - 1));
-                }
-            }
-            Verdict::OutOfSequence { nak } => {
-                if nak {
-                    out.send(rng, nak_for(self.resp.epsn(), NakCode::PsnSequenceError));
-                }
-            }
-            Verdict::Paused => out.send(rng, nak_for(self.resp.epsn(), NakCode::Paused)),
-            v => panic!("{req:?} judged {v:?}"),
-        }
-    }
-
-    fn complete(&mut self, r: Response) {
-        while let Some(p) = self.oldest_pending() {
-            match self.comp.on_response(&p, self.high, &r) {
-                Action::Complete => {
-                    assert_ne!(p.kind, Kind::Read, "a READ completed without its data");
-                    self.oldest += 1;
-                    self.idle = 0;
-                }
-                Action::PlaceRead { offset, len, done } => {
-                    assert_eq!(offset, self.read_got, "READ data out of place");
-                    self.read_got += len;
-                    self.idle = 0;
-                    if done {
-                        assert_eq!(self.read_got, p.length);
-                        self.read_got = 0;
-                        self.oldest += 1;
-                    }
-                    return;
-                }
-                Action::Retry { from } | Action::RnrWait { from, .. } => {
-                    self.go_back(from);
-                    return;
-                }
-                Action::Fail(f) => panic!("request {} failed: {f:?}", self.oldest),
-                Action::Pause | Action::Ignore => return,
-            }
-        }
-    }
-
-    /// The retransmission timer (RESUME's too, while resuming); returns
-    /// whether it sent RESUME again.
-    fn tick(&mut self, rng: &mut Rng, out: &mut Link) -> bool {
-        if self.stopped_until.is_some() {
-            return false;
-        }
-        self.idle += 1;
-        if self.idle < TIMEOUT {
-            return false;
-        }
-        self.idle = 0;
-        if self.resuming {
-            out.send(rng, Pkt::Resume { addr: self.addr });
-            return true;
-        }
-        if let Some(p) = self.oldest_pending() {
-            match self.comp.on_timeout(&p) {
-                Action::Retry { from } => self.go_back(from),
-                Action::Ignore => assert!(self.comp.is_paused()),
-                a => panic!("timeout gave {a:?}"),
-            }
-        }
-        false
-    }
-}
-
-fn ack(psn: Psn) -> Pkt {
-    Pkt::Resp(Response::Ack {
-        psn,
-        syndrome: Syndrome::Ack { credits: 31 },
-    })
-}
-
-fn nak_for(psn: Psn, code: NakCode) -> Pkt {
-    Pkt::Resp(Response::Ack {
-        psn,
-        syndrome: Syndrome::Nak(code),
-    })
-}
-
-/// A READ resumed after `skip` responses is, on the wire, a new request for
-/// the rest: its responses start again with FIRST (or ONLY).
-fn send_read(rng: &mut Rng, link: &mut Link, first: Psn, len: u32, skip: u32) {
-    let n = len.div_ceil(MTU).max(1);
-    for i in skip..n {
-        let chunk = (len - i * MTU).min(MTU);
-        let opcode = match (i == skip, i == n - 1) {
-            (true, true) => op::RDMA_READ_RESPONSE_ONLY,
-            (true, false) => op::RDMA_READ_RESPONSE_FIRST,
-            (false, false) => op::RDMA_READ_RESPONSE_MIDDLE,
-            (false, true) => op::RDMA_READ_RESPONSE_LAST,
-        };
-        link.send(
-            rng,
-            Pkt::Resp(Response::ReadData {
-                psn: first + i,
-                opcode,
-                len: chunk,
-            }),
+            .enumerate()
+            .filter(|(_, m)| takes_recv(m.kind))
+            .collect();
+        assert_eq!(
+            recvs.len(),
+            expected.len(),
+            "not each SEND and WRITE with immediate completed once"
         );
+        let mem = self.host.mem.borrow();
+        for (j, (c, (i, m))) in recvs.iter().zip(&expected).enumerate() {
+            assert_eq!(c.wr_id, 1000 + j as u64, "receives out of order");
+            assert_eq!(c.status, Status::Success);
+            let kind = match m.kind {
+                Kind::WriteImm => WcKind::RecvRdmaWithImm,
+                _ => WcKind::Recv,
+            };
+            assert_eq!((c.kind, c.byte_len), (kind, m.len), "message {i}");
+            if matches!(m.kind, Kind::SendImm | Kind::WriteImm) {
+                assert_eq!(c.imm, Some(m.imm));
+            }
+            if kind == WcKind::Recv {
+                let got = &mem.buf[RECV + j * SLOT..][..m.len as usize];
+                assert!(
+                    got.iter()
+                        .enumerate()
+                        .all(|(k, &b)| b == pattern(peer.id, *i, k)),
+                    "SEND {i}'s bytes"
+                );
+            }
+        }
+        for (i, m) in peer.plan.iter().enumerate() {
+            if matches!(m.kind, Kind::Write | Kind::WriteImm) {
+                let got = &mem.buf[WIN + i * SLOT..][..m.len as usize];
+                assert!(
+                    got.iter()
+                        .enumerate()
+                        .all(|(k, &b)| b == pattern(peer.id, i, k)),
+                    "WRITE {i}'s bytes"
+                );
+            }
+        }
+        for (i, m) in self.plan.iter().enumerate() {
+            if m.kind == Kind::Read {
+                let got = &mem.buf[OUT + i * SLOT..][..m.len as usize];
+                assert!(
+                    got.iter()
+                        .enumerate()
+                        .all(|(k, &b)| b == pattern(peer.id, i, k)),
+                    "READ {i}'s bytes"
+                );
+            }
+        }
     }
+}
+
+impl Side {
+    /// Checks the end of a UD schedule: every send completed in order and
+    /// without error, and each of the partner's datagrams arrived once,
+    /// whole, or was lost because it went to an address this side had
+    /// left; none other was lost, none came twice.
+    fn check_ud(&self, peer: &Side) {
+        assert_eq!(self.engine.attrs().state, State::Rts, "the QP left RTS");
+        let completions = self.host.completions.borrow();
+        let mut sends = 0;
+        let mut got = std::vec![false; peer.plan.len()];
+        let mem = self.host.mem.borrow();
+        let mut j = 0;
+        for (q, c) in completions.iter() {
+            assert_eq!(c.status, Status::Success, "{c:?}");
+            if *q == Queue::Send {
+                assert_eq!(c.wr_id, sends, "sends out of order");
+                sends += 1;
+                continue;
+            }
+            assert_eq!(c.wr_id, 1000 + j as u64, "receives out of order");
+            assert_eq!(c.src_qp, QPN);
+            let at = RECV + j * SLOT + engine::GRH_BYTES as usize;
+            let i = u32::from_le_bytes(mem.buf[at..at + 4].try_into().unwrap()) as usize;
+            let m = peer.plan[i];
+            assert!(!got[i], "datagram {i} came twice");
+            got[i] = true;
+            assert_eq!(c.byte_len, engine::GRH_BYTES + m.len, "datagram {i}");
+            assert!(
+                (4..m.len as usize).all(|k| mem.buf[at + k] == pattern(peer.id, i, k)),
+                "datagram {i}'s bytes"
+            );
+            j += 1;
+        }
+        for &i in self.host.lost.borrow().iter() {
+            assert!(!got[i as usize], "datagram {i} came, and was lost too");
+            got[i as usize] = true;
+        }
+        assert!(got.iter().all(|&g| g), "a datagram vanished: {got:?}");
+    }
+}
+
+/// Whether a message of `kind` takes a receive request at its responder.
+fn takes_recv(kind: Kind) -> bool {
+    matches!(kind, Kind::Send | Kind::SendImm | Kind::WriteImm)
 }
 
 /// How a schedule migrates.
@@ -463,14 +638,34 @@ enum Migrations {
 /// What the schedules did, to show they did it.
 #[derive(Default)]
 struct Stats {
+    schedules: u64,
     /// Stops (each one resumes, in place or elsewhere).
     migrations: u64,
     /// Stops that began while the partner was stopped too.
     overlapping: u64,
-    /// Stops that ended at a new address.
+    /// Stops that ended restored from an image at a new address.
     moves: u64,
-    /// RESUMEs sent again because no response came.
+    /// Of those, restores that took another QP number.
+    remapped: u64,
+    /// RESUMEs sent beyond one per resume: sent again, as none was heard.
     resume_resent: u64,
+    /// Paused NAKs sent, and go-back-N retries.
+    paused_naks: u64,
+    retries: u64,
+    packets: u64,
+    /// Images that held datagrams a Stopped UD QP had received.
+    held: u64,
+    /// UD move announcements sent, and UD datagrams lost to a move.
+    announcements: u64,
+    lost: u64,
+}
+
+/// Whether the QP record of `bytes` holds datagrams.
+fn image_holds_datagrams(bytes: &[u8]) -> bool {
+    Image::parse(bytes)
+        .unwrap()
+        .records()
+        .any(|r| matches!(r, Ok(Record::Qp(q)) if !q.held.is_empty()))
 }
 
 /// One step of side `x`, whose partner is `y`.
@@ -480,98 +675,138 @@ fn step_side(
     step: usize,
     mig: Migrations,
     x: &mut Side,
-    y: &mut Side,
+    y: &Side,
     out: &mut Link,
     inb: &mut Link,
     stats: &mut Stats,
 ) {
+    let now = step as Time * STEP_NS;
     match x.stopped_until {
         // The next checkpoint comes once the last resume is done.
-        None if mig == Migrations::Random && !x.resuming && rng.next_u32() % 50 == 0 => {
-            x.resp.stop();
+        None if mig == Migrations::Random
+            && !matches!(x.engine.mig(), MigState::Resuming { .. })
+            && rng.next_u32() % 50 == 0 =>
+        {
+            x.engine.stop(&x.host, now);
             // It may move unless its partner is stopped or announcing a
             // move of its own: the two would each announce themselves to
             // the other's old address. Stopping together is fine.
-            let may_move = y.stopped_until.is_none() && !y.resuming;
+            let may_move = y.stopped_until.is_none()
+                && !matches!(y.engine.mig(), MigState::Resuming { .. })
+                && (x.engine.config().service == Service::Rc || x.id == 0);
             x.stopped_until = Some((step + STOP_STEPS, may_move && rng.bool()));
             stats.migrations += 1;
             stats.overlapping += u64::from(y.stopped_until.is_some());
         }
         Some((end, moved)) if step >= end => {
             x.stopped_until = None;
-            x.resp.resume();
-            if moved {
-                // Restored elsewhere: what is on its way to the old
-                // address, or will be until the partner hears of the new
-                // one, is lost.
-                x.addr += 1;
+            let rc = x.engine.config().service == Service::Rc;
+            let src = if moved {
+                let old = x.host.addr;
+                let image = x.dump();
+                stats.held += u64::from(image_holds_datagrams(&image));
+                // A UD QP keeps its number or is not restored at all.
+                stats.remapped += u64::from(x.restore(&image, rc && rng.bool()));
                 stats.moves += 1;
-            }
-            // It announces itself until the partner answers, then resends
-            // what is unacknowledged.
-            x.resuming = true;
-            x.idle = 0;
-            out.send(rng, Pkt::Resume { addr: x.addr });
+                let src = NewSource {
+                    gid: x.host.addr,
+                    index: 0,
+                };
+                if !rc {
+                    // As the kernel's resume: the peers' devices hear of
+                    // the move before the QP sends anything.
+                    let known = [Known {
+                        av: x.host.ah(AH_NUM).unwrap(),
+                        old,
+                    }];
+                    for a in moves::announcements(x.engine.config().qpn, src, &known) {
+                        x.host
+                            .transmit(&a.path, a.bth, &a.ext, a.payload.len(), |b| {
+                                b.copy_from_slice(&a.payload);
+                                Ok(())
+                            })
+                            .unwrap();
+                        stats.announcements += 1;
+                    }
+                }
+                Some(src)
+            } else {
+                None
+            };
+            x.resumes += 1;
+            let announced = x.engine.resume(&x.host, now, src, false);
+            assert_eq!(
+                announced,
+                Some(rc),
+                "only a connected RC QP announces itself"
+            );
         }
         _ => {}
     }
-    x.send_request(rng, out);
-    // The link delivers faster than a side sends, so that queues stay
-    // short and timeouts mean loss, not congestion.
-    for _ in 0..4 {
-        x.receive(rng, inb, out, &y.plan);
+    if x.pace != 0 && step % x.pace == 0 && x.posted < x.plan.len() {
+        x.post_next();
     }
-    stats.resume_resent += u64::from(x.tick(rng, out));
+    x.run(now, inb);
+    for p in x.host.out.borrow_mut().drain(..) {
+        stats.packets += 1;
+        out.send(rng, p);
+    }
+}
+
+/// Runs sides `a` and `b` to the end over links with `ab` and `ba`
+/// faults. Panics on any violation.
+fn run_sides(
+    rng: &mut Rng,
+    mut a: Side,
+    mut b: Side,
+    (ab, ba): (Faults, Faults),
+    mig: Migrations,
+    retry: u8,
+    stats: &mut Stats,
+) {
+    let (a_psn, b_psn) = (rng.next_u32() & 0xff_ffff, rng.next_u32() & 0xff_ffff);
+    let (a_addr, b_addr) = (a.host.addr, b.host.addr);
+    a.connect(0, b_addr, a_psn, b_psn, retry);
+    b.connect(0, a_addr, b_psn, a_psn, retry);
+    let (mut ab, mut ba) = (Link::new(ab), Link::new(ba));
+    let mut step = 0;
+    while !(a.done() && b.done() && ab.q.is_empty() && ba.q.is_empty()) {
+        assert!(step < 10_000_000, "the schedule did not end");
+        step_side(rng, step, mig, &mut a, &b, &mut ab, &mut ba, stats);
+        step_side(rng, step, mig, &mut b, &a, &mut ba, &mut ab, stats);
+        step += 1;
+    }
+    a.check(&b);
+    b.check(&a);
+    stats.schedules += 1;
+    for s in [&a, &b] {
+        stats.lost += s.host.lost.borrow().len() as u64;
+        let resumes = s.host.count(Count::ResumeSent);
+        stats.resume_resent += resumes.saturating_sub(s.resumes);
+        stats.paused_naks += s.host.count(Count::PausedNakSent);
+        stats.retries += s.host.count(Count::CompRetry);
+    }
+}
+
+/// Messages: `n` of random kinds among `kinds`, of up to two MTUs and one.
+fn random_plan(rng: &mut Rng, kinds: &[Kind], n: usize) -> Vec<Msg> {
+    (0..n)
+        .map(|_| Msg {
+            kind: kinds[rng.next_u32() as usize % kinds.len()],
+            len: rng.next_u32() % (2 * MTU + 2),
+            imm: rng.next_u32(),
+        })
+        .collect()
 }
 
 /// Runs one schedule, adding to `stats`. Panics on any violation.
 fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize, mig: Migrations, pct: u32, stats: &mut Stats) {
-    let random = |rng: &mut Rng, _| {
-        let kind = kinds[rng.next_u32() as usize % kinds.len()];
-        (kind, rng.next_u32() % (2 * MTU + 1))
-    };
-    let (a, a_start) = Side::new(rng, msgs, random, Psn::new(0));
-    let (b, b_start) = Side::new(rng, msgs, random, a_start);
-    let faults = Faults::Random(pct);
-    run_sides(rng, a, b_start, b, faults, faults, mig, stats)
-}
-
-/// Runs sides `a` and `b` (whose first PSN is `b_start`) to the end over
-/// links with `ab` and `ba` faults.
-#[allow(clippy::too_many_arguments)]
-fn run_sides(
-    rng: &mut Rng,
-    mut a: Side,
-    b_start: Psn,
-    mut b: Side,
-    ab: Faults,
-    ba: Faults,
-    mig: Migrations,
-    stats: &mut Stats,
-) {
-    a.resp = Responder::new(Service::Rc, b_start, PATH);
-    let (mut ab, mut ba) = (Link::new(ab), Link::new(ba));
-    for step in 0..10_000_000usize {
-        if a.done() && b.done() {
-            break;
-        }
-        step_side(rng, step, mig, &mut a, &mut b, &mut ab, &mut ba, stats);
-        step_side(rng, step, mig, &mut b, &mut a, &mut ba, &mut ab, stats);
-    }
-    for (s, peer) in [(&a, &b), (&b, &a)] {
-        assert_eq!(s.oldest, s.plan.len(), "not every request completed");
-        assert!(
-            s.stopped_until.is_none() && !s.resuming && !s.comp.is_paused(),
-            "a side did not converge back to Running"
-        );
-        let sends: Vec<usize> = (0..peer.plan.len())
-            .filter(|&i| peer.plan[i].kind != Kind::Read)
-            .collect();
-        assert_eq!(
-            s.executed, sends,
-            "executed: not each SEND/WRITE once and in order"
-        );
-    }
+    let pa = random_plan(rng, kinds, msgs);
+    let pb = random_plan(rng, kinds, msgs);
+    let a = Side::new(0, Service::Rc, pa.clone(), &pb);
+    let b = Side::new(1, Service::Rc, pb, &pa);
+    let f = Faults::Random(pct);
+    run_sides(rng, a, b, (f, f), mig, 7, stats)
 }
 
 fn schedules() -> u64 {
@@ -588,26 +823,32 @@ fn schedules() -> u64 {
 #[test]
 fn small_configurations_survive_every_loss_pattern() {
     const N: u32 = 8;
-    /// The messages each side sends, by kind and length.
-    type Messages<'a> = &'a [(Kind, u32)];
-    let configs: [(Messages<'_>, Messages<'_>); 3] = [
-        (&[(Kind::Send, 2 * MTU)], &[(Kind::Read, MTU + 1)]),
-        (&[(Kind::WriteImm, MTU)], &[(Kind::Write, 3)]),
+    let msg = |kind, len| Msg { kind, len, imm: 7 };
+    let configs = [
         (
-            &[(Kind::Send, 1), (Kind::Read, 2 * MTU), (Kind::Send, 0)],
-            &[(Kind::Send, MTU)],
+            std::vec![msg(Kind::Send, 2 * MTU)],
+            std::vec![msg(Kind::Read, MTU + 1)],
+        ),
+        (
+            std::vec![msg(Kind::WriteImm, MTU)],
+            std::vec![msg(Kind::Write, 3)],
+        ),
+        (
+            std::vec![
+                msg(Kind::Send, 1),
+                msg(Kind::Read, 2 * MTU),
+                msg(Kind::Send, 0)
+            ],
+            std::vec![msg(Kind::SendImm, MTU)],
         ),
     ];
     let mut rng = Rng::new(4);
-    for (pa, pb) in configs {
+    let mut stats = Stats::default();
+    for (pa, pb) in &configs {
         for lose_ab in 0..1u32 << N {
             for lose_ba in 0..1u32 << N {
-                let (mut a, a_start) = Side::new(&mut rng, pa.len(), |_, i| pa[i], Psn::new(0));
-                let (mut b, b_start) = Side::new(&mut rng, pb.len(), |_, i| pb[i], a_start);
-                // Up to sixteen losses may exhaust retry_cnt 7 legitimately:
-                // the subject here is delivery, so the budget is ample.
-                a.comp = Completer::new(u8::MAX, 7, PATH);
-                b.comp = Completer::new(u8::MAX, 7, PATH);
+                let a = Side::new(0, Service::Rc, pa.clone(), pb);
+                let b = Side::new(1, Service::Rc, pb.clone(), pa);
                 let ab = Faults::Script {
                     lose: lose_ab,
                     n: N,
@@ -616,36 +857,30 @@ fn small_configurations_survive_every_loss_pattern() {
                     lose: lose_ba,
                     n: N,
                 };
-                let mut stats = Stats::default();
-                run_sides(
-                    &mut rng,
-                    a,
-                    b_start,
-                    b,
-                    ab,
-                    ba,
-                    Migrations::None,
-                    &mut stats,
-                );
+                // Up to sixteen losses may exhaust retry_cnt 7 legitimately:
+                // the subject here is delivery, so the budget is ample.
+                run_sides(&mut rng, a, b, (ab, ba), Migrations::None, 255, &mut stats);
             }
         }
     }
+    assert_eq!(stats.schedules, 3 << (2 * N));
 }
 
 #[test]
 fn traffic_survives_a_bad_link() {
     let mut rng = Rng::new(1);
+    let mut stats = Stats::default();
     for _ in 0..300 {
-        let kinds = [Kind::Send, Kind::Write, Kind::WriteImm, Kind::Read];
-        run(
-            &mut rng,
-            &kinds,
-            30,
-            Migrations::None,
-            10,
-            &mut Stats::default(),
-        );
+        let kinds = [
+            Kind::Send,
+            Kind::SendImm,
+            Kind::Write,
+            Kind::WriteImm,
+            Kind::Read,
+        ];
+        run(&mut rng, &kinds, 30, Migrations::None, 10, &mut stats);
     }
+    assert!(stats.retries > 300, "only {} retries", stats.retries);
 }
 
 #[test]
@@ -661,13 +896,19 @@ fn migrations_lose_and_duplicate_nothing() {
         migrations,
         overlapping,
         moves,
+        remapped,
         resume_resent,
+        paused_naks,
+        packets,
+        ..
     } = stats;
     // The schedules must really have migrated, many times over, in every
     // way the test claims.
     std::eprintln!(
-        "{n} schedules, {migrations} migrations, {overlapping} of both ends at once, \
-         {moves} to a new address, {resume_resent} RESUMEs sent again"
+        "{n} schedules of the kernel's QP engine, {packets} packets: {migrations} migrations, \
+         {overlapping} of both ends at once, {moves} restored from an image at a new address \
+         ({remapped} with another QP number), {resume_resent} RESUMEs sent again, \
+         {paused_naks} paused NAKs"
     );
     assert!(
         migrations > n / 2,
@@ -678,8 +919,54 @@ fn migrations_lose_and_duplicate_nothing() {
         "only {overlapping} migrations of both ends at once"
     );
     assert!(moves > n / 10, "only {moves} moves");
+    assert!(remapped > moves / 4, "only {remapped} remapped QP numbers");
     assert!(
         resume_resent > n / 100,
         "only {resume_resent} RESUMEs sent again"
     );
+    assert!(paused_naks > n / 10, "only {paused_naks} paused NAKs");
+}
+
+#[test]
+fn ud_datagrams_survive_migrations() {
+    let mut rng = Rng::new(5);
+    let mut stats = Stats::default();
+    let plan = |rng: &mut Rng| -> Vec<Msg> {
+        let n = 1 + rng.next_u32() as usize % 16;
+        (0..n)
+            .map(|_| Msg {
+                kind: if rng.bool() {
+                    Kind::Send
+                } else {
+                    Kind::SendImm
+                },
+                len: 4 + rng.next_u32() % (MTU - 3),
+                imm: rng.next_u32(),
+            })
+            .collect()
+    };
+    for _ in 0..UD_SCHEDULES {
+        let (pa, pb) = (plan(&mut rng), plan(&mut rng));
+        let a = Side::new(0, Service::Ud, pa.clone(), &pb);
+        let b = Side::new(1, Service::Ud, pb, &pa);
+        // Datagrams are not sent again: only a move may lose them here.
+        let f = Faults::Random(0);
+        run_sides(&mut rng, a, b, (f, f), Migrations::Random, 7, &mut stats);
+    }
+    let Stats {
+        migrations,
+        moves,
+        held,
+        announcements,
+        lost,
+        ..
+    } = stats;
+    std::eprintln!(
+        "{UD_SCHEDULES} UD schedules: {migrations} migrations, {moves} restored from an image at \
+         a new address ({held} holding datagrams), {announcements} move announcements, \
+         {lost} datagrams lost to a move"
+    );
+    assert!(moves > UD_SCHEDULES / 20, "only {moves} moves");
+    assert!(held > moves / 10, "only {held} images held datagrams");
+    assert_eq!(announcements, moves, "a move without its announcement");
 }

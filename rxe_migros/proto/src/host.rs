@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A simulated host for the QP engine ([`Engine`](super::engine::Engine)):
+//! an [`Io`] over byte vectors, for the host's tests and fuzzers, never the
+//! kernel (`rxe_migros/proto.rs` does not list it; it needs `std`).
+//!
+//! - librxe's send and receive rings, laid out as librxe lays them out;
+//! - one MR over the process's memory, by key [`MR_KEY`] at [`MR_BASE`];
+//! - packets built whole and sealed (IP and UDP headers, ICRC), collected
+//!   in [`Host::out`] for the caller to carry;
+//! - completions collected in [`Host::completions`], counters in
+//!   [`Host::counts`];
+//! - one AH, [`AH_NUM`], to [`Host::peer`] from the host's address, and
+//!   the device's table of UD peers that moved.
+
+use super::engine::{
+    self, Av, Completion, Config, Count, Fault, Io, MrError, Need, Path, Queue, SentWqe, Storage,
+    TxError,
+};
+use super::hdr::{Bth, Extensions};
+use super::moves;
+use super::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
+use super::req::Service;
+use super::wqe::Sge;
+use std::cell::RefCell;
+use std::vec::Vec;
+
+/// The MR over all of a host's memory: its key (lkey and rkey), and its
+/// address.
+pub const MR_KEY: u32 = 0x0000_0105;
+pub const MR_BASE: u64 = 0x7f00_0000_0000;
+/// The number of the one AH a host has.
+pub const AH_NUM: u32 = 1;
+
+/// What a simulated host keeps for an engine.
+pub struct Sim;
+
+#[derive(Default)]
+pub struct Buf(pub Vec<u8>);
+
+impl AsRef<[u8]> for Buf {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsMut<[u8]> for Buf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+impl engine::Bytes for Buf {
+    fn append(&mut self, parts: &[&[u8]]) -> bool {
+        for p in parts {
+            self.0.extend_from_slice(p);
+        }
+        true
+    }
+}
+
+impl Storage for Sim {
+    /// The one MR there is.
+    type Mr = ();
+    type Sent = Vec<SentWqe>;
+    type Bytes = Buf;
+
+    fn key(_: &()) -> u32 {
+        MR_KEY
+    }
+}
+
+/// The process's memory: its rings and its MR's bytes. A migration carries
+/// it along.
+pub struct Memory {
+    pub sq: Vec<u8>,
+    pub rq: Vec<u8>,
+    pub buf: Vec<u8>,
+}
+
+/// A side's host: its memory, the address it has now, and what its engine
+/// sent and completed.
+pub struct Host {
+    pub mem: RefCell<Memory>,
+    pub sq: Ring,
+    pub rq: Ring,
+    pub addr: [u8; 16],
+    /// Where its one AH (a UD QP's) sends: the partner's first address.
+    pub peer: [u8; 16],
+    /// The device's table of UD peers that moved.
+    pub moves: RefCell<moves::Table>,
+    /// UD datagrams for it that arrived where it no longer is.
+    pub lost: RefCell<Vec<u32>>,
+    pub out: RefCell<Vec<Vec<u8>>>,
+    pub completions: RefCell<Vec<(Queue, Completion)>>,
+    pub counts: RefCell<[u64; 32]>,
+    /// Warnings the engine logged.
+    pub warnings: RefCell<u32>,
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+impl Host {
+    /// A host at `addr` with rings of shapes `sq` and `rq`, empty, and
+    /// `memory` under its MR; its AH sends to `peer`.
+    pub fn new(sq: Ring, rq: Ring, memory: Vec<u8>, addr: [u8; 16], peer: [u8; 16]) -> Host {
+        Host {
+            mem: RefCell::new(Memory {
+                sq: ring_bytes(&sq),
+                rq: ring_bytes(&rq),
+                buf: memory,
+            }),
+            sq,
+            rq,
+            addr,
+            peer,
+            moves: RefCell::new(moves::Table::new()),
+            lost: RefCell::new(Vec::new()),
+            out: RefCell::new(Vec::new()),
+            completions: RefCell::new(Vec::new()),
+            counts: RefCell::new([0; 32]),
+            warnings: RefCell::new(0),
+        }
+    }
+
+    fn ring(&self, q: Queue) -> (Ring, std::cell::RefMut<'_, Vec<u8>>) {
+        let m = self.mem.borrow_mut();
+        match q {
+            Queue::Send => (self.sq, std::cell::RefMut::map(m, |m| &mut m.sq)),
+            Queue::Recv => (self.rq, std::cell::RefMut::map(m, |m| &mut m.rq)),
+        }
+    }
+
+    /// Posts `slot` to `q` as librxe does: the slot, then the producer.
+    pub fn post(&self, q: Queue, write: impl FnOnce(&mut [u8])) {
+        assert!(!self.is_full(q), "ring full");
+        let (ring, mut b) = self.ring(q);
+        let p = le32(&b, PRODUCER_OFFSET);
+        let at = ring.offset(p);
+        write(&mut b[at..at + ring.slot_bytes()]);
+        b[PRODUCER_OFFSET..PRODUCER_OFFSET + 4].copy_from_slice(&ring.next(p).to_le_bytes());
+    }
+
+    /// Whether `q` has no room for another request.
+    pub fn is_full(&self, q: Queue) -> bool {
+        let (ring, b) = self.ring(q);
+        ring.is_full(le32(&b, PRODUCER_OFFSET), le32(&b, CONSUMER_OFFSET))
+    }
+
+    pub fn count(&self, c: Count) -> u64 {
+        self.counts.borrow()[c as usize]
+    }
+}
+
+impl Io for Host {
+    type S = Sim;
+
+    fn producer(&self, q: Queue) -> u32 {
+        let (ring, b) = self.ring(q);
+        le32(&b, PRODUCER_OFFSET) & ring.capacity()
+    }
+
+    fn read_slot(&self, q: Queue, index: u32, out: &mut [u8]) -> Result<(), Fault> {
+        let (ring, b) = self.ring(q);
+        let n = out.len().min(ring.slot_bytes());
+        let at = ring.offset(index);
+        out[..n].copy_from_slice(&b[at..at + n]);
+        Ok(())
+    }
+
+    fn set_consumer(&self, q: Queue, index: u32) {
+        let (_, mut b) = self.ring(q);
+        b[CONSUMER_OFFSET..CONSUMER_OFFSET + 4].copy_from_slice(&index.to_le_bytes());
+    }
+
+    fn lookup(&self, key: u32, _: Need, addr: u64, len: u32) -> Result<((), usize), MrError> {
+        if key != MR_KEY {
+            return Err(MrError::BadKey);
+        }
+        let off = addr.checked_sub(MR_BASE).ok_or(MrError::Bounds)?;
+        if off + u64::from(len) > self.mem.borrow().buf.len() as u64 {
+            return Err(MrError::Bounds);
+        }
+        Ok(((), off as usize))
+    }
+
+    fn read(&self, _: &(), at: usize, out: &mut [u8]) -> Result<(), Fault> {
+        let m = self.mem.borrow();
+        out.copy_from_slice(m.buf.get(at..at + out.len()).ok_or(Fault)?);
+        Ok(())
+    }
+
+    unsafe fn write(&self, _: &(), at: usize, data: &[u8]) -> Result<(), Fault> {
+        let mut m = self.mem.borrow_mut();
+        m.buf
+            .get_mut(at..at + data.len())
+            .ok_or(Fault)?
+            .copy_from_slice(data);
+        Ok(())
+    }
+
+    fn transmit(
+        &self,
+        path: &Path,
+        bth: Bth,
+        ext: &Extensions,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), TxError>,
+    ) -> Result<(), TxError> {
+        assert_eq!(path.av.sgid, self.addr, "sent from an address not ours");
+        let total = path.packet_len(bth.opcode, len).ok_or(TxError::Invalid)?;
+        let mut buf = std::vec![0u8; total];
+        path.write_packet(bth, ext, len, &mut buf, fill)
+            .map_err(|e| e.unwrap_or(TxError::Invalid))?;
+        self.out.borrow_mut().push(buf);
+        Ok(())
+    }
+
+    fn complete(&self, q: Queue, wc: &Completion, _: bool) {
+        self.completions.borrow_mut().push((q, *wc));
+    }
+
+    fn ah(&self, num: u32) -> Option<Av> {
+        (num == AH_NUM).then_some(Av {
+            dgid: self.peer,
+            sgid: self.addr,
+            hop_limit: 64,
+            ..Av::default()
+        })
+    }
+
+    fn kernel_av(&self, _: u32) -> Option<Av> {
+        None
+    }
+
+    fn moved(&self, gid: &[u8; 16], qpn: u32) -> Option<[u8; 16]> {
+        self.moves.borrow().lookup(gid, qpn)
+    }
+
+    fn count(&self, c: Count, n: u64) {
+        self.counts.borrow_mut()[c as usize] += n;
+    }
+
+    fn count_first(&self, c: Count) -> bool {
+        let mut counts = self.counts.borrow_mut();
+        counts[c as usize] += 1;
+        counts[c as usize] == 1
+    }
+
+    fn log(&self, _: core::fmt::Arguments<'_>) {}
+
+    fn warn(&self, _: core::fmt::Arguments<'_>) {
+        *self.warnings.borrow_mut() += 1;
+    }
+
+    fn wait_limit_ms(&self) -> u64 {
+        60_000
+    }
+}
+
+/// A QP's configuration as the simulations make them: every send
+/// signalled, one SGE, no inline data.
+pub fn config(qpn: u32, service: Service, sq: Ring, rq: Ring) -> Config {
+    Config {
+        qpn,
+        service,
+        sq_sig_all: true,
+        max_send_sge: 1,
+        max_recv_sge: 1,
+        max_inline: 0,
+        sq,
+        rq,
+    }
+}
+
+/// The storage a new engine for `cfg` needs.
+pub fn storage(cfg: &Config) -> (Vec<SentWqe>, Buf) {
+    let sent = std::vec![SentWqe::BLANK; cfg.sq.capacity() as usize + 1];
+    let room = cfg.sq.slot_bytes().max(cfg.rq.slot_bytes());
+    (sent, Buf(std::vec![0u8; room]))
+}
+
+/// An empty librxe ring of `ring`'s shape.
+pub fn ring_bytes(ring: &Ring) -> Vec<u8> {
+    let mut b = std::vec![0u8; ring.bytes()];
+    let (log2, mask) = ring.header();
+    b[0..4].copy_from_slice(&log2.to_le_bytes());
+    b[4..8].copy_from_slice(&mask.to_le_bytes());
+    b
+}
+
+/// A scatter list entry for `len` bytes at offset `at` of the MR.
+pub fn sge(at: usize, len: u32) -> Sge {
+    Sge {
+        addr: MR_BASE + at as u64,
+        length: len,
+        lkey: MR_KEY,
+    }
+}
