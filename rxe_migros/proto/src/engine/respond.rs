@@ -96,11 +96,13 @@ impl<S: Storage> Engine<S> {
         }
         let payload = pkt.payload();
         let psn = pkt.bth.psn;
-        // A message that takes a receive work request needs one waiting.
+        // A message that takes a receive work request needs one waiting:
+        // on RC the one the responder expects next (duplicates and gaps
+        // take none), on UC and UD any, since any may start a message.
         if info.has(flags::RWR)
             && self.mig != MigState::Stopped
             && self.recv.is_none()
-            && (service == Service::Ud || psn == self.responder.epsn())
+            && (service != Service::Rc || psn == self.responder.epsn())
             && io.producer(Queue::Recv) == self.rq_next
         {
             if service == Service::Rc {
