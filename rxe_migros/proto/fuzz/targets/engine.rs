@@ -88,7 +88,13 @@ fn packet(input: &mut Input<'_>, src: [u8; 16], dst: [u8; 16], epsn: Psn) -> Opt
     } else {
         Psn::new(input.u32())
     };
-    let key = |input: &mut Input<'_>| if input.u8() < 200 { MR_KEY } else { input.u32() };
+    let key = |input: &mut Input<'_>| {
+        if input.u8() < 200 {
+            MR_KEY
+        } else {
+            input.u32()
+        }
+    };
     let ext = Extensions {
         reth: Some(Reth {
             va: MR_BASE.wrapping_add(u64::from(input.u16())),
@@ -195,7 +201,10 @@ fn run(data: &[u8]) {
     }
     let mut next_id = 0u64;
     for j in 0..u64::from(input.u8() % 9) {
-        let list = [sge((j as usize * 1024) % MEMORY, u32::from(input.u16()) % 2048)];
+        let list = [sge(
+            (j as usize * 1024) % MEMORY,
+            u32::from(input.u16()) % 2048,
+        )];
         host.post(Queue::Recv, |slot| {
             let _ = wqe::write_recv(slot, 1000 + j, list.into_iter());
         });
