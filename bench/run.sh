@@ -11,9 +11,13 @@
 # "fail", with the tool's complaint in the notes below the table.
 #
 # Then, per driver, sharing: ibv_rc_pingpong's latency (64 B) alone, and
-# while ib_read_bw moves 16 MiB READs between the same two devices on
-# another QP. A responder that sent a whole READ in one go would hold the
-# other QP's packets behind it for seconds.
+# while ib_read_bw moves READs of SHARE_READ bytes (16 MiB, 12 of them, by
+# default; one READ when larger) between the same two devices on another
+# QP. A responder that sent a whole READ in one go would hold the other
+# QP's packets behind it for seconds. A 1 GiB READ (two 1 GiB buffers: the
+# guest needs the memory), without the other cases:
+#   VM_MEM=4096 tools/vm-run.sh --timeout 3600 -- \
+#       env SHARE_READ=1073741824 ROUNDS=0 bench/run.sh
 . "$(dirname "$0")/../selftests/rxe_migros/lib.sh"
 ROUNDS=${ROUNDS:-3}
 ITERS=${ITERS:-500}
@@ -85,21 +89,27 @@ pingpong() {
 
 # share DRIVER: one table row: pingpong alone, beside READs, the factor,
 # and the READs' MB/s.
+SHARE_READ=${SHARE_READ:-16777216}
+share_n=12 share_t=300
+if [ "$SHARE_READ" -gt 16777216 ]; then
+	# One READ, at a few MB/s under TCG.
+	share_n=1 share_t=$((SHARE_READ / 1000000 + 300))
+fi
 share() {
 	idle=$(pingpong)
 	log=$OUT/share.$1
-	ip netns exec nsB timeout 300 ib_read_bw -d rxe1 -x $GID -s 16777216 -n 12 -F \
+	ip netns exec nsB timeout $share_t ib_read_bw -d rxe1 -x $GID -s $SHARE_READ -n $share_n -F \
 		>$log.server 2>&1 &
 	srv=$!
 	sleep 2
-	ip netns exec nsA timeout 300 ib_read_bw -d rxe0 -x $GID -s 16777216 -n 12 -F 10.0.0.2 \
-		>$log 2>&1 &
+	ip netns exec nsA timeout $share_t ib_read_bw -d rxe0 -x $GID -s $SHARE_READ -n $share_n -F \
+		10.0.0.2 >$log 2>&1 &
 	cli=$!
 	sleep 4
 	busy=$(pingpong)
 	wait $cli
 	wait $srv
-	mbs=$(awk '$1 == 16777216 { print $4; exit }' $log)
+	mbs=$(awk -v s=$SHARE_READ '$1 == s { print $4; exit }' $log)
 	factor=$(awk -v b="${busy:-0}" -v i="${idle:-0}" 'BEGIN { if (i > 0 && b > 0) printf "%.1f", b / i; else print "n/a" }')
 	label=rxe_migros
 	[ "$1" = c ] && label="C rdma_rxe"
@@ -143,7 +153,7 @@ done
 echo
 echo "rounds: $ROUNDS, iterations per case: $ITERS"
 echo
-printf '| sharing | pingpong alone (us/iter) | beside 16 MiB READs (us/iter) | factor | READ MB/s |\n|---|---|---|---|---|\n'
+printf '| sharing | pingpong alone (us/iter) | beside %s-byte READs (us/iter) | factor | READ MB/s |\n|---|---|---|---|---|\n' "$SHARE_READ"
 for driver in c ours; do
 	unload
 	load $driver || continue

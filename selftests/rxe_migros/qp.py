@@ -235,6 +235,64 @@ def test_large_queues(env):
     qp.close()
 
 
+def poll_one(cq, secs=30):
+    """The next completion of `cq`, within `secs`."""
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        n, wcs = cq.poll(1)
+        if n:
+            return wcs[0]
+    raise Fail(f"no completion in {secs} s")
+
+
+def test_max_depth_pingpong(env):
+    # A QP granted max_qp_wr (2^20) work requests each way carries a
+    # pingpong with its data checked, as ibv_rc_pingpong -c would (which
+    # cannot ask for that depth: its CQ would pass max_cqe), against a small
+    # QP of the same device. Its rings (2^21 slots each) and its table of
+    # started requests are vmalloc'd, most of a gigabyte of this guest.
+    n = env.attr.max_qp_wr
+    size, iters = 4096, 100
+    big_cq = CQ(env.ctx, 16, None, None, 0)
+    init = QPInitAttr(qp_type=e.IBV_QPT_RC, scq=big_cq, rcq=big_cq,
+                      cap=QPCap(max_send_wr=n, max_recv_wr=n, max_send_sge=1, max_recv_sge=1))
+    big = QP(env.pd, init)
+    _, got = big.query(e.IBV_QP_CAP)
+    check(got.cap.max_send_wr >= n and got.cap.max_recv_wr >= n,
+          f"granted {got.cap.max_send_wr}/{got.cap.max_recv_wr} WRs for {n}")
+    small = env.qp()
+    for qp, peer in ((big, small), (small, big)):
+        qp.modify(init_attr(), INIT_MASK)
+        qp.modify(rtr_attr(peer.qp_num, rq_psn=0x100), RTR_MASK)
+        qp.modify(rts_attr(sq_psn=0x100), RTS_MASK)
+    access = e.IBV_ACCESS_LOCAL_WRITE
+    mrs = {q.qp_num: MR(env.pd, 2 * size, access) for q in (big, small)}
+    cqs = {big.qp_num: big_cq, small.qp_num: env.cq}
+
+    def one_way(src, dst, i):
+        data = bytes((i * 7 + k) & 0xff for k in range(size))
+        smr, dmr = mrs[src.qp_num], mrs[dst.qp_num]
+        dst.post_recv(RecvWR(wr_id=i, num_sge=1, sg=[SGE(dmr.buf + size, size, dmr.lkey)]))
+        smr.write(data, size, 0)
+        src.post_send(SendWR(wr_id=i, opcode=e.IBV_WR_SEND, num_sge=1,
+                             sg=[SGE(smr.buf, size, smr.lkey)], send_flags=e.IBV_SEND_SIGNALED))
+        for qp, want in ((src, e.IBV_WC_SEND), (dst, e.IBV_WC_RECV)):
+            wc = poll_one(cqs[qp.qp_num])
+            check(wc.status == e.IBV_WC_SUCCESS and wc.opcode == want and wc.wr_id == i,
+                  f"iteration {i}: status {wc.status}, opcode {wc.opcode}, wr_id {wc.wr_id}")
+        check(dmr.read(size, size) == data, f"iteration {i}: the data differ")
+
+    start = time.monotonic()
+    for i in range(iters):
+        one_way(small, big, i)
+        one_way(big, small, i)
+    us = (time.monotonic() - start) / iters * 1e6
+    print(f"# {iters} round trips of {size} B with a {n}-deep QP: {us:.0f} us/iter")
+    for q in (big, small):
+        q.close()
+    big_cq.close()
+
+
 def test_many(env):
     qps = [env.qp(e.IBV_QPT_RC if i % 2 else e.IBV_QPT_UD) for i in range(100)]
     check(len({q.qp_num for q in qps}) == 100, "QP numbers repeat")
