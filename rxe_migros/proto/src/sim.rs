@@ -8,8 +8,9 @@
 //! one MR in a byte vector (the process's memory), real packets built and
 //! sealed with their IP and UDP headers and ICRC, and a receive path that
 //! checks them whole and takes only those sent to its address and QP.
-//! Time is simulated: each step is [`STEP_NS`], and a side's timer fires
-//! when the engine's deadline has come.
+//! Time is simulated: each step is [`STEP_NS`], a packet arrives (or is
+//! lost) the step after it is sent, and a side's timer fires when the
+//! engine's deadline has come.
 //!
 //! A schedule may migrate either side at random instants, or both at once.
 //! The side is stopped (`Engine::stop`) for longer than its partner's retry
@@ -169,7 +170,10 @@ enum Faults {
 
 /// A one-way link.
 struct Link {
+    /// What the receiver may take now.
     q: VecDeque<Vec<u8>>,
+    /// What was sent this step: it arrives, or not, at the next.
+    flight: Vec<Vec<u8>>,
     faults: Faults,
     sent: u32,
 }
@@ -178,12 +182,24 @@ impl Link {
     fn new(faults: Faults) -> Link {
         Link {
             q: VecDeque::new(),
+            flight: Vec::new(),
             faults,
             sent: 0,
         }
     }
 
-    fn send(&mut self, rng: &mut Rng, p: Vec<u8>) {
+    /// The packets sent in the last step arrive, as the faults decide.
+    fn arrive(&mut self, rng: &mut Rng) {
+        for p in core::mem::take(&mut self.flight) {
+            self.deliver(rng, p);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.q.is_empty() && self.flight.is_empty()
+    }
+
+    fn deliver(&mut self, rng: &mut Rng, p: Vec<u8>) {
         let i = self.sent;
         self.sent = self.sent.saturating_add(1);
         let pct = match self.faults {
@@ -749,7 +765,7 @@ fn step_side(
     x.run(now, inb);
     for p in x.host.out.borrow_mut().drain(..) {
         stats.packets += 1;
-        out.send(rng, p);
+        out.flight.push(p);
     }
 }
 
@@ -770,8 +786,10 @@ fn run_sides(
     b.connect(0, a_addr, b_psn, a_psn, retry);
     let (mut ab, mut ba) = (Link::new(ab), Link::new(ba));
     let mut step = 0;
-    while !(a.done() && b.done() && ab.q.is_empty() && ba.q.is_empty()) {
+    while !(a.done() && b.done() && ab.is_empty() && ba.is_empty()) {
         assert!(step < 10_000_000, "the schedule did not end");
+        ab.arrive(rng);
+        ba.arrive(rng);
         step_side(rng, step, mig, &mut a, &b, &mut ab, &mut ba, stats);
         step_side(rng, step, mig, &mut b, &a, &mut ba, &mut ab, stats);
         step += 1;
@@ -969,4 +987,8 @@ fn ud_datagrams_survive_migrations() {
     assert!(moves > UD_SCHEDULES / 20, "only {moves} moves");
     assert!(held > moves / 10, "only {held} images held datagrams");
     assert_eq!(announcements, moves, "a move without its announcement");
+    assert!(
+        lost > UD_SCHEDULES / 200,
+        "only {lost} datagrams reached an address left behind"
+    );
 }
