@@ -19,6 +19,7 @@
 # TCG), without the other cases:
 #   VM_MEM=4096 tools/vm-run.sh --timeout 7200 -- \
 #       env SHARE_READ=1073741824 ROUNDS=0 bench/run.sh
+# (SHARE_DRIVERS=ours for ours alone).
 . "$(dirname "$0")/../selftests/rxe_migros/lib.sh"
 ROUNDS=${ROUNDS:-3}
 ITERS=${ITERS:-500}
@@ -159,7 +160,7 @@ echo
 echo "rounds: $ROUNDS, iterations per case: $ITERS"
 echo
 printf '| sharing | pingpong alone (us/iter) | beside %s-byte READs (us/iter) | factor | READ MB/s |\n|---|---|---|---|---|\n' "$SHARE_READ"
-for driver in c ours; do
+for driver in ${SHARE_DRIVERS:-c ours}; do
 	unload
 	load $driver || continue
 	share $driver

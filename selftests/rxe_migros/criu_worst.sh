@@ -31,6 +31,7 @@ wait_end() {
 }
 
 # A WRITE stream into the process that moves: its server, in nsB.
+cli_out=/tmp/mig.out
 args="-s 65536 -n 600 -F"
 setsid nsenter --net=/run/netns/nsB ib_write_bw -d rxe1 -x "$GB" $args >/tmp/mig.out 2>&1 &
 cli=$!
@@ -57,7 +58,9 @@ note "ib_write_bw $args: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }
 # A READ stream from the process that moves: its client, in nsB, on the
 # device the WRITE server left.
 if [ $here = rxe1 ]; then dev=rxe1 gid=$GB to=rxe2 ip=10.0.1.3; else dev=rxe2 gid=$(gid_index rxe2 10.0.1.3) to=rxe1 ip=10.0.0.2; fi
-args="-s 16384 -n 2000 -F"
+# Long enough to outlive three migrations on a loaded machine (CI saw a
+# 2000-READ client end before its third).
+args="-s 16384 -n 6000 -F"
 ip netns exec nsA ib_read_bw -d rxe0 -x "$GA" $args >/tmp/peer.out 2>&1 &
 peer=$!
 wait_for 10 sh -c "ls -l /proc/$peer/fd | grep -q uverbs" || fail "the READ server opened no device"

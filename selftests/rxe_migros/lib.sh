@@ -336,10 +336,15 @@ host_b() {
 
 # criu_migrate_to DEV IP LABEL: CRIU dumps the process tree of $cli (in
 # nsB's network, its own session) into /tmp/img, and restores it on
-# device DEV with RoCE address IP (criu_restore_to).
+# device DEV with RoCE address IP (criu_restore_to). A failed dump of a
+# process that is gone says so, with the end of its output ($cli_out).
 criu_migrate_to() {
 	rm -rf /tmp/img
-	criu_dump $cli /tmp/img || fail "$3: criu dump failed: $(criu_why)"
+	if ! criu_dump $cli /tmp/img; then
+		kill -0 $cli 2>/dev/null ||
+			fail "$3: the process ended before or during its dump: ${cli_out:+$(failure_lines $cli_out) }(CRIU: $(grep -m2 Error /tmp/criu.log | tr '\n' ' '))"
+		fail "$3: criu dump failed: $(criu_why)"
+	fi
 	[ -n "${brief:-}" ] || note "$3: dump: $(plugin_lines)"
 	kill -0 $cli 2>/dev/null && fail "$3: the dumped process still runs"
 	criu_restore_to "$@"
