@@ -71,6 +71,8 @@ pub mod param;
 pub mod process;
 #[path = "qp.rs"]
 pub mod qp;
+#[path = "random.rs"]
+pub mod random;
 #[path = "route.rs"]
 pub mod route;
 #[path = "sched.rs"]

@@ -250,18 +250,61 @@ fn not_ours(fd: i32, e: &Error) {
     );
 }
 
+/// How long STOP waits for the partners' tokens, in ms, and how often it
+/// looks.
+const TOKEN_WAIT_MS: u32 = 2000;
+const TOKEN_POLL_MS: u32 = 5;
+/// How often STOP asks the UD peers' devices again, in ms.
+const UD_ASK_MS: u32 = 50;
+
 /// STOP: stops every QP of the context; they are quiescent on return.
+/// Each RC QP whose partner speaks the migration protocol asks it for the
+/// token a RESUME from a new address must carry; STOP waits a bounded time
+/// for the grants (docs/migration.md).
 fn stop(arg: usize) -> Result {
     let cmd = Command::<{ size_of::<StopArgs>() }>::read(arg)?;
     if cmd.u32_at(12) != 0 || cmd.u32_at(20) != 0 {
         return Err(EINVAL);
     }
     let ctx = cmd.context()?;
+    let qps = ctx.qps()?;
     let mut n = 0u32;
-    for qp in ctx.qps()?.iter() {
+    for qp in qps.iter() {
         if qp.stop() {
             n += 1;
         }
+    }
+    // UD QPs ask the devices their context's AHs name.
+    let mut peers = KVec::new();
+    for (_, object) in ctx.objects()? {
+        if let crate::context::Object::Ah(ah) = object {
+            peers.push(crate::transport::av_core(&ah.av()), GFP_KERNEL)?;
+        }
+    }
+    let ask_ud = |qps: &[Arc<crate::qp::QpInner>]| {
+        qps.iter().map(|qp| qp.ask_ud_tokens(&peers)).sum::<usize>()
+    };
+    let mut ud_missing = ask_ud(&qps);
+    let mut waited = 0;
+    while waited < TOKEN_WAIT_MS && (ud_missing != 0 || qps.iter().any(|qp| qp.token_pending())) {
+        if crate::rdma::sched::fatal_signal_pending() {
+            // Its caller is going: the QPs stay stopped for whoever
+            // resumes them, with what tokens came.
+            break;
+        }
+        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(TOKEN_POLL_MS.into()));
+        waited += TOKEN_POLL_MS;
+        if waited % UD_ASK_MS == 0 {
+            ud_missing = ask_ud(&qps);
+        }
+    }
+    let without = qps.iter().filter(|qp| qp.token_pending()).count() + ud_missing;
+    if without != 0 {
+        pr_info!(
+            "control: {} QPs had no token from their partner within {} ms: they resume in place, but restored elsewhere their partners will not follow\n",
+            without,
+            TOKEN_WAIT_MS
+        );
     }
     Command::<{ size_of::<StopArgs>() }>::answer(arg, STOP_QPS_AT, &[n])
 }
@@ -322,6 +365,8 @@ fn resume_context(
                     Known {
                         av: crate::transport::av_core(&ah.av()),
                         old,
+                        // Each QP's own, filled in as it resumes.
+                        token: 0,
                     },
                     GFP_KERNEL,
                 )?;

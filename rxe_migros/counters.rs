@@ -86,6 +86,10 @@ counters! {
     ResumeSent => c"resume_sent",
     /// RESUME packets received.
     ResumeRcvd => c"resume_rcvd",
+    /// RESUMEs refused: from another address than the one they name, with
+    /// a PSN past the one their QP expects, or a new address without the
+    /// token the QP granted (docs/migration.md): the forged.
+    RcvdBadResume => c"rcvd_bad_resume",
     /// Milliseconds QPs spent Paused, counted when each pause ends.
     PausedMs => c"paused_ms",
 }

@@ -44,18 +44,59 @@ pub(crate) fn announce_ud_move(
     sent
 }
 
-/// A UD announcement arrived (in the receive path): our UD QPs send to
+/// The clock UD tokens are computed against, in seconds.
+fn now_s() -> u64 {
+    crate::transport::now() / 1_000_000_000
+}
+
+/// A UD announcement arrived (in the receive path): if it carries the
+/// token this device granted the QP at its old address, our UD QPs send to
 /// the QP it names at its new address from now on.
 pub(crate) fn on_ud_move(dev: &Device<Rxe>, d: &Datagram<'_>) {
     dev.counters.inc(Counter::ResumeRcvd);
-    let Err(why) = moves::accept(d).and_then(|m| dev.moves.learn(&m)) else {
+    let v = &dev.verifier;
+    let Err(why) = moves::accept(d, v, now_s()).and_then(|m| dev.moves.learn(&m)) else {
         return;
     };
-    if dev.counters.inc_first(Counter::RcvdMalformed) {
+    let counter = match why {
+        moves::Refused::BadToken => Counter::RcvdBadResume,
+        _ => Counter::RcvdMalformed,
+    };
+    if dev.counters.inc_first(counter) {
         pr_info!(
-            "{}: a UD announcement refused ({:?}); counting further ones in hw_counters/rcvd_malformed\n",
+            "{}: a UD announcement from {:?} refused ({:?}); counting further ones in hw_counters\n",
             dev.name(),
+            crate::recv::Gid(&d.src),
             why
         );
     }
+}
+
+/// A UD token request arrived for the device (QPN 1, whose work item
+/// hands it here, in process context, where we may send): the grant goes
+/// to the QP it names, at the address it came from, whoever sent it.
+/// Nothing is kept (the token is computed), so requests fill nothing, and
+/// the GSI QP's queue bounds how many wait.
+pub(crate) fn on_ud_token_request(dev: &Device<Rxe>, d: &Datagram<'_>) {
+    let mut g = match moves::grant(d, &dev.verifier, now_s()) {
+        Ok(g) => g,
+        Err(why) => {
+            if dev.counters.inc_first(Counter::RcvdMalformed) {
+                pr_info!(
+                    "{}: a UD token request refused ({:?}); counting further ones in hw_counters/rcvd_malformed\n",
+                    dev.name(),
+                    why
+                );
+            }
+            return;
+        }
+    };
+    let Ok(index) = dev.roce_gid_index(1, &d.dst) else {
+        return;
+    };
+    g.path.av.sgid_index = index;
+    let _ = crate::xmit::send(dev, &g.path, g.bth, &g.ext, g.payload.len(), |b| {
+        b.copy_from_slice(&g.payload);
+        Ok(())
+    });
 }

@@ -48,6 +48,8 @@ pub(crate) mod restore;
 pub(crate) mod roce;
 #[path = "proto/src/seq.rs"]
 pub(crate) mod seq;
+#[path = "proto/src/siphash.rs"]
+pub(crate) mod siphash;
 #[path = "proto/src/wqe.rs"]
 pub(crate) mod wqe;
 

@@ -338,6 +338,18 @@ impl QpInner {
             .is_some()
     }
 
+    /// A Stopped UD QP asks the devices of `peers` for the tokens its
+    /// move announcements will carry; how many it still had to ask.
+    pub(crate) fn ask_ud_tokens(self: &Arc<Self>, peers: &[crate::proto::engine::Av]) -> usize {
+        self.with_transport(|e, cx| e.ask_ud_tokens(cx, peers))
+            .unwrap_or(0)
+    }
+
+    /// Whether the Stopped QP still waits for its partner's token.
+    pub(crate) fn token_pending(self: &Arc<Self>) -> bool {
+        self.inspect(|e| e.token_pending()).unwrap_or(false)
+    }
+
     /// Reads the QP's attributes and transport under its mutex; `None` if
     /// it is being destroyed.
     pub(crate) fn inspect<R>(self: &Arc<Self>, f: impl FnOnce(&QpEngine) -> R) -> Option<R> {
@@ -393,7 +405,14 @@ impl QpInner {
             let stopped = e.mig() == MigState::Stopped;
             let moved = match (src, cx.qp.service) {
                 (Some(src), Service::Ud) if stopped => {
-                    crate::migration::announce_ud_move(cx.dev, cx.qp.qpn, src, known)
+                    // Each announcement carries the token its device
+                    // granted this QP (none without memory: refused there).
+                    let mut mine = KVec::new();
+                    for k in known {
+                        let token = e.ud_token(&k.av.dgid);
+                        let _ = mine.push(Known { token, ..*k }, GFP_KERNEL);
+                    }
+                    crate::migration::announce_ud_move(cx.dev, cx.qp.qpn, src, &mine)
                 }
                 _ => 0,
             };

@@ -97,6 +97,9 @@ pub(crate) struct Rxe {
     pub(crate) qps: Pin<KBox<pool::Pool<qp::QpInner>>>,
     /// UD QPs of other devices that moved, for our UD requesters.
     pub(crate) moves: Pin<KBox<moved::Moves>>,
+    /// The tokens this device grants UD QPs that are about to move, under
+    /// a secret drawn at creation (docs/migration.md, "UD moves").
+    pub(crate) verifier: crate::proto::moves::Verifier,
     /// The UDP sockets of the netdev's namespace, which receive for us.
     _sockets: ns::NsRef,
 }
@@ -142,6 +145,13 @@ impl NewLink for Rxe {
             ahs: KBox::pin_init(pool::Pool::new(ah::NUMBERS.0, ah::NUMBERS.1), GFP_KERNEL)?,
             qps: KBox::pin_init(pool::Pool::new(qp::QPNS.0, qp::QPNS.1), GFP_KERNEL)?,
             moves: KBox::pin_init(moved::Moves::new(), GFP_KERNEL)?,
+            verifier: crate::proto::moves::Verifier::new({
+                let (a, b) = (rdma::random::u64(), rdma::random::u64());
+                let mut key = [0u8; 16];
+                key[..8].copy_from_slice(&a.to_ne_bytes());
+                key[8..].copy_from_slice(&b.to_ne_bytes());
+                key
+            }),
             _sockets: ns::NsRef::get(ndev.net())?,
         };
         let dev = NewDevice::new(this_module(), &info, data)?;

@@ -196,6 +196,7 @@ fn counter(c: Count) -> Counter {
         Count::PausedMs => Counter::PausedMs,
         Count::ResumeSent => Counter::ResumeSent,
         Count::ResumeRcvd => Counter::ResumeRcvd,
+        Count::RcvdBadResume => Counter::RcvdBadResume,
     }
 }
 
@@ -385,5 +386,13 @@ impl Io for Ctx<'_> {
 
     fn wait_limit_ms(&self) -> u64 {
         u64::from(crate::module_parameters::pause_timeout_s.value()) * 1000
+    }
+
+    fn random(&self) -> u64 {
+        crate::rdma::random::u64()
+    }
+
+    fn ud_token_request(&self, d: &crate::proto::roce::Datagram<'_>) {
+        crate::migration::on_ud_token_request(self.dev, d);
     }
 }

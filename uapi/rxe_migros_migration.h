@@ -22,13 +22,39 @@
  * struct rxe_migros_resume_payload. */
 #define RXE_MIGROS_OPCODE_RESUME	0x19
 
-#define RXE_MIGROS_RESUME_VERSION	1
+#define RXE_MIGROS_RESUME_VERSION	2
 
 struct rxe_migros_resume_payload {
 	__u8	version;	/* RXE_MIGROS_RESUME_VERSION */
 	__u8	reserved[3];	/* zero */
 	__be32	qpn;		/* the sender's QPN, low 24 bits */
 	__u8	gid[16];	/* the sender's new GID (IPv6 or IPv4-mapped) */
+	__be64	token;		/* the token its partner granted it; 0: none */
+};
+
+/* Every packet rxe_migros sends sets this bit of the BTH's fifth byte (the
+ * byte of FECN and BECN; the ICRC masks it and the C rxe ignores it): the
+ * sender speaks the migration protocol. RESUME and TOKEN go only to a peer
+ * that set it. */
+#define RXE_MIGROS_BTH_PROTO_BIT	0x01
+
+/* TOKEN: an RC request with this (IBTA-reserved) opcode; it consumes no
+ * PSN and is never executed. A stopping QP asks its partner for a token
+ * (kind REQUEST, with a nonce); the partner answers along its own path
+ * (kind GRANT, the nonce echoed, the token). A RESUME that changes the
+ * partner's path must carry that token. */
+#define RXE_MIGROS_OPCODE_TOKEN		0x1a
+#define RXE_MIGROS_TOKEN_VERSION	1
+#define RXE_MIGROS_TOKEN_REQUEST	1
+#define RXE_MIGROS_TOKEN_GRANT		2
+
+struct rxe_migros_token {
+	__u8	version;	/* RXE_MIGROS_TOKEN_VERSION */
+	__u8	kind;		/* RXE_MIGROS_TOKEN_REQUEST or _GRANT */
+	__u8	reserved[2];	/* zero */
+	__be32	qpn;		/* the sender's QPN, low 24 bits */
+	__be64	nonce;		/* drawn by the asker, echoed by the grant */
+	__be64	token;		/* zero in a request */
 };
 
 /* The UD announcement: a UD request with this opcode (RESUME with the UD

@@ -6,6 +6,8 @@
     migctl.py stop PID             stop the QPs of every uverbs file of PID
     migctl.py resume PID [GID]     resume them, announcing source GID GID
                                    (e.g. ::ffff:10.0.1.3) if given
+    migctl.py paths PID            stop them, dump them, print each RC QP's
+                                   path and tokens, and resume them in place
 
 The process's uverbs files are taken with pidfd_getfd(2), so that the
 ioctls name the very files the process holds. Prints one line per file.
@@ -177,8 +179,22 @@ def take_fd(pidfd, fd):
     return r
 
 
+def paths(img):
+    """One line per connected RC QP of image `img`: its number, its
+    partner's GID and QP number, and the migration protocol's state."""
+    import image
+    for r in image.parse(img):
+        if r.get("kind") != "qp" or r["type"] != "RC" or not r["av"]:
+            continue
+        dgid = ipaddress.IPv6Address(bytes.fromhex(r["av"]["dgid"]))
+        dgid = dgid.ipv4_mapped or dgid
+        print(f"QP {r['qpn']:#x}: partner {dgid} QP {r['dest_qpn']:#x} "
+              f"speaks={int(r['speaks'])} token={int(r['has_token'])} "
+              f"granted={int(r['granted'])}")
+
+
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("stop", "resume"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("stop", "resume", "paths"):
         sys.exit(__doc__)
     cmd, pid = sys.argv[1], int(sys.argv[2])
     gid = gid_bytes(sys.argv[3]) if len(sys.argv) > 3 else None
@@ -192,6 +208,12 @@ def main():
         try:
             if cmd == "stop":
                 print(f"pid {pid} fd {fd}: {stop(ctl, mine)} QPs stopped")
+            elif cmd == "paths":
+                stop(ctl, mine)
+                try:
+                    paths(dump(ctl, mine))
+                finally:
+                    resume(ctl, mine)
             else:
                 n, a = resume(ctl, mine, gid)
                 print(f"pid {pid} fd {fd}: {n} QPs resumed, {a} announcing")

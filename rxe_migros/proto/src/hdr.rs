@@ -50,7 +50,15 @@ pub struct Bth {
     /// Acknowledge request.
     pub ack_req: bool,
     pub psn: Psn,
+    /// The migration protocol's mark: rxe_migros sets the lowest
+    /// reserved bit of the byte that holds FECN and BECN (resv6a), which
+    /// the ICRC masks out and the C rxe ignores, in every packet it sends.
+    /// A peer that set it speaks the protocol (docs/migration.md).
+    pub proto: bool,
 }
+
+/// [`Bth::proto`] in the BTH's fifth byte.
+const PROTO_BIT: u8 = 0x01;
 
 impl Bth {
     /// Size on the wire.
@@ -74,6 +82,7 @@ impl Bth {
             dest_qpn: be32(b, 4) & QPN_MASK,
             ack_req: b[8] & 0x80 != 0,
             psn: Psn::new(be32(b, 8)),
+            proto: b[4] & PROTO_BIT != 0,
         };
         if bth.tver != 0 {
             return Err(ParseError::BadVersion(bth.tver));
@@ -81,7 +90,8 @@ impl Bth {
         Ok(bth)
     }
 
-    /// Writes the BTH into the first 12 bytes of `b`; reserved bits are zero.
+    /// Writes the BTH into the first 12 bytes of `b`; reserved bits are
+    /// zero but the protocol's mark, if set.
     pub fn emit(&self, b: &mut [u8]) {
         b[0] = self.opcode;
         b[1] =
@@ -90,7 +100,10 @@ impl Bth {
         put32(
             b,
             4,
-            (self.fecn as u32) << 31 | (self.becn as u32) << 30 | (self.dest_qpn & QPN_MASK),
+            (self.fecn as u32) << 31
+                | (self.becn as u32) << 30
+                | u32::from(self.proto as u8 * PROTO_BIT) << 24
+                | (self.dest_qpn & QPN_MASK),
         );
         put32(b, 8, (self.ack_req as u32) << 31 | self.psn.get());
     }
@@ -374,6 +387,7 @@ mod tests {
             dest_qpn: rng.next_u32() & QPN_MASK,
             ack_req: rng.bool(),
             psn: Psn::new(rng.next_u32()),
+            proto: rng.bool(),
         }
     }
 

@@ -22,7 +22,7 @@ use super::moves;
 use super::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use super::req::Service;
 use super::wqe::Sge;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::vec::Vec;
 
 /// The MR over all of a host's memory: its key (lkey and rkey), and its
@@ -96,6 +96,11 @@ pub struct Host {
     pub counts: RefCell<[u64; 32]>,
     /// Warnings the engine logged.
     pub warnings: RefCell<u32>,
+    /// The state of its random numbers (splitmix64), seeded by address.
+    pub seed: Cell<u64>,
+    /// The device's UD tokens, and the announcements it refused.
+    pub verifier: moves::Verifier,
+    pub refused_moves: Cell<u64>,
 }
 
 fn le32(b: &[u8], at: usize) -> u32 {
@@ -118,6 +123,9 @@ impl Host {
             peer,
             moves: RefCell::new(moves::Table::new()),
             lost: RefCell::new(Vec::new()),
+            seed: Cell::new(u64::from_le_bytes(addr[8..].try_into().unwrap_or([7; 8]))),
+            verifier: moves::Verifier::new([addr[15] ^ 0x5a; 16]),
+            refused_moves: Cell::new(0),
             out: RefCell::new(Vec::new()),
             completions: RefCell::new(Vec::new()),
             counts: RefCell::new([0; 32]),
@@ -257,6 +265,24 @@ impl Io for Host {
 
     fn wait_limit_ms(&self) -> u64 {
         60_000
+    }
+
+    fn ud_token_request(&self, d: &super::roce::Datagram<'_>) {
+        // Simulated time stays within one epoch.
+        if let Ok(g) = moves::grant(d, &self.verifier, 0) {
+            let _ = self.transmit(&g.path, g.bth, &g.ext, g.payload.len(), |b| {
+                b.copy_from_slice(&g.payload);
+                Ok(())
+            });
+        }
+    }
+
+    fn random(&self) -> u64 {
+        let s = self.seed.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.seed.set(s);
+        let z = (s ^ (s >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }
 

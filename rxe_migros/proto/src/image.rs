@@ -27,7 +27,7 @@ use super::icrc::crc32_le;
 /// The first eight bytes of every image.
 pub const MAGIC: [u8; 8] = *b"RXEMIGRS";
 /// The image format this code writes and reads.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 pub const HEADER_BYTES: usize = 24;
 pub const RECORD_HEADER_BYTES: usize = 8;
 /// No image of ours is larger: a bound on what restore reads.
@@ -361,6 +361,14 @@ pub struct Qp<'a> {
     /// The datagrams a Stopped UD QP received and had not carried out, in
     /// the layout [`Held`] reads.
     pub held: &'a [u8],
+    /// Its partner speaks the migration protocol.
+    pub speaks: bool,
+    /// The token its partner granted it, and the one it granted its
+    /// partner (docs/migration.md, "Authenticating RESUME"); 0 for none.
+    pub token: u64,
+    pub granted: u64,
+    /// A UD QP's tokens from its peers' devices ([`Grants`]).
+    pub grants: &'a [u8],
 }
 
 impl Qp<'static> {
@@ -414,7 +422,45 @@ impl Qp<'static> {
             bytes: &[],
         },
         held: &[],
+        speaks: false,
+        token: 0,
+        granted: 0,
+        grants: &[],
     };
+}
+
+/// The tokens a UD QP's peer devices granted it (docs/migration.md, "UD
+/// moves"): entries of [`Grants::ENTRY`] bytes, the device's GID (16) and
+/// the token (u64, little-endian), at most [`Grants::MAX`].
+pub struct Grants;
+
+impl Grants {
+    pub const ENTRY: usize = 24;
+    pub const MAX: usize = 1024;
+
+    /// Whether `b` is a list of grants.
+    pub fn valid(b: &[u8]) -> bool {
+        b.len() % Self::ENTRY == 0 && b.len() <= Self::MAX * Self::ENTRY
+    }
+
+    /// The token of the device at `gid` in `b`, or 0.
+    pub fn find(b: &[u8], gid: &[u8; 16]) -> u64 {
+        b.chunks_exact(Self::ENTRY)
+            .find(|e| e[..16] == gid[..])
+            .map_or(0, |e| {
+                let mut t = [0u8; 8];
+                t.copy_from_slice(&e[16..]);
+                u64::from_le_bytes(t)
+            })
+    }
+
+    /// An entry.
+    pub fn entry(gid: &[u8; 16], token: u64) -> [u8; Self::ENTRY] {
+        let mut e = [0u8; Self::ENTRY];
+        e[..16].copy_from_slice(gid);
+        e[16..].copy_from_slice(&token.to_le_bytes());
+        e
+    }
 }
 
 /// The datagrams a QP image holds: each a little-endian u16 length, two
@@ -496,6 +542,9 @@ pub(crate) fn sealed(records: &[Record<'_>]) -> std::vec::Vec<u8> {
 }
 
 /// Any record.
+// A QP is much the largest, but records are read one at a time, on the
+// stack, and the core allocates nothing: boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Record<'a> {
     Pd(Pd),
@@ -512,7 +561,7 @@ const CONTEXT_BYTES: usize = 16;
 const MR_BYTES: usize = 48;
 const CQ_BYTES: usize = 40 + RING_BYTES;
 const AH_BYTES: usize = 16 + AV_BYTES;
-const QP_BYTES: usize = 160 + AV_BYTES + 2 * RING_BYTES;
+const QP_BYTES: usize = 184 + AV_BYTES + 2 * RING_BYTES;
 /// A ring's fixed part: its mmap offset and its length.
 const RING_BYTES: usize = 16;
 
@@ -558,11 +607,11 @@ impl Record<'_> {
     }
 
     /// The variable parts after the fixed one: rings, and held datagrams.
-    fn rings(&self) -> [&[u8]; 3] {
+    fn rings(&self) -> [&[u8]; 4] {
         match self {
-            Record::Cq(c) => [c.ring.bytes, &[], &[]],
-            Record::Qp(q) => [q.sq.bytes, q.rq.bytes, q.held],
-            _ => [&[], &[], &[]],
+            Record::Cq(c) => [c.ring.bytes, &[], &[], &[]],
+            Record::Qp(q) => [q.sq.bytes, q.rq.bytes, q.held, q.grants],
+            _ => [&[], &[], &[], &[]],
         }
     }
 
@@ -728,6 +777,11 @@ fn put_qp(p: &mut Put<'_>, q: &Qp<'_>) {
     p.u64(q.user_handle);
     p.u32(q.async_events);
     p.u32(q.held.len() as u32);
+    p.u64(q.token);
+    p.u64(q.granted);
+    p.u8(q.speaks as u8);
+    p.bytes(&[0; 3]);
+    p.u32(q.grants.len() as u32);
 }
 
 fn get_ring(g: &mut Get<'_>) -> Option<(u64, usize)> {
@@ -736,7 +790,7 @@ fn get_ring(g: &mut Get<'_>) -> Option<(u64, usize)> {
     (g.u32() == 0).then_some((off, len))
 }
 
-fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 3])> {
+fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 4])> {
     let mut w = [0u32; 26];
     for v in w.iter_mut() {
         *v = g.u32();
@@ -776,6 +830,14 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 3])> {
     let user_handle = g.u64();
     let async_events = g.u32();
     let held = (0, g.u32() as usize);
+    let token = g.u64();
+    let granted = g.u64();
+    let speaks = flag(g.u8())?;
+    let rest: [u8; 3] = g.bytes();
+    if rest != [0; 3] {
+        return None;
+    }
+    let grants = (0, g.u32() as usize);
     let q = Qp {
         handle: w[0],
         qpn: w[1],
@@ -825,8 +887,12 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 3])> {
             bytes: &[],
         },
         held: &[],
+        speaks,
+        token,
+        granted,
+        grants: &[],
     };
-    Some((q, [sq, rq, held]))
+    Some((q, [sq, rq, held, grants]))
 }
 
 /// Parses one record's body (`kind`, after its header).
@@ -836,7 +902,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
         b: body.get(..fixed)?,
         at: 0,
     };
-    let mut rings = [(0u64, 0usize); 3];
+    let mut rings = [(0u64, 0usize); 4];
     let mut rec = match kind {
         Kind::Pd => {
             let handle = g.u32();
@@ -913,7 +979,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
     // The rings (and a QP's held datagrams) follow the fixed part, each
     // padded; nothing else does.
     let mut at = fixed;
-    let mut slices: [&[u8]; 3] = [&[], &[], &[]];
+    let mut slices: [&[u8]; 4] = [&[], &[], &[], &[]];
     for (i, &(_, len)) in rings.iter().enumerate() {
         let end = at.checked_add(len)?;
         slices[i] = body.get(at..end)?;
@@ -931,6 +997,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
             q.sq.bytes = slices[0];
             q.rq.bytes = slices[1];
             q.held = Held::parse(slices[2])?.0;
+            q.grants = Grants::valid(slices[3]).then_some(slices[3])?;
         }
         _ => {}
     }
@@ -1190,6 +1257,10 @@ mod tests {
                 bytes: rq,
             },
             held,
+            speaks: true,
+            token: 0x0123_4567_89ab_cdef,
+            granted: u64::MAX,
+            grants: &[7; 48],
         }
     }
 

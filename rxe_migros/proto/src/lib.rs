@@ -56,6 +56,7 @@ pub mod resp;
 pub mod restore;
 pub mod roce;
 pub mod seq;
+pub mod siphash;
 pub mod wqe;
 
 mod error;

@@ -9,13 +9,21 @@
 //! sends what is addressed to the old GID and that QPN to the new GID
 //! instead.
 //!
+//! An announcement changes where a device sends, so it must prove that it
+//! comes from the QP that moved. Before it stops, the QP asks each peer
+//! device for a token ([`token_request`]); the device answers at the QP's
+//! address of the moment ([`grant`]), which an off-path host cannot read,
+//! with a token it computes rather than stores ([`Verifier`]), and checks
+//! the token the announcement carries against it ([`accept`]). Forged
+//! announcements therefore never enter the table, and cannot flush it.
+//!
 //! These are the device's, not a QP's: the kernel keeps one table per
 //! device under a spinlock (`rxe_migros/moved.rs`), the simulation one per
 //! simulated host.
 
 use super::engine::{is_v4_mapped, Av, NewSource, Path, GSI_QKEY, PKEY};
 use super::hdr::{Bth, Deth, Extensions};
-use super::mig::{UdMove, UD_MOVE_QPN};
+use super::mig::{Token, TokenKind, UdMove, UD_MOVE_QPN};
 use super::opcode::{op, TRANSPORT_UD};
 use super::roce::Datagram;
 
@@ -24,6 +32,44 @@ pub const UD_MOVE_QKEY: u32 = GSI_QKEY;
 
 /// Moves a device remembers.
 pub const ENTRIES: usize = 64;
+
+/// A device's tokens are good for the epoch they were computed in and the
+/// next: between 10 and 20 minutes from the request to the announcement.
+pub const EPOCH_S: u64 = 600;
+
+/// A device's UD tokens: a keyed hash (SipHash-2-4) of the QP's address
+/// and number and the epoch, under a secret the device drew at creation.
+/// Nothing is stored per request, so requests cannot fill anything.
+pub struct Verifier {
+    key: [u8; 16],
+}
+
+impl Verifier {
+    /// A verifier with secret `key` (random, from the kernel's RNG).
+    pub const fn new(key: [u8; 16]) -> Verifier {
+        Verifier { key }
+    }
+
+    fn token_in(&self, gid: &[u8; 16], qpn: u32, epoch: u64) -> u64 {
+        let mut m = [0u8; 28];
+        m[..16].copy_from_slice(gid);
+        m[16..20].copy_from_slice(&qpn.to_be_bytes());
+        m[20..].copy_from_slice(&epoch.to_le_bytes());
+        super::siphash::siphash(&self.key, &m).max(1)
+    }
+
+    /// The token of UD QP `qpn` at `gid`, at `now_s` seconds.
+    pub fn token(&self, gid: &[u8; 16], qpn: u32, now_s: u64) -> u64 {
+        self.token_in(gid, qpn, now_s / EPOCH_S)
+    }
+
+    /// Whether `token` is UD QP `qpn` at `gid`'s, of this epoch or the
+    /// last.
+    pub fn check(&self, gid: &[u8; 16], qpn: u32, token: u64, now_s: u64) -> bool {
+        let e = now_s / EPOCH_S;
+        token == self.token_in(gid, qpn, e) || (e > 0 && token == self.token_in(gid, qpn, e - 1))
+    }
+}
 
 /// Why an announcement was not taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,36 +84,133 @@ pub enum Refused {
     /// QP 0 or QP 1: the subnet management and general services QPs (the
     /// MAD layer's, which rdma_cm talks through) are never rerouted.
     Reserved,
+    /// Without the token this device granted the QP at its old address:
+    /// forged.
+    BadToken,
 }
 
 /// What an announcement says, if `d` (for QPN 1, with the RESUME opcode)
-/// is one: a moved QP announces itself from its new address.
-pub fn accept(d: &Datagram<'_>) -> Result<UdMove, Refused> {
-    match (d.packet.bth.dest_qpn, d.packet.deth()) {
+/// is one: a moved QP announces itself from its new address, with the
+/// token `v` granted it at the old one.
+pub fn accept(d: &Datagram<'_>, v: &Verifier, now_s: u64) -> Result<UdMove, Refused> {
+    let m = match (d.packet.bth.dest_qpn, d.packet.deth()) {
         (UD_MOVE_QPN, Some(deth)) if deth.qkey == UD_MOVE_QKEY => UdMove::parse(d.packet.payload())
             .ok()
             .filter(|m| m.qpn == deth.src_qpn && m.new == d.src)
-            .ok_or(Refused::Malformed),
-        _ => Err(Refused::Malformed),
+            .ok_or(Refused::Malformed)?,
+        _ => return Err(Refused::Malformed),
+    };
+    if m.qpn <= 1 {
+        return Err(Refused::Reserved);
     }
+    if !v.check(&m.old, m.qpn, m.token, now_s) {
+        return Err(Refused::BadToken);
+    }
+    Ok(m)
+}
+
+/// The answer of a device with verifier `v` to `d`, if it is a UD token
+/// request (to QPN 1, with a DETH naming the asking QP and the
+/// announcements' Q_Key): the grant, sent to the QP it names at the
+/// address it came from, whoever sent it. The caller sends it from the
+/// GID `d` came to (whose index it fills in).
+pub fn grant(
+    d: &Datagram<'_>,
+    v: &Verifier,
+    now_s: u64,
+) -> Result<Control<{ Token::LEN }>, Refused> {
+    let (UD_MOVE_QPN, Some(deth)) = (d.packet.bth.dest_qpn, d.packet.deth()) else {
+        return Err(Refused::Malformed);
+    };
+    let t = Token::parse(d.packet.payload()).map_err(|_| Refused::Malformed)?;
+    if deth.qkey != UD_MOVE_QKEY || t.kind != TokenKind::Request || t.qpn != deth.src_qpn {
+        return Err(Refused::Malformed);
+    }
+    if t.qpn <= 1 {
+        return Err(Refused::Reserved);
+    }
+    let av = Av {
+        dgid: d.src,
+        sgid: d.dst,
+        ipv6: !is_v4_mapped(&d.src),
+        hop_limit: 64,
+        ..Av::default()
+    };
+    let grant = Token {
+        kind: TokenKind::Grant,
+        qpn: UD_MOVE_QPN,
+        nonce: t.nonce,
+        token: v.token(&d.src, t.qpn, now_s),
+    };
+    Ok(Control::new(
+        av,
+        op::TOKEN,
+        t.qpn,
+        UD_MOVE_QPN,
+        grant.emit(),
+    ))
+}
+
+/// The token request UD QP `qpn` sends to the device of a peer it
+/// reaches along `av`, with `nonce`.
+pub fn token_request(qpn: u32, av: Av, nonce: u64) -> Control<{ Token::LEN }> {
+    let request = Token {
+        kind: TokenKind::Request,
+        qpn,
+        nonce,
+        token: 0,
+    };
+    Control::new(av, op::TOKEN, UD_MOVE_QPN, qpn, request.emit())
 }
 
 /// Where a restored UD QP was known: the destination of one of its
-/// context's AHs, and the source GID the AH had there.
+/// context's AHs, the source GID the AH had there, and the token the
+/// destination's device granted the QP (0 if none came).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Known {
     pub av: Av,
     pub old: [u8; 16],
+    pub token: u64,
 }
 
-/// One announcement to send: along `path`, with `bth` and `ext`, and the
-/// payload.
-pub struct Announcement {
+/// One packet to send for the device: along `path`, with `bth` and
+/// `ext`, and the payload.
+pub struct Control<const N: usize> {
     pub path: Path,
     pub bth: Bth,
     pub ext: Extensions,
-    pub payload: [u8; UdMove::LEN],
+    pub payload: [u8; N],
 }
+
+impl<const N: usize> Control<N> {
+    /// A UD packet of operation `operation` along `av`, to `dest_qpn`,
+    /// with the announcements' Q_Key and `src_qpn` in its DETH.
+    fn new(av: Av, operation: u8, dest_qpn: u32, src_qpn: u32, payload: [u8; N]) -> Self {
+        Control {
+            path: Path {
+                av,
+                src_port: super::engine::src_port(src_qpn),
+            },
+            bth: Bth {
+                opcode: operation | TRANSPORT_UD,
+                pkey: PKEY,
+                dest_qpn,
+                ..Bth::default()
+            },
+            ext: Extensions {
+                deth: Some(Deth {
+                    qkey: UD_MOVE_QKEY,
+                    src_qpn,
+                }),
+                ..Extensions::default()
+            },
+            payload,
+        }
+    }
+}
+
+/// A UD announcement to send.
+pub type Announcement = Control<{ UdMove::LEN }>;
 
 /// The announcements that UD QP `qpn`, restored at `src`, sends: one to
 /// each peer device in `known`, from the old GID it knows the QP by, none
@@ -88,31 +231,13 @@ pub fn announcements(
         let mut av = k.av;
         av.sgid = src.gid;
         av.sgid_index = src.index;
-        Some(Announcement {
-            path: Path {
-                av,
-                src_port: super::engine::src_port(qpn),
-            },
-            bth: Bth {
-                opcode: op::RESUME | TRANSPORT_UD,
-                pkey: PKEY,
-                dest_qpn: UD_MOVE_QPN,
-                ..Bth::default()
-            },
-            ext: Extensions {
-                deth: Some(Deth {
-                    qkey: UD_MOVE_QKEY,
-                    src_qpn: qpn,
-                }),
-                ..Extensions::default()
-            },
-            payload: UdMove {
-                qpn,
-                old: k.old,
-                new: src.gid,
-            }
-            .emit(),
-        })
+        let news = UdMove {
+            qpn,
+            old: k.old,
+            new: src.gid,
+            token: k.token,
+        };
+        Some(Control::new(av, op::RESUME, UD_MOVE_QPN, qpn, news.emit()))
     })
 }
 

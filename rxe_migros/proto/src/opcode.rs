@@ -55,6 +55,8 @@ pub mod flags {
     pub const ACK: u32 = 1 << 24;
     /// A migrated QP announcing itself (docs/migration.md).
     pub const RESUME: u32 = 1 << 25;
+    /// The migration protocol's token request or grant.
+    pub const TOKEN: u32 = 1 << 26;
 }
 
 use flags::*;
@@ -103,6 +105,9 @@ pub mod op {
     /// and with the UD transport bits the announcement of a UD QP that
     /// moved (ours; docs/migration.md).
     pub const RESUME: u8 = 0x19;
+    /// IBTA-reserved; the migration protocol's token request and grant
+    /// (ours; docs/migration.md).
+    pub const TOKEN: u8 = 0x1a;
 }
 
 /// Transport class bits of an opcode.
@@ -180,6 +185,8 @@ const fn operation_flags(operation: u8) -> Option<u32> {
         op::ATOMIC_WRITE => REQ | ATOMIC_WRITE | RETH | PAYLOAD | START | END,
         // Carries an optional address update as its payload.
         op::RESUME => REQ | RESUME | PAYLOAD | START | END,
+        // Carries a token message; consumes no PSN and is never executed.
+        op::TOKEN => REQ | TOKEN | PAYLOAD | START | END,
         _ => return None,
     })
 }
@@ -202,12 +209,14 @@ impl OpInfo {
             Transport::Rc => true,
             // UC: SENDs and WRITEs only, no responses.
             Transport::Uc => operation <= op::RDMA_WRITE_ONLY_WITH_IMMEDIATE,
-            // UD: single-packet SENDs, which carry a DETH, and the
-            // announcement of a migrated UD QP (RESUME to QPN 1).
+            // UD: single-packet SENDs, which carry a DETH, the
+            // announcement of a migrated UD QP (RESUME to QPN 1), and the
+            // token messages that authenticate it.
             Transport::Ud => {
                 operation == op::SEND_ONLY
                     || operation == op::SEND_ONLY_WITH_IMMEDIATE
                     || operation == op::RESUME
+                    || operation == op::TOKEN
             }
             Transport::Rd => false,
         };
@@ -308,8 +317,9 @@ mod tests {
     #[test]
     fn only_defined_opcodes_exist() {
         let known = (0..=255u8).filter(|&o| OpInfo::lookup(o).is_some()).count();
-        // RC: 25 operations and RESUME; UC: 12; UD: 2 and RESUME.
-        assert_eq!(known, 26 + 12 + 3);
+        // RC: 25 operations, RESUME and TOKEN; UC: 12; UD: 2, RESUME and
+        // TOKEN.
+        assert_eq!(known, 27 + 12 + 4);
         assert!(OpInfo::lookup(TRANSPORT_RC | 0x15).is_none());
         assert!(OpInfo::lookup(TRANSPORT_UC | op::RDMA_READ_REQUEST).is_none());
         assert!(OpInfo::lookup(TRANSPORT_UD | op::SEND_FIRST).is_none());

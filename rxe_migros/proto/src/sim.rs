@@ -43,12 +43,14 @@ extern crate std;
 use super::engine::{
     self, Av, Count, Engine, Inbox, Io, Need, NewSource, Queue, Status, Time, WcKind,
 };
+use super::hdr::{Bth, Extensions};
 use super::host::{config, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
 use super::image::{self, Context, Cq, Image, Mr, Pd, Record, RingImage};
-use super::mig::{MigState, UD_MOVE_QPN};
+use super::mig::{AddressUpdate, MigState, Token, TokenKind, UD_MOVE_QPN};
 use super::modify::{Attrs, QpState as State};
 use super::moves::{self, Known};
-use super::opcode::TRANSPORT_UD;
+use super::opcode::{op, TRANSPORT_RC, TRANSPORT_UD};
+use super::psn::Psn;
 use super::queue::Ring;
 use super::req::{Kind, Service};
 use super::restore::{self, Name, Step};
@@ -126,6 +128,14 @@ struct Arrivals<'a> {
     moves: &'a RefCell<moves::Table>,
     /// UD datagrams that came to an address the side left.
     lost: &'a RefCell<Vec<u32>>,
+    /// The side's host, whose device answers UD token requests.
+    host: &'a Host,
+    now: Time,
+}
+
+/// Whether `gid` is one of the attacker's addresses.
+fn attacker(gid: &[u8; 16]) -> bool {
+    (0..4).any(|e| *gid == super::sim::gid(9, e))
 }
 
 impl Inbox for Arrivals<'_> {
@@ -139,17 +149,42 @@ impl Inbox for Arrivals<'_> {
         self.left -= 1;
         let d = Datagram::parse(&p).expect("a packet the engine built does not parse");
         let ud = d.packet.bth.opcode & 0xe0 == TRANSPORT_UD;
+        let token = d.packet.info.has(super::opcode::flags::TOKEN);
+        let now_s = self.now / 1_000_000_000;
         if d.dst != self.addr {
-            if ud && d.packet.bth.dest_qpn == self.qpn {
+            // Lost to a move, unless it went to the attacker: that would be
+            // rerouted, and vanish.
+            if ud && !token && d.packet.bth.dest_qpn == self.qpn && !attacker(&d.dst) {
                 let b = d.packet.payload();
                 self.lost
                     .borrow_mut()
                     .push(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
             }
+        } else if ud && d.packet.bth.dest_qpn == UD_MOVE_QPN && token {
+            // The device's, as the kernel's receive path hands them over:
+            // token requests, answered at the address they came from.
+            assert!(
+                moves::grant(&d, &self.host.verifier, now_s).is_ok(),
+                "a request refused"
+            );
+            self.host.ud_token_request(&d);
         } else if ud && d.packet.bth.dest_qpn == UD_MOVE_QPN {
-            // The device's, as the kernel's receive path hands it over.
-            let m = moves::accept(&d).expect("an announcement we sent is refused");
-            self.moves.borrow_mut().learn(&m).unwrap();
+            // And announcements: ours are taken, the attacker's refused.
+            match moves::accept(&d, &self.host.verifier, now_s) {
+                Ok(m) => {
+                    assert!(!attacker(&d.src), "a forged announcement was taken");
+                    self.moves.borrow_mut().learn(&m).unwrap();
+                }
+                Err(e) => {
+                    assert!(
+                        attacker(&d.src),
+                        "an announcement we sent is refused: {e:?}"
+                    );
+                    self.host
+                        .refused_moves
+                        .set(self.host.refused_moves.get() + 1);
+                }
+            }
         } else if d.packet.bth.dest_qpn == self.qpn {
             f(&p);
         }
@@ -243,6 +278,11 @@ struct Side {
     epoch: u32,
     /// Times it resumed, in place or elsewhere.
     resumes: u64,
+    /// It only receives, and stays in RTR, as perftest's WRITE server does:
+    /// it never had a send PSN its partner knows.
+    rtr_only: bool,
+    /// Forged RESUMEs the attacker sent it.
+    forged: u64,
     /// Migration: the step at which it comes back, and whether it comes
     /// back elsewhere (else the checkpoint was aborted).
     stopped_until: Option<(usize, bool)>,
@@ -296,6 +336,8 @@ impl Side {
             pace: if service == Service::Ud { 20 } else { 0 },
             epoch: 0,
             resumes: 0,
+            rtr_only: false,
+            forged: 0,
             stopped_until: None,
         };
         if side.pace == 0 {
@@ -348,13 +390,19 @@ impl Side {
         };
         let rc = self.engine.config().service == Service::Rc;
         let mut a = Attrs::new();
-        for state in [State::Init, State::Rtr, State::Rts] {
+        let states: &[State] = if self.rtr_only {
+            &[State::Init, State::Rtr]
+        } else {
+            &[State::Init, State::Rtr, State::Rts]
+        };
+        for &state in states {
             a.state = state;
             a.qkey = QKEY;
             a.access = REMOTE_ACCESS;
             a.path_mtu = IB_MTU_256;
             a.dest_qpn = QPN;
-            a.sq_psn = sq_psn;
+            // RTS gives the send PSN; a QP that stays in RTR has none.
+            a.sq_psn = if self.rtr_only { 0 } else { sq_psn };
             a.rq_psn = rq_psn;
             a.av = rc.then_some(av);
             a.timeout = TIMEOUT_CODE;
@@ -363,6 +411,15 @@ impl Side {
             a.max_rd_atomic = 4;
             a.max_dest_rd_atomic = 4;
             self.engine.set_attrs(&self.host, now, a, IB_MTU_256);
+        }
+    }
+
+    /// A Stopped UD QP asks its peer's device for a token, as the
+    /// kernel's STOP has it ask the devices its context's AHs name.
+    fn ask_ud_tokens(&mut self) {
+        if self.engine.config().service == Service::Ud {
+            let av = self.host.ah(AH_NUM).unwrap();
+            self.engine.ask_ud_tokens(&self.host, &[av]);
         }
     }
 
@@ -389,6 +446,8 @@ impl Side {
             left: DELIVER_PER_STEP,
             moves: &self.host.moves,
             lost: &self.host.lost,
+            host: &self.host,
+            now,
         };
         self.engine.run(&self.host, now, &mut arrivals);
         if self
@@ -524,7 +583,12 @@ impl Side {
         if self.engine.config().service == Service::Ud {
             return self.check_ud(peer);
         }
-        assert_eq!(self.engine.attrs().state, State::Rts, "the QP left RTS");
+        let state = if self.rtr_only {
+            State::Rtr
+        } else {
+            State::Rts
+        };
+        assert_eq!(self.engine.attrs().state, state, "the QP left {state:?}");
         let completions = self.host.completions.borrow();
         let sends: Vec<_> = completions
             .iter()
@@ -674,6 +738,107 @@ struct Stats {
     /// UD move announcements sent, and UD datagrams lost to a move.
     announcements: u64,
     lost: u64,
+    /// RC moves resumed in place instead, for want of the partner's token.
+    untokened: u64,
+    /// The attacker's forged RESUMEs and token messages, and the RESUMEs
+    /// the engines refused.
+    forged_resumes: u64,
+    forged_tokens: u64,
+    bad_resumes: u64,
+    /// Schedules whose second side stayed in RTR.
+    rtr_only: u64,
+    /// Forged UD announcements sent, and refused.
+    forged_moves: u64,
+    refused_moves: u64,
+}
+
+/// A UD move of QP `qpn` from `old` to `new` with `token`.
+fn mig_ud_move(qpn: u32, old: [u8; 16], new: [u8; 16], token: u64) -> super::mig::UdMove {
+    super::mig::UdMove {
+        qpn,
+        old,
+        new,
+        token,
+    }
+}
+
+/// An off-path attacker's packet for side `x`, whose partner is `y`
+/// (docs/security.md): it knows both addresses and QP numbers, and the PSN
+/// of the last packet it saw on the link (`seen`), and sends from any
+/// address, the partner's included; it cannot read what the partner sends.
+/// Returns the packet and whether it is a RESUME.
+fn forge(rng: &mut Rng, x: &Side, y: &Side, seen: Option<Psn>) -> (Vec<u8>, bool) {
+    let attacker = gid(9, rng.next_u32() % 4);
+    let kind = rng.next_u32() % 6;
+    // The RESUMEs come from the attacker's address or the partner's; so
+    // do the token messages.
+    let src = if matches!(kind, 0 | 1 | 3) {
+        attacker
+    } else {
+        y.host.addr
+    };
+    let path = engine::Path {
+        av: Av {
+            sgid: src,
+            dgid: x.host.addr,
+            hop_limit: 64,
+            ..Av::default()
+        },
+        src_port: engine::src_port(rng.next_u32()),
+    };
+    let (opcode, payload): (u8, Vec<u8>) = match kind {
+        // A new address, the attacker's, with a guessed token.
+        0 | 2 => {
+            let u = AddressUpdate {
+                qpn: if rng.bool() {
+                    y.engine.config().qpn
+                } else {
+                    rng.next_u32() & 0xff_ffff
+                },
+                gid: attacker,
+                token: rng.next_u64(),
+            };
+            (op::RESUME, u.emit().to_vec())
+        }
+        // The MigrOS form: the address is the packet's source.
+        1 => (op::RESUME, Vec::new()),
+        // Token requests and grants, with guessed nonces.
+        _ => {
+            let t = Token {
+                kind: if kind == 5 {
+                    TokenKind::Grant
+                } else {
+                    TokenKind::Request
+                },
+                qpn: y.engine.config().qpn,
+                nonce: rng.next_u64(),
+                token: if kind == 5 { rng.next_u64() } else { 0 },
+            };
+            (op::TOKEN, t.emit().to_vec())
+        }
+    };
+    let bth = Bth {
+        opcode: opcode | TRANSPORT_RC,
+        pkey: engine::PKEY,
+        dest_qpn: x.engine.config().qpn,
+        psn: seen.unwrap_or(Psn::new(rng.next_u32())),
+        ack_req: true,
+        ..Bth::default()
+    };
+    let len = path.packet_len(bth.opcode, payload.len()).unwrap();
+    let mut buf = std::vec![0u8; len];
+    path.write_packet::<()>(bth, &Extensions::default(), payload.len(), &mut buf, |b| {
+        b.copy_from_slice(&payload);
+        Ok(())
+    })
+    .unwrap();
+    (buf, opcode == op::RESUME)
+}
+
+/// The PSN of the latest packet on `link`, as a capture shows it.
+fn seen_psn(link: &Link) -> Option<Psn> {
+    let last = link.flight.last().or(link.q.back())?;
+    Datagram::parse(last).ok().map(|d| d.packet.bth.psn)
 }
 
 /// Whether the QP record of `bytes` holds datagrams.
@@ -704,6 +869,7 @@ fn step_side(
             && rng.next_u32() % 50 == 0 =>
         {
             x.engine.stop(&x.host, now);
+            x.ask_ud_tokens();
             // It may move unless its partner is stopped or announcing a
             // move of its own: the two would each announce themselves to
             // the other's old address. Stopping together is fine.
@@ -717,6 +883,16 @@ fn step_side(
         Some((end, moved)) if step >= end => {
             x.stopped_until = None;
             let rc = x.engine.config().service == Service::Rc;
+            // An RC QP moves only with its partner's token, which the
+            // kernel's STOP waits for: one without (its partner never spoke,
+            // or every grant was lost) is resumed in place, as a
+            // checkpointer does with a migration that cannot go on.
+            let moved = if moved && rc && !x.engine.has_token() {
+                stats.untokened += 1;
+                false
+            } else {
+                moved
+            };
             let src = if moved {
                 let old = x.host.addr;
                 let image = x.dump();
@@ -731,10 +907,10 @@ fn step_side(
                 if !rc {
                     // As the kernel's resume: the peers' devices hear of
                     // the move before the QP sends anything.
-                    let known = [Known {
-                        av: x.host.ah(AH_NUM).unwrap(),
-                        old,
-                    }];
+                    let av = x.host.ah(AH_NUM).unwrap();
+                    let token = x.engine.ud_token(&av.dgid);
+                    assert_ne!(token, 0, "no token from the peer's device");
+                    let known = [Known { av, old, token }];
                     for a in moves::announcements(x.engine.config().qpn, src, &known) {
                         x.host
                             .transmit(&a.path, a.bth, &a.ext, a.payload.len(), |b| {
@@ -751,13 +927,69 @@ fn step_side(
             };
             x.resumes += 1;
             let announced = x.engine.resume(&x.host, now, src, false);
-            assert_eq!(
-                announced,
-                Some(rc),
-                "only a connected RC QP announces itself"
+            assert!(announced.is_some(), "a stopped QP did not resume");
+            assert!(
+                announced == Some(true) || !(rc && moved),
+                "a moved RC QP did not announce itself"
             );
+            assert!(rc || announced == Some(false), "only RC QPs send RESUME");
         }
+        // As the kernel's STOP: UD token requests again until answered.
+        Some(_) if step % TIMEOUT_STEPS == 0 => x.ask_ud_tokens(),
         _ => {}
+    }
+    // The attacker, now and then, into the link to `x`: forged UD
+    // announcements that `y`, or QP 1, moved to the attacker.
+    if mig == Migrations::Random
+        && x.engine.config().service == Service::Ud
+        && rng.next_u32() % 100 == 0
+    {
+        let to = gid(9, rng.next_u32() % 4);
+        let m = mig_ud_move(
+            if rng.bool() { y.engine.config().qpn } else { 1 },
+            y.host.addr,
+            to,
+            rng.next_u64(),
+        );
+        let src = engine::NewSource { gid: to, index: 0 };
+        let known = [Known {
+            av: Av {
+                dgid: x.host.addr,
+                sgid: to,
+                hop_limit: 64,
+                ..Av::default()
+            },
+            old: m.old,
+            token: m.token,
+        }];
+        for a in moves::announcements(m.qpn, src, &known) {
+            let len = a.path.packet_len(a.bth.opcode, a.payload.len()).unwrap();
+            let mut buf = std::vec![0u8; len];
+            a.path
+                .write_packet::<()>(a.bth, &a.ext, a.payload.len(), &mut buf, |b| {
+                    b.copy_from_slice(&a.payload);
+                    Ok(())
+                })
+                .unwrap();
+            inb.q.push_back(buf);
+            stats.forged_moves += 1;
+        }
+    }
+    // The attacker, now and then, into the link to `x`, which takes what
+    // is addressed to it.
+    if mig == Migrations::Random
+        && x.engine.config().service == Service::Rc
+        && rng.next_u32() % 100 == 0
+    {
+        let seen = seen_psn(inb).or(seen_psn(out));
+        let (p, resume) = forge(rng, x, y, seen);
+        if resume {
+            x.forged += 1;
+            stats.forged_resumes += 1;
+        } else {
+            stats.forged_tokens += 1;
+        }
+        inb.q.push_back(p);
     }
     if x.pace != 0 && step % x.pace == 0 && x.posted < x.plan.len() {
         x.post_next();
@@ -796,8 +1028,22 @@ fn run_sides(
     }
     a.check(&b);
     b.check(&a);
+    for (x, y) in [(&a, &b), (&b, &a)] {
+        if x.engine.config().service != Service::Rc {
+            continue;
+        }
+        // Nothing forged redirected it: its path is its partner's, and no
+        // genuine RESUME was refused.
+        let av = x.engine.attrs().av.unwrap();
+        assert_eq!(av.dgid, y.host.addr, "side {} was redirected", x.id);
+        assert_eq!(x.engine.attrs().dest_qpn, y.engine.config().qpn);
+        let bad = x.host.count(Count::RcvdBadResume);
+        assert!(bad <= x.forged, "side {} refused a genuine RESUME", x.id);
+        stats.bad_resumes += bad;
+    }
     stats.schedules += 1;
     for s in [&a, &b] {
+        stats.refused_moves += s.host.refused_moves.get();
         stats.lost += s.host.lost.borrow().len() as u64;
         let resumes = s.host.count(Count::ResumeSent);
         stats.resume_resent += resumes.saturating_sub(s.resumes);
@@ -820,9 +1066,17 @@ fn random_plan(rng: &mut Rng, kinds: &[Kind], n: usize) -> Vec<Msg> {
 /// Runs one schedule, adding to `stats`. Panics on any violation.
 fn run(rng: &mut Rng, kinds: &[Kind], msgs: usize, mig: Migrations, pct: u32, stats: &mut Stats) {
     let pa = random_plan(rng, kinds, msgs);
-    let pb = random_plan(rng, kinds, msgs);
+    // Now and then the second side only receives, in RTR.
+    let rtr_only = mig == Migrations::Random && rng.next_u32() % 8 == 0;
+    let pb = if rtr_only {
+        Vec::new()
+    } else {
+        random_plan(rng, kinds, msgs)
+    };
     let a = Side::new(0, Service::Rc, pa.clone(), &pb);
-    let b = Side::new(1, Service::Rc, pb, &pa);
+    let mut b = Side::new(1, Service::Rc, pb, &pa);
+    b.rtr_only = rtr_only;
+    stats.rtr_only += u64::from(rtr_only);
     let f = Faults::Random(pct);
     run_sides(rng, a, b, (f, f), mig, 7, stats)
 }
@@ -918,6 +1172,11 @@ fn migrations_lose_and_duplicate_nothing() {
         resume_resent,
         paused_naks,
         packets,
+        untokened,
+        rtr_only,
+        forged_resumes,
+        forged_tokens,
+        bad_resumes,
         ..
     } = stats;
     // The schedules must really have migrated, many times over, in every
@@ -926,7 +1185,22 @@ fn migrations_lose_and_duplicate_nothing() {
         "{n} schedules of the kernel's QP engine, {packets} packets: {migrations} migrations, \
          {overlapping} of both ends at once, {moves} restored from an image at a new address \
          ({remapped} with another QP number), {resume_resent} RESUMEs sent again, \
-         {paused_naks} paused NAKs"
+         {paused_naks} paused NAKs, {rtr_only} schedules with a side in RTR only; \
+         {untokened} moves resumed in place for want of a token; \
+         an attacker forged {forged_resumes} RESUMEs ({bad_resumes} reached a QP and were \
+         refused) and {forged_tokens} token messages, and redirected nothing"
+    );
+    assert!(
+        bad_resumes > forged_resumes / 2,
+        "only {bad_resumes} of {forged_resumes} forged RESUMEs refused"
+    );
+    assert!(
+        forged_tokens > n / 10,
+        "only {forged_tokens} forged token messages"
+    );
+    assert!(
+        rtr_only > n / 20,
+        "only {rtr_only} schedules with a side in RTR"
     );
     assert!(
         migrations > n / 2,
@@ -977,12 +1251,19 @@ fn ud_datagrams_survive_migrations() {
         held,
         announcements,
         lost,
+        forged_moves,
+        refused_moves,
         ..
     } = stats;
     std::eprintln!(
         "{UD_SCHEDULES} UD schedules: {migrations} migrations, {moves} restored from an image at \
          a new address ({held} holding datagrams), {announcements} move announcements, \
-         {lost} datagrams lost to a move"
+         {lost} datagrams lost to a move; an attacker forged {forged_moves} announcements \
+         (for the peer's QP and for QP 1), {refused_moves} reached a device and were refused"
+    );
+    assert!(
+        refused_moves > forged_moves / 2,
+        "only {refused_moves} of {forged_moves} forged announcements refused"
     );
     assert!(moves > UD_SCHEDULES / 20, "only {moves} moves");
     assert!(held > moves / 10, "only {held} images held datagrams");

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The migration protocol's payloads, from any host on the network: the
-//! RESUME's address update and the UD move announcement. What parses
+//! RESUME's address update, the token messages and the UD move
+//! announcement. What parses
 //! must come out of `emit` the same and parse back to itself.
 #![no_main]
 
-use rxe_proto::mig::{AddressUpdate, UdMove};
+use rxe_proto::mig::{AddressUpdate, Token, UdMove};
 use rxe_proto_fuzz::fuzz_target;
 
 fn run(data: &[u8]) {
@@ -14,6 +15,12 @@ fn run(data: &[u8]) {
         let b = a.emit();
         assert_eq!(&b[..], data, "an address update is read as it was written");
         assert_eq!(AddressUpdate::parse(&b), Ok(Some(a)));
+    }
+    if let Ok(t) = Token::parse(data) {
+        assert!(t.qpn < 1 << 24);
+        let b = t.emit();
+        assert_eq!(&b[..], data, "a token message is read as it was written");
+        assert_eq!(Token::parse(&b), Ok(t));
     }
     if let Ok(m) = UdMove::parse(data) {
         assert!(m.qpn < 1 << 24);

@@ -8,20 +8,37 @@
 //! the responder's paused verdict); this part of the engine keeps the
 //! state, sends the paused NAK and RESUME, takes a partner's new address,
 //! and bounds the waits.
+//!
+//! A RESUME from a new address must prove that it comes from the partner
+//! (docs/migration.md, "Authenticating RESUME"): a stopping QP asks its
+//! partner for a token, which the partner draws and sends along the path
+//! it already has, where an off-path host cannot read it; the RESUME
+//! carries it back.
 
 use super::comp::Action;
 use super::hdr::{Bth, Extensions};
-use super::mig::{AddressUpdate, MigState};
+use super::image::Grants;
+use super::mig::{AddressUpdate, MigState, Token, TokenKind};
 use super::modify::QpState as State;
 use super::opcode::{op, TRANSPORT_RC};
 use super::psn::Psn;
 use super::req::Service;
 use super::roce::Datagram;
+use super::Bytes;
 use super::{Count, Engine, Io, Status, Storage, Time, NS_PER_MS, PKEY};
 
 /// How often a Resuming QP sends RESUME when its QP has no retransmission
 /// timeout of its own, in ms.
 const RESUME_INTERVAL_MS: u64 = 100;
+
+/// How often, at most, a Stopped QP asks its partner for a token again
+/// while the grant has not come.
+const ASK_INTERVAL_MS: u64 = 50;
+
+/// A token or nonce: 64 random bits, never 0 (which means none).
+fn draw<I: Io>(io: &I) -> u64 {
+    (0..8).map(|_| io.random()).find(|&r| r != 0).unwrap_or(1)
+}
 
 /// Whether `gid` is an IPv4-mapped address (`::ffff:a.b.c.d`).
 pub fn is_v4_mapped(gid: &[u8; 16]) -> bool {
@@ -55,6 +72,159 @@ impl<S: Storage> Engine<S> {
         // Its own retransmissions wait: go-back-N resumes them.
         self.retransmit_at = None;
         self.resume_at = None;
+        // A partner that speaks the protocol grants the token a RESUME
+        // from a new address must carry (the old one may be spent).
+        self.asking = 0;
+        self.ask_at = None;
+        if self.connected_rc() && self.speaks {
+            self.asking = draw(io);
+            self.ask_token(io);
+        }
+    }
+
+    /// Whether this is an RC QP with a partner (RTR or RTS).
+    fn connected_rc(&self) -> bool {
+        let st = self.attrs.state;
+        self.cfg.service == Service::Rc
+            && (st == State::Rtr || st == State::Rts)
+            && self.path.is_some()
+    }
+
+    /// Sends the token request, and arms its repetition.
+    fn ask_token<I: Io<S = S>>(&mut self, io: &I) {
+        self.send_token(io, TokenKind::Request, self.asking, 0);
+        let every = ASK_INTERVAL_MS * NS_PER_MS;
+        self.ask_at = Some(self.now + self.timeout.map_or(every, |t| t.min(every)));
+    }
+
+    /// Sends a token message to the partner, along the QP's path.
+    fn send_token<I: Io<S = S>>(&self, io: &I, kind: TokenKind, nonce: u64, token: u64) {
+        let Some(path) = self.path else {
+            return;
+        };
+        let bth = Bth {
+            opcode: op::TOKEN | TRANSPORT_RC,
+            pkey: PKEY,
+            dest_qpn: self.attrs.dest_qpn,
+            psn: self.resume_psn(),
+            ..Bth::default()
+        };
+        let msg = Token {
+            kind,
+            qpn: self.cfg.qpn,
+            nonce,
+            token,
+        }
+        .emit();
+        let _ = io.transmit(&path, bth, &Extensions::default(), msg.len(), |b| {
+            b.copy_from_slice(&msg);
+            Ok(())
+        });
+    }
+
+    /// A token message from the partner's address (the receive path
+    /// checked that it came by the QP's path). A request is answered with
+    /// the QP's grant, drawn at the first request and kept until a RESUME
+    /// spends it, so that repeated or forged requests change nothing; the
+    /// grant goes along the path on file, to the QP on file, whoever asked.
+    /// A grant is taken only if it echoes the nonce of our request.
+    pub(super) fn on_token<I: Io<S = S>>(&mut self, io: &I, d: &Datagram<'_>) {
+        if self.cfg.service == Service::Ud {
+            if self.cfg.qpn == super::GSI_QPN {
+                // The device's to answer, here where it may send.
+                io.ud_token_request(d);
+            } else {
+                self.on_ud_grant(d);
+            }
+            return;
+        }
+        if !self.connected_rc() {
+            return;
+        }
+        let t = match Token::parse(d.packet.payload()) {
+            Ok(t) => t,
+            Err(e) => {
+                if io.count_first(Count::RcvdMalformed) {
+                    io.log(format_args!(
+                        "QP {}: a token message refused: {:?}",
+                        self.cfg.qpn, e
+                    ));
+                }
+                return;
+            }
+        };
+        if t.qpn != self.attrs.dest_qpn {
+            return;
+        }
+        match t.kind {
+            TokenKind::Request => {
+                if self.granted == 0 {
+                    self.granted = draw(io);
+                }
+                self.send_token(io, TokenKind::Grant, t.nonce, self.granted);
+            }
+            TokenKind::Grant => {
+                if self.asking != 0 && t.nonce == self.asking && t.token != 0 {
+                    self.token = t.token;
+                    self.asking = 0;
+                    self.ask_at = None;
+                }
+            }
+        }
+    }
+
+    /// A Stopped UD QP asks the devices of `peers` (its context's AHs)
+    /// for the tokens its move announcements will carry, those it has no
+    /// token from yet (a first call starts afresh). Returns how many it
+    /// asked: none once every device answered.
+    pub fn ask_ud_tokens<I: Io<S = S>>(&mut self, io: &I, peers: &[super::Av]) -> usize {
+        if self.cfg.service != Service::Ud || self.mig != MigState::Stopped {
+            return 0;
+        }
+        if self.asking == 0 {
+            self.asking = draw(io);
+            self.ud_grants = S::Bytes::default();
+        }
+        let mut asked = 0;
+        for (i, av) in peers.iter().enumerate() {
+            let seen = peers[..i].iter().any(|p| p.dgid == av.dgid);
+            if seen || Grants::find(self.ud_grants.as_ref(), &av.dgid) != 0 {
+                continue;
+            }
+            let r = super::super::moves::token_request(self.cfg.qpn, *av, self.asking);
+            let _ = io.transmit(&r.path, r.bth, &r.ext, r.payload.len(), |b| {
+                b.copy_from_slice(&r.payload);
+                Ok(())
+            });
+            asked += 1;
+        }
+        asked
+    }
+
+    /// The token the device at `gid` granted this UD QP, or 0.
+    pub fn ud_token(&self, gid: &[u8; 16]) -> u64 {
+        Grants::find(self.ud_grants.as_ref(), gid)
+    }
+
+    /// A device's grant reached this UD QP: kept if it answers our
+    /// request (its nonce), once per device.
+    fn on_ud_grant(&mut self, d: &Datagram<'_>) {
+        let from_device = d.packet.deth().is_some_and(|x| x.src_qpn == 1);
+        let Ok(t) = Token::parse(d.packet.payload()) else {
+            return;
+        };
+        if !from_device || t.kind != TokenKind::Grant || self.asking == 0 || t.nonce != self.asking
+        {
+            return;
+        }
+        let held = self.ud_grants.as_ref();
+        if t.token == 0
+            || Grants::find(held, &d.src) != 0
+            || held.len() >= Grants::MAX * Grants::ENTRY
+        {
+            return;
+        }
+        let _ = self.ud_grants.append(&[&Grants::entry(&d.src, t.token)]);
     }
 
     /// Resumes a Stopped QP, from `src` if its address changed. An RC QP
@@ -72,6 +242,8 @@ impl<S: Storage> Engine<S> {
         if self.mig != MigState::Stopped {
             return None;
         }
+        self.asking = 0;
+        self.ask_at = None;
         self.responder.resume();
         if let Some(src) = src {
             let moved = |av: &mut super::Av| {
@@ -89,9 +261,9 @@ impl<S: Storage> Engine<S> {
                 moved(&mut path.av);
             }
         }
-        let st = self.attrs.state;
-        let connected = st == State::Rtr || st == State::Rts;
-        if self.cfg.service == Service::Rc && connected && self.path.is_some() && !loopback {
+        // RESUME goes only to a partner that showed it speaks the protocol:
+        // the C rxe would drop it, and has no paused NAK to end.
+        if self.connected_rc() && self.speaks && !loopback {
             self.mig = MigState::Resuming {
                 since_ms: self.now_ms(),
             };
@@ -130,6 +302,7 @@ impl<S: Storage> Engine<S> {
         let update = AddressUpdate {
             qpn: self.cfg.qpn,
             gid: path.av.sgid,
+            token: self.token,
         }
         .emit();
         let sent = io.transmit(&path, bth, &Extensions::default(), update.len(), |b| {
@@ -148,6 +321,9 @@ impl<S: Storage> Engine<S> {
     /// oldest unacknowledged request.
     pub(super) fn resume_acknowledged<I: Io<S = S>>(&mut self, io: &I) {
         self.end_wait(io, Some(MigState::Running));
+        // The partner spent it if we came from a new address; the next
+        // stop asks again (it gets the same one if it was not spent).
+        self.token = 0;
         self.restart_from_oldest();
     }
 
@@ -175,7 +351,12 @@ impl<S: Storage> Engine<S> {
 
     /// The partner's RESUME arrived: take its address (the payload's, or
     /// the packet's source), leave Paused, acknowledge it, and send again
-    /// from the oldest unacknowledged request.
+    /// from the oldest unacknowledged request. Anyone may send a RESUME
+    /// from any address, so it is taken only if it comes from the address
+    /// it names, with a PSN the QP's responder could have left the partner
+    /// at (none past the one it expects, once the partner sent anything),
+    /// and, if it changes the path, with the token this QP granted; that
+    /// token is then spent.
     pub(super) fn on_resume_request<I: Io<S = S>>(&mut self, io: &I, d: &Datagram<'_>) {
         io.count(Count::ResumeRcvd, 1);
         let update = match AddressUpdate::parse(d.packet.payload()) {
@@ -183,6 +364,7 @@ impl<S: Storage> Engine<S> {
             Ok(None) => AddressUpdate {
                 qpn: self.attrs.dest_qpn,
                 gid: d.src,
+                token: 0,
             },
             Err(e) => {
                 if io.count_first(Count::RcvdMalformed) {
@@ -194,12 +376,36 @@ impl<S: Storage> Engine<S> {
         let Some(mut av) = self.attrs.av else {
             return;
         };
-        if is_v4_mapped(&update.gid) == av.ipv6 {
-            io.log(format_args!(
-                "QP {}: RESUME refused: the new address is of another IP family",
-                self.cfg.qpn
-            ));
+        let moves = update.gid != av.dgid || update.qpn != self.attrs.dest_qpn;
+        // A partner that sent us anything has reached RTS, and its oldest
+        // unacknowledged PSN is no later than the one we expect; one that
+        // stayed in RTR (a receiver only) has no send PSN we know.
+        let epsn = self.responder.epsn();
+        let heard = epsn != Psn::new(self.attrs.rq_psn);
+        let refused = if update.gid != d.src {
+            Some("not sent from the address it names")
+        } else if is_v4_mapped(&update.gid) == av.ipv6 {
+            Some("the new address is of another IP family")
+        } else if heard && d.packet.bth.psn.diff(epsn) > 0 {
+            Some("its PSN is past the one this QP expects")
+        } else if moves && (self.granted == 0 || update.token != self.granted) {
+            Some("a new address without the token this QP granted")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
+            if io.count_first(Count::RcvdBadResume) {
+                io.log(format_args!(
+                    "QP {}: a RESUME from {:?} refused ({}); counting further ones in hw_counters/rcvd_bad_resume",
+                    self.cfg.qpn,
+                    super::Gid(&d.src),
+                    why
+                ));
+            }
             return;
+        }
+        if moves {
+            self.granted = 0;
         }
         av.dgid = update.gid;
         self.attrs.av = Some(av);
@@ -275,16 +481,21 @@ impl<S: Storage> Engine<S> {
                 self.send_resume(io);
             }
         }
+        if self.mig == MigState::Stopped && self.ask_at.is_some_and(|at| self.now >= at) {
+            self.ask_token(io);
+        }
     }
 
     /// When the migration side of the timer is next due, if waiting.
     pub(super) fn migration_deadline<I: Io<S = S>>(&self, io: &I) -> Option<Time> {
-        let since = self.mig.waiting_since()?;
-        let left = (since + io.wait_limit_ms()).saturating_sub(self.now_ms()) + 1;
-        let bound = self.now + left * NS_PER_MS;
-        Some(match self.resume_at {
-            Some(at) if at < bound => at,
-            _ => bound,
-        })
+        let wait = self.mig.waiting_since().map(|since| {
+            let left = (since + io.wait_limit_ms()).saturating_sub(self.now_ms()) + 1;
+            let bound = self.now + left * NS_PER_MS;
+            match self.resume_at {
+                Some(at) if at < bound => at,
+                _ => bound,
+            }
+        });
+        super::earlier(wait, self.ask_at)
     }
 }

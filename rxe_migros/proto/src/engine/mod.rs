@@ -141,6 +141,8 @@ impl Path {
             return Err(None);
         }
         bth.pad = ((4 - len % 4) % 4) as u8;
+        // Every packet of ours carries the protocol's mark.
+        bth.proto = true;
         let encap = self.encap();
         let roce = &mut buf[encap.header_len()..];
         bth.emit(roce);
@@ -268,6 +270,9 @@ pub enum Count {
     PausedMs,
     ResumeSent,
     ResumeRcvd,
+    /// RESUMEs refused: a new address without the partner's token, or a
+    /// PSN the partner never left us at.
+    RcvdBadResume,
 }
 
 /// The storage an engine keeps: the kernel's vmalloc-able vectors and
@@ -360,6 +365,12 @@ pub trait Io {
     fn warn(&self, args: core::fmt::Arguments<'_>);
     /// The bound on waiting for a partner (Paused, Resuming), in ms.
     fn wait_limit_ms(&self) -> u64;
+    /// 64 bits from a cryptographically secure generator (the kernel's
+    /// RNG): tokens and nonces.
+    fn random(&self) -> u64;
+    /// A UD token request reached the device's general services QP: the
+    /// device answers it ([`moves::grant`](super::moves::grant)).
+    fn ud_token_request(&self, d: &Datagram<'_>);
 }
 
 /// Received packets waiting for the engine.
@@ -524,6 +535,23 @@ pub struct Engine<S: Storage> {
     /// they are.
     held: S::Bytes,
     held_count: u32,
+    /// The partner marked a packet of this path as ours
+    /// ([`Bth::proto`]): it speaks the migration protocol, so token
+    /// requests and RESUME may go to it.
+    speaks: bool,
+    /// The token the partner granted us, for a RESUME from another
+    /// address; 0 for none.
+    token: u64,
+    /// The token we granted the partner, which its RESUME from another
+    /// address must carry; 0 for none. Kept until such a RESUME is taken.
+    granted: u64,
+    /// The nonce of our token request while its grant has not come (0
+    /// when not asking), and when it is asked again.
+    asking: u64,
+    ask_at: Option<Time>,
+    /// A UD QP's tokens from its peers' devices, in the layout of an
+    /// image's [`Grants`](image::Grants).
+    ud_grants: S::Bytes,
 }
 
 /// The retransmission timeout of the 5-bit code (IBTA 9.7.6.1.3):
@@ -577,6 +605,12 @@ impl<S: Storage> Engine<S> {
             resume_at: None,
             held: S::Bytes::default(),
             held_count: 0,
+            speaks: false,
+            token: 0,
+            granted: 0,
+            asking: 0,
+            ask_at: None,
+            ud_grants: S::Bytes::default(),
         }
     }
 
@@ -592,6 +626,18 @@ impl<S: Storage> Engine<S> {
     /// The migration state.
     pub fn mig(&self) -> MigState {
         self.mig
+    }
+
+    /// Whether a Stopped QP still waits for its partner's token: until it
+    /// has one it may resume only in place (docs/migration.md).
+    pub fn token_pending(&self) -> bool {
+        self.asking != 0
+    }
+
+    /// Whether the QP holds a token from its partner for a RESUME from a
+    /// new address.
+    pub fn has_token(&self) -> bool {
+        self.token != 0
     }
 
     /// Whether a READ reply spent its burst and waits for the next call.
@@ -626,6 +672,10 @@ impl<S: Storage> Engine<S> {
         let st = a.state;
         if st == State::Rtr && prev != State::Rtr {
             self.responder = Responder::new(self.cfg.service, Psn::new(a.rq_psn), self.mtu);
+            // A new connection: nothing is known of its partner yet.
+            self.speaks = false;
+            self.token = 0;
+            self.granted = 0;
         }
         if st == State::Rts && prev != State::Rts {
             self.psn = Psn::new(a.sq_psn);
@@ -676,6 +726,9 @@ impl<S: Storage> Engine<S> {
             let more = inbox.next(|l3| {
                 // The receive path checked it whole, ICRC included.
                 if let Ok(d) = Datagram::reparse(l3) {
+                    if d.packet.bth.proto && self.path.is_some_and(|p| p.av.dgid == d.src) {
+                        self.speaks = true;
+                    }
                     if self.on_path(io, &d) {
                         self.on_packet(io, &d, l3);
                     }
@@ -703,6 +756,13 @@ impl<S: Storage> Engine<S> {
                 && !Datagram::reparse(l3).is_ok_and(|d| self.on_path(io, &d))
             {
                 return;
+            }
+            // A device's token grant is for now, not for the resume.
+            if let Ok(d) = Datagram::reparse(l3) {
+                if d.packet.info.has(super::opcode::flags::TOKEN) {
+                    self.on_token(io, &d);
+                    return;
+                }
             }
             let kept = self.held_count < MAX_HELD
                 && Held::entry_header(l3.len())
@@ -748,7 +808,10 @@ impl<S: Storage> Engine<S> {
         }
         io.count(Count::RcvdPkts, 1);
         io.count(Count::RcvdBytes, l3.len() as u64);
-        if d.packet.info.has(flags::REQ) {
+        if d.packet.info.has(flags::TOKEN) {
+            // Control traffic: not a request of the connection's.
+            self.on_token(io, d);
+        } else if d.packet.info.has(flags::REQ) {
             self.on_request(io, d, l3);
         } else {
             self.on_response(io, &d.packet);
@@ -759,8 +822,9 @@ impl<S: Storage> Engine<S> {
     /// the partner's address to ours, as the C rxe's check_addr asks.
     /// Anyone can send a packet with any QPN and a guessed PSN; only the
     /// path keeps it out. A RESUME is the exception: it comes from the
-    /// partner's new address (docs/migration.md), and nothing yet proves
-    /// that it comes from the partner (docs/security.md, "Open").
+    /// partner's new address (docs/migration.md), and what proves that it
+    /// comes from the partner is the token it carries, which
+    /// `on_resume_request` checks.
     /// Datagrams (UD) come from anyone by design. Held datagrams are
     /// checked as they arrive, not when they are carried out.
     fn on_path<I: Io<S = S>>(&self, io: &I, d: &Datagram<'_>) -> bool {
@@ -1025,6 +1089,12 @@ impl<S: Storage> Engine<S> {
             return Err(RestoreError::NoMemory);
         }
         e.held_count = Held::parse(img.held).map_or(0, |h| h.iter().count() as u32);
+        if !img.grants.is_empty() && !e.ud_grants.append(&[img.grants]) {
+            return Err(RestoreError::NoMemory);
+        }
+        e.speaks = img.speaks;
+        e.token = img.token;
+        e.granted = img.granted;
         e.mig = MigState::Stopped;
         Ok(e)
     }
@@ -1083,6 +1153,10 @@ impl<S: Storage> Engine<S> {
         rec.partner_paused = self.completer.is_paused();
         rec.sq_sig_all = self.cfg.sq_sig_all;
         rec.held = self.held.as_ref();
+        rec.speaks = self.speaks;
+        rec.token = self.token;
+        rec.granted = self.granted;
+        rec.grants = self.ud_grants.as_ref();
         Ok(())
     }
 }
