@@ -3,7 +3,8 @@
 """Send hand-made RoCEv2 packets to UDP port 4791, to see what a receiver
 does with bad ones.
 
-    inject.py [--netns NS] [--counters DIR] SRC DST CASE[:COUNT]...
+    inject.py [--netns NS] [--counters DIR] [--sniff IFACE] [--names IP]
+              SRC DST CASE[:COUNT]...
 
 SRC and DST are IPv4 or IPv6 addresses; the packets go from SRC (which must
 be local, in network namespace NS if given) to DST. IPv4 packets are built whole on a raw socket, so that the
@@ -17,15 +18,26 @@ Cases (each packet is otherwise a valid RC SEND Only with a correct ICRC):
   write      an RDMA WRITE Only of 16 bytes to --va with --rkey, addressed
              as good is
   pkey       a P_Key that is not the default one (0x1234)
+  resume     a RESUME to --qpn with the PSN the capture gave (--sniff) or
+             --psn, and an address update naming --names (default SRC),
+             a random QPN and a random 64-bit token: a forged migration
+  resume0    the same without a payload (the MigrOS form, whose address
+             is the packet's source)
+  token      a token request (opcode 0x1a) to --qpn with a random nonce
   udmove1    a UD move announcement (RESUME to QPN 1) saying that QP 1,
              the GSI QP, moved from 10.9.9.9 to SRC: well-formed, from
              the address it announces, and refused all the same
+  udmove     a UD move announcement saying that --qpn moved from --old to
+             SRC, from SRC, with a random token: forged
   truncated  shorter than a BTH
   opcode     an opcode no transport defines (0x1f)
   version    transport header version 1
   pad        a pad count larger than the payload
   icrc       a wrong ICRC
   noise      random bytes of random length, with a right ICRC
+With --sniff IFACE it first captures, on IFACE, a RoCEv2 packet to DST
+and --qpn, as an off-path host on a shared segment can, and takes its PSN
+(good and write then go on from the PSN after it).
 For each case it prints a line: the case, how many packets were sent and,
 with --counters (a device's hw_counters directory), how much each of the
 receiver's drop counters grew.
@@ -47,6 +59,8 @@ QPN = 0x123456
 
 
 RC_WRITE_ONLY = 0x0a
+RC_RESUME = 0x19
+RC_TOKEN = 0x1a
 UD_RESUME = 0x79    # the migration protocol's RESUME (0x19) on UD
 
 # Where good and write packets go: set by --qpn, --psn, --va and --rkey.
@@ -96,11 +110,24 @@ def transport(case):
         return bth(RC_WRITE_ONLY) + reth + payload, False
     if case == "pkey":
         return bth(RC_SEND_ONLY, pkey=0x1234) + payload, False
-    if case == "udmove1":
-        deth = struct.pack(">II", 0x80010000, 1)
-        old = ipaddress.ip_address("::ffff:10.9.9.9").packed
-        news = struct.pack(">BxxxI", 1, 1) + old + target["src_gid"]
-        return bth(UD_RESUME, qpn=1) + deth + news, False
+    if case in ("resume", "resume0"):
+        psn = target["resume_psn"]
+        if case == "resume0":
+            return bth(RC_RESUME, psn=psn), False
+        update = struct.pack(">BxxxI", 2, random.randrange(1 << 24)) + \
+            target["names"] + os.urandom(8)
+        return bth(RC_RESUME, psn=psn) + update, False
+    if case == "token":
+        msg = struct.pack(">BBxxI", 1, 1, random.randrange(1 << 24)) + os.urandom(8) + \
+            bytes(8)
+        return bth(RC_TOKEN, psn=target["resume_psn"]) + msg, False
+    if case in ("udmove1", "udmove"):
+        qpn = 1 if case == "udmove1" else target["qpn"]
+        deth = struct.pack(">II", 0x80010000, qpn)
+        old = target["old"] if case == "udmove" else \
+            ipaddress.ip_address("::ffff:10.9.9.9").packed
+        news = struct.pack(">BxxxI", 2, qpn) + old + target["src_gid"] + os.urandom(8)
+        return bth(UD_RESUME, qpn=1, psn=0) + deth + news, False
     if case == "truncated":
         return bth(RC_SEND_ONLY)[:6], False
     if case == "opcode":
@@ -112,6 +139,33 @@ def transport(case):
     if case == "noise":
         return os.urandom(random.randrange(0, 200)), False
     sys.exit(f"unknown case {case}")
+
+
+def sniff(iface, dst, qpn, seconds=30):
+    """The PSN of the first RoCEv2 packet to `dst` and QP `qpn` seen on
+    `iface` (IPv4)."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    s.bind((iface, 0))
+    s.settimeout(1)
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            f = s.recv(2048)
+        except socket.timeout:
+            continue
+        ip = f[14:]
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != socket.IPPROTO_UDP:
+            continue
+        ihl = (ip[0] & 0xf) * 4
+        udp = ip[ihl:]
+        if ip[16:20] != dst.packed or len(udp) < 20:
+            continue
+        if struct.unpack(">H", udp[2:4])[0] != ROCE_PORT:
+            continue
+        b = udp[8:]
+        if struct.unpack(">I", b[4:8])[0] & 0xffffff == qpn:
+            return struct.unpack(">I", b[8:12])[0] & 0xffffff
+    sys.exit(f"no packet to {dst} QP {qpn:#x} seen on {iface} in {seconds} s")
 
 
 def ipv4_udp(src, dst, length):
@@ -127,7 +181,7 @@ def ipv6_udp(src, dst, length):
 
 
 DROP_COUNTERS = ("rcvd_malformed", "rcvd_bad_icrc", "rcvd_no_dest", "rcvd_bad_pkey",
-                 "rcvd_bad_addr")
+                 "rcvd_bad_addr", "rcvd_bad_resume")
 
 
 def read_counters(d):
@@ -152,6 +206,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--netns")
     ap.add_argument("--counters")
+    ap.add_argument("--sniff")
+    ap.add_argument("--names")
+    ap.add_argument("--old")
     for k in target:
         ap.add_argument(f"--{k}", type=lambda v: int(v, 0))
     ap.add_argument("src")
@@ -164,9 +221,21 @@ def main():
             target[k] = getattr(a, k)
     target["src_gid"] = (src.packed if src.version == 6 else
                          ipaddress.ip_address(f"::ffff:{src}").packed)
+    old = ipaddress.ip_address(a.old or "10.9.9.9")
+    target["old"] = (old.packed if old.version == 6 else
+                     ipaddress.ip_address(f"::ffff:{old}").packed)
+    names = ipaddress.ip_address(a.names) if a.names else src
+    target["names"] = (names.packed if names.version == 6 else
+                       ipaddress.ip_address(f"::ffff:{names}").packed)
     if a.netns:
         with open(f"/run/netns/{a.netns}") as f:
             os.setns(f.fileno(), os.CLONE_NEWNET)
+    target["resume_psn"] = target["psn"]
+    if a.sniff:
+        seen = sniff(a.sniff, dst, target["qpn"])
+        print(f"captured PSN {seen:#x}", flush=True)
+        target["resume_psn"] = seen
+        target["psn"] = seen + 1
     if dst.version == 6:
         s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         s.bind((str(src), SRC_PORT))

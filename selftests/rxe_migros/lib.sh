@@ -44,6 +44,19 @@ veth_pair() {
 	ip -n nsB link set veth1 up
 }
 
+# veth_pair's nsA/veth0 10.0.0.1 and nsB/veth1 10.0.0.2, and an attacker,
+# nsX/veth9 10.0.0.9, on one Ethernet segment instead of a veth pair: a
+# hub (hub.py, in nsL2, over tap devices) repeats every frame to every
+# port, so that nsX sees the traffic between nsA and nsB as an off-path
+# host on a shared segment may. Use instead of veth_pair.
+l2_with_attacker() {
+	for ns in nsA nsB nsX nsL2; do ip netns add $ns || fail "cannot create $ns"; done
+	for ns in nsA nsB nsX; do must ip -n $ns link set lo up; done
+	ip netns exec nsL2 python3 "$(dirname "$0")/hub.py" nsA:veth0:10.0.0.1/24 \
+		nsB:veth1:10.0.0.2/24 nsX:veth9:10.0.0.9/24 >/tmp/hub.out 2>&1 &
+	wait_for 20 grep -q ready /tmp/hub.out || fail "the hub did not start: $(cat /tmp/hub.out)"
+}
+
 # Loads our driver (with optional module parameters).
 load_ours() {
 	modprobe rxe_migros "$@" || fail "modprobe rxe_migros $* failed"

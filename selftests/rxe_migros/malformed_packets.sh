@@ -21,8 +21,8 @@ ip -n nsA addr add 10.0.9.1/32 dev lo
 ip -n nsB route add 10.0.9.1/32 via 10.0.0.1
 
 # Each line: case, count, then how much rcvd_malformed, rcvd_bad_icrc,
-# rcvd_no_dest, rcvd_bad_pkey and rcvd_bad_addr grew; checked against what
-# each case must move.
+# rcvd_no_dest, rcvd_bad_pkey, rcvd_bad_addr and rcvd_bad_resume grew;
+# checked against what each case must move (none moves rcvd_bad_resume).
 inject() {
 	python3 "$(dirname "$0")/inject.py" --netns nsB --counters $C "$@" ||
 		fail "inject.py $* failed"
@@ -31,8 +31,9 @@ cases="good:5 truncated:5 opcode:5 version:5 pad:5 icrc:5 pkey:5 udmove1:5"
 out=$( (inject 10.0.0.2 10.0.0.1 $cases noise:300; inject fd00::2 fd00::1 $cases
 	inject 10.0.0.2 10.0.9.1 good:5 | sed 's/^good/elsewhere/') 2>&1)
 echo "$out" | sed 's/^/# /'
-echo "$out" | while read -r case n m i d p a; do
-	m=${m#*+} i=${i#*+} d=${d#*+} p=${p#*+} a=${a#*+}
+echo "$out" | while read -r case n m i d p a r; do
+	m=${m#*+} i=${i#*+} d=${d#*+} p=${p#*+} a=${a#*+} r=${r#*+}
+	[ "$r" = 0 ] || echo "$case: rcvd_bad_resume moved by $r"
 	case $case in
 	good) want="0 0 $n 0 0" ;;
 	icrc) want="0 $n 0 0 0" ;;

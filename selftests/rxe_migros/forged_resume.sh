@@ -1,0 +1,65 @@
+#!/bin/sh
+# Forged RESUMEs from an off-path host on the segment (docs/security.md,
+# docs/migration.md "Authenticating RESUME"): nsA, nsB and the attacker
+# nsX share one L2 segment that floods every frame, so nsX captures the
+# traffic of ibv_rc_pingpong -c between the client in nsA and the server
+# in nsB, reads the PSN of a request to the server's QP, and sends it:
+# RESUMEs with that PSN naming its own address (with a guessed token),
+# RESUMEs without a payload from its own address, RESUMEs from the client's
+# address naming its own, token requests, and RC SENDs and WRITEs with the
+# captured PSNs from its own address. Every RESUME is refused and counted
+# in rcvd_bad_resume (one log line), the rest in rcvd_bad_addr; the dump
+# of the server's QP, taken mid-run through the control device, still
+# names the client's address and QP (and shows that the QP holds the
+# client's token, fetched by that very stop); the pingpong completes with
+# its data checked.
+# cost: 90
+. "$(dirname "$0")/lib.sh"
+
+C=/sys/class/infiniband/rxe1/ports/1/hw_counters
+l2_with_attacker
+load_ours
+link_pair rxe0 rxe rxe1 rxe
+
+ip netns exec nsB timeout 240 stdbuf -oL ibv_rc_pingpong -d rxe1 -g "$GB" -n 3000 -s 64 -c >/tmp/srv.out 2>&1 &
+srv=$!
+sleep 2
+ip netns exec nsA timeout 240 ibv_rc_pingpong -d rxe0 -g "$GA" -n 3000 -s 64 -c 10.0.0.2 >/tmp/cli.out 2>&1 &
+cli=$!
+wait_for 20 grep -q 'remote address' /tmp/srv.out || fail "the server never connected: $(failure_lines /tmp/srv.out)"
+qpn=$(sed -n 's/.*local address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)
+peer=$(sed -n 's/.*remote address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)
+[ -n "$qpn" ] && [ -n "$peer" ] || fail "no QPNs in the server's output: $(cat /tmp/srv.out)"
+note "server QP $qpn, client QP $peer"
+
+inject() {
+	python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --qpn "$qpn" \
+		--va 0x10000 --rkey 0x1234 --counters $C "$@" 2>&1 || fail "inject.py $* failed"
+}
+resume0=$(cat $C/rcvd_bad_resume) addr0=$(cat $C/rcvd_bad_addr)
+out=$(inject 10.0.0.9 10.0.0.2 resume:300 resume0:300 token:200 good:500 write:500)
+echo "$out" | sed 's/^/# attacker: /'
+out=$(inject --names 10.0.0.9 10.0.0.1 10.0.0.2 resume:300)
+echo "$out" | sed 's/^/# attacker, as the client: /'
+sleep 1
+resumes=$(($(cat $C/rcvd_bad_resume) - resume0))
+addr=$(($(cat $C/rcvd_bad_addr) - addr0))
+note "forged: 900 RESUMEs, $resumes counted in rcvd_bad_resume; 1200 others, $addr in rcvd_bad_addr"
+[ "$resumes" -eq 900 ] || fail "$resumes of 900 forged RESUMEs counted in rcvd_bad_resume"
+[ "$addr" -eq 1200 ] || fail "$addr of 1200 forged packets counted in rcvd_bad_addr"
+[ "$(dmesg | grep -c 'RESUME from .* refused')" -eq 1 ] ||
+	fail "the forged RESUMEs were not logged exactly once: $(dmesg | grep -c 'RESUME from .* refused')"
+
+# The server's QP still names the client, read back from its image.
+pid=$(pgrep -f "^ibv_rc_pingpong -d rxe1") || fail "the server is gone: $(failure_lines /tmp/srv.out)"
+paths=$(python3 "$(dirname "$0")/migctl.py" paths "$pid" 2>&1) || fail "migctl.py paths: $paths"
+note "$paths"
+echo "$paths" | grep -q "^QP $(printf '%#x' $qpn): partner 10.0.0.1 QP $(printf '%#x' $peer) speaks=1 token=1" ||
+	fail "the server's QP does not name the client, or holds no token: $paths"
+
+wait_pair $cli $srv "ibv_rc_pingpong -c beside forged RESUMEs"
+note "ibv_rc_pingpong: $(grep -E 'bytes in' /tmp/cli.out | tail -n 1)"
+
+must rdma link del rxe0
+must rdma link del rxe1
+must rmmod rxe_migros
