@@ -37,6 +37,17 @@ impl Moves {
         Ok(())
     }
 
+    /// A UD datagram with the protocol's mark came from `gid` (see
+    /// [`Table::heard`]).
+    pub(crate) fn heard(&self, gid: &[u8; 16]) {
+        self.table.lock().heard(gid);
+    }
+
+    /// Whether `gid` sent a UD datagram with the protocol's mark lately.
+    pub(crate) fn speaks(&self, gid: &[u8; 16]) -> bool {
+        self.table.lock().speaks(gid)
+    }
+
     /// Where UD QP `qpn`, which was at `gid`, is now, if it moved.
     pub(crate) fn lookup(&self, gid: &[u8; 16], qpn: u32) -> Option<[u8; 16]> {
         if self.any.load(Relaxed) == 0 {

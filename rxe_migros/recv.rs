@@ -68,6 +68,11 @@ fn receive(mut skb: SkBuff) {
                 return;
             }
             let info = datagram.packet.info;
+            if info.transport == Transport::Ud && datagram.packet.bth.proto {
+                // A peer device that speaks the protocol: our UD QPs may
+                // ask it for tokens.
+                dev.moves.heard(&datagram.src);
+            }
             if info.has(flags::RESUME) && info.transport == Transport::Ud {
                 crate::migration::on_ud_move(&dev, &datagram);
                 return;

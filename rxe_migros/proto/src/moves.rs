@@ -33,6 +33,9 @@ pub const UD_MOVE_QKEY: u32 = GSI_QKEY;
 /// Moves a device remembers.
 pub const ENTRIES: usize = 64;
 
+/// Peer addresses a device remembers as speaking the protocol.
+pub const SPEAKERS: usize = 32;
+
 /// A device's tokens are good for the epoch they were computed in and the
 /// next: between 10 and 20 minutes from the request to the announcement.
 pub const EPOCH_S: u64 = 600;
@@ -213,9 +216,9 @@ impl<const N: usize> Control<N> {
 pub type Announcement = Control<{ UdMove::LEN }>;
 
 /// The announcements that UD QP `qpn`, restored at `src`, sends: one to
-/// each peer device in `known`, from the old GID it knows the QP by, none
-/// twice, none of another IP family, none where the address did not
-/// change.
+/// each peer device in `known` that granted it a token (and so speaks the
+/// protocol), from the old GID it knows the QP by, none twice, none of
+/// another IP family, none where the address did not change.
 pub fn announcements(
     qpn: u32,
     src: NewSource,
@@ -225,7 +228,8 @@ pub fn announcements(
         let seen = known[..i]
             .iter()
             .any(|e| e.av.dgid == k.av.dgid && e.old == k.old);
-        if seen || k.old == src.gid || is_v4_mapped(&src.gid) == k.av.ipv6 {
+        let mute = k.token == 0;
+        if seen || mute || k.old == src.gid || is_v4_mapped(&src.gid) == k.av.ipv6 {
             return None;
         }
         let mut av = k.av;
@@ -249,11 +253,16 @@ struct Entry {
 }
 
 /// The moves a device has heard of: a fixed number of entries; a full
-/// table forgets its oldest move.
+/// table forgets its oldest move. Also the peer addresses that sent the
+/// device a UD datagram with the protocol's mark
+/// ([`Bth::proto`](super::hdr::Bth::proto)), the last [`SPEAKERS`]: a UD
+/// QP asks only those for tokens, so a C rxe peer never sees a request.
 pub struct Table {
     entries: [Option<Entry>; ENTRIES],
     /// The entry a full table overwrites next.
     next: usize,
+    speakers: [Option<[u8; 16]>; SPEAKERS],
+    next_speaker: usize,
 }
 
 impl Default for Table {
@@ -267,7 +276,22 @@ impl Table {
         Table {
             entries: [None; ENTRIES],
             next: 0,
+            speakers: [None; SPEAKERS],
+            next_speaker: 0,
         }
+    }
+
+    /// A UD datagram with the protocol's mark came from `gid`.
+    pub fn heard(&mut self, gid: &[u8; 16]) {
+        if !self.speaks(gid) {
+            self.speakers[self.next_speaker] = Some(*gid);
+            self.next_speaker = (self.next_speaker + 1) % SPEAKERS;
+        }
+    }
+
+    /// Whether `gid` sent a UD datagram with the protocol's mark lately.
+    pub fn speaks(&self, gid: &[u8; 16]) -> bool {
+        self.speakers.iter().flatten().any(|g| g == gid)
     }
 
     /// Takes the news that UD QP `m.qpn` moved from `m.old` to `m.new`.

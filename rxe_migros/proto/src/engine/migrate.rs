@@ -76,6 +76,8 @@ impl<S: Storage> Engine<S> {
         // from a new address must carry (the old one may be spent).
         self.asking = 0;
         self.ask_at = None;
+        // A UD QP's grants were for the address it had at its last stop.
+        self.ud_grants = S::Bytes::default();
         if self.connected_rc() && self.speaks {
             self.asking = draw(io);
             self.ask_token(io);
