@@ -12,14 +12,36 @@
 # of the server's QP, taken mid-run through the control device, still
 # names the client's address and QP (and shows that the QP holds the
 # client's token, fetched by that very stop); the pingpong completes with
-# its data checked.
-# cost: 90
+# its data checked. Beside it runs our integrity checker, whose address
+# exchange (region address and rkey) the attacker also captures: it aims
+# 500 RDMA WRITEs with that rkey and the captured PSN at the server's READ
+# sources, which nothing else writes; none lands (the checker compares
+# them at the end).
+# timeout: 400
+# cost: 150
 . "$(dirname "$0")/lib.sh"
 
 C=/sys/class/infiniband/rxe1/ports/1/hw_counters
 l2_with_attacker
 load_ours
 link_pair rxe0 rxe rxe1 rxe
+
+# The integrity checker's server in nsB, the attacker listening for its
+# address exchange, then its client in nsA. Its READ sources start at
+# (32 receive slots + 64 WRITE slots) x 12 KiB into its region.
+integrity="python3 $(dirname "$0")/integrity.py"
+ip netns exec nsB $integrity server rxe1 "$GB" 18600 3000 >/tmp/isrv.out 2>&1 &
+isrv=$!
+python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --wire 18600:1179648 \
+	--counters $C 10.0.0.9 10.0.0.2 write:500 resume:100 >/tmp/iatt.out 2>&1 &
+iatt=$!
+wait_for 30 grep -q listening /tmp/iatt.out || fail "the attacker does not listen: $(cat /tmp/iatt.out)"
+ip netns exec nsA timeout 280 $integrity client rxe0 "$GA" 10.0.0.2 18600 3000 >/tmp/icli.out 2>&1 &
+icli=$!
+wait $iatt || fail "the attacker failed on the checker: $(cat /tmp/iatt.out)"
+sed 's/^/# attacker, on the checker: /' /tmp/iatt.out
+grep -q "^write 500 .*rcvd_bad_addr+500 " /tmp/iatt.out || fail "the forged WRITEs were not all dropped for their address"
+grep -q "^resume 100 .*rcvd_bad_resume+100" /tmp/iatt.out || fail "the forged RESUMEs were not all refused"
 
 ip netns exec nsB timeout 240 stdbuf -oL ibv_rc_pingpong -d rxe1 -g "$GB" -n 3000 -s 64 -c >/tmp/srv.out 2>&1 &
 srv=$!
@@ -59,6 +81,8 @@ echo "$paths" | grep -q "^QP $(printf '%#x' $qpn): partner 10.0.0.1 QP $(printf 
 
 wait_pair $cli $srv "ibv_rc_pingpong -c beside forged RESUMEs"
 note "ibv_rc_pingpong: $(grep -E 'bytes in' /tmp/cli.out | tail -n 1)"
+wait_pair $icli $isrv "the integrity checker beside forged WRITEs" /tmp/icli.out /tmp/isrv.out
+note "integrity checker: client $(cat /tmp/icli.out), server $(cat /tmp/isrv.out)"
 
 must rdma link del rxe0
 must rdma link del rxe1

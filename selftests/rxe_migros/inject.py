@@ -37,7 +37,10 @@ Cases (each packet is otherwise a valid RC SEND Only with a correct ICRC):
   noise      random bytes of random length, with a right ICRC
 With --sniff IFACE it first captures, on IFACE, a RoCEv2 packet to DST
 and --qpn, as an off-path host on a shared segment can, and takes its PSN
-(good and write then go on from the PSN after it).
+(good and write then go on from the PSN after it). With --wire PORT:OFF it
+first captures the address exchange of integrity.py's server (TCP from
+PORT, its QPN, PSN, GID, region address and rkey, in the clear) and aims
+at that QP, WRITEs at the region's address plus OFF with its rkey.
 For each case it prints a line: the case, how many packets were sent and,
 with --counters (a device's hw_counters directory), how much each of the
 receiver's drop counters grew.
@@ -168,6 +171,33 @@ def sniff(iface, dst, qpn, seconds=30):
     sys.exit(f"no packet to {dst} QP {qpn:#x} seen on {iface} in {seconds} s")
 
 
+def sniff_wire(iface, port, seconds=60):
+    """The (QPN, region address, rkey) integrity.py's server sends from TCP
+    port `port`, seen on `iface`."""
+    wire = struct.Struct("=I I 16s Q I")
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+    s.bind((iface, 0))
+    s.settimeout(1)
+    print(f"listening on {iface}", flush=True)
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            f = s.recv(2048)
+        except socket.timeout:
+            continue
+        ip = f[14:]
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != socket.IPPROTO_TCP:
+            continue
+        tcp = ip[(ip[0] & 0xf) * 4:]
+        if len(tcp) < 20 or struct.unpack(">H", tcp[:2])[0] != port:
+            continue
+        payload = tcp[(tcp[12] >> 4) * 4:struct.unpack(">H", ip[2:4])[0] - (ip[0] & 0xf) * 4]
+        if len(payload) == wire.size:
+            qpn, _, _, addr, rkey = wire.unpack(payload)
+            return qpn, addr, rkey
+    sys.exit(f"no address exchange from TCP port {port} seen on {iface} in {seconds} s")
+
+
 def ipv4_udp(src, dst, length):
     ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + 8 + length, 0x1234, 0x4000,
                      64, socket.IPPROTO_UDP, 0, src.packed, dst.packed)
@@ -209,6 +239,7 @@ def main():
     ap.add_argument("--sniff")
     ap.add_argument("--names")
     ap.add_argument("--old")
+    ap.add_argument("--wire")
     for k in target:
         ap.add_argument(f"--{k}", type=lambda v: int(v, 0))
     ap.add_argument("src")
@@ -230,6 +261,11 @@ def main():
     if a.netns:
         with open(f"/run/netns/{a.netns}") as f:
             os.setns(f.fileno(), os.CLONE_NEWNET)
+    if a.wire:
+        port, _, off = a.wire.partition(":")
+        qpn, addr, rkey = sniff_wire(a.sniff, int(port))
+        target.update(qpn=qpn, va=addr + int(off or 0), rkey=rkey)
+        print(f"captured QP {qpn:#x}, region {addr:#x}, rkey {rkey:#x}", flush=True)
     target["resume_psn"] = target["psn"]
     if a.sniff:
         seen = sniff(a.sniff, dst, target["qpn"])

@@ -191,6 +191,11 @@ def server(dev, gid_index, port, count):
     carried = sum(1 for n in range(seq) if n % 3 != 2)
     if got != carried or seq > int(count):
         sys.exit(f"FAIL: {got} messages arrived of the {carried} of {seq} sent")
+    # Nothing writes the READ sources: a byte changed there came from
+    # someone else (selftest forged_resume aims forged WRITEs at them).
+    for s in range(SLOTS):
+        if end.mr.read(SLOT, end.region("read", s)) != read_pattern(s):
+            sys.exit(f"FAIL: READ source {s} was written")
     sock.sendall(b"done")
     sock.recv(4)
     print(f"verified {seq} messages")
