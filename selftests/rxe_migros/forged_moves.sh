@@ -37,7 +37,8 @@ qpn=$(sed -n 's/.*remote address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)
 [ -n "$qpn" ] || fail "no client QPN in the server's output: $(cat /tmp/srv.out)"
 bad0=$(cat $C/rcvd_bad_resume) mal0=$(cat $C/rcvd_malformed)
 out=$(python3 "$(dirname "$0")/inject.py" --netns nsX --qpn "$qpn" --old 10.0.0.2 \
-	--counters $C 10.0.0.9 10.0.0.1 udmove:5000 udmove1:5000 2>&1) || fail "inject.py failed: $out"
+	--gap 0.001 --counters $C 10.0.0.9 10.0.0.1 udmove:5000 udmove1:5000 2>&1) ||
+	fail "inject.py failed: $out"
 echo "$out" | sed 's/^/# attacker: /'
 sleep 1
 bad=$(($(cat $C/rcvd_bad_resume) - bad0)) mal=$(($(cat $C/rcvd_malformed) - mal0))

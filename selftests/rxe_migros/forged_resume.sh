@@ -7,7 +7,7 @@
 # RESUMEs with that PSN naming its own address (with a guessed token),
 # RESUMEs without a payload from its own address, RESUMEs from the client's
 # address naming its own, token requests, and RC SENDs and WRITEs with the
-# captured PSNs from its own address. Every RESUME is refused and counted
+# captured PSNs from a spoofed address. Every RESUME is refused and counted
 # in rcvd_bad_resume (one log line), the rest in rcvd_bad_addr; the dump
 # of the server's QP, taken mid-run through the control device, still
 # names the client's address and QP (and shows that the QP holds the
@@ -17,8 +17,8 @@
 # 500 RDMA WRITEs with that rkey and the captured PSN at the server's READ
 # sources, which nothing else writes; none lands (the checker compares
 # them at the end).
-# timeout: 400
-# cost: 150
+# timeout: 500
+# cost: 200
 . "$(dirname "$0")/lib.sh"
 
 C=/sys/class/infiniband/rxe1/ports/1/hw_counters
@@ -30,9 +30,9 @@ link_pair rxe0 rxe rxe1 rxe
 # address exchange, then its client in nsA. Its READ sources start at
 # (32 receive slots + 64 WRITE slots) x 12 KiB into its region.
 integrity="python3 $(dirname "$0")/integrity.py"
-ip netns exec nsB $integrity server rxe1 "$GB" 18600 3000 >/tmp/isrv.out 2>&1 &
+ip netns exec nsB timeout 300 $integrity server rxe1 "$GB" 18600 3000 >/tmp/isrv.out 2>&1 &
 isrv=$!
-python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --wire 18600:1179648 \
+python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --wire 18600:1179648 --gap 0.002 \
 	--counters $C 10.0.0.9 10.0.0.2 write:500 resume:100 >/tmp/iatt.out 2>&1 &
 iatt=$!
 wait_for 30 grep -q listening /tmp/iatt.out || fail "the attacker does not listen: $(cat /tmp/iatt.out)"
@@ -43,10 +43,10 @@ sed 's/^/# attacker, on the checker: /' /tmp/iatt.out
 grep -q "^write 500 .*rcvd_bad_addr+500 " /tmp/iatt.out || fail "the forged WRITEs were not all dropped for their address"
 grep -q "^resume 100 .*rcvd_bad_resume+100" /tmp/iatt.out || fail "the forged RESUMEs were not all refused"
 
-ip netns exec nsB timeout 240 stdbuf -oL ibv_rc_pingpong -d rxe1 -g "$GB" -n 3000 -s 64 -c >/tmp/srv.out 2>&1 &
+ip netns exec nsB timeout 360 stdbuf -oL ibv_rc_pingpong -d rxe1 -g "$GB" -n 6000 -s 64 -c >/tmp/srv.out 2>&1 &
 srv=$!
 sleep 2
-ip netns exec nsA timeout 240 ibv_rc_pingpong -d rxe0 -g "$GA" -n 3000 -s 64 -c 10.0.0.2 >/tmp/cli.out 2>&1 &
+ip netns exec nsA timeout 360 ibv_rc_pingpong -d rxe0 -g "$GA" -n 6000 -s 64 -c 10.0.0.2 >/tmp/cli.out 2>&1 &
 cli=$!
 wait_for 20 grep -q 'remote address' /tmp/srv.out || fail "the server never connected: $(failure_lines /tmp/srv.out)"
 qpn=$(sed -n 's/.*local address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)
@@ -55,12 +55,15 @@ peer=$(sed -n 's/.*remote address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)
 note "server QP $qpn, client QP $peer"
 
 inject() {
-	python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --qpn "$qpn" \
+	python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --qpn "$qpn" --gap 0.001 \
 		--va 0x10000 --rkey 0x1234 --counters $C "$@" 2>&1 || fail "inject.py $* failed"
 }
 resume0=$(cat $C/rcvd_bad_resume) addr0=$(cat $C/rcvd_bad_addr)
-out=$(inject 10.0.0.9 10.0.0.2 resume:300 resume0:300 token:200 good:500 write:500)
+out=$(inject 10.0.0.9 10.0.0.2 resume:300 resume0:300 token:200)
 echo "$out" | sed 's/^/# attacker: /'
+# SENDs and WRITEs from a spoofed address, one of nobody on the segment.
+out=$(inject 10.0.0.66 10.0.0.2 good:500 write:500)
+echo "$out" | sed 's/^/# attacker, as 10.0.0.66: /'
 out=$(inject --names 10.0.0.9 10.0.0.1 10.0.0.2 resume:300)
 echo "$out" | sed 's/^/# attacker, as the client: /'
 sleep 1

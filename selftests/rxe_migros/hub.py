@@ -32,6 +32,9 @@ def port(i, spec):
     name = f"hub{i}"
     fd = os.open("/dev/net/tun", os.O_RDWR)
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI))
+    # Room for bursts: the hub copies frames in user space, and a frame a
+    # full queue drops is a loss no real segment would have.
+    ip("link", "set", name, "txqueuelen", "10000")
     ip("link", "set", name, "netns", ns)
     ip("-n", ns, "link", "set", name, "name", dev)
     ip("-n", ns, "addr", "add", addr, "dev", dev)

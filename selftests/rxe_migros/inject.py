@@ -144,12 +144,14 @@ def transport(case):
     sys.exit(f"unknown case {case}")
 
 
-def sniff(iface, dst, qpn, seconds=30):
-    """The PSN of the first RoCEv2 packet to `dst` and QP `qpn` seen on
-    `iface` (IPv4)."""
+def ipv4_frames(iface, proto, seconds):
+    """The IPv4 packets of protocol `proto` seen on `iface` for up to
+    `seconds`: (the IP header and payload, the payload after the IP
+    header)."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
     s.bind((iface, 0))
     s.settimeout(1)
+    print(f"listening on {iface}", flush=True)
     end = time.time() + seconds
     while time.time() < end:
         try:
@@ -157,10 +159,15 @@ def sniff(iface, dst, qpn, seconds=30):
         except socket.timeout:
             continue
         ip = f[14:]
-        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != socket.IPPROTO_UDP:
-            continue
-        ihl = (ip[0] & 0xf) * 4
-        udp = ip[ihl:]
+        if len(ip) >= 20 and ip[0] >> 4 == 4 and ip[9] == proto:
+            length = struct.unpack(">H", ip[2:4])[0]
+            yield ip, ip[(ip[0] & 0xf) * 4:length]
+
+
+def sniff(iface, dst, qpn, seconds=30):
+    """The PSN of the first RoCEv2 packet to `dst` and QP `qpn` seen on
+    `iface` (IPv4)."""
+    for ip, udp in ipv4_frames(iface, socket.IPPROTO_UDP, seconds):
         if ip[16:20] != dst.packed or len(udp) < 20:
             continue
         if struct.unpack(">H", udp[2:4])[0] != ROCE_PORT:
@@ -175,23 +182,10 @@ def sniff_wire(iface, port, seconds=60):
     """The (QPN, region address, rkey) integrity.py's server sends from TCP
     port `port`, seen on `iface`."""
     wire = struct.Struct("=I I 16s Q I")
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
-    s.bind((iface, 0))
-    s.settimeout(1)
-    print(f"listening on {iface}", flush=True)
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            f = s.recv(2048)
-        except socket.timeout:
-            continue
-        ip = f[14:]
-        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != socket.IPPROTO_TCP:
-            continue
-        tcp = ip[(ip[0] & 0xf) * 4:]
+    for _, tcp in ipv4_frames(iface, socket.IPPROTO_TCP, seconds):
         if len(tcp) < 20 or struct.unpack(">H", tcp[:2])[0] != port:
             continue
-        payload = tcp[(tcp[12] >> 4) * 4:struct.unpack(">H", ip[2:4])[0] - (ip[0] & 0xf) * 4]
+        payload = tcp[(tcp[12] >> 4) * 4:]
         if len(payload) == wire.size:
             qpn, _, _, addr, rkey = wire.unpack(payload)
             return qpn, addr, rkey
@@ -218,9 +212,11 @@ def read_counters(d):
     return [int(open(os.path.join(d, c)).read()) for c in DROP_COUNTERS]
 
 
-def send(s, src, dst, case, count):
+def send(s, src, dst, case, count, gap=0.0):
     v6 = dst.version == 6
     for _ in range(count):
+        if gap:
+            time.sleep(gap)
         roce, spoil = transport(case)
         hdrs = (ipv6_udp if v6 else ipv4_udp)(src, dst, len(roce) + 4)
         crc = icrc(hdrs, roce) if len(roce) >= 12 else b"\0\0\0\0"
@@ -240,6 +236,8 @@ def main():
     ap.add_argument("--names")
     ap.add_argument("--old")
     ap.add_argument("--wire")
+    ap.add_argument("--gap", type=float, default=0.0,
+                    help="seconds between packets (the selftests' segment is a hub in user space)")
     for k in target:
         ap.add_argument(f"--{k}", type=lambda v: int(v, 0))
     ap.add_argument("src")
@@ -281,7 +279,7 @@ def main():
         case, _, n = arg.partition(":")
         count = int(n or 1)
         before = read_counters(a.counters) if a.counters else None
-        send(s, src, dst, case, count)
+        send(s, src, dst, case, count, a.gap)
         line = f"{case} {count}"
         if before is not None:
             time.sleep(0.2)

@@ -340,3 +340,91 @@ impl Table {
             .map(|e| e.new)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::roce::ipv4_mapped;
+    use std::vec::Vec;
+
+    /// The bytes of `c`, sealed as they go on the wire.
+    fn wire<const N: usize>(c: &Control<N>) -> Vec<u8> {
+        let len = c.path.packet_len(c.bth.opcode, N).unwrap();
+        let mut buf = std::vec![0u8; len];
+        c.path
+            .write_packet::<()>(c.bth, &c.ext, N, &mut buf, |b| {
+                b.copy_from_slice(&c.payload);
+                Ok(())
+            })
+            .unwrap();
+        buf
+    }
+
+    fn av(from: [u8; 16], to: [u8; 16]) -> Av {
+        Av {
+            sgid: from,
+            dgid: to,
+            hop_limit: 64,
+            ..Av::default()
+        }
+    }
+
+    #[test]
+    fn a_granted_token_lets_the_move_in_and_nothing_else() {
+        let (qp_old, qp_new, peer) = (
+            ipv4_mapped([10, 0, 0, 2]),
+            ipv4_mapped([10, 0, 1, 3]),
+            ipv4_mapped([10, 0, 0, 1]),
+        );
+        let v = Verifier::new([7; 16]);
+        // The QP asks the peer's device; the grant goes back to where it is.
+        let req = wire(&token_request(0x11, av(qp_old, peer), 99));
+        let g = grant(&Datagram::parse(&req).unwrap(), &v, 1000).unwrap();
+        assert_eq!((g.path.av.dgid, g.bth.dest_qpn), (qp_old, 0x11));
+        let t = Token::parse(&g.payload).unwrap();
+        assert_eq!((t.kind, t.nonce), (TokenKind::Grant, 99));
+        // Its announcement from the new address, with the token, is taken.
+        let src = NewSource {
+            gid: qp_new,
+            index: 0,
+        };
+        let known = |token| Known {
+            av: av(qp_old, peer),
+            old: qp_old,
+            token,
+        };
+        let a: Vec<_> = announcements(0x11, src, &[known(t.token)]).collect();
+        let m = accept(&Datagram::parse(&wire(&a[0])).unwrap(), &v, 1000).unwrap();
+        assert_eq!((m.qpn, m.old, m.new), (0x11, qp_old, qp_new));
+        // In the next epoch too, not in the one after.
+        assert!(v.check(&qp_old, 0x11, t.token, 1000 + EPOCH_S));
+        assert!(!v.check(&qp_old, 0x11, t.token, 1000 + 2 * EPOCH_S));
+        // A guessed token, or another device's, is refused.
+        let a: Vec<_> = announcements(0x11, src, &[known(t.token ^ 1)]).collect();
+        let bad = accept(&Datagram::parse(&wire(&a[0])).unwrap(), &v, 1000);
+        assert_eq!(bad, Err(Refused::BadToken));
+        let other = Verifier::new([8; 16]);
+        let a: Vec<_> = announcements(0x11, src, &[known(t.token)]).collect();
+        let bad = accept(&Datagram::parse(&wire(&a[0])).unwrap(), &other, 1000);
+        assert_eq!(bad, Err(Refused::BadToken));
+        // A peer that granted nothing is not told.
+        assert_eq!(announcements(0x11, src, &[known(0)]).count(), 0);
+    }
+
+    #[test]
+    fn speakers_are_remembered_the_last_few() {
+        let mut t = Table::new();
+        let gid = |i: u8| ipv4_mapped([10, 0, 0, i]);
+        assert!(!t.speaks(&gid(1)));
+        t.heard(&gid(1));
+        t.heard(&gid(1));
+        assert!(t.speaks(&gid(1)));
+        for i in 2..=SPEAKERS as u8 {
+            t.heard(&gid(i));
+        }
+        assert!(t.speaks(&gid(1)), "heard twice, kept once");
+        t.heard(&gid(200));
+        assert!(!t.speaks(&gid(1)) && t.speaks(&gid(200)));
+    }
+}
