@@ -341,17 +341,8 @@ impl QpInner {
     /// A Stopped UD QP asks the devices of `peers` for the tokens its
     /// move announcements will carry; how many it still had to ask.
     pub(crate) fn ask_ud_tokens(self: &Arc<Self>, peers: &[crate::proto::engine::Av]) -> usize {
-        self.with_transport(|e, cx| {
-            // Only devices that showed they speak the protocol are asked.
-            let mut speaking = KVec::new();
-            for av in peers {
-                if cx.dev.moves.speaks(&av.dgid) {
-                    let _ = speaking.push(*av, GFP_KERNEL);
-                }
-            }
-            e.ask_ud_tokens(cx, &speaking)
-        })
-        .unwrap_or(0)
+        self.with_transport(|e, cx| e.ask_ud_tokens(cx, peers, |g| cx.dev.moves.speaks(g)))
+            .unwrap_or(0)
     }
 
     /// Whether the Stopped QP still waits for its partner's token.

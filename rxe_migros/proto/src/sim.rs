@@ -423,9 +423,9 @@ impl Side {
     fn ask_ud_tokens(&mut self) {
         if self.engine.config().service == Service::Ud {
             let av = self.host.ah(AH_NUM).unwrap();
-            if self.host.moves.borrow().speaks(&av.dgid) {
-                self.engine.ask_ud_tokens(&self.host, &[av]);
-            }
+            let moves = &self.host.moves;
+            self.engine
+                .ask_ud_tokens(&self.host, &[av], |g| moves.borrow().speaks(g));
         }
     }
 
@@ -760,16 +760,6 @@ struct Stats {
     refused_moves: u64,
 }
 
-/// A UD move of QP `qpn` from `old` to `new` with `token`.
-fn mig_ud_move(qpn: u32, old: [u8; 16], new: [u8; 16], token: u64) -> super::mig::UdMove {
-    super::mig::UdMove {
-        qpn,
-        old,
-        new,
-        token,
-    }
-}
-
 /// An off-path attacker's packet for side `x`, whose partner is `y`
 /// (docs/security.md): it knows both addresses and QP numbers, and the PSN
 /// of the last packet it saw on the link (`seen`), and sends from any
@@ -955,12 +945,8 @@ fn step_side(
         && rng.next_u32() % 100 == 0
     {
         let to = gid(9, rng.next_u32() % 4);
-        let m = mig_ud_move(
-            if rng.bool() { y.engine.config().qpn } else { 1 },
-            y.host.addr,
-            to,
-            rng.next_u64(),
-        );
+        let qpn = if rng.bool() { y.engine.config().qpn } else { 1 };
+        let token = rng.next_u64();
         let src = engine::NewSource { gid: to, index: 0 };
         let known = [Known {
             av: Av {
@@ -969,10 +955,10 @@ fn step_side(
                 hop_limit: 64,
                 ..Av::default()
             },
-            old: m.old,
-            token: m.token,
+            old: y.host.addr,
+            token,
         }];
-        for a in moves::announcements(m.qpn, src, &known) {
+        for a in moves::announcements(qpn, src, &known) {
             let len = a.path.packet_len(a.bth.opcode, a.payload.len()).unwrap();
             let mut buf = std::vec![0u8; len];
             a.path

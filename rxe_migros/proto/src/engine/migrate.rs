@@ -176,10 +176,16 @@ impl<S: Storage> Engine<S> {
     }
 
     /// A Stopped UD QP asks the devices of `peers` (its context's AHs)
-    /// for the tokens its move announcements will carry, those it has no
-    /// token from yet (a first call starts afresh). Returns how many it
-    /// asked: none once every device answered.
-    pub fn ask_ud_tokens<I: Io<S = S>>(&mut self, io: &I, peers: &[super::Av]) -> usize {
+    /// that `speaks` (they showed they speak the protocol) for the tokens
+    /// its move announcements will carry, those it has no token from yet
+    /// (a first call starts afresh). Returns how many it asked: none once
+    /// every device answered.
+    pub fn ask_ud_tokens<I: Io<S = S>>(
+        &mut self,
+        io: &I,
+        peers: &[super::Av],
+        speaks: impl Fn(&[u8; 16]) -> bool,
+    ) -> usize {
         if self.cfg.service != Service::Ud || self.mig != MigState::Stopped {
             return 0;
         }
@@ -190,7 +196,7 @@ impl<S: Storage> Engine<S> {
         let mut asked = 0;
         for (i, av) in peers.iter().enumerate() {
             let seen = peers[..i].iter().any(|p| p.dgid == av.dgid);
-            if seen || Grants::find(self.ud_grants.as_ref(), &av.dgid) != 0 {
+            if seen || !speaks(&av.dgid) || Grants::find(self.ud_grants.as_ref(), &av.dgid) != 0 {
                 continue;
             }
             let r = super::super::moves::token_request(self.cfg.qpn, *av, self.asking);

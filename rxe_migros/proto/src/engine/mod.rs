@@ -726,7 +726,8 @@ impl<S: Storage> Engine<S> {
             let more = inbox.next(|l3| {
                 // The receive path checked it whole, ICRC included.
                 if let Ok(d) = Datagram::reparse(l3) {
-                    if d.packet.bth.proto && self.path.is_some_and(|p| p.av.dgid == d.src) {
+                    let marked = !self.speaks && d.packet.bth.proto;
+                    if marked && self.path.is_some_and(|p| p.av.dgid == d.src) {
                         self.speaks = true;
                     }
                     if self.on_path(io, &d) {
