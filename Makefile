@@ -6,6 +6,8 @@
 #                           running RDMA application with CRIU (tools/demo.sh)
 #   make check              every test: host unit tests, a fuzz smoke run, the
 #                           uapi layout check, then the VM selftests
+#   make check-debug        the VM selftests again on a debug kernel (KASAN,
+#                           kmemleak, ...): tools/check-debug.sh
 #   make bench              ours against the C rxe in one boot (docs/bench.md)
 #   make fuzz FUZZ_S=600    fuzz the core's parsers and engines, FUZZ_S s each
 #   make vm-run CMD='...'   run CMD as root in a VM on our kernel, in the checkout
@@ -20,7 +22,7 @@
 SHELL := /bin/bash
 TOOLS := $(CURDIR)/tools
 
-.PHONY: all toolchain kernel rootfs module plugin host-test fuzz fuzz-smoke abi-check selftests check demo bench vm-run vm-shell clean
+.PHONY: all toolchain kernel rootfs module plugin host-test fuzz fuzz-smoke abi-check selftests check check-debug demo bench vm-run vm-shell clean
 
 all: module
 
@@ -55,6 +57,9 @@ selftests: module plugin rootfs
 	@$(TOOLS)/selftests.sh
 
 check: host-test fuzz-smoke abi-check selftests
+
+check-debug: toolchain
+	@$(TOOLS)/check-debug.sh
 
 demo: module plugin rootfs
 	@$(TOOLS)/vm-run.sh --timeout 900 -- sh tools/demo.sh

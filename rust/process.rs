@@ -70,6 +70,21 @@ impl Process {
         self.task.tgid() == kernel::current!().tgid()
     }
 
+    /// Whether the caller may attach to the process with ptrace
+    /// ([`may_ptrace`]).
+    pub fn may_ptrace(&self) -> bool {
+        may_ptrace(&self.task)
+    }
+
+    /// Its name as a [`ProcessId`].
+    pub fn id(&self) -> ProcessId {
+        // SAFETY: the task is held; the result is a counted `struct pid`,
+        // never null for a live task.
+        let p = unsafe { sys::get_task_pid(self.task.as_ptr(), sys::pid_type_PIDTYPE_TGID) };
+        // INVARIANT: counted for us, as `get_task_pid` returns it.
+        ProcessId(NonNull::new(p).expect("a held task has a pid"))
+    }
+
     /// Whether `file` is in the process's descriptor table. Only the
     /// process itself, or one that may ptrace it (CRIU restoring it,
     /// `pidfd_getfd(2)`'s check), or one it took the file from, can have
@@ -171,5 +186,102 @@ impl Drop for Process {
     fn drop(&mut self) {
         // SAFETY: the reference is ours (type invariant).
         unsafe { sys::mmput(self.mm.as_ptr().cast()) }
+    }
+}
+
+/// A process named by its `struct pid`: it names the process without
+/// holding its task or its memory, and finds the process again for as long
+/// as it lives (a number could meanwhile name another).
+///
+/// # Invariants
+///
+/// The pointer is a thread group's `struct pid`, counted for this value.
+pub struct ProcessId(NonNull<sys::pid>);
+
+// SAFETY: a `struct pid` is reference counted and may be put from any
+// thread; its task is looked up under the kernel's own locking.
+unsafe impl Send for ProcessId {}
+// SAFETY: `&ProcessId` only looks up.
+unsafe impl Sync for ProcessId {}
+
+impl ProcessId {
+    /// The calling process.
+    pub fn current() -> ProcessId {
+        // SAFETY: the current task lives; the result is counted.
+        let p =
+            unsafe { sys::get_task_pid(kernel::current!().as_ptr(), sys::pid_type_PIDTYPE_TGID) };
+        // INVARIANT: counted for us.
+        ProcessId(NonNull::new(p).expect("the current task has a pid"))
+    }
+
+    /// The process's leading task, while the process lives.
+    pub fn task(&self) -> Option<ARef<Task>> {
+        // SAFETY: the pid is counted (type invariant); the task, if any,
+        // comes counted.
+        let t = unsafe { sys::get_pid_task(self.0.as_ptr(), sys::pid_type_PIDTYPE_TGID) };
+        // SAFETY: the reference `get_pid_task` took moves to the `ARef`;
+        // `Task` is a transparent wrapper of `task_struct`.
+        NonNull::new(t).map(|t| unsafe { ARef::from_raw(t.cast()) })
+    }
+}
+
+impl Drop for ProcessId {
+    fn drop(&mut self) {
+        // SAFETY: the reference is ours (type invariant).
+        unsafe { sys::put_pid(self.0.as_ptr()) }
+    }
+}
+
+/// Whether the caller may attach to `task` with ptrace, as the kernel's
+/// `ptrace_may_access(task, PTRACE_MODE_ATTACH_REALCREDS)` judges it, less
+/// the security modules' hook: the kernel exports neither to modules, so
+/// this is its credential and dumpability checks (kernel/ptrace.c
+/// `__ptrace_may_access`) done in the same order on the same fields. The
+/// caller's own process always may. Otherwise the caller's real uid and
+/// gid must be each of the task's real, effective and saved ids, or the
+/// caller must have CAP_SYS_PTRACE in the task's user namespace; and a task
+/// that is not dumpable by its owner (a setuid program, one that changed
+/// its ids, or `prctl(PR_SET_DUMPABLE, 0)`) needs CAP_SYS_PTRACE in the
+/// namespace of the program it runs.
+pub fn may_ptrace(task: &Task) -> bool {
+    if task.tgid() == kernel::current!().tgid() {
+        return true;
+    }
+    const PTRACE: c_int = sys::CAP_SYS_PTRACE as c_int;
+    {
+        let _rcu = kernel::sync::rcu::read_lock();
+        // SAFETY: the caller's credentials are its own to read; the task
+        // is held and its `real_cred` is read once (`rcu_dereference`),
+        // under the RCU read lock that keeps those credentials alive.
+        // `ns_capable` is called under it as `__ptrace_may_access` calls
+        // it.
+        let ok = unsafe {
+            let me = &*sys::rxe_migros_current_cred();
+            let them = &*core::ptr::read_volatile(&raw const (*task.as_ptr()).real_cred);
+            let (uid, gid) = (me.uid.val, me.gid.val);
+            (uid == them.euid.val
+                && uid == them.suid.val
+                && uid == them.uid.val
+                && gid == them.egid.val
+                && gid == them.sgid.val
+                && gid == them.gid.val)
+                || sys::ns_capable(them.user_ns, PTRACE)
+        };
+        if !ok {
+            return false;
+        }
+    }
+    // Dumpability is read after the credentials, so that a task that drops
+    // its privileges meanwhile is seen as no longer dumpable (the kernel's
+    // `smp_rmb`, paired with `commit_creds`).
+    core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+    let _rcu = kernel::sync::rcu::read_lock();
+    // SAFETY: the task is held; its exec state is read under the RCU read
+    // lock that keeps it alive, as `task_still_dumpable` reads it.
+    unsafe {
+        let state = &*sys::rxe_migros_task_exec_state(task.as_ptr());
+        core::ptr::read_volatile(&raw const state.dumpable)
+            == sys::task_dumpable_TASK_DUMPABLE_OWNER
+            || sys::ns_capable(state.user_ns, PTRACE)
     }
 }

@@ -21,6 +21,7 @@ use crate::mr::MrInner;
 use crate::proto::image::{Image, Kind, Record};
 use crate::qp::QpInner;
 use crate::rdma::device::{Device, DeviceHandle};
+use crate::rdma::process::{may_ptrace, ProcessId};
 use crate::rdma::qp::PdId;
 use crate::rdma::uobject::{Owner, UHandle, UIds, UverbsFile};
 use crate::Rxe;
@@ -83,6 +84,11 @@ pub(crate) struct Context {
     /// Whether a restored process has taken the context as its own.
     #[pin]
     adoption: Mutex<Adoption>,
+    /// The process it belongs to: the one that opened it, or the one a
+    /// restore handed it to (ADOPT). Who may act on the context through the
+    /// control device is judged against it ([`Context::check_caller`]).
+    #[pin]
+    owner: Mutex<ProcessId>,
 }
 
 /// Where a context is in being adopted (see [`crate::restore::adopt`]).
@@ -174,6 +180,8 @@ impl Context {
                 restore <- kernel::new_mutex!(None),
                 pin_later: Atomic::new(0),
                 adoption <- kernel::new_mutex!(Adoption::NotRestored),
+                // The core opens a context in the opening process.
+                owner <- kernel::new_mutex!(ProcessId::current()),
             }),
             GFP_KERNEL,
         )?;
@@ -185,6 +193,34 @@ impl Context {
     pub(crate) fn unregister(this: &Arc<Context>) {
         CONTEXTS.lock().retain(|c| !Arc::ptr_eq(c, this));
         *this.dev.lock() = None;
+    }
+
+    /// Whether the caller may act on the context through the control
+    /// device: only if it may ptrace the process the context belongs to
+    /// (as CRIU must, to checkpoint or restore that process), or, if that
+    /// process is gone, if it has CAP_SYS_PTRACE. EPERM otherwise, with one
+    /// log line naming `what` was asked.
+    pub(crate) fn check_caller(&self, what: &str) -> Result {
+        let owner = self.owner.lock().task();
+        let allowed = match &owner {
+            Some(task) => may_ptrace(task),
+            None => crate::rdma::caps::capable(crate::rdma::caps::SYS_PTRACE),
+        };
+        if !allowed {
+            match &owner {
+                Some(task) => pr_info!(
+                    "control: {}: the caller may not ptrace process {}, whose context it is: refused\n",
+                    what,
+                    task.pid()
+                ),
+                None => pr_info!(
+                    "control: {}: the context's process is gone and the caller lacks CAP_SYS_PTRACE: refused\n",
+                    what
+                ),
+            }
+            return Err(EPERM);
+        }
+        Ok(())
     }
 
     /// Runs `f` with the context's device; ENODEV once the context is
@@ -302,6 +338,7 @@ impl Context {
     pub(crate) fn adopt<R>(
         &self,
         by_itself: bool,
+        owner: ProcessId,
         f: impl FnOnce() -> Result<(R, ARef<Credential>)>,
     ) -> Result<R> {
         let mut adoption = self.adoption.lock();
@@ -323,6 +360,7 @@ impl Context {
         }
         let (r, old) = f()?;
         *adoption = Adoption::Adopted(old);
+        *self.owner.lock() = owner;
         Ok(r)
     }
 

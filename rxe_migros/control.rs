@@ -197,15 +197,26 @@ impl<const N: usize> Command<N> {
         u64::from(self.u32_at(at)) | u64::from(self.u32_at(at + 4)) << 32
     }
 
-    /// The context the struct's uverbs_fd (at offset 8) names.
-    fn context(&self) -> Result<Arc<Context>> {
+    /// The context the struct's uverbs_fd (at offset 8) names, if the
+    /// caller may do `what` to it ([`Context::check_caller`]).
+    fn context(&self, what: &str) -> Result<Arc<Context>> {
         let fd = self.u32_at(8) as i32;
-        Context::of_fd(fd).inspect_err(|e| not_ours(fd, e))
+        let ctx = Context::of_fd(fd).inspect_err(|e| not_ours(fd, e))?;
+        ctx.check_caller(what)?;
+        Ok(ctx)
     }
 
     /// The context whose uverbs file or event file the struct's fd (at
-    /// offset 8) is.
-    fn file(&self) -> Result<ContextFile> {
+    /// offset 8) is, if the caller may do `what` to it.
+    fn file(&self, what: &str) -> Result<ContextFile> {
+        let file = self.any_file()?;
+        match &file {
+            ContextFile::Uverbs(ctx) | ContextFile::Event(ctx, _) => ctx.check_caller(what)?,
+        }
+        Ok(file)
+    }
+
+    fn any_file(&self) -> Result<ContextFile> {
         let fd = self.u32_at(8) as i32;
         match Context::of_fd(fd) {
             Ok(ctx) => Ok(ContextFile::Uverbs(ctx)),
@@ -266,7 +277,7 @@ fn stop(arg: usize) -> Result {
     if cmd.u32_at(12) != 0 || cmd.u32_at(20) != 0 {
         return Err(EINVAL);
     }
-    let ctx = cmd.context()?;
+    let ctx = cmd.context("STOP")?;
     let qps = ctx.qps()?;
     let mut n = 0u32;
     for qp in qps.iter() {
@@ -317,7 +328,7 @@ fn resume(arg: usize) -> Result {
     if flags & !RESUME_SGID != 0 {
         return Err(EINVAL);
     }
-    let ctx = cmd.context()?;
+    let ctx = cmd.context("RESUME")?;
     let qps = ctx.qps()?;
     let mut gid = [0u8; 16];
     gid.copy_from_slice(&cmd.bytes[16..32]);
@@ -397,7 +408,7 @@ fn dump(arg: usize) -> Result {
         return Err(EINVAL);
     }
     let (buf, room) = (cmd.u64_at(16), cmd.u64_at(24));
-    let image = match cmd.file()? {
+    let image = match cmd.file("DUMP")? {
         ContextFile::Uverbs(ctx) => match crate::checkpoint::dump(&ctx) {
             Err(e) if e == E2BIG => {
                 // Restore would refuse it: the process goes on here.
@@ -433,7 +444,7 @@ fn identify(arg: usize) -> Result {
     if cmd.u32_at(12) != 0 {
         return Err(EINVAL);
     }
-    let (kind, channel, ctx) = match cmd.file()? {
+    let (kind, channel, ctx) = match cmd.file("IDENTIFY")? {
         ContextFile::Uverbs(ctx) => (FILE_UVERBS, 0, ctx),
         ContextFile::Event(ctx, queue) => (
             FILE_EVENT,
@@ -463,7 +474,7 @@ fn planned<const N: usize>(cmd: &Command<N>) -> Result<(Arc<Context>, KVVec<u8>,
             );
             EINVAL
         })?;
-    let ctx = cmd.context()?;
+    let ctx = cmd.context("RESTORE")?;
     let mut bytes = KVVec::with_capacity(len, GFP_KERNEL)?;
     let at = usize::try_from(at).map_err(|_| EFAULT)?;
     UserSlice::new(UserPtr::from_addr(at), len).read_all(&mut bytes, GFP_KERNEL)?;
@@ -528,7 +539,7 @@ fn restore(arg: usize) -> Result {
     if flags & !RESTORE_PIN_LATER != 0 || cmd.u32_at(44) != 0 {
         return Err(EINVAL);
     }
-    if cmd.context()?.is_busy() {
+    if cmd.context("RESTORE")?.is_busy() {
         pr_info!("restore: the context already has objects, or a restore\n");
         return Err(EBUSY);
     }
@@ -565,6 +576,7 @@ fn adopt(arg: usize) -> Result {
     let fd = cmd.u32_at(8);
     let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
     let ctx = Context::of_file(&file).inspect_err(|e| not_ours(fd as i32, e))?;
+    ctx.check_caller("ADOPT")?;
     let pinned = crate::restore::adopt(&ctx, &file, cmd.u32_at(16) as i32)?;
     Cmd::answer(arg, ADOPT_PINNED_AT, &[pinned])
 }

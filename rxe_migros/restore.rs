@@ -73,6 +73,13 @@ pub(crate) fn adopt(ctx: &Context, file: &LocalFile, pid: i32) -> Result<u32> {
     let process = Process::by_pid(pid).inspect_err(|_| {
         pr_info!("restore: no process {} to adopt\n", pid);
     })?;
+    if !process.may_ptrace() {
+        pr_info!(
+            "restore: the caller may not ptrace process {}: adopt refused\n",
+            pid
+        );
+        return Err(EPERM);
+    }
     if !process.holds(file) {
         pr_info!(
             "restore: process {} does not hold the context's file: adopt refused\n",
@@ -80,7 +87,7 @@ pub(crate) fn adopt(ctx: &Context, file: &LocalFile, pid: i32) -> Result<u32> {
         );
         return Err(EPERM);
     }
-    ctx.adopt(process.is_current(), || {
+    ctx.adopt(process.is_current(), process.id(), || {
         let mut pinned = 0;
         for (_, object) in ctx.objects()? {
             if let Object::Mr(mr) = object {

@@ -9,7 +9,11 @@
 #
 # Every test starts from a clean slate (no test namespaces, no rxe module,
 # an empty kernel log). After each, the kernel log is scanned for BUG,
-# WARNING, Oops and KASAN reports; a final test fails if any test left one.
+# WARNING, Oops, KASAN, KFENCE and UBSAN reports, and on a kernel with
+# kmemleak (make check-debug) memory is scanned for leaks once the test's
+# modules are gone: any report fails that test. A final test fails if the
+# boot left one. On such a debug kernel every test's time limit is four
+# times its own.
 cd "$(dirname "$0")" || exit 1
 shard=1/1
 if [ "${1:-}" = --shard ]; then
@@ -31,16 +35,28 @@ if [ "$shard" != 1/1 ]; then
 fi
 n=$(($(echo "$tests" | wc -l) + 1))
 
-bad_kernel_log='BUG:|WARNING:|Oops|KASAN|general protection fault|Call Trace:'
-kernel_reports=""
+bad_kernel_log='BUG:|WARNING:|Oops|KASAN|KFENCE|UBSAN|general protection fault|Call Trace:'
+kmemleak=/sys/kernel/debug/kmemleak
+slow=1
+[ -w $kmemleak ] && slow=4
 
-# Keeps what the last test left in the kernel log that must not be there,
-# then empties the log for the next one.
-collect_kernel_log() {
-	b=$(dmesg | grep -E -A20 "$bad_kernel_log" | head -n 60)
-	[ -n "$b" ] && kernel_reports="$kernel_reports
-[$1]
-$b"
+# What the last test left in the kernel log that must not be there, and the
+# leaks kmemleak finds (objects at least 5 s old that nothing points to:
+# the test's modules are unloaded by now, so what they allocated and did
+# not free is no longer reachable). Prints the reports, empties the log
+# and forgets the leaks for the next test.
+kernel_reports() {
+	if [ -w $kmemleak ]; then
+		sleep 6
+		# Two scans: an object a first scan finds unreferenced while it is
+		# in flight between lists is found referenced by the second.
+		echo scan >$kmemleak
+		echo scan >$kmemleak
+		l=$(head -n 40 $kmemleak)
+		[ -n "$l" ] && echo "kmemleak: $l"
+		echo clear >$kmemleak
+	fi
+	dmesg | grep -E -A20 "$bad_kernel_log" | head -n 60
 	dmesg -C
 }
 
@@ -61,7 +77,7 @@ reset_state() {
 }
 
 reset_state
-collect_kernel_log boot
+boot_reports=$(kernel_reports)
 echo "KTAP version 1"
 echo "1..$n"
 i=0 pass=0 fail=0 skip=0
@@ -72,28 +88,34 @@ for t in $tests; do
 	start=$(cut -d' ' -f1 /proc/uptime)
 	# A test may ask for more than 120 s with a "# timeout: N" line.
 	limit=$(sed -n 's/^# timeout: //p' "$t")
-	limit=${limit:-120}
+	limit=$((${limit:-120} * slow))
 	out=$(timeout "$limit" sh "$t" 2>&1)
 	rc=$?
 	[ -n "$out" ] && echo "$out" | sed -e 's/^# //' -e 's/^/# /'
 	secs=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.1f", b-a}')
+	reset_state
+	reports=$(kernel_reports)
+	if [ -n "$reports" ] && [ $rc != 124 ]; then
+		echo "$reports" | sed 's/^/# /'
+		rc=kernel
+	fi
 	case $rc in
 	0) echo "ok $i $name # ${secs}s"; pass=$((pass + 1)) ;;
 	4) echo "ok $i $name # SKIP"; skip=$((skip + 1)) ;;
 	124) echo "not ok $i $name # timed out after $limit s"; fail=$((fail + 1)) ;;
+	kernel) echo "not ok $i $name # the kernel reported a problem (above)"; fail=$((fail + 1)) ;;
 	*) echo "not ok $i $name # exit $rc"; fail=$((fail + 1)) ;;
 	esac
-	reset_state
-	collect_kernel_log "$name"
+	[ -n "$reports" ] && [ $rc = 124 ] && echo "$reports" | sed 's/^/# /'
 done
 
 i=$((i + 1))
-if [ -z "$kernel_reports" ]; then
+if [ -z "$boot_reports" ]; then
 	echo "ok $i dmesg_clean"
 	pass=$((pass + 1))
 else
-	echo "$kernel_reports" | sed 's/^/# /'
-	echo "not ok $i dmesg_clean"
+	echo "$boot_reports" | sed 's/^/# /'
+	echo "not ok $i dmesg_clean # the boot left kernel reports (above)"
 	fail=$((fail + 1))
 fi
 echo "# totals: pass:$pass fail:$fail skip:$skip"

@@ -29,6 +29,8 @@
 #include <net/dst.h>
 #include <linux/sched/task.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/exec_state.h>
+#include <linux/cred.h>
 /*
  * ib_uverbs' own objects (ib_ucq_object, ib_uqp_object), for the counts of
  * events it has handed a process: a checkpoint must keep them and a
@@ -41,6 +43,8 @@
 struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info);
 void rxe_migros_task_lock(struct task_struct *t);
 void rxe_migros_task_unlock(struct task_struct *t);
+const struct cred *rxe_migros_current_cred(void);
+struct task_exec_state *rxe_migros_task_exec_state(struct task_struct *t);
 void rxe_migros_cond_resched(void);
 bool rxe_migros_fatal_signal_pending(void);
 void rxe_migros_dev_put(struct net_device *ndev);

@@ -9,6 +9,8 @@ struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info) { return n
 void rxe_migros_dev_put(struct net_device *ndev) { dev_put(ndev); }
 void rxe_migros_task_lock(struct task_struct *t) { task_lock(t); }
 void rxe_migros_task_unlock(struct task_struct *t) { task_unlock(t); }
+const struct cred *rxe_migros_current_cred(void) { return current_cred(); }
+struct task_exec_state *rxe_migros_task_exec_state(struct task_struct *t) { return rcu_dereference(t->exec_state); }
 void rxe_migros_cond_resched(void) { cond_resched(); }
 bool rxe_migros_fatal_signal_pending(void) { return fatal_signal_pending(current); }
 bool rxe_migros_is_vlan_dev(const struct net_device *ndev) { return is_vlan_dev(ndev); }
