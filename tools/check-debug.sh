@@ -29,6 +29,11 @@ make -C "$D" --no-print-directory module plugin rootfs
 log "check-debug: debug kernel and module ready in $(elapsed "$start")"
 start=$(date +%s)
 rc=0
+# Under TCG the debug kernel's ACPI interpreter runs past ACPICA's 30 s
+# loop timeout while it evaluates the PCI interrupt routing (_PRT), and the
+# virtio devices behind it never get an interrupt: the BIOS's PIRQ table
+# routes them instead. Its boot takes about 16 s against 3 s.
+export RXE_MIGROS_KERNEL_ARGS=pci=noacpi
 TIMEOUT=${TIMEOUT:-14400} "$D/tools/selftests.sh" "${1:-}" || rc=$?
 log "check-debug: selftests on the debug kernel took $(elapsed "$start") (logs in $D/out/selftests/)"
 exit $rc

@@ -39,6 +39,7 @@ else
 	echo >>"$ctl/cmd"
 fi
 
+# RXE_MIGROS_KERNEL_ARGS: more kernel arguments (tools/check-debug.sh's).
 # TCG: KVM opens on these machines but does not run guests (docs/building.md).
 # One vCPU: TCG with two has oopsed at boot while patching live code.
 accel=(-accel tcg -cpu max)
@@ -46,7 +47,7 @@ accel=(-accel tcg -cpu max)
 
 qemu=(qemu-system-x86_64 "${accel[@]}" -m "${VM_MEM:-2048}" -smp 1 -nographic -no-reboot
 	-kernel "$K/arch/x86/boot/bzImage"
-	-append "console=ttyS0 loglevel=1 panic=-1 root=rootfs rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=/sbin/rxe_migros-init"
+	-append "console=ttyS0 loglevel=1 panic=-1 ${RXE_MIGROS_KERNEL_ARGS:-} root=rootfs rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=/sbin/rxe_migros-init"
 	-fsdev "local,id=rootfs,path=$R,security_model=passthrough,readonly=on"
 	-device virtio-9p-pci,fsdev=rootfs,mount_tag=rootfs
 	-fsdev "local,id=kmods,path=$K/modroot/lib/modules,security_model=none,readonly=on"
