@@ -39,13 +39,14 @@ else
 	echo >>"$ctl/cmd"
 fi
 
-# RXE_MIGROS_KERNEL_ARGS: more kernel arguments (tools/check-debug.sh's).
+# RXE_MIGROS_MACHINE: QEMU's machine type (default pc); RXE_MIGROS_KERNEL_ARGS:
+# more kernel arguments (tools/check-debug.sh sets them).
 # TCG: KVM opens on these machines but does not run guests (docs/building.md).
 # One vCPU: TCG with two has oopsed at boot while patching live code.
 accel=(-accel tcg -cpu max)
 [ "${RXE_MIGROS_KVM:-0}" = 1 ] && accel=(-accel kvm -cpu host)
 
-qemu=(qemu-system-x86_64 "${accel[@]}" -m "${VM_MEM:-2048}" -smp 1 -nographic -no-reboot
+qemu=(qemu-system-x86_64 -machine "${RXE_MIGROS_MACHINE:-pc}" "${accel[@]}" -m "${VM_MEM:-2048}" -smp 1 -nographic -no-reboot
 	-kernel "$K/arch/x86/boot/bzImage"
 	-append "console=ttyS0 loglevel=1 panic=-1 ${RXE_MIGROS_KERNEL_ARGS:-} root=rootfs rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=/sbin/rxe_migros-init"
 	-fsdev "local,id=rootfs,path=$R,security_model=passthrough,readonly=on"
