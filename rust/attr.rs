@@ -32,13 +32,15 @@ impl DeviceCaps {
     }
 }
 
-/// Atomic operations' guarantee (`enum ib_atomic_cap`). A device that
-/// carries out atomics adds `IB_ATOMIC_HCA` here.
+/// Atomic operations' guarantee (`enum ib_atomic_cap`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AtomicCap {
     /// No atomic operations.
     #[default]
     None,
+    /// Atomic among the device's own atomics (`IB_ATOMIC_HCA`), not
+    /// against the CPUs'.
+    Hca,
 }
 
 /// What `ibv_query_device` reports. Fields left out are 0.
@@ -106,6 +108,7 @@ impl DeviceAttr {
         a.max_qp_init_rd_atom = self.max_qp_init_rd_atom;
         a.atomic_cap = match self.atomic_cap {
             AtomicCap::None => sys::ib_atomic_cap_IB_ATOMIC_NONE,
+            AtomicCap::Hca => sys::ib_atomic_cap_IB_ATOMIC_HCA,
         };
         a.max_mcast_grp = self.max_mcast_grp;
         a.max_mcast_qp_attach = self.max_mcast_qp_attach;

@@ -103,6 +103,37 @@ impl Umem {
         self.copy(off, Dir::In(data))
     }
 
+    /// Runs `f` on the eight bytes at offset `off` of the range as one
+    /// atomic variable and returns what it returns. EINVAL unless they are
+    /// eight-byte aligned (so within one page); EFAULT past the range.
+    pub fn atomic(
+        &self,
+        off: usize,
+        f: impl FnOnce(&kernel::sync::atomic::Atomic<u64>) -> u64,
+    ) -> Result<u64> {
+        let end = off.checked_add(8).ok_or(EFAULT)?;
+        if end > self.len {
+            return Err(EFAULT);
+        }
+        let pos = self.first + off;
+        if pos % 8 != 0 {
+            return Err(EINVAL);
+        }
+        let page = self.pages[pos / PAGE_SIZE];
+        // SAFETY: the page is pinned (type invariant) and mapped while `f`
+        // runs; an aligned `u64` at `pos % PAGE_SIZE` lies within it. The
+        // device's other accesses to it are atomic too; the owning process
+        // may touch it at any time, as it may any memory it registered
+        // for remote atomics (the C rxe's contract with it is the same).
+        unsafe {
+            let base = sys::rxe_migros_kmap_local_page(page.0.as_ptr()).cast::<u8>();
+            let at = base.add(pos % PAGE_SIZE).cast::<u64>();
+            let r = f(kernel::sync::atomic::Atomic::from_ptr(at));
+            sys::rxe_migros_kunmap_local(base.cast());
+            Ok(r)
+        }
+    }
+
     fn copy(&self, off: usize, mut dir: Dir<'_>) -> Result {
         let n = match &dir {
             Dir::Out(b) => b.len(),

@@ -10,6 +10,7 @@
 
 use crate::context::{self, Listing, Object};
 use crate::param::{MAX_MR_INDEX, MIN_MR_INDEX};
+use crate::proto::engine::AtomicOp;
 use crate::proto::image;
 use crate::rdma::access::Access;
 use crate::rdma::device::{Device, MrChange};
@@ -20,7 +21,7 @@ use crate::rdma::umem::Umem;
 use crate::rdma::uobject::Owner;
 use crate::Rxe;
 use kernel::prelude::*;
-use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::atomic::{Atomic, Full, Relaxed};
 use kernel::sync::{Arc, SetOnce};
 
 /// Access flags a software device honours (the C rxe's
@@ -184,6 +185,23 @@ impl MrInner {
             // to remote writes (see `KernelMemory::write`).
             Memory::Dma(k) => unsafe { k.write(off as u64, data) },
         }
+    }
+
+    /// Carries out `op` on the eight bytes at offset `off` (checked by
+    /// [`lookup`] for remote atomic access) as one atomic step, and returns
+    /// what they held. EFAULT for a restored MR not pinned yet, and for the
+    /// DMA MR: no kernel consumer asks a remote peer for atomics on its
+    /// memory, and we do not offer it.
+    pub(crate) fn atomic(&self, off: usize, op: AtomicOp) -> Result<u64> {
+        let Memory::User { umem, .. } = &self.memory else {
+            return Err(EFAULT);
+        };
+        umem.as_ref().ok_or(EFAULT)?.atomic(off, |v| match op {
+            AtomicOp::CompareSwap { compare, swap } => match v.cmpxchg(compare, swap, Full) {
+                Ok(old) | Err(old) => old,
+            },
+            AtomicOp::FetchAdd { add } => v.fetch_add(add, Full),
+        })
     }
 
     /// Pins a restored MR's memory in `process`, now that it is in place

@@ -693,6 +693,7 @@ impl Qp {
                 // request (`Posts::avs`).
                 ah_num: 0,
             }),
+            atomic: None,
         };
         let list = wr.sges()?;
         let mut guard = qp.posts.lock();

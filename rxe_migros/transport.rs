@@ -17,8 +17,8 @@ use crate::counters::Counter;
 use crate::cq::CqInner;
 use crate::mr::{self, MrInner};
 use crate::proto::engine::{
-    self, Av, Completion, Count, Engine, Inbox, Io, Need, Network, Path, Queue, SentWqe, Status,
-    Storage, TxError, WcKind,
+    self, AtomicOp, Av, Completion, Count, Engine, Inbox, Io, Need, Network, Path, Queue, SentWqe,
+    Status, Storage, TxError, WcKind,
 };
 use crate::proto::hdr::{Bth, Extensions};
 use crate::qp::QpInner;
@@ -300,6 +300,7 @@ impl Io for Ctx<'_> {
             Need::LocalWrite => Access::LOCAL_WRITE,
             Need::RemoteRead => Access::REMOTE_READ,
             Need::RemoteWrite => Access::REMOTE_WRITE,
+            Need::RemoteAtomic => Access::REMOTE_ATOMIC,
         };
         mr::lookup(self.dev, self.qp.pd, key, access, addr, len)
     }
@@ -322,6 +323,15 @@ impl Io for Ctx<'_> {
         // SAFETY: per the caller, a lookup granted write access to this
         // range of `mr`.
         unsafe { mr.write(at, data) }.map_err(|_| engine::Fault)
+    }
+
+    unsafe fn atomic(
+        &self,
+        mr: &Arc<MrInner>,
+        at: usize,
+        op: AtomicOp,
+    ) -> core::result::Result<u64, engine::Fault> {
+        mr.atomic(at, op).map_err(|_| engine::Fault)
     }
 
     fn transmit(

@@ -101,10 +101,12 @@ impl Driver for Rxe {
             max_res_rd_atom: MAX_RES_RD_ATOM as _,
             max_qp_init_rd_atom: MAX_QP_INIT_RD_ATOM as _,
             max_ah: MAX_AH as _,
+            // Compare and swap and fetch and add, each one indivisible
+            // step on the pinned page (`Umem::atomic`), as the C rxe's.
+            atomic_cap: AtomicCap::Hca,
             // Not yet offered, so not advertised (see `param`): memory
-            // windows, atomics, multicast, SRQs, fast registration.
+            // windows, multicast, SRQs, fast registration.
             max_mw: 0,
-            atomic_cap: AtomicCap::None,
             max_mcast_grp: 0,
             max_mcast_qp_attach: 0,
             max_total_mcast_qp_attach: 0,

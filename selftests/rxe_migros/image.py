@@ -17,7 +17,7 @@ import sys
 import zlib
 
 MAGIC = b"RXEMIGRS"
-VERSION = 4
+VERSION = 5
 HEADER = struct.Struct("<8sIIII")
 RECORD = struct.Struct("<HHI")
 AV = struct.Struct("<16s16sIBBBB6sH")
@@ -121,12 +121,12 @@ def record(kind, body):
         rq_off, rq_n, z2 = RING.unpack_from(body, at + RING.size)
         if z1 or z2 or b[6] > 1 or b[7] > 1 or mid[0] > 1:
             raise Refused("bad QP flags")
-        user, asyn, held_n, token, granted, speaks, rest, grants_n = struct.unpack_from(
-            "<QIIQQB3sI", body, at + 2 * RING.size)
-        if speaks > 1 or any(rest) or grants_n % 24:
+        (user, asyn, held_n, token, granted, speaks, rest, grants_n, atomics_n,
+         zero) = struct.unpack_from("<QIIQQB3sIII", body, at + 2 * RING.size)
+        if speaks > 1 or any(rest) or grants_n % 24 or atomics_n % 16 or zero:
             raise Refused("bad QP migration flags")
-        sq, rq, held, grants = rings(body, at + 2 * RING.size + 40,
-                                     [sq_n, rq_n, held_n, grants_n])
+        sq, rq, held, grants, atomics = rings(body, at + 2 * RING.size + 48,
+                                              [sq_n, rq_n, held_n, grants_n, atomics_n])
         names = ["handle", "qpn", "qp_type", "state", "pd", "send_cq", "recv_cq",
                  "max_send_wr", "max_recv_wr", "max_send_sge", "max_recv_sge",
                  "max_inline", "qkey", "access", "path_mtu", "dest_qpn", "sq_psn",
@@ -140,6 +140,8 @@ def record(kind, body):
         # QP holds one from its partner, and one it granted.
         q.update(speaks=bool(speaks), has_token=token != 0, granted=granted != 0,
                  ud_grants=len(grants) // 24)
+        # The responder's atomic results kept for replay.
+        q["atomic_replies"] = len(atomics) // 16
         q["type"] = QP_TYPES.get(q["qp_type"], str(q["qp_type"]))
         q["state_name"] = QP_STATES[q["state"]] if q["state"] < 7 else str(q["state"])
         q.update(pkey_index=pkey, timeout=b[0], retry_cnt=b[1], rnr_retry=b[2],

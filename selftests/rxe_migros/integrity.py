@@ -85,6 +85,20 @@ def read_pattern(slot):
     return pattern(1_000_000 + slot, SLOT)
 
 
+def wire_info(qp, psn, gid, mr):
+    """Our side of the TCP exchange: QPN, first PSN, GID (pyverbs), and
+    the address and rkey of the region the peer may use."""
+    raw = bytes.fromhex(str(gid).replace(":", ""))
+    return WIRE.pack(qp.qp_num, psn, raw, mr.buf, mr.rkey)
+
+
+def wire_peer(data):
+    """The peer's side of the exchange: QPN, first PSN, GID (pyverbs),
+    region address, rkey."""
+    qpn, psn, gid, addr, rkey = WIRE.unpack(data)
+    return qpn, psn, GID(":".join(gid.hex()[i:i + 4] for i in range(0, 32, 4))), addr, rkey
+
+
 class End:
     """One end: its device objects and a connected RC QP."""
 
@@ -109,12 +123,10 @@ class End:
         self.psn = 0x10000 + (self.qp.qp_num * 7919) % 0x7FFFFF
 
     def info(self):
-        gid = bytes.fromhex(str(self.gid).replace(":", ""))
-        return WIRE.pack(self.qp.qp_num, self.psn, gid, self.mr.buf, self.mr.rkey)
+        return wire_info(self.qp, self.psn, self.gid, self.mr)
 
     def connect(self, peer):
-        qpn, psn, gid, self.peer_addr, self.peer_rkey = WIRE.unpack(peer)
-        dgid = GID(":".join(gid.hex()[i:i + 4] for i in range(0, 32, 4)))
+        qpn, psn, dgid, self.peer_addr, self.peer_rkey = wire_peer(peer)
         self.qp.to_rts(rc_attr(qpn, dgid, self.gid_index, rq_psn=psn,
                                sq_psn=self.psn, qp_access_flags=ACCESS))
 

@@ -14,8 +14,8 @@
 //!   the device's table of UD peers that moved.
 
 use super::engine::{
-    self, Av, Completion, Config, Count, Fault, Io, MrError, Need, Path, Queue, SentWqe, Storage,
-    TxError,
+    self, AtomicOp, Av, Completion, Config, Count, Fault, Io, MrError, Need, Path, Queue, SentWqe,
+    Storage, TxError,
 };
 use super::hdr::{Bth, Extensions};
 use super::moves;
@@ -207,6 +207,16 @@ impl Io for Host {
             .ok_or(Fault)?
             .copy_from_slice(data);
         Ok(())
+    }
+
+    unsafe fn atomic(&self, _: &(), at: usize, op: AtomicOp) -> Result<u64, Fault> {
+        let mut m = self.mem.borrow_mut();
+        let b = m.buf.get_mut(at..at + 8).ok_or(Fault)?;
+        let mut v = [0u8; 8];
+        v.copy_from_slice(b);
+        let old = u64::from_ne_bytes(v);
+        b.copy_from_slice(&op.apply(old).to_ne_bytes());
+        Ok(old)
     }
 
     fn transmit(

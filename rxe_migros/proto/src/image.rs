@@ -27,7 +27,7 @@ use super::icrc::crc32_le;
 /// The first eight bytes of every image.
 pub const MAGIC: [u8; 8] = *b"RXEMIGRS";
 /// The image format this code writes and reads.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 pub const HEADER_BYTES: usize = 24;
 pub const RECORD_HEADER_BYTES: usize = 8;
 /// No image of ours is larger: a bound on what restore reads.
@@ -369,6 +369,9 @@ pub struct Qp<'a> {
     pub granted: u64,
     /// A UD QP's tokens from its peers' devices ([`Grants`]).
     pub grants: &'a [u8],
+    /// The responder's last atomic responses, for replay
+    /// ([`AtomicReplies`]).
+    pub atomics: &'a [u8],
 }
 
 impl Qp<'static> {
@@ -426,6 +429,7 @@ impl Qp<'static> {
         token: 0,
         granted: 0,
         grants: &[],
+        atomics: &[],
     };
 }
 
@@ -459,6 +463,49 @@ impl Grants {
         let mut e = [0u8; Self::ENTRY];
         e[..16].copy_from_slice(gid);
         e[16..].copy_from_slice(&token.to_le_bytes());
+        e
+    }
+}
+
+/// The atomic responses a QP's responder keeps for replay: entries of
+/// [`AtomicReplies::ENTRY`] bytes, the request's PSN (u32, little-endian),
+/// four zero bytes and the value the atomic returned (u64, little-endian),
+/// at most [`AtomicReplies::MAX`] (the most atomics a requester may have
+/// outstanding), no PSN twice.
+pub struct AtomicReplies;
+
+impl AtomicReplies {
+    pub const ENTRY: usize = 16;
+    pub const MAX: usize = super::modify::MAX_RD_ATOMIC as usize;
+
+    /// Whether `b` is a list of replies.
+    pub fn valid(b: &[u8]) -> bool {
+        b.len() % Self::ENTRY == 0
+            && b.len() <= Self::MAX * Self::ENTRY
+            && b.chunks_exact(Self::ENTRY).enumerate().all(|(i, e)| {
+                let psn = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+                psn <= super::psn::PSN_MASK
+                    && e[4..8] == [0; 4]
+                    && Self::find(&b[..i * Self::ENTRY], psn).is_none()
+            })
+    }
+
+    /// The reply to the request at `psn` in `b`.
+    pub fn find(b: &[u8], psn: u32) -> Option<u64> {
+        b.chunks_exact(Self::ENTRY)
+            .find(|e| e[..4] == psn.to_le_bytes())
+            .map(|e| {
+                let mut v = [0u8; 8];
+                v.copy_from_slice(&e[8..]);
+                u64::from_le_bytes(v)
+            })
+    }
+
+    /// An entry.
+    pub fn entry(psn: u32, orig: u64) -> [u8; Self::ENTRY] {
+        let mut e = [0u8; Self::ENTRY];
+        e[..4].copy_from_slice(&psn.to_le_bytes());
+        e[8..].copy_from_slice(&orig.to_le_bytes());
         e
     }
 }
@@ -561,7 +608,7 @@ const CONTEXT_BYTES: usize = 16;
 const MR_BYTES: usize = 48;
 const CQ_BYTES: usize = 40 + RING_BYTES;
 const AH_BYTES: usize = 16 + AV_BYTES;
-const QP_BYTES: usize = 184 + AV_BYTES + 2 * RING_BYTES;
+const QP_BYTES: usize = 192 + AV_BYTES + 2 * RING_BYTES;
 /// A ring's fixed part: its mmap offset and its length.
 const RING_BYTES: usize = 16;
 
@@ -607,11 +654,11 @@ impl Record<'_> {
     }
 
     /// The variable parts after the fixed one: rings, and held datagrams.
-    fn rings(&self) -> [&[u8]; 4] {
+    fn rings(&self) -> [&[u8]; 5] {
         match self {
-            Record::Cq(c) => [c.ring.bytes, &[], &[], &[]],
-            Record::Qp(q) => [q.sq.bytes, q.rq.bytes, q.held, q.grants],
-            _ => [&[], &[], &[], &[]],
+            Record::Cq(c) => [c.ring.bytes, &[], &[], &[], &[]],
+            Record::Qp(q) => [q.sq.bytes, q.rq.bytes, q.held, q.grants, q.atomics],
+            _ => [&[], &[], &[], &[], &[]],
         }
     }
 
@@ -782,6 +829,8 @@ fn put_qp(p: &mut Put<'_>, q: &Qp<'_>) {
     p.u8(q.speaks as u8);
     p.bytes(&[0; 3]);
     p.u32(q.grants.len() as u32);
+    p.u32(q.atomics.len() as u32);
+    p.u32(0);
 }
 
 fn get_ring(g: &mut Get<'_>) -> Option<(u64, usize)> {
@@ -790,7 +839,7 @@ fn get_ring(g: &mut Get<'_>) -> Option<(u64, usize)> {
     (g.u32() == 0).then_some((off, len))
 }
 
-fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 4])> {
+fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 5])> {
     let mut w = [0u32; 26];
     for v in w.iter_mut() {
         *v = g.u32();
@@ -838,6 +887,10 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 4])> {
         return None;
     }
     let grants = (0, g.u32() as usize);
+    let atomics = (0, g.u32() as usize);
+    if g.u32() != 0 {
+        return None;
+    }
     let q = Qp {
         handle: w[0],
         qpn: w[1],
@@ -891,8 +944,9 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 4])> {
         token,
         granted,
         grants: &[],
+        atomics: &[],
     };
-    Some((q, [sq, rq, held, grants]))
+    Some((q, [sq, rq, held, grants, atomics]))
 }
 
 /// Parses one record's body (`kind`, after its header).
@@ -902,7 +956,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
         b: body.get(..fixed)?,
         at: 0,
     };
-    let mut rings = [(0u64, 0usize); 4];
+    let mut rings = [(0u64, 0usize); 5];
     let mut rec = match kind {
         Kind::Pd => {
             let handle = g.u32();
@@ -979,7 +1033,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
     // The rings (and a QP's held datagrams) follow the fixed part, each
     // padded; nothing else does.
     let mut at = fixed;
-    let mut slices: [&[u8]; 4] = [&[], &[], &[], &[]];
+    let mut slices: [&[u8]; 5] = [&[], &[], &[], &[], &[]];
     for (i, &(_, len)) in rings.iter().enumerate() {
         let end = at.checked_add(len)?;
         slices[i] = body.get(at..end)?;
@@ -998,6 +1052,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
             q.rq.bytes = slices[1];
             q.held = Held::parse(slices[2])?.0;
             q.grants = Grants::valid(slices[3]).then_some(slices[3])?;
+            q.atomics = AtomicReplies::valid(slices[4]).then_some(slices[4])?;
         }
         _ => {}
     }
@@ -1261,7 +1316,43 @@ mod tests {
             token: 0x0123_4567_89ab_cdef,
             granted: u64::MAX,
             grants: &[7; 48],
+            atomics: &ATOMICS,
         }
+    }
+
+    /// Two atomic replies: PSN 5 returned 0x1111..., PSN 0xffffff 0x2222....
+    const ATOMICS: [u8; 32] = [
+        5, 0, 0, 0, 0, 0, 0, 0, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0xff, 0xff, 0xff,
+        0, 0, 0, 0, 0, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22,
+    ];
+
+    #[test]
+    fn atomic_replies() {
+        assert!(AtomicReplies::valid(&ATOMICS));
+        assert_eq!(
+            AtomicReplies::find(&ATOMICS, 5),
+            Some(0x1111_1111_1111_1111)
+        );
+        assert_eq!(
+            AtomicReplies::find(&ATOMICS, 0xff_ffff),
+            Some(0x2222_2222_2222_2222)
+        );
+        assert_eq!(AtomicReplies::find(&ATOMICS, 6), None);
+        assert_eq!(
+            &ATOMICS[..16],
+            &AtomicReplies::entry(5, 0x1111_1111_1111_1111)
+        );
+        // A PSN past 24 bits, reserved bytes set, a PSN twice, a torn entry.
+        let mut bad = ATOMICS;
+        bad[19] = 1;
+        assert!(!AtomicReplies::valid(&bad));
+        let mut bad = ATOMICS;
+        bad[4] = 1;
+        assert!(!AtomicReplies::valid(&bad));
+        let mut bad = ATOMICS;
+        bad[16..20].copy_from_slice(&5u32.to_le_bytes());
+        assert!(!AtomicReplies::valid(&bad));
+        assert!(!AtomicReplies::valid(&ATOMICS[..20]));
     }
 
     fn image(records: &[Record<'_>]) -> Vec<u8> {

@@ -41,7 +41,7 @@
 extern crate std;
 
 use super::engine::{
-    self, Av, Count, Engine, Inbox, Io, Need, NewSource, Queue, Status, Time, WcKind,
+    self, AtomicOp, Av, Count, Engine, Inbox, Io, Need, NewSource, Queue, Status, Time, WcKind,
 };
 use super::hdr::{Bth, Extensions};
 use super::host::{config, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
@@ -80,13 +80,15 @@ const SCHEDULES: u64 = 100_000;
 const MAX_MSGS: usize = 32;
 /// Room per message in each region of a side's memory.
 const SLOT: usize = 1024;
-/// The regions: what its requests send or READs fill, what the partner's
-/// WRITEs fill, what the partner's READs read, and receive buffers.
+/// The regions: what its requests send or READs and atomics fill, what the
+/// partner's WRITEs fill, what the partner's READs read, receive buffers,
+/// and the counter the partner's atomics work on.
 const OUT: usize = 0;
 const WIN: usize = MAX_MSGS * SLOT;
 const RIN: usize = 2 * MAX_MSGS * SLOT;
 const RECV: usize = 3 * MAX_MSGS * SLOT;
-const MEMORY: usize = 4 * MAX_MSGS * SLOT;
+const COUNTER: usize = 4 * MAX_MSGS * SLOT;
+const MEMORY: usize = COUNTER + 8;
 /// The QP number each side starts with, and the one a restore takes
 /// when that is taken on the destination.
 const QPN: u32 = 0x11;
@@ -95,8 +97,10 @@ const REMAPPED_QPN: u32 = 0x40;
 const QKEY: u32 = 0x1234;
 /// UD schedules in `cargo test`.
 const UD_SCHEDULES: u64 = 20_000;
-/// `IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_READ`.
-const REMOTE_ACCESS: u32 = 0x6;
+/// `IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC`.
+const REMOTE_ACCESS: u32 = 0xe;
+/// What a request's result room holds before an atomic's result lands.
+const NO_RESULT: u8 = 0xa5;
 
 /// The byte at offset `k` of message `i` that side `side` sends (or
 /// offers to READs).
@@ -302,7 +306,9 @@ impl Side {
         let rq = Ring::new(wr, wqe::RECV_WQE_BYTES + wqe::SGE_BYTES, 64).unwrap();
         let mut buf = std::vec![0u8; MEMORY];
         for (i, m) in plan.iter().enumerate() {
-            if m.kind != Kind::Read {
+            if is_atomic(m.kind) {
+                buf[OUT + i * SLOT..][..8].fill(NO_RESULT);
+            } else if m.kind != Kind::Read {
                 for k in 0..m.len as usize {
                     buf[OUT + i * SLOT + k] = pattern(id, i, k);
                 }
@@ -358,23 +364,30 @@ impl Side {
         let (opcode, ex, remote) = match m.kind {
             Kind::Send => (wqe::opcode::SEND, 0, 0),
             Kind::SendImm => (wqe::opcode::SEND_WITH_IMM, m.imm, 0),
-            Kind::Write => (wqe::opcode::RDMA_WRITE, 0, WIN),
-            Kind::WriteImm => (wqe::opcode::RDMA_WRITE_WITH_IMM, m.imm, WIN),
-            Kind::Read => (wqe::opcode::RDMA_READ, 0, RIN),
+            Kind::Write => (wqe::opcode::RDMA_WRITE, 0, WIN + i * SLOT),
+            Kind::WriteImm => (wqe::opcode::RDMA_WRITE_WITH_IMM, m.imm, WIN + i * SLOT),
+            Kind::Read => (wqe::opcode::RDMA_READ, 0, RIN + i * SLOT),
+            Kind::FetchAdd => (wqe::opcode::ATOMIC_FETCH_AND_ADD, 0, COUNTER),
+            Kind::CompareSwap => (wqe::opcode::ATOMIC_CMP_AND_SWP, 0, COUNTER),
             k => panic!("{k:?} is not simulated"),
         };
+        let atomic = atomics(&self.plan)[i].map(|(op, _)| match op {
+            AtomicOp::FetchAdd { add } => (add, 0),
+            AtomicOp::CompareSwap { compare, swap } => (compare, swap),
+        });
         let head = SendHead {
             wr_id: i as u64,
             opcode,
             flags: send_flags::SIGNALED,
             ex,
-            remote_addr: MR_BASE + (remote + i * SLOT) as u64,
+            remote_addr: MR_BASE + remote as u64,
             rkey: MR_KEY,
             ud: (self.engine.config().service == Service::Ud).then_some(UdDest {
                 remote_qpn: QPN,
                 remote_qkey: QKEY,
                 ah_num: AH_NUM,
             }),
+            atomic,
         };
         let list = [sge(OUT + i * SLOT, m.len)];
         self.host.post(Queue::Send, |slot| {
@@ -664,6 +677,23 @@ impl Side {
                 );
             }
         }
+        // Each atomic ran once, in order: each returned what the atomics
+        // before it left, and the counter holds what all of them leave.
+        for (i, a) in atomics(&self.plan).iter().enumerate() {
+            if let Some((_, orig)) = a {
+                let got = &mem.buf[OUT + i * SLOT..][..8];
+                assert_eq!(got, &orig.to_ne_bytes(), "atomic {i}'s result");
+            }
+        }
+        let counter = atomics(&peer.plan)
+            .iter()
+            .flatten()
+            .fold(0, |v, (op, _)| op.apply(v));
+        assert_eq!(
+            &mem.buf[COUNTER..COUNTER + 8],
+            &counter.to_ne_bytes(),
+            "the counter the partner's atomics work on"
+        );
     }
 }
 
@@ -706,6 +736,36 @@ impl Side {
         }
         assert!(got.iter().all(|&g| g), "a datagram vanished: {got:?}");
     }
+}
+
+fn is_atomic(kind: Kind) -> bool {
+    matches!(kind, Kind::FetchAdd | Kind::CompareSwap)
+}
+
+/// The atomics of `plan`, in order, on the partner's counter (which only
+/// they touch, from 0): each one's operation and what it returns. A
+/// compare and swap compares with the counter's value half the time, so
+/// that half of them swap.
+fn atomics(plan: &[Msg]) -> Vec<Option<(AtomicOp, u64)>> {
+    let mut counter = 0u64;
+    plan.iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let op = match m.kind {
+                Kind::FetchAdd => AtomicOp::FetchAdd {
+                    add: u64::from(m.imm) << 8 | i as u64,
+                },
+                Kind::CompareSwap => AtomicOp::CompareSwap {
+                    compare: if m.imm % 2 == 0 { counter } else { !counter },
+                    swap: u64::from(m.imm) << 24 | i as u64,
+                },
+                _ => return None,
+            };
+            let orig = counter;
+            counter = op.apply(counter);
+            Some((op, orig))
+        })
+        .collect()
 }
 
 /// Whether a message of `kind` takes a receive request at its responder.
@@ -1051,10 +1111,17 @@ fn run_sides(
 /// Messages: `n` of random kinds among `kinds`, of up to two MTUs and one.
 fn random_plan(rng: &mut Rng, kinds: &[Kind], n: usize) -> Vec<Msg> {
     (0..n)
-        .map(|_| Msg {
-            kind: kinds[rng.next_u32() as usize % kinds.len()],
-            len: rng.next_u32() % (2 * MTU + 2),
-            imm: rng.next_u32(),
+        .map(|_| {
+            let kind = kinds[rng.next_u32() as usize % kinds.len()];
+            Msg {
+                kind,
+                len: if is_atomic(kind) {
+                    8
+                } else {
+                    rng.next_u32() % (2 * MTU + 2)
+                },
+                imm: rng.next_u32(),
+            }
         })
         .collect()
 }
@@ -1109,6 +1176,18 @@ fn small_configurations_survive_every_loss_pattern() {
             ],
             std::vec![msg(Kind::SendImm, MTU)],
         ),
+        (
+            std::vec![
+                msg(Kind::FetchAdd, 8),
+                msg(Kind::Send, MTU),
+                Msg {
+                    kind: Kind::CompareSwap,
+                    len: 8,
+                    imm: 8
+                }
+            ],
+            std::vec![msg(Kind::CompareSwap, 8), msg(Kind::FetchAdd, 8)],
+        ),
     ];
     let mut rng = Rng::new(4);
     let mut stats = Stats::default();
@@ -1131,7 +1210,7 @@ fn small_configurations_survive_every_loss_pattern() {
             }
         }
     }
-    assert_eq!(stats.schedules, 3 << (2 * N));
+    assert_eq!(stats.schedules, 4 << (2 * N));
 }
 
 #[test]
@@ -1145,6 +1224,8 @@ fn traffic_survives_a_bad_link() {
             Kind::Write,
             Kind::WriteImm,
             Kind::Read,
+            Kind::FetchAdd,
+            Kind::CompareSwap,
         ];
         run(&mut rng, &kinds, 30, Migrations::None, 10, &mut stats);
     }
@@ -1157,7 +1238,7 @@ fn migrations_lose_and_duplicate_nothing() {
     let (mut stats, n) = (Stats::default(), schedules());
     for _ in 0..n {
         let msgs = 1 + rng.next_u32() as usize % 8;
-        let kinds = [Kind::Send, Kind::WriteImm, Kind::Read];
+        let kinds = [Kind::Send, Kind::WriteImm, Kind::Read, Kind::FetchAdd];
         run(&mut rng, &kinds, msgs, Migrations::Random, 2, &mut stats);
     }
     let Stats {

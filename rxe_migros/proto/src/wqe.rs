@@ -319,6 +319,9 @@ pub struct SendHead {
     pub rkey: u32,
     /// A UD request's destination.
     pub ud: Option<UdDest>,
+    /// An atomic's operands: the value to compare or add, and the value to
+    /// swap in (compare and swap only).
+    pub atomic: Option<(u64, u64)>,
 }
 
 fn put32(b: &mut [u8], at: usize, v: u32) {
@@ -374,7 +377,11 @@ fn write_head(slot: &mut [u8], h: &SendHead) -> Result<(), WqeError> {
             put32(slot, send::UD_AH_NUM, ud.ah_num);
         }
         (None, ATOMIC_CMP_AND_SWP | ATOMIC_FETCH_AND_ADD) => {
-            return Err(WqeError::BadOpcode(h.opcode));
+            let (compare_add, swap) = h.atomic.ok_or(WqeError::BadOpcode(h.opcode))?;
+            put64(slot, send::REMOTE_ADDR, h.remote_addr);
+            put64(slot, send::COMPARE_ADD, compare_add);
+            put64(slot, send::SWAP, swap);
+            put32(slot, send::ATOMIC_RKEY, h.rkey);
         }
         (None, _) => {
             put64(slot, send::REMOTE_ADDR, h.remote_addr);
@@ -649,6 +656,7 @@ mod tests {
             remote_addr: 0x1000,
             rkey: 0x301,
             ud: None,
+            atomic: None,
         };
         let sges = [
             Sge {

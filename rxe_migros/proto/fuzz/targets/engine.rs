@@ -45,13 +45,19 @@ impl rxe_proto::engine::Inbox for One {
 /// Posts `n` requests the input describes, of kinds the service allows.
 fn post_sends(input: &mut Input<'_>, host: &Host, service: Service, next_id: &mut u64, n: u8) {
     for _ in 0..n {
-        let (code, ud) = match (service, input.u8() % 4) {
+        let (code, ud) = match (service, input.u8() % 6) {
             (Service::Ud, _) => (opcode::SEND, true),
             (_, 0) => (opcode::SEND, false),
             (_, 1) => (opcode::RDMA_WRITE_WITH_IMM, false),
             (Service::Rc, 2) => (opcode::RDMA_READ, false),
+            (Service::Rc, 3) => (opcode::ATOMIC_FETCH_AND_ADD, false),
+            (Service::Rc, 4) => (opcode::ATOMIC_CMP_AND_SWP, false),
             _ => (opcode::RDMA_WRITE, false),
         };
+        let atomic = matches!(
+            code,
+            opcode::ATOMIC_FETCH_AND_ADD | opcode::ATOMIC_CMP_AND_SWP
+        );
         let head = SendHead {
             wr_id: *next_id,
             opcode: code,
@@ -64,8 +70,14 @@ fn post_sends(input: &mut Input<'_>, host: &Host, service: Service, next_id: &mu
                 remote_qkey: input.u32(),
                 ah_num: if input.u8() == 0 { 7 } else { AH_NUM },
             }),
+            atomic: atomic.then(|| (u64::from(input.u32()), u64::from(input.u32()))),
         };
-        let len = u32::from(input.u16()) % 1200;
+        // An atomic's eight bytes, mostly; any length now and then.
+        let len = if atomic && input.u8() != 0 {
+            8
+        } else {
+            u32::from(input.u16()) % 1200
+        };
         let list = [sge(usize::from(input.u16()) % MEMORY, len)];
         if host.is_full(Queue::Send) {
             return;

@@ -2,9 +2,9 @@
 
 //! The completer (the C rxe's rxe_comp.c): feeds ACKs, NAKs and READ
 //! responses to the core's [`Completer`] with the oldest outstanding
-//! request, and carries out what it answers: completions, READ data placed
-//! into the request's scatter list, go-back-N and RNR waits. The
-//! retransmission timer comes here too.
+//! request, and carries out what it answers: completions, READ data and
+//! atomic results placed into the request's scatter list, go-back-N and
+//! RNR waits. The retransmission timer comes here too.
 //!
 //! [`Completer`]: super::comp::Completer
 
@@ -62,8 +62,8 @@ impl<S: Storage> Engine<S> {
             return;
         };
         // Anything for what is outstanding shows the peer is alive; an ACK
-        // also acknowledges every PSN up to its own (READ data does only
-        // once placed: it may come out of order).
+        // or an atomic ACK also acknowledges every PSN up to its own (READ
+        // data does only once placed: it may come out of order).
         if psn.diff(first.first) >= 0 && psn.diff(self.high) < 0 {
             self.restart_retransmit();
             if matches!(
@@ -71,14 +71,26 @@ impl<S: Storage> Engine<S> {
                 Response::Ack {
                     syndrome: Syndrome::Ack { .. },
                     ..
-                }
+                } | Response::AtomicAck { .. }
             ) {
                 self.advance_acked(psn);
             }
         }
         while let Some(p) = self.oldest() {
             match self.completer.on_response(&p, self.high, &r) {
-                Action::Complete => self.retire_oldest(io, Status::Success),
+                Action::Complete => {
+                    // The atomic this response answers gets its result.
+                    if let (Response::AtomicAck { psn }, Some(ack)) = (r, pkt.atomic_ack()) {
+                        if psn == p.first
+                            && matches!(p.kind, Kind::CompareSwap | Kind::FetchAdd)
+                            && self.place_atomic(io, ack.orig).is_err()
+                        {
+                            self.fail(io, Status::LocProtErr);
+                            return;
+                        }
+                    }
+                    self.retire_oldest(io, Status::Success)
+                }
                 Action::PlaceRead {
                     offset,
                     len: _,
@@ -134,6 +146,26 @@ impl<S: Storage> Engine<S> {
     /// Writes READ response data at `offset` of the oldest request's
     /// scatter list.
     fn place_read<I: Io<S = S>>(&mut self, io: &I, offset: u32, data: &[u8]) -> Result<(), Fault> {
+        self.place(io, offset, data, |k| k == Kind::Read)
+    }
+
+    /// Writes an atomic's result, the eight bytes the target held before,
+    /// to the oldest request's scatter list (its one SGE of eight bytes).
+    fn place_atomic<I: Io<S = S>>(&mut self, io: &I, orig: u64) -> Result<(), Fault> {
+        self.place(io, 0, &orig.to_ne_bytes(), |k| {
+            matches!(k, Kind::CompareSwap | Kind::FetchAdd)
+        })
+    }
+
+    /// Writes `data` at `offset` of the oldest request's scatter list, if
+    /// the request is of a kind that `takes` data back.
+    fn place<I: Io<S = S>>(
+        &mut self,
+        io: &I,
+        offset: u32,
+        data: &[u8],
+        takes: impl Fn(Kind) -> bool,
+    ) -> Result<(), Fault> {
         let mut slot = core::mem::take(&mut self.slot);
         let limits = Limits {
             max_sge: self.cfg.max_send_sge,
@@ -144,7 +176,7 @@ impl<S: Storage> Engine<S> {
             io.read_slot(Queue::Send, self.comp_wqe, slot.as_mut())?;
             let w = wqe::parse_send(slot.as_ref(), &limits).map_err(|_| Fault)?;
             match w.data {
-                Data::Sges(list) if Kind::of(&w.op) == Kind::Read => {
+                Data::Sges(list) if takes(Kind::of(&w.op)) => {
                     scatter(io, &list, offset, data).map_err(|_| Fault)
                 }
                 _ => Err(Fault),

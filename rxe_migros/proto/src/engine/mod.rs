@@ -83,9 +83,31 @@ pub const PKEY: u16 = 0xffff;
 pub const GSI_QPN: u32 = 1;
 pub const GSI_QKEY: u32 = 0x8001_0000;
 
-/// `IB_ACCESS_REMOTE_WRITE` and `IB_ACCESS_REMOTE_READ`.
+/// `IB_ACCESS_REMOTE_WRITE`, `IB_ACCESS_REMOTE_READ` and
+/// `IB_ACCESS_REMOTE_ATOMIC`.
 const ACCESS_REMOTE_WRITE: u32 = 1 << 1;
 const ACCESS_REMOTE_READ: u32 = 1 << 2;
+const ACCESS_REMOTE_ATOMIC: u32 = 1 << 3;
+
+/// An atomic operation on eight aligned bytes of memory ([`Io::atomic`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtomicOp {
+    /// Writes `swap` if they hold `compare`.
+    CompareSwap { compare: u64, swap: u64 },
+    /// Adds `add`, wrapping.
+    FetchAdd { add: u64 },
+}
+
+impl AtomicOp {
+    /// What eight bytes that held `old` hold after the operation.
+    pub fn apply(self, old: u64) -> u64 {
+        match self {
+            AtomicOp::CompareSwap { compare, swap } if old == compare => swap,
+            AtomicOp::CompareSwap { .. } => old,
+            AtomicOp::FetchAdd { add } => old.wrapping_add(add),
+        }
+    }
+}
 
 /// The UDP source ports of our QPs (the C rxe's RXE_ROCE_V2_SPORT): the
 /// top quarter of the port space, spread by QP number.
@@ -167,6 +189,7 @@ pub enum Need {
     LocalWrite,
     RemoteRead,
     RemoteWrite,
+    RemoteAtomic,
 }
 
 /// Why a memory lookup failed.
@@ -333,6 +356,21 @@ pub trait Io {
         at: usize,
         data: &[u8],
     ) -> Result<(), Fault>;
+
+    /// Carries out `op` on the eight bytes of `mr` at offset `at`, as one
+    /// indivisible step with respect to every other access through the
+    /// device, and returns what they held before.
+    ///
+    /// # Safety
+    ///
+    /// `at..at + 8` lies within a range that [`Io::lookup`] granted remote
+    /// atomic access to for `mr`.
+    unsafe fn atomic(
+        &self,
+        mr: &<Self::S as Storage>::Mr,
+        at: usize,
+        op: AtomicOp,
+    ) -> Result<u64, Fault>;
 
     /// Sends one packet along `path`: `bth`, the extended headers `ext`,
     /// and `len` bytes of payload, which `fill` writes.
@@ -521,6 +559,15 @@ pub struct Engine<S: Storage> {
     write: Option<WriteProgress<S::Mr>>,
     /// The READ reply under way.
     reading: Option<ReadReply<S::Mr>>,
+    /// The results of the last atomics carried out, so that a duplicate
+    /// atomic request (its response was lost) is answered with the value
+    /// it first returned rather than carried out again: as many as a
+    /// requester may have outstanding (IBTA 9.7.5.1.4). In the layout of a
+    /// QP image's [`image::AtomicReplies`], so that a checkpoint takes them
+    /// as they are; once full, each new one replaces the oldest, the one
+    /// at `atomic_next`.
+    atomics: S::Bytes,
+    atomic_next: usize,
 
     /// Room for one work request, copied out of its ring.
     slot: S::Bytes,
@@ -600,6 +647,8 @@ impl<S: Storage> Engine<S> {
             ack_owed: false,
             write: None,
             reading: None,
+            atomics: S::Bytes::default(),
+            atomic_next: 0,
             slot,
             mig: MigState::Running,
             resume_at: None,
@@ -612,6 +661,27 @@ impl<S: Storage> Engine<S> {
             ask_at: None,
             ud_grants: S::Bytes::default(),
         }
+    }
+
+    /// Keeps the result `orig` of the atomic request at `psn` for
+    /// duplicates of it. With no memory to keep it (which can only happen
+    /// while fewer than 128 are kept), a duplicate of it goes unanswered,
+    /// like one too old to be kept.
+    fn keep_atomic(&mut self, psn: Psn, orig: u64) {
+        const ENTRY: usize = image::AtomicReplies::ENTRY;
+        let e = image::AtomicReplies::entry(psn.get(), orig);
+        let at = self.atomic_next * ENTRY;
+        if self.atomics.as_ref().len() > at {
+            self.atomics.as_mut()[at..at + ENTRY].copy_from_slice(&e);
+        } else if !self.atomics.append(&[&e]) {
+            return;
+        }
+        self.atomic_next = (self.atomic_next + 1) % image::AtomicReplies::MAX;
+    }
+
+    /// The result kept for the atomic request at `psn`.
+    fn atomic_result(&self, psn: Psn) -> Option<u64> {
+        image::AtomicReplies::find(self.atomics.as_ref(), psn.get())
     }
 
     pub fn config(&self) -> &Config {
@@ -1093,6 +1163,10 @@ impl<S: Storage> Engine<S> {
         if !img.grants.is_empty() && !e.ud_grants.append(&[img.grants]) {
             return Err(RestoreError::NoMemory);
         }
+        if !img.atomics.is_empty() && !e.atomics.append(&[img.atomics]) {
+            return Err(RestoreError::NoMemory);
+        }
+        e.atomic_next = img.atomics.len() / image::AtomicReplies::ENTRY % image::AtomicReplies::MAX;
         e.speaks = img.speaks;
         e.token = img.token;
         e.granted = img.granted;
@@ -1158,6 +1232,7 @@ impl<S: Storage> Engine<S> {
         rec.token = self.token;
         rec.granted = self.granted;
         rec.grants = self.ud_grants.as_ref();
+        rec.atomics = self.atomics.as_ref();
         Ok(())
     }
 }

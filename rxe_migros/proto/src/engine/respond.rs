@@ -3,12 +3,13 @@
 //! The responder (the C rxe's rxe_resp.c): judges each request packet with
 //! the core's [`Responder`], then carries it out: SEND payloads into
 //! receive work requests, WRITEs into the target MR, READs answered from
-//! it, with ACKs, NAKs and RNR NAKs on RC.
+//! it, atomics carried out on it and their results kept for replay, with
+//! ACKs, NAKs and RNR NAKs on RC.
 //!
 //! [`Responder`]: super::resp::Responder
 
 use super::aeth::{NakCode, Syndrome};
-use super::hdr::{Aeth, Bth, Extensions, Reth};
+use super::hdr::{Aeth, AtomicAckEth, AtomicEth, Bth, Extensions, Reth};
 use super::mig::MigState;
 use super::modify::QpState as State;
 use super::opcode::{flags, op, TRANSPORT_RC};
@@ -18,9 +19,9 @@ use super::resp::{Request, Verdict};
 use super::roce::Datagram;
 use super::wqe;
 use super::{
-    scatter, Completion, Count, Engine, Io, Need, Network, Queue, ReadReply, RecvProgress, Status,
-    Storage, TxError, WcKind, WriteProgress, ACCESS_REMOTE_READ, ACCESS_REMOTE_WRITE, GRH_BYTES,
-    GSI_QKEY, GSI_QPN, PKEY,
+    scatter, AtomicOp, Completion, Count, Engine, Io, Need, Network, Queue, ReadReply,
+    RecvProgress, Status, Storage, TxError, WcKind, WriteProgress, ACCESS_REMOTE_ATOMIC,
+    ACCESS_REMOTE_READ, ACCESS_REMOTE_WRITE, GRH_BYTES, GSI_QKEY, GSI_QPN, PKEY,
 };
 
 /// ACK credits: the C rxe advertises an unlimited receive queue.
@@ -36,6 +37,9 @@ enum ExecError {
     Access,
     /// A malformed receive work request (NAK remote operational).
     Operational,
+    /// A request the responder cannot carry out as asked: an atomic on
+    /// unaligned memory (NAK invalid request).
+    Invalid,
 }
 
 /// A receive completion's particulars.
@@ -125,7 +129,7 @@ impl<S: Storage> Engine<S> {
                     self.exec_failed(io, psn, e);
                     return;
                 }
-                if service == Service::Rc && !info.has(flags::READ) {
+                if service == Service::Rc && !info.has(flags::READ) && !info.has(flags::ATOMIC) {
                     if pkt.bth.ack_req {
                         self.ack_last(io);
                     } else {
@@ -142,6 +146,14 @@ impl<S: Storage> Engine<S> {
                         if let Err(e) = self.read_respond(io, reth, psn) {
                             self.exec_failed(io, psn, e);
                         }
+                    }
+                } else if info.has(flags::ATOMIC) {
+                    // Answered with what it returned the first time, never
+                    // carried out twice. One older than the replies kept
+                    // goes unanswered, as in the C rxe: its requester
+                    // retries until it gives up.
+                    if let Some(orig) = self.atomic_result(psn) {
+                        self.send_atomic_ack(io, psn, orig);
                     }
                 } else {
                     self.ack_last(io);
@@ -183,6 +195,7 @@ impl<S: Storage> Engine<S> {
             ExecError::Length => (NakCode::InvalidRequest, Status::LocLenErr),
             ExecError::Access => (NakCode::RemoteAccessError, Status::LocProtErr),
             ExecError::Operational => (NakCode::RemoteOperationalError, Status::LocQpOpErr),
+            ExecError::Invalid => (NakCode::InvalidRequest, Status::LocQpOpErr),
         };
         if let Some(r) = self.recv.take() {
             self.complete_recv(io, r.wr_id, status, &Received::NONE);
@@ -208,6 +221,10 @@ impl<S: Storage> Engine<S> {
         if info.has(flags::READ) {
             let reth = pkt.reth().ok_or(ExecError::Operational)?;
             return self.read_respond(io, reth, pkt.bth.psn);
+        }
+        if info.has(flags::ATOMIC) {
+            let a = pkt.atomic_eth().ok_or(ExecError::Operational)?;
+            return self.atomic_respond(io, pkt.bth.opcode & 0x1f, a, pkt.bth.psn);
         }
         if info.has(flags::SEND) {
             if first {
@@ -450,6 +467,50 @@ impl<S: Storage> Engine<S> {
         }
     }
 
+    /// Carries out the atomic request at `psn` and answers it; the answer
+    /// is kept for a duplicate of the request.
+    fn atomic_respond<I: Io<S = S>>(
+        &mut self,
+        io: &I,
+        opcode: u8,
+        a: AtomicEth,
+        psn: Psn,
+    ) -> Result<(), ExecError> {
+        if !self.remote_access(ACCESS_REMOTE_ATOMIC) {
+            return Err(ExecError::Access);
+        }
+        if a.va % 8 != 0 {
+            return Err(ExecError::Invalid);
+        }
+        let (mr, at) = io
+            .lookup(a.rkey, Need::RemoteAtomic, a.va, 8)
+            .map_err(|_| ExecError::Access)?;
+        let op = if opcode == op::COMPARE_SWAP {
+            AtomicOp::CompareSwap {
+                compare: a.compare,
+                swap: a.swap_add,
+            }
+        } else {
+            AtomicOp::FetchAdd { add: a.swap_add }
+        };
+        // SAFETY: `lookup` granted remote atomic access to the eight bytes
+        // at the ATOMIC ETH's address, which is `at` in `mr`.
+        let orig = unsafe { io.atomic(&mr, at, op) }.map_err(|_| ExecError::Access)?;
+        self.keep_atomic(psn, orig);
+        self.send_atomic_ack(io, psn, orig);
+        Ok(())
+    }
+
+    /// Answers the atomic request at `psn` with `orig`. Like any ACK it
+    /// acknowledges everything before it too.
+    fn send_atomic_ack<I: Io<S = S>>(&mut self, io: &I, psn: Psn, orig: u64) {
+        self.ack_owed = false;
+        let ack = Syndrome::Ack {
+            credits: CREDITS_UNLIMITED,
+        };
+        self.acknowledge(io, ack, psn, Some(AtomicAckEth { orig }));
+    }
+
     /// Acknowledges everything carried out so far.
     pub(super) fn ack_last<I: Io<S = S>>(&mut self, io: &I) {
         self.ack_owed = false;
@@ -462,11 +523,27 @@ impl<S: Storage> Engine<S> {
 
     /// Sends an ACK or NAK with `syndrome` for `psn`.
     fn send_ack<I: Io<S = S>>(&self, io: &I, syndrome: Syndrome, psn: Psn) {
+        self.acknowledge(io, syndrome, psn, None);
+    }
+
+    /// Sends an ACK, or with `atomic` an atomic ACK, or a NAK.
+    fn acknowledge<I: Io<S = S>>(
+        &self,
+        io: &I,
+        syndrome: Syndrome,
+        psn: Psn,
+        atomic: Option<AtomicAckEth>,
+    ) {
         let Some(path) = self.path else {
             return;
         };
+        let opcode = if atomic.is_some() {
+            op::ATOMIC_ACKNOWLEDGE
+        } else {
+            op::ACKNOWLEDGE
+        };
         let bth = Bth {
-            opcode: op::ACKNOWLEDGE | TRANSPORT_RC,
+            opcode: opcode | TRANSPORT_RC,
             pkey: PKEY,
             dest_qpn: self.attrs.dest_qpn,
             psn,
@@ -477,6 +554,7 @@ impl<S: Storage> Engine<S> {
                 syndrome: syndrome.to_byte(),
                 msn: self.responder.msn(),
             }),
+            atomic_ack: atomic,
             ..Extensions::default()
         };
         let _ = io.transmit(&path, bth, &ext, 0, |_| Ok(()));

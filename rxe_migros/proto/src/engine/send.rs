@@ -3,10 +3,11 @@
 //! The requester (the C rxe's rxe_req.c): takes send work requests out of
 //! the send queue in order, cuts each into packets with the core's
 //! [`Segments`], and sends them. On RC it keeps at most
-//! [`MAX_UNACKED_PSNS`] PSNs unacknowledged and as many READs outstanding
-//! as `max_rd_atomic` allows; UD and UC requests complete once sent.
+//! [`MAX_UNACKED_PSNS`] PSNs unacknowledged and as many READs and atomics
+//! outstanding as `max_rd_atomic` allows; UD and UC requests complete once
+//! sent.
 
-use super::hdr::{Bth, Deth, Extensions, Ieth, Immdt, Reth};
+use super::hdr::{AtomicEth, Bth, Deth, Extensions, Ieth, Immdt, Reth};
 use super::modify::QpState as State;
 use super::opcode::{flags, OpInfo, TRANSPORT_RC};
 use super::psn::Psn;
@@ -71,11 +72,15 @@ impl<S: Storage> Engine<S> {
         let ring = self.cfg.sq;
         let index = self.next_wqe;
         if self.cfg.service == Service::Rc {
-            // READs outstanding, and a fenced request waits for them all.
+            // READs and atomics outstanding, and a fenced request waits
+            // for them all.
             let mut reads = 0;
             let mut i = self.comp_wqe;
             while i != index {
-                if self.sent_at(i).kind == Kind::Read {
+                if matches!(
+                    self.sent_at(i).kind,
+                    Kind::Read | Kind::CompareSwap | Kind::FetchAdd
+                ) {
                     reads += 1;
                 }
                 i = ring.next(i);
@@ -87,8 +92,13 @@ impl<S: Storage> Engine<S> {
             if reads > 0 && flags & send_flags::FENCE != 0 {
                 return Err(Stop::Wait);
             }
-            if code == wqe::opcode::RDMA_READ && reads >= u32::from(self.attrs.max_rd_atomic.max(1))
-            {
+            let needs_resource = matches!(
+                code,
+                wqe::opcode::RDMA_READ
+                    | wqe::opcode::ATOMIC_CMP_AND_SWP
+                    | wqe::opcode::ATOMIC_FETCH_AND_ADD
+            );
+            if needs_resource && reads >= u32::from(self.attrs.max_rd_atomic.max(1)) {
                 return Err(Stop::Wait);
             }
         }
@@ -122,8 +132,7 @@ impl<S: Storage> Engine<S> {
             _ => Stop::Fail(Status::LocQpOpErr),
         })?;
         let kind = Kind::of(&w.op);
-        if !kind.allowed_on(service) || matches!(kind, Kind::CompareSwap | Kind::FetchAdd) {
-            // Atomics are not offered (the device reports no atomic cap).
+        if !kind.allowed_on(service) {
             return Err(bad);
         }
         if service == Service::Ud && w.length > self.mtu.bytes() {
@@ -275,7 +284,27 @@ impl<S: Storage> Engine<S> {
             Operation::SendInvalidate { rkey } => {
                 ext.ieth = Some(Ieth { rkey });
             }
-            _ => {}
+            Operation::CompareSwap {
+                addr,
+                rkey,
+                compare,
+                swap,
+            } => {
+                ext.atomic_eth = Some(AtomicEth {
+                    va: addr,
+                    rkey,
+                    swap_add: swap,
+                    compare,
+                });
+            }
+            Operation::FetchAdd { addr, rkey, add } => {
+                ext.atomic_eth = Some(AtomicEth {
+                    va: addr,
+                    rkey,
+                    swap_add: add,
+                    compare: 0,
+                });
+            }
         }
         if service == Service::Ud {
             ext.deth = Some(Deth {
