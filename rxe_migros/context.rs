@@ -121,6 +121,11 @@ global_lock! {
     unsafe(uninit) static CONTEXTS: Mutex<KVec<Arc<Context>>> = KVec::new();
 }
 
+/// Frees the list's buffer at module exit, when no context is left.
+pub(crate) fn release_list() {
+    *CONTEXTS.lock() = KVec::new();
+}
+
 /// The cookie of the next context.
 static NEXT_COOKIE: Atomic<u64> = Atomic::new(1);
 

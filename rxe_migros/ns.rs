@@ -48,6 +48,11 @@ pub(crate) unsafe fn init() {
     unsafe { SOCKETS.init() };
 }
 
+/// Frees the table's buffer at module exit, when no device uses it.
+pub(crate) fn release_list() {
+    SOCKETS.lock().list = KVec::new();
+}
+
 /// A device's use of its namespace's sockets; dropping it closes them if
 /// it was the last.
 pub(crate) struct NsRef(u64);

@@ -193,6 +193,19 @@ impl Drop for RemoveAllDevices {
     }
 }
 
+/// Frees the buffers of the module's global lists (devices, user contexts,
+/// namespaces' sockets): statics are never dropped, and a list keeps its
+/// buffer when its last entry goes. Dropped last, when all are empty.
+struct FreeLists;
+
+impl Drop for FreeLists {
+    fn drop(&mut self) {
+        *DEVICES.lock() = KVec::new();
+        context::release_list();
+        ns::release_list();
+    }
+}
+
 struct RxeModule {
     // Field order is drop order: first no control commands, then no new links, then no devices (their
     // sockets close with them), then no sockets in any namespace, and only
@@ -202,6 +215,7 @@ struct RxeModule {
     _devices: RemoveAllDevices,
     _sockets: Pernet<ns::NsExit>,
     _events: Notifier<net::NetEvents>,
+    _lists: FreeLists,
 }
 
 impl kernel::Module for RxeModule {
@@ -237,6 +251,7 @@ impl kernel::Module for RxeModule {
             _devices: RemoveAllDevices,
             _sockets: sockets,
             _events: events,
+            _lists: FreeLists,
         })
     }
 }

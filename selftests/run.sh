@@ -46,6 +46,7 @@ slow=1
 # not free is no longer reachable). Prints the reports, empties the log
 # and forgets the leaks for the next test.
 kernel_reports() {
+	dmesg >/tmp/dmesg.last
 	if [ -w $kmemleak ]; then
 		sleep 6
 		# Two scans: an object a first scan finds unreferenced while it is
@@ -56,7 +57,7 @@ kernel_reports() {
 		[ -n "$l" ] && echo "kmemleak: $l"
 		echo clear >$kmemleak
 	fi
-	dmesg | grep -E -A20 "$bad_kernel_log" | head -n 60
+	grep -E -A20 "$bad_kernel_log" /tmp/dmesg.last | head -n 60
 	dmesg -C
 }
 
@@ -95,6 +96,8 @@ for t in $tests; do
 	secs=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.1f", b-a}')
 	reset_state
 	reports=$(kernel_reports)
+	# The whole kernel log of a test that left reports, beside the logs.
+	[ -n "$reports" ] && mkdir -p ../out/selftests && cp /tmp/dmesg.last "../out/selftests/dmesg-$name.log"
 	if [ -n "$reports" ] && [ $rc != 124 ]; then
 		echo "$reports" | sed 's/^/# /'
 		rc=kernel
