@@ -13,7 +13,8 @@
 # file (ENODEV), and root's file keeps its credentials (a write on it
 # still fails the RDMA core's opener check).
 # A second ADOPT of a restored context is refused in restore_qp.
-# cost: 80
+# timeout: 400
+# cost: 110
 . "$(dirname "$0")/lib.sh"
 
 veth_pair

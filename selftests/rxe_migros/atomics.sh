@@ -9,7 +9,7 @@
 # its replies); COMPARE_SWAP swaps on a match only and returns the old
 # value.
 # timeout: 1500
-# cost: 360
+# cost: 150
 . "$(dirname "$0")/lib.sh"
 
 atomic_perf() {

@@ -17,8 +17,8 @@
 # 500 RDMA WRITEs with that rkey and the captured PSN at the server's READ
 # sources, which nothing else writes; none lands (the checker compares
 # them at the end).
-# timeout: 500
-# cost: 200
+# timeout: 900
+# cost: 420
 . "$(dirname "$0")/lib.sh"
 
 C=/sys/class/infiniband/rxe1/ports/1/hw_counters
@@ -43,10 +43,10 @@ sed 's/^/# attacker, on the checker: /' /tmp/iatt.out
 grep -q "^write 500 .*rcvd_bad_addr+500 " /tmp/iatt.out || fail "the forged WRITEs were not all dropped for their address"
 grep -q "^resume 100 .*rcvd_bad_resume+100" /tmp/iatt.out || fail "the forged RESUMEs were not all refused"
 
-ip netns exec nsB timeout 360 stdbuf -oL ibv_rc_pingpong -d rxe1 -g "$GB" -n 6000 -s 64 -c >/tmp/srv.out 2>&1 &
+ip netns exec nsB timeout 700 stdbuf -oL ibv_rc_pingpong -d rxe1 -g "$GB" -n 30000 -s 64 -c >/tmp/srv.out 2>&1 &
 srv=$!
 sleep 2
-ip netns exec nsA timeout 360 ibv_rc_pingpong -d rxe0 -g "$GA" -n 6000 -s 64 -c 10.0.0.2 >/tmp/cli.out 2>&1 &
+ip netns exec nsA timeout 700 ibv_rc_pingpong -d rxe0 -g "$GA" -n 30000 -s 64 -c 10.0.0.2 >/tmp/cli.out 2>&1 &
 cli=$!
 wait_for 20 grep -q 'remote address' /tmp/srv.out || fail "the server never connected: $(failure_lines /tmp/srv.out)"
 qpn=$(sed -n 's/.*local address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)

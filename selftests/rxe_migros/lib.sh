@@ -185,9 +185,17 @@ client_server() {
 	ends
 	ip netns exec $SERVER_NS timeout "$t" $tool -d $SD $gflag "$SG" "$@" >/tmp/srv.out 2>&1 &
 	srv=$!
-	sleep 2
+	# The client does not retry its connection: start it once the server
+	# listens (the debug kernel of make check-debug can take seconds).
+	wait_for 60 server_listening
 	ip netns exec $CLIENT_NS timeout "$t" $tool -d $CD $gflag "$CG" "$@" $SERVER_IP >/tmp/cli.out 2>&1 &
 	wait_pair $! $srv "$tool $*"
+}
+
+# Whether the server's end listens on TCP port 18515, where the libibverbs
+# examples and perftest exchange their addresses.
+server_listening() {
+	ip netns exec $SERVER_NS ss -ltnH "sport = :18515" | grep -q .
 }
 
 # wait_pair CLIENT_PID SERVER_PID WHAT [CLIENT_OUT SERVER_OUT]: waits for

@@ -608,6 +608,9 @@ impl Side {
             State::Rts
         };
         assert_eq!(self.engine.attrs().state, state, "the QP left {state:?}");
+        // Every PSN it sent was acknowledged, an atomic's by its atomic ACK
+        // too (or a requester stalls MAX_UNACKED_PSNS after its atomics).
+        assert_eq!(self.engine.unacknowledged(), 0, "PSNs left unacknowledged");
         let completions = self.host.completions.borrow();
         let sends: Vec<_> = completions
             .iter()

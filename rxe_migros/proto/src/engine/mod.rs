@@ -684,6 +684,13 @@ impl<S: Storage> Engine<S> {
         image::AtomicReplies::find(self.atomics.as_ref(), psn.get())
     }
 
+    /// PSNs sent that the partner has not acknowledged (the simulation
+    /// checks that a finished schedule leaves none).
+    #[cfg(test)]
+    pub(crate) fn unacknowledged(&self) -> i32 {
+        self.psn.diff(self.acked)
+    }
+
     pub fn config(&self) -> &Config {
         &self.cfg
     }
