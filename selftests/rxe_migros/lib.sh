@@ -21,13 +21,15 @@ must_fail() {
 	note "'$*' refused as expected: $(echo "$out" | head -n1)"
 }
 
-# Waits up to $1 seconds for "$2..." to succeed.
+# Waits up to $1 seconds for "$2..." to succeed. (Its counter is its own:
+# callers keep their variables, client_server its timeout t.)
 wait_for() {
-	t=$1; shift
-	while [ "$t" -gt 0 ]; do
+	local left=$1
+	shift
+	while [ "$left" -gt 0 ]; do
 		"$@" >/dev/null 2>&1 && return 0
 		sleep 1
-		t=$((t - 1))
+		left=$((left - 1))
 	done
 	"$@" >/dev/null 2>&1
 }
