@@ -76,13 +76,9 @@ impl Process {
         may_ptrace(&self.task)
     }
 
-    /// Its name as a [`ProcessId`].
-    pub fn id(&self) -> ProcessId {
-        // SAFETY: the task is held; the result is a counted `struct pid`,
-        // never null for a live task.
-        let p = unsafe { sys::get_task_pid(self.task.as_ptr(), sys::pid_type_PIDTYPE_TGID) };
-        // INVARIANT: counted for us, as `get_task_pid` returns it.
-        ProcessId(NonNull::new(p).expect("a held task has a pid"))
+    /// Its name as a [`ProcessId`]; ESRCH if it is exiting and has none.
+    pub fn id(&self) -> Result<ProcessId> {
+        ProcessId::of(&self.task)
     }
 
     /// Whether `file` is in the process's descriptor table. Only the
@@ -206,12 +202,18 @@ unsafe impl Sync for ProcessId {}
 
 impl ProcessId {
     /// The calling process.
-    pub fn current() -> ProcessId {
-        // SAFETY: the current task lives; the result is counted.
-        let p =
-            unsafe { sys::get_task_pid(kernel::current!().as_ptr(), sys::pid_type_PIDTYPE_TGID) };
-        // INVARIANT: counted for us.
-        ProcessId(NonNull::new(p).expect("the current task has a pid"))
+    pub fn current() -> Result<ProcessId> {
+        Self::of(kernel::current!())
+    }
+
+    /// The process `task` belongs to; ESRCH if it is exiting and no longer
+    /// has one.
+    fn of(task: &Task) -> Result<ProcessId> {
+        // SAFETY: the task is held by the caller; the result is a counted
+        // `struct pid`, or null once the task has left its thread group.
+        let p = unsafe { sys::get_task_pid(task.as_ptr(), sys::pid_type_PIDTYPE_TGID) };
+        // INVARIANT: counted for us, as `get_task_pid` returns it.
+        NonNull::new(p).map(ProcessId).ok_or(ESRCH)
     }
 
     /// The process's leading task, while the process lives.

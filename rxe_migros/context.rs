@@ -176,6 +176,8 @@ pub(crate) fn list(owner: &Owner<'_, Rxe>, object: Object) -> Result<Option<List
 impl Context {
     /// Lists a new user context opened on `file`.
     pub(crate) fn register(file: UverbsFile, dev: DeviceHandle) -> Result<Arc<Context>> {
+        // The core opens a context in the opening process.
+        let owner = ProcessId::current()?;
         let ctx = Arc::pin_init(
             pin_init!(Context {
                 file,
@@ -185,8 +187,7 @@ impl Context {
                 restore <- kernel::new_mutex!(None),
                 pin_later: Atomic::new(0),
                 adoption <- kernel::new_mutex!(Adoption::NotRestored),
-                // The core opens a context in the opening process.
-                owner <- kernel::new_mutex!(ProcessId::current()),
+                owner <- kernel::new_mutex!(owner),
             }),
             GFP_KERNEL,
         )?;

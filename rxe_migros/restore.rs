@@ -87,7 +87,7 @@ pub(crate) fn adopt(ctx: &Context, file: &LocalFile, pid: i32) -> Result<u32> {
         );
         return Err(EPERM);
     }
-    ctx.adopt(process.is_current(), process.id(), || {
+    ctx.adopt(process.is_current(), process.id()?, || {
         let mut pinned = 0;
         for (_, object) in ctx.objects()? {
             if let Object::Mr(mr) = object {
