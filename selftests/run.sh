@@ -14,14 +14,34 @@
 # modules are gone: any report fails that test. A final test fails if the
 # boot left one. On such a debug kernel every test's time limit is four
 # times its own.
+#
+# Tests with a "# vms: N" line run across N guests on one segment
+# (tools/vms-run.sh, make check-vms), and only there: in guest a, run.sh
+# runs them, the other guests serve it (rxe_migros/remote.py), and each
+# is brought to a clean slate and has its kernel log scanned after every
+# test as a's is. "run.sh --clean NAME" is that, for the other guests.
 cd "$(dirname "$0")" || exit 1
 shard=1/1
 if [ "${1:-}" = --shard ]; then
 	shard=$2
 	shift 2
 fi
+vms=${RXE_MIGROS_VMS:-}
+peers=
+if [ -n "$vms" ]; then
+	for k in $(seq 2 "$vms"); do peers="$peers 10.9.0.$k"; done
+	self=10.9.0.$(($(printf %d "'$RXE_MIGROS_VM") - 96))
+	if [ "$RXE_MIGROS_VM" != a ] && [ "${1:-}" != --clean ]; then
+		exec python3 rxe_migros/remote.py serve "$self"
+	fi
+	# Guest a serves too: a test moves things from b to a.
+	[ "${1:-}" = --clean ] || python3 rxe_migros/remote.py serve "$self" >/dev/null 2>&1 &
+fi
 pattern=${1:-}
-tests=$(ls rxe_migros/*.sh | grep -v '/lib.sh$' | grep -e "$pattern")
+tests=$(ls rxe_migros/*.sh | grep -v '/lib.sh$' | grep -e "$pattern" | while read -r t; do
+	# Cross-VM tests in a group of guests, the others alone.
+	if grep -q '^# vms: ' "$t"; then [ -n "$vms" ]; else [ -z "$vms" ]; fi && echo "$t"
+done)
 if [ "$shard" != 1/1 ]; then
 	tests=$(for t in $tests; do
 		c=$(sed -n 's/^# cost: //p' "$t")
@@ -33,7 +53,7 @@ if [ "$shard" != 1/1 ]; then
 		if (best == k) print $2
 	}' | sort)
 fi
-n=$(($(echo "$tests" | wc -l) + 1))
+n=$(($(echo "$tests" | grep -c .) + 1))
 
 bad_kernel_log='BUG:|WARNING:|Oops|KASAN|KFENCE|UBSAN|general protection fault|Call Trace:'
 kmemleak=/sys/kernel/debug/kmemleak
@@ -77,8 +97,27 @@ reset_state() {
 	sleep 0.2
 }
 
+# The other guests' clean slate and reports, after test $1, each report
+# line led by the guest's address.
+peer_reports() {
+	for p in $peers; do
+		python3 rxe_migros/remote.py run "$p" "sh ../run.sh --clean $1" 2>&1 | sed "s/^/$p: /"
+	done
+}
+
+if [ "${1:-}" = --clean ]; then
+	reset_state
+	reports=$(kernel_reports)
+	if [ -n "$reports" ]; then
+		mkdir -p ../out/selftests
+		cp /tmp/dmesg.last "../out/selftests/dmesg-$2-$RXE_MIGROS_VM.log"
+		echo "$reports"
+	fi
+	exit 0
+fi
+
 reset_state
-boot_reports=$(kernel_reports)
+boot_reports=$(kernel_reports; peer_reports boot)
 echo "KTAP version 1"
 echo "1..$n"
 i=0 pass=0 fail=0 skip=0
@@ -95,7 +134,7 @@ for t in $tests; do
 	[ -n "$out" ] && echo "$out" | sed -e 's/^# //' -e 's/^/# /'
 	secs=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.1f", b-a}')
 	reset_state
-	reports=$(kernel_reports)
+	reports=$(kernel_reports; peer_reports "$name")
 	# The whole kernel log of a test that left reports, beside the logs.
 	[ -n "$reports" ] && mkdir -p ../out/selftests && cp /tmp/dmesg.last "../out/selftests/dmesg-$name.log"
 	if [ -n "$reports" ] && [ $rc != 124 ]; then
@@ -121,6 +160,7 @@ else
 	echo "not ok $i dmesg_clean # the boot left kernel reports (above)"
 	fail=$((fail + 1))
 fi
+for p in $peers ${self:-}; do python3 rxe_migros/remote.py stop "$p" >/dev/null; done
 echo "# totals: pass:$pass fail:$fail skip:$skip"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

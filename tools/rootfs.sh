@@ -4,7 +4,7 @@
 # over 9p. Cached under $CACHE, keyed on the package list.
 . "$(dirname "$0")/common.sh"
 
-PKGS=iproute2,kmod,rdma-core,ibverbs-providers,ibverbs-utils,rdmacm-utils,perftest,criu,busybox-static,procps,python3,python3-pyverbs,ethtool,tcpdump,util-linux,iputils-ping
+PKGS=iproute2,kmod,rdma-core,ibverbs-providers,ibverbs-utils,rdmacm-utils,perftest,criu,busybox-static,procps,python3,python3-pyverbs,ethtool,tcpdump,util-linux,iputils-ping,podman,crun,conmon
 ROOTFS_KEY=$(key_of "$DEBIAN_SUITE" "$PKGS")
 R=$CACHE/rootfs-$ROOTFS_KEY
 lock_cache

@@ -1,8 +1,13 @@
 #!/bin/bash
 # Boot our kernel in QEMU and run a command in it, as root, in the checkout.
 #
-#   vm-run.sh [--timeout SECONDS] -- COMMAND...   run COMMAND, return its status
-#   vm-run.sh --interactive                        a shell on the console
+#   vm-run.sh [--timeout SECONDS] [GUEST...] -- COMMAND...   run COMMAND, return its status
+#   vm-run.sh --interactive                                  a shell on the console
+#
+# GUEST options, for the guests of tools/vms-run.sh: --env NAME=VALUE (set
+# in the guest's environment, repeatable), --net SWITCH:PORT:MAC (a
+# virtio-net NIC with address MAC on the l2switch.py at UDP port SWITCH
+# of the host's loopback, receiving on PORT).
 #
 # The guest's root is the cached Debian rootfs, shared read-only over 9p; the
 # checkout is shared read-write at /checkout (its working directory), with
@@ -12,9 +17,17 @@
 
 timeout=1200
 interactive=0
+envs=()
+nic=(-nic none)
 while [ $# -gt 0 ]; do
 	case $1 in
 	--timeout) timeout=$2; shift 2 ;;
+	--env) envs+=("$2"); shift 2 ;;
+	--net)
+		IFS=: read -r sw port mac <<<"$2"
+		nic=(-netdev "dgram,id=lan,local.type=inet,local.host=127.0.0.1,local.port=$port,remote.type=inet,remote.host=127.0.0.1,remote.port=$sw"
+			-device "virtio-net-pci,netdev=lan,mac=$mac")
+		shift 2 ;;
 	--interactive) interactive=1; shift ;;
 	--) shift; break ;;
 	*) break ;;
@@ -38,6 +51,9 @@ else
 	printf '%q ' "$@" >"$ctl/cmd"
 	echo >>"$ctl/cmd"
 fi
+for e in "${envs[@]}"; do
+	printf 'export %q\n' "$e"
+done >"$ctl/env"
 
 # RXE_MIGROS_MACHINE: QEMU's machine type (default pc); RXE_MIGROS_KERNEL_ARGS:
 # more kernel arguments (tools/check-debug.sh sets them).
@@ -57,7 +73,7 @@ qemu=(qemu-system-x86_64 -machine "${RXE_MIGROS_MACHINE:-pc}" "${accel[@]}" -m "
 	-device virtio-9p-pci,fsdev=checkout,mount_tag=checkout
 	-fsdev "local,id=vmctl,path=$ctl,security_model=none"
 	-device virtio-9p-pci,fsdev=vmctl,mount_tag=vmctl
-	-nic none)
+	"${nic[@]}")
 
 if [ $interactive = 1 ]; then
 	exec "${qemu[@]}"

@@ -13,16 +13,7 @@ host_b
 rounds=20 count=1000000 brief=1
 seed=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 note "random instants from seed $seed"
-integrity="python3 $(cd "$(dirname "$0")" && pwd)/integrity.py"
-ip netns exec nsA $integrity server rxe0 "$GA" 18600 $count >/tmp/isrv.out 2>&1 &
-srv=$!
-wait_for 30 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the checker's server opened no device"
-setsid nsenter --net=/run/netns/nsB $integrity client rxe1 "$GB" 10.0.0.1 18600 $count \
-	>/tmp/icli.out 2>&1 &
-cli=$!
-sent=$(counter rxe0 rcvd_pkts)
-wait_for 60 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt $((sent + 200)) ]" ||
-	fail "the checker did not begin: $(failure_lines /tmp/icli.out)"
+integrity_start nsA rxe0 "$GA" nsB rxe1 "$GB" 10.0.0.1 $count /tmp/icli.out
 
 here=rxe1
 i=0
@@ -48,11 +39,4 @@ done
 note "$rounds migrations; rxe0 heard $(counter rxe0 resume_rcvd) RESUMEs"
 # Ends the run: the client sends its end mark, and the server checks that
 # every message before it arrived.
-kill -USR1 $cli
-wait_for 120 sh -c "! kill -0 $cli 2>/dev/null" || fail "the checker's client did not finish"
-wait $srv || fail "the checker's server failed: $(failure_lines /tmp/isrv.out)"
-sent=$(sed -n 's/^verified \([0-9]*\) messages$/\1/p' /tmp/icli.out)
-[ -n "$sent" ] || fail "the checker's client failed: $(failure_lines /tmp/icli.out)"
-grep -q "^verified $sent messages$" /tmp/isrv.out ||
-	fail "the server's count differs: $(cat /tmp/isrv.out)"
-note "client and server verified $sent messages"
+integrity_end

@@ -5,6 +5,9 @@
 
 set -u
 
+# This directory (a test's, or what the sourcing script sets).
+SELFTESTS=${SELFTESTS:-$(cd "$(dirname "$0")" && pwd)}
+
 note() { echo "# $*"; }
 fail() { echo "# FAIL: $*"; exit 1; }
 
@@ -54,7 +57,7 @@ veth_pair() {
 l2_with_attacker() {
 	for ns in nsA nsB nsX nsL2; do ip netns add $ns || fail "cannot create $ns"; done
 	for ns in nsA nsB nsX; do must ip -n $ns link set lo up; done
-	ip netns exec nsL2 python3 "$(dirname "$0")/hub.py" nsA:veth0:10.0.0.1/24 \
+	ip netns exec nsL2 python3 "$SELFTESTS/hub.py" nsA:veth0:10.0.0.1/24 \
 		nsB:veth1:10.0.0.2/24 nsX:veth9:10.0.0.9/24 >/tmp/hub.out 2>&1 &
 	wait_for 20 grep -q ready /tmp/hub.out || fail "the hub did not start: $(cat /tmp/hub.out)"
 }
@@ -266,6 +269,13 @@ perf_run() {
 	note "$tool $* ($(elapsed) s): $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
 }
 
+# Whether process $1 runs: it exists and is not a zombie (a dumped child
+# of a shell that cannot reap it yet is one).
+running() {
+	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
 # The port counter NAME of device DEV.
 counter() { # DEV NAME
 	cat "/sys/class/infiniband/$1/ports/1/hw_counters/$2"
@@ -317,8 +327,8 @@ dumpable_transfer() {
 }
 
 # Where the CRIU plugin and the compatibility preload are (make plugin).
-CRIU_PLUGINS=$(cd "$(dirname "$0")/../.." && pwd)/out/criu
-CRIU_COMPAT=$(cd "$(dirname "$0")/../.." && pwd)/out/criu-compat/sockopt.so
+CRIU_PLUGINS=$(cd "$SELFTESTS/../.." && pwd)/out/criu
+CRIU_COMPAT=$(cd "$SELFTESTS/../.." && pwd)/out/criu-compat/sockopt.so
 
 # criu_dump PID DIR ARGS...: stock CRIU dumps the process tree of PID into
 # DIR (log /tmp/criu.log) with our plugin, from PID's network namespace,
@@ -375,14 +385,15 @@ criu_migrate_to() {
 
 # criu_restore_to DEV IP LABEL [DIR]: CRIU restores the images in DIR
 # (/tmp/img) on device DEV with RoCE address IP, in nsB's network
-# namespace (so its TCP connections stay; log /tmp/restore.log); CRIU's
+# namespace, or $APP_NS's if set (so its TCP connections stay; log
+# /tmp/restore.log); CRIU's
 # status. Without DIR, the restored process must hold its own uverbs file,
 # its MRs pinned and its QPs resumed. The plugin's lines become notes
 # (unless $brief is set); LABEL names the migration in them.
 criu_restore_to() {
 	dev=$1 ip=$2 label=$3 dir=${4:-/tmp/img}
 	RXE_MIGROS_DEVICE=$dev RXE_MIGROS_GID=$ip LD_PRELOAD=$CRIU_COMPAT \
-		nsenter --net=/run/netns/nsB criu restore -D "$dir" -d --libdir "$CRIU_PLUGINS" \
+		nsenter --net="/run/netns/${APP_NS:-nsB}" criu restore -D "$dir" -d --libdir "$CRIU_PLUGINS" \
 		--log-file /tmp/restore.log -v4 --tcp-established >/dev/null 2>&1
 	rc=$?
 	[ $# -lt 4 ] || return $rc
@@ -398,6 +409,38 @@ criu_restore_to() {
 	[ "$fds" = 1 ] || fail "$label: the restored process holds $fds uverbs and control files, not 1"
 }
 
+# integrity_start SRV_NS SRV_DEV SRV_GID CLI_NS CLI_DEV CLI_GID SRV_IP
+# COUNT CLI_OUT: our integrity checker (integrity.py, port 18600, COUNT
+# messages at most): its server in SRV_NS ($srv, output /tmp/isrv.out),
+# its client in CLI_NS's network and its own session ($cli, output
+# CLI_OUT). Returns once the server's device has received 200 packets.
+integrity_start() {
+	integrity="python3 $SELFTESTS/integrity.py" icli_out=$9
+	ip netns exec "$1" $integrity server "$2" "$3" 18600 "$8" >/tmp/isrv.out 2>&1 &
+	srv=$!
+	wait_for 30 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the checker's server opened no device"
+	setsid nsenter --net="/run/netns/$4" $integrity client "$5" "$6" "$7" 18600 "$8" \
+		</dev/null >"$icli_out" 2>&1 &
+	cli=$!
+	sent=$(counter "$2" rcvd_pkts)
+	wait_for 60 sh -c "[ \$(cat /sys/class/infiniband/$2/ports/1/hw_counters/rcvd_pkts) -gt $((sent + 200)) ]" ||
+		fail "the checker did not begin: $(failure_lines "$icli_out")"
+}
+
+# integrity_end: ends integrity_start's run (the client must be in this
+# guest): the client sends its end mark, and the server checks that every
+# message before it arrived; both must count the same.
+integrity_end() {
+	kill -USR1 $cli
+	wait_for 120 sh -c "! kill -0 $cli 2>/dev/null" || fail "the checker's client did not finish"
+	wait $srv || fail "the checker's server failed: $(failure_lines /tmp/isrv.out)"
+	sent=$(sed -n 's/^verified \([0-9]*\) messages$/\1/p' "$icli_out")
+	[ -n "$sent" ] || fail "the checker's client failed: $(failure_lines "$icli_out")"
+	grep -q "^verified $sent messages$" /tmp/isrv.out ||
+		fail "the server's count differs: $(cat /tmp/isrv.out)"
+	note "client and server verified $sent messages"
+}
+
 # The RDMA objects of device $1 (pd, cq, qp, mr, ctx counts), as `rdma
 # resource` shows them.
 rdma_objects() {
@@ -407,4 +450,102 @@ rdma_objects() {
 # The plugin's lines of the CRIU log, on one line.
 plugin_lines() {
 	grep 'rxe_migros:' /tmp/criu.log | sed 's/^([ 0-9.]*) *//' | tr '\n' ';'
+}
+
+# Cross-VM tests (a "# vms: N" line: selftests/run.sh in a group of
+# guests booted by tools/vms-run.sh). The guests are a, b, c..., each
+# with its address 10.9.0.K on its br0, a bridge with its port eth0 on
+# the segment that joins them; every guest serves the others
+# (remote.py). The test runs in guest a.
+
+# The segment address of guest $1.
+vm_addr() {
+	echo "10.9.0.$(($(printf %d "'$1") - 96))"
+}
+
+# on GUEST COMMAND: the sh command line COMMAND in guest GUEST, in the
+# selftests' directory, with these helpers; its output and status.
+on() {
+	g=$1
+	shift
+	if [ "$g" = "${RXE_MIGROS_VM:-a}" ]; then
+		(cd "$SELFTESTS" && SELFTESTS= sh -c ". ./lib.sh; $*")
+	else
+		python3 "$SELFTESTS/remote.py" run "$(vm_addr "$g")" ". ./lib.sh; $*"
+	fi
+}
+
+# vm_roce [PARAM...]: (in a guest) loads our driver with PARAMs and
+# makes the guest's own RoCE device, rxe0 on br0, with its address.
+vm_roce() {
+	load_ours "$@"
+	must rdma link add rxe0 type rxe netdev br0
+	addr=$(ip -4 -o addr show br0 | awk '{ print $4 }' | cut -d/ -f1)
+	wait_for 20 gid_index rxe0 "$addr" || fail "rxe0 has no GID for $addr: $(gids rxe0 | tr '\n' ' ')"
+}
+
+# vm_ns NS ADDR MAC: (in a guest) network namespace NS on the segment:
+# its eth0, with MAC and ADDR/24, is a veth whose other end (v-NS) is a
+# port of br0.
+vm_ns() {
+	must ip netns add "$1"
+	must ip link add "v-$1" type veth peer name eth0 netns "$1"
+	must ip -n "$1" link set eth0 address "$3"
+	must ip -n "$1" addr add "$2/24" dev eth0
+	must ip -n "$1" link set lo up
+	must ip -n "$1" link set eth0 up
+	must ip link set "v-$1" master br0 up
+}
+
+# The application's network namespace, nsC, a container's: what runs
+# in it moves between guests with its address and MAC.
+APP_IP=10.9.0.100 APP_MAC=02:00:00:00:00:64
+
+# vm_setup [PARAM...]: (in guest a) our driver with PARAMs and rxe0 in
+# guests a and b; the partner in nsP on guest a (10.9.0.10, rxeP on its
+# eth0, GID index GP); nsC, the container's network, on guest a (GA: the
+# index of rxe0's GID there); /tmp/app for the application's files. The
+# pids of what starts next are taken far above guest b's own: CRIU
+# restores a process with its pid (a container would have a pid namespace
+# of its own).
+vm_setup() {
+	vm_roce "$@"
+	out=$(on b vm_roce "$@") || fail "guest b: $out"
+	vm_ns nsP 10.9.0.10 02:00:00:00:00:0a
+	must ip netns exec nsP rdma link add rxeP type rxe netdev eth0
+	wait_for 20 gid_index rxeP 10.9.0.10 || fail "rxeP has no GID"
+	GP=$(gid_index rxeP 10.9.0.10) GA=$(gid_index rxe0 10.9.0.1)
+	vm_ns nsC $APP_IP $APP_MAC
+	mkdir -p /tmp/app
+	echo 30000 >/proc/sys/kernel/ns_last_pid
+}
+
+# vm_migrate FROM TO LABEL: CRIU moves the process tree of $cli, in nsC
+# on guest FROM (its own session), to guest TO, where it resumes on TO's
+# rxe0 from TO's address. The image crosses the segment: the memory
+# through CRIU's page server on TO, the rest of the images and the
+# application's files (/tmp/app, where its output goes) by remote.py
+# put. nsC moves too: FROM deletes it, TO makes it again with the same
+# address and MAC and announces it with a gratuitous ARP. The
+# restore's checks are criu_restore_to's; the log stays on TO.
+vm_migrate() {
+	from=$1 to=$2 label=$3 dst=$(vm_addr "$2")
+	out=$(on "$to" "rm -rf /tmp/img /tmp/app && mkdir -p /tmp/img && criu page-server -D /tmp/img --address $dst --port 27000 -d -o /tmp/page-server.log -v4 </dev/null >/dev/null 2>&1") ||
+		fail "$label: no page server on $to: $out"
+	out=$(on "$from" "rm -rf /tmp/img /tmp/criu.log
+		criu_dump $cli /tmp/img --page-server --address $dst --port 27000 || { mkdir -p ../../out/selftests; cp /tmp/criu.log ../../out/selftests/criu-dump-failed.log; fail \"criu dump failed (its log: out/selftests/criu-dump-failed.log): \$(criu_why)\"; }
+		[ -n '${brief:-}' ] || note \"dump: \$(plugin_lines)\"
+		running $cli && fail 'the dumped process still runs'
+		must python3 remote.py put $dst /tmp/img /tmp/img
+		note \"image: \$out\"
+		must python3 remote.py put $dst /tmp/app /tmp/app
+		rm -rf /tmp/img /tmp/app
+		ip netns del nsC") || fail "$label: on $from: $out"
+	[ -n "${brief:-}" ] && out=$(echo "$out" | grep image:)
+	[ -z "$out" ] || echo "$out" | sed "s/^# /# $label: /"
+	out=$(on "$to" "vm_ns nsC $APP_IP $APP_MAC
+		must ip netns exec nsC busybox arping -U -c 1 -I eth0 $APP_IP
+		cli=$cli brief=${brief:-} APP_NS=nsC criu_restore_to rxe0 $dst '$label'") ||
+		fail "$label: on $to: $out"
+	[ -z "$out" ] || echo "$out"
 }

@@ -1,0 +1,82 @@
+#!/bin/sh
+# Between two guests: ibv_ud_pingpong's client moves from guest a to guest
+# b with stock CRIU (UD: the partner's device learns the client's new
+# address from its announcement), and completes. Then a migration of
+# ib_write_bw's client whose destination, guest b, is powered off in the
+# middle of the transfer: the dump fails, the plugin resumes the QP in
+# place, and the transfer completes on guest a. The partner runs in nsP
+# on guest a (vms_integrity.sh says why).
+# vms: 2
+# timeout: 900
+# cost: 420
+. "$(dirname "$0")/lib.sh"
+vm_setup pause_timeout_s=600
+
+# UD.
+# Long enough to outlast a migration between guests (half a minute here).
+args="-n 15000 -s 512 -c"
+ip netns exec nsP ibv_ud_pingpong -d rxeP -g "$GP" $args >/tmp/srv.out 2>&1 &
+srv=$!
+wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the UD server opened no device"
+setsid nsenter --net=/run/netns/nsC ibv_ud_pingpong -d rxe0 -g "$GA" $args 10.9.0.10 </dev/null >/tmp/app/cli.out 2>&1 &
+cli=$!
+sent=$(counter rxeP rcvd_pkts)
+wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxeP/ports/1/hw_counters/rcvd_pkts) -gt $((sent + 300)) ]" ||
+	fail "ibv_ud_pingpong did not begin: $(failure_lines /tmp/app/cli.out)"
+heard=$(counter rxeP resume_rcvd)
+vm_migrate a b "ibv_ud_pingpong"
+wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxeP/ports/1/hw_counters/resume_rcvd) -gt $heard ]" ||
+	fail "rxeP heard no announcement from the client's new address"
+wait $srv || fail "the UD server failed: $(failure_lines /tmp/srv.out)"
+out=$(on b "wait_for 60 sh -c '! kill -0 $cli' && cat /tmp/app/cli.out") ||
+	fail "the restored UD client did not finish on b"
+echo "$out" | grep -q "iters in" || fail "the restored UD client failed: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+note "ibv_ud_pingpong $args, moved to b: $(echo "$out" | grep 'iters in')"
+note "rxeP: $(counter rxeP resume_rcvd) RESUMEs and announcements received"
+on b "ip netns del nsC"
+vm_ns nsC $APP_IP $APP_MAC
+mkdir -p /tmp/app
+
+# The destination powered off mid-migration.
+args="-s 16384 -D 90 -F"
+ip netns exec nsP ib_write_bw -d rxeP -x "$GP" $args >/tmp/srv.out 2>&1 &
+srv=$!
+wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
+setsid nsenter --net=/run/netns/nsC ib_write_bw -d rxe0 -x "$GA" $args 10.9.0.10 </dev/null >/tmp/app/cli.out 2>&1 &
+cli=$!
+DA=rxeP
+transfer_under_way
+# The dump's way to guest b (from nsC, where CRIU runs) is slowed to
+# 100 kbit/s, so that its pages are still on their way when b goes: TCP
+# then has data in flight, whose retransmissions meet guest b's new
+# kernel, which resets the connection. (Gone while CRIU waits for an
+# answer with nothing in flight, b would leave the dump waiting forever:
+# the test fails if it does not end within 240 s.)
+out=$(on b "rm -rf /tmp/img && mkdir -p /tmp/img &&
+	criu page-server -D /tmp/img --address 10.9.0.2 --port 27000 -d -o /tmp/page-server.log </dev/null >/dev/null 2>&1") ||
+	fail "no page server on b: $out"
+must ip netns exec nsC tc qdisc add dev eth0 root netem rate 100kbit
+rm -rf /tmp/img /tmp/criu.log
+started=$(cut -d' ' -f1 /proc/uptime)
+criu_dump $cli /tmp/img --page-server --address 10.9.0.2 --port 27000 &
+dump=$!
+wait_for 60 grep -q 'rxe_migros: .*QPs stopped' /tmp/criu.log || fail "the plugin stopped no QP: $(criu_why)"
+wait_for 60 on b "[ \$(cat /tmp/img/pages-*.img 2>/dev/null | wc -c) -gt 0 ]" ||
+	fail "no pages reached guest b: $(criu_why)"
+running $dump || fail "criu dump ended before guest b went: $(criu_why)"
+note "guest b holds $(on b 'cat /tmp/img/pages-*.img | wc -c') bytes of pages; it goes now"
+# Its agent never answers: the guest is gone (vms-run.sh boots it again).
+python3 "$(dirname "$0")/remote.py" run 10.9.0.2 "busybox poweroff -f" >/dev/null 2>&1 &
+left=240
+while running $dump && [ $left -gt 0 ]; do sleep 1; left=$((left - 1)); done
+running $dump && fail "criu dump still waits 240 s after guest b went"
+wait $dump && fail "criu dump succeeded with its page server's guest powered off"
+must ip netns exec nsC tc qdisc del dev eth0 root
+note "criu dump failed, as it must, $(awk -v a="$started" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f", b - a }') s after it began: $(grep -m1 'Error' /tmp/criu.log)"
+grep -q 'rxe_migros: .*1 QPs resumed in place' /tmp/criu.log ||
+	fail "the plugin resumed no QP: $(plugin_lines)"
+note "$(plugin_lines)"
+wait_pair $cli $srv "the transfer across the dump that failed" /tmp/app/cli.out
+note "ib_write_bw $args, resumed on a: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/srv.out)"
+# Guest b is back, for the clean slate after this test.
+on b true >/dev/null || fail "guest b did not come back"
