@@ -2,10 +2,13 @@
 #
 # rxe_migros: everything starts here.
 #
-#   make demo               set everything up (cached), boot the VM, migrate a
-#                           running RDMA application with CRIU (tools/demo.sh)
+#   make demo               set everything up (cached), boot two VMs, migrate a
+#                           running RDMA application in a container from one to
+#                           the other with CRIU (tools/demo.sh), plot it
 #   make check              every test: host unit tests, a fuzz smoke run, the
 #                           uapi layout check, then the VM selftests
+#   make check-vms          only the cross-VM selftests, in guests on one
+#                           segment (tools/vms-run.sh); make check runs them too
 #   make check-debug        the VM selftests again on a debug kernel (KASAN,
 #                           kmemleak, ...): tools/check-debug.sh
 #   make bench              ours against the C rxe in one boot (docs/bench.md)
@@ -22,7 +25,7 @@
 SHELL := /bin/bash
 TOOLS := $(CURDIR)/tools
 
-.PHONY: all toolchain kernel rootfs module plugin host-test fuzz fuzz-smoke abi-check selftests check check-debug demo bench vm-run vm-shell clean
+.PHONY: all toolchain kernel rootfs module plugin host-test fuzz fuzz-smoke abi-check selftests check check-vms check-debug demo bench vm-run vm-shell clean
 
 all: module
 
@@ -58,11 +61,15 @@ selftests: module plugin rootfs
 
 check: host-test fuzz-smoke abi-check selftests
 
+check-vms: module plugin rootfs
+	@$(TOOLS)/vms-run.sh --vms 2 --timeout $${TIMEOUT:-2400} -- selftests/run.sh $(T)
+
 check-debug: toolchain
 	@$(TOOLS)/check-debug.sh
 
 demo: module plugin rootfs
-	@$(TOOLS)/vm-run.sh --timeout 900 -- sh tools/demo.sh
+	@$(TOOLS)/vms-run.sh --vms 2 --timeout 900 -- sh tools/demo.sh
+	@$(TOOLS)/demo-plot.sh
 
 bench: module rootfs
 	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1800} -- bench/run.sh

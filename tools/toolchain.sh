@@ -10,6 +10,8 @@ need_host_tools() {
 	command -v debootstrap >/dev/null || missing+=(debootstrap)
 	command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
 	command -v sha256sum >/dev/null || missing+=(coreutils)
+	# make demo plots the migration on the host.
+	command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing on the host: ${missing[*]}"
 		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
