@@ -30,12 +30,11 @@ vms=${RXE_MIGROS_VMS:-}
 peers=
 if [ -n "$vms" ]; then
 	for k in $(seq 2 "$vms"); do peers="$peers 10.9.0.$k"; done
-	self=10.9.0.$(($(printf %d "'$RXE_MIGROS_VM") - 96))
-	if [ "$RXE_MIGROS_VM" != a ] && [ "${1:-}" != --clean ]; then
-		exec python3 rxe_migros/remote.py serve "$self"
+	if [ "${1:-}" != --clean ]; then
+		[ "$RXE_MIGROS_VM" = a ] || exec python3 rxe_migros/remote.py serve "$RXE_MIGROS_ADDR"
+		# Guest a serves too: a test moves things from b to a.
+		python3 rxe_migros/remote.py serve "$RXE_MIGROS_ADDR" >/dev/null 2>&1 &
 	fi
-	# Guest a serves too: a test moves things from b to a.
-	[ "${1:-}" = --clean ] || python3 rxe_migros/remote.py serve "$self" >/dev/null 2>&1 &
 fi
 pattern=${1:-}
 tests=$(ls rxe_migros/*.sh | grep -v '/lib.sh$' | grep -e "$pattern" | while read -r t; do
@@ -97,6 +96,18 @@ reset_state() {
 	sleep 0.2
 }
 
+# clean_slate NAME: the clean slate after test NAME, printing what the
+# kernel reported; the whole kernel log of a test that left reports is
+# kept beside the logs (named for the guest too, in a group).
+clean_slate() {
+	reset_state
+	reports=$(kernel_reports)
+	[ -n "$reports" ] || return 0
+	mkdir -p ../out/selftests
+	cp /tmp/dmesg.last "../out/selftests/dmesg-$1${RXE_MIGROS_VM:+-$RXE_MIGROS_VM}.log"
+	echo "$reports"
+}
+
 # The other guests' clean slate and reports, after test $1, each report
 # line led by the guest's address.
 peer_reports() {
@@ -106,13 +117,7 @@ peer_reports() {
 }
 
 if [ "${1:-}" = --clean ]; then
-	reset_state
-	reports=$(kernel_reports)
-	if [ -n "$reports" ]; then
-		mkdir -p ../out/selftests
-		cp /tmp/dmesg.last "../out/selftests/dmesg-$2-$RXE_MIGROS_VM.log"
-		echo "$reports"
-	fi
+	clean_slate "$2"
 	exit 0
 fi
 
@@ -133,10 +138,7 @@ for t in $tests; do
 	rc=$?
 	[ -n "$out" ] && echo "$out" | sed -e 's/^# //' -e 's/^/# /'
 	secs=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.1f", b-a}')
-	reset_state
-	reports=$(kernel_reports; peer_reports "$name")
-	# The whole kernel log of a test that left reports, beside the logs.
-	[ -n "$reports" ] && mkdir -p ../out/selftests && cp /tmp/dmesg.last "../out/selftests/dmesg-$name.log"
+	reports=$(clean_slate "$name"; peer_reports "$name")
 	if [ -n "$reports" ] && [ $rc != 124 ]; then
 		echo "$reports" | sed 's/^/# /'
 		rc=kernel
@@ -160,7 +162,7 @@ else
 	echo "not ok $i dmesg_clean # the boot left kernel reports (above)"
 	fail=$((fail + 1))
 fi
-for p in $peers ${self:-}; do python3 rxe_migros/remote.py stop "$p" >/dev/null; done
+for p in $peers ${RXE_MIGROS_ADDR:-}; do python3 rxe_migros/remote.py stop "$p" >/dev/null; done
 echo "# totals: pass:$pass fail:$fail skip:$skip"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

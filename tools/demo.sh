@@ -31,7 +31,7 @@ set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 sel=$here/selftests/rxe_migros
 if [ "${RXE_MIGROS_VM:-}" != a ]; then
-	exec python3 "$sel/remote.py" serve "10.9.0.$(($(printf %d "'$RXE_MIGROS_VM") - 96))"
+	exec python3 "$sel/remote.py" serve "$RXE_MIGROS_ADDR"
 fi
 cd "$sel" || exit 1
 SELFTESTS=$sel
@@ -41,13 +41,11 @@ now() { date +%s.%N; }
 D=/tmp/demo O=$here/out/demo
 rm -rf $D $O && mkdir -p $D/img $O
 mark() { echo "$1 a $(now)" >>$D/marks; }
-# remote COMMAND: COMMAND in guest b (lib.sh's helpers at hand).
-remote() { on b "$*"; }
 
-step "booted $(uname -r) in two guests; guest b is $(remote 'uname -n')"
+step "booted $(uname -r) in two guests; guest b is $(on b 'uname -n')"
 vm_setup
 echo "guest a:"; rdma link show | sed 's/^/  /'
-echo "guest b:"; remote 'rdma link show' | sed 's/^/  /'
+echo "guest b:"; on b 'rdma link show' | sed 's/^/  /'
 echo 10.9.0.1 >$D/old
 echo 10.9.0.2 >$D/new
 
@@ -80,7 +78,7 @@ wait_for 60 sh -c "[ \$(cat /sys/class/infiniband/rxeP/ports/1/hw_counters/rcvd_
 sleep 2
 
 step "guest b: CRIU's page server, and the clocks compared"
-out=$(remote "rm -rf /tmp/demo && mkdir -p /tmp/demo/img && criu page-server -D /tmp/demo/img \
+out=$(on b "rm -rf /tmp/demo && mkdir -p /tmp/demo/img && criu page-server -D /tmp/demo/img \
 	--address 10.9.0.2 --port 27000 -d -o /tmp/demo/page-server.log </dev/null >/dev/null 2>&1") ||
 	fail "no page server on b: $out"
 python3 remote.py clock 10.9.0.2 >$D/clock || fail "cannot compare the clocks"
@@ -105,15 +103,15 @@ python3 remote.py put 10.9.0.2 $D/img /tmp/demo/img >$D/put.out || fail "the ima
 python3 remote.py put 10.9.0.2 /tmp/app /tmp/app >>$D/put.out || fail "/tmp/app did not reach b: $(cat $D/put.out)"
 mark sent
 echo "  image files: $(head -n1 $D/put.out); the container's: $(sed -n 2p $D/put.out)"
-echo "  guest b holds $(remote 'du -sb /tmp/demo/img | cut -f1') bytes of image (pages from its page server)"
+echo "  guest b holds $(on b 'du -sb /tmp/demo/img | cut -f1') bytes of image (pages from its page server)"
 
 step "nsC moves to guest b: same address and MAC, announced by a gratuitous ARP"
 ip netns del nsC
-out=$(remote "vm_ns nsC $APP_IP $APP_MAC && ip netns exec nsC busybox arping -U -c 1 -I eth0 $APP_IP") ||
+out=$(on b "vm_ns nsC $APP_IP $APP_MAC && ip netns exec nsC busybox arping -U -c 1 -I eth0 $APP_IP") ||
 	fail "nsC on b: $out"
 
 step "criu restore on guest b (rxe0, 10.9.0.2)"
-out=$(remote "python3 /checkout/tools/demo-mark.py /tmp/demo/restore.log 'QPs resumed' /tmp/demo/t_resumed &
+out=$(on b "python3 /checkout/tools/demo-mark.py /tmp/demo/restore.log 'QPs resumed' /tmp/demo/t_resumed &
 	echo restore b \$(date +%s.%N) >/tmp/demo/marks
 	RXE_MIGROS_DEVICE=rxe0 RXE_MIGROS_GID=10.9.0.2 LD_PRELOAD=$CRIU_COMPAT \
 		nsenter --net=/run/netns/nsC criu restore -D /tmp/demo/img -d --libdir $CRIU_PLUGINS \
@@ -125,11 +123,11 @@ out=$(remote "python3 /checkout/tools/demo-mark.py /tmp/demo/restore.log 'QPs re
 	grep 'rxe_migros:' /tmp/demo/restore.log | sed 's/^([ 0-9.]*) *[0-9]*:* */  /'") ||
 	fail "on b: $out"
 echo "$out"
-remote 'cat /tmp/demo/marks' >>$D/marks
+on b 'cat /tmp/demo/marks' >>$D/marks
 
 step "the container runs on guest b; waiting for it to finish"
-pid=$(remote 'cat /tmp/demo/pid')
-out=$(remote "wait_for 600 sh -c '! kill -0 $pid 2>/dev/null' && cat /tmp/app/cli.out") ||
+pid=$(on b 'cat /tmp/demo/pid')
+out=$(on b "wait_for 600 sh -c '! kill -0 $pid 2>/dev/null' && cat /tmp/app/cli.out") ||
 	fail "the restored container did not finish: $out"
 wait $srv || fail "the server failed: $(failure_lines $D/srv.out)"
 echo "$out" | grep -qi 'error\|failed' && fail "the client failed: $(echo "$out" | tail -n 3)"
@@ -137,7 +135,7 @@ tail -n 3 $D/srv.out
 sleep 1
 kill -INT $dump_pid
 wait $dump_pid 2>/dev/null
-echo "  rxe0 on guest b sent $(remote 'counter rxe0 resume_sent') RESUME; rxeP received $(counter rxeP resume_rcvd)"
+echo "  rxe0 on guest b sent $(on b 'counter rxe0 resume_sent') RESUME; rxeP received $(counter rxeP resume_rcvd)"
 
 step "the migration, seen from the partner"
 python3 "$here/tools/demo-report.py" $D $O | tee $O/timeline.txt || fail "no report"

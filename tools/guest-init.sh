@@ -27,18 +27,18 @@ mkdir -p "/lib/modules/$kver/extra"
 cp /checkout/rxe_migros.ko "/lib/modules/$kver/extra/"
 depmod -a
 # A guest of tools/vms-run.sh learns its name (RXE_MIGROS_VM), how many
-# guests there are (RXE_MIGROS_VMS) and its address on their segment.
+# guests there are (RXE_MIGROS_VMS) and its address on their segment
+# (RXE_MIGROS_ADDR).
 . /mnt/vmctl/env
 hostname "rxe-vm${RXE_MIGROS_VM:+-$RXE_MIGROS_VM}"
 ip link set lo up
 # eth0 (vms-run.sh's segment) is a port of bridge br0, where namespaces
-# join the segment too; br0 holds the guest's address, 10.9.0.K for its
-# K-th name (a is 1).
-if [ -n "${RXE_MIGROS_VM:-}" ] && [ -e /sys/class/net/eth0 ]; then
+# join the segment too; br0 holds the guest's address.
+if [ -n "${RXE_MIGROS_ADDR:-}" ] && [ -e /sys/class/net/eth0 ]; then
 	ip link add br0 type bridge
 	ip link set eth0 master br0
 	ip link set eth0 up
-	ip addr add "10.9.0.$(($(printf %d "'$RXE_MIGROS_VM") - 96))/24" dev br0
+	ip addr add "$RXE_MIGROS_ADDR/24" dev br0
 	ip link set br0 up
 fi
 ulimit -l unlimited

@@ -7,8 +7,10 @@
 # as tools/vm-run.sh boots one, with their own writable state (tmpfs) and
 # one more NIC, eth0, with MAC 52:54:00:00:01:0K (K = 1, 2, ...). The NICs
 # are joined by tools/l2switch.py on the host's loopback. Every guest runs
-# COMMAND in the checkout, with RXE_MIGROS_VM set to its name and
-# RXE_MIGROS_VMS to N: the command tells its role from them (in
+# COMMAND in the checkout, with RXE_MIGROS_VM set to its name,
+# RXE_MIGROS_VMS to N and RXE_MIGROS_ADDR to its address on the segment,
+# 10.9.0.K (guest-init.sh gives it to br0): the command tells its role
+# from them (in
 # selftests/run.sh, guest a runs the tests and the others serve it).
 #
 # Guest a's console streams here; every guest's goes to out/vms/NAME.log.
@@ -61,7 +63,7 @@ guest() {
 	local k=$1 name=${names[$1]}
 	shift
 	"$TOP/tools/vm-run.sh" --timeout "$timeout" \
-		--env "RXE_MIGROS_VM=$name" --env "RXE_MIGROS_VMS=$n" \
+		--env "RXE_MIGROS_VM=$name" --env "RXE_MIGROS_VMS=$n" --env "RXE_MIGROS_ADDR=10.9.0.$((k + 1))" \
 		--net "$sw:${ports[$k]}:52:54:00:00:01:0$((k + 1))" -- "$@"
 }
 
