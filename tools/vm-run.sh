@@ -59,12 +59,14 @@ done >"$ctl/env"
 # more kernel arguments (tools/check-debug.sh sets them).
 # TCG: KVM opens on these machines but does not run guests (docs/building.md).
 # One vCPU: TCG with two has oopsed at boot while patching live code.
+# oops=panic: a guest whose kernel oopsed powers off at once, the oops on
+# its console, instead of hanging its command until the timeout.
 accel=(-accel tcg -cpu max)
 [ "${RXE_MIGROS_KVM:-0}" = 1 ] && accel=(-accel kvm -cpu host)
 
 qemu=(qemu-system-x86_64 -machine "${RXE_MIGROS_MACHINE:-pc}" "${accel[@]}" -m "${VM_MEM:-2048}" -smp 1 -nographic -no-reboot
 	-kernel "$K/arch/x86/boot/bzImage"
-	-append "console=ttyS0 loglevel=1 panic=-1 ${RXE_MIGROS_KERNEL_ARGS:-} root=rootfs rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=/sbin/rxe_migros-init"
+	-append "console=ttyS0 loglevel=1 oops=panic panic=-1 ${RXE_MIGROS_KERNEL_ARGS:-} root=rootfs rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=262144 ro init=/sbin/rxe_migros-init"
 	-fsdev "local,id=rootfs,path=$R,security_model=passthrough,readonly=on"
 	-device virtio-9p-pci,fsdev=rootfs,mount_tag=rootfs
 	-fsdev "local,id=kmods,path=$K/modroot/lib/modules,security_model=none,readonly=on"
