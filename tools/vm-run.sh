@@ -39,9 +39,12 @@ K=$CHROOT$KOUT
 [ -f "$K/.done" ] || die "no kernel: run 'make kernel' first"
 R=$("$TOP/tools/rootfs.sh")
 [ -f "$TOP/rxe_migros.ko" ] || die "no rxe_migros.ko: run 'make module' first"
-# The guest's PID 1 lives in the rootfs; refresh it when it changed.
-cmp -s "$TOP/tools/guest-init.sh" "$R/sbin/rxe_migros-init" ||
-	install -m 0755 "$TOP/tools/guest-init.sh" "$R/sbin/rxe_migros-init"
+# The guest's PID 1 lives in the rootfs; refresh it when it changed, by a
+# rename: several guests of tools/vms-run.sh start at once.
+if ! cmp -s "$TOP/tools/guest-init.sh" "$R/sbin/rxe_migros-init"; then
+	install -m 0755 "$TOP/tools/guest-init.sh" "$R/sbin/.rxe_migros-init.$$"
+	mv -f "$R/sbin/.rxe_migros-init.$$" "$R/sbin/rxe_migros-init"
+fi
 
 ctl=$(mktemp -d /tmp/rxe_migros-vm.XXXXXX)
 trap 'rm -rf "$ctl"' EXIT
