@@ -549,3 +549,64 @@ vm_migrate() {
 		fail "$label: on $to: $out"
 	[ -z "$out" ] || echo "$out"
 }
+
+# Podman in a guest (podman_setup), as a user sets it up for our plugin
+# (docs/criu.md, "Podman"), in $PODMAN_DIR; pod runs podman with it.
+PODMAN_DIR=/run/rxe_migros-podman
+pod() {
+	CONTAINERS_CONF=$PODMAN_DIR/containers.conf CONTAINERS_STORAGE_CONF=$PODMAN_DIR/storage.conf \
+		PATH=$PODMAN_DIR/bin:$PATH podman "$@"
+}
+
+# podman_setup GID [IMAGE]: (in a guest) podman whose CRIU loads our plugin from
+# CRIU's own plugin directory, with the compatibility preload and the
+# nftables network lock (a wrapper first on PATH: podman hands the runtime
+# no other environment), and restores onto rxe0 with RoCE address GID
+# (conmon's environment, which the runtime and so CRIU inherit on a
+# restore). Storage is vfs: overlayfs needs xattrs, which our guest's
+# tmpfs lacks. The image localhost/rdma-tools holds ib_write_bw, librxe
+# and the libraries they need, nothing else; it is built here, or loaded
+# from IMAGE (`podman save` of another guest's: a restore needs the very
+# image, and every import makes a new one).
+podman_setup() {
+	d=$PODMAN_DIR
+	[ -f "$CRIU_PLUGINS/rxe_migros.so" ] || fail "no plugin in $CRIU_PLUGINS (make plugin)"
+	mkdir -p $d/bin
+	mountpoint -q /usr/lib/criu || must mount --bind "$CRIU_PLUGINS" /usr/lib/criu
+	printf '#!/bin/sh\nexport LD_PRELOAD=%s CRIU_CONFIG_FILE=%s\nexec /usr/sbin/criu "$@"\n' \
+		"$CRIU_COMPAT" $d/criu.conf >$d/bin/criu
+	chmod +x $d/bin/criu
+	echo 'network-lock nftables' >$d/criu.conf
+	printf '[storage]\ndriver = "vfs"\nrunroot = "/run/containers/storage"\ngraphroot = "/var/lib/containers/storage"\n' \
+		>$d/storage.conf
+	cat >$d/containers.conf <<-END
+	[engine]
+	cgroup_manager = "cgroupfs"
+	events_logger = "file"
+	conmon_env_vars = ["PATH=$d/bin:/usr/sbin:/usr/bin:/sbin:/bin", "RXE_MIGROS_DEVICE=rxe0", "RXE_MIGROS_GID=$1"]
+	END
+	if [ -n "${2:-}" ]; then
+		out=$(pod load -i "$2" 2>&1) || fail "podman load: $out"
+		return
+	fi
+	r=$d/image
+	rm -rf $r && mkdir -p $r/etc/libibverbs.d $r/tmp $r/dev $r/proc $r/sys
+	for f in $(for b in /usr/bin/ib_write_bw /usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so; do
+		echo $b; ldd $b | grep -o '/[^ ]*'; done | sort -u); do
+		mkdir -p $r$(dirname $f) && cp -L $f $r$f || fail "cannot copy $f into the image"
+	done
+	cp /etc/libibverbs.d/rxe.driver $r/etc/libibverbs.d/
+	tar -C $r -cf $d/image.tar . || fail "cannot pack the image"
+	out=$(pod import $d/image.tar localhost/rdma-tools 2>&1) || fail "podman import: $out"
+}
+
+# pod_why NAME: why podman's CRIU failed, from its log NAME (dump.log,
+# restore.log) of the one container, which is kept as
+# out/selftests/podman-NAME.
+pod_why() {
+	log=$(find /var/lib/containers -name "$1" | head -n 1)
+	[ -n "$log" ] || { echo "(CRIU left no $1)"; return; }
+	o=$(cd "$SELFTESTS/../.." && pwd)/out/selftests
+	mkdir -p "$o" && cp "$log" "$o/podman-$1"
+	echo "$(criu_why "$log") (the log: out/selftests/podman-$1)"
+}
