@@ -12,6 +12,8 @@
 #   make check-debug        the VM selftests again on a debug kernel (KASAN,
 #                           kmemleak, ...): tools/check-debug.sh
 #   make bench              ours against the C rxe in one boot (docs/bench.md)
+#   make bench-downtime     make demo's migration RUNS times (3): its downtime,
+#                           median and spread (bench/downtime.sh)
 #   make fuzz FUZZ_S=600    fuzz the core's parsers and engines, FUZZ_S s each
 #   make vm-run CMD='...'   run CMD as root in a VM on our kernel, in the checkout
 #   make vm-shell           an interactive VM
@@ -25,7 +27,7 @@
 SHELL := /bin/bash
 TOOLS := $(CURDIR)/tools
 
-.PHONY: all toolchain kernel rootfs module plugin host-test fuzz fuzz-smoke abi-check selftests check check-vms check-debug demo bench vm-run vm-shell clean
+.PHONY: all toolchain kernel rootfs module plugin host-test fuzz fuzz-smoke abi-check selftests check check-vms check-debug demo bench bench-downtime vm-run vm-shell clean
 
 all: module
 
@@ -73,6 +75,9 @@ demo: module plugin rootfs
 
 bench: module rootfs
 	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1800} -- bench/run.sh
+
+bench-downtime: module plugin rootfs
+	@$(CURDIR)/bench/downtime.sh $${RUNS:-3}
 
 vm-run: module plugin rootfs
 	@$(TOOLS)/vm-run.sh --timeout $${TIMEOUT:-1200} -- $(CMD)
