@@ -129,7 +129,7 @@ step "the container runs on guest b; waiting for it to finish"
 pid=$(on b 'cat /tmp/demo/pid')
 out=$(on b "wait_for 600 sh -c '! kill -0 $pid 2>/dev/null' && cat /tmp/app/cli.out") ||
 	fail "the restored container did not finish: $out"
-wait $srv || fail "the server failed: $(failure_lines $D/srv.out)"
+wait $srv || fail "the server failed: $(failure_lines $D/srv.out); the client's last lines: $(echo "$out" | tail -n 4 | tr '\n' ' ')"
 echo "$out" | grep -qi 'error\|failed' && fail "the client failed: $(echo "$out" | tail -n 3)"
 tail -n 3 $D/srv.out
 sleep 1
