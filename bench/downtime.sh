@@ -31,18 +31,15 @@ for k in $(seq 1 "$runs"); do
 done
 ls "$out"/run-*.txt >/dev/null 2>&1 || { echo "downtime: every run failed" >&2; exit 1; }
 
-python3 - "$out" "$runs" $cols <<'EOF'
-import statistics, sys
-out, runs, cols = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-rows, ks = [], []
-for k in range(1, runs + 1):
-    try:
-        f = open("%s/run-%d.txt" % (out, k))
-    except FileNotFoundError:
-        continue
-    vals = dict(line.split()[:2] for line in f)
+python3 - "$out" $cols <<'EOF'
+import glob, re, statistics, sys
+out, cols = sys.argv[1], sys.argv[2:]
+runs = sorted((int(re.search(r"(\d+)\.txt$", f).group(1)), f) for f in glob.glob(out + "/run-*.txt"))
+ks = [k for k, _ in runs]
+rows = []
+for _, f in runs:
+    vals = dict(line.split()[:2] for line in open(f))
     rows.append([float(vals[c]) for c in cols])
-    ks.append(k)
 head = ["run"] + [("RDMA-specific" if c == "rdma" else c) for c in cols]
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))

@@ -107,7 +107,7 @@ echo "  guest b holds $(on b 'du -sb /tmp/demo/img | cut -f1') bytes of image (p
 
 step "nsC moves to guest b: same address and MAC, announced by a gratuitous ARP"
 ip netns del nsC
-out=$(on b "vm_ns nsC $APP_IP $APP_MAC && ip netns exec nsC busybox arping -U -c 1 -I eth0 $APP_IP") ||
+out=$(on b app_ns_here) ||
 	fail "nsC on b: $out"
 
 step "criu restore on guest b (rxe0, 10.9.0.2)"

@@ -78,8 +78,9 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	static ssize_t (*real)(int, const struct msghdr *, int);
 	const struct iovec *iov = msg ? msg->msg_iov : NULL;
 	unsigned char buf[256];
-	struct nlmsghdr *h = (struct nlmsghdr *)buf;
-	struct inet_diag_req_v2 *r = NLMSG_DATA(h);
+	const struct nlmsghdr *h;
+	const struct inet_diag_req_v2 *r;
+	struct inet_diag_req_v2 *w;
 	struct iovec one;
 	struct msghdr copy;
 
@@ -88,13 +89,16 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	if (!iov || msg->msg_iovlen != 1 || iov->iov_len < NLMSG_LENGTH(sizeof(*r)) ||
 	    iov->iov_len > sizeof(buf))
 		return real(fd, msg, flags);
-	memcpy(buf, iov->iov_base, iov->iov_len);
+	h = iov->iov_base;
+	r = NLMSG_DATA(h);
 	if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || r->sdiag_protocol != IPPROTO_UDPLITE ||
 	    (r->sdiag_family != AF_INET && r->sdiag_family != AF_INET6) || have_udplite() ||
 	    !is_sock_diag(fd))
 		return real(fd, msg, flags);
-	r->sdiag_protocol = IPPROTO_UDP;
-	r->idiag_states = 0;
+	memcpy(buf, iov->iov_base, iov->iov_len);
+	w = NLMSG_DATA((struct nlmsghdr *)buf);
+	w->sdiag_protocol = IPPROTO_UDP;
+	w->idiag_states = 0;
 	one.iov_base = buf;
 	one.iov_len = iov->iov_len;
 	copy = *msg;

@@ -326,9 +326,11 @@ dumpable_transfer() {
 	transfer_under_way
 }
 
-# Where the CRIU plugin and the compatibility preload are (make plugin).
-CRIU_PLUGINS=$(cd "$SELFTESTS/../.." && pwd)/out/criu
-CRIU_COMPAT=$(cd "$SELFTESTS/../.." && pwd)/out/criu-compat/sockopt.so
+# The checkout, and where the CRIU plugin and the compatibility preload
+# are in it (make plugin).
+CHECKOUT=$(cd "$SELFTESTS/../.." && pwd)
+CRIU_PLUGINS=$CHECKOUT/out/criu
+CRIU_COMPAT=$CHECKOUT/out/criu-compat/sockopt.so
 
 # criu_dump PID DIR ARGS...: stock CRIU dumps the process tree of PID into
 # DIR (log /tmp/criu.log) with our plugin, from PID's network namespace,
@@ -501,6 +503,14 @@ vm_ns() {
 # in it moves between guests with its address and MAC.
 APP_IP=10.9.0.100 APP_MAC=02:00:00:00:00:64
 
+# app_ns_here: (in a guest) nsC arrives here: made again with the
+# application's address and MAC, and announced by a gratuitous ARP so
+# that the segment and the partner's bridge learn where it went.
+app_ns_here() {
+	vm_ns nsC $APP_IP $APP_MAC
+	must ip netns exec nsC busybox arping -U -c 1 -I eth0 $APP_IP
+}
+
 # vm_setup [PARAM...]: (in guest a) our driver with PARAMs and rxe0 in
 # guests a and b; the partner in nsP on guest a (10.9.0.10, rxeP on its
 # eth0, GID index GP); nsC, the container's network, on guest a (GA: the
@@ -543,8 +553,7 @@ vm_migrate() {
 		ip netns del nsC") || fail "$label: on $from: $out"
 	[ -n "${brief:-}" ] && out=$(echo "$out" | grep image:)
 	[ -z "$out" ] || echo "$out" | sed "s/^# /# $label: /"
-	out=$(on "$to" "vm_ns nsC $APP_IP $APP_MAC
-		must ip netns exec nsC busybox arping -U -c 1 -I eth0 $APP_IP
+	out=$(on "$to" "app_ns_here
 		cli=$cli brief=${brief:-} APP_NS=nsC criu_restore_to rxe0 $dst '$label'") ||
 		fail "$label: on $to: $out"
 	[ -z "$out" ] || echo "$out"
@@ -606,7 +615,6 @@ podman_setup() {
 pod_why() {
 	log=$(find /var/lib/containers -name "$1" | head -n 1)
 	[ -n "$log" ] || { echo "(CRIU left no $1)"; return; }
-	o=$(cd "$SELFTESTS/../.." && pwd)/out/selftests
-	mkdir -p "$o" && cp "$log" "$o/podman-$1"
+	mkdir -p "$CHECKOUT/out/selftests" && cp "$log" "$CHECKOUT/out/selftests/podman-$1"
 	echo "$(criu_why "$log") (the log: out/selftests/podman-$1)"
 }

@@ -48,7 +48,7 @@ out=$(pod container checkpoint --export /tmp/ckpt/cli.tar --tcp-established cli 
 note "checkpoint: $(du -b /tmp/ckpt/cli.tar | cut -f1) bytes"
 out=$(python3 "$SELFTESTS/remote.py" put 10.9.0.2 /tmp/ckpt /tmp/ckpt) || fail "the archive did not reach b: $out"
 ip netns del nsC
-out=$(on b "vm_ns nsC $APP_IP $APP_MAC && ip netns exec nsC busybox arping -U -c 1 -I eth0 $APP_IP") ||
+out=$(on b app_ns_here) ||
 	fail "nsC on b: $out"
 heard=$(counter rxeP resume_rcvd)
 out=$(on b 'out=$(pod container restore --import /tmp/ckpt/cli.tar --tcp-established 2>&1) ||
