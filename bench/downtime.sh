@@ -6,8 +6,8 @@
 # downtime, from the partner's capture and both guests' marks) is kept as
 # out/downtime/run-K.txt. Prints one row per run that succeeded, then the
 # median and the spread (smallest to largest) of each column, and names
-# the runs that failed (their logs stay in out/downtime/); any failure
-# makes the status 1.
+# the runs that failed (their logs stay in out/downtime/, with what the
+# demo kept of them in run-K-demo/); any failure makes the status 1.
 #
 #   downtime.sh [RUNS]
 . "$(dirname "$0")/../tools/common.sh"
@@ -24,6 +24,7 @@ for k in $(seq 1 "$runs"); do
 		[ ! -f "$TOP/out/demo/summary.txt" ]; then
 		echo "downtime: run $k failed (log: out/downtime/run-$k.log): $(grep -m1 FAIL "$out/run-$k.log")" >&2
 		failed="$failed $k"
+		cp -r "$TOP/out/demo" "$out/run-$k-demo" 2>/dev/null
 		continue
 	fi
 	cp "$TOP/out/demo/summary.txt" "$out/run-$k.txt"

@@ -42,6 +42,19 @@ D=/tmp/demo O=$here/out/demo
 rm -rf $D $O && mkdir -p $D/img $O
 mark() { echo "$1 a $(now)" >>$D/marks; }
 
+# post_mortem WHY: fails the demo, keeping in out/demo/ what tells why:
+# both ends' output, the RoCE counters that are not zero and the kernel
+# log of each guest.
+post_mortem() {
+	cp $D/srv.out $O/srv.out
+	{ echo "guest a:"; grep . /sys/class/infiniband/*/ports/1/hw_counters/* | grep -v ':0$'
+	  dmesg | tail -n 40
+	  echo "guest b:"; on b 'grep . /sys/class/infiniband/*/ports/1/hw_counters/* | grep -v ":0$"; dmesg | tail -n 40'
+	} >$O/post-mortem.txt 2>&1
+	on b 'cat /tmp/demo/restore.log' >$O/restore.log 2>&1
+	fail "$1; the client: $(failure_lines $O/cli.out) (out/demo/: srv.out, cli.out, post-mortem.txt, restore.log)"
+}
+
 step "booted $(uname -r) in two guests; guest b is $(on b 'uname -n')"
 vm_setup
 echo "guest a:"; rdma link show | sed 's/^/  /'
@@ -129,8 +142,9 @@ step "the container runs on guest b; waiting for it to finish"
 pid=$(on b 'cat /tmp/demo/pid')
 out=$(on b "wait_for 600 sh -c '! kill -0 $pid 2>/dev/null' && cat /tmp/app/cli.out") ||
 	fail "the restored container did not finish: $out"
-wait $srv || fail "the server failed: $(failure_lines $D/srv.out); the client's last lines: $(echo "$out" | tail -n 4 | tr '\n' ' ')"
-echo "$out" | grep -qi 'error\|failed' && fail "the client failed: $(echo "$out" | tail -n 3)"
+echo "$out" >$O/cli.out
+wait $srv || post_mortem "the server failed: $(failure_lines $D/srv.out)"
+grep -qi 'error\|failed' $O/cli.out && post_mortem "the client failed"
 tail -n 3 $D/srv.out
 sleep 1
 kill -INT $dump_pid
