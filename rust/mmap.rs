@@ -9,10 +9,11 @@
 //! offset the RDMA core assigns (`rdma_user_mmap_entry`); the process learns
 //! the offset from the object's creation response and maps it. Destroying
 //! the object withdraws the offer, but mappings already made stay valid
-//! until unmapped.
+//! until unmapped, or until the device goes away (see [`mmap`]).
 
 use super::bindings as sys;
 use core::ptr::NonNull;
+use kernel::error::to_result;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -108,8 +109,9 @@ impl SharedBuf {
 
 impl Drop for SharedBuf {
     fn drop(&mut self) {
-        // SAFETY: owned (type invariant); no mapping holds it any more, as
-        // each holds a reference.
+        // SAFETY: owned (type invariant); no mapping maps it any more: each
+        // holds a reference on its entry, which holds this buffer, until it
+        // is unmapped or zapped.
         unsafe { sys::vfree(self.ptr.as_ptr().cast()) }
     }
 }
@@ -187,44 +189,23 @@ impl Drop for Published {
     }
 }
 
-/// The mapping's hold on its buffer, as `vm_private_data`.
-struct VmOps(sys::vm_operations_struct);
-// SAFETY: function pointers only, never written.
-unsafe impl Sync for VmOps {}
-
-static VM_OPS: VmOps = VmOps({
-    // SAFETY: all-zeroes is a valid `vm_operations_struct` (no hooks).
-    let mut o: sys::vm_operations_struct = unsafe { core::mem::zeroed() };
-    o.open = Some(vma_open);
-    o.close = Some(vma_close);
-    o
-});
-
-/// A copy of a mapping (fork, split) holds the buffer too.
-unsafe extern "C" fn vma_open(vma: *mut sys::vm_area_struct) {
-    // SAFETY: `vm_private_data` of our mappings is an `Arc<SharedBuf>` made
-    // by `into_raw` in `mmap`; the new mapping takes a reference of its own.
-    unsafe {
-        let buf = sys::rxe_migros_vma_private(vma).cast::<SharedBuf>();
-        let held = core::mem::ManuallyDrop::new(Arc::from_raw(buf));
-        let _ = Arc::into_raw(Arc::clone(&held));
-    }
-}
-
-unsafe extern "C" fn vma_close(vma: *mut sys::vm_area_struct) {
-    // SAFETY: as in `vma_open`; the mapping gives its reference back.
-    unsafe {
-        let buf = sys::rxe_migros_vma_private(vma).cast::<SharedBuf>();
-        drop(Arc::from_raw(buf));
-    }
-}
-
 /// The `mmap` op: maps the buffer published at the mapping's offset, which
 /// must be shared and exactly the buffer's size.
 ///
+/// The mapping keeps the uverbs core's operations (`rdma_umap_ops`, which
+/// `ib_uverbs_mmap` set before calling us) and is registered with the core
+/// (`rdma_umap_priv_init`): it holds a reference on the entry, and through
+/// it on the buffer, until it is unmapped. When the device goes away from
+/// under the process (module unload, `rdma dev set DEV netns NS`) the core
+/// zaps every such mapping and drops its reference, so no mapping of ours
+/// outlives the device or calls into this module after it is gone; the
+/// process finds a zeroed page there instead.
+///
 /// # Safety
 ///
-/// Called by the RDMA core with a live context and mapping.
+/// Called by the RDMA core (`ib_uverbs_mmap`) with a live context and
+/// mapping, under the uverbs file's `hw_destroy_rwsem` and
+/// `disassociate_srcu`.
 pub unsafe extern "C" fn mmap(uctx: *mut sys::ib_ucontext, vma: *mut sys::vm_area_struct) -> i32 {
     // SAFETY: per the caller; the core checks VM_SHARED, the offset and the
     // size, and returns a held entry or null.
@@ -232,20 +213,28 @@ pub unsafe extern "C" fn mmap(uctx: *mut sys::ib_ucontext, vma: *mut sys::vm_are
     if core.is_null() {
         return EINVAL.to_errno();
     }
-    // SAFETY: every entry in our contexts is the head of an `Entry`.
-    let buf = unsafe { (*core.cast::<Entry>()).buf.clone() };
-    // SAFETY: `buf` is a `vmalloc_user` allocation as large as the mapping.
-    let err = unsafe { sys::remap_vmalloc_range(vma, buf.as_ptr().cast(), 0) };
-    if err == 0 {
-        // SAFETY: the mapping is ours to set up; it keeps this reference
-        // until `vma_close`.
-        unsafe {
-            sys::rxe_migros_vma_set_ops(vma, &VM_OPS.0, Arc::into_raw(buf).cast_mut().cast())
-        };
-    }
+    let err = (|| -> Result {
+        // SAFETY: all-zeroes is a valid `rdma_umap_priv`; the core fills it.
+        let tracker = KBox::new(unsafe { core::mem::zeroed::<sys::rdma_umap_priv>() }, GFP_KERNEL)?;
+        // SAFETY: every entry in our contexts is the head of an `Entry`,
+        // alive while we hold the reference taken above; its buffer is a
+        // `vmalloc_user` allocation as large as the mapping.
+        to_result(unsafe {
+            sys::remap_vmalloc_range(vma, (*core.cast::<Entry>()).buf.as_ptr().cast(), 0)
+        })?;
+        // SAFETY: the mapping is set up and its ops are the core's; the core
+        // takes its own reference on the entry, and `rdma_umap_close` (or
+        // the disassociation) frees the tracker with `kfree`, which is how
+        // `KBox` allocates.
+        unsafe { sys::rdma_umap_priv_init(KBox::into_raw(tracker), vma, core) };
+        Ok(())
+    })();
     // SAFETY: drops the reference `rdma_user_mmap_entry_get` took.
     unsafe { sys::rdma_user_mmap_entry_put(core) };
-    err
+    match err {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
 }
 
 /// The `mmap_free` op: the core is done with an entry.

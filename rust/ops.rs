@@ -87,6 +87,7 @@ impl<T: Driver> Ops<T> {
         o.get_link_layer = Some(Self::get_link_layer);
         o.alloc_ucontext = Some(Self::alloc_ucontext);
         o.dealloc_ucontext = Some(Self::dealloc_ucontext);
+        o.disassociate_ucontext = Some(Self::disassociate_ucontext);
         o.alloc_pd = Some(Self::alloc_pd);
         o.dealloc_pd = Some(Self::dealloc_pd);
         if T::PROCESS_MAD {
@@ -290,6 +291,15 @@ impl<T: Driver> Ops<T> {
         // once.
         unsafe { Object::<_, T::UContext>::drop_data(uc) }
     }
+
+    /// The device is going away from under a live context (unregistration,
+    /// or `rdma dev set DEV netns NS`): the core has already destroyed the
+    /// context's objects and zapped its mappings (which it tracks: see
+    /// [`super::mmap::mmap`]), and `dealloc_ucontext` follows. Nothing of
+    /// ours is left to undo. Having the op is what matters: with it, an
+    /// open uverbs file holds no reference on the module and a device may
+    /// change namespaces; the process's later calls fail with EIO.
+    unsafe extern "C" fn disassociate_ucontext(_uc: *mut sys::ib_ucontext) {}
 
     /// The user context of a user call's `udata`; `None` for the kernel's
     /// calls (a null `udata`).

@@ -39,6 +39,12 @@
  * layout is that of the kernel this module is built against.
  */
 #include <../drivers/infiniband/core/uverbs.h>
+/*
+ * struct rdma_umap_priv, the core's record of a user mapping: ours are
+ * registered with rdma_umap_priv_init(), which the core exports for it, so
+ * that the core can zap them when the device goes away.
+ */
+#include <../drivers/infiniband/core/core_priv.h>
 
 struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info);
 void rxe_migros_task_lock(struct task_struct *t);
@@ -61,8 +67,6 @@ u8 *rxe_migros_skb_network_header(const struct sk_buff *skb);
 unsigned int rxe_migros_skb_network_len(const struct sk_buff *skb);
 void rxe_migros_kfree_skb(struct sk_buff *skb);
 void *rxe_migros_vmalloc_user(unsigned long size);
-void *rxe_migros_vma_private(const struct vm_area_struct *vma);
-void rxe_migros_vma_set_ops(struct vm_area_struct *vma, const struct vm_operations_struct *ops, void *priv);
 struct ib_ucontext *rxe_migros_udata_ucontext(struct ib_udata *udata);
 struct ib_udata *rxe_migros_attrs_udata(struct uverbs_attr_bundle *attrs);
 struct sk_buff *rxe_migros_alloc_skb(unsigned int size);

@@ -26,8 +26,6 @@ u8 *rxe_migros_skb_network_header(const struct sk_buff *skb) { return skb_networ
 unsigned int rxe_migros_skb_network_len(const struct sk_buff *skb) { return skb_tail_pointer(skb) - skb_network_header(skb); }
 void rxe_migros_kfree_skb(struct sk_buff *skb) { kfree_skb(skb); }
 void *rxe_migros_vmalloc_user(unsigned long size) { return vmalloc_user(size); }
-void *rxe_migros_vma_private(const struct vm_area_struct *vma) { return vma->vm_private_data; }
-void rxe_migros_vma_set_ops(struct vm_area_struct *vma, const struct vm_operations_struct *ops, void *priv) { vma->vm_ops = ops; vma->vm_private_data = priv; }
 struct ib_ucontext *rxe_migros_udata_ucontext(struct ib_udata *udata) { return container_of(udata, struct uverbs_attr_bundle, driver_udata)->context; }
 struct ib_udata *rxe_migros_attrs_udata(struct uverbs_attr_bundle *attrs) { return attrs ? &attrs->driver_udata : NULL; }
 struct sk_buff *rxe_migros_alloc_skb(unsigned int size) { return alloc_skb(size, GFP_ATOMIC); }

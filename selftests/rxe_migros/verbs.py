@@ -36,6 +36,11 @@ ibv.ibv_dealloc_pd.argtypes = [ctypes.c_void_p]
 ibv.ibv_reg_mr.restype = ctypes.c_void_p
 ibv.ibv_reg_mr.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 ibv.ibv_dereg_mr.argtypes = [ctypes.c_void_p]
+ibv.ibv_create_qp.restype = ctypes.c_void_p
+ibv.ibv_create_qp.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+ibv.ibv_destroy_qp.argtypes = [ctypes.c_void_p]
+ibv.ibv_get_async_event.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+ibv.ibv_ack_async_event.argtypes = [ctypes.c_void_p]
 # The uverbs REREG_MR command itself: librxe offers no ibv_rereg_mr (for the
 # C rxe either), so it is reached through libibverbs' command helper.
 ibv.ibv_cmd_rereg_mr.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p,
@@ -276,6 +281,53 @@ def test_mr_left_open(ctx):
     LEFT = ctypes.create_string_buffer(1 << 16)
     for _ in range(5):
         check(ibv.ibv_reg_mr(pd, LEFT, 1 << 16, LOCAL_WRITE), "reg_mr failed")
+
+
+# enum ibv_event_type
+DEVICE_FATAL = 8
+
+
+def test_disassociated(ctx):
+    """Holds a PD, an MR, a CQ and a QP (both with mapped rings), says
+    "ready", and waits for the device to be taken away (a move to another
+    network namespace, or the module's unload): the process must get
+    DEVICE_FATAL, still read its mapped CQ ring without a fault, be
+    refused new objects with EIO, and be able to clean up and close."""
+    pd = ibv.ibv_alloc_pd(ctx)
+    check(pd, "alloc_pd failed")
+    buf = ctypes.create_string_buffer(1 << 16)
+    mr = ibv.ibv_reg_mr(pd, buf, 1 << 16, LOCAL_WRITE)
+    check(mr, "reg_mr failed")
+    cq = ibv.ibv_create_cq(ctx, 64, None, None, 0)
+    check(cq, "create_cq failed")
+    # struct ibv_qp_init_attr: qp_context, send_cq, recv_cq, srq, cap
+    # (max_send_wr, max_recv_wr, max_send_sge, max_recv_sge,
+    # max_inline_data), qp_type (IBV_QPT_RC = 2), sq_sig_all.
+    attr = ctypes.create_string_buffer(64)
+    ctypes.c_void_p.from_buffer(attr, 8).value = cq
+    ctypes.c_void_p.from_buffer(attr, 16).value = cq
+    (ctypes.c_uint32 * 5).from_buffer(attr, 32)[:] = [16, 16, 1, 1, 0]
+    ctypes.c_int.from_buffer(attr, 52).value = 2
+    qp = ibv.ibv_create_qp(pd, attr)
+    check(qp, f"create_qp failed: {os.strerror(ctypes.get_errno())}")
+    print("ready", flush=True)
+    # struct ibv_async_event: the element (a pointer), then event_type.
+    ev = ctypes.create_string_buffer(16)
+    check(ibv.ibv_get_async_event(ctx, ev) == 0,
+          f"get_async_event: {os.strerror(ctypes.get_errno())}")
+    kind = ctypes.c_int.from_buffer(ev, 8).value
+    ibv.ibv_ack_async_event(ev)
+    check(kind == DEVICE_FATAL, f"async event {kind}, wanted DEVICE_FATAL ({DEVICE_FATAL})")
+    check(poll(ctx, cq) == 0, "the CQ of a device that is gone polled a completion")
+    ctypes.set_errno(0)
+    check(not ibv.ibv_alloc_pd(ctx), "alloc_pd succeeded on a device that is gone")
+    expect_errno("alloc_pd after the device went", errno.EIO)
+    # What the device took with it is destroyed as far as the process is
+    # concerned: libibverbs reports success and librxe unmaps the rings.
+    check(ibv.ibv_destroy_qp(qp) == 0, "destroy_qp failed")
+    check(ibv.ibv_destroy_cq(cq) == 0, "destroy_cq failed")
+    check(ibv.ibv_dereg_mr(mr) == 0, "dereg_mr failed")
+    check(ibv.ibv_dealloc_pd(pd) == 0, "dealloc_pd failed")
 
 
 def main():
