@@ -215,7 +215,10 @@ pub unsafe extern "C" fn mmap(uctx: *mut sys::ib_ucontext, vma: *mut sys::vm_are
     }
     let err = (|| -> Result {
         // SAFETY: all-zeroes is a valid `rdma_umap_priv`; the core fills it.
-        let tracker = KBox::new(unsafe { core::mem::zeroed::<sys::rdma_umap_priv>() }, GFP_KERNEL)?;
+        let tracker = KBox::new(
+            unsafe { core::mem::zeroed::<sys::rdma_umap_priv>() },
+            GFP_KERNEL,
+        )?;
         // SAFETY: every entry in our contexts is the head of an `Entry`,
         // alive while we hold the reference taken above; its buffer is a
         // `vmalloc_user` allocation as large as the mapping.
