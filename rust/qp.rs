@@ -136,6 +136,8 @@ pub struct QpAttrValues {
     pub min_rnr_timer: u8,
     pub max_rd_atomic: u8,
     pub max_dest_rd_atomic: u8,
+    /// In SQD, the send queue not yet drained (reported only).
+    pub sq_draining: bool,
 }
 
 /// `IB_QP_AV`: the mask bit under which `ah_attr` is read.
@@ -168,11 +170,12 @@ impl QpAttrValues {
             min_rnr_timer: a.min_rnr_timer,
             max_rd_atomic: a.max_rd_atomic,
             max_dest_rd_atomic: a.max_dest_rd_atomic,
+            sq_draining: false,
         })
     }
 
     /// Writes the values into `out`, for `query_qp`: one port, the path
-    /// as migrated (no alternate path), no SQ drain under way.
+    /// as migrated (no alternate path).
     pub(crate) fn write_raw(&self, out: &mut sys::ib_qp_attr) {
         out.qp_state = self.state;
         out.cur_qp_state = self.state;
@@ -186,7 +189,7 @@ impl QpAttrValues {
         out.pkey_index = self.pkey_index;
         out.alt_pkey_index = 0;
         out.en_sqd_async_notify = 0;
-        out.sq_draining = 0;
+        out.sq_draining = u8::from(self.sq_draining);
         out.max_rd_atomic = self.max_rd_atomic;
         out.max_dest_rd_atomic = self.max_dest_rd_atomic;
         out.min_rnr_timer = self.min_rnr_timer;
@@ -294,6 +297,57 @@ impl CoreQp {
 
     pub(crate) fn as_ptr(self) -> *mut sys::ib_qp {
         self.0 as *mut sys::ib_qp
+    }
+
+    /// Hands the QP's consumer an affiliated asynchronous event through
+    /// the QP's event handler (for a process's QP, uverbs', which queues it
+    /// on the process's async event file).
+    ///
+    /// # Safety
+    ///
+    /// The core's QP must be alive: the call comes between the QP's
+    /// creation and the return of its destruction.
+    pub(crate) unsafe fn event(self, kind: QpEventKind) {
+        let qp = self.as_ptr();
+        if qp.is_null() {
+            return;
+        }
+        // SAFETY: `qp` is alive (caller); the event lives for the call, as
+        // the handlers expect (they copy what they keep).
+        unsafe {
+            if let Some(handler) = (*qp).event_handler {
+                let mut ev: sys::ib_event = core::mem::zeroed();
+                ev.device = (*qp).device;
+                *ev.element.qp.as_mut() = qp;
+                ev.event = kind.raw();
+                handler(&mut ev, (*qp).qp_context);
+            }
+        }
+    }
+}
+
+/// The affiliated asynchronous events of a QP that a driver raises
+/// (`enum ib_event_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QpEventKind {
+    /// `IB_EVENT_QP_FATAL`.
+    Fatal,
+    /// `IB_EVENT_QP_REQ_ERR`.
+    RequestError,
+    /// `IB_EVENT_QP_ACCESS_ERR`.
+    AccessError,
+    /// `IB_EVENT_SQ_DRAINED`.
+    SqDrained,
+}
+
+impl QpEventKind {
+    fn raw(self) -> sys::ib_event_type {
+        match self {
+            QpEventKind::Fatal => sys::ib_event_type_IB_EVENT_QP_FATAL,
+            QpEventKind::RequestError => sys::ib_event_type_IB_EVENT_QP_REQ_ERR,
+            QpEventKind::AccessError => sys::ib_event_type_IB_EVENT_QP_ACCESS_ERR,
+            QpEventKind::SqDrained => sys::ib_event_type_IB_EVENT_SQ_DRAINED,
+        }
     }
 }
 

@@ -621,6 +621,14 @@ impl Qp {
         self.inner
             .with_transport(|e, cx| {
                 let attrs = cx.qp.modified(e.attrs(), a, mask)?;
+                // As the C rxe: while SQD drains, it is left only for the
+                // error state.
+                if e.draining()
+                    && AttrMask::from_abi(mask).contains(AttrMask::STATE)
+                    && attrs.state != State::Error
+                {
+                    return Err(EINVAL);
+                }
                 let port_mtu = cx
                     .dev
                     .netdev(1)
@@ -751,7 +759,10 @@ impl Qp {
     /// send WR is signalled.
     pub(crate) fn query(&self) -> (QpAttrValues, QpCaps, bool) {
         let qp = &self.inner;
-        let a = *qp.state.lock().engine.attrs();
+        let (a, sq_draining) = {
+            let st = qp.state.lock();
+            (*st.engine.attrs(), st.engine.draining())
+        };
         let values = QpAttrValues {
             state: a.state.abi(),
             cur_state: a.state.abi(),
@@ -770,6 +781,7 @@ impl Qp {
             min_rnr_timer: a.min_rnr_timer,
             max_rd_atomic: a.max_rd_atomic,
             max_dest_rd_atomic: a.max_dest_rd_atomic,
+            sq_draining,
         };
         (values, qp.caps, qp.sq_sig_all)
     }

@@ -17,15 +17,15 @@ use crate::counters::Counter;
 use crate::cq::CqInner;
 use crate::mr::{self, MrInner};
 use crate::proto::engine::{
-    self, AtomicOp, Av, Completion, Count, Engine, Inbox, Io, Need, Network, Path, Queue, SentWqe,
-    Status, Storage, TxError, WcKind,
+    self, AtomicOp, Av, Completion, Count, Engine, Inbox, Io, Need, Network, Path, QpEvent, Queue,
+    SentWqe, Status, Storage, TxError, WcKind,
 };
 use crate::proto::hdr::{Bth, Extensions};
 use crate::qp::QpInner;
 use crate::rdma::access::Access;
 use crate::rdma::cq::{NetworkType, WcFlags, WcOpcode, WcStatus, WorkCompletion};
 use crate::rdma::device::Device;
-use crate::rdma::qp::AddressVector;
+use crate::rdma::qp::{AddressVector, QpEventKind};
 use crate::rdma::skb::SkbQueue;
 use crate::Rxe;
 use kernel::prelude::*;
@@ -404,5 +404,18 @@ impl Io for Ctx<'_> {
 
     fn ud_token_request(&self, d: &crate::proto::roce::Datagram<'_>) {
         crate::migration::on_ud_token_request(self.dev, d);
+    }
+
+    fn event(&self, e: QpEvent) {
+        let kind = match e {
+            QpEvent::Fatal => QpEventKind::Fatal,
+            QpEvent::RequestError => QpEventKind::RequestError,
+            QpEvent::AccessError => QpEventKind::AccessError,
+            QpEvent::SqDrained => QpEventKind::SqDrained,
+        };
+        // SAFETY: the engine runs in a verb of the QP's, or under its mutex
+        // found not dead (`with_transport`): either way `destroy` has not
+        // begun, so the core's QP is alive.
+        unsafe { self.qp.core.event(kind) }
     }
 }

@@ -9,13 +9,13 @@
 //! - packets built whole and sealed (IP and UDP headers, ICRC), collected
 //!   in [`Host::out`] for the caller to carry;
 //! - completions collected in [`Host::completions`], counters in
-//!   [`Host::counts`];
+//!   [`Host::counts`], asynchronous events in [`Host::events`];
 //! - one AH, [`AH_NUM`], to [`Host::peer`] from the host's address, and
 //!   the device's table of UD peers that moved.
 
 use super::engine::{
-    self, AtomicOp, Av, Completion, Config, Count, Fault, Io, MrError, Need, Path, Queue, SentWqe,
-    Storage, TxError,
+    self, AtomicOp, Av, Completion, Config, Count, Fault, Io, MrError, Need, Path, QpEvent, Queue,
+    SentWqe, Storage, TxError,
 };
 use super::hdr::{Bth, Extensions};
 use super::moves;
@@ -96,6 +96,11 @@ pub struct Host {
     pub counts: RefCell<[u64; 32]>,
     /// Warnings the engine logged.
     pub warnings: RefCell<u32>,
+    /// The QP's asynchronous events, in order.
+    pub events: RefCell<Vec<QpEvent>>,
+    /// The bound on waiting for a partner, in ms (the module's
+    /// `pause_timeout_s`; 60 s unless a test sets it).
+    pub wait_limit_ms: Cell<u64>,
     /// The state of its random numbers (splitmix64), seeded by address.
     pub seed: Cell<u64>,
     /// The device's UD tokens, and the announcements it refused.
@@ -130,6 +135,8 @@ impl Host {
             completions: RefCell::new(Vec::new()),
             counts: RefCell::new([0; 32]),
             warnings: RefCell::new(0),
+            events: RefCell::new(Vec::new()),
+            wait_limit_ms: Cell::new(60_000),
         }
     }
 
@@ -274,7 +281,11 @@ impl Io for Host {
     }
 
     fn wait_limit_ms(&self) -> u64 {
-        60_000
+        self.wait_limit_ms.get()
+    }
+
+    fn event(&self, e: QpEvent) {
+        self.events.borrow_mut().push(e);
     }
 
     fn ud_token_request(&self, d: &super::roce::Datagram<'_>) {

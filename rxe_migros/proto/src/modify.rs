@@ -54,6 +54,17 @@ impl QpState {
         self as u32
     }
 
+    /// Whether the QP has begun sending to its partner: RTS, and SQD,
+    /// where what it began it finishes.
+    pub fn has_sent(self) -> bool {
+        matches!(self, QpState::Rts | QpState::Sqd)
+    }
+
+    /// Whether the QP's responder takes requests: RTR, RTS and SQD.
+    pub fn responds(self) -> bool {
+        matches!(self, QpState::Rtr | QpState::Rts | QpState::Sqd)
+    }
+
     /// Whether the QP has a partner's address and receives (RTR and on,
     /// short of an error).
     pub fn is_connected(self) -> bool {

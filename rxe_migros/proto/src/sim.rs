@@ -41,7 +41,8 @@
 extern crate std;
 
 use super::engine::{
-    self, AtomicOp, Av, Count, Engine, Inbox, Io, Need, NewSource, Queue, Status, Time, WcKind,
+    self, AtomicOp, Av, Count, Engine, Inbox, Io, Need, NewSource, QpEvent, Queue, Status, Time,
+    WcKind,
 };
 use super::hdr::{Bth, Extensions};
 use super::host::{config, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
@@ -599,6 +600,11 @@ impl Side {
     /// belong.
     fn check(&self, peer: &Side) {
         assert_eq!(*self.host.warnings.borrow(), 0, "the engine warned");
+        assert!(
+            self.host.events.borrow().is_empty(),
+            "events: {:?}",
+            self.host.events.borrow()
+        );
         if self.engine.config().service == Service::Ud {
             return self.check_ud(peer);
         }
@@ -1362,4 +1368,266 @@ fn ud_datagrams_survive_migrations() {
         lost > UD_SCHEDULES / 200,
         "only {lost} datagrams reached an address left behind"
     );
+}
+
+/// Steps `a` and `b` over links that lose nothing, from `*step` on, until
+/// `until` holds; panics if it does not within `limit` steps. With `b`
+/// gone, only `a` runs, and what it sends is lost.
+fn step_until(
+    a: &mut Side,
+    b: &mut Side,
+    b_gone: bool,
+    step: &mut usize,
+    limit: usize,
+    until: impl Fn(&Side, &Side) -> bool,
+) {
+    let mut rng = Rng::new(1);
+    let mut stats = Stats::default();
+    let (mut ab, mut ba) = (Link::new(Faults::Random(0)), Link::new(Faults::Random(0)));
+    for _ in 0..limit {
+        if until(a, b) {
+            return;
+        }
+        ba.arrive(&mut rng);
+        step_side(
+            &mut rng,
+            *step,
+            Migrations::None,
+            a,
+            b,
+            &mut ab,
+            &mut ba,
+            &mut stats,
+        );
+        if !b_gone {
+            ab.arrive(&mut rng);
+            step_side(
+                &mut rng,
+                *step,
+                Migrations::None,
+                b,
+                a,
+                &mut ba,
+                &mut ab,
+                &mut stats,
+            );
+        }
+        *step += 1;
+    }
+    panic!(
+        "not within {limit} steps (now {}): a {:?} {:?} (timer {:?}), b {:?} {:?}; a completions {:?}, sent naks {}",
+        *step as Time * STEP_NS,
+        a.engine.mig(),
+        a.engine.attrs().state,
+        a.engine.poll_timeout(&a.host),
+        b.engine.mig(),
+        b.engine.attrs().state,
+        a.host.completions.borrow(),
+        b.host.count(Count::PausedNakSent)
+    );
+}
+
+/// Two connected RC sides with nothing planned: the tests post by hand.
+fn bare_pair() -> (Side, Side) {
+    let mut a = Side::new(0, Service::Rc, Vec::new(), &[]);
+    let mut b = Side::new(1, Service::Rc, Vec::new(), &[]);
+    let (a_addr, b_addr) = (a.host.addr, b.host.addr);
+    a.connect(0, b_addr, 100, 200, 7);
+    b.connect(0, a_addr, 200, 100, 7);
+    (a, b)
+}
+
+/// Posts a signalled request of `opcode` for `len` bytes to `rkey`.
+fn post_raw(s: &Side, opcode: u32, len: u32, rkey: u32) {
+    let head = SendHead {
+        wr_id: 9,
+        opcode,
+        flags: send_flags::SIGNALED,
+        ex: 0,
+        remote_addr: MR_BASE + WIN as u64,
+        rkey,
+        ud: None,
+        atomic: None,
+    };
+    s.host.post(Queue::Send, |slot| {
+        wqe::write_send(slot, &head, [sge(OUT, len)].into_iter()).unwrap()
+    });
+}
+
+fn first_send_status(s: &Side) -> Option<Status> {
+    let c = s.host.completions.borrow();
+    c.iter()
+        .find(|(q, _)| *q == Queue::Send)
+        .map(|(_, wc)| wc.status)
+}
+
+/// An RC responder that refuses a request goes to the error state and
+/// tells its owner why, as an event of its QP: the requester learns it
+/// from its completion, the responder's owner from nothing else.
+#[test]
+fn a_refused_request_is_an_event_of_the_responders_qp() {
+    // A WRITE under a key the responder never gave: an access error.
+    let (mut a, mut b) = bare_pair();
+    post_raw(&a, wqe::opcode::RDMA_WRITE, 16, MR_KEY ^ 0x100);
+    step_until(&mut a, &mut b, false, &mut 0, 10_000, |a, _| {
+        first_send_status(a).is_some()
+    });
+    assert_eq!(first_send_status(&a), Some(Status::RemAccessErr));
+    assert_eq!(*b.host.events.borrow(), [QpEvent::AccessError]);
+    assert_eq!(b.engine.attrs().state, State::Error);
+    assert!(
+        a.host.events.borrow().is_empty(),
+        "the requester has its completion"
+    );
+
+    // A SEND longer than the receive waiting for it: an invalid request.
+    let (mut a, mut b) = bare_pair();
+    b.host.post(Queue::Recv, |slot| {
+        wqe::write_recv(slot, 77, [sge(RECV, 16)].into_iter()).unwrap()
+    });
+    post_raw(&a, wqe::opcode::SEND, 64, 0);
+    step_until(&mut a, &mut b, false, &mut 0, 10_000, |a, _| {
+        first_send_status(a).is_some()
+    });
+    assert_eq!(first_send_status(&a), Some(Status::RemInvReqErr));
+    assert_eq!(*b.host.events.borrow(), [QpEvent::RequestError]);
+    assert!(a.host.events.borrow().is_empty());
+}
+
+/// A QP whose partner stops and never comes back gives up after the
+/// bound on waiting, and tells its owner with QP_FATAL, whether it was
+/// paused with a request outstanding (whose completion says so too) or
+/// resuming with nothing outstanding (which nothing else would tell).
+#[test]
+fn a_partner_that_never_comes_back_is_a_fatal_event() {
+    for outstanding in [true, false] {
+        let (mut a, mut b) = bare_pair();
+        a.host.wait_limit_ms.set(100);
+        b.host.wait_limit_ms.set(100);
+        let mut step = 0;
+        // A SEND of b's shows a that b speaks the protocol.
+        a.host.post(Queue::Recv, |slot| {
+            wqe::write_recv(slot, 5, [sge(RECV, 64)].into_iter()).unwrap()
+        });
+        post_raw(&b, wqe::opcode::SEND, 16, 0);
+        step_until(&mut a, &mut b, false, &mut step, 10_000, |_, b| {
+            first_send_status(b).is_some()
+        });
+        let now = step as Time * STEP_NS;
+        b.engine.stop(&b.host, now);
+        if outstanding {
+            // Its request gets the paused NAK: a is Paused.
+            post_raw(&a, wqe::opcode::SEND, 16, 0);
+        } else {
+            // A checkpoint aborted in place while b went away for good:
+            // a sends RESUME, which nobody answers.
+            a.engine.stop(&a.host, now);
+            a.engine.resume(&a.host, now, None, false).unwrap();
+            assert!(matches!(a.engine.mig(), MigState::Resuming { .. }));
+        }
+        step_until(&mut a, &mut b, !outstanding, &mut step, 100_000, |a, _| {
+            !a.host.events.borrow().is_empty()
+        });
+        assert_eq!(*a.host.events.borrow(), [QpEvent::Fatal]);
+        assert_eq!(a.engine.attrs().state, State::Error);
+        assert_eq!(*a.host.warnings.borrow(), 1, "one log line");
+        let sends: Vec<Status> = a
+            .host
+            .completions
+            .borrow()
+            .iter()
+            .filter(|(q, _)| *q == Queue::Send)
+            .map(|(_, wc)| wc.status)
+            .collect();
+        assert_eq!(
+            sends,
+            outstanding
+                .then_some(Status::RetryExcErr)
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            b.host.events.borrow().is_empty(),
+            "a Stopped QP waits as long as it is told"
+        );
+    }
+}
+
+/// SQD: the requester begins nothing new, finishes what it began, and
+/// once everything it sent is acknowledged says SQ_DRAINED, once; its
+/// responder goes on taking its partner's requests meanwhile. Back in RTS
+/// it goes on where it stopped, with the PSNs it had: every message of
+/// both sides arrives once, in order and intact.
+#[test]
+fn sqd_drains_then_rts_goes_on() {
+    let msg = |kind, len| Msg { kind, len, imm: 3 };
+    let pa = std::vec![
+        msg(Kind::Send, 3 * MTU),
+        msg(Kind::Write, 2 * MTU),
+        msg(Kind::Send, 10)
+    ];
+    let pb = std::vec![msg(Kind::Send, 100), msg(Kind::Write, MTU + 1)];
+    let mut a = Side::new(0, Service::Rc, pa.clone(), &pb);
+    let mut b = Side::new(1, Service::Rc, pb, &pa);
+    let (a_addr, b_addr) = (a.host.addr, b.host.addr);
+    a.connect(0, b_addr, 100, 200, 7);
+    b.connect(0, a_addr, 200, 100, 7);
+    let mut step = 0;
+    // a has sent, and nothing of it is acknowledged yet.
+    step_until(&mut a, &mut b, false, &mut step, 10, |a, _| {
+        a.engine.unacknowledged() > 0
+    });
+    let to = |s: &mut Side, state, step: usize| {
+        let mut at = *s.engine.attrs();
+        at.state = state;
+        s.engine
+            .set_attrs(&s.host, step as Time * STEP_NS, at, IB_MTU_256);
+    };
+    to(&mut a, State::Sqd, step);
+    assert!(a.engine.draining());
+    assert!(
+        a.host.events.borrow().is_empty(),
+        "drained with requests unacknowledged"
+    );
+    // A fourth request, posted in SQD, waits for RTS.
+    a.plan.push(msg(Kind::Write, 50));
+    for k in 0..50 {
+        a.host.mem.borrow_mut().buf[OUT + 3 * SLOT + k] = pattern(0, 3, k);
+    }
+    a.post_next();
+    step_until(&mut a, &mut b, false, &mut step, 10_000, |a, _| {
+        !a.host.events.borrow().is_empty()
+    });
+    assert_eq!(*a.host.events.borrow(), [QpEvent::SqDrained]);
+    assert!(!a.engine.draining());
+    let sends = |s: &Side| {
+        s.host
+            .completions
+            .borrow()
+            .iter()
+            .filter(|(q, _)| *q == Queue::Send)
+            .count()
+    };
+    assert_eq!(sends(&a), 3, "the three sent before SQD complete");
+    // b's messages still reach a, and the fourth stays unsent.
+    step_until(&mut a, &mut b, false, &mut step, 10_000, |_, b| {
+        sends(b) == 2
+    });
+    // Long enough for any retransmission too.
+    let idle = core::cell::Cell::new(0);
+    step_until(&mut a, &mut b, false, &mut step, 1_000, |_, _| {
+        idle.set(idle.get() + 1);
+        idle.get() > 4 * TIMEOUT_STEPS
+    });
+    assert_eq!(sends(&a), 3, "SQD began a request");
+    assert_eq!(*a.host.events.borrow(), [QpEvent::SqDrained], "said twice");
+    a.host.events.borrow_mut().clear();
+    to(&mut a, State::Rts, step);
+    // At once: no doorbell rings for what was posted in SQD.
+    assert!(!a.host.out.borrow().is_empty(), "RTS sent nothing of what SQD held back");
+    step_until(&mut a, &mut b, false, &mut step, 100_000, |a, b| {
+        a.done() && b.done()
+    });
+    a.check(&b);
+    b.check(&a);
 }

@@ -12,7 +12,6 @@ use super::aeth::{NakCode, Syndrome};
 use super::comp::{pending, Action, Failure, Pending, Response};
 use super::hdr::Packet;
 use super::mig::MigState;
-use super::modify::QpState as State;
 use super::opcode::{flags, op};
 use super::req::{Kind, Service};
 use super::wqe::{self, Data, Limits};
@@ -37,7 +36,7 @@ impl<S: Storage> Engine<S> {
             MigState::Resuming { .. } if pkt.aeth().is_some() => self.resume_acknowledged(io),
             _ => {}
         }
-        if self.cfg.service != Service::Rc || self.attrs.state != State::Rts {
+        if self.cfg.service != Service::Rc || !self.attrs.state.has_sent() {
             return;
         }
         let psn = pkt.bth.psn;

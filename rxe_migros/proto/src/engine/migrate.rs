@@ -25,7 +25,7 @@ use super::psn::Psn;
 use super::req::Service;
 use super::roce::Datagram;
 use super::Bytes;
-use super::{Count, Engine, Io, Status, Storage, Time, NS_PER_MS, PKEY};
+use super::{Count, Engine, Io, QpEvent, Status, Storage, Time, NS_PER_MS, PKEY};
 
 /// How often a Resuming QP sends RESUME when its QP has no retransmission
 /// timeout of its own, in ms.
@@ -84,12 +84,9 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// Whether this is an RC QP with a partner (RTR or RTS).
+    /// Whether this is an RC QP with a partner (RTR, RTS or SQD).
     fn connected_rc(&self) -> bool {
-        let st = self.attrs.state;
-        self.cfg.service == Service::Rc
-            && (st == State::Rtr || st == State::Rts)
-            && self.path.is_some()
+        self.cfg.service == Service::Rc && self.attrs.state.responds() && self.path.is_some()
     }
 
     /// Sends the token request, and arms its repetition.
@@ -287,7 +284,7 @@ impl<S: Storage> Engine<S> {
     /// The PSN a RESUME carries: the oldest unacknowledged one, or the
     /// first to send for a QP that never reached RTS.
     fn resume_psn(&self) -> Psn {
-        if self.attrs.state == State::Rts {
+        if self.attrs.state.has_sent() {
             self.acked
         } else {
             Psn::new(self.attrs.sq_psn)
@@ -437,7 +434,7 @@ impl<S: Storage> Engine<S> {
     /// Sends again from the oldest unacknowledged request, with full
     /// retry budgets, and restarts its timer.
     fn restart_from_oldest(&mut self) {
-        if self.attrs.state != State::Rts {
+        if !self.attrs.state.has_sent() {
             self.completer.unpause();
             return;
         }
@@ -481,7 +478,12 @@ impl<S: Storage> Engine<S> {
                 limit / 1000
             ));
             self.end_wait(io, Some(MigState::Running));
+            // A QP with nothing outstanding has no completion to say so.
+            let fresh = self.attrs.state != State::Error;
             self.fail(io, Status::RetryExcErr);
+            if fresh {
+                io.event(QpEvent::Fatal);
+            }
             return;
         }
         if let (MigState::Resuming { .. }, Some(at)) = (self.mig, self.resume_at) {
@@ -497,8 +499,9 @@ impl<S: Storage> Engine<S> {
     /// When the migration side of the timer is next due, if waiting.
     pub(super) fn migration_deadline<I: Io<S = S>>(&self, io: &I) -> Option<Time> {
         let wait = self.mig.waiting_since().map(|since| {
-            let left = (since + io.wait_limit_ms()).saturating_sub(self.now_ms()) + 1;
-            let bound = self.now + left * NS_PER_MS;
+            // The first instant `waited_too_long` holds: a fixed point in
+            // time, which a caller that polls finds due once it passes.
+            let bound = (since + io.wait_limit_ms() + 1) * NS_PER_MS;
             match self.resume_at {
                 Some(at) if at < bound => at,
                 _ => bound,

@@ -218,6 +218,28 @@ pub enum TxError {
     Dropped,
 }
 
+/// An event of the QP's own for its owner, beside its completions (the
+/// affiliated asynchronous events of `enum ib_event_type`): the QP went to
+/// the error state for a reason that no completion of the owner's
+/// reports, as its responder's errors and a lost partner are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QpEvent {
+    /// `IB_EVENT_QP_FATAL`: the QP could not go on (a partner that never
+    /// came back from a migration; a request that failed in the
+    /// responder's hands).
+    Fatal,
+    /// `IB_EVENT_QP_REQ_ERR`: the RC responder met a request that is
+    /// invalid (an opcode out of sequence, a length its buffers cannot
+    /// take).
+    RequestError,
+    /// `IB_EVENT_QP_ACCESS_ERR`: the RC responder met a request its
+    /// memory region does not allow (key, range or access).
+    AccessError,
+    /// `IB_EVENT_SQ_DRAINED`: in SQD, the send queue finished what it had
+    /// begun, and every request of it is acknowledged.
+    SqDrained,
+}
+
 /// The status of a work completion (`enum ib_wc_status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -409,6 +431,8 @@ pub trait Io {
     /// A UD token request reached the device's general services QP: the
     /// device answers it ([`moves::grant`](super::moves::grant)).
     fn ud_token_request(&self, d: &Datagram<'_>);
+    /// Tells the QP's owner of `e` (its asynchronous event file).
+    fn event(&self, e: QpEvent);
 }
 
 /// Received packets waiting for the engine.
@@ -586,6 +610,8 @@ pub struct Engine<S: Storage> {
     /// ([`Bth::proto`]): it speaks the migration protocol, so token
     /// requests and RESUME may go to it.
     speaks: bool,
+    /// In SQD, the send queue not yet drained: SQ_DRAINED is still owed.
+    draining: bool,
     /// The token the partner granted us, for a RESUME from another
     /// address; 0 for none.
     token: u64,
@@ -655,6 +681,7 @@ impl<S: Storage> Engine<S> {
             held: S::Bytes::default(),
             held_count: 0,
             speaks: false,
+            draining: false,
             token: 0,
             granted: 0,
             asking: 0,
@@ -754,7 +781,9 @@ impl<S: Storage> Engine<S> {
             self.token = 0;
             self.granted = 0;
         }
-        if st == State::Rts && prev != State::Rts {
+        // Only RTR's step to RTS starts sending afresh: SQD's back to RTS
+        // goes on from where it paused.
+        if st == State::Rts && prev == State::Rtr {
             self.psn = Psn::new(a.sq_psn);
             self.high = self.psn;
             self.acked = self.psn;
@@ -762,6 +791,33 @@ impl<S: Storage> Engine<S> {
         }
         if st == State::Error && prev != State::Error {
             self.flush(io);
+        }
+        self.draining = st == State::Sqd && (prev != State::Sqd || self.draining);
+        self.check_drained(io);
+        // Back from SQD: what was posted meanwhile goes now, as no
+        // doorbell will ring for it.
+        if st == State::Rts && prev == State::Sqd {
+            self.send_requests(io);
+        }
+    }
+
+    /// Whether the QP is in SQD and its send queue not yet drained (the
+    /// `sq_draining` that Query QP reports; Modify QP may not leave SQD
+    /// but for the error state meanwhile).
+    pub fn draining(&self) -> bool {
+        self.draining
+    }
+
+    /// In SQD: once nothing is being sent and everything sent is
+    /// acknowledged, the send queue is drained, which its owner hears once.
+    fn check_drained<I: Io<S = S>>(&mut self, io: &I) {
+        if self.draining
+            && self.attrs.state == State::Sqd
+            && self.next_wqe == self.started
+            && self.comp_wqe == self.started
+        {
+            self.draining = false;
+            io.event(QpEvent::SqDrained);
         }
     }
 
@@ -773,6 +829,7 @@ impl<S: Storage> Engine<S> {
             self.flush(io);
         } else {
             self.send_requests(io);
+            self.check_drained(io);
         }
     }
 
@@ -1152,7 +1209,7 @@ impl<S: Storage> Engine<S> {
                 InProgress::Write
             }
         };
-        let receiving = a.state == State::Rtr || a.state == State::Rts;
+        let receiving = a.state.responds();
         e.responder = if receiving {
             Responder::restored(cfg.service, Psn::new(img.epsn), img.msn, e.mtu, in_progress)
         } else {

@@ -19,7 +19,7 @@ use super::resp::{Request, Verdict};
 use super::roce::Datagram;
 use super::wqe;
 use super::{
-    scatter, AtomicOp, Completion, Count, Engine, Io, Need, Network, Queue, ReadReply,
+    scatter, AtomicOp, Completion, Count, Engine, Io, Need, Network, QpEvent, Queue, ReadReply,
     RecvProgress, Status, Storage, TxError, WcKind, WriteProgress, ACCESS_REMOTE_ATOMIC,
     ACCESS_REMOTE_READ, ACCESS_REMOTE_WRITE, GRH_BYTES, GSI_QKEY, GSI_QPN, PKEY,
 };
@@ -70,8 +70,7 @@ impl<S: Storage> Engine<S> {
 
     /// A request packet arrived.
     pub(super) fn on_request<I: Io<S = S>>(&mut self, io: &I, d: &Datagram<'_>, l3: &[u8]) {
-        let st = self.attrs.state;
-        if st != State::Rtr && st != State::Rts {
+        if !self.attrs.state.responds() {
             return;
         }
         let pkt = &d.packet;
@@ -172,7 +171,7 @@ impl<S: Storage> Engine<S> {
                     if let Some(r) = self.recv.take() {
                         self.complete_recv(io, r.wr_id, Status::RemInvReqErr, &Received::NONE);
                     }
-                    self.enter_error(io);
+                    self.fail_responder(io, QpEvent::RequestError);
                 }
             }
             Verdict::Paused => {
@@ -191,11 +190,27 @@ impl<S: Storage> Engine<S> {
     /// A request could not be carried out: on RC, NAK it and fail the QP;
     /// on UD and UC, drop the message.
     fn exec_failed<I: Io<S = S>>(&mut self, io: &I, psn: Psn, e: ExecError) {
-        let (code, status) = match e {
-            ExecError::Length => (NakCode::InvalidRequest, Status::LocLenErr),
-            ExecError::Access => (NakCode::RemoteAccessError, Status::LocProtErr),
-            ExecError::Operational => (NakCode::RemoteOperationalError, Status::LocQpOpErr),
-            ExecError::Invalid => (NakCode::InvalidRequest, Status::LocQpOpErr),
+        let (code, status, event) = match e {
+            ExecError::Length => (
+                NakCode::InvalidRequest,
+                Status::LocLenErr,
+                QpEvent::RequestError,
+            ),
+            ExecError::Access => (
+                NakCode::RemoteAccessError,
+                Status::LocProtErr,
+                QpEvent::AccessError,
+            ),
+            ExecError::Operational => (
+                NakCode::RemoteOperationalError,
+                Status::LocQpOpErr,
+                QpEvent::Fatal,
+            ),
+            ExecError::Invalid => (
+                NakCode::InvalidRequest,
+                Status::LocQpOpErr,
+                QpEvent::RequestError,
+            ),
         };
         if let Some(r) = self.recv.take() {
             self.complete_recv(io, r.wr_id, status, &Received::NONE);
@@ -203,7 +218,18 @@ impl<S: Storage> Engine<S> {
         self.write = None;
         if self.cfg.service == Service::Rc {
             self.send_ack(io, Syndrome::Nak(code), psn);
+            self.fail_responder(io, event);
+        }
+    }
+
+    /// The RC responder met a request it cannot carry out, NAKed it and
+    /// failed its receive if it had one: the QP goes to the error state,
+    /// and its owner hears `why` (the requester's side of it completes
+    /// with the NAK's status).
+    fn fail_responder<I: Io<S = S>>(&mut self, io: &I, why: QpEvent) {
+        if self.attrs.state != State::Error {
             self.enter_error(io);
+            io.event(why);
         }
     }
 
@@ -411,7 +437,7 @@ impl<S: Storage> Engine<S> {
         let Some(mut r) = self.reading.take() else {
             return;
         };
-        if !matches!(self.attrs.state, State::Rtr | State::Rts) {
+        if !self.attrs.state.responds() {
             return;
         }
         let Some(path) = self.path else {

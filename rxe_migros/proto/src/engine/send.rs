@@ -39,7 +39,7 @@ impl<S: Storage> Engine<S> {
 
     /// Sends what the send queue holds, as far as the window allows.
     pub(super) fn send_requests<I: Io<S = S>>(&mut self, io: &I) {
-        if self.attrs.state != State::Rts
+        if !self.attrs.state.has_sent()
             || !self.mig.may_send()
             || self.completer.is_paused()
             || self.rnr_until.is_some()
@@ -165,6 +165,10 @@ impl<S: Storage> Engine<S> {
             return Err(Stop::Wait);
         }
         if index == self.started {
+            // SQD finishes what it began and begins nothing.
+            if self.attrs.state == State::Sqd {
+                return Err(Stop::Wait);
+            }
             self.start(io)?;
         }
         let w = self.sent_at(index);
