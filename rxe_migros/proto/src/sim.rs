@@ -1624,7 +1624,10 @@ fn sqd_drains_then_rts_goes_on() {
     a.host.events.borrow_mut().clear();
     to(&mut a, State::Rts, step);
     // At once: no doorbell rings for what was posted in SQD.
-    assert!(!a.host.out.borrow().is_empty(), "RTS sent nothing of what SQD held back");
+    assert!(
+        !a.host.out.borrow().is_empty(),
+        "RTS sent nothing of what SQD held back"
+    );
     step_until(&mut a, &mut b, false, &mut step, 100_000, |a, b| {
         a.done() && b.done()
     });
