@@ -13,7 +13,7 @@
 
 use super::bindings as sys;
 use core::ptr::NonNull;
-use kernel::error::to_result;
+use kernel::error::{from_result, to_result};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -213,7 +213,7 @@ pub unsafe extern "C" fn mmap(uctx: *mut sys::ib_ucontext, vma: *mut sys::vm_are
     if core.is_null() {
         return EINVAL.to_errno();
     }
-    let err = (|| -> Result {
+    let mapped = from_result(|| {
         // SAFETY: all-zeroes is a valid `rdma_umap_priv`; the core fills it.
         let tracker = KBox::new(
             unsafe { core::mem::zeroed::<sys::rdma_umap_priv>() },
@@ -230,14 +230,11 @@ pub unsafe extern "C" fn mmap(uctx: *mut sys::ib_ucontext, vma: *mut sys::vm_are
         // the disassociation) frees the tracker with `kfree`, which is how
         // `KBox` allocates.
         unsafe { sys::rdma_umap_priv_init(KBox::into_raw(tracker), vma, core) };
-        Ok(())
-    })();
+        Ok(0)
+    });
     // SAFETY: drops the reference `rdma_user_mmap_entry_get` took.
     unsafe { sys::rdma_user_mmap_entry_put(core) };
-    match err {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
+    mapped
 }
 
 /// The `mmap_free` op: the core is done with an entry.

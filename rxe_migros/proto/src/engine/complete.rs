@@ -197,7 +197,9 @@ impl<S: Storage> Engine<S> {
                 self.go_back(from);
                 self.restart_retransmit();
             }
-            Action::Fail(f) => self.fail(io, failure_status(io, f)),
+            Action::Fail(f) => {
+                self.fail(io, failure_status(io, f));
+            }
             _ => {}
         }
     }

@@ -19,7 +19,6 @@ use super::comp::Action;
 use super::hdr::{Bth, Extensions};
 use super::image::Grants;
 use super::mig::{AddressUpdate, MigState, Token, TokenKind};
-use super::modify::QpState as State;
 use super::opcode::{op, TRANSPORT_RC};
 use super::psn::Psn;
 use super::req::Service;
@@ -479,9 +478,7 @@ impl<S: Storage> Engine<S> {
             ));
             self.end_wait(io, Some(MigState::Running));
             // A QP with nothing outstanding has no completion to say so.
-            let fresh = self.attrs.state != State::Error;
-            self.fail(io, Status::RetryExcErr);
-            if fresh {
+            if self.fail(io, Status::RetryExcErr) {
                 io.event(QpEvent::Fatal);
             }
             return;

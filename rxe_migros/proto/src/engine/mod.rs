@@ -811,11 +811,8 @@ impl<S: Storage> Engine<S> {
     /// In SQD: once nothing is being sent and everything sent is
     /// acknowledged, the send queue is drained, which its owner hears once.
     fn check_drained<I: Io<S = S>>(&mut self, io: &I) {
-        if self.draining
-            && self.attrs.state == State::Sqd
-            && self.next_wqe == self.started
-            && self.comp_wqe == self.started
-        {
+        // Owed only in SQD: set_attrs and enter_error clear it elsewhere.
+        if self.draining && self.next_wqe == self.started && self.comp_wqe == self.started {
             self.draining = false;
             io.event(QpEvent::SqDrained);
         }
@@ -1077,26 +1074,29 @@ impl<S: Storage> Engine<S> {
 
     /// A request failed for good: it completes with `status`, the QP goes
     /// to the error state, and every other outstanding work request
-    /// completes flushed.
-    fn fail<I: Io<S = S>>(&mut self, io: &I, status: Status) {
+    /// completes flushed. False if the QP was in the error state already.
+    fn fail<I: Io<S = S>>(&mut self, io: &I, status: Status) -> bool {
         if self.attrs.state == State::Error {
-            return;
+            return false;
         }
         if self.comp_wqe != self.started {
             self.retire_oldest(io, status);
         }
-        self.enter_error(io);
+        self.enter_error(io)
     }
 
     /// The QP goes to the error state on its own (its responder met a bad
     /// request, whose receive, if any, has its own status): every posted
-    /// work request completes flushed, its own sends included.
-    fn enter_error<I: Io<S = S>>(&mut self, io: &I) {
+    /// work request completes flushed, its own sends included, and no
+    /// SQ_DRAINED is owed any more. False if it was there already.
+    fn enter_error<I: Io<S = S>>(&mut self, io: &I) -> bool {
         if self.attrs.state == State::Error {
-            return;
+            return false;
         }
         self.attrs.state = State::Error;
+        self.draining = false;
         self.flush(io);
+        true
     }
 
     /// In the error state: completes every posted work request with

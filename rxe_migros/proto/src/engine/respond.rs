@@ -11,7 +11,6 @@
 use super::aeth::{NakCode, Syndrome};
 use super::hdr::{Aeth, AtomicAckEth, AtomicEth, Bth, Extensions, Reth};
 use super::mig::MigState;
-use super::modify::QpState as State;
 use super::opcode::{flags, op, TRANSPORT_RC};
 use super::psn::Psn;
 use super::req::Service;
@@ -171,7 +170,9 @@ impl<S: Storage> Engine<S> {
                     if let Some(r) = self.recv.take() {
                         self.complete_recv(io, r.wr_id, Status::RemInvReqErr, &Received::NONE);
                     }
-                    self.fail_responder(io, QpEvent::RequestError);
+                    if self.enter_error(io) {
+                        io.event(QpEvent::RequestError);
+                    }
                 }
             }
             Verdict::Paused => {
@@ -218,18 +219,10 @@ impl<S: Storage> Engine<S> {
         self.write = None;
         if self.cfg.service == Service::Rc {
             self.send_ack(io, Syndrome::Nak(code), psn);
-            self.fail_responder(io, event);
-        }
-    }
-
-    /// The RC responder met a request it cannot carry out, NAKed it and
-    /// failed its receive if it had one: the QP goes to the error state,
-    /// and its owner hears `why` (the requester's side of it completes
-    /// with the NAK's status).
-    fn fail_responder<I: Io<S = S>>(&mut self, io: &I, why: QpEvent) {
-        if self.attrs.state != State::Error {
-            self.enter_error(io);
-            io.event(why);
+            // The requester hears it from its completion, the owner here.
+            if self.enter_error(io) {
+                io.event(event);
+            }
         }
     }
 
