@@ -4,12 +4,9 @@
 //! made one, namely telling its consumer that completions arrived or that
 //! the queue overflowed.
 
+use super::backlink::Backlink;
 use super::bindings as sys;
 use super::qp::CoreQp;
-use core::ptr::NonNull;
-use kernel::new_spinlock_irq;
-use kernel::prelude::*;
-use kernel::sync::{Arc, SpinLockIrq};
 
 /// What `ibv_create_cq` asked for.
 pub struct CqInit {
@@ -24,50 +21,14 @@ pub struct CqInit {
     pub channel: Option<usize>,
 }
 
-/// The address of a live `ib_cq`.
-struct CqPtr(NonNull<sys::ib_cq>);
-// SAFETY: an address; it is only followed under the lock of `CqEvents`,
-// while the CQ is known to be alive.
-unsafe impl Send for CqPtr {}
-
-/// The way back from a driver's CQ to the core's, for events. It is cut
-/// when the CQ is destroyed, so a driver may keep it (and signal through it)
-/// for as long as it likes: late signals are dropped.
-#[pin_data]
-pub struct CqEvents {
-    #[pin]
-    cq: SpinLockIrq<Option<CqPtr>>,
-}
+/// The way back from a driver's CQ to the core's, for completion and
+/// overflow events ([`Backlink`]).
+pub type CqEvents = Backlink<sys::ib_cq>;
 
 impl CqEvents {
-    /// # Safety
-    ///
-    /// `cq` must be a CQ being created, and [`CqEvents::revoke`] must be
-    /// called before it is freed.
-    pub(crate) unsafe fn new(cq: *mut sys::ib_cq) -> Result<Arc<Self>> {
-        let cq = NonNull::new(cq).map(CqPtr);
-        Arc::pin_init(
-            pin_init!(CqEvents { cq <- new_spinlock_irq!(cq) }),
-            GFP_KERNEL,
-        )
-    }
-
-    /// The CQ is going: no more events reach it.
-    pub(crate) fn revoke(&self) {
-        *self.cq.lock() = None;
-    }
-
-    /// Runs `f` on the CQ if it is still linked, under the lock that
-    /// keeps it so: it is unlinked before it is freed.
-    fn with_cq(&self, f: impl FnOnce(*mut sys::ib_cq)) {
-        if let Some(p) = self.cq.lock().as_ref() {
-            f(p.0.as_ptr());
-        }
-    }
-
     /// Tells the consumer that a completion it asked to hear about arrived.
     pub fn completion(&self) {
-        self.with_cq(|p| {
+        self.with(|p| {
             // SAFETY: linked, so alive; the handler is the consumer's.
             unsafe {
                 if let Some(handler) = (*p).comp_handler {
@@ -81,7 +42,7 @@ impl CqEvents {
     /// completion channel (false for kernel CQs and CQs without one).
     pub fn comp_event_waiting(&self) -> bool {
         let mut waiting = false;
-        self.with_cq(|p| {
+        self.with(|p| {
             // SAFETY: linked, so alive. A CQ with a uverbs object is a
             // process's, and its context is then its channel's event queue
             // (or null): the core sets both before creating it. The queue
@@ -105,7 +66,7 @@ impl CqEvents {
 
     /// Tells the consumer that the queue overflowed (`IB_EVENT_CQ_ERR`).
     pub fn overflow(&self) {
-        self.with_cq(|p| {
+        self.with(|p| {
             // SAFETY: as in `completion`; the event lives for the call.
             unsafe {
                 if let Some(handler) = (*p).event_handler {

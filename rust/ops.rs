@@ -10,7 +10,8 @@ use super::cq::{Arm, CqEvents, CqInit, WcOut};
 use super::device::{Device, Driver, MadAnswer, MrChange, MAD_BYTES};
 use super::kmem::KernelMemory;
 use super::qp::{
-    AddressVector, CoreQp, PdId, QpAttrValues, QpCaps, QpInit, QpType, RecvWr, SendWr, UdWr,
+    AddressVector, CoreQp, PdId, QpAttrValues, QpCaps, QpEvents, QpInit, QpType, RecvWr, SendWr,
+    UdWr,
 };
 use super::udata::UData;
 use super::uobject::{Owner, UHandle, UKind, UverbsFile};
@@ -69,6 +70,12 @@ struct CqObject<T: Driver> {
     data: T::Cq,
 }
 
+/// What follows a core `ib_qp`: its event link and the driver's data.
+struct QpObject<T: Driver> {
+    events: Arc<QpEvents>,
+    data: T::Qp,
+}
+
 /// The ops table of driver `T`.
 pub(super) struct Ops<T>(PhantomData<T>);
 
@@ -116,7 +123,7 @@ impl<T: Driver> Ops<T> {
         o.modify_qp = Some(Self::modify_qp);
         o.query_qp = Some(Self::query_qp);
         o.destroy_qp = Some(Self::destroy_qp);
-        o.size_ib_qp = size_of::<Object<sys::ib_qp, T::Qp>>();
+        o.size_ib_qp = size_of::<Object<sys::ib_qp, QpObject<T>>>();
         o.post_send = Some(Self::post_send);
         o.post_recv = Some(Self::post_recv);
         o.get_dma_mr = Some(Self::get_dma_mr);
@@ -631,6 +638,7 @@ impl<T: Driver> Ops<T> {
                     has_srq: !attr.srq.is_null(),
                     create_flags: attr.create_flags,
                     core: CoreQp::new(qp),
+                    events: QpEvents::new(qp)?,
                 };
                 let owner = Owner {
                     uctx: Self::uctx(udata),
@@ -638,10 +646,12 @@ impl<T: Driver> Ops<T> {
                 };
                 let udata = UData::from_raw(udata);
                 let dev = Device::<T>::from_ib((*qp).device);
-                let (data, qpn, caps) = T::create_qp(dev, &init, udata.as_ref(), owner)?;
+                let (data, qpn, caps) = T::create_qp(dev, &init, udata.as_ref(), owner)
+                    .inspect_err(|_| init.events.revoke())?;
                 (*qp).qp_num = qpn;
                 caps.write_raw(&mut attr.cap);
-                Object::<_, T::Qp>::init(qp, data);
+                let events = init.events;
+                Object::<_, QpObject<T>>::init(qp, QpObject { events, data });
             }
             Ok(0)
         })
@@ -652,7 +662,7 @@ impl<T: Driver> Ops<T> {
     /// `qp` must be a QP of ours that `create_qp` initialised.
     unsafe fn qp<'a>(qp: *mut sys::ib_qp) -> &'a T::Qp {
         // SAFETY: per the caller.
-        unsafe { Object::<_, T::Qp>::data(qp) }
+        unsafe { &Object::<_, QpObject<T>>::data(qp).data }
     }
 
     unsafe extern "C" fn modify_qp(
@@ -785,7 +795,8 @@ impl<T: Driver> Ops<T> {
         // SAFETY: the core destroys a QP of ours once.
         unsafe {
             T::destroy_qp(Device::from_ib((*qp).device), Self::qp(qp));
-            Object::<_, T::Qp>::drop_data(qp);
+            Object::<_, QpObject<T>>::data(qp).events.revoke();
+            Object::<_, QpObject<T>>::drop_data(qp);
         }
         0
     }

@@ -3,8 +3,10 @@
 //! Queue pairs: what the core asks of a driver's QP (its creation
 //! attributes, the attributes of a modification) in safe form.
 
+use super::backlink::Backlink;
 use super::bindings as sys;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 /// The transport service of a QP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,6 +111,8 @@ pub struct QpInit<'a, Cq> {
     pub create_flags: u32,
     /// The core's QP, for kernel consumers' completions.
     pub core: CoreQp,
+    /// The way to its consumer's event handler.
+    pub events: Arc<QpEvents>,
 }
 
 /// The attributes of `struct ib_qp_attr` a software RoCE QP has, in Rust
@@ -298,31 +302,31 @@ impl CoreQp {
     pub(crate) fn as_ptr(self) -> *mut sys::ib_qp {
         self.0 as *mut sys::ib_qp
     }
+}
 
-    /// Hands the QP's consumer an affiliated asynchronous event through
-    /// the QP's event handler (for a process's QP, uverbs', which queues it
-    /// on the process's async event file).
-    ///
-    /// # Safety
-    ///
-    /// The core's QP must be alive: the call comes between the QP's
-    /// creation and the return of its destruction.
-    pub(crate) unsafe fn event(self, kind: QpEventKind) {
-        let qp = self.as_ptr();
-        if qp.is_null() {
-            return;
-        }
-        // SAFETY: `qp` is alive (caller); the event lives for the call, as
-        // the handlers expect (they copy what they keep).
-        unsafe {
-            if let Some(handler) = (*qp).event_handler {
-                let mut ev: sys::ib_event = core::mem::zeroed();
-                ev.device = (*qp).device;
-                *ev.element.qp.as_mut() = qp;
-                ev.event = kind.raw();
-                handler(&mut ev, (*qp).qp_context);
+/// The way back from a driver's QP to the core's, for its affiliated
+/// asynchronous events ([`Backlink`]).
+pub type QpEvents = Backlink<sys::ib_qp>;
+
+impl QpEvents {
+    /// Hands the QP's consumer `kind` through the QP's event handler (for
+    /// a process's QP, uverbs', which queues it on the process's async
+    /// event file).
+    pub fn event(&self, kind: QpEventKind) {
+        self.with(|qp| {
+            // SAFETY: linked, so alive; the handler is the consumer's, and
+            // the event lives for the call, as the handlers expect (they
+            // copy what they keep).
+            unsafe {
+                if let Some(handler) = (*qp).event_handler {
+                    let mut ev: sys::ib_event = core::mem::zeroed();
+                    ev.device = (*qp).device;
+                    *ev.element.qp.as_mut() = qp;
+                    ev.event = kind.raw();
+                    handler(&mut ev, (*qp).qp_context);
+                }
             }
-        }
+        })
     }
 }
 

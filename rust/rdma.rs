@@ -9,6 +9,7 @@
 //!
 //! - [`access`]: access flags of MRs and QPs.
 //! - [`attr`]: what a device and its port report.
+//! - [`backlink`]: the way back from a driver's CQ or QP to the core's.
 //! - [`bh`]: keeping softirqs off, for locks the receive path shares.
 //! - [`cq`]: the link from a driver's completion queue to the core's.
 //! - [`device`]: allocating, registering and unregistering an `ib_device`,
@@ -43,6 +44,8 @@
 pub mod access;
 #[path = "attr.rs"]
 pub mod attr;
+#[path = "backlink.rs"]
+pub mod backlink;
 #[path = "bh.rs"]
 pub mod bh;
 #[path = "bindings.rs"]

@@ -30,8 +30,8 @@ use crate::proto::wqe::{self, SendHead, Sge, UdDest};
 use crate::queue::UserRing;
 use crate::rdma::device::{Device, DeviceHandle};
 use crate::rdma::qp::{
-    AddressVector, CoreQp, PdId, QpAttrValues, QpCaps, QpInit, QpType, RecvWr, SendWr, SgList,
-    WrOpcode,
+    AddressVector, CoreQp, PdId, QpAttrValues, QpCaps, QpEvents, QpInit, QpType, RecvWr, SendWr,
+    SgList, WrOpcode,
 };
 use crate::rdma::skb::{SkBuff, SkbQueue};
 use crate::rdma::udata::UData;
@@ -173,6 +173,8 @@ pub(crate) struct QpInner {
     pub(crate) service: Service,
     /// The core's QP, which a kernel consumer's completions name.
     pub(crate) core: CoreQp,
+    /// The way to its consumer's asynchronous events.
+    pub(crate) events: Arc<QpEvents>,
     /// A kernel consumer's QP (posts come through `post_send` and
     /// `post_recv`), else a process's.
     kernel: bool,
@@ -559,6 +561,7 @@ impl Qp {
                     qp_type: init.qp_type,
                     service,
                     core: init.core,
+                    events: init.events.clone(),
                     kernel,
                     sq_sig_all: init.sq_sig_all,
                     caps,

@@ -413,9 +413,6 @@ impl Io for Ctx<'_> {
             QpEvent::AccessError => QpEventKind::AccessError,
             QpEvent::SqDrained => QpEventKind::SqDrained,
         };
-        // SAFETY: the engine runs in a verb of the QP's, or under its mutex
-        // found not dead (`with_transport`): either way `destroy` has not
-        // begun, so the core's QP is alive.
-        unsafe { self.qp.core.event(kind) }
+        self.qp.events.event(kind);
     }
 }
