@@ -253,11 +253,12 @@ rping_check() {
 	note "rping -v -V -C $n to $addr: $c pings, every one's data checked"
 }
 
-# Seconds since the last call.
+# lap: the seconds since the last lap in $secs. Not for a command
+# substitution, whose subshell would keep the new start to itself.
 t0=$(cut -d' ' -f1 /proc/uptime)
-elapsed() {
+lap() {
 	t1=$(cut -d' ' -f1 /proc/uptime)
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }'
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", b - a }')
 	t0=$t1
 }
 
@@ -265,8 +266,10 @@ elapsed() {
 # timeout of 400 s; prints the time taken and the last line of figures.
 perf_run() {
 	tool=$1; shift
+	lap
 	client_server 400 -x $tool -F "$@"
-	note "$tool $* ($(elapsed) s): $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
+	lap
+	note "$tool $* ($secs s): $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/cli.out)"
 }
 
 # Whether process $1 runs: it exists and is not a zombie (a dumped child
