@@ -153,10 +153,6 @@ fn sges<'a>(list: &SgList<'a>) -> impl Iterator<Item = Sge> + 'a {
     })
 }
 
-/// The attributes `modify_qp` sets, with the QP's state (the core's
-/// [`modify`](crate::proto::modify) checks them).
-pub(crate) type Attrs = modify::Attrs<Av>;
-
 /// A queue pair.
 pub(crate) struct Qp {
     inner: Arc<QpInner>,
@@ -254,16 +250,15 @@ impl QpInner {
         Ok(())
     }
 
-    /// `attrs` with every attribute `mask` names checked and applied.
-    fn modified(&self, attrs: &Attrs, a: &QpAttrValues, mask: u32) -> Result<Attrs> {
-        let mask = AttrMask::from_abi(mask);
+    /// Modify QP's request, for the engine to check and apply.
+    fn request(&self, a: &QpAttrValues, mask: u32) -> (modify::QpType, modify::Request<Av>) {
         // One port: an address on another is refused like the port itself.
         let av = match a.av {
             Some((_, port)) if port != 1 => None,
             av => av.map(|(av, _)| av_core(&av)),
         };
         let request = modify::Request {
-            mask,
+            mask: AttrMask::from_abi(mask),
             state: a.state,
             cur_state: a.cur_state,
             port: a.port,
@@ -288,16 +283,7 @@ impl QpInner {
             QpType::Ud => modify::QpType::Ud,
             QpType::Gsi => modify::QpType::Gsi,
         };
-        attrs.modified(ty, &request).map_err(|why| {
-            pr_debug!(
-                "QP {}: modify from {:?} with mask {:?} refused: {:?}\n",
-                self.qpn,
-                attrs.state,
-                mask,
-                why
-            );
-            EINVAL
-        })
+        (ty, request)
     }
 
     /// Runs the transport with the state locked, then arms the timer it
@@ -623,21 +609,22 @@ impl Qp {
     pub(crate) fn modify(&self, a: &QpAttrValues, mask: u32) -> Result {
         self.inner
             .with_transport(|e, cx| {
-                let attrs = cx.qp.modified(e.attrs(), a, mask)?;
-                // As the C rxe: while SQD drains, it is left only for the
-                // error state.
-                if e.draining()
-                    && AttrMask::from_abi(mask).contains(AttrMask::STATE)
-                    && attrs.state != State::Error
-                {
-                    return Err(EINVAL);
-                }
+                let (ty, request) = cx.qp.request(a, mask);
                 let port_mtu = cx
                     .dev
                     .netdev(1)
-                    .map_or(attrs.path_mtu, |nd| crate::verbs::active_mtu(nd.mtu()));
-                e.set_attrs(cx, transport::now(), attrs, port_mtu);
-                Ok(())
+                    .map(|nd| crate::verbs::active_mtu(nd.mtu()));
+                e.modify(cx, transport::now(), ty, &request, port_mtu)
+                    .map_err(|why| {
+                        pr_debug!(
+                            "QP {}: modify from {:?} with mask {:?} refused: {:?}\n",
+                            cx.qp.qpn,
+                            e.attrs().state,
+                            request.mask,
+                            why
+                        );
+                        EINVAL
+                    })
             })
             .unwrap_or(Err(EINVAL))
     }

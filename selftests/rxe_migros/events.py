@@ -11,7 +11,9 @@ async event file (pyverbs).
         REM_INV_REQ_ERR (the receive with LOC_LEN_ERR) and raise QP_REQ_ERR.
         Both responders end in the error state. Then SQD on such a pair:
         SQ_DRAINED once what was sent is acknowledged, a WRITE posted in
-        SQD waits, and back in RTS it is carried out.
+        SQD waits, and back in RTS it is carried out. Then SQD while it
+        drains (towards a partner in the error state): Query QP says so,
+        RTS and SQD are refused with EINVAL, the error state is not.
     events.py stopped DEVICE GID_INDEX OURS THEIRS
     events.py lost DEVICE GID_INDEX OURS THEIRS LIMIT
         One RC QP, connected to a QP of another process (another device):
@@ -27,6 +29,7 @@ async event file (pyverbs).
 Prints "ok CASE" or "not ok CASE: why" per case; the status is the
 number of failures.
 """
+import errno
 import os
 import signal
 import sys
@@ -37,6 +40,7 @@ from pyverbs.addr import GID
 from pyverbs.cq import CQ
 from pyverbs.device import Context
 from pyverbs.mr import MR
+from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.pd import PD
 from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
 from pyverbs.wr import RecvWR, SendWR, SGE
@@ -178,6 +182,39 @@ def sqd(dev, gid_index):
         return 1
 
 
+def draining(dev, gid_index):
+    """SQD left while it drains: a WRITE towards a partner in the error
+    state (which answers nothing) keeps a's send queue draining, with a
+    retransmission timeout of 4.3 s; Query QP says so, RTS (and SQD
+    again) is refused with EINVAL, the error state is not, and it flushes
+    the WRITE."""
+    try:
+        ctx, cq, mr, a, b = loopback_pair(dev, gid_index)
+        a.modify(QPAttr(timeout=20), e.IBV_QP_TIMEOUT)
+        b.modify(QPAttr(qp_state=e.IBV_QPS_ERR), e.IBV_QP_STATE)
+        send(a, mr, e.IBV_WR_RDMA_WRITE, 64, rkey=mr.rkey, addr=mr.buf + 1024)
+        a.modify(QPAttr(qp_state=e.IBV_QPS_SQD), e.IBV_QP_STATE)
+        attr, _ = a.query(e.IBV_QP_STATE)
+        check(attr.qp_state == e.IBV_QPS_SQD and attr.sq_draining == 1,
+              f"state {attr.qp_state}, sq_draining {attr.sq_draining}: wanted SQD, draining")
+        for to in (e.IBV_QPS_RTS, e.IBV_QPS_SQD):
+            try:
+                a.modify(QPAttr(qp_state=to), e.IBV_QP_STATE)
+            except PyverbsRDMAError as err:
+                check(err.error_code == errno.EINVAL, f"to state {to}: {err}")
+            else:
+                raise Fail(f"left SQD for state {to} while draining")
+        a.modify(QPAttr(qp_state=e.IBV_QPS_ERR), e.IBV_QP_STATE)
+        wc = poll_one(cq, 10)
+        check(wc.qp_num == a.qp_num and wc.status == e.IBV_WC_WR_FLUSH_ERR,
+              f"QP {wc.qp_num} completed with {wc.status}, wanted a's WRITE flushed")
+        print("ok draining", flush=True)
+        return 0
+    except Fail as f:
+        print(f"not ok draining: {f}", flush=True)
+        return 1
+
+
 def exchange(qp, ctx, gid_index, ours, theirs):
     gid = ctx.query_gid(1, gid_index)
     with open(ours + ".tmp", "w") as f:
@@ -231,7 +268,8 @@ def pair_end(mode, dev, gid_index, ours, theirs, limit):
 def main():
     mode = sys.argv[1]
     if mode == "refused":
-        sys.exit(refused(sys.argv[2], int(sys.argv[3])) + sqd(sys.argv[2], int(sys.argv[3])))
+        dev, gid_index = sys.argv[2], int(sys.argv[3])
+        sys.exit(refused(dev, gid_index) + sqd(dev, gid_index) + draining(dev, gid_index))
     limit = float(sys.argv[6]) if len(sys.argv) > 6 else 0
     sys.exit(pair_end(mode, sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], limit))
 

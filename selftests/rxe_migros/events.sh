@@ -4,7 +4,8 @@
 # QP_ACCESS_ERR (a WRITE under a key it never gave) or QP_REQ_ERR (a SEND
 # longer than its receive), two QPs of one device; SQD on such a pair
 # raises SQ_DRAINED, holds back a WRITE posted in it, and RTS carries it
-# out; and a QP whose partner was stopped and never comes back gives up
+# out, while leaving SQD before it has drained is refused but for the
+# error state; and a QP whose partner was stopped and never comes back gives up
 # after pause_timeout_s (3 s here) with RETRY_EXC_ERR and QP_FATAL.
 # cost: 40
 . "$(dirname "$0")/lib.sh"

@@ -187,6 +187,9 @@ pub enum Refused {
     /// An attribute is out of its range, or asks for something the device
     /// does not offer (a second port, an alternate path, larger queues).
     BadValue(AttrMask),
+    /// The state is named while SQD drains the send queue: until SQ_DRAINED
+    /// only the error state may be (the C rxe's rule).
+    Draining,
 }
 
 use AttrMask as M;
@@ -318,7 +321,7 @@ pub const MAX_RD_ATOMIC: u8 = 128;
 
 /// What a modification asks for: the mask and the values it names (the
 /// others are ignored). `Av` is the driver's address vector.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Request<Av> {
     pub mask: AttrMask,
     /// The new state, as a number (checked here).
@@ -342,6 +345,17 @@ pub struct Request<Av> {
     pub dest_qpn: u32,
     pub sq_psn: u32,
     pub rq_psn: u32,
+}
+
+impl<Av: Default> Request<Av> {
+    /// A request that names only the new state.
+    pub fn to_state(state: QpState) -> Self {
+        Request {
+            mask: M::STATE,
+            state: state.abi(),
+            ..Default::default()
+        }
+    }
 }
 
 /// The attributes a QP has been given, with its state.

@@ -48,7 +48,7 @@ use super::hdr::{Bth, Extensions};
 use super::host::{config, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
 use super::image::{self, Context, Cq, Image, Mr, Pd, Record, RingImage};
 use super::mig::{AddressUpdate, MigState, Token, TokenKind, UD_MOVE_QPN};
-use super::modify::{Attrs, QpState as State};
+use super::modify::{Attrs, QpState as State, QpType, Refused, Request};
 use super::moves::{self, Known};
 use super::opcode::{op, TRANSPORT_RC, TRANSPORT_UD};
 use super::psn::Psn;
@@ -1578,12 +1578,19 @@ fn sqd_drains_then_rts_goes_on() {
         a.engine.unacknowledged() > 0
     });
     let to = |s: &mut Side, state, step: usize| {
-        let mut at = *s.engine.attrs();
-        at.state = state;
-        s.engine
-            .set_attrs(&s.host, step as Time * STEP_NS, at, IB_MTU_256);
+        s.engine.modify(
+            &s.host,
+            step as Time * STEP_NS,
+            QpType::Rc,
+            &Request::to_state(state),
+            Some(IB_MTU_256),
+        )
     };
-    to(&mut a, State::Sqd, step);
+    assert_eq!(to(&mut a, State::Sqd, step), Ok(()));
+    assert!(a.engine.draining());
+    // Until drained, SQD is left only for the error state.
+    assert_eq!(to(&mut a, State::Rts, step), Err(Refused::Draining));
+    assert_eq!(to(&mut a, State::Sqd, step), Err(Refused::Draining));
     assert!(a.engine.draining());
     assert!(
         a.host.events.borrow().is_empty(),
@@ -1622,7 +1629,7 @@ fn sqd_drains_then_rts_goes_on() {
     assert_eq!(sends(&a), 3, "SQD began a request");
     assert_eq!(*a.host.events.borrow(), [QpEvent::SqDrained], "said twice");
     a.host.events.borrow_mut().clear();
-    to(&mut a, State::Rts, step);
+    assert_eq!(to(&mut a, State::Rts, step), Ok(()));
     // At once: no doorbell rings for what was posted in SQD.
     assert!(
         !a.host.out.borrow().is_empty(),

@@ -21,7 +21,7 @@
 //!
 //! Its inputs: a received packet ([`Engine::receive`]), the send doorbell
 //! ([`Engine::doorbell`]), the timer ([`Engine::on_timer`]), the attributes
-//! Modify QP set ([`Engine::set_attrs`]), and the migration commands
+//! of Modify QP ([`Engine::modify`]), and the migration commands
 //! ([`Engine::stop`], [`Engine::resume`]). Its outputs: packets and
 //! completions through [`Io`], and the next deadline
 //! ([`Engine::poll_timeout`]). Its state goes into a checkpoint image's QP
@@ -764,6 +764,28 @@ impl<S: Storage> Engine<S> {
         self.timeout = timeout_of(a.timeout);
     }
 
+    /// Modify QP on a QP of type `ty`: checks `r` against the attributes
+    /// and the state (the state machine, each value's range, and that SQD
+    /// is not left while it drains but for the error state), then applies
+    /// all of it ([`Engine::set_attrs`]), or nothing. `port_mtu` is the
+    /// port's, if it has a link.
+    pub fn modify<I: Io<S = S>>(
+        &mut self,
+        io: &I,
+        now: Time,
+        ty: modify::QpType,
+        r: &modify::Request<Av>,
+        port_mtu: Option<u32>,
+    ) -> Result<(), modify::Refused> {
+        let attrs = self.attrs.modified(ty, r)?;
+        if self.draining && r.mask.contains(modify::AttrMask::STATE) && attrs.state != State::Error
+        {
+            return Err(modify::Refused::Draining);
+        }
+        self.set_attrs(io, now, attrs, port_mtu.unwrap_or(attrs.path_mtu));
+        Ok(())
+    }
+
     /// Takes the attributes Modify QP checked (`attrs`) and moves the
     /// transport to their state. `port_mtu` (`enum ib_mtu`) is the port's,
     /// which datagrams may fill.
@@ -802,8 +824,7 @@ impl<S: Storage> Engine<S> {
     }
 
     /// Whether the QP is in SQD and its send queue not yet drained (the
-    /// `sq_draining` that Query QP reports; Modify QP may not leave SQD
-    /// but for the error state meanwhile).
+    /// `sq_draining` that Query QP reports).
     pub fn draining(&self) -> bool {
         self.draining
     }
