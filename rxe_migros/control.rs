@@ -321,7 +321,7 @@ fn stop(arg: usize) -> Result {
 }
 
 /// RESUME: resumes every Stopped QP of the context, from a new source GID
-/// if the flags say so; RC QPs announce themselves with RESUME.
+/// if the flags say so; RC and UC QPs announce themselves with RESUME.
 fn resume(arg: usize) -> Result {
     let cmd = Command::<{ size_of::<ResumeArgs>() }>::read(arg)?;
     let flags = cmd.u32_at(12);

@@ -40,9 +40,9 @@ struct rxe_migros_stop {
 /* sgid is the source GID the QPs now use (their RoCE address moved). */
 #define RXE_MIGROS_RESUME_SGID	(1U << 0)
 
-/* Resumes every Stopped QP of the context. RC QPs with a partner (RTR or
- * RTS) announce themselves with RESUME, carrying their source GID, until
- * acknowledged; a partner in the same context needs none. Without
+/* Resumes every Stopped QP of the context. RC and UC QPs with a partner
+ * (RTR or RTS) announce themselves with RESUME, carrying their source GID,
+ * until acknowledged; a partner in the same context needs none. Without
  * RXE_MIGROS_RESUME_SGID the address is unchanged (an aborted checkpoint
  * resumes in place). */
 struct rxe_migros_resume {

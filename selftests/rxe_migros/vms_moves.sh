@@ -1,41 +1,56 @@
 #!/bin/sh
 # Between two guests: ibv_ud_pingpong's client moves from guest a to guest
 # b with stock CRIU (UD: the partner's device learns the client's new
-# address from its announcement), and completes. Then a migration of
+# address from its announcement), and completes; so does ibv_uc_pingpong's
+# (UC: the client's QP announces itself with a UC RESUME). Then a migration of
 # ib_write_bw's client whose destination, guest b, is powered off in the
 # middle of the transfer: the dump fails, the plugin resumes the QP in
 # place, and the transfer completes on guest a. The partner runs in nsP
 # on guest a (vms_integrity.sh says why).
 # vms: 2
-# timeout: 900
-# cost: 420
+# timeout: 1100
+# cost: 520
 . "$(dirname "$0")/lib.sh"
 vm_setup pause_timeout_s=600
 
-# UD.
-# Long enough to outlast a migration between guests (half a minute here).
-args="-n 15000 -s 512 -c"
-ip netns exec nsP ibv_ud_pingpong -d rxeP -g "$GP" $args >/tmp/srv.out 2>&1 &
-srv=$!
-wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the UD server opened no device"
-setsid nsenter --net=/run/netns/nsC ibv_ud_pingpong -d rxe0 -g "$GA" $args 10.9.0.10 </dev/null >/tmp/app/cli.out 2>&1 &
-cli=$!
-sent=$(counter rxeP rcvd_pkts)
-wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxeP/ports/1/hw_counters/rcvd_pkts) -gt $((sent + 300)) ]" ||
-	fail "ibv_ud_pingpong did not begin: $(failure_lines /tmp/app/cli.out)"
-heard=$(counter rxeP resume_rcvd)
-vm_migrate a b "ibv_ud_pingpong"
-wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxeP/ports/1/hw_counters/resume_rcvd) -gt $heard ]" ||
-	fail "rxeP heard no announcement from the client's new address"
-wait $srv || fail "the UD server failed: $(failure_lines /tmp/srv.out)"
-out=$(on b "wait_for 60 sh -c '! kill -0 $cli' && cat /tmp/app/cli.out") ||
-	fail "the restored UD client did not finish on b"
-echo "$out" | grep -q "iters in" || fail "the restored UD client failed: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
-note "ibv_ud_pingpong $args, moved to b: $(echo "$out" | grep 'iters in')"
-note "rxeP: $(counter rxeP resume_rcvd) RESUMEs and announcements received"
-on b "ip netns del nsC"
-vm_ns nsC $APP_IP $APP_MAC
-mkdir -p /tmp/app
+# pingpong_moves TOOL: TOOL -c with its server in nsP and its client in
+# the container, which moves from guest a to guest b mid-run; the server's
+# device must hear from the client's new address (resume_rcvd: UD's
+# announcement to the device, UC's RESUME to the QP) and refuse none of
+# it, and both ends finish. The run outlasts a migration between guests
+# (half a minute here).
+pingpong_moves() {
+	tool=$1 args="-n 15000 -s 512 -c"
+	ip netns exec nsP $tool -d rxeP -g "$GP" $args >/tmp/srv.out 2>&1 &
+	srv=$!
+	wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "$tool: the server opened no device"
+	setsid nsenter --net=/run/netns/nsC $tool -d rxe0 -g "$GA" $args 10.9.0.10 </dev/null >/tmp/app/cli.out 2>&1 &
+	cli=$!
+	sent=$(counter rxeP rcvd_pkts)
+	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxeP/ports/1/hw_counters/rcvd_pkts) -gt $((sent + 300)) ]" ||
+		fail "$tool did not begin: $(failure_lines /tmp/app/cli.out)"
+	heard=$(counter rxeP resume_rcvd) bad=$(counter rxeP rcvd_bad_resume)
+	vm_migrate a b "$tool"
+	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/rxeP/ports/1/hw_counters/resume_rcvd) -gt $heard ]" ||
+		fail "$tool: rxeP heard nothing from the client's new address"
+	wait $srv || fail "$tool: the server failed: $(failure_lines /tmp/srv.out)"
+	out=$(on b "wait_for 60 sh -c '! kill -0 $cli' && cat /tmp/app/cli.out") ||
+		fail "$tool: the restored client did not finish on b"
+	echo "$out" | grep -q "iters in" || fail "$tool: the restored client failed: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+	bad=$(($(counter rxeP rcvd_bad_resume) - bad))
+	[ "$bad" = 0 ] || fail "$tool: rxeP refused $bad of the moved client's announcements"
+	note "$tool $args, moved to b: $(echo "$out" | grep 'iters in'); rxeP heard $(($(counter rxeP resume_rcvd) - heard)) announcements"
+	on b "ip netns del nsC"
+	vm_ns nsC $APP_IP $APP_MAC
+	mkdir -p /tmp/app
+}
+
+# UD: the partner's device learns the client's new address from its
+# announcement. UC: no ACKs, so the client's QP announces itself with a
+# UC RESUME carrying the server's token, until the server's QP says it
+# heard it; without, its pings would go unanswered for ever.
+pingpong_moves ibv_ud_pingpong
+pingpong_moves ibv_uc_pingpong
 
 # The destination powered off mid-migration.
 args="-s 16384 -D 90 -F"

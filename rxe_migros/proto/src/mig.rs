@@ -94,6 +94,9 @@ pub enum TokenKind {
     Request,
     /// The partner's answer, sent along its own path to the QP on file.
     Grant,
+    /// A UC QP took its partner's RESUME (UC has no ACK to say so): the
+    /// nonce echoes the token the RESUME carried (0 for none).
+    Heard,
 }
 
 /// A token message's payload: a stopping QP asks its partner for the
@@ -106,11 +109,11 @@ pub enum TokenKind {
 /// | offset | size | field |
 /// |---|---|---|
 /// | 0 | 1 | version, [`Token::VERSION`] |
-/// | 1 | 1 | kind: 1 request, 2 grant |
+/// | 1 | 1 | kind: 1 request, 2 grant, 3 heard (a UC RESUME taken) |
 /// | 2 | 2 | reserved, zero |
 /// | 4 | 4 | the sender's QPN in the low 24 bits, the top 8 zero |
-/// | 8 | 8 | nonce: drawn by the asker, echoed by the grant |
-/// | 16 | 8 | token: zero in a request |
+/// | 8 | 8 | nonce: drawn by the asker, echoed by the grant; in heard, the RESUME's token |
+/// | 16 | 8 | token: zero in a request and in heard |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Token {
     pub kind: TokenKind,
@@ -133,6 +136,7 @@ impl Token {
         let kind = match payload[1] {
             1 => TokenKind::Request,
             2 => TokenKind::Grant,
+            3 => TokenKind::Heard,
             _ => return Err(ResumeError::Reserved),
         };
         if payload[2..5] != [0, 0, 0] {
@@ -144,7 +148,7 @@ impl Token {
             nonce: be64(&payload[8..16]),
             token: be64(&payload[16..24]),
         };
-        if kind == TokenKind::Request && t.token != 0 {
+        if kind != TokenKind::Grant && t.token != 0 {
             return Err(ResumeError::Reserved);
         }
         Ok(t)
@@ -156,6 +160,7 @@ impl Token {
         b[1] = match self.kind {
             TokenKind::Request => 1,
             TokenKind::Grant => 2,
+            TokenKind::Heard => 3,
         };
         b[4..8].copy_from_slice(&(self.qpn & super::hdr::QPN_MASK).to_be_bytes());
         b[8..16].copy_from_slice(&self.nonce.to_be_bytes());

@@ -207,8 +207,13 @@ impl OpInfo {
         };
         let allowed = match transport {
             Transport::Rc => true,
-            // UC: SENDs and WRITEs only, no responses.
-            Transport::Uc => operation <= op::RDMA_WRITE_ONLY_WITH_IMMEDIATE,
+            // UC: SENDs and WRITEs only, no responses; and the
+            // migration protocol's RESUME and token messages.
+            Transport::Uc => {
+                operation <= op::RDMA_WRITE_ONLY_WITH_IMMEDIATE
+                    || operation == op::RESUME
+                    || operation == op::TOKEN
+            }
             // UD: single-packet SENDs, which carry a DETH, the
             // announcement of a migrated UD QP (RESUME to QPN 1), and the
             // token messages that authenticate it.
@@ -317,9 +322,9 @@ mod tests {
     #[test]
     fn only_defined_opcodes_exist() {
         let known = (0..=255u8).filter(|&o| OpInfo::lookup(o).is_some()).count();
-        // RC: 25 operations, RESUME and TOKEN; UC: 12; UD: 2, RESUME and
-        // TOKEN.
-        assert_eq!(known, 27 + 12 + 4);
+        // RC: 25 operations, RESUME and TOKEN; UC: 12, RESUME and TOKEN;
+        // UD: 2, RESUME and TOKEN.
+        assert_eq!(known, 27 + 14 + 4);
         assert!(OpInfo::lookup(TRANSPORT_RC | 0x15).is_none());
         assert!(OpInfo::lookup(TRANSPORT_UC | op::RDMA_READ_REQUEST).is_none());
         assert!(OpInfo::lookup(TRANSPORT_UD | op::SEND_FIRST).is_none());

@@ -23,6 +23,17 @@ pub enum Service {
     Ud,
 }
 
+impl Service {
+    /// The transport bits of its opcodes.
+    pub const fn transport(self) -> u8 {
+        match self {
+            Service::Rc => TRANSPORT_RC,
+            Service::Uc => TRANSPORT_UC,
+            Service::Ud => TRANSPORT_UD,
+        }
+    }
+}
+
 /// What a message is, as its opcodes see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -226,11 +237,7 @@ impl Segments {
                 (false, true, _) => op::RDMA_WRITE_LAST_WITH_IMMEDIATE,
             },
         };
-        base | match self.service {
-            Service::Rc => TRANSPORT_RC,
-            Service::Uc => TRANSPORT_UC,
-            Service::Ud => TRANSPORT_UD,
-        }
+        base | self.service.transport()
     }
 
     /// The PSN after the message: where the next one starts.

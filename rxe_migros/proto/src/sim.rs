@@ -406,7 +406,6 @@ impl Side {
             hop_limit: 64,
             ..Av::default()
         };
-        let rc = self.engine.config().service == Service::Rc;
         let mut a = Attrs::new();
         let states: &[State] = if self.rtr_only {
             &[State::Init, State::Rtr]
@@ -422,7 +421,7 @@ impl Side {
             // RTS gives the send PSN; a QP that stays in RTR has none.
             a.sq_psn = if self.rtr_only { 0 } else { sq_psn };
             a.rq_psn = rq_psn;
-            a.av = rc.then_some(av);
+            a.av = (self.engine.config().service != Service::Ud).then_some(av);
             a.timeout = TIMEOUT_CODE;
             a.retry_cnt = retry;
             a.rnr_retry = 7;
@@ -1640,4 +1639,101 @@ fn sqd_drains_then_rts_goes_on() {
     });
     a.check(&b);
     b.check(&a);
+}
+
+/// UC has no ACK to carry the migration protocol, so it has messages of
+/// its own: a moved UC QP announces its new address with a UC RESUME
+/// carrying the token its partner granted at the stop, sent again until
+/// the partner says it heard it (a heard token message). Messages then
+/// flow both ways at the new address, and the old address is not
+/// followed. Without the token the partner refuses the RESUME.
+#[test]
+fn a_moved_uc_qp_is_followed() {
+    let msg = |len| Msg {
+        kind: Kind::Send,
+        len,
+        imm: 0,
+    };
+    for with_token in [true, false] {
+        let (pa, pb) = (std::vec![msg(40), msg(41)], std::vec![msg(30), msg(31)]);
+        let mut a = Side::new(0, Service::Uc, pa[..1].to_vec(), &pb);
+        let mut b = Side::new(1, Service::Uc, pb[..1].to_vec(), &pa);
+        let (a_addr, b_addr) = (a.host.addr, b.host.addr);
+        a.connect(0, b_addr, 100, 200, 7);
+        b.connect(0, a_addr, 200, 100, 7);
+        let mut step = 0;
+        let recvs = |s: &Side| {
+            let c = s.host.completions.borrow();
+            c.iter()
+                .filter(|(q, wc)| *q == Queue::Recv && wc.status == Status::Success)
+                .count()
+        };
+        // One SEND each way: each end hears that the other speaks the
+        // protocol.
+        step_until(&mut a, &mut b, false, &mut step, 10_000, |a, b| {
+            recvs(a) == 1 && recvs(b) == 1
+        });
+        let now = step as Time * STEP_NS;
+        a.engine.stop(&a.host, now);
+        if with_token {
+            step_until(&mut a, &mut b, false, &mut step, 10_000, |a, _| {
+                a.engine.has_token()
+            });
+        } else {
+            // Its partner's grant is lost.
+            a.host.out.borrow_mut().clear();
+        }
+        let image = a.dump();
+        a.restore(&image, false);
+        let src = NewSource {
+            gid: a.host.addr,
+            index: 0,
+        };
+        let now = step as Time * STEP_NS;
+        assert_eq!(a.engine.resume(&a.host, now, Some(src), false), Some(true));
+        // The first RESUME is lost.
+        assert_eq!(a.host.out.borrow_mut().drain(..).count(), 1);
+        // a's second message, posted while it announces itself, waits
+        // until its partner has heard.
+        let second = |s: &mut Side, len: u32| {
+            s.plan.push(msg(len));
+            for k in 0..len as usize {
+                s.host.mem.borrow_mut().buf[OUT + SLOT + k] = pattern(s.id, 1, k);
+            }
+            s.post_next();
+        };
+        second(&mut a, 41);
+        if !with_token {
+            let refused = |b: &Side| b.host.count(Count::RcvdBadResume) > 0;
+            step_until(&mut a, &mut b, false, &mut step, 10_000, |_, b| refused(b));
+            assert!(matches!(a.engine.mig(), MigState::Resuming { .. }));
+            assert_eq!(b.engine.attrs().av.unwrap().dgid, a_addr, "redirected");
+            continue;
+        }
+        step_until(&mut a, &mut b, false, &mut step, 10_000, |a, _| {
+            a.engine.mig() == MigState::Running
+        });
+        // b's, once a is back: a partner's messages before it took the
+        // RESUME went to the old address (UC does not send them again).
+        second(&mut b, 31);
+        step_until(&mut a, &mut b, false, &mut step, 10_000, |a, b| {
+            recvs(a) == 2 && recvs(b) == 2
+        });
+        assert!(
+            a.host.count(Count::ResumeSent) >= 2,
+            "the RESUME was not sent again"
+        );
+        assert_eq!(
+            b.engine.attrs().av.unwrap().dgid,
+            a.host.addr,
+            "b follows a"
+        );
+        assert_eq!(b.host.count(Count::RcvdBadResume), 0);
+        // What b sent after the move went to a's new address, and its
+        // bytes are whole.
+        let mem = a.host.mem.borrow();
+        assert!((0..31).all(|k| mem.buf[RECV + SLOT + k] == pattern(1, 1, k)));
+        let mem = b.host.mem.borrow();
+        assert!((0..41).all(|k| mem.buf[RECV + SLOT + k] == pattern(0, 1, k)));
+    }
 }

@@ -19,7 +19,7 @@ use super::comp::Action;
 use super::hdr::{Bth, Extensions};
 use super::image::Grants;
 use super::mig::{AddressUpdate, MigState, Token, TokenKind};
-use super::opcode::{op, TRANSPORT_RC};
+use super::opcode::op;
 use super::psn::Psn;
 use super::req::Service;
 use super::roce::Datagram;
@@ -77,15 +77,16 @@ impl<S: Storage> Engine<S> {
         self.ask_at = None;
         // A UD QP's grants were for the address it had at its last stop.
         self.ud_grants = S::Bytes::default();
-        if self.connected_rc() && self.speaks {
+        if self.connected() && self.speaks {
             self.asking = draw(io);
             self.ask_token(io);
         }
     }
 
-    /// Whether this is an RC QP with a partner (RTR, RTS or SQD).
-    fn connected_rc(&self) -> bool {
-        self.cfg.service == Service::Rc && self.attrs.state.responds() && self.path.is_some()
+    /// Whether this is a connected QP (RC or UC) with a partner (RTR, RTS
+    /// or SQD).
+    fn connected(&self) -> bool {
+        self.cfg.service != Service::Ud && self.attrs.state.responds() && self.path.is_some()
     }
 
     /// Sends the token request, and arms its repetition.
@@ -101,7 +102,7 @@ impl<S: Storage> Engine<S> {
             return;
         };
         let bth = Bth {
-            opcode: op::TOKEN | TRANSPORT_RC,
+            opcode: op::TOKEN | self.cfg.service.transport(),
             pkey: PKEY,
             dest_qpn: self.attrs.dest_qpn,
             psn: self.resume_psn(),
@@ -136,7 +137,7 @@ impl<S: Storage> Engine<S> {
             }
             return;
         }
-        if !self.connected_rc() {
+        if !self.connected() {
             return;
         }
         let t = match Token::parse(d.packet.payload()) {
@@ -166,6 +167,15 @@ impl<S: Storage> Engine<S> {
                     self.token = t.token;
                     self.asking = 0;
                     self.ask_at = None;
+                }
+            }
+            // RC hears it from the ACK of its RESUME.
+            TokenKind::Heard => {
+                if self.cfg.service == Service::Uc
+                    && matches!(self.mig, MigState::Resuming { .. })
+                    && t.nonce == self.token
+                {
+                    self.resume_acknowledged(io);
                 }
             }
         }
@@ -231,10 +241,10 @@ impl<S: Storage> Engine<S> {
         let _ = self.ud_grants.append(&[&Grants::entry(&d.src, t.token)]);
     }
 
-    /// Resumes a Stopped QP, from `src` if its address changed. An RC QP
-    /// with a partner (RTR or RTS) announces itself with RESUME unless
-    /// `loopback` (its partner is resumed with it); returns whether it
-    /// does. A QP that is not Stopped is left as it is (`None`).
+    /// Resumes a Stopped QP, from `src` if its address changed. A
+    /// connected QP (RC, UC) with a partner (RTR or RTS) announces itself
+    /// with RESUME unless `loopback` (its partner is resumed with it);
+    /// returns whether it does. A QP that is not Stopped is left as it is (`None`).
     pub fn resume<I: Io<S = S>>(
         &mut self,
         io: &I,
@@ -267,7 +277,7 @@ impl<S: Storage> Engine<S> {
         }
         // RESUME goes only to a partner that showed it speaks the protocol:
         // the C rxe would drop it, and has no paused NAK to end.
-        if self.connected_rc() && self.speaks && !loopback {
+        if self.connected() && self.speaks && !loopback {
             self.mig = MigState::Resuming {
                 since_ms: self.now_ms(),
             };
@@ -280,10 +290,13 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// The PSN a RESUME carries: the oldest unacknowledged one, or the
-    /// first to send for a QP that never reached RTS.
+    /// The PSN a RESUME carries: the oldest unacknowledged one (UC: the
+    /// next to send, nothing being acknowledged), or the first to send for
+    /// a QP that never reached RTS.
     fn resume_psn(&self) -> Psn {
-        if self.attrs.state.has_sent() {
+        if self.cfg.service == Service::Uc && self.attrs.state.has_sent() {
+            self.psn
+        } else if self.attrs.state.has_sent() {
             self.acked
         } else {
             Psn::new(self.attrs.sq_psn)
@@ -296,11 +309,11 @@ impl<S: Storage> Engine<S> {
             return;
         };
         let bth = Bth {
-            opcode: op::RESUME | TRANSPORT_RC,
+            opcode: op::RESUME | self.cfg.service.transport(),
             pkey: PKEY,
             dest_qpn: self.attrs.dest_qpn,
             psn: self.resume_psn(),
-            ack_req: true,
+            ack_req: self.cfg.service == Service::Rc,
             ..Bth::default()
         };
         let update = AddressUpdate {
@@ -320,9 +333,9 @@ impl<S: Storage> Engine<S> {
         self.resume_at = Some(self.now + every);
     }
 
-    /// A response reached a Resuming QP: the partner heard the RESUME (a
-    /// RESUME is acknowledged like any request). Sends again from the
-    /// oldest unacknowledged request.
+    /// The partner heard the RESUME of this Resuming QP: on RC a response
+    /// came (a RESUME is acknowledged like any request), on UC a heard
+    /// token message. Sends again from the oldest unacknowledged request.
     pub(super) fn resume_acknowledged<I: Io<S = S>>(&mut self, io: &I) {
         self.end_wait(io, Some(MigState::Running));
         // The partner spent it if we came from a new address; the next
@@ -384,8 +397,10 @@ impl<S: Storage> Engine<S> {
         // A partner that sent us anything has reached RTS, and its oldest
         // unacknowledged PSN is no later than the one we expect; one that
         // stayed in RTR (a receiver only) has no send PSN we know.
+        // UC keeps no sequence across messages that a RESUME could be
+        // held to: lost packets are not asked for again.
         let epsn = self.responder.epsn();
-        let heard = epsn != Psn::new(self.attrs.rq_psn);
+        let heard = self.cfg.service == Service::Rc && epsn != Psn::new(self.attrs.rq_psn);
         let refused = if update.gid != d.src {
             Some("not sent from the address it names")
         } else if is_v4_mapped(&update.gid) == av.ipv6 {
@@ -419,6 +434,10 @@ impl<S: Storage> Engine<S> {
         }
         if matches!(self.mig, MigState::Paused { .. }) {
             self.end_wait(io, Some(MigState::Running));
+        }
+        if self.cfg.service == Service::Uc {
+            self.send_token(io, TokenKind::Heard, update.token, 0);
+            return;
         }
         self.ack_last(io);
         match self.mig {

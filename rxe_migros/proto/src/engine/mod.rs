@@ -949,14 +949,9 @@ impl<S: Storage> Engine<S> {
     }
 
     fn on_packet<I: Io<S = S>>(&mut self, io: &I, d: &Datagram<'_>, l3: &[u8]) {
-        use super::opcode::{flags, TRANSPORT_RC, TRANSPORT_UC, TRANSPORT_UD};
+        use super::opcode::flags;
         // The transport bits of the opcode must be the QP's.
-        let ours = match self.cfg.service {
-            Service::Rc => TRANSPORT_RC,
-            Service::Uc => TRANSPORT_UC,
-            Service::Ud => TRANSPORT_UD,
-        };
-        if d.packet.bth.opcode & 0xe0 != ours {
+        if d.packet.bth.opcode & 0xe0 != self.cfg.service.transport() {
             return;
         }
         io.count(Count::RcvdPkts, 1);

@@ -181,7 +181,8 @@ impl<S: Storage> Engine<S> {
                 self.send_ack(io, Syndrome::Nak(NakCode::Paused), epsn);
             }
             Verdict::Resume => {
-                if service == Service::Rc {
+                // A UD QP's moves are its device's to hear (QP 1).
+                if service != Service::Ud {
                     self.on_resume_request(io, d);
                 }
             }
