@@ -47,15 +47,23 @@ struct rxe_migros_resume_payload {
 #define RXE_MIGROS_TOKEN_VERSION	1
 #define RXE_MIGROS_TOKEN_REQUEST	1
 #define RXE_MIGROS_TOKEN_GRANT		2
+#define RXE_MIGROS_TOKEN_HEARD		3
 
 struct rxe_migros_token {
 	__u8	version;	/* RXE_MIGROS_TOKEN_VERSION */
-	__u8	kind;		/* RXE_MIGROS_TOKEN_REQUEST or _GRANT */
+	__u8	kind;		/* RXE_MIGROS_TOKEN_REQUEST, _GRANT or _HEARD */
 	__u8	reserved[2];	/* zero */
 	__be32	qpn;		/* the sender's QPN, low 24 bits */
-	__be64	nonce;		/* drawn by the asker, echoed by the grant */
-	__be64	token;		/* zero in a request */
+	__be64	nonce;		/* drawn by the asker, echoed by the grant;
+				 * in HEARD, the token of the RESUME heard */
+	__be64	token;		/* zero in a request and in HEARD */
 };
+
+/* UC QPs: RESUME and TOKEN with the UC transport bits. UC has no ACK, so
+ * a QP that took its partner's UC RESUME says so with a TOKEN of kind
+ * HEARD, sent to the RESUME's new address. */
+#define RXE_MIGROS_OPCODE_UC_RESUME	0x39
+#define RXE_MIGROS_OPCODE_UC_TOKEN	0x3a
 
 /* The UD announcement: a UD request with this opcode (RESUME with the UD
  * transport bits) to QPN 1, with a DETH (Q_Key 0x80010000, the migrated
