@@ -62,9 +62,9 @@ def new_qp(pd, cq):
     return QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
 
 
-def connect(qp, qpn, gid, gid_index):
+def connect(qp, qpn, gid, gid_index, **more):
     qp.to_rts(rc_attr(qpn, gid, gid_index, rq_psn=0, sq_psn=0,
-                      qp_access_flags=ACCESS))
+                      qp_access_flags=ACCESS, **more))
 
 
 def poll_one(cq, seconds):
@@ -102,17 +102,18 @@ def send(qp, mr, opcode, length, rkey=0, addr=0):
     qp.post_send(wr)
 
 
-def loopback_pair(dev, gid_index):
-    """Two RC QPs of one device connected to each other, one CQ and an MR
-    of 4 KiB: (context, CQ, MR, QP a, QP b)."""
+def loopback_pair(dev, gid_index, **more):
+    """Two RC QPs of one device connected to each other (with the RTS
+    attributes `more`), one CQ and an MR of 4 KiB: (context, CQ, MR, QP a,
+    QP b)."""
     ctx = Context(name=dev)
     pd = PD(ctx)
     cq = CQ(ctx, 16, None, None, 0)
     mr = MR(pd, 4096, ACCESS)
     a, b = new_qp(pd, cq), new_qp(pd, cq)
     gid = ctx.query_gid(1, gid_index)
-    connect(a, b.qp_num, gid, gid_index)
-    connect(b, a.qp_num, gid, gid_index)
+    connect(a, b.qp_num, gid, gid_index, **more)
+    connect(b, a.qp_num, gid, gid_index, **more)
     # The PD goes with the context's other objects: pyverbs keeps it.
     return ctx, cq, mr, a, b
 
@@ -189,8 +190,7 @@ def draining(dev, gid_index):
     again) is refused with EINVAL, the error state is not, and it flushes
     the WRITE."""
     try:
-        ctx, cq, mr, a, b = loopback_pair(dev, gid_index)
-        a.modify(QPAttr(timeout=20), e.IBV_QP_TIMEOUT)
+        ctx, cq, mr, a, b = loopback_pair(dev, gid_index, timeout=20)
         b.modify(QPAttr(qp_state=e.IBV_QPS_ERR), e.IBV_QP_STATE)
         send(a, mr, e.IBV_WR_RDMA_WRITE, 64, rkey=mr.rkey, addr=mr.buf + 1024)
         a.modify(QPAttr(qp_state=e.IBV_QPS_SQD), e.IBV_QP_STATE)
