@@ -168,6 +168,20 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// returns. Its data is dropped afterwards.
     fn destroy_qp(dev: &Device<Self>, qp: &Self::Qp);
 
+    /// Whether the driver attaches UD QPs to multicast groups
+    /// ([`Driver::attach_mcast`]); the core refuses the verbs otherwise.
+    const MULTICAST: bool = false;
+    /// Attaches UD QP `qp` to the multicast group of `gid`; attaching it
+    /// again is no error. The core checked that `gid` is a multicast
+    /// address and `qp` a UD QP.
+    fn attach_mcast(_dev: &Device<Self>, _qp: &Self::Qp, _gid: &[u8; 16]) -> Result {
+        Err(EOPNOTSUPP)
+    }
+    /// Detaches `qp` from the group of `gid`; EINVAL if it is not in it.
+    fn detach_mcast(_dev: &Device<Self>, _qp: &Self::Qp, _gid: &[u8; 16]) -> Result {
+        Err(EOPNOTSUPP)
+    }
+
     /// The device is unregistered and about to be freed: forget it. Its
     /// data is dropped after this returns.
     fn dealloc(dev: &Device<Self>);

@@ -73,6 +73,22 @@ impl NetDev {
         unsafe { sys::rxe_migros_netdev_mac(self.as_ptr(), mac.as_mut_ptr()) }.then_some(mac)
     }
 
+    /// Makes the device receive frames to multicast address `mac`, once
+    /// more for each call (`dev_mc_add`).
+    pub fn mc_add(&self, mac: &[u8; 6]) -> Result {
+        let addr = hw_addr(mac);
+        // SAFETY: the device is live (type invariant); the core reads
+        // `addr_len` bytes of the address, at most `MAX_ADDR_LEN`.
+        to_result(unsafe { sys::dev_mc_add(self.as_ptr(), addr.as_ptr()) })
+    }
+
+    /// Undoes one [`NetDev::mc_add`] of `mac` (`dev_mc_del`).
+    pub fn mc_del(&self, mac: &[u8; 6]) -> Result {
+        let addr = hw_addr(mac);
+        // SAFETY: as for `mc_add`.
+        to_result(unsafe { sys::dev_mc_del(self.as_ptr(), addr.as_ptr()) })
+    }
+
     /// Whether the device is a VLAN on top of another one.
     pub fn is_vlan(&self) -> bool {
         // SAFETY: the device is live (type invariant).
@@ -91,6 +107,14 @@ impl NetDev {
         // SAFETY: the device is live (type invariant).
         unsafe { sys::rxe_migros_port_state(self.as_ptr()) == sys::ib_port_state_IB_PORT_ACTIVE }
     }
+}
+
+/// A six-byte MAC as a hardware address of any length the core allows
+/// (`MAX_ADDR_LEN`), zero after the sixth byte.
+fn hw_addr(mac: &[u8; 6]) -> [u8; 32] {
+    let mut addr = [0u8; 32];
+    addr[..6].copy_from_slice(mac);
+    addr
 }
 
 /// A random locally administered unicast MAC, for devices that have none.

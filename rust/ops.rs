@@ -126,6 +126,10 @@ impl<T: Driver> Ops<T> {
         o.size_ib_qp = size_of::<Object<sys::ib_qp, QpObject<T>>>();
         o.post_send = Some(Self::post_send);
         o.post_recv = Some(Self::post_recv);
+        if T::MULTICAST {
+            o.attach_mcast = Some(Self::attach_mcast);
+            o.detach_mcast = Some(Self::detach_mcast);
+        }
         o.get_dma_mr = Some(Self::get_dma_mr);
         o.dereg_mr = Some(Self::dereg_mr);
         o.reg_user_mr = Some(Self::reg_user_mr);
@@ -799,6 +803,42 @@ impl<T: Driver> Ops<T> {
             Object::<_, QpObject<T>>::drop_data(qp);
         }
         0
+    }
+
+    unsafe extern "C" fn attach_mcast(
+        qp: *mut sys::ib_qp,
+        gid: *mut sys::ib_gid,
+        _lid: u16,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: per `ib_attach_mcast`.
+        unsafe { Self::mcast(qp, gid, T::attach_mcast) }
+    }
+
+    unsafe extern "C" fn detach_mcast(
+        qp: *mut sys::ib_qp,
+        gid: *mut sys::ib_gid,
+        _lid: u16,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: per `ib_detach_mcast`.
+        unsafe { Self::mcast(qp, gid, T::detach_mcast) }
+    }
+
+    /// Attaches or detaches (`op`) a QP and a group.
+    ///
+    /// # Safety
+    ///
+    /// `qp` must be a UD QP of ours and `gid` a multicast GID, both valid
+    /// for the call, as the core checks them.
+    unsafe fn mcast(
+        qp: *mut sys::ib_qp,
+        gid: *mut sys::ib_gid,
+        op: fn(&Device<T>, &T::Qp, &[u8; 16]) -> Result,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: per the caller.
+        from_result(|| unsafe {
+            let gid = *(*gid).raw.as_ref();
+            op(Device::from_ib((*qp).device), Self::qp(qp), &gid).map(|()| 0)
+        })
     }
 
     unsafe extern "C" fn dealloc_pd(

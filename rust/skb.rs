@@ -65,6 +65,15 @@ impl SkBuff {
         unsafe { network_bytes(self.0.as_ptr()) }
     }
 
+    /// Another reference to the same packet (`skb_clone`): its own
+    /// `sk_buff`, sharing the bytes, which neither copy writes. `None`
+    /// without memory.
+    pub fn try_clone(&self) -> Option<SkBuff> {
+        // SAFETY: a live packet (type invariant); the clone is new, ours,
+        // and has the same device, kept alive as the original's.
+        NonNull::new(unsafe { sys::rxe_migros_skb_clone(self.0.as_ptr()) }).map(SkBuff)
+    }
+
     fn into_raw(self) -> *mut sys::sk_buff {
         let p = self.0.as_ptr();
         core::mem::forget(self);

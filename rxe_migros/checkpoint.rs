@@ -168,6 +168,16 @@ pub(crate) fn dump_event_file(ctx: &Context, queue: usize) -> Result<KVVec<u8>> 
 }
 
 fn dump_qp(out: &mut KVVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>) -> Result {
+    if let Some(gid) = qp.multicast_group() {
+        // The image has no record of it yet, and a restored QP that is
+        // silently out of its groups would lose their datagrams.
+        pr_info!(
+            "checkpoint: QP {} is attached to multicast group {:?}, which a restore cannot join again yet\n",
+            qp.qpn,
+            crate::recv::Gid(&gid)
+        );
+        return Err(EOPNOTSUPP);
+    }
     let pd = objects.pd(qp.pd)?;
     let send_cq = objects.cq(&qp.send_cq)?;
     let recv_cq = objects.cq(&qp.recv_cq)?;

@@ -228,6 +228,11 @@ impl QpInner {
         unsafe { self.dev.get() }
     }
 
+    /// A multicast group the QP is attached to, if any.
+    pub(crate) fn multicast_group(&self) -> Option<[u8; 16]> {
+        self.device().mcast.group_of(self.qpn)
+    }
+
     /// The destination a kernel consumer gave the UD send request in slot
     /// `index`; `None` for a process's QP, whose requests name AHs by
     /// number.
@@ -779,9 +784,24 @@ impl Qp {
     /// Marks the QP dead and stops its work: afterwards nothing but the
     /// caller and its user context's list (until its data is dropped)
     /// holds it, and no work item of it runs.
+    /// Attaches the QP, a UD one (the core checked), to multicast group
+    /// `gid`.
+    pub(crate) fn attach_mcast(&self, dev: &Device<Rxe>, gid: &[u8; 16]) -> Result {
+        dev.mcast.attach(dev, gid, self.inner.qpn)
+    }
+
+    pub(crate) fn detach_mcast(&self, dev: &Device<Rxe>, gid: &[u8; 16]) -> Result {
+        dev.mcast.detach(dev, gid, self.inner.qpn)
+    }
+
     pub(crate) fn destroy(&self, dev: &Device<Rxe>) {
         let qp = &self.inner;
         qp.state.lock().dead = true;
+        // The core destroys no QP that is attached to a group (its use
+        // count), but a group must never name a number another QP gets.
+        if qp.service == Service::Ud {
+            dev.mcast.detach_all(dev, qp.qpn);
+        }
         dev.qps.remove(qp.qpn);
         // A receiver that found the QP before it was unlisted may still be
         // queueing a packet and its work item.

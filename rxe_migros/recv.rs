@@ -12,7 +12,7 @@
 
 use crate::counters::Counter;
 use crate::proto::opcode::{flags, Transport};
-use crate::proto::roce::Datagram;
+use crate::proto::roce::{is_multicast, Datagram, MULTICAST_QPN};
 use crate::proto::ParseError;
 use crate::rdma::bh::BhOff;
 use crate::rdma::device::DeviceRef;
@@ -78,6 +78,11 @@ fn receive(mut skb: SkBuff) {
                 return;
             }
             let qpn = datagram.packet.bth.dest_qpn;
+            if qpn == MULTICAST_QPN {
+                let group = datagram.dst;
+                crate::mcast::deliver(&dev, skb, &group);
+                return;
+            }
             if let Some(qp) = dev.qps.get(qpn) {
                 if qp.deliver(skb).is_err() {
                     dev.counters.inc(Counter::RcvdNoDest);
@@ -105,7 +110,8 @@ fn receive(mut skb: SkBuff) {
 /// The checks every packet passes before any QP sees it, as the C rxe's
 /// rxe_chk_dgid and check_keys: the default P_Key (full or limited member:
 /// our port's is full, so any membership matches), and a destination that
-/// is one of the device's GIDs, since the socket takes datagrams for every
+/// is one of the device's GIDs or, for a UD datagram to the multicast QP
+/// number, a multicast address, since the socket takes datagrams for every
 /// address of the namespace, not only those of our netdev.
 fn check_addressing(
     dev: &crate::rdma::device::Device<Rxe>,
@@ -114,7 +120,13 @@ fn check_addressing(
     if d.packet.bth.pkey & 0x7fff != crate::proto::engine::PKEY & 0x7fff {
         return Err(Counter::RcvdBadPkey);
     }
-    if dev.roce_gid_index(1, &d.dst).is_err() {
+    if is_multicast(&d.dst) {
+        // A group's datagram: UD, to the multicast QP number.
+        let ud = d.packet.info.transport == Transport::Ud;
+        if !ud || d.packet.bth.dest_qpn != MULTICAST_QPN {
+            return Err(Counter::RcvdBadAddr);
+        }
+    } else if dev.roce_gid_index(1, &d.dst).is_err() {
         return Err(Counter::RcvdBadAddr);
     }
     Ok(())

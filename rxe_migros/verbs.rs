@@ -104,12 +104,14 @@ impl Driver for Rxe {
             // Compare and swap and fetch and add, each one indivisible
             // step on the pinned page (`Umem::atomic`), as the C rxe's.
             atomic_cap: AtomicCap::Hca,
+            // UD multicast, within the limits of `mcast`.
+            max_mcast_grp: crate::mcast::MAX_GROUPS as _,
+            max_mcast_qp_attach: crate::mcast::MAX_QP_ATTACH as _,
+            max_total_mcast_qp_attach: (crate::mcast::MAX_GROUPS * crate::mcast::MAX_QP_ATTACH)
+                as _,
             // Not yet offered, so not advertised (see `param`): memory
-            // windows, multicast, SRQs, fast registration.
+            // windows, SRQs, fast registration.
             max_mw: 0,
-            max_mcast_grp: 0,
-            max_mcast_qp_attach: 0,
-            max_total_mcast_qp_attach: 0,
             max_srq: 0,
             max_srq_wr: 0,
             max_srq_sge: 0,
@@ -297,6 +299,16 @@ impl Driver for Rxe {
 
     fn destroy_qp(dev: &Device<Self>, qp: &Qp) {
         qp.destroy(dev);
+    }
+
+    const MULTICAST: bool = true;
+
+    fn attach_mcast(dev: &Device<Self>, qp: &Qp, gid: &[u8; 16]) -> Result {
+        qp.attach_mcast(dev, gid)
+    }
+
+    fn detach_mcast(dev: &Device<Self>, qp: &Qp, gid: &[u8; 16]) -> Result {
+        qp.detach_mcast(dev, gid)
     }
 
     fn dealloc(dev: &Device<Self>) {

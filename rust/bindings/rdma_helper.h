@@ -66,6 +66,7 @@ int rxe_migros_skb_linearize(struct sk_buff *skb);
 u8 *rxe_migros_skb_network_header(const struct sk_buff *skb);
 unsigned int rxe_migros_skb_network_len(const struct sk_buff *skb);
 void rxe_migros_kfree_skb(struct sk_buff *skb);
+struct sk_buff *rxe_migros_skb_clone(struct sk_buff *skb);
 void *rxe_migros_vmalloc_user(unsigned long size);
 struct ib_ucontext *rxe_migros_udata_ucontext(struct ib_udata *udata);
 struct ib_udata *rxe_migros_attrs_udata(struct uverbs_attr_bundle *attrs);

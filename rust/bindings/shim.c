@@ -25,6 +25,7 @@ int rxe_migros_skb_linearize(struct sk_buff *skb) { return skb_linearize(skb); }
 u8 *rxe_migros_skb_network_header(const struct sk_buff *skb) { return skb_network_header(skb); }
 unsigned int rxe_migros_skb_network_len(const struct sk_buff *skb) { return skb_tail_pointer(skb) - skb_network_header(skb); }
 void rxe_migros_kfree_skb(struct sk_buff *skb) { kfree_skb(skb); }
+struct sk_buff *rxe_migros_skb_clone(struct sk_buff *skb) { return skb_clone(skb, GFP_ATOMIC); }
 void *rxe_migros_vmalloc_user(unsigned long size) { return vmalloc_user(size); }
 struct ib_ucontext *rxe_migros_udata_ucontext(struct ib_udata *udata) { return container_of(udata, struct uverbs_attr_bundle, driver_udata)->context; }
 struct ib_udata *rxe_migros_attrs_udata(struct uverbs_attr_bundle *attrs) { return attrs ? &attrs->driver_udata : NULL; }

@@ -44,6 +44,32 @@ pub fn ipv4_mapped(addr: [u8; 4]) -> [u8; 16] {
     gid
 }
 
+/// The destination QP number of a multicast datagram (IBTA 10.5.2.1):
+/// the device gives a copy to each QP attached to the group.
+pub const MULTICAST_QPN: u32 = 0xff_ffff;
+
+/// Whether `gid` is a multicast address: an IPv4-mapped 224.0.0.0/4 one,
+/// or an IPv6 ff00::/8 one (the kernel's `rdma_is_multicast_addr`).
+pub fn is_multicast(gid: &[u8; 16]) -> bool {
+    let v4_mapped = gid[..10].iter().all(|&b| b == 0) && gid[10] == 0xff && gid[11] == 0xff;
+    if v4_mapped {
+        gid[12] & 0xf0 == 0xe0
+    } else {
+        gid[0] == 0xff
+    }
+}
+
+/// The Ethernet address that frames to multicast address `gid` go to:
+/// 01:00:5e and the low 23 bits of an IPv4 group (RFC 1112), 33:33 and
+/// the low 32 bits of an IPv6 one (RFC 2464).
+pub fn multicast_mac(gid: &[u8; 16]) -> [u8; 6] {
+    if gid[0] == 0xff {
+        [0x33, 0x33, gid[12], gid[13], gid[14], gid[15]]
+    } else {
+        [0x01, 0x00, 0x5e, gid[13] & 0x7f, gid[14], gid[15]]
+    }
+}
+
 impl<'a> Datagram<'a> {
     /// Parses `l3`, the bytes from the IP header to the end of the UDP
     /// payload, and checks lengths, headers and the ICRC.
@@ -229,6 +255,27 @@ mod tests {
         buf[..ip_udp.len()].copy_from_slice(ip_udp);
         buf[ip_udp.len()..ip_udp.len() + roce.len()].copy_from_slice(roce);
         (buf, ip_udp.len() + roce.len())
+    }
+
+    #[test]
+    fn multicast_addresses_and_their_macs() {
+        let v4 = ipv4_mapped([239, 129, 2, 3]);
+        assert!(is_multicast(&v4));
+        assert_eq!(multicast_mac(&v4), [0x01, 0x00, 0x5e, 0x01, 0x02, 0x03]);
+        assert!(is_multicast(&ipv4_mapped([224, 0, 0, 1])));
+        assert!(!is_multicast(&ipv4_mapped([10, 0, 0, 1])));
+        assert!(!is_multicast(&ipv4_mapped([240, 0, 0, 1])));
+        let mut v6 = [0u8; 16];
+        v6[0] = 0xff;
+        v6[1] = 0x0e;
+        v6[12..].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+        assert!(is_multicast(&v6));
+        assert_eq!(multicast_mac(&v6), [0x33, 0x33, 0xde, 0xad, 0xbe, 0xef]);
+        let mut unicast = [0u8; 16];
+        unicast[0] = 0xfd;
+        assert!(!is_multicast(&unicast));
+        // An address of none of these shapes (not mapped, not ff00::/8).
+        assert!(!is_multicast(&[0xe0; 16]));
     }
 
     #[test]

@@ -49,7 +49,7 @@ use super::psn::Psn;
 use super::queue::Ring;
 use super::req::{psn_span, Kind, Mtu, Service};
 use super::resp::{InProgress, Responder};
-use super::roce::{Datagram, Encap};
+use super::roce::{Datagram, Encap, MULTICAST_QPN};
 use super::wqe::{Operation, SgeList, UdDest};
 
 pub use super::image::Av;
@@ -942,10 +942,17 @@ impl<S: Storage> Engine<S> {
         };
         for l3 in datagrams.iter() {
             match Datagram::parse(l3) {
-                Ok(d) if d.packet.bth.dest_qpn == self.cfg.qpn => self.on_packet(io, &d, l3),
+                Ok(d) if self.held_for_us(&d) => self.on_packet(io, &d, l3),
                 _ => io.count(Count::RcvdMalformed, 1),
             }
         }
+    }
+
+    /// Whether a held datagram was for this QP: to its number, or to a
+    /// multicast group (a UD QP holds only those of its groups).
+    fn held_for_us(&self, d: &Datagram<'_>) -> bool {
+        let qpn = d.packet.bth.dest_qpn;
+        qpn == self.cfg.qpn || (qpn == MULTICAST_QPN && self.cfg.service == Service::Ud)
     }
 
     fn on_packet<I: Io<S = S>>(&mut self, io: &I, d: &Datagram<'_>, l3: &[u8]) {

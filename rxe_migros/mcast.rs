@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! UD multicast (the C rxe's rxe_mcast.c): the groups a device's UD QPs
+//! are attached to, and the receive path's copy of a multicast datagram to
+//! each of them.
+//!
+//! A group is named by its GID, an IPv4-mapped or IPv6 multicast address.
+//! The first QP attached to a group makes the netdev take frames to the
+//! group's MAC (`dev_mc_add`), the last one detached undoes it. The IP
+//! membership itself (IGMP or MLD), without which the stack drops the
+//! datagrams before UDP sees them, is the application's or the RDMA
+//! connection manager's to join, as with the C rxe: `rdma_join_multicast`
+//! does it, and a raw verbs program joins with a socket.
+//!
+//! The table is read in the receive path (softirq), so a spinlock guards
+//! it; attach and detach, which call into the netdev outside it, are
+//! serialised by a mutex.
+
+use crate::counters::Counter;
+use crate::proto::roce::multicast_mac;
+use crate::rdma::device::Device;
+use crate::rdma::skb::SkBuff;
+use crate::Rxe;
+use kernel::new_mutex;
+use kernel::new_spinlock_irq;
+use kernel::prelude::*;
+use kernel::sync::{Mutex, SpinLockIrq};
+
+/// Groups a device has at most (`max_mcast_grp`).
+pub(crate) const MAX_GROUPS: usize = 256;
+/// QPs a group has at most (`max_mcast_qp_attach`, the C rxe's).
+pub(crate) const MAX_QP_ATTACH: usize = 56;
+
+/// A group and the QPs attached to it.
+struct Group {
+    gid: [u8; 16],
+    len: usize,
+    qpns: [u32; MAX_QP_ATTACH],
+}
+
+impl Group {
+    fn members(&self) -> &[u32] {
+        &self.qpns[..self.len]
+    }
+}
+
+/// A device's multicast groups.
+#[pin_data]
+pub(crate) struct Groups {
+    /// Serialises attach and detach.
+    #[pin]
+    writers: Mutex<()>,
+    /// The groups, sorted by GID; its capacity is `MAX_GROUPS` from the
+    /// start, so nothing is allocated under the lock.
+    #[pin]
+    table: SpinLockIrq<KVec<KBox<Group>>>,
+}
+
+impl Groups {
+    pub(crate) fn new() -> Result<impl PinInit<Self>> {
+        let table = KVec::with_capacity(MAX_GROUPS, GFP_KERNEL)?;
+        Ok(pin_init!(Groups {
+            writers <- new_mutex!(()),
+            table <- new_spinlock_irq!(table),
+        }))
+    }
+
+    /// Attaches QP `qpn` of `dev` to group `gid`; no error if it is
+    /// attached already. ENOMEM when the device has `MAX_GROUPS` groups
+    /// or the group `MAX_QP_ATTACH` QPs, as the C rxe.
+    pub(crate) fn attach(&self, dev: &Device<Rxe>, gid: &[u8; 16], qpn: u32) -> Result {
+        let _writer = self.writers.lock();
+        let exists = {
+            let t = self.table.lock();
+            match find(&t, gid) {
+                Ok(i) if t[i].members().contains(&qpn) => return Ok(()),
+                Ok(i) if t[i].len == MAX_QP_ATTACH => return Err(ENOMEM),
+                Ok(_) => true,
+                Err(_) if t.len() == MAX_GROUPS => return Err(ENOMEM),
+                Err(_) => false,
+            }
+        };
+        if exists {
+            let mut t = self.table.lock();
+            // Writers are serialised: the group is still there, with room.
+            let i = find(&t, gid).map_err(|_| EINVAL)?;
+            let g = &mut t[i];
+            let n = g.len;
+            g.qpns[n] = qpn;
+            g.len = n + 1;
+            return Ok(());
+        }
+        let mut group = KBox::new(
+            Group {
+                gid: *gid,
+                len: 1,
+                qpns: [0; MAX_QP_ATTACH],
+            },
+            GFP_KERNEL,
+        )?;
+        group.qpns[0] = qpn;
+        let ndev = dev.netdev(1).ok_or(ENODEV)?;
+        let mac = multicast_mac(gid);
+        ndev.mc_add(&mac)?;
+        let listed = {
+            let mut t = self.table.lock();
+            // Writers are serialised: nobody made the group meanwhile, and
+            // there is room (fewer than `MAX_GROUPS`, checked above).
+            match find(&t, gid) {
+                Err(at) => t.insert_within_capacity(at, group).is_ok(),
+                Ok(_) => false,
+            }
+        };
+        if !listed {
+            let _ = ndev.mc_del(&mac);
+            return Err(ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// Detaches QP `qpn` from group `gid`: EINVAL if it is not attached.
+    pub(crate) fn detach(&self, dev: &Device<Rxe>, gid: &[u8; 16], qpn: u32) -> Result {
+        let _writer = self.writers.lock();
+        let emptied = {
+            let mut t = self.table.lock();
+            let i = find(&t, gid).map_err(|_| EINVAL)?;
+            let g = &mut t[i];
+            let k = g.members().iter().position(|&q| q == qpn).ok_or(EINVAL)?;
+            let last = g.len - 1;
+            g.qpns[k] = g.qpns[last];
+            g.len = last;
+            if g.len == 0 {
+                t.remove(i).ok()
+            } else {
+                None
+            }
+        };
+        if let Some(group) = emptied {
+            // The netdev may be gone with its namespace; then so are its
+            // addresses.
+            if let Some(ndev) = dev.netdev(1) {
+                let _ = ndev.mc_del(&multicast_mac(&group.gid));
+            }
+        }
+        Ok(())
+    }
+
+    /// The first group QP `qpn` is attached to.
+    pub(crate) fn group_of(&self, qpn: u32) -> Option<[u8; 16]> {
+        let t = self.table.lock();
+        t.iter().find(|g| g.members().contains(&qpn)).map(|g| g.gid)
+    }
+
+    /// Detaches QP `qpn`, which is being destroyed, from every group.
+    pub(crate) fn detach_all(&self, dev: &Device<Rxe>, qpn: u32) {
+        while let Some(gid) = self.group_of(qpn) {
+            if self.detach(dev, &gid, qpn).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Copies the QPs attached to `gid` into `out`; how many there are.
+    fn members(&self, gid: &[u8; 16], out: &mut [u32; MAX_QP_ATTACH]) -> usize {
+        let t = self.table.lock();
+        let Ok(i) = find(&t, gid) else {
+            return 0;
+        };
+        let m = t[i].members();
+        out[..m.len()].copy_from_slice(m);
+        m.len()
+    }
+}
+
+fn find(t: &[KBox<Group>], gid: &[u8; 16]) -> core::result::Result<usize, usize> {
+    t.binary_search_by(|g| g.gid.cmp(gid))
+}
+
+/// Hands a datagram to multicast group `gid` of `dev` (the receive path
+/// checked it whole): a copy to each QP attached, which checks its Q_Key
+/// and state as for any datagram. Dropped, and counted, if the group has
+/// no QP here.
+pub(crate) fn deliver(dev: &Device<Rxe>, skb: SkBuff, gid: &[u8; 16]) {
+    let mut qpns = [0u32; MAX_QP_ATTACH];
+    let n = dev.mcast.members(gid, &mut qpns);
+    let mut qps = qpns[..n].iter().filter_map(|&q| dev.qps.get(q)).peekable();
+    if qps.peek().is_none() {
+        if dev.counters.inc_first(Counter::RcvdNoDest) {
+            pr_info!(
+                "{}: dropped a multicast datagram for a group none of its QPs is attached to; counting further ones in hw_counters/rcvd_no_dest\n",
+                dev.name()
+            );
+        }
+        return;
+    }
+    let mut skb = Some(skb);
+    while let Some(qp) = qps.next() {
+        // The last QP takes the packet itself, each other one a clone.
+        let copy = if qps.peek().is_some() {
+            skb.as_ref().and_then(SkBuff::try_clone)
+        } else {
+            skb.take()
+        };
+        if !copy.is_some_and(|c| qp.deliver(c).is_ok()) {
+            dev.counters.inc(Counter::RcvdNoDest);
+        }
+    }
+}
