@@ -55,7 +55,7 @@ use super::psn::Psn;
 use super::queue::Ring;
 use super::req::{Kind, Service};
 use super::restore::{self, Name, Step};
-use super::roce::{ipv4_mapped, Datagram};
+use super::roce::{ipv4_mapped, is_multicast, Datagram, Encap, MULTICAST_QPN};
 use super::testutil::Rng;
 use super::wqe::{self, send_flags, SendHead, UdDest};
 use std::cell::RefCell;
@@ -160,7 +160,9 @@ impl Inbox for Arrivals<'_> {
         }
         let token = d.packet.info.has(super::opcode::flags::TOKEN);
         let now_s = self.now / 1_000_000_000;
-        if d.dst != self.addr {
+        // To a multicast group the side is in: the device's copy for its QP.
+        let to_group = ud && is_multicast(&d.dst) && d.packet.bth.dest_qpn == MULTICAST_QPN;
+        if d.dst != self.addr && !to_group {
             // Lost to a move, unless it went to the attacker: that would be
             // rerouted, and vanish.
             if ud && !token && d.packet.bth.dest_qpn == self.qpn && !attacker(&d.dst) {
@@ -194,7 +196,7 @@ impl Inbox for Arrivals<'_> {
                         .set(self.host.refused_moves.get() + 1);
                 }
             }
-        } else if d.packet.bth.dest_qpn == self.qpn {
+        } else if d.packet.bth.dest_qpn == self.qpn || to_group {
             f(&p);
         }
         true
@@ -1647,6 +1649,74 @@ fn sqd_drains_then_rts_goes_on() {
 /// the partner says it heard it (a heard token message). Messages then
 /// flow both ways at the new address, and the old address is not
 /// followed. Without the token the partner refuses the RESUME.
+/// Datagram `p` sent instead to multicast group `group`, with the
+/// multicast QP number, sealed again.
+fn to_group(p: &[u8], group: [u8; 16]) -> Vec<u8> {
+    let d = Datagram::parse(p).unwrap();
+    let encap = Encap {
+        src: d.src,
+        dst: group,
+        ipv6: d.ipv6,
+        src_port: d.src_port,
+        traffic_class: 0,
+        hop_limit: 64,
+        flow_label: 0,
+    };
+    let hl = encap.header_len();
+    let mut buf = p.to_vec();
+    // The BTH's destination QP: bytes 5 to 7.
+    buf[hl + 5..hl + 8].copy_from_slice(&[0xff; 3]);
+    encap.seal(&mut buf).unwrap();
+    buf
+}
+
+/// A UD datagram to a multicast group, to the multicast QP number, is
+/// taken like one to the QP's own number (the device hands a copy to each
+/// QP of the group; here b is its one QP), also when b is Stopped: it
+/// holds it and carries it out when it resumes.
+#[test]
+fn multicast_datagrams_reach_a_ud_qp_also_through_a_stop() {
+    let msg = |len| Msg {
+        kind: Kind::Send,
+        len,
+        imm: 0,
+    };
+    let pa = std::vec![msg(40), msg(50)];
+    let mut a = Side::new(0, Service::Ud, pa.clone(), &[]);
+    let mut b = Side::new(1, Service::Ud, Vec::new(), &pa);
+    let (a_addr, b_addr) = (a.host.addr, b.host.addr);
+    a.connect(0, b_addr, 100, 200, 7);
+    b.connect(0, a_addr, 200, 100, 7);
+    let group = ipv4_mapped([239, 1, 2, 3]);
+    let (mut to_b, mut none) = (Link::new(Faults::Random(0)), Link::new(Faults::Random(0)));
+    let recvs = |s: &Side| {
+        s.host
+            .completions
+            .borrow()
+            .iter()
+            .filter(|(q, _)| *q == Queue::Recv)
+            .count()
+    };
+    for stopped in [false, true] {
+        let now = 1_000_000;
+        a.post_next();
+        a.run(now, &mut none);
+        let sent: Vec<Vec<u8>> = a.host.out.borrow_mut().drain(..).collect();
+        assert_eq!(sent.len(), 1, "one datagram each");
+        to_b.q.extend(sent.iter().map(|p| to_group(p, group)));
+        if stopped {
+            b.engine.stop(&b.host, now);
+        }
+        b.run(now, &mut to_b);
+        assert!(to_b.q.is_empty());
+        assert_eq!(recvs(&b), 1, "the first taken at once, the second held");
+    }
+    b.engine.resume(&b.host, 2_000_000, None, false).unwrap();
+    b.run(2_000_000, &mut none);
+    assert_eq!(recvs(&b), 2, "the held datagram carried out at the resume");
+    b.check_ud(&a);
+}
+
 #[test]
 fn a_moved_uc_qp_is_followed() {
     let msg = |len| Msg {
