@@ -51,8 +51,7 @@ pub const MULTICAST_QPN: u32 = 0xff_ffff;
 /// Whether `gid` is a multicast address: an IPv4-mapped 224.0.0.0/4 one,
 /// or an IPv6 ff00::/8 one (the kernel's `rdma_is_multicast_addr`).
 pub fn is_multicast(gid: &[u8; 16]) -> bool {
-    let v4_mapped = gid[..10].iter().all(|&b| b == 0) && gid[10] == 0xff && gid[11] == 0xff;
-    if v4_mapped {
+    if super::engine::is_v4_mapped(gid) {
         gid[12] & 0xf0 == 0xe0
     } else {
         gid[0] == 0xff

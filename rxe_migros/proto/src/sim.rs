@@ -1649,6 +1649,14 @@ fn sqd_drains_then_rts_goes_on() {
 /// the partner says it heard it (a heard token message). Messages then
 /// flow both ways at the new address, and the old address is not
 /// followed. Without the token the partner refuses the RESUME.
+/// The receives a side completed successfully.
+fn recvs(s: &Side) -> usize {
+    let c = s.host.completions.borrow();
+    c.iter()
+        .filter(|(q, wc)| *q == Queue::Recv && wc.status == Status::Success)
+        .count()
+}
+
 /// Datagram `p` sent instead to multicast group `group`, with the
 /// multicast QP number, sealed again.
 fn to_group(p: &[u8], group: [u8; 16]) -> Vec<u8> {
@@ -1689,14 +1697,6 @@ fn multicast_datagrams_reach_a_ud_qp_also_through_a_stop() {
     b.connect(0, a_addr, 200, 100, 7);
     let group = ipv4_mapped([239, 1, 2, 3]);
     let (mut to_b, mut none) = (Link::new(Faults::Random(0)), Link::new(Faults::Random(0)));
-    let recvs = |s: &Side| {
-        s.host
-            .completions
-            .borrow()
-            .iter()
-            .filter(|(q, _)| *q == Queue::Recv)
-            .count()
-    };
     for stopped in [false, true] {
         let now = 1_000_000;
         a.post_next();
@@ -1732,12 +1732,6 @@ fn a_moved_uc_qp_is_followed() {
         a.connect(0, b_addr, 100, 200, 7);
         b.connect(0, a_addr, 200, 100, 7);
         let mut step = 0;
-        let recvs = |s: &Side| {
-            let c = s.host.completions.borrow();
-            c.iter()
-                .filter(|(q, wc)| *q == Queue::Recv && wc.status == Status::Success)
-                .count()
-        };
         // One SEND each way: each end hears that the other speaks the
         // protocol.
         step_until(&mut a, &mut b, false, &mut step, 10_000, |a, b| {
