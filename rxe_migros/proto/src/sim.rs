@@ -1462,6 +1462,39 @@ fn first_send_status(s: &Side) -> Option<Status> {
         .map(|(_, wc)| wc.status)
 }
 
+/// An RNR NAK is an answer: a receiver without a receive for a long time
+/// (nine RNR waits of 655 ms, timer code 0, each three hundred transport
+/// timeouts long) costs its sender none of its retry budget of 7, neither
+/// through the transport timer, which stops while an RNR NAK is waited
+/// out, nor through the sequence NAKs of the SENDs behind the refused
+/// one; the messages go through once a receive is posted.
+#[test]
+fn a_long_rnr_wait_spends_no_retries() {
+    let (mut a, mut b) = bare_pair();
+    let mut step = 0;
+    for _ in 0..3 {
+        post_raw(&a, wqe::opcode::SEND, 16, 0);
+    }
+    step_until(&mut a, &mut b, false, &mut step, 200_000, |a, _| {
+        a.host.count(Count::RcvRnr) >= 9
+    });
+    assert!(a.host.completions.borrow().is_empty(), "the sender gave up");
+    assert_eq!(
+        a.host.count(Count::CompRetry),
+        0,
+        "an RNR wait spent retries"
+    );
+    for i in 0..3 {
+        b.host.post(Queue::Recv, |slot| {
+            wqe::write_recv(slot, i, [sge(RECV, 64)].into_iter()).unwrap()
+        });
+    }
+    step_until(&mut a, &mut b, false, &mut step, 100_000, |a, _| {
+        a.host.completions.borrow().len() == 3
+    });
+    assert_eq!(first_send_status(&a), Some(Status::Success));
+}
+
 /// An RC responder that refuses a request goes to the error state and
 /// tells its owner why, as an event of its QP: the requester learns it
 /// from its completion, the responder's owner from nothing else.

@@ -57,6 +57,20 @@ impl<S: Storage> Engine<S> {
         } else {
             return;
         };
+        // Waiting out an RNR NAK: the sequence NAKs of the packets that
+        // followed the refused one ask for nothing the resend after the
+        // wait does not bring.
+        if self.rnr_until.is_some()
+            && matches!(
+                r,
+                Response::Ack {
+                    syndrome: Syndrome::Nak(NakCode::PsnSequenceError),
+                    ..
+                }
+            )
+        {
+            return;
+        }
         let Some(first) = self.oldest() else {
             return;
         };
@@ -123,6 +137,10 @@ impl<S: Storage> Engine<S> {
                     io.count(Count::RcvRnr, 1);
                     self.go_back(from);
                     self.rnr_until = Some(self.now + u64::from(us) * 1000);
+                    // An RNR NAK is an answer: the transport timer stops,
+                    // and starts again with the requests sent after the
+                    // wait. Only the RNR budget counts RNR NAKs.
+                    self.retransmit_at = None;
                     break;
                 }
                 Action::Fail(f) => {

@@ -1027,8 +1027,12 @@ impl<S: Storage> Engine<S> {
     }
 
     /// The retransmission timer restarts (progress, or a first packet).
+    /// Not while an RNR NAK is waited out: nothing is in flight then, and
+    /// the resend after the wait starts it.
     fn restart_retransmit(&mut self) {
-        self.retransmit_at = self.timeout.map(|t| self.now + t);
+        if self.rnr_until.is_none() {
+            self.retransmit_at = self.timeout.map(|t| self.now + t);
+        }
     }
 
     /// The responder has everything up to `psn`.
