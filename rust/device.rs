@@ -16,6 +16,7 @@ use super::kmem::KernelMemory;
 use super::netdev::{NetDev, NetDevRef};
 use super::ops::Ops;
 use super::qp::{AddressVector, PdId, QpAttrValues, QpCaps, QpInit, RecvWr, SendWr};
+use super::srq::{SrqAttr, SrqChange, SrqInit};
 use super::stats::StatDesc;
 use super::udata::UData;
 use super::uobject::{Owner, UverbsFile};
@@ -63,6 +64,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
     type Qp: Send + Sync;
     /// Address handle data.
     type Ah: Send + Sync;
+    /// Shared receive queue data.
+    type Srq: Send + Sync;
 
     /// Fills the device attributes.
     fn query_device(dev: &Device<Self>) -> Result<DeviceAttr>;
@@ -141,7 +144,7 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// QP, its number and the capacities granted.
     fn create_qp(
         dev: &Device<Self>,
-        init: &QpInit<'_, Self::Cq>,
+        init: &QpInit<'_, Self::Cq, Self::Srq>,
         udata: Option<&UData<'_>>,
         owner: Owner<'_, Self>,
     ) -> Result<(Self::Qp, u32, QpCaps)>;
@@ -167,6 +170,30 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// The QP is being destroyed: no packet may reach it after this
     /// returns. Its data is dropped afterwards.
     fn destroy_qp(dev: &Device<Self>, qp: &Self::Qp);
+
+    /// Creates a shared receive queue; `udata` is `None` for kernel
+    /// consumers. Returns it, with the sizes granted.
+    fn create_srq(
+        dev: &Device<Self>,
+        init: &SrqInit,
+        udata: Option<&UData<'_>>,
+        owner: Owner<'_, Self>,
+    ) -> Result<(Self::Srq, SrqAttr)>;
+    /// Applies what `change` names of `attr`; `udata` is the user's call's.
+    fn modify_srq(
+        srq: &Self::Srq,
+        attr: &SrqAttr,
+        change: SrqChange,
+        udata: Option<&UData<'_>>,
+    ) -> Result;
+    /// Reports the SRQ's sizes and limit.
+    fn query_srq(srq: &Self::Srq) -> Result<SrqAttr>;
+    /// Queues one receive work request of a kernel consumer's SRQ, under
+    /// the rules of [`Driver::post_kernel_recv`].
+    fn post_kernel_srq_recv(srq: &Self::Srq, wr: &RecvWr<'_>) -> Result;
+    /// The SRQ is being destroyed (no QP uses it any more); its data is
+    /// dropped afterwards.
+    fn destroy_srq(dev: &Device<Self>, srq: &Self::Srq);
 
     /// Whether the driver attaches UD QPs to multicast groups
     /// ([`Driver::attach_mcast`]); the core refuses the verbs otherwise.

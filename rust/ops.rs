@@ -13,6 +13,7 @@ use super::qp::{
     AddressVector, CoreQp, PdId, QpAttrValues, QpCaps, QpEvents, QpInit, QpType, RecvWr, SendWr,
     UdWr,
 };
+use super::srq::{SrqAttr, SrqChange, SrqEvents, SrqInit};
 use super::udata::UData;
 use super::uobject::{Owner, UHandle, UKind, UverbsFile};
 use core::marker::PhantomData;
@@ -76,6 +77,41 @@ struct QpObject<T: Driver> {
     data: T::Qp,
 }
 
+/// What follows a core `ib_srq`: its event link and the driver's data.
+struct SrqObject<T: Driver> {
+    events: Arc<SrqEvents>,
+    data: T::Srq,
+}
+
+/// Queues a kernel consumer's chain of receive requests through `post`,
+/// each or up to the first it refuses, which goes back in `bad`.
+///
+/// # Safety
+///
+/// `wr` must be a valid chain for the call, and `bad` null or writable.
+unsafe fn post_recv_chain(
+    wr: *const sys::ib_recv_wr,
+    bad: *mut *const sys::ib_recv_wr,
+    post: impl Fn(&RecvWr<'_>) -> Result,
+) -> kernel::ffi::c_int {
+    let mut w = wr;
+    let mut err = 0;
+    // SAFETY: per the caller.
+    unsafe {
+        while !w.is_null() {
+            if let Err(e) = post(&RecvWr::new(&*w)) {
+                err = e.to_errno();
+                break;
+            }
+            w = (*w).next;
+        }
+        if !bad.is_null() {
+            *bad = w;
+        }
+    }
+    err
+}
+
 /// The ops table of driver `T`.
 pub(super) struct Ops<T>(PhantomData<T>);
 
@@ -126,6 +162,12 @@ impl<T: Driver> Ops<T> {
         o.size_ib_qp = size_of::<Object<sys::ib_qp, QpObject<T>>>();
         o.post_send = Some(Self::post_send);
         o.post_recv = Some(Self::post_recv);
+        o.create_srq = Some(Self::create_srq);
+        o.modify_srq = Some(Self::modify_srq);
+        o.query_srq = Some(Self::query_srq);
+        o.destroy_srq = Some(Self::destroy_srq);
+        o.post_srq_recv = Some(Self::post_srq_recv);
+        o.size_ib_srq = size_of::<Object<sys::ib_srq, SrqObject<T>>>();
         if T::MULTICAST {
             o.attach_mcast = Some(Self::attach_mcast);
             o.detach_mcast = Some(Self::detach_mcast);
@@ -639,7 +681,7 @@ impl<T: Driver> Ops<T> {
                     sq_sig_all: attr.sq_sig_type == sys::ib_sig_type_IB_SIGNAL_ALL_WR,
                     send_cq: &Self::cq(attr.send_cq).data,
                     recv_cq: &Self::cq(attr.recv_cq).data,
-                    has_srq: !attr.srq.is_null(),
+                    srq: (!attr.srq.is_null()).then(|| Self::srq(attr.srq)),
                     create_flags: attr.create_flags,
                     core: CoreQp::new(qp),
                     events: QpEvents::new(qp)?,
@@ -776,19 +818,7 @@ impl<T: Driver> Ops<T> {
         // SAFETY: a QP of ours; the consumer's chain is valid for the call.
         unsafe {
             let data = Self::qp(qp);
-            let mut w = wr;
-            let mut err = 0;
-            while !w.is_null() {
-                if let Err(e) = T::post_kernel_recv(data, &RecvWr::new(&*w)) {
-                    err = e.to_errno();
-                    break;
-                }
-                w = (*w).next;
-            }
-            if !bad.is_null() {
-                *bad = w;
-            }
-            err
+            post_recv_chain(wr, bad, |w| T::post_kernel_recv(data, w))
         }
     }
 
@@ -803,6 +833,108 @@ impl<T: Driver> Ops<T> {
             Object::<_, QpObject<T>>::drop_data(qp);
         }
         0
+    }
+
+    unsafe extern "C" fn create_srq(
+        srq: *mut sys::ib_srq,
+        init: *mut sys::ib_srq_init_attr,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core passes an SRQ of our device, allocated with
+            // `size_ib_srq` bytes, with its PD set, its attributes and, for
+            // a user call, the call's udata.
+            unsafe {
+                let attr = &mut *init;
+                if attr.srq_type != sys::ib_srq_type_IB_SRQT_BASIC {
+                    return Err(EOPNOTSUPP);
+                }
+                let events = SrqEvents::new(srq)?;
+                let init = SrqInit {
+                    pd: PdId((*srq).pd as usize),
+                    attr: SrqAttr::from_raw(&attr.attr),
+                    events: events.clone(),
+                };
+                let owner = Owner {
+                    uctx: Self::uctx(udata),
+                    handle: UHandle::at(&raw mut (*srq).uobject, UKind::Srq),
+                };
+                let udata = UData::from_raw(udata);
+                let dev = Device::<T>::from_ib((*srq).device);
+                let (data, granted) = T::create_srq(dev, &init, udata.as_ref(), owner)
+                    .inspect_err(|_| events.revoke())?;
+                granted.write_raw(&mut attr.attr);
+                Object::<_, SrqObject<T>>::init(srq, SrqObject { events, data });
+            }
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `srq` must be an SRQ of ours that `create_srq` initialised.
+    unsafe fn srq<'a>(srq: *mut sys::ib_srq) -> &'a T::Srq {
+        // SAFETY: per the caller.
+        unsafe { &Object::<_, SrqObject<T>>::data(srq).data }
+    }
+
+    unsafe extern "C" fn modify_srq(
+        srq: *mut sys::ib_srq,
+        attr: *mut sys::ib_srq_attr,
+        mask: sys::ib_srq_attr_mask,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: an SRQ of ours, valid attributes and, for a user call,
+        // its udata.
+        from_result(|| unsafe {
+            let change = SrqChange::from_raw(mask).ok_or(EINVAL)?;
+            let udata = UData::from_raw(udata);
+            T::modify_srq(
+                Self::srq(srq),
+                &SrqAttr::from_raw(&*attr),
+                change,
+                udata.as_ref(),
+            )
+            .map(|()| 0)
+        })
+    }
+
+    unsafe extern "C" fn query_srq(
+        srq: *mut sys::ib_srq,
+        attr: *mut sys::ib_srq_attr,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: an SRQ of ours and a valid output.
+        from_result(|| unsafe {
+            T::query_srq(Self::srq(srq))?.write_raw(&mut *attr);
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn destroy_srq(
+        srq: *mut sys::ib_srq,
+        _udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: the core destroys an SRQ of ours once, when no QP uses
+        // it.
+        unsafe {
+            T::destroy_srq(Device::from_ib((*srq).device), Self::srq(srq));
+            Object::<_, SrqObject<T>>::data(srq).events.revoke();
+            Object::<_, SrqObject<T>>::drop_data(srq);
+        }
+        0
+    }
+
+    unsafe extern "C" fn post_srq_recv(
+        srq: *mut sys::ib_srq,
+        wr: *const sys::ib_recv_wr,
+        bad: *mut *const sys::ib_recv_wr,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: an SRQ of ours; the consumer's chain is valid for the
+        // call.
+        unsafe {
+            let data = Self::srq(srq);
+            post_recv_chain(wr, bad, |w| T::post_kernel_srq_recv(data, w))
+        }
     }
 
     unsafe extern "C" fn attach_mcast(

@@ -94,8 +94,8 @@ impl PdId {
     }
 }
 
-/// What `ibv_create_qp` asked for, with the driver's CQs.
-pub struct QpInit<'a, Cq> {
+/// What `ibv_create_qp` asked for, with the driver's CQs and SRQ.
+pub struct QpInit<'a, Cq, Srq> {
     pub qp_type: QpType,
     /// The protection domain: only its MRs serve the QP's requests.
     pub pd: PdId,
@@ -105,8 +105,8 @@ pub struct QpInit<'a, Cq> {
     pub sq_sig_all: bool,
     pub send_cq: &'a Cq,
     pub recv_cq: &'a Cq,
-    /// Receives come from a shared receive queue.
-    pub has_srq: bool,
+    /// The shared receive queue its receives come from, if any.
+    pub srq: Option<&'a Srq>,
     /// `ib_qp_create_flags`; none are supported yet.
     pub create_flags: u32,
     /// The core's QP, for kernel consumers' completions.
@@ -342,6 +342,8 @@ pub enum QpEventKind {
     AccessError,
     /// `IB_EVENT_SQ_DRAINED`.
     SqDrained,
+    /// `IB_EVENT_QP_LAST_WQE_REACHED`.
+    LastWqeReached,
 }
 
 impl QpEventKind {
@@ -351,6 +353,7 @@ impl QpEventKind {
             QpEventKind::RequestError => sys::ib_event_type_IB_EVENT_QP_REQ_ERR,
             QpEventKind::AccessError => sys::ib_event_type_IB_EVENT_QP_ACCESS_ERR,
             QpEventKind::SqDrained => sys::ib_event_type_IB_EVENT_SQ_DRAINED,
+            QpEventKind::LastWqeReached => sys::ib_event_type_IB_EVENT_QP_LAST_WQE_REACHED,
         }
     }
 }

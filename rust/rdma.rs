@@ -25,6 +25,7 @@
 //! - [`process`]: a process named by PID: pinning in its memory, and
 //!   giving a file its credentials (adopting a restored process).
 //! - [`qp`]: queue pair creation and modification attributes.
+//! - [`srq`]: shared receive queue attributes and events.
 //! - [`param`]: a string module parameter, which `module!` lacks.
 //! - [`caps`]: the caller's capabilities.
 //! - [`route`]: routes, and sending packets a driver built whole.
@@ -82,6 +83,8 @@ pub mod route;
 pub mod sched;
 #[path = "skb.rs"]
 pub mod skb;
+#[path = "srq.rs"]
+pub mod srq;
 #[path = "stats.rs"]
 pub mod stats;
 #[path = "udata.rs"]

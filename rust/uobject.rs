@@ -113,6 +113,8 @@ pub(super) enum UKind {
     Cq,
     /// An `ib_uqp_object`.
     Qp,
+    /// An `ib_usrq_object`.
+    Srq,
 }
 
 /// The identities of a user object.
@@ -145,8 +147,9 @@ unsafe impl Sync for UHandle {}
 
 impl UHandle {
     /// The location of `field`, the `uobject` field of a core object of
-    /// `kind`. `ib_ucq_object` and `ib_uqp_object` start with their
-    /// `ib_uobject` (inside `ib_uevent_object`), so all are read alike.
+    /// `kind`. `ib_ucq_object`, `ib_uqp_object` and `ib_usrq_object`
+    /// start with their `ib_uobject` (inside `ib_uevent_object`), so all
+    /// are read alike.
     ///
     /// # Safety
     ///
@@ -212,6 +215,12 @@ impl UHandle {
                     completion: 0,
                     asynchronous: core::ptr::read_volatile(
                         &raw const (*uobj.cast::<sys::ib_uqp_object>()).uevent.events_reported,
+                    ),
+                },
+                UKind::Srq => EventCounts {
+                    completion: 0,
+                    asynchronous: core::ptr::read_volatile(
+                        &raw const (*uobj.cast::<sys::ib_usrq_object>()).uevent.events_reported,
                     ),
                 },
                 UKind::Cq => {

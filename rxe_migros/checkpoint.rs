@@ -121,6 +121,15 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
                 put(&mut out, &rec)?;
             }
             Object::Qp(qp) => dump_qp(&mut out, &objects, ids, qp)?,
+            Object::Srq(srq) => {
+                // The image has no record of it yet, and a restored process
+                // whose SRQ is gone would fail at its next post.
+                pr_info!(
+                    "checkpoint: SRQ {:#x} cannot be carried by an image yet\n",
+                    srq.num
+                );
+                return Err(EOPNOTSUPP);
+            }
         }
         records += 1;
     }
@@ -219,6 +228,13 @@ fn dump_qp(out: &mut KVVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>
             Err(DumpError::TwoMessages) => {
                 pr_info!("checkpoint: QP {} is inside two messages\n", qp.qpn);
                 Err(EINVAL)
+            }
+            Err(DumpError::SharedQueue) => {
+                pr_info!(
+                    "checkpoint: QP {} is on an SRQ, which an image cannot hold yet\n",
+                    qp.qpn
+                );
+                Err(EOPNOTSUPP)
             }
         }
     });

@@ -40,6 +40,7 @@ pub(crate) enum Object {
     Cq(Arc<CqInner>),
     Qp(Arc<QpInner>),
     Ah(Arc<AhInner>),
+    Srq(Arc<crate::srq::SrqInner>),
 }
 
 impl Object {
@@ -52,6 +53,7 @@ impl Object {
             Object::Cq(a) => Arc::as_ptr(a) as usize,
             Object::Qp(a) => Arc::as_ptr(a) as usize,
             Object::Ah(a) => Arc::as_ptr(a) as usize,
+            Object::Srq(a) => Arc::as_ptr(a) as usize,
         }
     }
 }
@@ -368,6 +370,11 @@ impl Context {
         *adoption = Adoption::Adopted(old);
         *self.owner.lock() = owner;
         Ok(r)
+    }
+
+    /// Whether a restore is staged in the context and not yet done.
+    pub(crate) fn in_restore(&self) -> bool {
+        self.restore.lock().is_some()
     }
 
     /// Creates an object of `kind`: `make` gets the next record of the

@@ -2,10 +2,10 @@
 
 //! Device and port limits, as the C rxe advertises them (rxe_param.h), so
 //! that tools and applications see the same device whichever driver runs;
-//! but only for what is implemented. SRQs, memory windows, atomics, fast
-//! registration and multicast are not yet: their limits are 0 (their caps
-//! come back with each feature, see issue 19), so that an application
-//! that looks before it leaps (UCX, SPDK, libfabric) does not leap.
+//! but only for what is implemented. Memory windows and fast
+//! registration are not yet: their limits are 0 (their caps come back
+//! with each feature, see issue 19), so that an application that looks
+//! before it leaps (UCX, SPDK, libfabric) does not leap.
 
 /// Default ceiling of the object counts.
 pub(crate) const DEFAULT_MAX_VALUE: u32 = 1 << 20;
@@ -28,6 +28,10 @@ pub(crate) const MAX_QP_RD_ATOM: u32 = crate::proto::modify::MAX_RD_ATOMIC as u3
 pub(crate) const MAX_RES_RD_ATOM: u32 = 0x3f000;
 pub(crate) const MAX_QP_INIT_RD_ATOM: u32 = 128;
 pub(crate) const MAX_AH: u32 = (1 << 15) - 1;
+pub(crate) const MIN_SRQ_INDEX: u32 = 0x0002_0001;
+pub(crate) const MAX_SRQ: u32 = DEFAULT_MAX_VALUE - MIN_SRQ_INDEX;
+pub(crate) const MAX_SRQ_WR: u32 = DEFAULT_MAX_VALUE;
+pub(crate) const MAX_SRQ_SGE: u32 = 27;
 pub(crate) const MAX_PKEYS: u16 = 64;
 pub(crate) const LOCAL_CA_ACK_DELAY: u8 = 15;
 

@@ -39,6 +39,7 @@ use crate::rdma::udp_tunnel::wait_for_receivers;
 use crate::rdma::uobject::{EventCounts, Owner};
 use crate::rdma::work::{cancel_delayed_work_sync, cancel_work_sync, system_dfl};
 use crate::restore;
+use crate::srq::{Srq, SrqInner};
 use crate::transport::{self, av_core, av_verbs, Ctx, Packets, QpEngine};
 use crate::Rxe;
 use kernel::prelude::*;
@@ -86,7 +87,11 @@ impl WorkQueue {
 
     /// A ring for `wr` requests of `elem` bytes, offered to the caller of
     /// `udata` if any; returns it with `struct mminfo` for the response.
-    fn new(wr: u32, elem: usize, udata: Option<&UData<'_>>) -> Result<(WorkQueue, [u8; 16])> {
+    pub(crate) fn new(
+        wr: u32,
+        elem: usize,
+        udata: Option<&UData<'_>>,
+    ) -> Result<(WorkQueue, [u8; 16])> {
         let ring = Ring::new(wr, elem, MIN_SLOT).map_err(|_| EINVAL)?;
         let (user, mi) = match udata {
             Some(udata) => UserRing::new(&ring, udata)?,
@@ -98,7 +103,11 @@ impl WorkQueue {
     /// Queues the request `write` puts in a slot, for a kernel consumer:
     /// we are the producer, under the QP's post lock. Returns the slot's
     /// index; ENOMEM when the ring is full.
-    fn produce(&self, scratch: &mut [u8], write: impl FnOnce(&mut [u8]) -> Result) -> Result<u32> {
+    pub(crate) fn produce(
+        &self,
+        scratch: &mut [u8],
+        write: impl FnOnce(&mut [u8]) -> Result,
+    ) -> Result<u32> {
         let producer = self.producer();
         let consumer = self.user.buf.load_acquire(CONSUMER_OFFSET)?;
         if self.ring.is_full(producer, consumer) {
@@ -145,7 +154,7 @@ impl Posts {
 }
 
 /// The protocol core's view of a kernel consumer's scatter list.
-fn sges<'a>(list: &SgList<'a>) -> impl Iterator<Item = Sge> + 'a {
+pub(crate) fn sges<'a>(list: &SgList<'a>) -> impl Iterator<Item = Sge> + 'a {
     list.iter().map(|s| Sge {
         addr: s.addr,
         length: s.length,
@@ -183,7 +192,10 @@ pub(crate) struct QpInner {
     pub(crate) send_cq: Arc<CqInner>,
     pub(crate) recv_cq: Arc<CqInner>,
     pub(crate) sq: WorkQueue,
+    /// On a shared receive queue, a ring of one slot, offered to nobody,
+    /// that nothing posts to: receives come from `srq`.
     pub(crate) rq: WorkQueue,
+    pub(crate) srq: Option<Arc<SrqInner>>,
     #[pin]
     pub(crate) state: Mutex<QpState>,
     /// The state (`attrs.state`'s ABI number), published after every change
@@ -446,7 +458,7 @@ impl WorkItem<1> for QpInner {
 impl Qp {
     pub(crate) fn new(
         dev: &Device<Rxe>,
-        init: &QpInit<'_, Cq>,
+        init: &QpInit<'_, Cq, Srq>,
         udata: Option<&UData<'_>>,
         owner: &Owner<'_, Rxe>,
         image: Option<&image::Qp<'_>>,
@@ -455,14 +467,33 @@ impl Qp {
         if kernel != udata.is_none() {
             return Err(EINVAL);
         }
-        if init.has_srq || init.create_flags != 0 {
+        if init.create_flags != 0 {
             return Err(EOPNOTSUPP);
+        }
+        let srq = init.srq.map(|s| s.inner.clone());
+        if let Some(s) = &srq {
+            // An image has no record of an SRQ yet (DUMP refuses one).
+            if image.is_some() {
+                return Err(EOPNOTSUPP);
+            }
+            // Its requests' keys are checked against the QP's PD.
+            if s.pd != init.pd {
+                return Err(EINVAL);
+            }
         }
         // Only the MAD layer makes a port's GSI QP.
         if init.qp_type == QpType::Gsi && !kernel {
             return Err(EINVAL);
         }
-        let c = &init.caps;
+        // On an SRQ the QP's own receive sizes are ignored, as in the C rxe.
+        let c = &match srq {
+            Some(_) => QpCaps {
+                max_recv_wr: 0,
+                max_recv_sge: 0,
+                ..init.caps
+            },
+            None => init.caps,
+        };
         if c.max_send_wr > MAX_QP_WR
             || c.max_recv_wr > MAX_QP_WR
             || c.max_send_sge > MAX_SGE
@@ -480,7 +511,10 @@ impl Qp {
             udata,
         )?;
         let recv_room = (c.max_recv_sge * SGE_BYTES) as usize;
-        let (rq, rq_mi) = WorkQueue::new(c.max_recv_wr, wqe::RECV_WQE_BYTES + recv_room, udata)?;
+        let (rq, rq_mi) = match srq {
+            Some(_) => (WorkQueue::new(0, wqe::RECV_WQE_BYTES, None)?.0, [0; 16]),
+            None => WorkQueue::new(c.max_recv_wr, wqe::RECV_WQE_BYTES + recv_room, udata)?,
+        };
         let service = match init.qp_type {
             QpType::Rc => Service::Rc,
             QpType::Uc => Service::Uc,
@@ -496,7 +530,7 @@ impl Qp {
         }
         let caps = QpCaps {
             max_send_wr: sq.ring.capacity(),
-            max_recv_wr: rq.ring.capacity(),
+            max_recv_wr: if srq.is_some() { 0 } else { rq.ring.capacity() },
             max_send_sge: send_room / SGE_BYTES,
             max_recv_sge: c.max_recv_sge,
             max_inline_data: send_room,
@@ -518,7 +552,9 @@ impl Qp {
             // SAFETY: the QP is being created.
             unsafe { owner.handle.set_events(events) }?;
         }
-        let (sq_ring, rq_ring) = (sq.ring, rq.ring);
+        // On an SRQ the engine takes requests of the SRQ's shape.
+        let (sq_ring, rq_ring) = (sq.ring, srq.as_ref().map_or(rq.ring, |s| s.queue.ring));
+        let max_recv_sge = srq.as_ref().map_or(caps.max_recv_sge, |s| s.max_sge);
         let port_mtu = dev
             .netdev(1)
             .map_or(0, |nd| crate::verbs::active_mtu(nd.mtu()));
@@ -528,10 +564,11 @@ impl Qp {
                 service,
                 sq_sig_all: init.sq_sig_all,
                 max_send_sge: caps.max_send_sge,
-                max_recv_sge: caps.max_recv_sge,
+                max_recv_sge,
                 max_inline: caps.max_inline_data,
                 sq: sq_ring,
                 rq: rq_ring,
+                srq: srq.is_some(),
             };
             let (sent, slot) = transport::storage(&cfg)?;
             let engine = match image {
@@ -562,6 +599,7 @@ impl Qp {
                     recv_cq: init.recv_cq.inner().clone(),
                     sq,
                     rq,
+                    srq: srq.clone(),
                     state <- new_mutex!(QpState {
                         engine,
                         dead: false,
@@ -736,7 +774,8 @@ impl Qp {
         if !qp.kernel {
             return Err(EOPNOTSUPP);
         }
-        if self.posting_state() < State::Init {
+        // Its receives go to its SRQ, through post_srq_recv.
+        if qp.srq.is_some() || self.posting_state() < State::Init {
             return Err(EINVAL);
         }
         let list = wr.sges()?;

@@ -7,7 +7,8 @@
 //! This file is the module: it registers the `rdma link` type, follows
 //! netdev events and keeps the list of our devices (the C rxe's rxe.c).
 //! The verbs are in [`verbs`], netdev events in [`net`], the UDP sockets in
-//! [`ns`], received packets in [`recv`], multicast groups in [`mcast`], the port counters in [`counters`],
+//! [`ns`], received packets in [`recv`], multicast groups in [`mcast`],
+//! shared receive queues in [`srq`], the port counters in [`counters`],
 //! the limits in [`param`], and the wire protocol in the sans-IO core
 //! [`proto`].
 
@@ -37,6 +38,7 @@ mod qp;
 mod queue;
 mod recv;
 mod restore;
+mod srq;
 mod transport;
 mod verbs;
 mod xmit;
@@ -96,6 +98,8 @@ pub(crate) struct Rxe {
     pub(crate) ahs: Pin<KBox<pool::Pool<ah::AhInner>>>,
     /// The QPs, by number, for the packets that arrive for them.
     pub(crate) qps: Pin<KBox<pool::Pool<qp::QpInner>>>,
+    /// Its shared receive queues, by number.
+    pub(crate) srqs: Pin<KBox<pool::Pool<srq::SrqInner>>>,
     /// The multicast groups its UD QPs are attached to.
     pub(crate) mcast: Pin<KBox<mcast::Groups>>,
     /// UD QPs of other devices that moved, for our UD requesters.
@@ -147,6 +151,7 @@ impl NewLink for Rxe {
             counters: counters::Counters::new(),
             ahs: KBox::pin_init(pool::Pool::new(ah::NUMBERS.0, ah::NUMBERS.1), GFP_KERNEL)?,
             qps: KBox::pin_init(pool::Pool::new(qp::QPNS.0, qp::QPNS.1), GFP_KERNEL)?,
+            srqs: KBox::pin_init(pool::Pool::new(srq::NUMBERS.0, srq::NUMBERS.1), GFP_KERNEL)?,
             mcast: KBox::pin_init(mcast::Groups::new()?, GFP_KERNEL)?,
             moves: KBox::pin_init(moved::Moves::new(), GFP_KERNEL)?,
             verifier: crate::proto::moves::Verifier::new({

@@ -96,14 +96,14 @@ impl Storage for Kernel {
 pub(crate) type QpEngine = Engine<Kernel>;
 
 /// The storage a new engine for rings `sq` and `rq` needs: a started
-/// request per send slot, and room for one slot of either ring.
+/// request per send slot, and the slot buffer (`Config::slot_room`).
 pub(crate) fn storage(cfg: &engine::Config) -> Result<(Sent, Bytes)> {
     let n = cfg.sq.capacity() as usize + 1;
     let mut sent = KVVec::with_capacity(n, GFP_KERNEL)?;
     for _ in 0..n {
         sent.push(SentWqe::BLANK, GFP_KERNEL)?;
     }
-    let room = cfg.sq.slot_bytes().max(cfg.rq.slot_bytes());
+    let room = cfg.slot_room();
     let mut slot = KVVec::with_capacity(room, GFP_KERNEL)?;
     slot.resize(room, 0, GFP_KERNEL)?;
     Ok((Sent(sent), Bytes(slot)))
@@ -288,6 +288,10 @@ impl Io for Ctx<'_> {
         }
     }
 
+    fn take_shared(&self, out: &mut [u8]) -> bool {
+        self.qp.srq.as_ref().is_some_and(|srq| srq.take(out))
+    }
+
     fn lookup(
         &self,
         key: u32,
@@ -412,6 +416,7 @@ impl Io for Ctx<'_> {
             QpEvent::RequestError => QpEventKind::RequestError,
             QpEvent::AccessError => QpEventKind::AccessError,
             QpEvent::SqDrained => QpEventKind::SqDrained,
+            QpEvent::LastWqeReached => QpEventKind::LastWqeReached,
         };
         self.qp.events.event(kind);
     }

@@ -19,9 +19,11 @@ use crate::rdma::kmem::KernelMemory;
 use crate::rdma::qp::{
     ib_mtu_of, AddressVector, PdId, QpAttrValues, QpCaps, QpInit, RecvWr, SendWr,
 };
+use crate::rdma::srq::{SrqAttr, SrqChange, SrqInit};
 use crate::rdma::stats::StatDesc;
 use crate::rdma::udata::UData;
 use crate::rdma::uobject::{Owner, UverbsFile};
+use crate::srq::Srq;
 use crate::Rxe;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -72,6 +74,7 @@ impl Driver for Rxe {
     type Cq = Cq;
     type Qp = Qp;
     type Ah = Ah;
+    type Srq = Srq;
 
     fn query_device(dev: &Device<Self>) -> Result<DeviceAttr> {
         Ok(DeviceAttr {
@@ -109,12 +112,13 @@ impl Driver for Rxe {
             max_mcast_qp_attach: crate::mcast::MAX_QP_ATTACH as _,
             max_total_mcast_qp_attach: (crate::mcast::MAX_GROUPS * crate::mcast::MAX_QP_ATTACH)
                 as _,
+            // Shared receive queues (`srq`), without resizing.
+            max_srq: MAX_SRQ as _,
+            max_srq_wr: MAX_SRQ_WR as _,
+            max_srq_sge: MAX_SRQ_SGE as _,
             // Not yet offered, so not advertised (see `param`): memory
-            // windows, SRQs, fast registration.
+            // windows, fast registration.
             max_mw: 0,
-            max_srq: 0,
-            max_srq_wr: 0,
-            max_srq_sge: 0,
             max_fast_reg_page_list_len: 0,
             max_pkeys: MAX_PKEYS,
             local_ca_ack_delay: LOCAL_CA_ACK_DELAY,
@@ -260,7 +264,7 @@ impl Driver for Rxe {
 
     fn create_qp(
         dev: &Device<Self>,
-        init: &QpInit<'_, Cq>,
+        init: &QpInit<'_, Cq, Srq>,
         udata: Option<&UData<'_>>,
         owner: Owner<'_, Self>,
     ) -> Result<(Qp, u32, QpCaps)> {
@@ -299,6 +303,42 @@ impl Driver for Rxe {
 
     fn destroy_qp(dev: &Device<Self>, qp: &Qp) {
         qp.destroy(dev);
+    }
+
+    fn create_srq(
+        dev: &Device<Self>,
+        init: &SrqInit,
+        udata: Option<&UData<'_>>,
+        owner: Owner<'_, Self>,
+    ) -> Result<(Srq, SrqAttr)> {
+        // An image has no SRQ to give it yet: a restore that meets one
+        // fails here rather than leave it out.
+        if owner.uctx.is_some_and(|u| u.context.in_restore()) {
+            pr_info!("restore: an SRQ created, which an image cannot hold yet\n");
+            return Err(EOPNOTSUPP);
+        }
+        Srq::new(dev, init, udata, &owner)
+    }
+
+    fn modify_srq(
+        srq: &Srq,
+        attr: &SrqAttr,
+        change: SrqChange,
+        _udata: Option<&UData<'_>>,
+    ) -> Result {
+        srq.modify(attr, change)
+    }
+
+    fn query_srq(srq: &Srq) -> Result<SrqAttr> {
+        Ok(srq.query())
+    }
+
+    fn post_kernel_srq_recv(srq: &Srq, wr: &RecvWr<'_>) -> Result {
+        srq.post_kernel_recv(wr)
+    }
+
+    fn destroy_srq(dev: &Device<Self>, srq: &Srq) {
+        srq.destroy(dev);
     }
 
     const MULTICAST: bool = true;

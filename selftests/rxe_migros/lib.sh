@@ -155,6 +155,17 @@ mixed_pair() {
 	link_pair mig0 rxe_migros crxe1 rxe
 }
 
+# After rxe_pair: the same veths, with ours as mig0 in nsA and the C
+# rdma_rxe as crxe1 in nsB (link_pair's DA, DB, GA and GB).
+to_mixed_pair() {
+	must rdma link del rxe0
+	must rdma link del rxe1
+	must rmmod rxe_migros
+	load_ours link_type=rxe_migros
+	must modprobe rdma_rxe
+	link_pair mig0 rxe_migros crxe1 rxe
+}
+
 # Swaps the roles of the two ends for pair_run and perf_run: the server
 # runs in nsA and the client in nsB.
 SERVER_NS=nsB CLIENT_NS=nsA SERVER_IP=10.0.0.2

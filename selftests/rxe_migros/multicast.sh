@@ -42,11 +42,6 @@ wait_pair $! $srv "mckey"
 note "mckey: $(tail -n 1 /tmp/srv.out)"
 
 # Against the C rxe, each way.
-must rdma link del rxe0
-must rdma link del rxe1
-must rmmod rxe_migros
-load_ours link_type=rxe_migros
-must modprobe rdma_rxe
-link_pair mig0 rxe_migros crxe1 rxe
+to_mixed_pair
 mcast_run nsA mig0 $GA nsB crxe1 $GB 10.0.0.2
 mcast_run nsB crxe1 $GB nsA mig0 $GA 10.0.0.1

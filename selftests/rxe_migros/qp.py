@@ -416,16 +416,26 @@ def test_post_before_rts(env):
 
 def test_honest_caps(env):
     # What is not implemented yet is not advertised (UCX, SPDK and
-    # libfabric look before they use SRQs), and its verbs are refused.
-    # Atomics and multicast are (the atomics and multicast tests exercise
-    # them, the latter to its limits).
+    # libfabric look before they use a feature). Atomics, multicast and
+    # SRQs are (the atomics, multicast and srq tests exercise them); the
+    # SRQ limits hold here, and resizing one, which the srq test sees
+    # refused, is not advertised.
     a = env.attr
     check(a.atomic_caps == e.IBV_ATOMIC_HCA, f"atomic_caps is {a.atomic_caps}")
     check(a.max_mcast_grp > 0 and a.max_mcast_qp_attach > 0, "no multicast advertised")
-    for name in ("max_srq", "max_srq_wr", "max_srq_sge", "max_mw"):
-        check(getattr(a, name) == 0, f"{name} is {getattr(a, name)}")
+    check(a.max_mw == 0, f"max_mw is {a.max_mw}")
+    check(a.device_cap_flags & e.IBV_DEVICE_SRQ_RESIZE == 0, "SRQ resizing advertised")
     from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
-    refused("an SRQ", errno.EOPNOTSUPP, SRQ, env.pd, SrqInitAttr(SrqAttr(max_wr=16, max_sge=1)))
+    check(a.max_srq > 0 and a.max_srq_wr > 0 and a.max_srq_sge > 0, "no SRQs advertised")
+    srq = SRQ(env.pd, SrqInitAttr(SrqAttr(max_wr=16, max_sge=a.max_srq_sge)))
+    got = srq.query()
+    check(got.max_wr >= 16 and got.max_sge == a.max_srq_sge,
+          f"an SRQ of 16 x {a.max_srq_sge} got {got.max_wr} x {got.max_sge}")
+    srq.close()
+    refused("an SRQ of too many SGEs", errno.EINVAL, SRQ, env.pd,
+            SrqInitAttr(SrqAttr(max_wr=16, max_sge=a.max_srq_sge + 1)))
+    refused("an SRQ of too many requests", errno.EINVAL, SRQ, env.pd,
+            SrqInitAttr(SrqAttr(max_wr=a.max_srq_wr + 1, max_sge=1)))
     # What is advertised works: RDMA READ (max_qp_rd_atom) is the perftest
     # and migration tests' business; here the QP takes the limit.
     check(a.max_qp_rd_atom > 0, "no RDMA READ advertised")

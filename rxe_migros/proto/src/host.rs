@@ -23,6 +23,7 @@ use super::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use super::req::Service;
 use super::wqe::Sge;
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::vec::Vec;
 
 /// The MR over all of a host's memory: its key (lkey and rkey), and its
@@ -98,6 +99,9 @@ pub struct Host {
     pub warnings: RefCell<u32>,
     /// The QP's asynchronous events, in order.
     pub events: RefCell<Vec<QpEvent>>,
+    /// The shared receive queue its QP takes from, of `rq`'s shape, if it
+    /// is on one (its config's `srq`); other hosts' QPs may share it.
+    pub srq: Option<Rc<RefCell<Vec<u8>>>>,
     /// The bound on waiting for a partner, in ms (the module's
     /// `pause_timeout_s`; 60 s unless a test sets it).
     pub wait_limit_ms: Cell<u64>,
@@ -137,7 +141,21 @@ impl Host {
             warnings: RefCell::new(0),
             events: RefCell::new(Vec::new()),
             wait_limit_ms: Cell::new(60_000),
+            srq: None,
         }
+    }
+
+    /// Posts a receive request into the shared receive queue, as librxe's
+    /// post_srq_recv does.
+    pub fn post_shared(&self, write: impl FnOnce(&mut [u8])) {
+        let srq = self.srq.as_ref().expect("no shared receive queue");
+        let mut b = srq.borrow_mut();
+        let ring = self.rq;
+        let p = le32(&b, PRODUCER_OFFSET);
+        assert!(!ring.is_full(p, le32(&b, CONSUMER_OFFSET)), "SRQ full");
+        let at = ring.offset(p);
+        write(&mut b[at..at + ring.slot_bytes()]);
+        b[PRODUCER_OFFSET..PRODUCER_OFFSET + 4].copy_from_slice(&ring.next(p).to_le_bytes());
     }
 
     fn ring(&self, q: Queue) -> (Ring, std::cell::RefMut<'_, Vec<u8>>) {
@@ -188,6 +206,23 @@ impl Io for Host {
     fn set_consumer(&self, q: Queue, index: u32) {
         let (_, mut b) = self.ring(q);
         b[CONSUMER_OFFSET..CONSUMER_OFFSET + 4].copy_from_slice(&index.to_le_bytes());
+    }
+
+    fn take_shared(&self, out: &mut [u8]) -> bool {
+        let Some(srq) = &self.srq else {
+            return false;
+        };
+        let mut b = srq.borrow_mut();
+        let ring = self.rq;
+        let c = le32(&b, CONSUMER_OFFSET) & ring.capacity();
+        if c == le32(&b, PRODUCER_OFFSET) & ring.capacity() {
+            return false;
+        }
+        let n = out.len().min(ring.slot_bytes());
+        let at = ring.offset(c);
+        out[..n].copy_from_slice(&b[at..at + n]);
+        b[CONSUMER_OFFSET..CONSUMER_OFFSET + 4].copy_from_slice(&ring.next(c).to_le_bytes());
+        true
     }
 
     fn lookup(&self, key: u32, _: Need, addr: u64, len: u32) -> Result<((), usize), MrError> {
@@ -319,14 +354,14 @@ pub fn config(qpn: u32, service: Service, sq: Ring, rq: Ring) -> Config {
         max_inline: 0,
         sq,
         rq,
+        srq: false,
     }
 }
 
 /// The storage a new engine for `cfg` needs.
 pub fn storage(cfg: &Config) -> (Vec<SentWqe>, Buf) {
     let sent = std::vec![SentWqe::BLANK; cfg.sq.capacity() as usize + 1];
-    let room = cfg.sq.slot_bytes().max(cfg.rq.slot_bytes());
-    (sent, Buf(std::vec![0u8; room]))
+    (sent, Buf(std::vec![0u8; cfg.slot_room()]))
 }
 
 /// An empty librxe ring of `ring`'s shape.

@@ -45,14 +45,14 @@ use super::engine::{
     WcKind,
 };
 use super::hdr::{Bth, Extensions};
-use super::host::{config, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
+use super::host::{config, ring_bytes, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
 use super::image::{self, Context, Cq, Image, Mr, Pd, Record, RingImage};
 use super::mig::{AddressUpdate, MigState, Token, TokenKind, UD_MOVE_QPN};
 use super::modify::{Attrs, QpState as State, QpType, Refused, Request};
 use super::moves::{self, Known};
 use super::opcode::{op, TRANSPORT_RC, TRANSPORT_UD};
 use super::psn::Psn;
-use super::queue::Ring;
+use super::queue::{Ring, CONSUMER_OFFSET};
 use super::req::{Kind, Service};
 use super::restore::{self, Name, Step};
 use super::roce::{ipv4_mapped, is_multicast, Datagram, Encap, MULTICAST_QPN};
@@ -60,6 +60,7 @@ use super::testutil::Rng;
 use super::wqe::{self, send_flags, SendHead, UdDest};
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::vec::Vec;
 
 /// The path MTU: 256 bytes (`IB_MTU_256`).
@@ -1493,6 +1494,149 @@ fn a_long_rnr_wait_spends_no_retries() {
         a.host.completions.borrow().len() == 3
     });
     assert_eq!(first_send_status(&a), Some(Status::Success));
+}
+
+/// Two connected RC sides, b's QP on a shared receive queue, empty.
+fn pair_on_srq() -> (Side, Side) {
+    let mut a = Side::new(0, Service::Rc, Vec::new(), &[]);
+    let mut b = Side::new(1, Service::Rc, Vec::new(), &[]);
+    b.host.srq = Some(Rc::new(RefCell::new(ring_bytes(&b.host.rq))));
+    let mut cfg = *b.engine.config();
+    cfg.srq = true;
+    let (sent, slot) = storage(&cfg);
+    b.engine = Engine::new(cfg, sent, slot);
+    let (a_addr, b_addr) = (a.host.addr, b.host.addr);
+    a.connect(0, b_addr, 100, 200, 7);
+    b.connect(0, a_addr, 200, 100, 7);
+    (a, b)
+}
+
+fn post_shared(s: &Side, wr_id: u64, at: usize, len: u32) {
+    s.host
+        .post_shared(|slot| wqe::write_recv(slot, wr_id, [sge(at, len)].into_iter()).unwrap());
+}
+
+/// A QP on a shared receive queue takes a request from it for each
+/// message, when the message begins, in the queue's order: with none
+/// there it answers RNR, as with an empty receive queue, and the sender
+/// comes again. The QP's ring is never read. When the QP fails it hears
+/// LAST_WQE_REACHED, and the request it had taken for a message that
+/// never ended completes flushed.
+#[test]
+fn a_qp_on_a_shared_receive_queue_takes_one_request_per_message() {
+    let (mut a, mut b) = pair_on_srq();
+    let mut step = 0;
+    for _ in 0..3 {
+        post_raw(&a, wqe::opcode::SEND, 16, 0);
+    }
+    step_until(&mut a, &mut b, false, &mut step, 100_000, |a, _| {
+        a.host.count(Count::RcvRnr) > 0
+    });
+    assert!(a.host.completions.borrow().is_empty(), "the sender gave up");
+    for i in 0..3u64 {
+        post_shared(&b, 500 + i, RECV + i as usize * SLOT, 16);
+    }
+    step_until(&mut a, &mut b, false, &mut step, 100_000, |a, _| {
+        a.host.completions.borrow().len() == 3
+    });
+    let got: Vec<(u64, Status, u32)> = b
+        .host
+        .completions
+        .borrow()
+        .iter()
+        .map(|(q, wc)| {
+            assert_eq!(*q, Queue::Recv);
+            (wc.wr_id, wc.status, wc.byte_len)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [500, 501, 502].map(|id| (id, Status::Success, 16)).to_vec()
+    );
+    {
+        let mem = b.host.mem.borrow();
+        let sent = &a.host.mem.borrow().buf[OUT..OUT + 16];
+        for i in 0..3 {
+            assert_eq!(&mem.buf[RECV + i * SLOT..][..16], sent);
+        }
+        // The QP's own ring stayed untouched.
+        assert_eq!(&mem.rq, &ring_bytes(&b.host.rq));
+    }
+
+    // A three-packet SEND takes a request at its first packet; the QP is
+    // failed by its owner before the rest comes.
+    post_shared(&b, 600, RECV, SLOT as u32);
+    post_shared(&b, 601, RECV, SLOT as u32);
+    post_raw(&a, wqe::opcode::SEND, 3 * MTU, 0);
+    let now = step as Time * STEP_NS;
+    a.host.out.borrow_mut().clear();
+    a.engine.doorbell(&a.host, now);
+    let first = a.host.out.borrow().first().cloned().unwrap();
+    let mut q = VecDeque::from([first]);
+    let mut inbox = Arrivals {
+        q: &mut q,
+        addr: b.host.addr,
+        qpn: QPN,
+        left: 1,
+        moves: &b.host.moves,
+        lost: &b.host.lost,
+        host: &b.host,
+        now,
+    };
+    b.engine.receive(&b.host, now, &mut inbox);
+    assert_eq!(b.host.completions.borrow().len(), 3, "the SEND is not done");
+    let consumer = |b: &Side| {
+        let q = b.host.srq.as_ref().unwrap().borrow();
+        u32::from_le_bytes(q[CONSUMER_OFFSET..CONSUMER_OFFSET + 4].try_into().unwrap())
+    };
+    assert_eq!(consumer(&b), 4, "600 taken at the first packet");
+    let mut attrs = *b.engine.attrs();
+    attrs.state = State::Error;
+    b.engine
+        .set_attrs(&b.host, step as Time * STEP_NS, attrs, IB_MTU_256);
+    assert_eq!(*b.host.events.borrow(), [QpEvent::LastWqeReached]);
+    let last = b
+        .host
+        .completions
+        .borrow()
+        .last()
+        .map(|(_, wc)| (wc.wr_id, wc.status));
+    assert_eq!(last, Some((600, Status::WrFlushErr)));
+    // 601 stays in the shared queue, for the QPs still on it.
+    assert_eq!(b.host.completions.borrow().len(), 4);
+    assert_eq!(consumer(&b), 4);
+}
+
+/// A request its owner wrote wrong into the shared receive queue (more
+/// scatter entries than the SRQ has) fails the message it was taken for,
+/// completing under its own ID with LOC_QP_OP_ERR, and the RC QP with it
+/// (QP_FATAL, and LAST_WQE_REACHED as it leaves the SRQ); the sender
+/// hears REM_OP_ERR. Nothing else is read from it.
+#[test]
+fn a_malformed_shared_receive_request_fails_its_message() {
+    let (mut a, mut b) = pair_on_srq();
+    b.host.post_shared(|slot| {
+        wqe::write_recv(slot, 700, [sge(RECV, 64)].into_iter()).unwrap();
+        slot[28..32].copy_from_slice(&5u32.to_le_bytes());
+    });
+    post_raw(&a, wqe::opcode::SEND, 16, 0);
+    step_until(&mut a, &mut b, false, &mut 0, 10_000, |a, _| {
+        first_send_status(a).is_some()
+    });
+    assert_eq!(first_send_status(&a), Some(Status::RemOpErr));
+    let got: Vec<(u64, Status)> = b
+        .host
+        .completions
+        .borrow()
+        .iter()
+        .map(|(_, wc)| (wc.wr_id, wc.status))
+        .collect();
+    assert_eq!(got, [(700, Status::LocQpOpErr)]);
+    assert_eq!(b.engine.attrs().state, State::Error);
+    assert_eq!(
+        *b.host.events.borrow(),
+        [QpEvent::LastWqeReached, QpEvent::Fatal]
+    );
 }
 
 /// An RC responder that refuses a request goes to the error state and

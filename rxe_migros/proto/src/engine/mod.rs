@@ -238,6 +238,9 @@ pub enum QpEvent {
     /// `IB_EVENT_SQ_DRAINED`: in SQD, the send queue finished what it had
     /// begun, and every request of it is acknowledged.
     SqDrained,
+    /// `IB_EVENT_QP_LAST_WQE_REACHED`: a QP on a shared receive queue
+    /// entered the error state, and takes no more requests from it.
+    LastWqeReached,
 }
 
 /// The status of a work completion (`enum ib_wc_status`).
@@ -353,6 +356,11 @@ pub trait Io {
     /// Publishes our consumer index on `q`: slots before it are the
     /// owner's again.
     fn set_consumer(&self, q: Queue, index: u32);
+    /// For a QP on a shared receive queue: copies the request at its head
+    /// into `out` (at most one slot) and hands the slot back to its owner,
+    /// as one step against the other QPs that take from it. False when it
+    /// is empty. The queue's limit event is the implementer's to raise.
+    fn take_shared(&self, out: &mut [u8]) -> bool;
 
     /// The MR of the QP's PD that `key` names, checked for `need` over
     /// `len` bytes at `addr`, and the offset of `addr` in it.
@@ -453,6 +461,24 @@ pub struct Config {
     pub max_inline: u32,
     pub sq: Ring,
     pub rq: Ring,
+    /// The QP takes its receive work requests from a shared receive queue
+    /// of `rq`'s shape ([`Io::take_shared`]), and has no ring of its own.
+    pub srq: bool,
+}
+
+impl Config {
+    /// The bytes of the buffer work requests are copied into
+    /// ([`Engine::new`]'s `slot`): one slot of either ring, and on a shared
+    /// receive queue one more at the end, for the receive request taken
+    /// from it. Reads of a ring copy at most one of its slots, so they
+    /// never reach the taken one.
+    pub fn slot_room(&self) -> usize {
+        let one = self.sq.slot_bytes().max(self.rq.slot_bytes());
+        match self.srq {
+            true => one + self.rq.slot_bytes(),
+            false => one,
+        }
+    }
 }
 
 /// A send work request the requester started, as the completer and a
@@ -530,6 +556,8 @@ pub enum RestoreError {
     WriteTarget(MrError),
     /// No memory for its held datagrams.
     NoMemory,
+    /// A QP on a shared receive queue, which an image cannot hold yet.
+    Unsupported,
 }
 
 /// Why a QP cannot be dumped.
@@ -539,6 +567,9 @@ pub enum DumpError {
     NotStopped,
     /// It is inside two messages at once.
     TwoMessages,
+    /// It takes from a shared receive queue, which an image cannot hold
+    /// yet.
+    SharedQueue,
 }
 
 /// The transport and migration state of one QP.
@@ -577,6 +608,9 @@ pub struct Engine<S: Storage> {
     responder: Responder,
     /// The receive queue's consumer index.
     rq_next: u32,
+    /// On a shared receive queue: a request taken from it waits at the
+    /// end of `slot` for the next message ([`Config::slot_room`]).
+    taken: bool,
     recv: Option<RecvProgress>,
     /// RC requests were carried out since the last ACK went out.
     ack_owed: bool,
@@ -647,7 +681,7 @@ fn earlier(a: Option<Time>, b: Option<Time>) -> Option<Time> {
 
 impl<S: Storage> Engine<S> {
     /// A new QP's engine, in RESET. `sent` has one entry per send queue
-    /// slot ([`SentWqe::BLANK`]), `slot` the bytes of the larger slot.
+    /// slot ([`SentWqe::BLANK`]), `slot` [`Config::slot_room`] bytes.
     pub fn new(cfg: Config, sent: S::Sent, slot: S::Bytes) -> Engine<S> {
         let mtu = Mtu::MIN;
         Engine {
@@ -669,6 +703,7 @@ impl<S: Storage> Engine<S> {
             rnr_until: None,
             responder: Responder::new(Service::Rc, Psn::new(0), mtu),
             rq_next: 0,
+            taken: false,
             recv: None,
             ack_owed: false,
             write: None,
@@ -812,7 +847,7 @@ impl<S: Storage> Engine<S> {
             self.completer = Completer::new(a.retry_cnt, a.rnr_retry, self.mtu);
         }
         if st == State::Error && prev != State::Error {
-            self.flush(io);
+            self.entered_error(io);
         }
         self.draining = st == State::Sqd && (prev != State::Sqd || self.draining);
         self.check_drained(io);
@@ -1122,12 +1157,23 @@ impl<S: Storage> Engine<S> {
         }
         self.attrs.state = State::Error;
         self.draining = false;
-        self.flush(io);
+        self.entered_error(io);
         true
     }
 
+    /// The QP has just entered the error state: its requests are flushed,
+    /// and on a shared receive queue, from which it takes no more, its
+    /// owner hears that the last one it took is done (IBTA 10.3.1.1).
+    fn entered_error<I: Io<S = S>>(&mut self, io: &I) {
+        self.flush(io);
+        if self.cfg.srq {
+            io.event(QpEvent::LastWqeReached);
+        }
+    }
+
     /// In the error state: completes every posted work request with
-    /// `IB_WC_WR_FLUSH_ERR`, send and receive.
+    /// `IB_WC_WR_FLUSH_ERR`, send and receive. A shared receive queue is
+    /// not the QP's to flush, but the request it took from one is.
     fn flush<I: Io<S = S>>(&mut self, io: &I) {
         let flushed = Status::WrFlushErr;
         self.retransmit_at = None;
@@ -1153,24 +1199,51 @@ impl<S: Storage> Engine<S> {
         self.recv = None;
         self.write = None;
         self.reading = None;
+        let qpn = self.cfg.qpn;
+        let flushed_recv = |wr_id| Completion {
+            wr_id,
+            status: flushed,
+            kind: WcKind::Recv,
+            byte_len: 0,
+            imm: None,
+            qpn,
+            src_qp: 0,
+            grh: false,
+            network: Network::None,
+        };
+        if self.cfg.srq {
+            if self.taken {
+                self.taken = false;
+                io.complete(Queue::Recv, &flushed_recv(self.taken_wr_id()), false);
+            }
+            return;
+        }
         while self.rq_next != producer {
             let mut id = [0u8; 8];
             let _ = io.read_slot(Queue::Recv, self.rq_next, &mut id);
-            let wc = Completion {
-                wr_id: u64::from_ne_bytes(id),
-                status: flushed,
-                kind: WcKind::Recv,
-                byte_len: 0,
-                imm: None,
-                qpn: self.cfg.qpn,
-                src_qp: 0,
-                grh: false,
-                network: Network::None,
-            };
             self.rq_next = rq.next(self.rq_next);
             io.set_consumer(Queue::Recv, self.rq_next);
-            io.complete(Queue::Recv, &wc, false);
+            io.complete(Queue::Recv, &flushed_recv(u64::from_ne_bytes(id)), false);
         }
+    }
+
+    /// The request taken from the shared receive queue, at the end of
+    /// `slot` ([`Config::slot_room`]).
+    fn taken_slot(&mut self) -> &mut [u8] {
+        let n = self.cfg.rq.slot_bytes();
+        let slot = self.slot.as_mut();
+        let at = slot.len().saturating_sub(n);
+        &mut slot[at..]
+    }
+
+    /// The ID of the request taken from the shared receive queue: the
+    /// first field of its slot.
+    fn taken_wr_id(&mut self) -> u64 {
+        let s = self.taken_slot();
+        let mut id = [0u8; 8];
+        let n = s.len().min(8);
+        id[..n].copy_from_slice(&s[..n]);
+        u64::from_ne_bytes(id)
     }
 
     /// Restores a QP's engine from its image record `img` (checked whole
@@ -1193,6 +1266,10 @@ impl<S: Storage> Engine<S> {
     ) -> Result<Engine<S>, RestoreError> {
         if img.comp_wqe > cfg.sq.capacity() || img.rq_next > cfg.rq.capacity() {
             return Err(RestoreError::Indices);
+        }
+        // An image has no record of a shared receive queue yet.
+        if cfg.srq {
+            return Err(RestoreError::Unsupported);
         }
         let mut e: Engine<S> = Engine::new(cfg, sent, slot);
         e.attrs = attrs_of(img);
@@ -1271,6 +1348,9 @@ impl<S: Storage> Engine<S> {
     pub fn dump<'a>(&'a self, rec: &mut image::Qp<'a>) -> Result<(), DumpError> {
         if self.mig != MigState::Stopped {
             return Err(DumpError::NotStopped);
+        }
+        if self.cfg.srq {
+            return Err(DumpError::SharedQueue);
         }
         // The requester goes back to the oldest incomplete request.
         let restart_psn = if self.comp_wqe == self.started {

@@ -105,7 +105,7 @@ impl<S: Storage> Engine<S> {
             && self.mig != MigState::Stopped
             && self.recv.is_none()
             && (service != Service::Rc || psn == self.responder.epsn())
-            && io.producer(Queue::Recv) == self.rq_next
+            && !self.recv_ready(io)
         {
             if service == Service::Rc {
                 io.count(Count::SndRnr, 1);
@@ -322,16 +322,32 @@ impl<S: Storage> Engine<S> {
         Ok(())
     }
 
+    /// Whether a receive work request waits for a new message: on the
+    /// QP's ring, or on a shared receive queue one taken already or taken
+    /// now (the C rxe's get_srq_wqe).
+    fn recv_ready<I: Io<S = S>>(&mut self, io: &I) -> bool {
+        if !self.cfg.srq {
+            return io.producer(Queue::Recv) != self.rq_next;
+        }
+        if !self.taken {
+            self.taken = io.take_shared(self.taken_slot());
+        }
+        self.taken
+    }
+
     /// Places `data` next in the receive work request being filled.
     fn recv_data<I: Io<S = S>>(&mut self, io: &I, data: &[u8]) -> Result<(), ExecError> {
         let mut slot = core::mem::take(&mut self.slot);
         let res = (|| {
-            io.read_slot(Queue::Recv, self.rq_next, slot.as_mut())
-                .map_err(|_| ExecError::Operational)?;
-            let w = wqe::parse_recv(slot.as_ref(), self.cfg.max_recv_sge)
-                .map_err(|_| ExecError::Operational)?;
+            let bytes = self.recv_wqe(io, slot.as_mut())?;
             let r = self.recv.as_mut().ok_or(ExecError::Operational)?;
-            r.wr_id = w.wr_id;
+            // Its ID is the first field, whatever the rest holds: a
+            // request that does not parse completes under it too.
+            if let Some(id) = bytes.get(..8) {
+                r.wr_id = u64::from_ne_bytes(id.try_into().unwrap_or_default());
+            }
+            let w = wqe::parse_recv(bytes, self.cfg.max_recv_sge)
+                .map_err(|_| ExecError::Operational)?;
             let end = r.offset as u64 + data.len() as u64;
             if end > u64::from(w.length) {
                 return Err(ExecError::Length);
@@ -342,6 +358,26 @@ impl<S: Storage> Engine<S> {
         })();
         self.slot = slot;
         res
+    }
+
+    /// The receive work request being filled, in `slot`: copied out of the
+    /// QP's ring, or the one taken from the shared receive queue, which
+    /// waits at its end ([`Config::slot_room`]).
+    fn recv_wqe<'a, I: Io<S = S>>(
+        &self,
+        io: &I,
+        slot: &'a mut [u8],
+    ) -> Result<&'a [u8], ExecError> {
+        if self.cfg.srq {
+            if !self.taken {
+                return Err(ExecError::Operational);
+            }
+            let at = slot.len().saturating_sub(self.cfg.rq.slot_bytes());
+            return Ok(&slot[at..]);
+        }
+        io.read_slot(Queue::Recv, self.rq_next, slot)
+            .map_err(|_| ExecError::Operational)?;
+        Ok(slot)
     }
 
     /// Completes the receive work request at the head of the queue.
@@ -368,10 +404,15 @@ impl<S: Storage> Engine<S> {
     /// caller checked that one waits): completes it, without data.
     fn complete_write_imm<I: Io<S = S>>(&mut self, io: &I, len: u32, imm: u32, solicited: bool) {
         // Its ID is the first field of its slot.
-        let mut id = [0u8; 8];
-        let _ = io.read_slot(Queue::Recv, self.rq_next, &mut id);
+        let wr_id = if self.cfg.srq {
+            self.taken_wr_id()
+        } else {
+            let mut id = [0u8; 8];
+            let _ = io.read_slot(Queue::Recv, self.rq_next, &mut id);
+            u64::from_ne_bytes(id)
+        };
         let wc = Completion {
-            wr_id: u64::from_ne_bytes(id),
+            wr_id,
             status: Status::Success,
             kind: WcKind::RecvRdmaWithImm,
             byte_len: len,
@@ -386,6 +427,11 @@ impl<S: Storage> Engine<S> {
     }
 
     fn advance_rq<I: Io<S = S>>(&mut self, io: &I) {
+        if self.cfg.srq {
+            // Its slot went back to the shared queue's owner when taken.
+            self.taken = false;
+            return;
+        }
         self.rq_next = self.cfg.rq.next(self.rq_next);
         io.set_consumer(Queue::Recv, self.rq_next);
     }
