@@ -5,9 +5,10 @@
 # detached it gets none and the other every one. With ours on both ends,
 # then against the C rxe each way. The reported limits hold: one more group
 # or one more QP in a group is ENOMEM. mckey (rdma_cm's multicast example, on
-# rdma_join_multicast) then runs between our devices.
+# rdma_join_multicast) then runs between our devices. CRIU's dump of a
+# receiver is refused, and the receiver goes on to get every datagram.
 # timeout: 900
-# cost: 120
+# cost: 150
 . "$(dirname "$0")/lib.sh"
 
 GROUP=239.1.2.3
@@ -40,6 +41,25 @@ sleep 5
 ip netns exec nsA timeout 120 mckey -m $GROUP -b 10.0.0.1 -s -C 50 >/tmp/cli.out 2>&1 &
 wait_pair $! $srv "mckey"
 note "mckey: $(tail -n 1 /tmp/srv.out)"
+
+# CRIU's dump of a process with QPs in a group is refused (its image
+# cannot hold the attachments yet), with one log line saying so; the
+# process is resumed in place and gets every datagram sent afterwards.
+setsid nsenter --net=/run/netns/nsB python3 multicast.py recv rxe1 $GB 10.0.0.2 $GROUP 18516 200 \
+	>/tmp/srv.out 2>&1 &
+srv=$!
+wait_for 60 grep -q ready /tmp/srv.out || fail "the receiver did not start: $(failure_lines /tmp/srv.out)"
+rm -rf /tmp/img
+seen=$(dmesg | wc -l)
+criu_dump $srv /tmp/img -R && fail "criu dumped a process with QPs in a multicast group"
+kill -0 $srv 2>/dev/null || fail "the receiver did not outlive the refused dump: $(failure_lines /tmp/srv.out)"
+why=$(dmesg | tail -n +$((seen + 1)) | grep -m1 'is attached to multicast group')
+[ -n "$why" ] || fail "no log line says why the dump failed: $(criu_why)"
+note "dump refused: ${why#*] }"
+ip netns exec nsA timeout 400 python3 multicast.py send rxe0 $GA $GROUP 10.0.0.2 18516 200 \
+	>/tmp/cli.out 2>&1 &
+wait_pair $! $srv "multicast after a refused dump"
+note "after the refused dump: $(grep verified /tmp/srv.out)"
 
 # Against the C rxe, each way.
 to_mixed_pair

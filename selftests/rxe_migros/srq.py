@@ -18,6 +18,9 @@ Cases:
     rnr       A SEND while the SRQ is empty gets RNR and waits; it
               completes once a receive is posted to the SRQ.
     last_wqe  b moved to the error state raises QP_LAST_WQE_REACHED on it.
+    ud        A UD QP on an SRQ: a datagram from another UD QP of the device
+              lands in the SRQ's receive after its 40 bytes of GRH room,
+              with the sender's QP number and IBV_WC_GRH.
 
 Prints "ok CASE" or "not ok CASE: why" per case; the status is the
 number of failures.
@@ -27,6 +30,7 @@ import sys
 import time
 
 import pyverbs.enums as e
+from pyverbs.addr import AH, AHAttr, GlobalRoute
 from pyverbs.cq import CQ
 from pyverbs.device import Context
 from pyverbs.mr import MR
@@ -157,10 +161,51 @@ def last_wqe(dev, gid_index):
           f"async event {kind}, wanted QP_LAST_WQE_REACHED")
 
 
+def ud(dev, gid_index):
+    ctx = Context(name=dev)
+    pd = PD(ctx)
+    cq = CQ(ctx, 16, None, None, 0)
+    mr = MR(pd, 4096, e.IBV_ACCESS_LOCAL_WRITE)
+    srq = SRQ(pd, SrqInitAttr(SrqAttr(max_wr=8, max_sge=1)))
+    cap = QPCap(max_send_wr=4, max_recv_wr=1, max_send_sge=1, max_recv_sge=1)
+    qps = []
+    for on_srq in (False, True):
+        qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_UD, scq=cq, rcq=cq, cap=cap,
+                               srq=srq if on_srq else None))
+        a = QPAttr(qp_state=e.IBV_QPS_INIT)
+        a.pkey_index, a.port_num, a.qkey = 0, 1, 0x1234
+        qp.modify(a, e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT | e.IBV_QP_QKEY)
+        qp.modify(QPAttr(qp_state=e.IBV_QPS_RTR), e.IBV_QP_STATE)
+        a = QPAttr(qp_state=e.IBV_QPS_RTS)
+        a.sq_psn = 0
+        qp.modify(a, e.IBV_QP_STATE | e.IBV_QP_SQ_PSN)
+        qps.append(qp)
+    sender, receiver = qps
+    srq.post_recv(RecvWR(wr_id=55, num_sge=1, sg=[SGE(mr.buf + RECV_AT, 40 + 16, mr.lkey)]))
+    gr = GlobalRoute(dgid=ctx.query_gid(1, gid_index), sgid_index=gid_index, hop_limit=64)
+    ah = AH(pd, attr=AHAttr(gr=gr, is_global=1, port_num=1))
+    mr.write(b"ud-on-an-srq-16b", 16, 0)
+    wr = SendWR(wr_id=1, opcode=e.IBV_WR_SEND, num_sge=1, sg=[SGE(mr.buf, 16, mr.lkey)],
+                send_flags=e.IBV_SEND_SIGNALED)
+    wr.set_wr_ud(ah, receiver.qp_num, 0x1234)
+    sender.post_send(wr)
+    got = {}
+    for _ in range(2):
+        wc = poll_one(cq, 20)
+        got[wc.qp_num] = wc
+    wc = got.get(receiver.qp_num)
+    check(wc is not None and wc.status == e.IBV_WC_SUCCESS,
+          f"the datagram's receive: {wc.status if wc else 'none'}")
+    check(wc.wr_id == 55 and wc.byte_len == 40 + 16, f"receive {wc.wr_id} of {wc.byte_len} bytes")
+    check(wc.src_qp == sender.qp_num and wc.wc_flags & e.IBV_WC_GRH, "no source QP or GRH")
+    data = mr.read(16, RECV_AT + 40)
+    check(data == b"ud-on-an-srq-16b", f"the datagram arrived as {data!r}")
+
+
 def main():
     dev, gid_index = sys.argv[2], int(sys.argv[3])
     failed = 0
-    for case in (limit, refused, rnr, last_wqe):
+    for case in (limit, refused, rnr, last_wqe, ud):
         try:
             case(dev, gid_index)
             print(f"ok {case.__name__}", flush=True)
