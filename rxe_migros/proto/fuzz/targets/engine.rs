@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The kernel's QP engine, connected (RC, UC or UD) with requests and
-//! receives posted, fed any sequence of packets a peer or an off-path host
+//! receives posted (to its receive queue or to a shared one, some of them
+//! malformed), fed any sequence of packets a peer or an off-path host
 //! can send: well-formed headers (the receive path checks those) with any
 //! opcode, PSN, keys, addresses, lengths, syndromes and payload, from the
 //! partner's address or another, with doorbells, timer firings, stops and
@@ -13,7 +14,7 @@
 
 use rxe_proto::engine::{Av, Engine, NewSource, Path, Queue, GSI_QKEY};
 use rxe_proto::hdr::{Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Extensions, Ieth, Immdt, Reth};
-use rxe_proto::host::{config, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
+use rxe_proto::host::{config, ring_bytes, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
 use rxe_proto::modify::{Attrs, QpState};
 use rxe_proto::opcode::OpInfo;
 use rxe_proto::psn::Psn;
@@ -22,6 +23,8 @@ use rxe_proto::req::Service;
 use rxe_proto::roce::{ipv4_mapped, Datagram};
 use rxe_proto::wqe::{self, opcode, send_flags, SendHead, UdDest};
 use rxe_proto_fuzz::{fuzz_target, Input};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 const QPN: u32 = 0x11;
 const PEER_QPN: u32 = 0x22;
@@ -184,7 +187,13 @@ fn run(data: &[u8]) {
     let mut addr = ipv4_mapped([10, 0, 0, 1]);
     let peer = ipv4_mapped([10, 0, 0, 2]);
     let mut host = Host::new(sq, rq, vec![0; MEMORY], addr, peer);
-    let cfg = config(QPN, service, sq, rq);
+    // Receives from a shared receive queue of the same shape, or not.
+    let srq = input.u8() & 1 != 0;
+    if srq {
+        host.srq = Some(Rc::new(RefCell::new(ring_bytes(&rq))));
+    }
+    let mut cfg = config(QPN, service, sq, rq);
+    cfg.srq = srq;
     let (sent, slot) = storage(&cfg);
     let mut e: Engine<Sim> = Engine::new(cfg, sent, slot);
     let mut now = 0u64;
@@ -217,9 +226,19 @@ fn run(data: &[u8]) {
             (j as usize * 1024) % MEMORY,
             u32::from(input.u16()) % 2048,
         )];
-        host.post(Queue::Recv, |slot| {
+        // Now and then one its owner wrote wrong: too many entries.
+        let num_sge = (input.u8() < 16).then(|| u32::from(input.u8()) + 2);
+        let write = |slot: &mut [u8]| {
             let _ = wqe::write_recv(slot, 1000 + j, list.into_iter());
-        });
+            if let Some(n) = num_sge {
+                slot[28..32].copy_from_slice(&n.to_le_bytes());
+            }
+        };
+        if srq {
+            host.post_shared(write);
+        } else {
+            host.post(Queue::Recv, write);
+        }
     }
     let n = input.u8() % 9;
     post_sends(&mut input, &host, service, &mut next_id, n);
@@ -278,7 +297,8 @@ fn run(data: &[u8]) {
             _ => {
                 let mut rec = rxe_proto::image::Qp::EMPTY;
                 if stopped {
-                    e.dump(&mut rec).unwrap();
+                    // An image cannot hold a QP on an SRQ yet.
+                    assert_eq!(e.dump(&mut rec).is_err(), srq);
                 }
             }
         }
