@@ -26,6 +26,8 @@ impl DeviceCaps {
         DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_SYS_IMAGE_GUID as u64);
     pub const RC_RNR_NAK_GEN: DeviceCaps =
         DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_RC_RNR_NAK_GEN as u64);
+    pub const SRQ_RESIZE: DeviceCaps =
+        DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_SRQ_RESIZE as u64);
 
     pub const fn union(self, other: DeviceCaps) -> DeviceCaps {
         DeviceCaps(self.0 | other.0)

@@ -50,6 +50,28 @@ impl<'a> UData<'a> {
             .write_slice(data)
     }
 
+    /// Reads the provider's command data into `out`; EINVAL if it sent
+    /// less.
+    pub fn read_input(&self, out: &mut [u8]) -> Result {
+        if self.raw.inlen < out.len() {
+            return Err(EINVAL);
+        }
+        UserSlice::new(UserPtr::from_ptr(self.raw.inbuf.cast_mut()), out.len())
+            .reader()
+            .read_slice(out)
+    }
+
+    /// Writes `data` at address `addr` of the calling process: the place a
+    /// provider named in its command for a response (librxe's Modify SRQ,
+    /// whose response does not fit the call's). EFAULT if it is not the
+    /// process's writable memory.
+    pub fn write_at(&self, addr: u64, data: &[u8]) -> Result {
+        let addr = usize::try_from(addr).map_err(|_| EFAULT)?;
+        UserSlice::new(UserPtr::from_addr(addr), data.len())
+            .writer()
+            .write_slice(data)
+    }
+
     /// Offers `buf` for mapping to the calling process.
     pub fn publish(&self, buf: &Arc<SharedBuf>) -> Result<Published> {
         // SAFETY: the udata of a user call is the `driver_udata` of its

@@ -552,8 +552,8 @@ impl Qp {
             // SAFETY: the QP is being created.
             unsafe { owner.handle.set_events(events) }?;
         }
-        // On an SRQ the engine takes requests of the SRQ's shape.
-        let (sq_ring, rq_ring) = (sq.ring, srq.as_ref().map_or(rq.ring, |s| s.queue.ring));
+        // On an SRQ the engine takes requests of the SRQ's slot shape.
+        let (sq_ring, rq_ring) = (sq.ring, srq.as_ref().map_or(rq.ring, |s| s.slot_shape()));
         let max_recv_sge = srq.as_ref().map_or(caps.max_recv_sge, |s| s.max_sge);
         let port_mtu = dev
             .netdev(1)

@@ -6,10 +6,12 @@
 //! through `Io::take_shared`).
 //!
 //! A process posts into the ring, mapped, as librxe does; a kernel
-//! consumer's `post_srq_recv` writes it under a spinlock. The QPs take
-//! under a mutex (their engines run in process context), which also
-//! guards the limit: when a take leaves fewer requests than the limit,
-//! the SRQ's owner hears SRQ_LIMIT_REACHED once, and the limit is
+//! consumer's `post_srq_recv` writes it. One spinlock (kernel posts may
+//! come with interrupts off) guards the ring, our consumer index and the
+//! limit: the QPs take under it, a kernel consumer posts under it, and a
+//! resize moves what waits into the new ring under it, as the C rxe's
+//! rxe_queue_resize does. When a take leaves fewer requests than the
+//! limit, the SRQ's owner hears SRQ_LIMIT_REACHED once, and the limit is
 //! disarmed until it is set again.
 //!
 //! An SRQ is not yet carried by a checkpoint: DUMP refuses a context that
@@ -17,6 +19,7 @@
 
 use crate::context::{self, Listing, Object};
 use crate::param::{MAX_SRQ_SGE, MAX_SRQ_WR, MIN_SRQ_INDEX};
+use crate::proto::queue::{Ring, PRODUCER_OFFSET};
 use crate::proto::wqe;
 use crate::qp::{sges, WorkQueue};
 use crate::rdma::qp::{PdId, RecvWr};
@@ -24,9 +27,9 @@ use crate::rdma::srq::{SrqAttr, SrqChange, SrqEvents, SrqInit};
 use crate::rdma::udata::UData;
 use crate::rdma::uobject::Owner;
 use crate::Rxe;
+use kernel::new_spinlock_irq;
 use kernel::prelude::*;
-use kernel::sync::{Arc, Mutex, SpinLockIrq};
-use kernel::{new_mutex, new_spinlock_irq};
+use kernel::sync::{Arc, SpinLockIrq};
 
 /// SRQ numbers (`srq_num`, which XRC would name): the C rxe's range.
 pub(crate) const NUMBERS: (u32, u32) = (MIN_SRQ_INDEX, crate::param::DEFAULT_MAX_VALUE);
@@ -44,25 +47,25 @@ pub(crate) struct SrqInner {
     pub(crate) num: u32,
     pub(crate) pd: PdId,
     pub(crate) max_sge: u32,
-    pub(crate) queue: WorkQueue,
+    /// The bytes of one request, which a resize keeps.
+    elem: usize,
     events: Arc<SrqEvents>,
     /// A kernel consumer's SRQ (posts come through `post_srq_recv`).
     kernel: bool,
     #[pin]
-    taking: Mutex<Taking>,
-    /// Room for one slot, for a kernel consumer's posts, which may come
-    /// with interrupts off.
-    #[pin]
-    posts: SpinLockIrq<KVec<u8>>,
+    ring: SpinLockIrq<SrqRing>,
 }
 
-/// The consumer's side, under the mutex the QPs take through.
-struct Taking {
+/// The ring and the consumer's side, under the SRQ's spinlock.
+struct SrqRing {
+    queue: WorkQueue,
     /// The next slot to take: ours, never read back from the ring the
     /// process can write.
     next: u32,
     /// The limit event's threshold; 0 when disarmed.
     limit: u32,
+    /// Room for one slot, for a kernel consumer's posts and for a resize.
+    scratch: KVec<u8>,
 }
 
 impl SrqInner {
@@ -70,23 +73,29 @@ impl SrqInner {
     /// gives its slot back to the producer; false when none waits. Raises
     /// the limit event when this take leaves fewer than the limit.
     pub(crate) fn take(&self, out: &mut [u8]) -> bool {
-        let ring = self.queue.ring;
-        let mut t = self.taking.lock();
-        let producer = self.queue.producer();
-        if ring.is_empty(producer, t.next) || self.queue.read_slot(t.next, out).is_err() {
+        let mut r = self.ring.lock();
+        let ring = r.queue.ring;
+        let producer = r.queue.producer();
+        if ring.is_empty(producer, r.next) || r.queue.read_slot(r.next, out).is_err() {
             return false;
         }
-        t.next = ring.next(t.next);
-        self.queue.set_consumer(t.next);
-        let fire = t.limit != 0 && ring.count(producer, t.next) < t.limit;
+        r.next = ring.next(r.next);
+        r.queue.set_consumer(r.next);
+        let fire = r.limit != 0 && ring.count(producer, r.next) < r.limit;
         if fire {
-            t.limit = 0;
+            r.limit = 0;
         }
-        drop(t);
+        drop(r);
         if fire {
             self.events.limit_reached();
         }
         true
+    }
+
+    /// The shape of its requests' slots, which a resize keeps (only the
+    /// capacity changes): what the QPs on it take into.
+    pub(crate) fn slot_shape(&self) -> Ring {
+        self.ring.lock().queue.ring
     }
 }
 
@@ -112,22 +121,22 @@ impl Srq {
         if a.limit > capacity {
             return Err(EINVAL);
         }
-        let room = if kernel { queue.ring.slot_bytes() } else { 0 };
-        let scratch = KVec::from_elem(0u8, room, GFP_KERNEL)?;
+        let scratch = KVec::from_elem(0u8, queue.ring.slot_bytes(), GFP_KERNEL)?;
         let make = |num| {
             Arc::pin_init(
                 pin_init!(SrqInner {
                     num,
                     pd: init.pd,
                     max_sge,
-                    queue,
+                    elem,
                     events: init.events.clone(),
                     kernel,
-                    taking <- new_mutex!(Taking {
+                    ring <- new_spinlock_irq!(SrqRing {
+                        queue,
                         next: 0,
                         limit: a.limit,
+                        scratch,
                     }),
-                    posts <- new_spinlock_irq!(scratch),
                 }),
                 GFP_KERNEL,
             )
@@ -161,26 +170,82 @@ impl Srq {
         ))
     }
 
-    /// Arms (or disarms) the limit event. Resizing is not offered: the
-    /// device does not advertise `IB_DEVICE_SRQ_RESIZE`.
-    pub(crate) fn modify(&self, attr: &SrqAttr, change: SrqChange) -> Result {
+    /// Resizes the ring (`change.max_wr`) and arms or disarms the limit
+    /// event (`change.limit`): all of it or, with an error, none.
+    pub(crate) fn modify(
+        &self,
+        attr: &SrqAttr,
+        change: SrqChange,
+        udata: Option<&UData<'_>>,
+    ) -> Result {
+        if change.limit && attr.limit > self.query().max_wr {
+            return Err(EINVAL);
+        }
         if change.max_wr {
-            return Err(EOPNOTSUPP);
+            let limit = change.limit.then_some(attr.limit);
+            self.resize(attr.max_wr, limit, udata)?;
         }
         if change.limit {
-            if attr.limit > self.inner.queue.ring.capacity() {
-                return Err(EINVAL);
-            }
-            self.inner.taking.lock().limit = attr.limit;
+            self.inner.ring.lock().limit = attr.limit;
         }
         Ok(())
     }
 
+    /// Moves what waits into a new ring for `max_wr` requests, offered to
+    /// the caller of `udata` (librxe names in its command where the offer's
+    /// `struct mminfo` goes, and maps the new ring). EINVAL if what waits,
+    /// or the limit (`limit`, else the armed one), does not fit.
+    fn resize(&self, max_wr: u32, limit: Option<u32>, udata: Option<&UData<'_>>) -> Result {
+        if max_wr == 0 || max_wr > MAX_SRQ_WR {
+            return Err(EINVAL);
+        }
+        let srq = &*self.inner;
+        // struct rxe_modify_srq_cmd { __aligned_u64 mmap_info_addr; }
+        let mi_at = match udata {
+            Some(u) => {
+                let mut cmd = [0u8; 8];
+                u.read_input(&mut cmd)?;
+                Some((u, u64::from_ne_bytes(cmd)))
+            }
+            None => None,
+        };
+        // Allocating, offering and answering may sleep: before the lock.
+        let (new, mi) = WorkQueue::new(max_wr, srq.elem, udata)?;
+        if let Some((u, at)) = mi_at {
+            u.write_at(at, &mi)?;
+        }
+        let old = {
+            let mut guard = srq.ring.lock();
+            let r = &mut *guard;
+            let (ring, to) = (r.queue.ring, new.ring);
+            let count = ring.count(r.queue.producer(), r.next);
+            let limit = limit.unwrap_or(r.limit);
+            if count > to.capacity() || limit > to.capacity() {
+                return Err(EINVAL);
+            }
+            let mut i = r.next;
+            for j in 0..count {
+                // Offsets of the rings' own arithmetic are in bounds.
+                let _ = r.queue.read_slot(i, &mut r.scratch);
+                let _ = new.user.buf.write(to.offset(j), &r.scratch);
+                i = ring.next(i);
+            }
+            let _ = new.user.buf.store_release(PRODUCER_OFFSET, count);
+            new.set_consumer(0);
+            r.next = 0;
+            core::mem::replace(&mut r.queue, new)
+        };
+        // Withdrawing the old ring's offer may sleep: after the lock.
+        drop(old);
+        Ok(())
+    }
+
     pub(crate) fn query(&self) -> SrqAttr {
+        let r = self.inner.ring.lock();
         SrqAttr {
-            max_wr: self.inner.queue.ring.capacity(),
+            max_wr: r.queue.ring.capacity(),
             max_sge: self.inner.max_sge,
-            limit: self.inner.taking.lock().limit,
+            limit: r.limit,
         }
     }
 
@@ -194,8 +259,9 @@ impl Srq {
         if list.count() > srq.max_sge as usize {
             return Err(EINVAL);
         }
-        let mut scratch = srq.posts.lock();
-        srq.queue.produce(&mut scratch, |slot| {
+        let mut guard = srq.ring.lock();
+        let r = &mut *guard;
+        r.queue.produce(&mut r.scratch, |slot| {
             wqe::write_recv(slot, wr.wr_id(), sges(&list)).map_err(|_| EINVAL)
         })?;
         Ok(())

@@ -90,7 +90,8 @@ impl Driver for Rxe {
                 .union(DeviceCaps::UD_AV_PORT_ENFORCE)
                 .union(DeviceCaps::PORT_ACTIVE_EVENT)
                 .union(DeviceCaps::SYS_IMAGE_GUID)
-                .union(DeviceCaps::RC_RNR_NAK_GEN),
+                .union(DeviceCaps::RC_RNR_NAK_GEN)
+                .union(DeviceCaps::SRQ_RESIZE),
             // `rdma link del` may remove the device.
             allow_user_unreg: true,
             max_send_sge: MAX_SGE as _,
@@ -112,7 +113,7 @@ impl Driver for Rxe {
             max_mcast_qp_attach: crate::mcast::MAX_QP_ATTACH as _,
             max_total_mcast_qp_attach: (crate::mcast::MAX_GROUPS * crate::mcast::MAX_QP_ATTACH)
                 as _,
-            // Shared receive queues (`srq`), without resizing.
+            // Shared receive queues (`srq`).
             max_srq: MAX_SRQ as _,
             max_srq_wr: MAX_SRQ_WR as _,
             max_srq_sge: MAX_SRQ_SGE as _,
@@ -324,9 +325,9 @@ impl Driver for Rxe {
         srq: &Srq,
         attr: &SrqAttr,
         change: SrqChange,
-        _udata: Option<&UData<'_>>,
+        udata: Option<&UData<'_>>,
     ) -> Result {
-        srq.modify(attr, change)
+        srq.modify(attr, change, udata)
     }
 
     fn query_srq(srq: &Srq) -> Result<SrqAttr> {

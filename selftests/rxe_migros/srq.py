@@ -12,9 +12,12 @@ Cases:
               them; with the limit armed at 4 and 8 posted, four SENDs leave
               it armed, the fifth fires SRQ_LIMIT_REACHED once and disarms
               it (Query SRQ says 0).
-    refused   A limit above the SRQ's size is EINVAL; resizing (which the
-              device does not advertise, IBV_DEVICE_SRQ_RESIZE) is
-              EOPNOTSUPP; the SRQ's sizes are unchanged.
+    refused   A limit above the SRQ's size, and a size of 0, below what
+              waits or below the limit, are EINVAL; the SRQ is unchanged
+              and what waits is taken in order afterwards.
+    resize    An SRQ of 4 with two receives waiting resized to 40: they
+              are taken first, in order, then 27 posted after it; resized
+              to 2 with none waiting, it still serves.
     rnr       A SEND while the SRQ is empty gets RNR and waits; it
               completes once a receive is posted to the SRQ.
     last_wqe  b moved to the error state raises QP_LAST_WQE_REACHED on it.
@@ -117,21 +120,54 @@ def limit(dev, gid_index):
 def refused(dev, gid_index):
     p = Pair(dev, gid_index)
     before = p.srq.query()
-    for what, attr, mask, want in [
-        ("a limit above the size", SrqAttr(srq_limit=before.max_wr + 1), e.IBV_SRQ_LIMIT,
-         errno.EINVAL),
-        ("a resize", SrqAttr(max_wr=2 * before.max_wr), e.IBV_SRQ_MAX_WR, errno.EOPNOTSUPP),
-    ]:
+    for i in range(3):
+        p.post_recv(i)
+
+    def refuse(what, attr, mask):
         try:
             p.srq.modify(attr, mask)
         except PyverbsRDMAError as err:
-            check(err.error_code == want,
-                  f"{what}: {errno.errorcode.get(err.error_code)}, wanted {errno.errorcode[want]}")
+            check(err.error_code == errno.EINVAL,
+                  f"{what}: {errno.errorcode.get(err.error_code)}, wanted EINVAL")
         else:
             raise Fail(f"{what} was accepted")
+
+    refuse("a limit above the size", SrqAttr(srq_limit=before.max_wr + 1), e.IBV_SRQ_LIMIT)
+    refuse("a size of 0", SrqAttr(max_wr=0), e.IBV_SRQ_MAX_WR)
+    refuse("a size below the 3 waiting", SrqAttr(max_wr=1), e.IBV_SRQ_MAX_WR)
+    p.srq.modify(SrqAttr(srq_limit=8), e.IBV_SRQ_LIMIT)
+    refuse("a size below the limit", SrqAttr(max_wr=4), e.IBV_SRQ_MAX_WR)
     after = p.srq.query()
     check((after.max_wr, after.max_sge, after.srq_limit) ==
-          (before.max_wr, before.max_sge, before.srq_limit), "a refused modify changed the SRQ")
+          (before.max_wr, before.max_sge, 8), "a refused modify changed the SRQ")
+    # What waits is still there, in order.
+    for seq in range(3):
+        wc = p.exchange(seq)
+        check(wc.wr_id == 100 + seq, f"message {seq} took receive {wc.wr_id}")
+
+
+def resize(dev, gid_index):
+    p = Pair(dev, gid_index, max_wr=4)
+    for i in range(3):
+        p.post_recv(i)
+    p.exchange(0)
+    # Two wait (101, 102), behind a consumer index the new ring starts
+    # again from.
+    p.srq.modify(SrqAttr(max_wr=40), e.IBV_SRQ_MAX_WR)
+    got = p.srq.query()
+    check(got.max_wr >= 40, f"resized to 40, Query SRQ says {got.max_wr}")
+    for i in range(3, 30):
+        p.post_recv(i)
+    for seq in range(1, 30):
+        wc = p.exchange(seq)
+        check(wc.wr_id == 100 + seq, f"message {seq} took receive {wc.wr_id} after the resize")
+        data = p.mr.read(16, RECV_AT + seq * SLICE)
+        check(data == bytes([seq]) * 16, f"message {seq} arrived as {data!r}")
+    # And smaller again, with nothing waiting.
+    p.srq.modify(SrqAttr(max_wr=2), e.IBV_SRQ_MAX_WR)
+    check(p.srq.query().max_wr >= 2, "the second resize")
+    p.post_recv(30)
+    check(p.exchange(30).wr_id == 130, "the receive posted after the second resize")
 
 
 def rnr(dev, gid_index):
@@ -205,7 +241,7 @@ def ud(dev, gid_index):
 def main():
     dev, gid_index = sys.argv[2], int(sys.argv[3])
     failed = 0
-    for case in (limit, refused, rnr, last_wqe, ud):
+    for case in (limit, refused, resize, rnr, last_wqe, ud):
         try:
             case(dev, gid_index)
             print(f"ok {case.__name__}", flush=True)

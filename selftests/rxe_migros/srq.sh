@@ -1,8 +1,9 @@
 #!/bin/sh
 # Shared receive queues. Our checker (srq.py, pyverbs, two QPs of one
 # device): Query SRQ, receives taken in order with their data, the limit
-# event once and disarmed, bad modifies refused, RNR on an empty SRQ until a
-# receive is posted, LAST_WQE_REACHED when a QP on it fails. Then
+# event once and disarmed, bad modifies refused, resizes keeping what
+# waits, RNR on an empty SRQ until a receive is posted, LAST_WQE_REACHED
+# when a QP on it fails, a UD QP on an SRQ. Then
 # ibv_srq_pingpong -c between our devices: 16 QPs on one SRQ (its
 # default), 4 QPs on an SRQ of 4 receives; against the C rxe each way.
 # Then CRIU's dump of an ibv_srq_pingpong client is refused (an image
