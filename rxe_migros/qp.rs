@@ -511,10 +511,9 @@ impl Qp {
             udata,
         )?;
         let recv_room = (c.max_recv_sge * SGE_BYTES) as usize;
-        let (rq, rq_mi) = match srq {
-            Some(_) => (WorkQueue::new(0, wqe::RECV_WQE_BYTES, None)?.0, [0; 16]),
-            None => WorkQueue::new(c.max_recv_wr, wqe::RECV_WQE_BYTES + recv_room, udata)?,
-        };
+        // On an SRQ (sizes 0): one slot, offered to nobody.
+        let rq_udata = udata.filter(|_| srq.is_none());
+        let (rq, rq_mi) = WorkQueue::new(c.max_recv_wr, wqe::RECV_WQE_BYTES + recv_room, rq_udata)?;
         let service = match init.qp_type {
             QpType::Rc => Service::Rc,
             QpType::Uc => Service::Uc,
@@ -530,7 +529,7 @@ impl Qp {
         }
         let caps = QpCaps {
             max_send_wr: sq.ring.capacity(),
-            max_recv_wr: if srq.is_some() { 0 } else { rq.ring.capacity() },
+            max_recv_wr: rq.ring.capacity(),
             max_send_sge: send_room / SGE_BYTES,
             max_recv_sge: c.max_recv_sge,
             max_inline_data: send_room,

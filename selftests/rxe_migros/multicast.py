@@ -57,8 +57,10 @@ def group_gid(ip):
     return "0000:0000:0000:0000:0000:ffff:%02x%02x:%02x%02x" % tuple(a)
 
 
-def ud_qp(pd, cq, depth, sq_psn):
-    qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_UD, scq=cq, rcq=cq,
+def ud_qp(pd, cq, depth, sq_psn, srq=None):
+    """A UD QP in RTS with Q_Key QKEY, taking its receives from `srq` if
+    given."""
+    qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_UD, scq=cq, rcq=cq, srq=srq,
                            cap=QPCap(max_send_wr=depth, max_recv_wr=depth,
                                      max_send_sge=1, max_recv_sge=1)))
     a = QPAttr(qp_state=e.IBV_QPS_INIT)

@@ -44,6 +44,7 @@ from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
 from pyverbs.wr import RecvWR, SGE, SendWR
 
 from events import Fail, check, connect, next_event, poll_one
+from multicast import QKEY, ud_qp
 
 # The receive buffers start halfway into the MR, one 64-byte slice each.
 RECV_AT = 2048
@@ -203,27 +204,14 @@ def ud(dev, gid_index):
     cq = CQ(ctx, 16, None, None, 0)
     mr = MR(pd, 4096, e.IBV_ACCESS_LOCAL_WRITE)
     srq = SRQ(pd, SrqInitAttr(SrqAttr(max_wr=8, max_sge=1)))
-    cap = QPCap(max_send_wr=4, max_recv_wr=1, max_send_sge=1, max_recv_sge=1)
-    qps = []
-    for on_srq in (False, True):
-        qp = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_UD, scq=cq, rcq=cq, cap=cap,
-                               srq=srq if on_srq else None))
-        a = QPAttr(qp_state=e.IBV_QPS_INIT)
-        a.pkey_index, a.port_num, a.qkey = 0, 1, 0x1234
-        qp.modify(a, e.IBV_QP_STATE | e.IBV_QP_PKEY_INDEX | e.IBV_QP_PORT | e.IBV_QP_QKEY)
-        qp.modify(QPAttr(qp_state=e.IBV_QPS_RTR), e.IBV_QP_STATE)
-        a = QPAttr(qp_state=e.IBV_QPS_RTS)
-        a.sq_psn = 0
-        qp.modify(a, e.IBV_QP_STATE | e.IBV_QP_SQ_PSN)
-        qps.append(qp)
-    sender, receiver = qps
+    sender, receiver = (ud_qp(pd, cq, 4, 0, srq=q) for q in (None, srq))
     srq.post_recv(RecvWR(wr_id=55, num_sge=1, sg=[SGE(mr.buf + RECV_AT, 40 + 16, mr.lkey)]))
     gr = GlobalRoute(dgid=ctx.query_gid(1, gid_index), sgid_index=gid_index, hop_limit=64)
     ah = AH(pd, attr=AHAttr(gr=gr, is_global=1, port_num=1))
     mr.write(b"ud-on-an-srq-16b", 16, 0)
     wr = SendWR(wr_id=1, opcode=e.IBV_WR_SEND, num_sge=1, sg=[SGE(mr.buf, 16, mr.lkey)],
                 send_flags=e.IBV_SEND_SIGNALED)
-    wr.set_wr_ud(ah, receiver.qp_num, 0x1234)
+    wr.set_wr_ud(ah, receiver.qp_num, QKEY)
     sender.post_send(wr)
     got = {}
     for _ in range(2):

@@ -116,6 +116,16 @@ fn le32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// Writes the next slot of librxe ring `b` (of shape `ring`) with `write`,
+/// then moves its producer on, as librxe posts.
+fn produce(ring: Ring, b: &mut [u8], write: impl FnOnce(&mut [u8])) {
+    let p = le32(b, PRODUCER_OFFSET);
+    assert!(!ring.is_full(p, le32(b, CONSUMER_OFFSET)), "ring full");
+    let at = ring.offset(p);
+    write(&mut b[at..at + ring.slot_bytes()]);
+    b[PRODUCER_OFFSET..PRODUCER_OFFSET + 4].copy_from_slice(&ring.next(p).to_le_bytes());
+}
+
 impl Host {
     /// A host at `addr` with rings of shapes `sq` and `rq`, empty, and
     /// `memory` under its MR; its AH sends to `peer`.
@@ -145,17 +155,12 @@ impl Host {
         }
     }
 
-    /// Posts a receive request into the shared receive queue, as librxe's
-    /// post_srq_recv does.
+    /// Posts a receive request into the shared receive queue (which the
+    /// host must have), as librxe's post_srq_recv does.
     pub fn post_shared(&self, write: impl FnOnce(&mut [u8])) {
-        let srq = self.srq.as_ref().expect("no shared receive queue");
-        let mut b = srq.borrow_mut();
-        let ring = self.rq;
-        let p = le32(&b, PRODUCER_OFFSET);
-        assert!(!ring.is_full(p, le32(&b, CONSUMER_OFFSET)), "SRQ full");
-        let at = ring.offset(p);
-        write(&mut b[at..at + ring.slot_bytes()]);
-        b[PRODUCER_OFFSET..PRODUCER_OFFSET + 4].copy_from_slice(&ring.next(p).to_le_bytes());
+        if let Some(srq) = &self.srq {
+            produce(self.rq, &mut srq.borrow_mut(), write);
+        }
     }
 
     fn ring(&self, q: Queue) -> (Ring, std::cell::RefMut<'_, Vec<u8>>) {
@@ -166,14 +171,10 @@ impl Host {
         }
     }
 
-    /// Posts `slot` to `q` as librxe does: the slot, then the producer.
+    /// Posts `slot` to `q` as librxe does.
     pub fn post(&self, q: Queue, write: impl FnOnce(&mut [u8])) {
-        assert!(!self.is_full(q), "ring full");
         let (ring, mut b) = self.ring(q);
-        let p = le32(&b, PRODUCER_OFFSET);
-        let at = ring.offset(p);
-        write(&mut b[at..at + ring.slot_bytes()]);
-        b[PRODUCER_OFFSET..PRODUCER_OFFSET + 4].copy_from_slice(&ring.next(p).to_le_bytes());
+        produce(ring, &mut b, write);
     }
 
     /// Whether `q` has no room for another request.

@@ -661,6 +661,14 @@ pub struct Engine<S: Storage> {
     ud_grants: S::Bytes,
 }
 
+/// Where the request taken from a shared receive queue waits in `slot`,
+/// the engine's slot buffer for `cfg`: its last receive slot
+/// ([`Config::slot_room`]).
+fn taken_in<'a>(slot: &'a mut [u8], cfg: &Config) -> &'a mut [u8] {
+    let at = slot.len().saturating_sub(cfg.rq.slot_bytes());
+    &mut slot[at..]
+}
+
 /// The retransmission timeout of the 5-bit code (IBTA 9.7.6.1.3):
 /// 4.096 µs << code; 0 means none.
 fn timeout_of(code: u8) -> Option<u64> {
@@ -1213,36 +1221,38 @@ impl<S: Storage> Engine<S> {
         };
         if self.cfg.srq {
             if self.taken {
+                let id = self.head_recv_id(io);
                 self.taken = false;
-                io.complete(Queue::Recv, &flushed_recv(self.taken_wr_id()), false);
+                io.complete(Queue::Recv, &flushed_recv(id), false);
             }
             return;
         }
         while self.rq_next != producer {
-            let mut id = [0u8; 8];
-            let _ = io.read_slot(Queue::Recv, self.rq_next, &mut id);
+            let id = self.head_recv_id(io);
             self.rq_next = rq.next(self.rq_next);
             io.set_consumer(Queue::Recv, self.rq_next);
-            io.complete(Queue::Recv, &flushed_recv(u64::from_ne_bytes(id)), false);
+            io.complete(Queue::Recv, &flushed_recv(id), false);
         }
     }
 
     /// The request taken from the shared receive queue, at the end of
     /// `slot` ([`Config::slot_room`]).
     fn taken_slot(&mut self) -> &mut [u8] {
-        let n = self.cfg.rq.slot_bytes();
-        let slot = self.slot.as_mut();
-        let at = slot.len().saturating_sub(n);
-        &mut slot[at..]
+        taken_in(self.slot.as_mut(), &self.cfg)
     }
 
-    /// The ID of the request taken from the shared receive queue: the
-    /// first field of its slot.
-    fn taken_wr_id(&mut self) -> u64 {
-        let s = self.taken_slot();
+    /// The ID of the receive work request at the head (the one taken from
+    /// the shared receive queue, if the QP is on one): the first field of
+    /// its slot.
+    fn head_recv_id<I: Io<S = S>>(&mut self, io: &I) -> u64 {
         let mut id = [0u8; 8];
-        let n = s.len().min(8);
-        id[..n].copy_from_slice(&s[..n]);
+        if self.cfg.srq {
+            let s = self.taken_slot();
+            let n = s.len().min(8);
+            id[..n].copy_from_slice(&s[..n]);
+        } else {
+            let _ = io.read_slot(Queue::Recv, self.rq_next, &mut id);
+        }
         u64::from_ne_bytes(id)
     }
 

@@ -372,8 +372,7 @@ impl<S: Storage> Engine<S> {
             if !self.taken {
                 return Err(ExecError::Operational);
             }
-            let at = slot.len().saturating_sub(self.cfg.rq.slot_bytes());
-            return Ok(&slot[at..]);
+            return Ok(super::taken_in(slot, &self.cfg));
         }
         io.read_slot(Queue::Recv, self.rq_next, slot)
             .map_err(|_| ExecError::Operational)?;
@@ -403,16 +402,8 @@ impl<S: Storage> Engine<S> {
     /// A WRITE with immediate consumed the head receive work request (the
     /// caller checked that one waits): completes it, without data.
     fn complete_write_imm<I: Io<S = S>>(&mut self, io: &I, len: u32, imm: u32, solicited: bool) {
-        // Its ID is the first field of its slot.
-        let wr_id = if self.cfg.srq {
-            self.taken_wr_id()
-        } else {
-            let mut id = [0u8; 8];
-            let _ = io.read_slot(Queue::Recv, self.rq_next, &mut id);
-            u64::from_ne_bytes(id)
-        };
         let wc = Completion {
-            wr_id,
+            wr_id: self.head_recv_id(io),
             status: Status::Success,
             kind: WcKind::RecvRdmaWithImm,
             byte_len: len,
