@@ -53,10 +53,11 @@ enum {
 	HEADER_BYTES = 24,
 	RECORD_HEADER_BYTES = 8,
 	KIND_PD = 1, KIND_MR = 2, KIND_CQ = 3, KIND_QP = 4, KIND_AH = 5,
-	KIND_CONTEXT = 6, KIND_EVENT_FILE = 7,
+	KIND_CONTEXT = 6, KIND_EVENT_FILE = 7, KIND_SRQ = 8,
 	CQ_USER_HANDLE_AT = 24, CQ_RING_AT = 40,
 	QP_SQ_SIG_ALL_AT = 115, QP_SQ_RING_AT = 192, QP_RQ_RING_AT = 208,
-	QP_USER_HANDLE_AT = 224,
+	QP_USER_HANDLE_AT = 224, QP_HAS_SRQ_AT = 257, QP_SRQ_AT = 272,
+	SRQ_USER_HANDLE_AT = 32, SRQ_RING_AT = 40,
 	AH_AV_AT = 16,
 };
 
@@ -365,12 +366,36 @@ static int create(struct restored *c, unsigned int kind, const uint8_t *b, int s
 			ret = check_handle("a CQ", resp.core.cq_handle, le32(b));
 		return ret ? ret : add_move(le64(b + CQ_RING_AT), &resp.rxe.mi, c->map_fd);
 	}
+	case KIND_SRQ: {
+		struct ib_uverbs_create_srq cmd = {
+			.user_handle = le64(b + SRQ_USER_HANDLE_AT),
+			.pd_handle = le32(b + 4),
+			.max_wr = le32(b + 12),
+			.max_sge = le32(b + 16),
+			.srq_limit = le32(b + 20),
+		};
+		struct {
+			/* struct ib_uverbs_create_srq_resp */
+			uint32_t srq_handle, max_wr, max_sge, srq_limit;
+			struct rxe_create_srq_resp rxe;
+		} resp = {};
+
+		ret = uverbs_cmd(fd, IB_USER_VERBS_CMD_CREATE_SRQ, &cmd, sizeof(cmd), &resp,
+				 sizeof(resp));
+		if (!ret)
+			ret = check_handle("an SRQ", resp.srq_handle, le32(b));
+		return ret ? ret : add_move(le64(b + SRQ_RING_AT), &resp.rxe.mi, c->map_fd);
+	}
 	case KIND_QP: {
+		/* A QP on an SRQ has no receive ring of its own to map. */
+		bool on_srq = b[QP_HAS_SRQ_AT];
 		struct ib_uverbs_create_qp cmd = {
 			.user_handle = le64(b + QP_USER_HANDLE_AT),
 			.pd_handle = le32(b + 16),
 			.send_cq_handle = le32(b + 20),
 			.recv_cq_handle = le32(b + 24),
+			.srq_handle = on_srq ? le32(b + QP_SRQ_AT) : 0,
+			.is_srq = on_srq,
 			.max_send_wr = le32(b + 28),
 			.max_recv_wr = le32(b + 32),
 			.max_send_sge = le32(b + 36),
@@ -393,7 +418,9 @@ static int create(struct restored *c, unsigned int kind, const uint8_t *b, int s
 		if (resp.core.qpn != le32(b + 4))
 			say(LOG_INFO, "QP %#x is QP %#x here", le32(b + 4), resp.core.qpn);
 		ret = add_move(le64(b + QP_SQ_RING_AT), &resp.rxe.sq_mi, c->map_fd);
-		return ret ? ret : add_move(le64(b + QP_RQ_RING_AT), &resp.rxe.rq_mi, c->map_fd);
+		if (ret || on_srq)
+			return ret;
+		return add_move(le64(b + QP_RQ_RING_AT), &resp.rxe.rq_mi, c->map_fd);
 	}
 	case KIND_AH: {
 		const uint8_t *av = b + AH_AV_AT;

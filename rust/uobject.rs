@@ -259,6 +259,10 @@ impl UHandle {
                     (*uobj.cast::<sys::ib_uqp_object>()).uevent.events_reported =
                         counts.asynchronous;
                 }
+                UKind::Srq if counts.completion == 0 => {
+                    (*uobj.cast::<sys::ib_usrq_object>()).uevent.events_reported =
+                        counts.asynchronous;
+                }
                 UKind::Cq => {
                     let cq = uobj.cast::<sys::ib_ucq_object>();
                     (*cq).comp_events_reported = counts.completion;

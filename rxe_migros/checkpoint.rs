@@ -27,26 +27,28 @@ use kernel::sync::Arc;
 struct Objects(KVec<(UIds, Object)>);
 
 impl Objects {
-    fn pd(&self, id: PdId) -> Result<u32> {
+    /// The handle of the object `is` picks; EINVAL, with one log line
+    /// naming `what`, if the context has none.
+    fn find(&self, what: &str, is: impl Fn(&Object) -> bool) -> Result<u32> {
         self.0
             .iter()
-            .find_map(|(ids, o)| matches!(o, Object::Pd(p) if *p == id).then_some(ids.handle))
+            .find_map(|(ids, o)| is(o).then_some(ids.handle))
             .ok_or_else(|| {
-                pr_info!("checkpoint: an object's PD is not in its context\n");
+                pr_info!("checkpoint: {} is not in its context\n", what);
                 EINVAL
             })
     }
 
+    fn pd(&self, id: PdId) -> Result<u32> {
+        self.find("an object's PD", |o| matches!(o, Object::Pd(p) if *p == id))
+    }
+
     fn cq(&self, cq: &Arc<crate::cq::CqInner>) -> Result<u32> {
-        self.0
-            .iter()
-            .find_map(|(ids, o)| {
-                matches!(o, Object::Cq(c) if Arc::ptr_eq(c, cq)).then_some(ids.handle)
-            })
-            .ok_or_else(|| {
-                pr_info!("checkpoint: a QP's CQ is not in its context\n");
-                EINVAL
-            })
+        self.find("a QP's CQ", |o| matches!(o, Object::Cq(c) if Arc::ptr_eq(c, cq)))
+    }
+
+    fn srq(&self, srq: &Arc<crate::srq::SrqInner>) -> Result<u32> {
+        self.find("a QP's SRQ", |o| matches!(o, Object::Srq(s) if Arc::ptr_eq(s, srq)))
     }
 }
 
@@ -122,13 +124,23 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
             }
             Object::Qp(qp) => dump_qp(&mut out, &objects, ids, qp)?,
             Object::Srq(srq) => {
-                // The image has no record of it yet, and a restored process
-                // whose SRQ is gone would fail at its next post.
-                pr_info!(
-                    "checkpoint: SRQ {:#x} cannot be carried by an image yet\n",
-                    srq.num
-                );
-                return Err(EOPNOTSUPP);
+                let s = srq.image()?;
+                let rec = Record::Srq(image::Srq {
+                    handle,
+                    pd: objects.pd(srq.pd)?,
+                    num: srq.num,
+                    max_wr: s.max_wr,
+                    max_sge: srq.max_sge,
+                    limit: s.limit,
+                    next: s.next,
+                    user_handle: ids.user_handle,
+                    async_events: ids.events.asynchronous,
+                    ring: RingImage {
+                        mmap_offset: s.mmap_offset,
+                        bytes: &s.bytes,
+                    },
+                });
+                put(&mut out, &rec)?;
             }
         }
         records += 1;
@@ -190,6 +202,7 @@ fn dump_qp(out: &mut KVVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>
     let pd = objects.pd(qp.pd)?;
     let send_cq = objects.cq(&qp.send_cq)?;
     let recv_cq = objects.cq(&qp.recv_cq)?;
+    let srq = qp.srq.as_ref().map(|s| objects.srq(s)).transpose()?;
     let sq = qp.sq.user.snapshot()?;
     let rq = qp.rq.user.snapshot()?;
     // Datagrams that reached a Stopped UD QP and wait on it go with it.
@@ -202,6 +215,7 @@ fn dump_qp(out: &mut KVVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>
             pd,
             send_cq,
             recv_cq,
+            srq,
             max_send_wr: qp.caps.max_send_wr,
             max_recv_wr: qp.caps.max_recv_wr,
             max_send_sge: qp.caps.max_send_sge,
@@ -228,13 +242,6 @@ fn dump_qp(out: &mut KVVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>
             Err(DumpError::TwoMessages) => {
                 pr_info!("checkpoint: QP {} is inside two messages\n", qp.qpn);
                 Err(EINVAL)
-            }
-            Err(DumpError::SharedQueue) => {
-                pr_info!(
-                    "checkpoint: QP {} is on an SRQ, which an image cannot hold yet\n",
-                    qp.qpn
-                );
-                Err(EOPNOTSUPP)
             }
         }
     });

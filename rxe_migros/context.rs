@@ -372,11 +372,6 @@ impl Context {
         Ok(r)
     }
 
-    /// Whether a restore is staged in the context and not yet done.
-    pub(crate) fn in_restore(&self) -> bool {
-        self.restore.lock().is_some()
-    }
-
     /// Creates an object of `kind`: `make` gets the next record of the
     /// restore in progress, which must be a `kind` (EINVAL otherwise, with
     /// one log line), or `None` if no restore is in progress. The record
@@ -444,6 +439,16 @@ impl Context {
             }
         }
         Ok(out)
+    }
+
+    /// The uverbs handle of `object` (the same object, by identity), if it
+    /// is one of the context's and the core has set its handle.
+    pub(crate) fn handle_of(&self, object: &Object) -> Result<Option<u32>> {
+        Ok(self
+            .objects()?
+            .into_iter()
+            .find(|(_, o)| o.key() == object.key())
+            .and_then(|(ids, _)| ids.map(|i| i.handle)))
     }
 
     /// Every object with its identities (`None` while the core has not

@@ -495,6 +495,7 @@ fn planned<const N: usize>(cmd: &Command<N>) -> Result<(Arc<Context>, KVVec<u8>,
             Name::Qpn(q) => dev.qps.get(q).is_some(),
             Name::MrIndex(i) => dev.mrs.get(i).is_some(),
             Name::AhNum(n) => dev.ahs.get(n).is_some(),
+            Name::SrqNum(n) => dev.srqs.get(n).is_some(),
         };
         restore::check(&img, in_use, &mut index, go_on)
     })?;
@@ -503,7 +504,8 @@ fn planned<const N: usize>(cmd: &Command<N>) -> Result<(Arc<Context>, KVVec<u8>,
         match e {
             RestoreError::QpnInUse { .. }
             | RestoreError::KeyInUse { .. }
-            | RestoreError::AhInUse { .. } => EADDRINUSE,
+            | RestoreError::AhInUse { .. }
+            | RestoreError::SrqInUse { .. } => EADDRINUSE,
             RestoreError::Interrupted => EINTR,
             _ => EINVAL,
         }
@@ -528,9 +530,9 @@ fn restore_check(arg: usize) -> Result {
 }
 
 /// RESTORE: stages an image on a fresh context, whose objects the caller
-/// then creates in image order: PDs, MRs, CQs, AHs and QPs, with the
-/// handles, keys, completions, AH numbers and QP numbers (or new ones,
-/// counted) of the image, with placeholder PDs (counted) in the handles
+/// then creates in image order: PDs, MRs, CQs, AHs, SRQs and QPs, with
+/// the handles, keys, completions, AH and SRQ numbers and QP numbers (or
+/// new ones, counted) of the image, with placeholder PDs (counted) in the handles
 /// the process had freed (see [`Context::restoring`]).
 fn restore(arg: usize) -> Result {
     type Cmd = Command<{ size_of::<RestoreArgs>() }>;

@@ -471,11 +471,21 @@ impl Qp {
             return Err(EOPNOTSUPP);
         }
         let srq = init.srq.map(|s| s.inner.clone());
-        if let Some(s) = &srq {
-            // An image has no record of an SRQ yet (DUMP refuses one).
-            if image.is_some() {
-                return Err(EOPNOTSUPP);
+        if let Some(img) = image {
+            // A restored QP takes from the SRQ of the image's handle.
+            let named = match (&srq, owner.uctx) {
+                (Some(s), Some(u)) => u.context.handle_of(&Object::Srq(s.clone()))?,
+                _ => None,
+            };
+            if named != img.srq {
+                pr_info!(
+                    "restore: QP {:#x} created on another SRQ than its image's\n",
+                    img.qpn
+                );
+                return Err(EINVAL);
             }
+        }
+        if let Some(s) = &srq {
             // Its requests' keys are checked against the QP's PD.
             if s.pd != init.pd {
                 return Err(EINVAL);

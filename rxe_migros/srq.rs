@@ -14,18 +14,20 @@
 //! limit, the SRQ's owner hears SRQ_LIMIT_REACHED once, and the limit is
 //! disarmed until it is set again.
 //!
-//! An SRQ is not yet carried by a checkpoint: DUMP refuses a context that
-//! has one (`checkpoint.rs`).
+//! A checkpoint carries an SRQ whole ([`SrqInner::image`]): its ring, our
+//! consumer index, the limit, and its number, which a restore keeps. A
+//! request a QP had taken from it goes with the QP.
 
 use crate::context::{self, Listing, Object};
 use crate::param::{MAX_SRQ_SGE, MAX_SRQ_WR, MIN_SRQ_INDEX};
+use crate::proto::image;
 use crate::proto::queue::{Ring, PRODUCER_OFFSET};
 use crate::proto::wqe;
 use crate::qp::{sges, WorkQueue};
 use crate::rdma::qp::{PdId, RecvWr};
 use crate::rdma::srq::{SrqAttr, SrqChange, SrqEvents, SrqInit};
 use crate::rdma::udata::UData;
-use crate::rdma::uobject::Owner;
+use crate::rdma::uobject::{EventCounts, Owner};
 use crate::Rxe;
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
@@ -97,6 +99,38 @@ impl SrqInner {
     pub(crate) fn slot_shape(&self) -> Ring {
         self.ring.lock().queue.ring
     }
+
+    /// What a checkpoint keeps of it: its capacity, consumer index,
+    /// limit, ring offer, and a copy of its ring (header and slots). The
+    /// copy is made under the SRQ's lock, into room allocated before it
+    /// (a resize in between makes it try again).
+    pub(crate) fn image(&self) -> Result<SrqImage> {
+        loop {
+            let len = self.ring.lock().queue.user.buf.len();
+            let mut bytes = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+            let r = self.ring.lock();
+            if r.queue.user.buf.len() != len {
+                continue;
+            }
+            r.queue.user.buf.read(0, &mut bytes)?;
+            return Ok(SrqImage {
+                max_wr: r.queue.ring.capacity(),
+                next: r.next,
+                limit: r.limit,
+                mmap_offset: r.queue.user.mmap_offset(),
+                bytes,
+            });
+        }
+    }
+}
+
+/// An SRQ's state, as a checkpoint takes it ([`SrqInner::image`]).
+pub(crate) struct SrqImage {
+    pub(crate) max_wr: u32,
+    pub(crate) next: u32,
+    pub(crate) limit: u32,
+    pub(crate) mmap_offset: u64,
+    pub(crate) bytes: KVVec<u8>,
 }
 
 impl Srq {
@@ -105,6 +139,7 @@ impl Srq {
         init: &SrqInit,
         udata: Option<&UData<'_>>,
         owner: &Owner<'_, Rxe>,
+        image: Option<&image::Srq<'_>>,
     ) -> Result<(Srq, SrqAttr)> {
         let kernel = owner.uctx.is_none();
         if kernel != udata.is_none() {
@@ -122,6 +157,29 @@ impl Srq {
             return Err(EINVAL);
         }
         let scratch = KVec::from_elem(0u8, queue.ring.slot_bytes(), GFP_KERNEL)?;
+        let (mut next, mut limit) = (0, a.limit);
+        if let Some(img) = image {
+            // The restorer asks for the SRQ the image holds: the same
+            // capacity and scatter entries, so the same ring shape.
+            if img.max_wr != capacity || img.max_sge != max_sge {
+                pr_info!(
+                    "restore: SRQ {:#x} created with another shape than its image\n",
+                    img.num
+                );
+                return Err(EINVAL);
+            }
+            crate::restore::fill_ring(&queue, &img.ring)?;
+            if img.next > queue.ring.capacity() || img.limit > capacity {
+                return Err(EINVAL);
+            }
+            (next, limit) = (img.next, img.limit);
+            let events = EventCounts {
+                completion: 0,
+                asynchronous: img.async_events,
+            };
+            // SAFETY: the SRQ is being created.
+            unsafe { owner.handle.set_events(events) }?;
+        }
         let make = |num| {
             Arc::pin_init(
                 pin_init!(SrqInner {
@@ -133,15 +191,22 @@ impl Srq {
                     kernel,
                     ring <- new_spinlock_irq!(SrqRing {
                         queue,
-                        next: 0,
-                        limit: a.limit,
+                        next,
+                        limit,
                         scratch,
                     }),
                 }),
                 GFP_KERNEL,
             )
         };
-        let inner = dev.srqs.add(make)?;
+        let inner = match image {
+            // A restored SRQ keeps its number (the restore's plan found it
+            // free).
+            Some(img) => dev.srqs.add_at(img.num, make).inspect_err(|_| {
+                pr_info!("restore: SRQ {:#x} is taken here\n", img.num);
+            })?,
+            None => dev.srqs.add(make)?,
+        };
         if let Some(udata) = udata {
             // struct rxe_create_srq_resp { struct mminfo mi; __u32 srq_num;
             // __u32 reserved; }
@@ -159,7 +224,7 @@ impl Srq {
         let granted = SrqAttr {
             max_wr: capacity,
             max_sge,
-            limit: a.limit,
+            limit,
         };
         Ok((
             Srq {

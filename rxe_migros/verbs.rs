@@ -312,13 +312,13 @@ impl Driver for Rxe {
         udata: Option<&UData<'_>>,
         owner: Owner<'_, Self>,
     ) -> Result<(Srq, SrqAttr)> {
-        // An image has no SRQ to give it yet: a restore that meets one
-        // fails here rather than leave it out.
-        if owner.uctx.is_some_and(|u| u.context.in_restore()) {
-            pr_info!("restore: an SRQ created, which an image cannot hold yet\n");
-            return Err(EOPNOTSUPP);
-        }
-        Srq::new(dev, init, udata, &owner)
+        restoring(&owner, Kind::Srq, |rec| {
+            let image = match rec {
+                Some(Record::Srq(s)) => Some(s),
+                _ => None,
+            };
+            Srq::new(dev, init, udata, &owner, image)
+        })
     }
 
     fn modify_srq(

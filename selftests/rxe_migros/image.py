@@ -17,7 +17,7 @@ import sys
 import zlib
 
 MAGIC = b"RXEMIGRS"
-VERSION = 5
+VERSION = 6
 HEADER = struct.Struct("<8sIIII")
 RECORD = struct.Struct("<HHI")
 AV = struct.Struct("<16s16sIBBBB6sH")
@@ -121,12 +121,14 @@ def record(kind, body):
         rq_off, rq_n, z2 = RING.unpack_from(body, at + RING.size)
         if z1 or z2 or b[6] > 1 or b[7] > 1 or mid[0] > 1:
             raise Refused("bad QP flags")
-        (user, asyn, held_n, token, granted, speaks, rest, grants_n, atomics_n,
-         zero) = struct.unpack_from("<QIIQQB3sIII", body, at + 2 * RING.size)
-        if speaks > 1 or any(rest) or grants_n % 24 or atomics_n % 16 or zero:
+        (user, asyn, held_n, token, granted, speaks, has_srq, rest, grants_n, atomics_n,
+         taken_n, srq, zero) = struct.unpack_from("<QIIQQBB2sIIIII", body, at + 2 * RING.size)
+        if speaks > 1 or has_srq > 1 or any(rest) or grants_n % 24 or atomics_n % 16 or zero:
             raise Refused("bad QP migration flags")
-        sq, rq, held, grants, atomics = rings(body, at + 2 * RING.size + 48,
-                                              [sq_n, rq_n, held_n, grants_n, atomics_n])
+        if not has_srq and (srq or taken_n):
+            raise Refused("an SRQ or a taken request for a QP on none")
+        sq, rq, held, grants, atomics, taken = rings(
+            body, at + 2 * RING.size + 56, [sq_n, rq_n, held_n, grants_n, atomics_n, taken_n])
         names = ["handle", "qpn", "qp_type", "state", "pd", "send_cq", "recv_cq",
                  "max_send_wr", "max_recv_wr", "max_send_sge", "max_recv_sge",
                  "max_inline", "qkey", "access", "path_mtu", "dest_qpn", "sq_psn",
@@ -142,6 +144,9 @@ def record(kind, body):
                  ud_grants=len(grants) // 24)
         # The responder's atomic results kept for replay.
         q["atomic_replies"] = len(atomics) // 16
+        # Its shared receive queue, and the request it took from it.
+        q["srq"] = srq if has_srq else None
+        q["taken"] = struct.unpack_from("<Q", taken)[0] if len(taken) >= 8 else None
         q["type"] = QP_TYPES.get(q["qp_type"], str(q["qp_type"]))
         q["state_name"] = QP_STATES[q["state"]] if q["state"] < 7 else str(q["state"])
         q.update(pkey_index=pkey, timeout=b[0], retry_cnt=b[1], rnr_retry=b[2],
@@ -164,6 +169,15 @@ def record(kind, body):
         q["rq"] = ring_info(rq_off, rq)
         q["held"] = held_datagrams(held)
         return q
+    if kind == 8:
+        h, pd, num, max_wr, max_sge, limit, nxt, asyn, user = struct.unpack_from("<8IQ", body)
+        off, n, zero = RING.unpack_from(body, 40)
+        if zero:
+            raise Refused("reserved bytes in an SRQ")
+        (data,) = rings(body, 56, [n])
+        return {"kind": "srq", "handle": h, "pd": pd, "num": num, "max_wr": max_wr,
+                "max_sge": max_sge, "limit": limit, "next": nxt, "async_events": asyn,
+                "user_handle": hex(user), "ring": ring_info(off, data)}
     if kind in (6, 7):
         if len(body) != 16:
             raise Refused("a context record of the wrong length")
@@ -227,17 +241,23 @@ def line(o):
                 % (o["handle"], o["cqe"], o["notify"], o["channel"], r.get("producer"),
                    r.get("consumer"), r["bytes"], o["comp_events"], o["async_events"],
                    o["comp_event_waiting"]))
+    if k == "srq":
+        r = o["ring"]
+        return ("srq handle=%d pd=%d num=%#x max_wr=%d limit=%d next=%d producer=%s"
+                % (o["handle"], o["pd"], o["num"], o["max_wr"], o["limit"], o["next"],
+                   r.get("producer")))
     if k == "ah":
         return "ah handle=%d pd=%d num=%d dgid=%s" % (o["handle"], o["pd"], o["num"],
                                                       o["av"]["dgid"])
     return ("qp handle=%d qpn=%#x type=%s state=%s dest_qpn=%#x sq_psn=%#x restart_psn=%#x "
             "acked_psn=%#x epsn=%#x msn=%d comp_wqe=%d started=%d rq_next=%d partial=%s "
-            "partner_paused=%d sq=%d/%d rq=%d/%d held=%d"
+            "partner_paused=%d sq=%d/%d rq=%d/%d held=%d%s"
             % (o["handle"], o["qpn"], o["type"], o["state_name"], o["dest_qpn"], o["sq_psn"],
                o["restart_psn"], o["acked_psn"], o["epsn"], o["msn"], o["comp_wqe"],
                o["started"], o["rq_next"], o["partial"], o["partner_paused"],
                o["sq"].get("consumer", 0), o["sq"].get("producer", 0),
-               o["rq"].get("consumer", 0), o["rq"].get("producer", 0), len(o["held"])))
+               o["rq"].get("consumer", 0), o["rq"].get("producer", 0), len(o["held"]),
+               "" if o["srq"] is None else " srq=%d taken=%s" % (o["srq"], o["taken"])))
 
 
 def main():

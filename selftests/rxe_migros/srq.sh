@@ -6,10 +6,17 @@
 # when a QP on it fails, a UD QP on an SRQ. Then
 # ibv_srq_pingpong -c between our devices: 16 QPs on one SRQ (its
 # default), 4 QPs on an SRQ of 4 receives; against the C rxe each way.
-# Then CRIU's dump of an ibv_srq_pingpong client is refused (an image
-# cannot hold an SRQ yet), and the client goes on to finish its run.
-# timeout: 600
-# cost: 90
+# Then an ibv_srq_pingpong client (two QPs on one SRQ) is migrated with
+# CRIU in the middle of its run to host B: its SRQ comes back with the
+# receives that wait in it and its limit, each QP with the receive it had
+# taken, and both ends finish with every buffer checked (-c). A pingpong
+# client is rarely inside a message when it stops (CRIU freezes it first,
+# and what its partner sent meanwhile completes), so then ib_send_bw
+# --use-srq -b, whose server's stream of 64-packet messages keeps coming
+# while the client is frozen, is migrated too: the image must show a
+# request taken, and the transfer completes.
+# timeout: 900
+# cost: 150
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
 
@@ -20,18 +27,53 @@ note "$(echo "$out" | tr '\n' ' ')"
 pair_run ibv_srq_pingpong 120 -n 20 -s 4096 -c
 pair_run ibv_srq_pingpong 120 -q 4 -r 4 -n 100 -s 1024 -c
 
-# The dump is refused and the process resumed in place: it finishes.
-ip netns exec nsA ibv_srq_pingpong -d $DA -g "$GA" -q 2 -n 4000 -s 1024 -c >/tmp/srv.out 2>&1 &
+# The QPs on an SRQ in the images in /tmp/img, by handle, with the ID of
+# the receive request each had taken (None for none).
+taken_requests() {
+	for f in /tmp/img/rxe_migros-*.img; do python3 "$SELFTESTS/image.py" "$f"; done |
+		sed -n 's/^qp handle=\([0-9]*\).* taken=\(.*\)$/\1: \2/p' | tr '\n' ' '
+}
+
+# The migrations.
+host_b
+args="-q 2 -n 6000 -s 8192 -c"
+ip netns exec nsA ibv_srq_pingpong -d $DA -g "$GA" $args >/tmp/srv.out 2>&1 &
 srv=$!
 wait_for 60 sh -c 'ip netns exec nsA ss -ltnH "sport = :18515" | grep -q .' || fail "the server did not listen"
-setsid nsenter --net=/run/netns/nsB ibv_srq_pingpong -d $DB -g "$GB" -q 2 -n 4000 -s 1024 -c 10.0.0.1 >/tmp/cli.out 2>&1 &
-cli=$!
+setsid nsenter --net=/run/netns/nsB ibv_srq_pingpong -d $DB -g "$GB" $args 10.0.0.1 >/tmp/cli.out 2>&1 &
+cli=$! cli_out=/tmp/cli.out
 wait_for 30 qp_connected "$cli" || fail "the client never connected: $(failure_lines /tmp/cli.out)"
-dump_refused $cli /tmp/cli.out 'SRQ .* cannot be carried by an image'
-wait_pair $cli $srv "ibv_srq_pingpong across a refused dump"
-note "ibv_srq_pingpong -q 2 -n 4000 across the refused dump: $(grep -E 'bytes in' /tmp/cli.out | tail -n 1)"
+base=$(counter $DA rcvd_pkts)
+wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt $((base + 300)) ]" ||
+	fail "the run did not begin: $(failure_lines /tmp/cli.out)"
+heard=$(counter $DA resume_rcvd)
+criu_migrate_to rxe2 10.0.1.3 ibv_srq_pingpong
+objs=$(for f in /tmp/img/rxe_migros-*.img; do python3 "$SELFTESTS/image.py" "$f"; done)
+srq=$(echo "$objs" | grep '^srq ') || fail "the image has no SRQ"
+note "its SRQ's image: ${srq#srq }"
+[ "$(echo "$objs" | grep -c '^qp .* srq=')" = 2 ] || fail "the image has not 2 QPs on the SRQ: $objs"
+note "its QPs' taken requests (by handle: the request's ID): $(taken_requests)"
+wait_for 60 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/resume_rcvd) -gt $heard ]" || fail "the server heard no RESUME"
+wait_for 300 sh -c "! kill -0 $cli 2>/dev/null" || fail "the restored client did not finish"
+wait $srv || fail "the server failed: $(failure_lines /tmp/srv.out)"
+grep -qi 'error\|failed\|couldn' /tmp/cli.out && fail "the client failed: $(failure_lines /tmp/cli.out)"
+grep -q 'iters in' /tmp/cli.out || fail "the restored client did not finish its run: $(failure_lines /tmp/cli.out)"
+note "ibv_srq_pingpong $args, migrated: $(grep -E 'bytes in' /tmp/cli.out | tail -n 1)"
+
+PERF=ib_send_bw dumpable_transfer --use-srq -b -s 65536 -n 2000 -F
+heard=$(counter $DA resume_rcvd)
+criu_migrate_to rxe2 10.0.1.3 "ib_send_bw --use-srq -b"
+taken=$(taken_requests)
+note "its QPs' taken requests: $taken"
+echo "$taken" | grep -q ': [0-9]' || fail "no QP had a request taken at the dump: $taken"
+wait_for 60 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/resume_rcvd) -gt $heard ]" || fail "the server heard no RESUME"
+wait_for 300 sh -c "! kill -0 $cli 2>/dev/null" || fail "the restored client did not finish"
+wait $srv || fail "the server failed: $(failure_lines /tmp/srv.out)"
+grep -qi 'error\|failed\|couldn' /tmp/cli.out && fail "the client failed: $(failure_lines /tmp/cli.out)"
+note "ib_send_bw --use-srq -b -s 65536 -n 2000, migrated: $(awk '$1 ~ /^[0-9]+$/ { last = $0 } END { print last }' /tmp/srv.out)"
 
 # Against the C rxe, each way.
+must rdma link del rxe2
 to_mixed_pair
 pair_run ibv_srq_pingpong 120 -n 20 -s 4096 -c
 swap_ends

@@ -27,7 +27,7 @@ use super::icrc::crc32_le;
 /// The first eight bytes of every image.
 pub const MAGIC: [u8; 8] = *b"RXEMIGRS";
 /// The image format this code writes and reads.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 pub const HEADER_BYTES: usize = 24;
 pub const RECORD_HEADER_BYTES: usize = 8;
 /// No image of ours is larger: a bound on what restore reads.
@@ -46,6 +46,7 @@ pub enum Kind {
     Ah = 5,
     Context = 6,
     EventFile = 7,
+    Srq = 8,
 }
 
 impl Kind {
@@ -58,6 +59,7 @@ impl Kind {
             5 => Kind::Ah,
             6 => Kind::Context,
             7 => Kind::EventFile,
+            8 => Kind::Srq,
             _ => return None,
         })
     }
@@ -219,6 +221,30 @@ pub struct Cq<'a> {
     pub ring: RingImage<'a>,
 }
 
+/// A shared receive queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Srq<'a> {
+    pub handle: u32,
+    pub pd: u32,
+    /// Its number (`srq_num`), which it keeps.
+    pub num: u32,
+    /// The requests its ring holds (its capacity), and the scatter
+    /// entries of each.
+    pub max_wr: u32,
+    pub max_sge: u32,
+    /// The limit event's threshold; 0 when disarmed.
+    pub limit: u32,
+    /// The next slot the QPs take: the driver's consumer index, never read
+    /// back from the ring the process writes.
+    pub next: u32,
+    /// What libibverbs gave at create (its `struct ibv_srq`'s address).
+    pub user_handle: u64,
+    /// The asynchronous events the process has read for it (see
+    /// [`Cq::comp_events`]).
+    pub async_events: u32,
+    pub ring: RingImage<'a>,
+}
+
 /// An address vector.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Av {
@@ -372,6 +398,12 @@ pub struct Qp<'a> {
     /// The responder's last atomic responses, for replay
     /// ([`AtomicReplies`]).
     pub atomics: &'a [u8],
+    /// The shared receive queue it takes its receive requests from (its
+    /// handle), if any; then `rq` is a ring of its own nobody posts to.
+    pub srq: Option<u32>,
+    /// The receive request it took from its shared receive queue and has
+    /// not completed (one slot of the SRQ's ring); empty for none.
+    pub taken: &'a [u8],
 }
 
 impl Qp<'static> {
@@ -430,6 +462,8 @@ impl Qp<'static> {
         granted: 0,
         grants: &[],
         atomics: &[],
+        srq: None,
+        taken: &[],
     };
 }
 
@@ -601,6 +635,7 @@ pub enum Record<'a> {
     Ah(Ah),
     Context(Context),
     EventFile(EventFile),
+    Srq(Srq<'a>),
 }
 
 const PD_BYTES: usize = 8;
@@ -608,9 +643,12 @@ const CONTEXT_BYTES: usize = 16;
 const MR_BYTES: usize = 48;
 const CQ_BYTES: usize = 40 + RING_BYTES;
 const AH_BYTES: usize = 16 + AV_BYTES;
-const QP_BYTES: usize = 192 + AV_BYTES + 2 * RING_BYTES;
+const QP_BYTES: usize = 200 + AV_BYTES + 2 * RING_BYTES;
+const SRQ_BYTES: usize = 40 + RING_BYTES;
 /// A ring's fixed part: its mmap offset and its length.
 const RING_BYTES: usize = 16;
+/// The most variable parts a record has (a QP's).
+const VARIABLE: usize = 6;
 
 fn pad8(n: usize) -> usize {
     (n + 7) & !7
@@ -626,6 +664,7 @@ impl Record<'_> {
             Record::Ah(_) => Kind::Ah,
             Record::Context(_) => Kind::Context,
             Record::EventFile(_) => Kind::EventFile,
+            Record::Srq(_) => Kind::Srq,
         }
     }
 
@@ -638,6 +677,7 @@ impl Record<'_> {
             Record::Cq(x) => Some(x.handle),
             Record::Qp(x) => Some(x.handle),
             Record::Ah(x) => Some(x.handle),
+            Record::Srq(x) => Some(x.handle),
             Record::Context(_) | Record::EventFile(_) => None,
         }
     }
@@ -649,16 +689,20 @@ impl Record<'_> {
             Kind::Cq => CQ_BYTES,
             Kind::Qp => QP_BYTES,
             Kind::Ah => AH_BYTES,
+            Kind::Srq => SRQ_BYTES,
             Kind::Context | Kind::EventFile => CONTEXT_BYTES,
         }
     }
 
-    /// The variable parts after the fixed one: rings, and held datagrams.
-    fn rings(&self) -> [&[u8]; 5] {
+    /// The variable parts after the fixed one: rings, held datagrams,
+    /// grants, atomic replies, a taken request.
+    fn rings(&self) -> [&[u8]; VARIABLE] {
+        let none: &[u8] = &[];
         match self {
-            Record::Cq(c) => [c.ring.bytes, &[], &[], &[], &[]],
-            Record::Qp(q) => [q.sq.bytes, q.rq.bytes, q.held, q.grants, q.atomics],
-            _ => [&[], &[], &[], &[], &[]],
+            Record::Cq(c) => [c.ring.bytes, none, none, none, none, none],
+            Record::Srq(s) => [s.ring.bytes, none, none, none, none, none],
+            Record::Qp(q) => [q.sq.bytes, q.rq.bytes, q.held, q.grants, q.atomics, q.taken],
+            _ => [none; VARIABLE],
         }
     }
 
@@ -715,6 +759,14 @@ impl Record<'_> {
                 a.av.put(&mut p);
             }
             Record::Qp(q) => put_qp(&mut p, q),
+            Record::Srq(s) => {
+                for v in [s.handle, s.pd, s.num, s.max_wr, s.max_sge, s.limit, s.next] {
+                    p.u32(v);
+                }
+                p.u32(s.async_events);
+                p.u64(s.user_handle);
+                put_ring(&mut p, &s.ring);
+            }
             Record::Context(c) => {
                 p.u64(c.cookie);
                 p.u64(0);
@@ -827,9 +879,12 @@ fn put_qp(p: &mut Put<'_>, q: &Qp<'_>) {
     p.u64(q.token);
     p.u64(q.granted);
     p.u8(q.speaks as u8);
-    p.bytes(&[0; 3]);
+    p.u8(q.srq.is_some() as u8);
+    p.bytes(&[0; 2]);
     p.u32(q.grants.len() as u32);
     p.u32(q.atomics.len() as u32);
+    p.u32(q.taken.len() as u32);
+    p.u32(q.srq.unwrap_or(0));
     p.u32(0);
 }
 
@@ -839,7 +894,7 @@ fn get_ring(g: &mut Get<'_>) -> Option<(u64, usize)> {
     (g.u32() == 0).then_some((off, len))
 }
 
-fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 5])> {
+fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); VARIABLE])> {
     let mut w = [0u32; 26];
     for v in w.iter_mut() {
         *v = g.u32();
@@ -882,13 +937,16 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 5])> {
     let token = g.u64();
     let granted = g.u64();
     let speaks = flag(g.u8())?;
-    let rest: [u8; 3] = g.bytes();
-    if rest != [0; 3] {
+    let has_srq = flag(g.u8())?;
+    let rest: [u8; 2] = g.bytes();
+    if rest != [0; 2] {
         return None;
     }
     let grants = (0, g.u32() as usize);
     let atomics = (0, g.u32() as usize);
-    if g.u32() != 0 {
+    let taken = (0, g.u32() as usize);
+    let srq = g.u32();
+    if g.u32() != 0 || (!has_srq && (srq != 0 || taken.1 != 0)) {
         return None;
     }
     let q = Qp {
@@ -945,8 +1003,10 @@ fn get_qp<'a>(g: &mut Get<'_>) -> Option<(Qp<'a>, [(u64, usize); 5])> {
         granted,
         grants: &[],
         atomics: &[],
+        srq: has_srq.then_some(srq),
+        taken: &[],
     };
-    Some((q, [sq, rq, held, grants, atomics]))
+    Some((q, [sq, rq, held, grants, atomics, taken]))
 }
 
 /// Parses one record's body (`kind`, after its header).
@@ -956,7 +1016,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
         b: body.get(..fixed)?,
         at: 0,
     };
-    let mut rings = [(0u64, 0usize); 5];
+    let mut rings = [(0u64, 0usize); VARIABLE];
     let mut rec = match kind {
         Kind::Pd => {
             let handle = g.u32();
@@ -1015,6 +1075,26 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
                 av: Av::get(&mut g)?,
             })
         }
+        Kind::Srq => {
+            let w: [u32; 8] = core::array::from_fn(|_| g.u32());
+            let user_handle = g.u64();
+            rings[0] = get_ring(&mut g)?;
+            Record::Srq(Srq {
+                handle: w[0],
+                pd: w[1],
+                num: w[2],
+                max_wr: w[3],
+                max_sge: w[4],
+                limit: w[5],
+                next: w[6],
+                async_events: w[7],
+                user_handle,
+                ring: RingImage {
+                    mmap_offset: rings[0].0,
+                    bytes: &[],
+                },
+            })
+        }
         Kind::Qp => {
             let (q, r) = get_qp(&mut g)?;
             rings = r;
@@ -1033,7 +1113,7 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
     // The rings (and a QP's held datagrams) follow the fixed part, each
     // padded; nothing else does.
     let mut at = fixed;
-    let mut slices: [&[u8]; 5] = [&[], &[], &[], &[], &[]];
+    let mut slices: [&[u8]; VARIABLE] = [&[]; VARIABLE];
     for (i, &(_, len)) in rings.iter().enumerate() {
         let end = at.checked_add(len)?;
         slices[i] = body.get(at..end)?;
@@ -1047,12 +1127,14 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
     }
     match &mut rec {
         Record::Cq(c) => c.ring.bytes = slices[0],
+        Record::Srq(s) => s.ring.bytes = slices[0],
         Record::Qp(q) => {
             q.sq.bytes = slices[0];
             q.rq.bytes = slices[1];
             q.held = Held::parse(slices[2])?.0;
             q.grants = Grants::valid(slices[3]).then_some(slices[3])?;
             q.atomics = AtomicReplies::valid(slices[4]).then_some(slices[4])?;
+            q.taken = slices[5];
         }
         _ => {}
     }
@@ -1317,6 +1399,8 @@ mod tests {
             granted: u64::MAX,
             grants: &[7; 48],
             atomics: &ATOMICS,
+            srq: None,
+            taken: &[],
         }
     }
 
@@ -1440,6 +1524,28 @@ mod tests {
                     offset: 4096,
                 },
             )),
+            Record::Srq(Srq {
+                handle: 4,
+                pd: 3,
+                num: 0x20001,
+                max_wr: 63,
+                max_sge: 3,
+                limit: 10,
+                next: 62,
+                user_handle: 0x7fff_0000_4321,
+                async_events: 1,
+                ring: RingImage {
+                    mmap_offset: 0x4000,
+                    bytes: ring,
+                },
+            }),
+            // A QP on the SRQ, with the request it took.
+            Record::Qp(Qp {
+                handle: 5,
+                srq: Some(4),
+                taken: &[0x5a; 70],
+                ..qp(sq, &[], &[], Partial::None)
+            }),
             Record::Qp(Qp {
                 av: None,
                 ..qp(

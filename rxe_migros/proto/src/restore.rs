@@ -18,7 +18,10 @@
 //! - An MR keeps its keys exactly (peers hold the rkey): a key whose index
 //!   is taken on the device cannot be restored, rather than alias another
 //!   MR. An AH keeps its number likewise (librxe writes it into every UD
-//!   work request).
+//!   work request), and an SRQ its SRQ number.
+//! - A QP on a shared receive queue names an SRQ of an earlier record; the
+//!   receive request it had taken from it, if any, has that SRQ's slot
+//!   size, and nothing else has one.
 
 use super::image::{Image, ImageError, Partial, Qp, Record};
 
@@ -37,6 +40,8 @@ pub enum Name {
     MrIndex(u32),
     /// An AH's number.
     AhNum(u32),
+    /// An SRQ's number.
+    SrqNum(u32),
 }
 
 /// Why an image cannot be restored.
@@ -60,6 +65,8 @@ pub enum RestoreError {
     KeyInUse { key: u32 },
     /// An AH whose number the device has given out.
     AhInUse { num: u32 },
+    /// An SRQ whose number the device has given out.
+    SrqInUse { num: u32 },
     /// The caller asked to stop (a fatal signal).
     Interrupted,
 }
@@ -102,6 +109,10 @@ const FREE: u8 = 0;
 const HOLDS_PD: u8 = 1;
 const HOLDS_CQ: u8 = 2;
 const HOLDS_OTHER: u8 = 3;
+/// An SRQ: this plus log2 of its ring's slot size (below 16), which a
+/// request taken from it has, or plus 16 if its ring header has none.
+const HOLDS_SRQ: u8 = 16;
+const SRQ_SLOT_UNKNOWN: u8 = 16;
 
 /// The bytes of index [`plan`] needs for `image`: one per handle an image
 /// that passes can use. Every handle at or above the highest given so far
@@ -184,6 +195,7 @@ fn walk<'a>(
         index[handle as usize] = match r {
             Record::Pd(_) => HOLDS_PD,
             Record::Cq(_) => HOLDS_CQ,
+            Record::Srq(s) => HOLDS_SRQ + srq_slot_log2(&s),
             _ => HOLDS_OTHER,
         };
         plan.objects += 1;
@@ -193,7 +205,11 @@ fn walk<'a>(
         }
         match r {
             Record::Qp(q) => {
-                check_qp(&q)?;
+                let slot = q.srq.and_then(|s| {
+                    let log2 = index[s as usize] - HOLDS_SRQ;
+                    (log2 < SRQ_SLOT_UNKNOWN).then(|| 1usize << log2)
+                });
+                check_qp(&q, slot)?;
                 if in_use(Name::Qpn(q.qpn)) {
                     if q.qp_type == QPT_UD {
                         return Err(RestoreError::QpnInUse { qpn: q.qpn });
@@ -217,6 +233,12 @@ fn walk<'a>(
             Record::Ah(a) if in_use(Name::AhNum(a.num)) => {
                 return Err(RestoreError::AhInUse { num: a.num });
             }
+            Record::Srq(s) => {
+                check_srq(&s)?;
+                if in_use(Name::SrqNum(s.num)) {
+                    return Err(RestoreError::SrqInUse { num: s.num });
+                }
+            }
             _ => {}
         }
         step(Step::Create {
@@ -234,7 +256,17 @@ fn check_refs(index: &[u8], r: &Record<'_>, handle: u32) -> Result<(), RestoreEr
     let ok = match r {
         Record::Mr(m) => is(m.pd, HOLDS_PD),
         Record::Ah(a) => is(a.pd, HOLDS_PD),
-        Record::Qp(q) => is(q.pd, HOLDS_PD) && is(q.send_cq, HOLDS_CQ) && is(q.recv_cq, HOLDS_CQ),
+        Record::Srq(s) => is(s.pd, HOLDS_PD),
+        Record::Qp(q) => {
+            is(q.pd, HOLDS_PD)
+                && is(q.send_cq, HOLDS_CQ)
+                && is(q.recv_cq, HOLDS_CQ)
+                && q.srq.is_none_or(|s| {
+                    index
+                        .get(s as usize)
+                        .is_some_and(|&v| (HOLDS_SRQ..=HOLDS_SRQ + SRQ_SLOT_UNKNOWN).contains(&v))
+                })
+        }
         _ => true,
     };
     if ok {
@@ -244,7 +276,30 @@ fn check_refs(index: &[u8], r: &Record<'_>, handle: u32) -> Result<(), RestoreEr
     }
 }
 
-fn check_qp(q: &Qp<'_>) -> Result<(), RestoreError> {
+/// Log2 of the slot size of an SRQ's ring, from its header (the first
+/// u32), or [`SRQ_SLOT_UNKNOWN`].
+fn srq_slot_log2(s: &super::image::Srq<'_>) -> u8 {
+    match s.ring.bytes.get(..4) {
+        Some(h) => match u32::from_le_bytes([h[0], h[1], h[2], h[3]]) {
+            v @ 0..16 => v as u8,
+            _ => SRQ_SLOT_UNKNOWN,
+        },
+        None => SRQ_SLOT_UNKNOWN,
+    }
+}
+
+/// Whether an SRQ's fields are in range: a limit within its capacity and
+/// a consumer index within its ring's (whose shape its create checks).
+fn check_srq(s: &super::image::Srq<'_>) -> Result<(), RestoreError> {
+    if s.max_wr == 0 || s.limit > s.max_wr || s.next > s.max_wr || s.num >= 1 << 24 {
+        return Err(RestoreError::Inconsistent { handle: s.handle });
+    }
+    Ok(())
+}
+
+/// `slot` is the size of the slots of the SRQ a QP takes from, if known,
+/// which a request it had taken must have.
+fn check_qp(q: &Qp<'_>, slot: Option<usize>) -> Result<(), RestoreError> {
     let bad = RestoreError::Inconsistent { handle: q.handle };
     let psn_ok = |v: u32| v < 1 << 24;
     let fits = matches!(q.qp_type, QPT_RC | QPT_UC | QPT_UD)
@@ -266,7 +321,8 @@ fn check_qp(q: &Qp<'_>) -> Result<(), RestoreError> {
     // Only RC and UC messages span packets; only a connected QP has a path.
     let partial_ok = q.partial == Partial::None || q.qp_type != QPT_UD;
     let path_ok = q.av.is_none() || q.qp_type != QPT_UD;
-    if fits && partial_ok && path_ok {
+    let taken_ok = q.taken.is_empty() || Some(q.taken.len()) == slot;
+    if fits && partial_ok && path_ok && taken_ok {
         Ok(())
     } else {
         Err(bad)
@@ -418,6 +474,81 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// An SRQ of 4 slots of 64 bytes (its ring header says so) at handle
+    /// 7, and an RC QP on it at 8 that had taken a request of `taken`
+    /// bytes.
+    fn on_srq(taken: usize, limit: u32) -> Vec<Record<'static>> {
+        let mut ring = std::vec![0u8; 384 + 4 * 64];
+        ring[0] = 6;
+        ring[4] = 3;
+        let ring: &'static [u8] = std::boxed::Box::leak(ring.into_boxed_slice());
+        let taken: &'static [u8] = std::boxed::Box::leak(std::vec![1u8; taken].into_boxed_slice());
+        let mut r = records();
+        r.push(Record::Srq(image::Srq {
+            handle: 7,
+            pd: 0,
+            num: 0x20001,
+            max_wr: 3,
+            max_sge: 2,
+            limit,
+            next: 2,
+            user_handle: 0,
+            async_events: 0,
+            ring: RingImage {
+                mmap_offset: 0,
+                bytes: ring,
+            },
+        }));
+        r.push(Record::Qp(Qp {
+            srq: Some(7),
+            taken,
+            ..qp(8, 0x13, QPT_RC)
+        }));
+        r
+    }
+
+    /// An SRQ keeps its number, or the image is refused; a QP names an
+    /// SRQ of an earlier record, and a request it took has that SRQ's slot
+    /// size.
+    #[test]
+    fn shared_receive_queues_and_their_qps() {
+        let (p, _) = run(&on_srq(64, 2), |_| false).unwrap();
+        assert_eq!(p.objects, 8);
+        assert_eq!(run(&on_srq(0, 3), |_| false).unwrap().0.objects, 8);
+        assert_eq!(
+            run(&on_srq(64, 2), |n| n == Name::SrqNum(0x20001)).unwrap_err(),
+            RestoreError::SrqInUse { num: 0x20001 }
+        );
+        let bad = RestoreError::Inconsistent { handle: 8 };
+        assert_eq!(run(&on_srq(63, 0), |_| false).unwrap_err(), bad);
+        assert_eq!(run(&on_srq(128, 0), |_| false).unwrap_err(), bad);
+        assert_eq!(
+            run(&on_srq(64, 4), |_| false).unwrap_err(),
+            RestoreError::Inconsistent { handle: 7 }
+        );
+        // The QP before its SRQ, or naming a CQ as its SRQ.
+        let mut r = on_srq(64, 0);
+        r.swap(7, 8);
+        assert_eq!(
+            run(&r, |_| false).unwrap_err(),
+            RestoreError::Dangling { handle: 8 }
+        );
+        let mut r = on_srq(0, 0);
+        if let Some(Record::Qp(q)) = r.last_mut() {
+            q.srq = Some(2);
+        }
+        assert_eq!(
+            run(&r, |_| false).unwrap_err(),
+            RestoreError::Dangling { handle: 8 }
+        );
+        // An SRQ ring without a header: no request taken from it fits.
+        let mut r = on_srq(64, 0);
+        if let Some(Record::Srq(s)) = r.get_mut(7) {
+            s.ring.bytes = &[];
+        }
+        assert_eq!(run(&r, |_| false).unwrap_err(), bad);
     }
 
     #[test]

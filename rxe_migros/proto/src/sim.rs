@@ -487,15 +487,19 @@ impl Side {
     }
 
     /// The checkpoint of a Stopped side, as the kernel's DUMP writes it:
-    /// the records of its context, PD, CQ, MR and QP, sealed.
+    /// the records of its context, PD, CQ, MR, SRQ if it has one, and QP,
+    /// sealed.
     fn dump(&self) -> Vec<u8> {
         let mem = self.host.mem.borrow();
+        let srq = self.host.srq.as_ref().map(|q| q.borrow());
+        let on_srq = self.engine.config().srq;
         let ring = |bytes| RingImage {
             mmap_offset: 0,
             bytes,
         };
         let mut qp = image::Qp {
-            handle: 3,
+            handle: if on_srq { 4 } else { 3 },
+            srq: on_srq.then_some(3),
             qpn: self.engine.config().qpn,
             qp_type: match self.engine.config().service {
                 Service::Ud => 4,
@@ -513,7 +517,7 @@ impl Side {
             ..image::Qp::EMPTY
         };
         self.engine.dump(&mut qp).expect("a Stopped engine dumps");
-        let records = [
+        let mut records = std::vec![
             Record::Context(Context { cookie: 1 }),
             Record::Pd(Pd { handle: 0 }),
             Record::Cq(Cq {
@@ -538,8 +542,23 @@ impl Side {
                 iova: MR_BASE,
                 length: MEMORY as u64,
             }),
-            Record::Qp(qp),
         ];
+        if let (true, Some(q)) = (on_srq, &srq) {
+            let next = u32::from_le_bytes(q[CONSUMER_OFFSET..][..4].try_into().unwrap());
+            records.push(Record::Srq(image::Srq {
+                handle: 3,
+                pd: 0,
+                num: 0x20001,
+                max_wr: self.host.rq.capacity(),
+                max_sge: 1,
+                limit: 0,
+                next,
+                user_handle: 0,
+                async_events: 0,
+                ring: ring(q),
+            }));
+        }
+        records.push(Record::Qp(qp));
         image::sealed(&records)
     }
 
@@ -579,12 +598,15 @@ impl Side {
         self.host.addr = gid(self.id, self.epoch);
         // Another device: it has heard of no moves.
         *self.host.moves.borrow_mut() = moves::Table::new();
-        let cfg = config(
-            qpn,
-            self.engine.config().service,
-            self.host.sq,
-            self.host.rq,
-        );
+        let cfg = engine::Config {
+            srq: self.engine.config().srq,
+            ..config(
+                qpn,
+                self.engine.config().service,
+                self.host.sq,
+                self.host.rq,
+            )
+        };
         let (sent, slot) = storage(&cfg);
         let target = |key, at: usize, left: u32| {
             self.host
@@ -594,6 +616,18 @@ impl Side {
         self.engine = Engine::restored(target, cfg, sent, slot, &rec, IB_MTU_256)
             .expect("our own record restores");
         qpn != old_qpn
+    }
+
+    /// Restores the side from `bytes` at its next address (its QP number
+    /// free) and resumes it there, announcing the move to its partner.
+    fn restore_and_resume(&mut self, bytes: &[u8], now: Time) {
+        self.restore(bytes, false);
+        let src = NewSource {
+            gid: self.host.addr,
+            index: 0,
+        };
+        let sent = self.engine.resume(&self.host, now, Some(src), false);
+        assert_eq!(sent, Some(true), "no RESUME sent");
     }
 
     /// Checks the end of a schedule: every request completed in order and
@@ -1516,6 +1550,45 @@ fn post_shared(s: &Side, wr_id: u64, at: usize, len: u32) {
         .post_shared(|slot| wqe::write_recv(slot, wr_id, [sge(at, len)].into_iter()).unwrap());
 }
 
+/// a posts a three-packet SEND, of which only the first reaches b.
+fn first_packet_only(a: &mut Side, b: &mut Side, now: Time) {
+    post_raw(a, wqe::opcode::SEND, 3 * MTU, 0);
+    a.host.out.borrow_mut().clear();
+    a.engine.doorbell(&a.host, now);
+    let first = a.host.out.borrow().first().cloned().unwrap();
+    let mut q = VecDeque::from([first]);
+    let mut inbox = Arrivals {
+        q: &mut q,
+        addr: b.host.addr,
+        qpn: QPN,
+        left: 1,
+        moves: &b.host.moves,
+        lost: &b.host.lost,
+        host: &b.host,
+        now,
+    };
+    b.engine.receive(&b.host, now, &mut inbox);
+}
+
+/// The receive completions of `s`, which has no other: ID, status, bytes.
+fn received(s: &Side) -> Vec<(u64, Status, u32)> {
+    s.host
+        .completions
+        .borrow()
+        .iter()
+        .map(|(q, wc)| {
+            assert_eq!(*q, Queue::Recv);
+            (wc.wr_id, wc.status, wc.byte_len)
+        })
+        .collect()
+}
+
+/// The consumer index of b's shared receive queue.
+fn srq_consumer(b: &Side) -> u32 {
+    let q = b.host.srq.as_ref().unwrap().borrow();
+    u32::from_le_bytes(q[CONSUMER_OFFSET..CONSUMER_OFFSET + 4].try_into().unwrap())
+}
+
 /// A QP on a shared receive queue takes a request from it for each
 /// message, when the message begins, in the queue's order: with none
 /// there it answers RNR, as with an empty receive queue, and the sender
@@ -1539,16 +1612,7 @@ fn a_qp_on_a_shared_receive_queue_takes_one_request_per_message() {
     step_until(&mut a, &mut b, false, &mut step, 100_000, |a, _| {
         a.host.completions.borrow().len() == 3
     });
-    let got: Vec<(u64, Status, u32)> = b
-        .host
-        .completions
-        .borrow()
-        .iter()
-        .map(|(q, wc)| {
-            assert_eq!(*q, Queue::Recv);
-            (wc.wr_id, wc.status, wc.byte_len)
-        })
-        .collect();
+    let got = received(&b);
     assert_eq!(
         got,
         [500, 501, 502].map(|id| (id, Status::Success, 16)).to_vec()
@@ -1567,29 +1631,9 @@ fn a_qp_on_a_shared_receive_queue_takes_one_request_per_message() {
     // failed by its owner before the rest comes.
     post_shared(&b, 600, RECV, SLOT as u32);
     post_shared(&b, 601, RECV, SLOT as u32);
-    post_raw(&a, wqe::opcode::SEND, 3 * MTU, 0);
-    let now = step as Time * STEP_NS;
-    a.host.out.borrow_mut().clear();
-    a.engine.doorbell(&a.host, now);
-    let first = a.host.out.borrow().first().cloned().unwrap();
-    let mut q = VecDeque::from([first]);
-    let mut inbox = Arrivals {
-        q: &mut q,
-        addr: b.host.addr,
-        qpn: QPN,
-        left: 1,
-        moves: &b.host.moves,
-        lost: &b.host.lost,
-        host: &b.host,
-        now,
-    };
-    b.engine.receive(&b.host, now, &mut inbox);
+    first_packet_only(&mut a, &mut b, step as Time * STEP_NS);
     assert_eq!(b.host.completions.borrow().len(), 3, "the SEND is not done");
-    let consumer = |b: &Side| {
-        let q = b.host.srq.as_ref().unwrap().borrow();
-        u32::from_le_bytes(q[CONSUMER_OFFSET..CONSUMER_OFFSET + 4].try_into().unwrap())
-    };
-    assert_eq!(consumer(&b), 4, "600 taken at the first packet");
+    assert_eq!(srq_consumer(&b), 4, "600 taken at the first packet");
     let mut attrs = *b.engine.attrs();
     attrs.state = State::Error;
     b.engine
@@ -1604,7 +1648,82 @@ fn a_qp_on_a_shared_receive_queue_takes_one_request_per_message() {
     assert_eq!(last, Some((600, Status::WrFlushErr)));
     // 601 stays in the shared queue, for the QPs still on it.
     assert_eq!(b.host.completions.borrow().len(), 4);
-    assert_eq!(consumer(&b), 4);
+    assert_eq!(srq_consumer(&b), 4);
+}
+
+/// A QP on a shared receive queue, stopped in the middle of a SEND whose
+/// first packet took a request from the queue, is dumped and restored at
+/// a new address. The image carries the taken request (the queue no
+/// longer holds it): the rest of the message lands in the buffer that
+/// request names and completes under its ID, and the next message takes
+/// the next request from the queue.
+#[test]
+fn a_restored_qp_keeps_the_request_it_took_from_its_shared_queue() {
+    let (mut a, mut b) = pair_on_srq();
+    let mut step = 0;
+    // One message each way first: each end hears that the other speaks
+    // the migration protocol.
+    post_shared(&b, 599, RECV + 3 * SLOT, 16);
+    post_raw(&a, wqe::opcode::SEND, 16, 0);
+    step_until(&mut a, &mut b, false, &mut step, 10_000, |a, b| {
+        first_send_status(a).is_some() && b.host.completions.borrow().len() == 1
+    });
+    a.host.completions.borrow_mut().clear();
+    b.host.completions.borrow_mut().clear();
+    post_shared(&b, 600, RECV, 3 * MTU);
+    post_shared(&b, 601, RECV + SLOT, 16);
+    let now = step as Time * STEP_NS;
+    first_packet_only(&mut a, &mut b, now);
+    a.host.out.borrow_mut().clear();
+    assert_eq!(srq_consumer(&b), 2, "600 taken at the first packet");
+    b.engine.stop(&b.host, now);
+    step_until(&mut a, &mut b, false, &mut step, 10_000, |_, b| {
+        b.engine.has_token()
+    });
+    let image = b.dump();
+    {
+        let img = Image::parse(&image).unwrap();
+        let qp = img.records().find_map(|r| match r {
+            Ok(Record::Qp(q)) => Some(q),
+            _ => None,
+        });
+        let qp = qp.unwrap();
+        assert_eq!(qp.srq, Some(3));
+        assert_eq!(&qp.taken[..8], &600u64.to_ne_bytes(), "the taken request");
+        assert!(matches!(
+            qp.partial,
+            image::Partial::Send {
+                wr_id: 600,
+                offset: MTU
+            }
+        ));
+    }
+    // The taken request's slot in the queue is written over, as its owner
+    // may once it is consumed: the restored QP does not read it again.
+    {
+        let at = b.host.rq.offset(0);
+        let mut q = b.host.srq.as_ref().unwrap().borrow_mut();
+        q[at..at + b.host.rq.slot_bytes()].fill(0xff);
+    }
+    b.restore_and_resume(&image, step as Time * STEP_NS);
+    step_until(&mut a, &mut b, false, &mut step, 100_000, |a, b| {
+        first_send_status(a).is_some() && !b.host.completions.borrow().is_empty()
+    });
+    assert_eq!(first_send_status(&a), Some(Status::Success));
+    post_raw(&a, wqe::opcode::SEND, 16, 0);
+    step_until(&mut a, &mut b, false, &mut step, 100_000, |_, b| {
+        b.host.completions.borrow().len() == 2
+    });
+    let got = received(&b);
+    assert_eq!(
+        got,
+        [(600, Status::Success, 3 * MTU), (601, Status::Success, 16)]
+    );
+    let mem = b.host.mem.borrow();
+    let sent = &a.host.mem.borrow().buf[OUT..OUT + 3 * MTU as usize];
+    assert_eq!(&mem.buf[RECV..][..3 * MTU as usize], sent);
+    assert_eq!(&mem.buf[RECV + SLOT..][..16], &sent[..16]);
+    assert_eq!(srq_consumer(&b), 3);
 }
 
 /// A request its owner wrote wrong into the shared receive queue (more
@@ -1925,13 +2044,7 @@ fn a_moved_uc_qp_is_followed() {
             a.host.out.borrow_mut().clear();
         }
         let image = a.dump();
-        a.restore(&image, false);
-        let src = NewSource {
-            gid: a.host.addr,
-            index: 0,
-        };
-        let now = step as Time * STEP_NS;
-        assert_eq!(a.engine.resume(&a.host, now, Some(src), false), Some(true));
+        a.restore_and_resume(&image, step as Time * STEP_NS);
         // The first RESUME is lost.
         assert_eq!(a.host.out.borrow_mut().drain(..).count(), 1);
         // a's second message, posted while it announces itself, waits

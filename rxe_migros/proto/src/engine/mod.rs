@@ -556,8 +556,9 @@ pub enum RestoreError {
     WriteTarget(MrError),
     /// No memory for its held datagrams.
     NoMemory,
-    /// A QP on a shared receive queue, which an image cannot hold yet.
-    Unsupported,
+    /// A receive request taken from a shared receive queue by a QP on
+    /// none, or of another size than the queue's slots.
+    Taken,
 }
 
 /// Why a QP cannot be dumped.
@@ -567,9 +568,6 @@ pub enum DumpError {
     NotStopped,
     /// It is inside two messages at once.
     TwoMessages,
-    /// It takes from a shared receive queue, which an image cannot hold
-    /// yet.
-    SharedQueue,
 }
 
 /// The transport and migration state of one QP.
@@ -1277,11 +1275,17 @@ impl<S: Storage> Engine<S> {
         if img.comp_wqe > cfg.sq.capacity() || img.rq_next > cfg.rq.capacity() {
             return Err(RestoreError::Indices);
         }
-        // An image has no record of a shared receive queue yet.
-        if cfg.srq {
-            return Err(RestoreError::Unsupported);
+        // The request a QP on a shared receive queue had taken comes back
+        // into its slot buffer, where it waits for the message it begins.
+        let taken = !img.taken.is_empty();
+        if taken && (!cfg.srq || img.taken.len() != cfg.rq.slot_bytes()) {
+            return Err(RestoreError::Taken);
         }
         let mut e: Engine<S> = Engine::new(cfg, sent, slot);
+        if taken {
+            e.taken_slot().copy_from_slice(img.taken);
+            e.taken = true;
+        }
         e.attrs = attrs_of(img);
         e.take_attrs(port_mtu);
         let a = e.attrs;
@@ -1359,9 +1363,6 @@ impl<S: Storage> Engine<S> {
         if self.mig != MigState::Stopped {
             return Err(DumpError::NotStopped);
         }
-        if self.cfg.srq {
-            return Err(DumpError::SharedQueue);
-        }
         // The requester goes back to the oldest incomplete request.
         let restart_psn = if self.comp_wqe == self.started {
             self.psn
@@ -1414,6 +1415,15 @@ impl<S: Storage> Engine<S> {
         rec.granted = self.granted;
         rec.grants = self.ud_grants.as_ref();
         rec.atomics = self.atomics.as_ref();
+        // A request taken from a shared receive queue is the QP's now: the
+        // queue no longer holds it.
+        rec.taken = match self.taken {
+            true => {
+                let slot = self.slot.as_ref();
+                &slot[slot.len().saturating_sub(self.cfg.rq.slot_bytes())..]
+            }
+            false => &[],
+        };
         Ok(())
     }
 }
