@@ -28,6 +28,10 @@ impl DeviceCaps {
         DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_RC_RNR_NAK_GEN as u64);
     pub const SRQ_RESIZE: DeviceCaps =
         DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_SRQ_RESIZE as u64);
+    pub const FLUSH_GLOBAL: DeviceCaps =
+        DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_FLUSH_GLOBAL as u64);
+    pub const ATOMIC_WRITE: DeviceCaps =
+        DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_ATOMIC_WRITE as u64);
 
     pub const fn union(self, other: DeviceCaps) -> DeviceCaps {
         DeviceCaps(self.0 | other.0)

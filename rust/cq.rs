@@ -172,6 +172,8 @@ pub enum WcOpcode {
     RdmaRead = sys::ib_wc_opcode_IB_WC_RDMA_READ,
     CompSwap = sys::ib_wc_opcode_IB_WC_COMP_SWAP,
     FetchAdd = sys::ib_wc_opcode_IB_WC_FETCH_ADD,
+    Flush = sys::ib_wc_opcode_IB_WC_FLUSH,
+    AtomicWrite = sys::ib_wc_opcode_IB_WC_ATOMIC_WRITE,
     Recv = sys::ib_wc_opcode_IB_WC_RECV,
     RecvRdmaWithImm = sys::ib_wc_opcode_IB_WC_RECV_RDMA_WITH_IMM,
 }

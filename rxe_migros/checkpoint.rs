@@ -44,11 +44,17 @@ impl Objects {
     }
 
     fn cq(&self, cq: &Arc<crate::cq::CqInner>) -> Result<u32> {
-        self.find("a QP's CQ", |o| matches!(o, Object::Cq(c) if Arc::ptr_eq(c, cq)))
+        self.find(
+            "a QP's CQ",
+            |o| matches!(o, Object::Cq(c) if Arc::ptr_eq(c, cq)),
+        )
     }
 
     fn srq(&self, srq: &Arc<crate::srq::SrqInner>) -> Result<u32> {
-        self.find("a QP's SRQ", |o| matches!(o, Object::Srq(s) if Arc::ptr_eq(s, srq)))
+        self.find(
+            "a QP's SRQ",
+            |o| matches!(o, Object::Srq(s) if Arc::ptr_eq(s, srq)),
+        )
     }
 }
 

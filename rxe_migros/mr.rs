@@ -90,7 +90,7 @@ pub(crate) fn lookup(
 }
 
 /// The MR `key` names in `pd`, if it grants `access`, with its size.
-fn find(
+pub(crate) fn find(
     dev: &Device<Rxe>,
     pd: PdId,
     key: u32,
@@ -201,6 +201,7 @@ impl MrInner {
                 Ok(old) | Err(old) => old,
             },
             AtomicOp::FetchAdd { add } => v.fetch_add(add, Full),
+            AtomicOp::Write { value } => v.xchg(value, Full),
         })
     }
 

@@ -223,6 +223,8 @@ fn opcode(k: WcKind) -> WcOpcode {
         WcKind::RdmaRead => WcOpcode::RdmaRead,
         WcKind::CompSwap => WcOpcode::CompSwap,
         WcKind::FetchAdd => WcOpcode::FetchAdd,
+        WcKind::Flush => WcOpcode::Flush,
+        WcKind::AtomicWrite => WcOpcode::AtomicWrite,
         WcKind::Recv => WcOpcode::Recv,
         WcKind::RecvRdmaWithImm => WcOpcode::RecvRdmaWithImm,
     }
@@ -305,6 +307,11 @@ impl Io for Ctx<'_> {
             Need::RemoteRead => Access::REMOTE_READ,
             Need::RemoteWrite => Access::REMOTE_WRITE,
             Need::RemoteAtomic => Access::REMOTE_ATOMIC,
+            Need::RemoteFlush => Access::FLUSH_GLOBAL,
+            Need::RemoteFlushMr => {
+                return mr::find(self.dev, self.qp.pd, key, Access::FLUSH_GLOBAL)
+                    .map(|(m, _)| (m, 0));
+            }
         };
         mr::lookup(self.dev, self.qp.pd, key, access, addr, len)
     }

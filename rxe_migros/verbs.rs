@@ -91,7 +91,12 @@ impl Driver for Rxe {
                 .union(DeviceCaps::PORT_ACTIVE_EVENT)
                 .union(DeviceCaps::SYS_IMAGE_GUID)
                 .union(DeviceCaps::RC_RNR_NAK_GEN)
-                .union(DeviceCaps::SRQ_RESIZE),
+                .union(DeviceCaps::SRQ_RESIZE)
+                // ATOMIC WRITE and FLUSH to global visibility (IBA A19),
+                // as the C rxe has them; not FLUSH_PERSISTENT: no
+                // persistent memory behind our MRs.
+                .union(DeviceCaps::ATOMIC_WRITE)
+                .union(DeviceCaps::FLUSH_GLOBAL),
             // `rdma link del` may remove the device.
             allow_user_unreg: true,
             max_send_sge: MAX_SGE as _,

@@ -67,6 +67,20 @@ def connect(qp, qpn, gid, gid_index, **more):
                       qp_access_flags=ACCESS, **more))
 
 
+def run_cases(cases, *args):
+    """Runs each case with `args`, printing "ok CASE" or "not ok CASE:
+    why"; exits with the number of failures."""
+    failed = 0
+    for case in cases:
+        try:
+            case(*args)
+            print(f"ok {case.__name__}", flush=True)
+        except (Fail, PyverbsRDMAError) as f:
+            print(f"not ok {case.__name__}: {f}", flush=True)
+            failed += 1
+    sys.exit(failed)
+
+
 def poll_one(cq, seconds):
     end = time.monotonic() + seconds
     while time.monotonic() < end:

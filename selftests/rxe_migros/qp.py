@@ -435,6 +435,14 @@ def test_honest_caps(env):
             SrqInitAttr(SrqAttr(max_wr=16, max_sge=a.max_srq_sge + 1)))
     refused("an SRQ of too many requests", errno.EINVAL, SRQ, env.pd,
             SrqInitAttr(SrqAttr(max_wr=a.max_srq_wr + 1, max_sge=1)))
+    # ATOMIC WRITE and FLUSH to global visibility are (atomic_write);
+    # FLUSH to persistence is not (no persistent memory behind an MR), so
+    # an MR that asks for it is refused.
+    flags = env.ctx.query_device_ex().device_cap_flags_ex
+    check(flags & 1 << 40 and flags & 1 << 38, f"ATOMIC_WRITE or FLUSH_GLOBAL not advertised ({flags:#x})")
+    check(not flags & 1 << 39, "FLUSH_PERSISTENT advertised")
+    refused("an MR for persistent flushes", errno.EOPNOTSUPP, MR, env.pd, 4096,
+            e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_FLUSH_PERSISTENT)
     # What is advertised works: RDMA READ (max_qp_rd_atom) is the perftest
     # and migration tests' business; here the QP takes the limit.
     check(a.max_qp_rd_atom > 0, "no RDMA READ advertised")

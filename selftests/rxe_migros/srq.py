@@ -43,7 +43,7 @@ from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
 from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
 from pyverbs.wr import RecvWR, SGE, SendWR
 
-from events import Fail, check, connect, next_event, poll_one
+from events import Fail, check, connect, next_event, poll_one, run_cases
 from multicast import QKEY, ud_qp
 
 # The receive buffers start halfway into the MR, one 64-byte slice each.
@@ -227,16 +227,7 @@ def ud(dev, gid_index):
 
 
 def main():
-    dev, gid_index = sys.argv[2], int(sys.argv[3])
-    failed = 0
-    for case in (limit, refused, resize, rnr, last_wqe, ud):
-        try:
-            case(dev, gid_index)
-            print(f"ok {case.__name__}", flush=True)
-        except (Fail, PyverbsRDMAError) as f:
-            print(f"not ok {case.__name__}: {f}", flush=True)
-            failed += 1
-    sys.exit(failed)
+    run_cases((limit, refused, resize, rnr, last_wqe, ud), sys.argv[2], int(sys.argv[3]))
 
 
 if __name__ == "__main__":

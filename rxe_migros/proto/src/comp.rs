@@ -31,9 +31,10 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Whether it needs data back (READ) or an atomic ACK, not just an ACK.
+    /// Whether it needs data back (READ), an atomic ACK, or (ATOMIC WRITE
+    /// and FLUSH) an empty READ response, not just an ACK.
     fn needs_response(&self) -> bool {
-        matches!(self.kind, Kind::Read | Kind::CompareSwap | Kind::FetchAdd)
+        self.kind.answered()
     }
 
     fn covers(&self, psn: Psn) -> bool {
@@ -249,7 +250,9 @@ impl Completer {
             Response::Ack { syndrome, .. } => self.on_ack(pending, psn, syndrome),
             Response::ReadData { opcode, len, .. } => self.on_read(pending, psn, opcode, len),
             Response::AtomicAck { .. } => {
-                if pending.needs_response() && pending.kind != Kind::Read && psn == pending.first {
+                if matches!(pending.kind, Kind::CompareSwap | Kind::FetchAdd)
+                    && psn == pending.first
+                {
                     self.finished();
                     Action::Complete
                 } else {
@@ -300,6 +303,17 @@ impl Completer {
     }
 
     fn on_read(&mut self, pending: &Pending, psn: Psn, opcode: u8, len: u32) -> Action {
+        if matches!(pending.kind, Kind::AtomicWrite | Kind::Flush) {
+            // Answered by one READ response without data (IBA A19, as the
+            // C rxe's send_read_response_ack).
+            let only =
+                OpInfo::lookup(opcode).is_some_and(|i| i.has(flags::START) && i.has(flags::END));
+            if only && len == 0 && psn == pending.first {
+                self.finished();
+                return Action::Complete;
+            }
+            return Action::Fail(Failure::BadResponse);
+        }
         if pending.kind != Kind::Read {
             return Action::Fail(Failure::BadResponse);
         }

@@ -213,6 +213,33 @@ impl Ieth {
     }
 }
 
+/// FLUSH extended transport header (IBA annex A19), 4 bytes: the
+/// selectivity level (bits 5-4) and the placement type (bits 3-0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Feth {
+    /// `IB_FLUSH_GLOBAL`, `IB_FLUSH_PERSISTENT` bits.
+    pub placement: u8,
+    /// `IB_FLUSH_RANGE` or `IB_FLUSH_MR`.
+    pub level: u8,
+}
+
+impl Feth {
+    pub fn parse(b: &[u8]) -> Feth {
+        let v = be32(b, 0);
+        Feth {
+            placement: (v & 0xf) as u8,
+            level: ((v >> 4) & 3) as u8,
+        }
+    }
+    pub fn emit(&self, b: &mut [u8]) {
+        put32(
+            b,
+            0,
+            u32::from(self.placement & 0xf) | u32::from(self.level & 3) << 4,
+        );
+    }
+}
+
 /// Datagram extended transport header (9.3.2), 8 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Deth {
@@ -299,6 +326,9 @@ impl<'a> Packet<'a> {
     pub fn ieth(&self) -> Option<Ieth> {
         self.ext(flags::IETH).map(Ieth::parse)
     }
+    pub fn feth(&self) -> Option<Feth> {
+        self.ext(flags::FETH).map(Feth::parse)
+    }
     pub fn deth(&self) -> Option<Deth> {
         self.ext(flags::DETH).map(Deth::parse)
     }
@@ -336,6 +366,7 @@ pub struct Extensions {
     pub ieth: Option<Ieth>,
     pub deth: Option<Deth>,
     pub immdt: Option<Immdt>,
+    pub feth: Option<Feth>,
 }
 
 impl Extensions {
@@ -363,6 +394,9 @@ impl Extensions {
             h.emit(&mut b[o..]);
         }
         if let (Some(h), Some(o)) = (self.immdt, at(flags::IMMDT)) {
+            h.emit(&mut b[o..]);
+        }
+        if let (Some(h), Some(o)) = (self.feth, at(flags::FETH)) {
             h.emit(&mut b[o..]);
         }
     }

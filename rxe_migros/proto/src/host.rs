@@ -226,9 +226,12 @@ impl Io for Host {
         true
     }
 
-    fn lookup(&self, key: u32, _: Need, addr: u64, len: u32) -> Result<((), usize), MrError> {
+    fn lookup(&self, key: u32, need: Need, addr: u64, len: u32) -> Result<((), usize), MrError> {
         if key != MR_KEY {
             return Err(MrError::BadKey);
+        }
+        if need == Need::RemoteFlushMr {
+            return Ok(((), 0));
         }
         let off = addr.checked_sub(MR_BASE).ok_or(MrError::Bounds)?;
         if off + u64::from(len) > self.mem.borrow().buf.len() as u64 {

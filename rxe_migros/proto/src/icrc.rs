@@ -115,12 +115,57 @@ pub fn compute(ip_udp: &[u8], roce: &[u8]) -> Result<u32, IcrcError> {
     pseudo[n + 4] = 0xff; // BTH reserved byte (FECN, BECN, resv6a)
 
     let crc = crc32_le(LRH_SEED, &pseudo[..n + BTH]);
-    Ok(!crc32_le(crc, &roce[BTH..]))
+    let crc = crc32_le(crc, &roce[BTH..]);
+    // The C rxe's FLUSH: its opcode table gives FLUSH no payload offset,
+    // so its ICRC takes the payload to start at the BTH and covers every
+    // byte from there again, unmasked (rxe_icrc.c's `payload_addr`). We
+    // compute the same, in both directions, or no FLUSH would pass
+    // between us and the C rxe.
+    if roce[0] == RC_FLUSH {
+        return Ok(!crc32_le(crc, roce));
+    }
+    Ok(!crc)
 }
+
+/// The RC FLUSH opcode (IBA annex A19), whose ICRC follows the C rxe's.
+const RC_FLUSH: u8 = super::opcode::TRANSPORT_RC | super::opcode::op::FLUSH;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FLUSH's ICRC covers its BTH, FETH and RETH once as headers and
+    /// once more as the C rxe's payload; any other opcode's, once.
+    #[test]
+    fn a_flush_covers_its_headers_twice() {
+        let ip_udp = {
+            let mut h = [0u8; IPV4_HDR + UDP_HDR];
+            h[0] = 0x45;
+            h
+        };
+        let mut roce = [7u8; 32];
+        roce[0] = RC_FLUSH;
+        let once = {
+            let mut other = roce;
+            other[0] = super::super::opcode::op::RDMA_READ_REQUEST;
+            compute(&ip_udp, &other).unwrap()
+        };
+        let mut pseudo = std::vec::Vec::new();
+        pseudo.extend_from_slice(&ip_udp);
+        pseudo[1] = 0xff;
+        pseudo[8] = 0xff;
+        pseudo[10] = 0xff;
+        pseudo[11] = 0xff;
+        pseudo[IPV4_HDR + 6] = 0xff;
+        pseudo[IPV4_HDR + 7] = 0xff;
+        let mut bth = roce[..BTH].to_vec();
+        bth[4] = 0xff;
+        pseudo.extend_from_slice(&bth);
+        let crc = crc32_le(LRH_SEED, &pseudo);
+        let crc = crc32_le(crc, &roce[BTH..]);
+        assert_eq!(compute(&ip_udp, &roce).unwrap(), !crc32_le(crc, &roce));
+        assert_ne!(compute(&ip_udp, &roce).unwrap(), once);
+    }
 
     #[test]
     fn crc32_matches_the_standard_check_value() {

@@ -45,11 +45,13 @@ pub enum Kind {
     Read,
     CompareSwap,
     FetchAdd,
+    AtomicWrite,
+    Flush,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Send,
         Kind::SendImm,
         Kind::SendInv,
@@ -58,6 +60,8 @@ impl Kind {
         Kind::Read,
         Kind::CompareSwap,
         Kind::FetchAdd,
+        Kind::AtomicWrite,
+        Kind::Flush,
     ];
 
     /// The kind of a work request's operation.
@@ -71,7 +75,20 @@ impl Kind {
             Operation::Read { .. } => Kind::Read,
             Operation::CompareSwap { .. } => Kind::CompareSwap,
             Operation::FetchAdd { .. } => Kind::FetchAdd,
+            Operation::AtomicWrite { .. } => Kind::AtomicWrite,
+            Operation::Flush { .. } => Kind::Flush,
         }
+    }
+
+    /// Whether it is one request packet that a response answers (a READ
+    /// response, or an atomic ACK), as READs and atomics are: the
+    /// responder keeps a resource for each, so at most `max_rd_atomic` are
+    /// outstanding.
+    pub fn answered(self) -> bool {
+        matches!(
+            self,
+            Kind::Read | Kind::CompareSwap | Kind::FetchAdd | Kind::AtomicWrite | Kind::Flush
+        )
     }
 
     /// Whether the service can carry it (UC: no READ, atomics or
@@ -79,10 +96,7 @@ impl Kind {
     pub fn allowed_on(self, s: Service) -> bool {
         match s {
             Service::Rc => true,
-            Service::Uc => !matches!(
-                self,
-                Kind::Read | Kind::CompareSwap | Kind::FetchAdd | Kind::SendInv
-            ),
+            Service::Uc => !self.answered() && self != Kind::SendInv,
             Service::Ud => matches!(self, Kind::Send | Kind::SendImm),
         }
     }
@@ -179,7 +193,7 @@ pub struct Segments {
 /// one per response packet it asks for.
 pub fn psn_span(kind: Kind, length: u32, mtu: Mtu) -> u32 {
     match kind {
-        Kind::CompareSwap | Kind::FetchAdd => 1,
+        Kind::CompareSwap | Kind::FetchAdd | Kind::AtomicWrite | Kind::Flush => 1,
         _ => mtu.packets(length).max(1),
     }
 }
@@ -218,6 +232,8 @@ impl Segments {
             Kind::Read => op::RDMA_READ_REQUEST,
             Kind::CompareSwap => op::COMPARE_SWAP,
             Kind::FetchAdd => op::FETCH_ADD,
+            Kind::AtomicWrite => op::ATOMIC_WRITE,
+            Kind::Flush => op::FLUSH,
             Kind::Send | Kind::SendImm | Kind::SendInv => match (first, last, self.kind) {
                 (true, true, Kind::Send) => op::SEND_ONLY,
                 (true, true, Kind::SendImm) => op::SEND_ONLY_WITH_IMMEDIATE,
@@ -252,8 +268,7 @@ impl Segments {
     pub fn skip_to(&mut self, psn: Psn) {
         let first = self.end - psn_span(self.kind, self.length, self.mtu);
         let index = psn.diff(first);
-        let single = matches!(self.kind, Kind::Read | Kind::CompareSwap | Kind::FetchAdd);
-        if single || index < 0 || psn.diff(self.end) >= 0 {
+        if self.kind.answered() || index < 0 || psn.diff(self.end) >= 0 {
             return;
         }
         self.index = index as u32;
@@ -271,8 +286,10 @@ impl Iterator for Segments {
             return None;
         }
         let first = self.index == 0;
-        let single = matches!(self.kind, Kind::Read | Kind::CompareSwap | Kind::FetchAdd);
-        let len = if single {
+        let single = self.kind.answered();
+        let len = if self.kind == Kind::AtomicWrite {
+            self.length
+        } else if single {
             0
         } else {
             (self.length - self.offset).min(self.mtu.bytes())
@@ -302,7 +319,7 @@ mod tests {
     use crate::opcode::{flags, OpInfo, Transport};
     use crate::testutil::{path_mtu, Rng};
 
-    const KINDS: [Kind; 8] = Kind::ALL;
+    const KINDS: [Kind; 10] = Kind::ALL;
 
     /// Skipping to a PSN yields exactly the packet plain iteration reaches
     /// there, and then the same rest.
@@ -408,7 +425,7 @@ mod tests {
                 2 => mtu * (rng.next_u32() % 8),
                 _ => rng.next_u32() % (64 * mtu),
             };
-            let length = if matches!(kind, Kind::CompareSwap | Kind::FetchAdd) {
+            let length = if matches!(kind, Kind::CompareSwap | Kind::FetchAdd | Kind::AtomicWrite) {
                 8
             } else {
                 length
@@ -453,8 +470,9 @@ mod tests {
             let (last, info) = last_seg.unwrap();
             assert!(info.has(flags::END));
             assert_eq!(last.ack_req, service == Service::Rc);
-            let single = matches!(kind, Kind::Read | Kind::CompareSwap | Kind::FetchAdd);
-            assert_eq!(covered, if single { 0 } else { length });
+            let single = kind.answered();
+            let carried = !single || kind == Kind::AtomicWrite;
+            assert_eq!(covered, if carried { length } else { 0 });
             assert_eq!(
                 n,
                 if single {

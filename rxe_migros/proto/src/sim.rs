@@ -100,7 +100,7 @@ const QKEY: u32 = 0x1234;
 /// UD schedules in `cargo test`.
 const UD_SCHEDULES: u64 = 20_000;
 /// `IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC`.
-const REMOTE_ACCESS: u32 = 0xe;
+const REMOTE_ACCESS: u32 = 0xe | 1 << 8;
 /// What a request's result room holds before an atomic's result lands.
 const NO_RESULT: u8 = 0xa5;
 
@@ -373,11 +373,14 @@ impl Side {
             Kind::Read => (wqe::opcode::RDMA_READ, 0, RIN + i * SLOT),
             Kind::FetchAdd => (wqe::opcode::ATOMIC_FETCH_AND_ADD, 0, COUNTER),
             Kind::CompareSwap => (wqe::opcode::ATOMIC_CMP_AND_SWP, 0, COUNTER),
+            Kind::AtomicWrite => (wqe::opcode::ATOMIC_WRITE, 0, WIN + i * SLOT),
+            Kind::Flush => (wqe::opcode::FLUSH, 0, WIN + i * SLOT),
             k => panic!("{k:?} is not simulated"),
         };
         let atomic = atomics(&self.plan)[i].map(|(op, _)| match op {
             AtomicOp::FetchAdd { add } => (add, 0),
             AtomicOp::CompareSwap { compare, swap } => (compare, swap),
+            AtomicOp::Write { .. } => unreachable!("not in a plan's atomics"),
         });
         let head = SendHead {
             wr_id: i as u64,
@@ -394,8 +397,18 @@ impl Side {
             atomic,
         };
         let list = [sge(OUT + i * SLOT, m.len)];
-        self.host.post(Queue::Send, |slot| {
-            wqe::write_send(slot, &head, list.into_iter()).unwrap()
+        let id = self.id;
+        self.host.post(Queue::Send, |slot| match m.kind {
+            // Its eight bytes in the request, the WRITE's pattern.
+            Kind::AtomicWrite => {
+                let data = wqe::write_send_inline(slot, &head, 8).unwrap();
+                for (k, b) in data.iter_mut().enumerate() {
+                    *b = pattern(id, i, k);
+                }
+            }
+            // The window to global visibility, by range or as the MR.
+            Kind::Flush => wqe::write_flush(slot, &head, m.len, 1, (m.imm & 1) as u8).unwrap(),
+            _ => wqe::write_send(slot, &head, list.into_iter()).unwrap(),
         });
         self.posted += 1;
     }
@@ -701,7 +714,7 @@ impl Side {
             }
         }
         for (i, m) in peer.plan.iter().enumerate() {
-            if matches!(m.kind, Kind::Write | Kind::WriteImm) {
+            if matches!(m.kind, Kind::Write | Kind::WriteImm | Kind::AtomicWrite) {
                 let got = &mem.buf[WIN + i * SLOT..][..m.len as usize];
                 assert!(
                     got.iter()
@@ -1160,7 +1173,7 @@ fn random_plan(rng: &mut Rng, kinds: &[Kind], n: usize) -> Vec<Msg> {
             let kind = kinds[rng.next_u32() as usize % kinds.len()];
             Msg {
                 kind,
-                len: if is_atomic(kind) {
+                len: if is_atomic(kind) || kind == Kind::AtomicWrite {
                     8
                 } else {
                     rng.next_u32() % (2 * MTU + 2)
@@ -1271,6 +1284,8 @@ fn traffic_survives_a_bad_link() {
             Kind::Read,
             Kind::FetchAdd,
             Kind::CompareSwap,
+            Kind::AtomicWrite,
+            Kind::Flush,
         ];
         run(&mut rng, &kinds, 30, Migrations::None, 10, &mut stats);
     }
@@ -1283,7 +1298,14 @@ fn migrations_lose_and_duplicate_nothing() {
     let (mut stats, n) = (Stats::default(), schedules());
     for _ in 0..n {
         let msgs = 1 + rng.next_u32() as usize % 8;
-        let kinds = [Kind::Send, Kind::WriteImm, Kind::Read, Kind::FetchAdd];
+        let kinds = [
+            Kind::Send,
+            Kind::WriteImm,
+            Kind::Read,
+            Kind::FetchAdd,
+            Kind::AtomicWrite,
+            Kind::Flush,
+        ];
         run(&mut rng, &kinds, msgs, Migrations::Random, 2, &mut stats);
     }
     let Stats {
@@ -1528,6 +1550,60 @@ fn a_long_rnr_wait_spends_no_retries() {
         a.host.completions.borrow().len() == 3
     });
     assert_eq!(first_send_status(&a), Some(Status::Success));
+}
+
+/// A FLUSH that b's QP does not allow (no `IB_ACCESS_FLUSH_GLOBAL`), or
+/// to persistence (which a software device does not offer), fails with a
+/// remote access error and fails the QP, as any refused request; an
+/// ATOMIC WRITE to an unaligned address is refused when it is posted.
+#[test]
+fn refused_flushes_and_atomic_writes() {
+    let cases = [
+        (REMOTE_ACCESS & !(1 << 8), 1, Status::RemAccessErr),
+        (REMOTE_ACCESS, 2, Status::RemAccessErr),
+        (REMOTE_ACCESS, 1, Status::Success),
+    ];
+    for (access, placement, want) in cases {
+        let mut a = Side::new(0, Service::Rc, Vec::new(), &[]);
+        let mut b = Side::new(1, Service::Rc, Vec::new(), &[]);
+        let (a_addr, b_addr) = (a.host.addr, b.host.addr);
+        a.connect(0, b_addr, 100, 200, 7);
+        b.connect(0, a_addr, 200, 100, 7);
+        let mut attrs = *b.engine.attrs();
+        attrs.access = access;
+        b.engine.set_attrs(&b.host, 0, attrs, IB_MTU_256);
+        let head = SendHead {
+            wr_id: 9,
+            opcode: wqe::opcode::FLUSH,
+            flags: send_flags::SIGNALED,
+            remote_addr: MR_BASE + WIN as u64,
+            rkey: MR_KEY,
+            ..SendHead::default()
+        };
+        a.host.post(Queue::Send, |slot| {
+            wqe::write_flush(slot, &head, 64, placement, 0).unwrap()
+        });
+        step_until(&mut a, &mut b, false, &mut 0, 10_000, |a, _| {
+            first_send_status(a).is_some()
+        });
+        assert_eq!(first_send_status(&a), Some(want), "{access:#x} {placement}");
+    }
+    let mut a = Side::new(0, Service::Rc, Vec::new(), &[]);
+    let head = SendHead {
+        wr_id: 9,
+        opcode: wqe::opcode::ATOMIC_WRITE,
+        flags: send_flags::SIGNALED,
+        remote_addr: MR_BASE + WIN as u64 + 4,
+        rkey: MR_KEY,
+        ..SendHead::default()
+    };
+    a.host.post(Queue::Send, |slot| {
+        wqe::write_send_inline(slot, &head, 8).unwrap();
+    });
+    let b_addr = gid(1, 0);
+    a.connect(0, b_addr, 100, 200, 7);
+    a.engine.doorbell(&a.host, 0);
+    assert_eq!(first_send_status(&a), Some(Status::LocLenErr));
 }
 
 /// Two connected RC sides, b's QP on a shared receive queue, empty.

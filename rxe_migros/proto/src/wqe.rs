@@ -18,6 +18,8 @@ pub mod opcode {
     pub const ATOMIC_CMP_AND_SWP: u32 = 5;
     pub const ATOMIC_FETCH_AND_ADD: u32 = 6;
     pub const SEND_WITH_INV: u32 = 9;
+    pub const FLUSH: u32 = 14;
+    pub const ATOMIC_WRITE: u32 = 15;
 }
 
 /// Send flags (`enum ib_send_flags`).
@@ -39,6 +41,9 @@ mod send {
     pub const COMPARE_ADD: usize = 32;
     pub const SWAP: usize = 40;
     pub const ATOMIC_RKEY: usize = 48;
+    pub const FLUSH_RKEY: usize = 36;
+    pub const FLUSH_TYPE: usize = 40;
+    pub const FLUSH_LEVEL: usize = 41;
     pub const UD_REMOTE_QPN: usize = 24;
     pub const UD_REMOTE_QKEY: usize = 28;
     pub const UD_AH_NUM: usize = 36;
@@ -89,6 +94,8 @@ pub enum WqeError {
     /// The lengths disagree, or exceed the largest message, or an atomic
     /// is not eight bytes at an aligned address.
     BadLength,
+    /// A FLUSH to no placement or an unknown one, or at an unknown level.
+    BadFlush,
 }
 
 /// What the QP was created with: the bounds a request must keep.
@@ -189,6 +196,18 @@ pub enum Operation {
     },
     /// Atomic fetch and add.
     FetchAdd { addr: u64, rkey: u32, add: u64 },
+    /// ATOMIC WRITE: eight bytes written in one step (the value is the
+    /// request's data, in the slot).
+    AtomicWrite { addr: u64, rkey: u32 },
+    /// FLUSH of the request's length of bytes at `addr` (or of the whole
+    /// MR), to the `placement` (`IB_FLUSH_GLOBAL`, `IB_FLUSH_PERSISTENT`)
+    /// at `level` (`IB_FLUSH_RANGE`, `IB_FLUSH_MR`).
+    Flush {
+        addr: u64,
+        rkey: u32,
+        placement: u8,
+        level: u8,
+    },
 }
 
 /// A UD send's destination.
@@ -260,9 +279,52 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
             rkey: u32_at(slot, send::ATOMIC_RKEY),
             add: u64_at(slot, send::COMPARE_ADD),
         },
+        ATOMIC_WRITE if !limits.ud => Operation::AtomicWrite {
+            addr,
+            rkey: u32_at(slot, send::RDMA_RKEY),
+        },
+        FLUSH if !limits.ud => Operation::Flush {
+            addr,
+            rkey: u32_at(slot, send::FLUSH_RKEY),
+            placement: slot[send::FLUSH_TYPE],
+            level: slot[send::FLUSH_LEVEL],
+        },
         _ => return Err(WqeError::BadOpcode(code)),
     };
     let length = u32_at(slot, send::DMA_LENGTH);
+    // ATOMIC WRITE's eight bytes are in the request (librxe's
+    // `dma.atomic_wr`), aligned; a FLUSH carries nothing, its length only
+    // says how much to flush.
+    let own_data = match op {
+        Operation::AtomicWrite { addr, .. } => {
+            if length != ATOMIC_BYTES || addr % ATOMIC_BYTES as u64 != 0 {
+                return Err(WqeError::BadLength);
+            }
+            Some(Data::Inline(
+                slot.get(send::DATA..send::DATA + 8)
+                    .ok_or(WqeError::Truncated)?,
+            ))
+        }
+        Operation::Flush {
+            placement, level, ..
+        } => {
+            if placement & !3 != 0 || placement == 0 || level > 1 {
+                return Err(WqeError::BadFlush);
+            }
+            Some(Data::Inline(&[]))
+        }
+        _ => None,
+    };
+    if let Some(data) = own_data {
+        return Ok(SendWqe {
+            wr_id: u64_at(slot, send::WR_ID),
+            op,
+            flags,
+            length,
+            data,
+            ud: None,
+        });
+    }
     let num_sge = u32_at(slot, send::DMA_NUM_SGE);
     // Inline data only goes out with what a request carries outbound.
     let inline = flags & send_flags::INLINE != 0 && !matches!(op, Operation::Read { .. });
@@ -414,6 +476,24 @@ pub fn write_send_inline<'s>(
     }
     put32(slot, send::DMA_LENGTH, len as u32);
     Ok(&mut slot[send::DATA..send::DATA + len])
+}
+
+/// Writes a FLUSH request as librxe's `wr_flush` does: its placement
+/// type and level in `wr.flush`, its length in `dma.length`.
+pub fn write_flush(
+    slot: &mut [u8],
+    head: &SendHead,
+    len: u32,
+    placement: u8,
+    level: u8,
+) -> Result<(), WqeError> {
+    write_head(slot, head)?;
+    put32(slot, send::RDMA_RKEY, 0);
+    put32(slot, send::FLUSH_RKEY, head.rkey);
+    slot[send::FLUSH_TYPE] = placement;
+    slot[send::FLUSH_LEVEL] = level;
+    put32(slot, send::DMA_LENGTH, len);
+    Ok(())
 }
 
 /// Writes a receive request (`struct rxe_recv_wqe`).

@@ -13,7 +13,9 @@
 #![no_main]
 
 use rxe_proto::engine::{Av, Engine, NewSource, Path, Queue, GSI_QKEY};
-use rxe_proto::hdr::{Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Extensions, Ieth, Immdt, Reth};
+use rxe_proto::hdr::{
+    Aeth, AtomicAckEth, AtomicEth, Bth, Deth, Extensions, Feth, Ieth, Immdt, Reth,
+};
 use rxe_proto::host::{config, ring_bytes, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
 use rxe_proto::modify::{Attrs, QpState};
 use rxe_proto::opcode::OpInfo;
@@ -138,6 +140,10 @@ fn packet(input: &mut Input<'_>, src: [u8; 16], dst: [u8; 16], epsn: Psn) -> Opt
             src_qpn: PEER_QPN,
         }),
         immdt: Some(Immdt { imm: [1, 2, 3, 4] }),
+        feth: Some(Feth {
+            placement: input.u8() & 7,
+            level: input.u8() & 1,
+        }),
     };
     let bth = Bth {
         opcode,

@@ -92,6 +92,11 @@ impl<S: Storage> Engine<S> {
         while let Some(p) = self.oldest() {
             match self.completer.on_response(&p, self.high, &r) {
                 Action::Complete => {
+                    // An empty READ response (ATOMIC WRITE, FLUSH)
+                    // acknowledges its request like an ACK.
+                    if let Response::ReadData { psn, .. } = r {
+                        self.advance_acked(psn);
+                    }
                     // The atomic this response answers gets its result.
                     if let (Response::AtomicAck { psn }, Some(ack)) = (r, pkt.atomic_ack()) {
                         if psn == p.first

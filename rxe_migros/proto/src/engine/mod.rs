@@ -88,6 +88,12 @@ pub const GSI_QKEY: u32 = 0x8001_0000;
 const ACCESS_REMOTE_WRITE: u32 = 1 << 1;
 const ACCESS_REMOTE_READ: u32 = 1 << 2;
 const ACCESS_REMOTE_ATOMIC: u32 = 1 << 3;
+const ACCESS_FLUSH_GLOBAL: u32 = 1 << 8;
+/// `IB_FLUSH_GLOBAL`, `IB_FLUSH_PERSISTENT` (FETH placement types) and
+/// `IB_FLUSH_MR` (its level: the whole MR, not a range).
+const FLUSH_GLOBAL: u8 = 1;
+const FLUSH_PERSISTENT: u8 = 2;
+const FLUSH_MR: u8 = 1;
 
 /// An atomic operation on eight aligned bytes of memory ([`Io::atomic`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +102,8 @@ pub enum AtomicOp {
     CompareSwap { compare: u64, swap: u64 },
     /// Adds `add`, wrapping.
     FetchAdd { add: u64 },
+    /// Writes `value` (ATOMIC WRITE), in one step.
+    Write { value: u64 },
 }
 
 impl AtomicOp {
@@ -105,6 +113,7 @@ impl AtomicOp {
             AtomicOp::CompareSwap { compare, swap } if old == compare => swap,
             AtomicOp::CompareSwap { .. } => old,
             AtomicOp::FetchAdd { add } => old.wrapping_add(add),
+            AtomicOp::Write { value } => value,
         }
     }
 }
@@ -190,6 +199,11 @@ pub enum Need {
     RemoteRead,
     RemoteWrite,
     RemoteAtomic,
+    /// FLUSH to global visibility of a range (`IB_ACCESS_FLUSH_GLOBAL`).
+    RemoteFlush,
+    /// FLUSH of a whole MR: its key and access only, whatever the address
+    /// and length (IBA A19: such a request need not give them).
+    RemoteFlushMr,
 }
 
 /// Why a memory lookup failed.
@@ -267,6 +281,8 @@ pub enum WcKind {
     RdmaRead,
     CompSwap,
     FetchAdd,
+    Flush,
+    AtomicWrite,
     Recv,
     RecvRdmaWithImm,
 }
@@ -1103,6 +1119,8 @@ impl<S: Storage> Engine<S> {
             Kind::Read => WcKind::RdmaRead,
             Kind::CompareSwap => WcKind::CompSwap,
             Kind::FetchAdd => WcKind::FetchAdd,
+            Kind::AtomicWrite => WcKind::AtomicWrite,
+            Kind::Flush => WcKind::Flush,
         };
         let wc = Completion {
             wr_id: w.wr_id,

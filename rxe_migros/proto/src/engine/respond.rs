@@ -9,7 +9,7 @@
 //! [`Responder`]: super::resp::Responder
 
 use super::aeth::{NakCode, Syndrome};
-use super::hdr::{Aeth, AtomicAckEth, AtomicEth, Bth, Extensions, Reth};
+use super::hdr::{Aeth, AtomicAckEth, AtomicEth, Bth, Extensions, Feth, Reth};
 use super::mig::MigState;
 use super::opcode::{flags, op, TRANSPORT_RC};
 use super::psn::Psn;
@@ -19,9 +19,20 @@ use super::roce::Datagram;
 use super::wqe;
 use super::{
     scatter, AtomicOp, Completion, Count, Engine, Io, Need, Network, QpEvent, Queue, ReadReply,
-    RecvProgress, Status, Storage, TxError, WcKind, WriteProgress, ACCESS_REMOTE_ATOMIC,
-    ACCESS_REMOTE_READ, ACCESS_REMOTE_WRITE, GRH_BYTES, GSI_QKEY, GSI_QPN, PKEY,
+    RecvProgress, Status, Storage, TxError, WcKind, WriteProgress, ACCESS_FLUSH_GLOBAL,
+    ACCESS_REMOTE_ATOMIC, ACCESS_REMOTE_READ, ACCESS_REMOTE_WRITE, FLUSH_GLOBAL, FLUSH_MR,
+    FLUSH_PERSISTENT, GRH_BYTES, GSI_QKEY, GSI_QPN, PKEY,
 };
+
+/// Whether a request of `info` is answered by a response of its own (READ
+/// data, an atomic ACK, or for ATOMIC WRITE and FLUSH an empty READ
+/// response), not by the ACKs of the stream.
+fn answered(info: &super::opcode::OpInfo) -> bool {
+    info.has(flags::READ)
+        || info.has(flags::ATOMIC)
+        || info.has(flags::ATOMIC_WRITE)
+        || info.has(flags::FLUSH)
+}
 
 /// ACK credits: the C rxe advertises an unlimited receive queue.
 const CREDITS_UNLIMITED: u8 = 0x1f;
@@ -127,7 +138,7 @@ impl<S: Storage> Engine<S> {
                     self.exec_failed(io, psn, e);
                     return;
                 }
-                if service == Service::Rc && !info.has(flags::READ) && !info.has(flags::ATOMIC) {
+                if service == Service::Rc && !answered(&info) {
                     if pkt.bth.ack_req {
                         self.ack_last(io);
                     } else {
@@ -153,6 +164,10 @@ impl<S: Storage> Engine<S> {
                     if let Some(orig) = self.atomic_result(psn) {
                         self.send_atomic_ack(io, psn, orig);
                     }
+                } else if answered(&info) {
+                    // ATOMIC WRITE and FLUSH: carried out once already (the
+                    // PSN is behind the one expected), answered again.
+                    self.send_read_ack(io, psn);
                 } else {
                     self.ack_last(io);
                 }
@@ -245,6 +260,15 @@ impl<S: Storage> Engine<S> {
         if info.has(flags::ATOMIC) {
             let a = pkt.atomic_eth().ok_or(ExecError::Operational)?;
             return self.atomic_respond(io, pkt.bth.opcode & 0x1f, a, pkt.bth.psn);
+        }
+        if info.has(flags::ATOMIC_WRITE) {
+            let reth = pkt.reth().ok_or(ExecError::Operational)?;
+            return self.atomic_write_respond(io, reth, payload, pkt.bth.psn);
+        }
+        if info.has(flags::FLUSH) {
+            let reth = pkt.reth().ok_or(ExecError::Operational)?;
+            let feth = pkt.feth().ok_or(ExecError::Operational)?;
+            return self.flush_respond(io, reth, feth, pkt.bth.psn);
         }
         if info.has(flags::SEND) {
             if first {
@@ -558,6 +582,81 @@ impl<S: Storage> Engine<S> {
         Ok(())
     }
 
+    /// Carries out the ATOMIC WRITE at `psn` (IBA A19): its eight bytes of
+    /// payload stored at the RETH's address, aligned, in one step, on an
+    /// MR with remote write access; then answered. A duplicate is answered
+    /// again and not carried out twice (see `on_request`).
+    fn atomic_write_respond<I: Io<S = S>>(
+        &mut self,
+        io: &I,
+        reth: Reth,
+        payload: &[u8],
+        psn: Psn,
+    ) -> Result<(), ExecError> {
+        if !self.remote_access(ACCESS_REMOTE_WRITE) {
+            return Err(ExecError::Access);
+        }
+        let value: [u8; 8] = payload.try_into().map_err(|_| ExecError::Length)?;
+        if reth.len != 8 {
+            return Err(ExecError::Length);
+        }
+        if reth.va % 8 != 0 {
+            return Err(ExecError::Invalid);
+        }
+        let (mr, at) = io
+            .lookup(reth.rkey, Need::RemoteWrite, reth.va, 8)
+            .map_err(|_| ExecError::Access)?;
+        let op = AtomicOp::Write {
+            value: u64::from_ne_bytes(value),
+        };
+        // SAFETY: `lookup` granted remote write access to the eight bytes
+        // at the RETH's address, which is `at` in `mr`.
+        unsafe { io.atomic(&mr, at, op) }.map_err(|_| ExecError::Access)?;
+        self.send_read_ack(io, psn);
+        Ok(())
+    }
+
+    /// Carries out the FLUSH at `psn` (IBA A19): what was written before
+    /// it is made globally visible, which a software device's stores are
+    /// once a full fence orders them before the answer. Persistence
+    /// (`IB_FLUSH_PERSISTENT`) is not offered: refused as an access error,
+    /// like a placement the QP or MR does not allow.
+    fn flush_respond<I: Io<S = S>>(
+        &mut self,
+        io: &I,
+        reth: Reth,
+        feth: Feth,
+        psn: Psn,
+    ) -> Result<(), ExecError> {
+        let placement = feth.placement;
+        if placement == 0 || placement & !(FLUSH_GLOBAL | FLUSH_PERSISTENT) != 0 || feth.level > 1 {
+            return Err(ExecError::Invalid);
+        }
+        if placement & FLUSH_PERSISTENT != 0 || !self.remote_access(ACCESS_FLUSH_GLOBAL) {
+            return Err(ExecError::Access);
+        }
+        let found = if feth.level == FLUSH_MR {
+            io.lookup(reth.rkey, Need::RemoteFlushMr, 0, 0)
+        } else {
+            io.lookup(reth.rkey, Need::RemoteFlush, reth.va, reth.len)
+        };
+        found.map_err(|_| ExecError::Access)?;
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        self.send_read_ack(io, psn);
+        Ok(())
+    }
+
+    /// Answers the ATOMIC WRITE or FLUSH at `psn`: a READ response without
+    /// data, with an ACK (as the C rxe's send_read_response_ack). Like any
+    /// ACK it acknowledges everything before it too.
+    fn send_read_ack<I: Io<S = S>>(&mut self, io: &I, psn: Psn) {
+        self.ack_owed = false;
+        let ack = Syndrome::Ack {
+            credits: CREDITS_UNLIMITED,
+        };
+        self.answer(io, op::RDMA_READ_RESPONSE_ONLY, ack, psn, None);
+    }
+
     /// Answers the atomic request at `psn` with `orig`. Like any ACK it
     /// acknowledges everything before it too.
     fn send_atomic_ack<I: Io<S = S>>(&mut self, io: &I, psn: Psn, orig: u64) {
@@ -565,7 +664,13 @@ impl<S: Storage> Engine<S> {
         let ack = Syndrome::Ack {
             credits: CREDITS_UNLIMITED,
         };
-        self.acknowledge(io, ack, psn, Some(AtomicAckEth { orig }));
+        self.answer(
+            io,
+            op::ATOMIC_ACKNOWLEDGE,
+            ack,
+            psn,
+            Some(AtomicAckEth { orig }),
+        );
     }
 
     /// Acknowledges everything carried out so far.
@@ -580,24 +685,21 @@ impl<S: Storage> Engine<S> {
 
     /// Sends an ACK or NAK with `syndrome` for `psn`.
     fn send_ack<I: Io<S = S>>(&self, io: &I, syndrome: Syndrome, psn: Psn) {
-        self.acknowledge(io, syndrome, psn, None);
+        self.answer(io, op::ACKNOWLEDGE, syndrome, psn, None);
     }
 
-    /// Sends an ACK, or with `atomic` an atomic ACK, or a NAK.
-    fn acknowledge<I: Io<S = S>>(
+    /// Sends a response of `opcode` (an ACK or NAK, an atomic ACK with
+    /// `atomic`, an empty READ response) with `syndrome` for `psn`.
+    fn answer<I: Io<S = S>>(
         &self,
         io: &I,
+        opcode: u8,
         syndrome: Syndrome,
         psn: Psn,
         atomic: Option<AtomicAckEth>,
     ) {
         let Some(path) = self.path else {
             return;
-        };
-        let opcode = if atomic.is_some() {
-            op::ATOMIC_ACKNOWLEDGE
-        } else {
-            op::ACKNOWLEDGE
         };
         let bth = Bth {
             opcode: opcode | TRANSPORT_RC,

@@ -7,7 +7,7 @@
 //! outstanding as `max_rd_atomic` allows; UD and UC requests complete once
 //! sent.
 
-use super::hdr::{AtomicEth, Bth, Deth, Extensions, Ieth, Immdt, Reth};
+use super::hdr::{AtomicEth, Bth, Deth, Extensions, Feth, Ieth, Immdt, Reth};
 use super::modify::QpState as State;
 use super::opcode::{flags, OpInfo, TRANSPORT_RC};
 use super::psn::Psn;
@@ -77,10 +77,7 @@ impl<S: Storage> Engine<S> {
             let mut reads = 0;
             let mut i = self.comp_wqe;
             while i != index {
-                if matches!(
-                    self.sent_at(i).kind,
-                    Kind::Read | Kind::CompareSwap | Kind::FetchAdd
-                ) {
+                if self.sent_at(i).kind.answered() {
                     reads += 1;
                 }
                 i = ring.next(i);
@@ -97,6 +94,8 @@ impl<S: Storage> Engine<S> {
                 wqe::opcode::RDMA_READ
                     | wqe::opcode::ATOMIC_CMP_AND_SWP
                     | wqe::opcode::ATOMIC_FETCH_AND_ADD
+                    | wqe::opcode::ATOMIC_WRITE
+                    | wqe::opcode::FLUSH
             );
             if needs_resource && reads >= u32::from(self.attrs.max_rd_atomic.max(1)) {
                 return Err(Stop::Wait);
@@ -258,7 +257,7 @@ impl<S: Storage> Engine<S> {
         let service = self.cfg.service;
         let (path, dest_qpn, qkey) = self.destination(io, w)?;
         let first = seg.offset == 0;
-        let last_pkt = seg.offset + seg.len == w.length || w.kind == Kind::Read;
+        let last_pkt = seg.offset + seg.len == w.length || w.kind.answered();
         let mut ext = Extensions::default();
         match w.op {
             Operation::Write { addr, rkey, imm } => {
@@ -300,6 +299,26 @@ impl<S: Storage> Engine<S> {
                     swap_add: swap,
                     compare,
                 });
+            }
+            Operation::AtomicWrite { addr, rkey } => {
+                ext.reth = Some(Reth {
+                    va: addr,
+                    rkey,
+                    len: w.length,
+                });
+            }
+            Operation::Flush {
+                addr,
+                rkey,
+                placement,
+                level,
+            } => {
+                ext.reth = Some(Reth {
+                    va: addr,
+                    rkey,
+                    len: w.length,
+                });
+                ext.feth = Some(Feth { placement, level });
             }
             Operation::FetchAdd { addr, rkey, add } => {
                 ext.atomic_eth = Some(AtomicEth {
