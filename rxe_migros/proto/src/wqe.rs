@@ -295,15 +295,15 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
     // ATOMIC WRITE's eight bytes are in the request (librxe's
     // `dma.atomic_wr`), aligned; a FLUSH carries nothing, its length only
     // says how much to flush.
-    let own_data = match op {
+    let data = match op {
         Operation::AtomicWrite { addr, .. } => {
             if length != ATOMIC_BYTES || addr % ATOMIC_BYTES as u64 != 0 {
                 return Err(WqeError::BadLength);
             }
-            Some(Data::Inline(
+            Data::Inline(
                 slot.get(send::DATA..send::DATA + 8)
                     .ok_or(WqeError::Truncated)?,
-            ))
+            )
         }
         Operation::Flush {
             placement, level, ..
@@ -311,20 +311,35 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
             if placement & !3 != 0 || placement == 0 || level > 1 {
                 return Err(WqeError::BadFlush);
             }
-            Some(Data::Inline(&[]))
+            Data::Inline(&[])
         }
-        _ => None,
+        _ => sent_data(slot, &op, flags, length, limits)?,
     };
-    if let Some(data) = own_data {
-        return Ok(SendWqe {
-            wr_id: u64_at(slot, send::WR_ID),
-            op,
-            flags,
-            length,
-            data,
-            ud: None,
-        });
-    }
+    let ud = limits.ud.then(|| UdDest {
+        remote_qpn: u32_at(slot, send::UD_REMOTE_QPN) & super::hdr::QPN_MASK,
+        remote_qkey: u32_at(slot, send::UD_REMOTE_QKEY),
+        ah_num: u32_at(slot, send::UD_AH_NUM),
+    });
+    Ok(SendWqe {
+        wr_id: u64_at(slot, send::WR_ID),
+        op,
+        flags,
+        length,
+        data,
+        ud,
+    })
+}
+
+/// The data a request of `op` sends (or, for a READ, receives): inline in
+/// its slot, or its scatter list, checked against `length` and the QP's
+/// limits; an atomic's is eight bytes at an aligned address.
+fn sent_data<'a>(
+    slot: &'a [u8],
+    op: &Operation,
+    flags: u32,
+    length: u32,
+    limits: &Limits,
+) -> Result<Data<'a>, WqeError> {
     let num_sge = u32_at(slot, send::DMA_NUM_SGE);
     // Inline data only goes out with what a request carries outbound.
     let inline = flags & send_flags::INLINE != 0 && !matches!(op, Operation::Read { .. });
@@ -344,24 +359,12 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
     if length as u64 > MAX_MSG_BYTES {
         return Err(WqeError::BadLength);
     }
-    if let Operation::CompareSwap { addr, .. } | Operation::FetchAdd { addr, .. } = op {
+    if let Operation::CompareSwap { addr, .. } | Operation::FetchAdd { addr, .. } = *op {
         if length != ATOMIC_BYTES || addr % ATOMIC_BYTES as u64 != 0 {
             return Err(WqeError::BadLength);
         }
     }
-    let ud = limits.ud.then(|| UdDest {
-        remote_qpn: u32_at(slot, send::UD_REMOTE_QPN) & super::hdr::QPN_MASK,
-        remote_qkey: u32_at(slot, send::UD_REMOTE_QKEY),
-        ah_num: u32_at(slot, send::UD_AH_NUM),
-    });
-    Ok(SendWqe {
-        wr_id: u64_at(slot, send::WR_ID),
-        op,
-        flags,
-        length,
-        data,
-        ud,
-    })
+    Ok(data)
 }
 
 /// The fields of a send request that a kernel consumer posts, to write

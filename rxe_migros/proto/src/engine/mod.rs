@@ -679,8 +679,13 @@ pub struct Engine<S: Storage> {
 /// the engine's slot buffer for `cfg`: its last receive slot
 /// ([`Config::slot_room`]).
 fn taken_in<'a>(slot: &'a mut [u8], cfg: &Config) -> &'a mut [u8] {
-    let at = slot.len().saturating_sub(cfg.rq.slot_bytes());
+    let at = taken_at(slot, cfg);
     &mut slot[at..]
+}
+
+/// Where [`taken_in`]'s request starts in `slot`.
+fn taken_at(slot: &[u8], cfg: &Config) -> usize {
+    slot.len().saturating_sub(cfg.rq.slot_bytes())
 }
 
 /// The retransmission timeout of the 5-bit code (IBTA 9.7.6.1.3):
@@ -1438,7 +1443,7 @@ impl<S: Storage> Engine<S> {
         rec.taken = match self.taken {
             true => {
                 let slot = self.slot.as_ref();
-                &slot[slot.len().saturating_sub(self.cfg.rq.slot_bytes())..]
+                &slot[taken_at(slot, &self.cfg)..]
             }
             false => &[],
         };
