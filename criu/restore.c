@@ -53,7 +53,8 @@ enum {
 	HEADER_BYTES = 24,
 	RECORD_HEADER_BYTES = 8,
 	KIND_PD = 1, KIND_MR = 2, KIND_CQ = 3, KIND_QP = 4, KIND_AH = 5,
-	KIND_CONTEXT = 6, KIND_EVENT_FILE = 7, KIND_SRQ = 8,
+	KIND_CONTEXT = 6, KIND_EVENT_FILE = 7, KIND_SRQ = 8, KIND_MW = 9,
+	KIND_MW_BINDING = 10,
 	CQ_USER_HANDLE_AT = 24, CQ_RING_AT = 40,
 	QP_SQ_SIG_ALL_AT = 115, QP_SQ_RING_AT = 192, QP_RQ_RING_AT = 208,
 	QP_USER_HANDLE_AT = 224, QP_HAS_SRQ_AT = 257, QP_SRQ_AT = 272,
@@ -447,6 +448,24 @@ static int create(struct restored *c, unsigned int kind, const uint8_t *b, int s
 				 sizeof(resp));
 		return ret ? ret : check_handle("an AH", resp.ah_handle, le32(b));
 	}
+	case KIND_MW: {
+		/* The driver gives it the image's rkey; its binding, after every
+		 * object in the image, is the driver's to make at ADOPT. */
+		struct ib_uverbs_alloc_mw cmd = {
+			.pd_handle = le32(b + 4),
+			.mw_type = le32(b + 8),
+		};
+		struct ib_uverbs_alloc_mw_resp resp = {};
+
+		ret = uverbs_cmd(fd, IB_USER_VERBS_CMD_ALLOC_MW, &cmd, sizeof(cmd), &resp,
+				 sizeof(resp));
+		if (!ret && resp.rkey != le32(b + 12)) {
+			say(LOG_ERROR, "a memory window got rkey %#x, not %#x", resp.rkey,
+			    le32(b + 12));
+			return -EINVAL;
+		}
+		return ret ? ret : check_handle("a memory window", resp.mw_handle, le32(b));
+	}
 	}
 	say(LOG_ERROR, "an image record of kind %u cannot be created", kind);
 	return -EINVAL;
@@ -499,6 +518,10 @@ static int create_all(struct restored *c, const struct image *img, unsigned int 
 	for (unsigned int i = 1; !ret && (b = record(img, i, &kind, &len)); i++) {
 		uint32_t handle = le32(b);
 		unsigned int j = 0;
+
+		/* Memory window bindings follow the objects: not created here. */
+		if (kind == KIND_MW_BINDING)
+			break;
 
 		for (; !ret && next < handle && made < gaps; next++, made++) {
 			ret = fill_gap(c->fd, next);

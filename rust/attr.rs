@@ -32,6 +32,10 @@ impl DeviceCaps {
         DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_FLUSH_GLOBAL as u64);
     pub const ATOMIC_WRITE: DeviceCaps =
         DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_ATOMIC_WRITE as u64);
+    pub const MEM_WINDOW: DeviceCaps =
+        DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_MEM_WINDOW as u64);
+    pub const MEM_WINDOW_TYPE_2B: DeviceCaps =
+        DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_MEM_WINDOW_TYPE_2B as u64);
 
     pub const fn union(self, other: DeviceCaps) -> DeviceCaps {
         DeviceCaps(self.0 | other.0)

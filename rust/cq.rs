@@ -159,6 +159,8 @@ pub enum WcStatus {
     RemOpErr = sys::ib_wc_status_IB_WC_REM_OP_ERR,
     RetryExcErr = sys::ib_wc_status_IB_WC_RETRY_EXC_ERR,
     RnrRetryExcErr = sys::ib_wc_status_IB_WC_RNR_RETRY_EXC_ERR,
+    /// A memory window bind the window or its MR refused.
+    MwBindErr = sys::ib_wc_status_IB_WC_MW_BIND_ERR,
 }
 
 /// What a completed work request was (`enum ib_wc_opcode`, numbered as
@@ -174,6 +176,8 @@ pub enum WcOpcode {
     FetchAdd = sys::ib_wc_opcode_IB_WC_FETCH_ADD,
     Flush = sys::ib_wc_opcode_IB_WC_FLUSH,
     AtomicWrite = sys::ib_wc_opcode_IB_WC_ATOMIC_WRITE,
+    LocalInv = sys::ib_wc_opcode_IB_WC_LOCAL_INV,
+    BindMw = sys::ib_wc_opcode_IB_WC_BIND_MW,
     Recv = sys::ib_wc_opcode_IB_WC_RECV,
     RecvRdmaWithImm = sys::ib_wc_opcode_IB_WC_RECV_RDMA_WITH_IMM,
 }
@@ -188,9 +192,26 @@ impl WcFlags {
     pub const GRH: WcFlags = WcFlags(sys::ib_wc_flags_IB_WC_GRH);
     /// The completion carries immediate data.
     pub const WITH_IMM: WcFlags = WcFlags(sys::ib_wc_flags_IB_WC_WITH_IMM);
+    /// The message invalidated an rkey here; `ex` holds it.
+    pub const WITH_INVALIDATE: WcFlags = WcFlags(sys::ib_wc_flags_IB_WC_WITH_INVALIDATE);
 
     pub const fn bits(self) -> u32 {
         self.0
+    }
+
+    /// As libibverbs reads them from a user CQ's ring (`enum
+    /// ibv_wc_flags`, which librxe passes on as they are): the same bits,
+    /// but for an invalidation, which is its bit 3 (`IBV_WC_WITH_INV`)
+    /// there and bit 2 in the kernel's enum. The C rxe writes bit 2,
+    /// which a process reads as `IBV_WC_IP_CSUM_OK`.
+    pub const fn user_bits(self) -> u32 {
+        const IBV_WC_WITH_INV: u32 = 1 << 3;
+        let inv = Self::WITH_INVALIDATE.0;
+        let mut bits = self.0 & !inv;
+        if self.0 & inv != 0 {
+            bits |= IBV_WC_WITH_INV;
+        }
+        bits
     }
 }
 
@@ -266,7 +287,7 @@ impl WorkCompletion {
         b[24..28].copy_from_slice(&self.ex.to_ne_bytes());
         b[28..32].copy_from_slice(&self.qp_num.to_ne_bytes());
         b[32..36].copy_from_slice(&self.src_qp.to_ne_bytes());
-        b[36..40].copy_from_slice(&self.wc_flags.bits().to_ne_bytes());
+        b[36..40].copy_from_slice(&self.wc_flags.user_bits().to_ne_bytes());
         b[40..42].copy_from_slice(&self.pkey_index.to_ne_bytes());
         // 42..44: slid, 44: sl, 45: dlid_path_bits, all 0 on RoCE.
         b[46] = self.port_num;

@@ -66,6 +66,8 @@ pub trait Driver: Send + Sync + Sized + 'static {
     type Ah: Send + Sync;
     /// Shared receive queue data.
     type Srq: Send + Sync;
+    /// Memory window data.
+    type Mw: Send + Sync;
 
     /// Fills the device attributes.
     fn query_device(dev: &Device<Self>) -> Result<DeviceAttr>;
@@ -98,8 +100,20 @@ pub trait Driver: Send + Sync + Sized + 'static {
         access: i32,
         owner: Owner<'_, Self>,
     ) -> Result<(Self::Mr, u32, u32)>;
-    /// The MR is being deregistered; its data is dropped afterwards.
-    fn dereg_mr(dev: &Device<Self>, mr: &Self::Mr);
+    /// The MR is being deregistered; its data is dropped afterwards,
+    /// unless this refuses (the core tries again later when a process's
+    /// objects go).
+    fn dereg_mr(dev: &Device<Self>, mr: &Self::Mr) -> Result;
+    /// Allocates a memory window of type `ty` (`enum ib_mw_type`) in
+    /// `pd`; returns its data and its rkey.
+    fn alloc_mw(
+        dev: &Device<Self>,
+        pd: PdId,
+        ty: u32,
+        owner: Owner<'_, Self>,
+    ) -> Result<(Self::Mw, u32)>;
+    /// The window is being deallocated; its data is dropped afterwards.
+    fn dealloc_mw(dev: &Device<Self>, mw: &Self::Mw);
     /// Changes a process's MR in place (`ibv_rereg_mr`); the core moves
     /// it to the new PD itself once this succeeds. EOPNOTSUPP unless the
     /// driver offers it.

@@ -176,6 +176,9 @@ impl<T: Driver> Ops<T> {
         o.dereg_mr = Some(Self::dereg_mr);
         o.reg_user_mr = Some(Self::reg_user_mr);
         o.rereg_user_mr = Some(Self::rereg_user_mr);
+        o.alloc_mw = Some(Self::alloc_mw);
+        o.dealloc_mw = Some(Self::dealloc_mw);
+        o.size_ib_mw = size_of::<Object<sys::ib_mw, T::Mw>>();
         o
     };
 
@@ -492,12 +495,55 @@ impl<T: Driver> Ops<T> {
         mr: *mut sys::ib_mr,
         _udata: *mut sys::ib_udata,
     ) -> kernel::ffi::c_int {
+        // SAFETY: an MR of ours (made by `new_mr`), live for the call, on
+        // a live device of ours.
+        let (dev, data) = unsafe {
+            (
+                Device::<T>::from_ib((*mr).device),
+                Object::<_, T::Mr>::data(mr),
+            )
+        };
+        if let Err(e) = T::dereg_mr(dev, data) {
+            // Still the core's, to deregister again later.
+            return e.to_errno();
+        }
         // SAFETY: every MR of ours was made by `new_mr` from a
-        // `KBox<Object<ib_mr, T::Mr>>`, and the core deregisters it once.
-        let mr = unsafe { KBox::from_raw(mr.cast::<Object<sys::ib_mr, T::Mr>>()) };
-        // SAFETY: the MR's device is ours and live.
-        T::dereg_mr(unsafe { Device::from_ib(mr.ib.device) }, &mr.data);
-        drop(mr);
+        // `KBox<Object<ib_mr, T::Mr>>`, and the core deregisters it once:
+        // now, and nothing uses it again.
+        drop(unsafe { KBox::from_raw(mr.cast::<Object<sys::ib_mr, T::Mr>>()) });
+        0
+    }
+
+    unsafe extern "C" fn alloc_mw(
+        mw: *mut sys::ib_mw,
+        udata: *mut sys::ib_udata,
+    ) -> kernel::ffi::c_int {
+        from_result(|| {
+            // SAFETY: the core allocated `mw` with `size_ib_mw` bytes, with
+            // its device, PD, type and uobject set; `udata` is the call's
+            // (the core allocates windows for processes only).
+            unsafe {
+                let owner = Owner {
+                    uctx: Self::uctx(udata),
+                    handle: UHandle::at(&raw mut (*mw).uobject, UKind::Plain),
+                };
+                let dev = Device::from_ib((*mw).device);
+                let pd = PdId((*mw).pd as usize);
+                let (data, rkey) = T::alloc_mw(dev, pd, (*mw).type_, owner)?;
+                (*mw).rkey = rkey;
+                Object::<_, T::Mw>::init(mw, data);
+            }
+            Ok(0)
+        })
+    }
+
+    unsafe extern "C" fn dealloc_mw(mw: *mut sys::ib_mw) -> kernel::ffi::c_int {
+        // SAFETY: a window of ours, which `alloc_mw` set up, on a live
+        // device of ours; the core deallocates it once and frees it after.
+        unsafe {
+            T::dealloc_mw(Device::from_ib((*mw).device), Object::<_, T::Mw>::data(mw));
+            Object::<_, T::Mw>::drop_data(mw);
+        }
         0
     }
 

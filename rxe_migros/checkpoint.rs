@@ -16,6 +16,7 @@
 use crate::context::{Context, Object};
 use crate::proto::engine::DumpError;
 use crate::proto::image::{self, Record, RingImage};
+use crate::proto::mw::MwType;
 use crate::qp::QpInner;
 use crate::queue;
 use crate::rdma::qp::PdId;
@@ -87,6 +88,9 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
     let context = image::Context { cookie: ctx.cookie };
     put(&mut out, &Record::Context(context))?;
     let mut records = 1u32;
+    // Memory windows' bindings go after every object: a window may be
+    // bound to an MR or a QP created after it.
+    let mut bindings = KVec::new();
     for (ids, object) in objects.0.iter() {
         let handle = ids.handle;
         match object {
@@ -129,6 +133,22 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
                 put(&mut out, &rec)?;
             }
             Object::Qp(qp) => dump_qp(&mut out, &objects, ids, qp)?,
+            Object::Mw(mw) => {
+                let (window, mr) = mw.snapshot();
+                let rec = Record::Mw(image::Mw {
+                    handle,
+                    pd: objects.pd(PdId::from_raw(window.pd))?,
+                    mw_type: match window.ty {
+                        MwType::One => 1,
+                        MwType::Two => 2,
+                    },
+                    rkey: window.rkey(),
+                });
+                put(&mut out, &rec)?;
+                if let (Some(b), Some(mr)) = (window.binding(), mr) {
+                    bindings.push((handle, *b, mr), GFP_KERNEL)?;
+                }
+            }
             Object::Srq(srq) => {
                 let s = srq.image()?;
                 let rec = Record::Srq(image::Srq {
@@ -149,6 +169,27 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
                 put(&mut out, &rec)?;
             }
         }
+        records += 1;
+    }
+    for (mw, b, mr) in bindings {
+        let rec = Record::MwBinding(image::MwBinding {
+            mw,
+            mr: objects.find(
+                "a window's MR",
+                |o| matches!(o, Object::Mr(m) if Arc::ptr_eq(m, &mr)),
+            )?,
+            qp: match b.qp {
+                Some(q) => objects.find(
+                    "a window's QP",
+                    |o| matches!(o, Object::Qp(x) if x.serial == q.serial),
+                )?,
+                None => image::NO_QP,
+            },
+            access: b.access,
+            addr: b.addr,
+            length: b.length,
+        });
+        put(&mut out, &rec)?;
         records += 1;
     }
     Ok(sealed(out, records))

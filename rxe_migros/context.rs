@@ -18,7 +18,7 @@
 use crate::ah::AhInner;
 use crate::cq::CqInner;
 use crate::mr::MrInner;
-use crate::proto::image::{Image, Kind, Record};
+use crate::proto::image::{Image, Kind, MwBinding, Record};
 use crate::qp::QpInner;
 use crate::rdma::device::{Device, DeviceHandle};
 use crate::rdma::process::{may_ptrace, ProcessId};
@@ -41,6 +41,7 @@ pub(crate) enum Object {
     Qp(Arc<QpInner>),
     Ah(Arc<AhInner>),
     Srq(Arc<crate::srq::SrqInner>),
+    Mw(Arc<crate::mw::MwInner>),
 }
 
 impl Object {
@@ -54,6 +55,7 @@ impl Object {
             Object::Qp(a) => Arc::as_ptr(a) as usize,
             Object::Ah(a) => Arc::as_ptr(a) as usize,
             Object::Srq(a) => Arc::as_ptr(a) as usize,
+            Object::Mw(a) => Arc::as_ptr(a) as usize,
         }
     }
 }
@@ -86,6 +88,10 @@ pub(crate) struct Context {
     /// Whether a restored process has taken the context as its own.
     #[pin]
     adoption: Mutex<Adoption>,
+    /// A restore's memory window bindings, which its adoption makes
+    /// ([`crate::mw::restore_bindings`]).
+    #[pin]
+    bindings: Mutex<KVec<MwBinding>>,
     /// The process it belongs to: the one that opened it, or the one a
     /// restore handed it to (ADOPT). Who may act on the context through the
     /// control device is judged against it ([`Context::check_caller`]).
@@ -189,6 +195,7 @@ impl Context {
                 restore <- kernel::new_mutex!(None),
                 pin_later: Atomic::new(0),
                 adoption <- kernel::new_mutex!(Adoption::NotRestored),
+                bindings <- kernel::new_mutex!(KVec::new()),
                 owner <- kernel::new_mutex!(owner),
             }),
             GFP_KERNEL,
@@ -422,11 +429,34 @@ impl Context {
         r.next_handle = r.next_handle.max(past);
         r.done += 1;
         r.at = after;
-        if r.done + 1 == img.len() {
-            pr_info!("restore: the image's {} objects are recreated\n", r.done);
+        // After the objects come their windows' bindings, if any, which
+        // the adoption makes: the restore is over when none is left.
+        let mut rest = img.records_from(after).peekable();
+        if matches!(rest.peek(), None | Some(Ok(Record::MwBinding(_)))) {
+            let mut bindings = KVec::new();
+            for rec in rest {
+                if let Ok(Record::MwBinding(b)) = rec {
+                    bindings.push(b, GFP_KERNEL)?;
+                }
+            }
+            pr_info!(
+                "restore: the image's {} objects are recreated ({} windows to bind)\n",
+                r.done,
+                bindings.len()
+            );
+            *self.bindings.lock() = bindings;
             *guard = None;
         }
         Ok(out)
+    }
+
+    /// Makes the memory window bindings of the restore, once its objects
+    /// are all created and have their handles; each is made once.
+    pub(crate) fn bind_windows(&self, objects: &[(Option<UIds>, Object)]) -> Result {
+        let mut bindings = self.bindings.lock();
+        crate::mw::restore_bindings(objects, &bindings)?;
+        *bindings = KVec::new();
+        Ok(())
     }
 
     /// The context's QPs, as they are now.

@@ -496,6 +496,7 @@ fn planned<const N: usize>(cmd: &Command<N>) -> Result<(Arc<Context>, KVVec<u8>,
             Name::MrIndex(i) => dev.mrs.get(i).is_some(),
             Name::AhNum(n) => dev.ahs.get(n).is_some(),
             Name::SrqNum(n) => dev.srqs.get(n).is_some(),
+            Name::MwIndex(i) => dev.mws.get(i).is_some(),
         };
         restore::check(&img, in_use, &mut index, go_on)
     })?;
@@ -505,7 +506,8 @@ fn planned<const N: usize>(cmd: &Command<N>) -> Result<(Arc<Context>, KVVec<u8>,
             RestoreError::QpnInUse { .. }
             | RestoreError::KeyInUse { .. }
             | RestoreError::AhInUse { .. }
-            | RestoreError::SrqInUse { .. } => EADDRINUSE,
+            | RestoreError::SrqInUse { .. }
+            | RestoreError::MwInUse { .. } => EADDRINUSE,
             RestoreError::Interrupted => EINTR,
             _ => EINVAL,
         }

@@ -12,6 +12,7 @@ use crate::context::{self, Listing, Object};
 use crate::param::{MAX_MR_INDEX, MIN_MR_INDEX};
 use crate::proto::engine::AtomicOp;
 use crate::proto::image;
+use crate::proto::mw::MrFacts;
 use crate::rdma::access::Access;
 use crate::rdma::device::{Device, MrChange};
 use crate::rdma::kmem::KernelMemory;
@@ -60,6 +61,9 @@ pub(crate) struct MrInner {
     pd: Atomic<usize>,
     access: Atomic<u32>,
     memory: Memory,
+    /// Memory windows bound to it ([`crate::mw`]): it is not
+    /// deregistered while there are any.
+    pub(crate) windows: Atomic<u32>,
 }
 
 /// Why an MR refuses a request (the engine's reasons).
@@ -155,6 +159,20 @@ impl MrInner {
 
     pub(crate) fn pd(&self) -> PdId {
         PdId::from_raw(self.pd.load(Relaxed))
+    }
+
+    /// What a memory window's bind checks of a process's MR; `None` for
+    /// the DMA MR, which has no windows.
+    pub(crate) fn facts(&self) -> Option<MrFacts> {
+        let Memory::User { iova, len, .. } = &self.memory else {
+            return None;
+        };
+        Some(MrFacts {
+            pd: self.pd().to_raw(),
+            access: self.access().bits(),
+            iova: *iova,
+            length: *len as u64,
+        })
     }
 
     fn access(&self) -> Access {
@@ -260,6 +278,7 @@ impl Mr {
                     pd: Atomic::new(pd.to_raw()),
                     access: Atomic::new(access.bits()),
                     memory,
+                    windows: Atomic::new(0),
                 },
                 GFP_KERNEL,
             )?)
@@ -349,8 +368,14 @@ impl Mr {
         )
     }
 
-    pub(crate) fn dereg(&self, dev: &Device<Rxe>) {
+    /// Deregisters the MR; EINVAL while a memory window is bound to it
+    /// (IBA 10.6.7.2.6, as in the C rxe).
+    pub(crate) fn dereg(&self, dev: &Device<Rxe>) -> Result {
+        if self.inner.windows.load(Relaxed) != 0 {
+            return Err(EINVAL);
+        }
         dev.mrs.remove(self.inner.key >> 8);
+        Ok(())
     }
 
     /// `ibv_rereg_mr` of a process's MR: its PD and its access change in

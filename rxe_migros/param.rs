@@ -2,10 +2,10 @@
 
 //! Device and port limits, as the C rxe advertises them (rxe_param.h), so
 //! that tools and applications see the same device whichever driver runs;
-//! but only for what is implemented. Memory windows and fast
-//! registration are not yet: their limits are 0 (their caps come back
-//! with each feature, see issue 19), so that an application that looks
-//! before it leaps (UCX, SPDK, libfabric) does not leap.
+//! but only for what is implemented. Fast registration is not yet: its
+//! limit is 0 (its caps come back with the feature, see issue 19), so
+//! that an application that looks before it leaps (UCX, SPDK, libfabric)
+//! does not leap.
 
 /// Default ceiling of the object counts.
 pub(crate) const DEFAULT_MAX_VALUE: u32 = 1 << 20;
@@ -24,6 +24,10 @@ pub(crate) const MAX_PD: u32 = DEFAULT_MAX_VALUE;
 pub(crate) const MIN_MR_INDEX: u32 = 1;
 pub(crate) const MAX_MR_INDEX: u32 = DEFAULT_MAX_VALUE >> 1;
 pub(crate) const MAX_MR: u32 = MAX_MR_INDEX - MIN_MR_INDEX;
+/// Memory windows' keys have indices above every MR's.
+pub(crate) const MIN_MW_INDEX: u32 = MAX_MR_INDEX + 1;
+pub(crate) const MAX_MW_INDEX: u32 = DEFAULT_MAX_VALUE;
+pub(crate) const MAX_MW: u32 = MAX_MW_INDEX - MIN_MW_INDEX;
 pub(crate) const MAX_QP_RD_ATOM: u32 = crate::proto::modify::MAX_RD_ATOMIC as u32;
 pub(crate) const MAX_RES_RD_ATOM: u32 = 0x3f000;
 pub(crate) const MAX_QP_INIT_RD_ATOM: u32 = 128;

@@ -30,6 +30,8 @@ pub(crate) mod mig;
 pub(crate) mod modify;
 #[path = "proto/src/moves.rs"]
 pub(crate) mod moves;
+#[path = "proto/src/mw.rs"]
+pub(crate) mod mw;
 #[path = "proto/src/opcode.rs"]
 pub(crate) mod opcode;
 #[path = "proto/src/pma.rs"]

@@ -60,6 +60,9 @@ pub(crate) const MAX_INLINE_DATA: u32 = MAX_SGE * SGE_BYTES;
 const MIN_SLOT: usize = 64;
 const MAX_QPN: u32 = crate::param::DEFAULT_MAX_VALUE;
 
+/// The next QP's [`QpInner::serial`].
+static NEXT_SERIAL: Atomic<u64> = Atomic::new(1);
+
 /// A work queue's ring, mapped by the process that owns the QP: it
 /// produces, we consume.
 pub(crate) struct WorkQueue {
@@ -174,6 +177,9 @@ pub(crate) struct Qp {
 #[pin_data]
 pub(crate) struct QpInner {
     pub(crate) qpn: u32,
+    /// Tells it from every other QP, this number's earlier and later
+    /// ones included (a type 2 memory window is bound to one).
+    pub(crate) serial: u64,
     qp_type: QpType,
     pub(crate) service: Service,
     /// The core's QP, which a kernel consumer's completions name.
@@ -595,6 +601,7 @@ impl Qp {
             Ok(Arc::pin_init(
                 pin_init!(QpInner {
                     qpn,
+                    serial: NEXT_SERIAL.fetch_add(1, Relaxed),
                     qp_type: init.qp_type,
                     service,
                     core: init.core,

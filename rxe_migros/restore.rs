@@ -60,9 +60,10 @@ pub(crate) fn fill_ring(wq: &WorkQueue, img: &RingImage<'_>) -> Result {
 }
 
 /// Adopts the restored process `pid` (see the control device's ADOPT):
-/// pins every MR of `ctx` still waiting for its memory, then gives `file`,
-/// the context's uverbs file (taken once by the caller, from its own
-/// descriptor), the process's credentials. Returns how many MRs it pinned.
+/// pins every MR of `ctx` still waiting for its memory, binds its memory
+/// windows again, then gives `file`, the context's uverbs file (taken
+/// once by the caller, from its own descriptor), the process's
+/// credentials. Returns how many MRs it pinned.
 ///
 /// The process must hold that very file in its descriptor table (EPERM
 /// otherwise): pinning memory in a process opens it to the context's
@@ -89,13 +90,16 @@ pub(crate) fn adopt(ctx: &Context, file: &LocalFile, pid: i32) -> Result<u32> {
     }
     ctx.adopt(process.is_current(), process.id()?, || {
         let mut pinned = 0;
-        for (_, object) in ctx.objects()? {
+        let objects = ctx.objects()?;
+        for (_, object) in objects.iter() {
             if let Object::Mr(mr) = object {
                 if ctx.with_device(|dev| mr.pin_in(dev, &process))?? {
                     pinned += 1;
                 }
             }
         }
+        // The windows reach the MRs' memory: bound once it is pinned.
+        ctx.bind_windows(&objects)?;
         // SAFETY: `Context::adopt` keeps the old credentials until the
         // context goes, which is when its uverbs file is released.
         let old = unsafe { process.give_credentials(file) };

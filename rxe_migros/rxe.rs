@@ -29,6 +29,7 @@ mod mcast;
 mod migration;
 mod moved;
 mod mr;
+mod mw;
 mod net;
 mod ns;
 mod param;
@@ -90,6 +91,8 @@ pub(crate) struct Rxe {
     pub(crate) node_guid: u64,
     /// Memory regions, by the index in their keys.
     pub(crate) mrs: Pin<KBox<pool::Pool<mr::MrInner>>>,
+    /// Memory windows, by the index in their rkeys.
+    pub(crate) mws: Pin<KBox<pool::Pool<mw::MwInner>>>,
     /// The tag of the next key.
     pub(crate) next_key_tag: Atomic<u32>,
     /// The port's counters.
@@ -147,6 +150,7 @@ impl NewLink for Rxe {
         let data = Rxe {
             node_guid,
             mrs: KBox::pin_init(pool::Pool::new(mr::INDICES.0, mr::INDICES.1), GFP_KERNEL)?,
+            mws: KBox::pin_init(pool::Pool::new(mw::INDICES.0, mw::INDICES.1), GFP_KERNEL)?,
             next_key_tag: Atomic::new(0),
             counters: counters::Counters::new(),
             ahs: KBox::pin_init(pool::Pool::new(ah::NUMBERS.0, ah::NUMBERS.1), GFP_KERNEL)?,

@@ -16,11 +16,13 @@
 use crate::counters::Counter;
 use crate::cq::CqInner;
 use crate::mr::{self, MrInner};
+use crate::mw;
 use crate::proto::engine::{
     self, AtomicOp, Av, Completion, Count, Engine, Inbox, Io, Need, Network, Path, QpEvent, Queue,
     SentWqe, Status, Storage, TxError, WcKind,
 };
 use crate::proto::hdr::{Bth, Extensions};
+use crate::proto::mw::{Bind, MwError};
 use crate::qp::QpInner;
 use crate::rdma::access::Access;
 use crate::rdma::cq::{NetworkType, WcFlags, WcOpcode, WcStatus, WorkCompletion};
@@ -213,6 +215,7 @@ fn status(s: Status) -> WcStatus {
         Status::RemOpErr => WcStatus::RemOpErr,
         Status::RetryExcErr => WcStatus::RetryExcErr,
         Status::RnrRetryExcErr => WcStatus::RnrRetryExcErr,
+        Status::MwBindErr => WcStatus::MwBindErr,
     }
 }
 
@@ -225,6 +228,8 @@ fn opcode(k: WcKind) -> WcOpcode {
         WcKind::FetchAdd => WcOpcode::FetchAdd,
         WcKind::Flush => WcOpcode::Flush,
         WcKind::AtomicWrite => WcOpcode::AtomicWrite,
+        WcKind::LocalInv => WcOpcode::LocalInv,
+        WcKind::BindMw => WcOpcode::BindMw,
         WcKind::Recv => WcOpcode::Recv,
         WcKind::RecvRdmaWithImm => WcOpcode::RecvRdmaWithImm,
     }
@@ -239,12 +244,17 @@ fn post(qp: &QpInner, cq: &CqInner, c: &Completion, solicited: bool) {
     if c.imm.is_some() {
         flags |= WcFlags::WITH_IMM;
     }
+    if c.invalidated.is_some() {
+        flags |= WcFlags::WITH_INVALIDATE;
+    }
     let wc = WorkCompletion {
         wr_id: c.wr_id,
         status: status(c.status),
         opcode: opcode(c.kind),
         byte_len: c.byte_len,
-        ex: c.imm.unwrap_or(0),
+        // Immediate data, or the rkey invalidated: never both (no
+        // opcode carries an IMMDT and an IETH).
+        ex: c.imm.or(c.invalidated).unwrap_or(0),
         qp_num: c.qpn,
         src_qp: c.src_qp,
         wc_flags: flags,
@@ -301,18 +311,27 @@ impl Io for Ctx<'_> {
         addr: u64,
         len: u32,
     ) -> core::result::Result<(Arc<MrInner>, usize), mr::MrError> {
-        let access = match need {
-            Need::LocalRead => Access::LOCAL_READ,
-            Need::LocalWrite => Access::LOCAL_WRITE,
-            Need::RemoteRead => Access::REMOTE_READ,
-            Need::RemoteWrite => Access::REMOTE_WRITE,
-            Need::RemoteAtomic => Access::REMOTE_ATOMIC,
-            Need::RemoteFlush => Access::FLUSH_GLOBAL,
+        let (access, remote) = match need {
+            Need::LocalRead => (Access::LOCAL_READ, false),
+            Need::LocalWrite => (Access::LOCAL_WRITE, false),
+            Need::RemoteRead => (Access::REMOTE_READ, true),
+            Need::RemoteWrite => (Access::REMOTE_WRITE, true),
+            Need::RemoteAtomic => (Access::REMOTE_ATOMIC, true),
+            Need::RemoteFlush => (Access::FLUSH_GLOBAL, true),
+            // A window grants its range, never its whole MR.
+            Need::RemoteFlushMr if mw::is_mw(key) => return Err(mr::MrError::BadKey),
             Need::RemoteFlushMr => {
                 return mr::find(self.dev, self.qp.pd, key, Access::FLUSH_GLOBAL)
                     .map(|(m, _)| (m, 0));
             }
         };
+        if mw::is_mw(key) {
+            // Windows are for remote requests (an lkey names an MR).
+            if !remote {
+                return Err(mr::MrError::BadKey);
+            }
+            return mw::lookup(self.dev, self.qp, key, access.bits(), addr, len);
+        }
         mr::lookup(self.dev, self.qp.pd, key, access, addr, len)
     }
 
@@ -343,6 +362,14 @@ impl Io for Ctx<'_> {
         op: AtomicOp,
     ) -> core::result::Result<u64, engine::Fault> {
         mr.atomic(at, op).map_err(|_| engine::Fault)
+    }
+
+    fn bind_mw(&self, b: &Bind) -> core::result::Result<(), MwError> {
+        mw::bind(self.dev, self.qp, b)
+    }
+
+    fn invalidate(&self, rkey: u32, remote: bool) -> core::result::Result<(), MwError> {
+        mw::invalidate(self.dev, self.qp, rkey, remote)
     }
 
     fn transmit(

@@ -8,6 +8,7 @@ use crate::context::{self, Context, Listing, Object};
 use crate::counters::Counter;
 use crate::cq::Cq;
 use crate::mr::Mr;
+use crate::mw::Mw;
 use crate::param::*;
 use crate::proto::image::{Kind, Record};
 use crate::proto::pma;
@@ -75,6 +76,7 @@ impl Driver for Rxe {
     type Qp = Qp;
     type Ah = Ah;
     type Srq = Srq;
+    type Mw = Mw;
 
     fn query_device(dev: &Device<Self>) -> Result<DeviceAttr> {
         Ok(DeviceAttr {
@@ -96,7 +98,10 @@ impl Driver for Rxe {
                 // as the C rxe has them; not FLUSH_PERSISTENT: no
                 // persistent memory behind our MRs.
                 .union(DeviceCaps::ATOMIC_WRITE)
-                .union(DeviceCaps::FLUSH_GLOBAL),
+                .union(DeviceCaps::FLUSH_GLOBAL)
+                // Memory windows of type 1 and 2B (`mw`), as the C rxe's.
+                .union(DeviceCaps::MEM_WINDOW)
+                .union(DeviceCaps::MEM_WINDOW_TYPE_2B),
             // `rdma link del` may remove the device.
             allow_user_unreg: true,
             max_send_sge: MAX_SGE as _,
@@ -122,9 +127,9 @@ impl Driver for Rxe {
             max_srq: MAX_SRQ as _,
             max_srq_wr: MAX_SRQ_WR as _,
             max_srq_sge: MAX_SRQ_SGE as _,
-            // Not yet offered, so not advertised (see `param`): memory
-            // windows, fast registration.
-            max_mw: 0,
+            max_mw: MAX_MW as _,
+            // Not yet offered, so not advertised (see `param`): fast
+            // registration.
             max_fast_reg_page_list_len: 0,
             max_pkeys: MAX_PKEYS,
             local_ca_ack_delay: LOCAL_CA_ACK_DELAY,
@@ -207,8 +212,27 @@ impl Driver for Rxe {
         })
     }
 
-    fn dereg_mr(dev: &Device<Self>, mr: &Mr) {
-        mr.dereg(dev);
+    fn dereg_mr(dev: &Device<Self>, mr: &Mr) -> Result {
+        mr.dereg(dev)
+    }
+
+    fn alloc_mw(
+        dev: &Device<Self>,
+        pd: PdId,
+        ty: u32,
+        owner: Owner<'_, Self>,
+    ) -> Result<(Mw, u32)> {
+        restoring(&owner, Kind::Mw, |rec| {
+            let image = match rec {
+                Some(Record::Mw(m)) => Some(m),
+                _ => None,
+            };
+            Mw::alloc(dev, pd, ty, &owner, image)
+        })
+    }
+
+    fn dealloc_mw(dev: &Device<Self>, mw: &Mw) {
+        mw.dealloc(dev);
     }
 
     fn rereg_user_mr(_dev: &Device<Self>, mr: &Mr, change: &MrChange) -> Result {

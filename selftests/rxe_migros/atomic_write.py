@@ -31,7 +31,7 @@ from pyverbs.pd import PD
 from pyverbs.qp import QP, QPCap, QPEx, QPInitAttr, QPInitAttrEx
 from pyverbs.wr import SGE
 
-from events import check, poll_one, run_cases
+from events import check, poll_one, post_ex, run_cases
 from integrity import rc_attr
 
 # IB_UVERBS_DEVICE_FLUSH_GLOBAL and IB_UVERBS_DEVICE_ATOMIC_WRITE.
@@ -70,11 +70,7 @@ class Pair:
                                  qp_access_flags=RESP_ACCESS))
 
     def post(self, wr_id, op):
-        self.qp.wr_start()
-        self.qp.wr_id = wr_id
-        self.qp.wr_flags = e.IBV_SEND_SIGNALED
-        op()
-        self.qp.wr_complete()
+        post_ex(self.qp, wr_id, op)
 
     def atomic_write(self, wr_id, at, value):
         self.post(wr_id, lambda: self.qp.wr_atomic_write(self.mr.rkey, self.mr.buf + at,

@@ -81,6 +81,16 @@ def run_cases(cases, *args):
     sys.exit(failed)
 
 
+def post_ex(qp, wr_id, op):
+    """Posts one signalled request to extended QP `qp` under `wr_id`,
+    which `op` (its wr_* calls) builds."""
+    qp.wr_start()
+    qp.wr_id = wr_id
+    qp.wr_flags = e.IBV_SEND_SIGNALED
+    op()
+    qp.wr_complete()
+
+
 def poll_one(cq, seconds):
     end = time.monotonic() + seconds
     while time.monotonic() < end:

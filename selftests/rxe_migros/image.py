@@ -17,7 +17,7 @@ import sys
 import zlib
 
 MAGIC = b"RXEMIGRS"
-VERSION = 6
+VERSION = 7
 HEADER = struct.Struct("<8sIIII")
 RECORD = struct.Struct("<HHI")
 AV = struct.Struct("<16s16sIBBBB6sH")
@@ -178,6 +178,18 @@ def record(kind, body):
         return {"kind": "srq", "handle": h, "pd": pd, "num": num, "max_wr": max_wr,
                 "max_sge": max_sge, "limit": limit, "next": nxt, "async_events": asyn,
                 "user_handle": hex(user), "ring": ring_info(off, data)}
+    if kind == 9:
+        if len(body) != 16:
+            raise Refused("a memory window record of the wrong length")
+        h, pd, mw_type, rkey = struct.unpack("<4I", body)
+        return {"kind": "mw", "handle": h, "pd": pd, "type": mw_type, "rkey": rkey}
+    if kind == 10:
+        if len(body) != 32:
+            raise Refused("a memory window binding of the wrong length")
+        mw, mr, qp, access, addr, length = struct.unpack("<4IQQ", body)
+        return {"kind": "mw_binding", "mw": mw, "mr": mr,
+                "qp": None if qp == 0xffffffff else qp, "access": access, "addr": addr,
+                "length": length}
     if kind in (6, 7):
         if len(body) != 16:
             raise Refused("a context record of the wrong length")
@@ -249,6 +261,13 @@ def line(o):
     if k == "ah":
         return "ah handle=%d pd=%d num=%d dgid=%s" % (o["handle"], o["pd"], o["num"],
                                                       o["av"]["dgid"])
+    if k == "mw":
+        return "mw handle=%d pd=%d type=%d rkey=%#x" % (o["handle"], o["pd"], o["type"],
+                                                        o["rkey"])
+    if k == "mw_binding":
+        return ("mw_binding mw=%d mr=%d qp=%s addr=%#x length=%d access=%#x"
+                % (o["mw"], o["mr"], "-" if o["qp"] is None else o["qp"], o["addr"],
+                   o["length"], o["access"]))
     return ("qp handle=%d qpn=%#x type=%s state=%s dest_qpn=%#x sq_psn=%#x restart_psn=%#x "
             "acked_psn=%#x epsn=%#x msn=%d comp_wqe=%d started=%d rq_next=%d partial=%s "
             "partner_paused=%d sq=%d/%d rq=%d/%d held=%d%s"

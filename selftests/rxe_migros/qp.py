@@ -416,13 +416,13 @@ def test_post_before_rts(env):
 
 def test_honest_caps(env):
     # What is not implemented yet is not advertised (UCX, SPDK and
-    # libfabric look before they use a feature). Atomics, multicast and
-    # SRQs are (the atomics, multicast and srq tests exercise them, srq
-    # resizing too); the SRQ limits hold here.
+    # libfabric look before they use a feature). Atomics, multicast, SRQs
+    # and memory windows are (the atomics, multicast, srq and mw tests
+    # exercise them, srq resizing too); the SRQ limits hold here.
     a = env.attr
     check(a.atomic_caps == e.IBV_ATOMIC_HCA, f"atomic_caps is {a.atomic_caps}")
     check(a.max_mcast_grp > 0 and a.max_mcast_qp_attach > 0, "no multicast advertised")
-    check(a.max_mw == 0, f"max_mw is {a.max_mw}")
+    check(a.max_mw > 0, "no memory windows advertised")
     check(a.device_cap_flags & e.IBV_DEVICE_SRQ_RESIZE, "SRQ resizing not advertised")
     from pyverbs.srq import SRQ, SrqAttr, SrqInitAttr
     check(a.max_srq > 0 and a.max_srq_wr > 0 and a.max_srq_sge > 0, "no SRQs advertised")

@@ -5,7 +5,8 @@
 //! kernel (`rxe_migros/proto.rs` does not list it; it needs `std`).
 //!
 //! - librxe's send and receive rings, laid out as librxe lays them out;
-//! - one MR over the process's memory, by key [`MR_KEY`] at [`MR_BASE`];
+//! - one MR over the process's memory, by key [`MR_KEY`] at [`MR_BASE`],
+//!   and the memory windows a test allocates on it ([`Host::alloc_mw`]);
 //! - packets built whole and sealed (IP and UDP headers, ICRC), collected
 //!   in [`Host::out`] for the caller to carry;
 //! - completions collected in [`Host::completions`], counters in
@@ -19,6 +20,7 @@ use super::engine::{
 };
 use super::hdr::{Bth, Extensions};
 use super::moves;
+use super::mw::{self, Bind, MrFacts, MwError, MwType, QpId, Window};
 use super::queue::{Ring, CONSUMER_OFFSET, PRODUCER_OFFSET};
 use super::req::Service;
 use super::wqe::Sge;
@@ -32,6 +34,12 @@ pub const MR_KEY: u32 = 0x0000_0105;
 pub const MR_BASE: u64 = 0x7f00_0000_0000;
 /// The number of the one AH a host has.
 pub const AH_NUM: u32 = 1;
+/// The host's one PD, and its QP as a window knows it.
+const PD: usize = 1;
+const QP: QpId = QpId { qpn: 17, serial: 1 };
+/// The index of a host's first memory window's key (the C rxe's
+/// RXE_MIN_MW_INDEX).
+const FIRST_MW_INDEX: u32 = 0x8_0001;
 
 /// What a simulated host keeps for an engine.
 pub struct Sim;
@@ -110,6 +118,8 @@ pub struct Host {
     /// The device's UD tokens, and the announcements it refused.
     pub verifier: moves::Verifier,
     pub refused_moves: Cell<u64>,
+    /// Its memory windows, by index from [`FIRST_MW_INDEX`].
+    pub windows: RefCell<Vec<Window>>,
 }
 
 fn le32(b: &[u8], at: usize) -> u32 {
@@ -152,7 +162,22 @@ impl Host {
             events: RefCell::new(Vec::new()),
             wait_limit_ms: Cell::new(60_000),
             srq: None,
+            windows: RefCell::new(Vec::new()),
         }
+    }
+
+    /// A new memory window of `ty` on the host's MR; its rkey.
+    pub fn alloc_mw(&self, ty: MwType) -> u32 {
+        let mut w = self.windows.borrow_mut();
+        let rkey = (FIRST_MW_INDEX + w.len() as u32) << 8;
+        w.push(Window::new(ty, PD, rkey));
+        rkey
+    }
+
+    /// The window `rkey`'s index names, to change with `f`.
+    fn window<R>(&self, rkey: u32, f: impl FnOnce(&mut Window) -> R) -> Option<R> {
+        let i = (rkey >> 8).checked_sub(FIRST_MW_INDEX)?;
+        self.windows.borrow_mut().get_mut(i as usize).map(f)
     }
 
     /// Posts a receive request into the shared receive queue (which the
@@ -228,7 +253,18 @@ impl Io for Host {
 
     fn lookup(&self, key: u32, need: Need, addr: u64, len: u32) -> Result<((), usize), MrError> {
         if key != MR_KEY {
-            return Err(MrError::BadKey);
+            let access = match need {
+                Need::RemoteWrite => mw::access::REMOTE_WRITE,
+                Need::RemoteRead => mw::access::REMOTE_READ,
+                Need::RemoteAtomic => mw::access::REMOTE_ATOMIC,
+                Need::RemoteFlush | Need::RemoteFlushMr => mw::access::FLUSH_GLOBAL,
+                Need::LocalRead | Need::LocalWrite => return Err(MrError::BadKey),
+            };
+            let (_, off) = self
+                .window(key, |w| w.translate(key, QP, PD, access, addr, len))
+                .flatten()
+                .ok_or(MrError::BadKey)?;
+            return Ok(((), off as usize));
         }
         if need == Need::RemoteFlushMr {
             return Ok(((), 0));
@@ -263,6 +299,24 @@ impl Io for Host {
         let old = u64::from_ne_bytes(v);
         b.copy_from_slice(&op.apply(old).to_ne_bytes());
         Ok(old)
+    }
+
+    fn bind_mw(&self, b: &Bind) -> Result<(), MwError> {
+        let mr = MrFacts {
+            pd: PD,
+            access: mw::access::SUPPORTED & !mw::access::ZERO_BASED,
+            iova: MR_BASE,
+            length: self.mem.borrow().buf.len() as u64,
+        };
+        let mr = (b.mr_lkey == MR_KEY).then_some(&mr);
+        self.window(b.mw_rkey, |w| w.bind(b, QP, PD, mr).map(|_| ()))
+            .unwrap_or(Err(MwError::BadKey))
+    }
+
+    fn invalidate(&self, rkey: u32, remote: bool) -> Result<(), MwError> {
+        // The host's MR is not fast-registered: only windows go.
+        self.window(rkey, |w| w.invalidate(rkey, QP, PD, remote).map(|_| ()))
+            .unwrap_or(Err(MwError::BadKey))
     }
 
     fn transmit(

@@ -13,8 +13,10 @@
 //! ```
 //!
 //! The image of a uverbs file starts with a [`Context`] record, followed
-//! by its objects in the order they were created; that of an event file
-//! is one [`EventFile`] record, naming its context.
+//! by its objects in the order they were created, then the bindings of
+//! its memory windows ([`MwBinding`]: a window may be bound to an MR or a
+//! QP created after it); that of an event file is one [`EventFile`]
+//! record, naming its context.
 //!
 //! The CRC-32 covers the whole image with its own field as zero. Restore
 //! reads images that come from a file anyone may have edited: [`Image::parse`]
@@ -27,7 +29,7 @@ use super::icrc::crc32_le;
 /// The first eight bytes of every image.
 pub const MAGIC: [u8; 8] = *b"RXEMIGRS";
 /// The image format this code writes and reads.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 pub const HEADER_BYTES: usize = 24;
 pub const RECORD_HEADER_BYTES: usize = 8;
 /// No image of ours is larger: a bound on what restore reads.
@@ -47,6 +49,8 @@ pub enum Kind {
     Context = 6,
     EventFile = 7,
     Srq = 8,
+    Mw = 9,
+    MwBinding = 10,
 }
 
 impl Kind {
@@ -60,6 +64,8 @@ impl Kind {
             6 => Kind::Context,
             7 => Kind::EventFile,
             8 => Kind::Srq,
+            9 => Kind::Mw,
+            10 => Kind::MwBinding,
             _ => return None,
         })
     }
@@ -244,6 +250,36 @@ pub struct Srq<'a> {
     pub async_events: u32,
     pub ring: RingImage<'a>,
 }
+
+/// A memory window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mw {
+    pub handle: u32,
+    pub pd: u32,
+    /// `enum ib_mw_type`: 1 or 2.
+    pub mw_type: u32,
+    /// Its rkey now (a type 1 bind moves its key tag), which it keeps.
+    pub rkey: u32,
+}
+
+/// What a memory window is bound to, after every object record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MwBinding {
+    /// The handles of the window and of the MR it is bound to.
+    pub mw: u32,
+    pub mr: u32,
+    /// The handle of the QP a type 2 window is bound to; [`NO_QP`] for a
+    /// type 1 window.
+    pub qp: u32,
+    /// `ib_access_flags` it grants.
+    pub access: u32,
+    /// Where it starts in the MR's address space, and its length.
+    pub addr: u64,
+    pub length: u64,
+}
+
+/// [`MwBinding::qp`] of a type 1 window, bound to no QP.
+pub const NO_QP: u32 = u32::MAX;
 
 /// An address vector.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -636,9 +672,13 @@ pub enum Record<'a> {
     Context(Context),
     EventFile(EventFile),
     Srq(Srq<'a>),
+    Mw(Mw),
+    MwBinding(MwBinding),
 }
 
 const PD_BYTES: usize = 8;
+const MW_BYTES: usize = 16;
+const MW_BINDING_BYTES: usize = 32;
 const CONTEXT_BYTES: usize = 16;
 const MR_BYTES: usize = 48;
 const CQ_BYTES: usize = 40 + RING_BYTES;
@@ -665,11 +705,13 @@ impl Record<'_> {
             Record::Context(_) => Kind::Context,
             Record::EventFile(_) => Kind::EventFile,
             Record::Srq(_) => Kind::Srq,
+            Record::Mw(_) => Kind::Mw,
+            Record::MwBinding(_) => Kind::MwBinding,
         }
     }
 
-    /// The uverbs handle of an object's record; `None` for the context
-    /// and event file records.
+    /// The uverbs handle of an object's record; `None` for the context,
+    /// event file and binding records.
     pub fn handle(&self) -> Option<u32> {
         match self {
             Record::Pd(x) => Some(x.handle),
@@ -678,7 +720,8 @@ impl Record<'_> {
             Record::Qp(x) => Some(x.handle),
             Record::Ah(x) => Some(x.handle),
             Record::Srq(x) => Some(x.handle),
-            Record::Context(_) | Record::EventFile(_) => None,
+            Record::Mw(x) => Some(x.handle),
+            Record::Context(_) | Record::EventFile(_) | Record::MwBinding(_) => None,
         }
     }
 
@@ -690,6 +733,8 @@ impl Record<'_> {
             Kind::Qp => QP_BYTES,
             Kind::Ah => AH_BYTES,
             Kind::Srq => SRQ_BYTES,
+            Kind::Mw => MW_BYTES,
+            Kind::MwBinding => MW_BINDING_BYTES,
             Kind::Context | Kind::EventFile => CONTEXT_BYTES,
         }
     }
@@ -766,6 +811,18 @@ impl Record<'_> {
                 p.u32(s.async_events);
                 p.u64(s.user_handle);
                 put_ring(&mut p, &s.ring);
+            }
+            Record::Mw(m) => {
+                for v in [m.handle, m.pd, m.mw_type, m.rkey] {
+                    p.u32(v);
+                }
+            }
+            Record::MwBinding(b) => {
+                for v in [b.mw, b.mr, b.qp, b.access] {
+                    p.u32(v);
+                }
+                p.u64(b.addr);
+                p.u64(b.length);
             }
             Record::Context(c) => {
                 p.u64(c.cookie);
@@ -1099,6 +1156,26 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
             let (q, r) = get_qp(&mut g)?;
             rings = r;
             Record::Qp(q)
+        }
+        Kind::Mw => {
+            let w: [u32; 4] = core::array::from_fn(|_| g.u32());
+            Record::Mw(Mw {
+                handle: w[0],
+                pd: w[1],
+                mw_type: w[2],
+                rkey: w[3],
+            })
+        }
+        Kind::MwBinding => {
+            let w: [u32; 4] = core::array::from_fn(|_| g.u32());
+            Record::MwBinding(MwBinding {
+                mw: w[0],
+                mr: w[1],
+                qp: w[2],
+                access: w[3],
+                addr: g.u64(),
+                length: g.u64(),
+            })
         }
         Kind::Context => {
             let cookie = g.u64();
@@ -1560,6 +1637,20 @@ mod tests {
                     },
                 )
             }),
+            Record::Mw(Mw {
+                handle: 6,
+                pd: 3,
+                mw_type: 2,
+                rkey: 0x0800_012b,
+            }),
+            Record::MwBinding(MwBinding {
+                mw: 6,
+                mr: 1,
+                qp: 5,
+                access: 0x22,
+                addr: 0x7f00_0000_1400,
+                length: 4096,
+            }),
         ]
     }
 
@@ -1639,8 +1730,8 @@ mod tests {
         // The PD record, after the context's (24 bytes).
         let first = HEADER_BYTES + 24;
         assert_eq!(
-            parse(&resealed(&bytes, first, &9u16.to_le_bytes())),
-            ImageError::UnknownKind(9)
+            parse(&resealed(&bytes, first, &11u16.to_le_bytes())),
+            ImageError::UnknownKind(11)
         );
         assert_eq!(
             parse(&resealed(&bytes, first + 2, &2u16.to_le_bytes())),

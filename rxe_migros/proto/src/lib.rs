@@ -12,6 +12,8 @@
 //! - [`modify`]: the QP state machine and the checks of Modify QP.
 //! - [`moves`]: UD QPs that moved: announcements, and the table a device
 //!   keeps.
+//! - [`mw`]: memory windows: binding, invalidation, and the checks of a
+//!   request through one.
 //! - [`opcode`]: the BTH opcode table (IBTA vol. 1, 9.2.1 and table 38).
 //! - [`hdr`]: the base and extended transport headers, parsed and emitted.
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
@@ -47,6 +49,7 @@ pub mod image;
 pub mod mig;
 pub mod modify;
 pub mod moves;
+pub mod mw;
 pub mod opcode;
 pub mod pma;
 pub mod psn;

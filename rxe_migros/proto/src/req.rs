@@ -47,11 +47,15 @@ pub enum Kind {
     FetchAdd,
     AtomicWrite,
     Flush,
+    /// LOCAL_INV and BIND_MW: carried out by the requester itself, once
+    /// every request before them is complete; no packet goes out.
+    LocalInv,
+    BindMw,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Send,
         Kind::SendImm,
         Kind::SendInv,
@@ -62,6 +66,8 @@ impl Kind {
         Kind::FetchAdd,
         Kind::AtomicWrite,
         Kind::Flush,
+        Kind::LocalInv,
+        Kind::BindMw,
     ];
 
     /// The kind of a work request's operation.
@@ -77,6 +83,8 @@ impl Kind {
             Operation::FetchAdd { .. } => Kind::FetchAdd,
             Operation::AtomicWrite { .. } => Kind::AtomicWrite,
             Operation::Flush { .. } => Kind::Flush,
+            Operation::LocalInvalidate { .. } => Kind::LocalInv,
+            Operation::BindMw(_) => Kind::BindMw,
         }
     }
 
@@ -91,12 +99,18 @@ impl Kind {
         )
     }
 
+    /// Whether the requester carries it out itself, sending nothing.
+    pub fn is_local(self) -> bool {
+        matches!(self, Kind::LocalInv | Kind::BindMw)
+    }
+
     /// Whether the service can carry it (UC: no READ, atomics or
-    /// invalidation, which IBTA defines for RC only; UD: plain sends).
+    /// invalidation, which IBTA defines for RC only, but windows are
+    /// bound on UC QPs too; UD: plain sends).
     pub fn allowed_on(self, s: Service) -> bool {
         match s {
             Service::Rc => true,
-            Service::Uc => !self.answered() && self != Kind::SendInv,
+            Service::Uc => !self.answered() && !matches!(self, Kind::SendInv | Kind::LocalInv),
             Service::Ud => matches!(self, Kind::Send | Kind::SendImm),
         }
     }
@@ -194,6 +208,7 @@ pub struct Segments {
 pub fn psn_span(kind: Kind, length: u32, mtu: Mtu) -> u32 {
     match kind {
         Kind::CompareSwap | Kind::FetchAdd | Kind::AtomicWrite | Kind::Flush => 1,
+        Kind::LocalInv | Kind::BindMw => 0,
         _ => mtu.packets(length).max(1),
     }
 }
@@ -208,7 +223,7 @@ impl Segments {
         mtu: Mtu,
         first_psn: Psn,
     ) -> Result<Segments, ReqError> {
-        if !kind.allowed_on(service) {
+        if !kind.allowed_on(service) || kind.is_local() {
             return Err(ReqError::NotOnService);
         }
         if service == Service::Ud && length > mtu.bytes() {
@@ -234,6 +249,8 @@ impl Segments {
             Kind::FetchAdd => op::FETCH_ADD,
             Kind::AtomicWrite => op::ATOMIC_WRITE,
             Kind::Flush => op::FLUSH,
+            // Never: `Segments::new` refuses them.
+            Kind::LocalInv | Kind::BindMw => op::SEND_ONLY,
             Kind::Send | Kind::SendImm | Kind::SendInv => match (first, last, self.kind) {
                 (true, true, Kind::Send) => op::SEND_ONLY,
                 (true, true, Kind::SendImm) => op::SEND_ONLY_WITH_IMMEDIATE,
@@ -319,7 +336,7 @@ mod tests {
     use crate::opcode::{flags, OpInfo, Transport};
     use crate::testutil::{path_mtu, Rng};
 
-    const KINDS: [Kind; 10] = Kind::ALL;
+    const KINDS: [Kind; 12] = Kind::ALL;
 
     /// Skipping to a PSN yields exactly the packet plain iteration reaches
     /// there, and then the same rest.
@@ -432,7 +449,11 @@ mod tests {
             };
             let first = Psn::new(rng.next_u32());
             let Ok(mut segs) = Segments::new(kind, service, length, path, first) else {
-                assert!(!kind.allowed_on(service) || (service == Service::Ud && length > mtu));
+                assert!(
+                    !kind.allowed_on(service)
+                        || kind.is_local()
+                        || (service == Service::Ud && length > mtu)
+                );
                 continue;
             };
             let end = segs.clone().next_psn();

@@ -22,8 +22,14 @@
 //! - A QP on a shared receive queue names an SRQ of an earlier record; the
 //!   receive request it had taken from it, if any, has that SRQ's slot
 //!   size, and nothing else has one.
+//! - A memory window keeps its rkey, as an MR its keys. Its binding comes
+//!   after every object (it may name an MR or a QP created after the
+//!   window): an MR, and for a type 2 window a QP, of the image, each
+//!   window bound once. The driver binds the windows again when the
+//!   restored process is adopted, before its QPs run; it checks there
+//!   what only the objects show (their PDs, the range within the MR).
 
-use super::image::{Image, ImageError, Partial, Qp, Record};
+use super::image::{Image, ImageError, MwBinding, Partial, Qp, Record, NO_QP};
 
 /// `ib_qp_type` values an image may hold.
 const QPT_RC: u32 = 2;
@@ -42,6 +48,8 @@ pub enum Name {
     AhNum(u32),
     /// An SRQ's number.
     SrqNum(u32),
+    /// A memory window's index (its rkey without the low eight bits).
+    MwIndex(u32),
 }
 
 /// Why an image cannot be restored.
@@ -67,6 +75,8 @@ pub enum RestoreError {
     AhInUse { num: u32 },
     /// An SRQ whose number the device has given out.
     SrqInUse { num: u32 },
+    /// A memory window whose rkey's index the device has given out.
+    MwInUse { rkey: u32 },
     /// The caller asked to stop (a fatal signal).
     Interrupted,
 }
@@ -109,6 +119,12 @@ const FREE: u8 = 0;
 const HOLDS_PD: u8 = 1;
 const HOLDS_CQ: u8 = 2;
 const HOLDS_OTHER: u8 = 3;
+const HOLDS_MR: u8 = 4;
+const HOLDS_QP: u8 = 5;
+/// A memory window of type 1 or 2 not bound yet (in the image's
+/// bindings, which come after every object).
+const HOLDS_MW1: u8 = 6;
+const HOLDS_MW2: u8 = 7;
 /// An SRQ: this plus log2 of its ring's slot size (below 16), which a
 /// request taken from it has, or plus 16 if its ring header has none.
 const HOLDS_SRQ: u8 = 16;
@@ -172,12 +188,22 @@ fn walk<'a>(
     // One past the highest handle given so far: every handle below it is
     // held, by an object or by a placeholder.
     let mut next_handle = 0u32;
+    let mut bindings = false;
     for (i, r) in records.enumerate() {
         if i % super::image::PACE == super::image::PACE - 1 && !go_on() {
             return Err(RestoreError::Interrupted);
         }
         let r = r?;
+        if let Record::MwBinding(b) = r {
+            check_binding(index, &b)?;
+            bindings = true;
+            continue;
+        }
         let handle = r.handle().ok_or(RestoreError::NotContext)?;
+        // Bindings come after every object.
+        if bindings {
+            return Err(RestoreError::Inconsistent { handle });
+        }
         let slot = index
             .get_mut(handle as usize)
             .ok_or(RestoreError::HandleOrder { handle })?;
@@ -195,6 +221,11 @@ fn walk<'a>(
         index[handle as usize] = match r {
             Record::Pd(_) => HOLDS_PD,
             Record::Cq(_) => HOLDS_CQ,
+            Record::Mr(_) => HOLDS_MR,
+            Record::Qp(_) => HOLDS_QP,
+            Record::Mw(m) if m.mw_type == 1 => HOLDS_MW1,
+            Record::Mw(m) if m.mw_type == 2 => HOLDS_MW2,
+            Record::Mw(_) => return Err(RestoreError::Inconsistent { handle }),
             Record::Srq(s) => HOLDS_SRQ + srq_slot_log2(&s),
             _ => HOLDS_OTHER,
         };
@@ -239,6 +270,9 @@ fn walk<'a>(
                     return Err(RestoreError::SrqInUse { num: s.num });
                 }
             }
+            Record::Mw(m) if in_use(Name::MwIndex(m.rkey >> 8)) => {
+                return Err(RestoreError::MwInUse { rkey: m.rkey });
+            }
             _ => {}
         }
         step(Step::Create {
@@ -257,6 +291,7 @@ fn check_refs(index: &[u8], r: &Record<'_>, handle: u32) -> Result<(), RestoreEr
         Record::Mr(m) => is(m.pd, HOLDS_PD),
         Record::Ah(a) => is(a.pd, HOLDS_PD),
         Record::Srq(s) => is(s.pd, HOLDS_PD),
+        Record::Mw(m) => is(m.pd, HOLDS_PD),
         Record::Qp(q) => {
             is(q.pd, HOLDS_PD)
                 && is(q.send_cq, HOLDS_CQ)
@@ -274,6 +309,30 @@ fn check_refs(index: &[u8], r: &Record<'_>, handle: u32) -> Result<(), RestoreEr
     } else {
         Err(RestoreError::Dangling { handle })
     }
+}
+
+/// Whether a window's binding names a window of the image not bound yet,
+/// an MR, and for a type 2 window a QP (a type 1 window none), and is
+/// one a bind could make: some bytes, access a window grants, not zero
+/// based for type 1. The window counts as bound from here on.
+fn check_binding(index: &mut [u8], b: &MwBinding) -> Result<(), RestoreError> {
+    use super::mw::access;
+    let holds = |h: u32| index.get(h as usize).copied();
+    let ty = holds(b.mw);
+    let qp_ok = match ty {
+        Some(HOLDS_MW1) => b.qp == NO_QP && b.access & access::ZERO_BASED == 0,
+        Some(HOLDS_MW2) => holds(b.qp) == Some(HOLDS_QP),
+        _ => false,
+    };
+    let ok = qp_ok
+        && holds(b.mr) == Some(HOLDS_MR)
+        && b.length != 0
+        && b.access & !access::SUPPORTED == 0;
+    if !ok {
+        return Err(RestoreError::Dangling { handle: b.mw });
+    }
+    index[b.mw as usize] = HOLDS_OTHER;
+    Ok(())
 }
 
 /// Log2 of the slot size of an SRQ's ring, from its header (the first
@@ -333,6 +392,7 @@ fn check_qp(q: &Qp<'_>, slot: Option<usize>) -> Result<(), RestoreError> {
 mod tests {
     extern crate std;
     use super::super::image::{self, Ah, Av, Context, Cq, EventFile, Mr, Pd, RingImage};
+    use super::super::image::{MwBinding, NO_QP};
     use super::*;
     use std::vec::Vec;
 
@@ -549,6 +609,87 @@ mod tests {
             s.ring.bytes = &[];
         }
         assert_eq!(run(&r, |_| false).unwrap_err(), bad);
+    }
+
+    /// The records, with a type 1 window at 7 and a type 2 window at 8,
+    /// each bound after every object, to the MR (and the RC QP).
+    fn with_windows() -> Vec<Record<'static>> {
+        let mut r = records();
+        for (handle, mw_type) in [(7, 1), (8, 2)] {
+            r.push(Record::Mw(image::Mw {
+                handle,
+                pd: 0,
+                mw_type,
+                rkey: (0x8_0000 + handle) << 8 | 0x11,
+            }));
+        }
+        for (mw, qp) in [(7, NO_QP), (8, 3)] {
+            r.push(Record::MwBinding(MwBinding {
+                mw,
+                mr: 1,
+                qp,
+                access: 2,
+                addr: 0x1000,
+                length: 64,
+            }));
+        }
+        r
+    }
+
+    #[test]
+    fn memory_windows_and_their_bindings() {
+        let (p, steps) = run(&with_windows(), |_| false).unwrap();
+        // Windows are objects; bindings are not created, the driver
+        // makes them when the process is adopted.
+        assert_eq!((p.objects, steps.len()), (8, 8));
+        assert_eq!(
+            run(&with_windows(), |n| n == Name::MwIndex(0x8_0008)).unwrap_err(),
+            RestoreError::MwInUse { rkey: 0x0800_0811 }
+        );
+        // Bindings that name the wrong things, or that no bind makes.
+        type Change = fn(&mut MwBinding);
+        let cases: [(usize, Change); 8] = [
+            (9, |b| b.mr = 2),           // a CQ as the MR
+            (9, |b| b.mw = 1),           // an MR as the window
+            (9, |b| b.qp = 3),           // a type 1 window on a QP
+            (10, |b| b.qp = NO_QP),      // a type 2 window on none
+            (10, |b| b.qp = 6),          // an AH as the QP
+            (10, |b| b.length = 0),      // nothing
+            (10, |b| b.access = 1 << 6), // access no window grants
+            (9, |b| b.access = 0x22),    // a zero-based type 1 window
+        ];
+        for (i, (at, change)) in cases.into_iter().enumerate() {
+            let mut r = with_windows();
+            if let Record::MwBinding(b) = &mut r[at] {
+                change(b);
+            }
+            assert!(
+                matches!(run(&r, |_| false), Err(RestoreError::Dangling { .. })),
+                "case {i}"
+            );
+        }
+        // A window bound twice; an object after a binding; a window of
+        // no type.
+        let mut r = with_windows();
+        r.push(r[10]);
+        assert_eq!(
+            run(&r, |_| false).unwrap_err(),
+            RestoreError::Dangling { handle: 8 }
+        );
+        let mut r = with_windows();
+        r.push(Record::Pd(Pd { handle: 9 }));
+        assert_eq!(
+            run(&r, |_| false).unwrap_err(),
+            RestoreError::Inconsistent { handle: 9 }
+        );
+        let mut r = with_windows();
+        if let Record::Mw(m) = &mut r[7] {
+            m.mw_type = 3;
+        }
+        assert_eq!(
+            run(&r, |_| false).unwrap_err(),
+            RestoreError::Inconsistent { handle: 7 }
+        );
     }
 
     #[test]

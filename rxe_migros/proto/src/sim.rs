@@ -50,6 +50,7 @@ use super::image::{self, Context, Cq, Image, Mr, Pd, Record, RingImage};
 use super::mig::{AddressUpdate, MigState, Token, TokenKind, UD_MOVE_QPN};
 use super::modify::{Attrs, QpState as State, QpType, Refused, Request};
 use super::moves::{self, Known};
+use super::mw::{self, Bind, MwType};
 use super::opcode::{op, TRANSPORT_RC, TRANSPORT_UD};
 use super::psn::Psn;
 use super::queue::{Ring, CONSUMER_OFFSET};
@@ -2166,4 +2167,183 @@ fn a_moved_uc_qp_is_followed() {
         let mem = b.host.mem.borrow();
         assert!((0..41).all(|k| mem.buf[RECV + SLOT + k] == pattern(0, 1, k)));
     }
+}
+
+/// Posts a signalled request to `s`'s send queue: `opcode`, `ex`, `len`
+/// bytes from OUT to WIN + `at` under `rkey`.
+fn post_to(s: &Side, wr_id: u64, opcode: u32, ex: u32, rkey: u32, at: usize, len: u32) {
+    let head = SendHead {
+        wr_id,
+        opcode,
+        flags: send_flags::SIGNALED,
+        ex,
+        remote_addr: MR_BASE + (WIN + at) as u64,
+        rkey,
+        ..SendHead::default()
+    };
+    s.host.post(Queue::Send, |slot| {
+        wqe::write_send(slot, &head, [sge(OUT, len)].into_iter()).unwrap()
+    });
+}
+
+/// b binds a new type 2 window over `len` bytes at WIN with `access`,
+/// by a BIND_MW request of its own QP; its rkey once bound.
+fn bind_window(a: &mut Side, b: &mut Side, len: u64, access: u32) -> u32 {
+    let mw = b.host.alloc_mw(MwType::Two);
+    let bind = Bind {
+        mw_rkey: mw,
+        new_rkey: mw | 0x2a,
+        mr_lkey: MR_KEY,
+        addr: MR_BASE + WIN as u64,
+        length: len,
+        access,
+    };
+    let head = SendHead {
+        wr_id: 50,
+        flags: send_flags::SIGNALED,
+        ..SendHead::default()
+    };
+    b.host.post(Queue::Send, |slot| {
+        wqe::write_bind(slot, &head, &bind).unwrap()
+    });
+    step_until(a, b, false, &mut 0, 1_000, |_, b| {
+        !b.host.completions.borrow().is_empty()
+    });
+    let (q, wc) = b.host.completions.borrow_mut().remove(0);
+    assert_eq!(
+        (q, wc.wr_id, wc.kind, wc.status),
+        (Queue::Send, 50, WcKind::BindMw, Status::Success)
+    );
+    mw | 0x2a
+}
+
+/// The status of a's completion `wr_id`, once it has one.
+fn send_status(a: &mut Side, b: &mut Side, wr_id: u64) -> Status {
+    let done = |a: &Side| {
+        let c = a.host.completions.borrow();
+        c.iter()
+            .find(|(q, wc)| *q == Queue::Send && wc.wr_id == wr_id)
+            .map(|(_, wc)| wc.status)
+    };
+    step_until(a, b, false, &mut 0, 20_000, |a, _| done(a).is_some());
+    done(a).unwrap()
+}
+
+/// a's SEND_WITH_INV `wr_id` of `rkey` into a receive b posts: its
+/// status, and b's receive completion.
+fn send_invalidate(
+    a: &mut Side,
+    b: &mut Side,
+    wr_id: u64,
+    rkey: u32,
+) -> (Status, Option<engine::Completion>) {
+    b.host.post(Queue::Recv, |slot| {
+        wqe::write_recv(slot, 7, [sge(RECV, 64)].into_iter()).unwrap()
+    });
+    post_to(a, wr_id, wqe::opcode::SEND_WITH_INV, rkey, 0, 0, 16);
+    let status = send_status(a, b, wr_id);
+    let c = b.host.completions.borrow();
+    let recv = c.iter().find(|(q, _)| *q == Queue::Recv).map(|(_, wc)| *wc);
+    (status, recv)
+}
+
+/// Memory windows through the engine: a type 2 window that b binds with
+/// a BIND_MW request takes a's WRITE within it and nothing past its end
+/// or after it is invalidated, by a SEND_WITH_INV from a (whose receive
+/// says so) or by b's own LOCAL_INV; a LOCAL_INV waits for the requests
+/// before it; a bad bind or invalidation fails its request.
+#[test]
+fn memory_windows_grant_their_range_until_invalidated() {
+    const W: u32 = mw::access::REMOTE_WRITE;
+    // A WRITE within the window lands; a SEND_WITH_INV takes it away.
+    let (mut a, mut b) = bare_pair();
+    let rkey = bind_window(&mut a, &mut b, 256, W);
+    post_to(&a, 1, wqe::opcode::RDMA_WRITE, 0, rkey, 0, 256);
+    assert_eq!(send_status(&mut a, &mut b, 1), Status::Success);
+    for k in 0..256 {
+        assert_eq!(
+            b.host.mem.borrow().buf[WIN + k],
+            a.host.mem.borrow().buf[OUT + k]
+        );
+    }
+    let (status, got) = send_invalidate(&mut a, &mut b, 2, rkey);
+    assert_eq!(status, Status::Success);
+    let got = got.expect("a receive");
+    assert_eq!(
+        (got.wr_id, got.status, got.invalidated),
+        (7, Status::Success, Some(rkey))
+    );
+    post_to(&a, 3, wqe::opcode::RDMA_WRITE, 0, rkey, 0, 8);
+    assert_eq!(send_status(&mut a, &mut b, 3), Status::RemAccessErr);
+
+    // One byte past the window's end: refused, though the MR has it.
+    let (mut a, mut b) = bare_pair();
+    let rkey = bind_window(&mut a, &mut b, 256, W);
+    post_to(&a, 1, wqe::opcode::RDMA_WRITE, 0, rkey, 1, 256);
+    assert_eq!(send_status(&mut a, &mut b, 1), Status::RemAccessErr);
+
+    // Access the window does not grant: refused.
+    let (mut a, mut b) = bare_pair();
+    let rkey = bind_window(&mut a, &mut b, 256, W);
+    post_to(&a, 1, wqe::opcode::RDMA_READ, 0, rkey, 0, 8);
+    assert_eq!(send_status(&mut a, &mut b, 1), Status::RemAccessErr);
+
+    // b's LOCAL_INV waits for b's WRITE before it, then the window is
+    // gone for a.
+    let (mut a, mut b) = bare_pair();
+    let rkey = bind_window(&mut a, &mut b, 256, W);
+    post_to(&b, 60, wqe::opcode::RDMA_WRITE, 0, MR_KEY, 0, 2048);
+    post_to(&b, 61, wqe::opcode::LOCAL_INV, rkey, 0, 0, 0);
+    step_until(&mut a, &mut b, false, &mut 0, 20_000, |_, b| {
+        b.host.completions.borrow().len() == 2
+    });
+    let order: Vec<(u64, WcKind, Status)> = b
+        .host
+        .completions
+        .borrow()
+        .iter()
+        .map(|(_, wc)| (wc.wr_id, wc.kind, wc.status))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (60, WcKind::RdmaWrite, Status::Success),
+            (61, WcKind::LocalInv, Status::Success)
+        ]
+    );
+    post_to(&a, 1, wqe::opcode::RDMA_WRITE, 0, rkey, 0, 8);
+    assert_eq!(send_status(&mut a, &mut b, 1), Status::RemAccessErr);
+
+    // Invalidating a key that is no window's, binding a bound type 2
+    // window again: the request fails, and with it the QP.
+    let (mut a, mut b) = bare_pair();
+    post_to(&b, 62, wqe::opcode::LOCAL_INV, 0x8_0099 << 8, 0, 0, 0);
+    assert_eq!(send_status(&mut b, &mut a, 62), Status::LocQpOpErr);
+    assert_eq!(b.engine.attrs().state, State::Error);
+    let (mut a, mut b) = bare_pair();
+    let rkey = bind_window(&mut a, &mut b, 256, W);
+    let again = Bind {
+        mw_rkey: rkey,
+        new_rkey: rkey + 1,
+        mr_lkey: MR_KEY,
+        addr: MR_BASE,
+        length: 8,
+        access: W,
+    };
+    let head = SendHead {
+        wr_id: 63,
+        flags: send_flags::SIGNALED,
+        ..SendHead::default()
+    };
+    b.host.post(Queue::Send, |slot| {
+        wqe::write_bind(slot, &head, &again).unwrap()
+    });
+    assert_eq!(send_status(&mut b, &mut a, 63), Status::MwBindErr);
+
+    // A SEND_WITH_INV of a key b cannot invalidate: NAKed, its receive
+    // completes in error (as in the C rxe).
+    let (mut a, mut b) = bare_pair();
+    let (status, got) = send_invalidate(&mut a, &mut b, 4, MR_KEY);
+    assert_eq!(status, Status::RemInvReqErr);
+    assert_eq!(got.map(|wc| wc.status), Some(Status::RemInvReqErr));
 }

@@ -17,6 +17,8 @@ pub mod opcode {
     pub const RDMA_READ: u32 = 4;
     pub const ATOMIC_CMP_AND_SWP: u32 = 5;
     pub const ATOMIC_FETCH_AND_ADD: u32 = 6;
+    pub const LOCAL_INV: u32 = 7;
+    pub const BIND_MW: u32 = 8;
     pub const SEND_WITH_INV: u32 = 9;
     pub const FLUSH: u32 = 14;
     pub const ATOMIC_WRITE: u32 = 15;
@@ -44,6 +46,12 @@ mod send {
     pub const FLUSH_RKEY: usize = 36;
     pub const FLUSH_TYPE: usize = 40;
     pub const FLUSH_LEVEL: usize = 41;
+    pub const MW_ADDR: usize = 24;
+    pub const MW_LENGTH: usize = 32;
+    pub const MW_MR_LKEY: usize = 40;
+    pub const MW_MW_RKEY: usize = 44;
+    pub const MW_RKEY: usize = 48;
+    pub const MW_ACCESS: usize = 52;
     pub const UD_REMOTE_QPN: usize = 24;
     pub const UD_REMOTE_QKEY: usize = 28;
     pub const UD_AH_NUM: usize = 36;
@@ -208,6 +216,10 @@ pub enum Operation {
         placement: u8,
         level: u8,
     },
+    /// LOCAL_INV: invalidates `rkey` here, sending nothing.
+    LocalInvalidate { rkey: u32 },
+    /// BIND_MW: binds a memory window here, sending nothing.
+    BindMw(super::mw::Bind),
 }
 
 /// A UD send's destination.
@@ -283,6 +295,15 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
             addr,
             rkey: u32_at(slot, send::RDMA_RKEY),
         },
+        LOCAL_INV if !limits.ud => Operation::LocalInvalidate { rkey: ex },
+        BIND_MW if !limits.ud => Operation::BindMw(super::mw::Bind {
+            mw_rkey: u32_at(slot, send::MW_MW_RKEY),
+            new_rkey: u32_at(slot, send::MW_RKEY),
+            mr_lkey: u32_at(slot, send::MW_MR_LKEY),
+            addr,
+            length: u64_at(slot, send::MW_LENGTH),
+            access: u32_at(slot, send::MW_ACCESS),
+        }),
         FLUSH if !limits.ud => Operation::Flush {
             addr,
             rkey: u32_at(slot, send::FLUSH_RKEY),
@@ -291,7 +312,13 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
         },
         _ => return Err(WqeError::BadOpcode(code)),
     };
-    let length = u32_at(slot, send::DMA_LENGTH);
+    let local = matches!(op, Operation::LocalInvalidate { .. } | Operation::BindMw(_));
+    // A local operation moves no bytes, whatever the slot says.
+    let length = if local {
+        0
+    } else {
+        u32_at(slot, send::DMA_LENGTH)
+    };
     // ATOMIC WRITE's eight bytes are in the request (librxe's
     // `dma.atomic_wr`), aligned; a FLUSH carries nothing, its length only
     // says how much to flush.
@@ -313,6 +340,8 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
             }
             Data::Inline(&[])
         }
+        // Carried out here: no data, whatever the slot says.
+        Operation::LocalInvalidate { .. } | Operation::BindMw(_) => Data::Inline(&[]),
         _ => sent_data(slot, &op, flags, length, limits)?,
     };
     let ud = limits.ud.then(|| UdDest {
@@ -479,6 +508,25 @@ pub fn write_send_inline<'s>(
     }
     put32(slot, send::DMA_LENGTH, len as u32);
     Ok(&mut slot[send::DATA..send::DATA + len])
+}
+
+/// Writes a BIND_MW request as librxe's `wr_bind_mw` does: `head`'s ID
+/// and flags, and the binding in `wr.mw`.
+pub fn write_bind(slot: &mut [u8], head: &SendHead, b: &super::mw::Bind) -> Result<(), WqeError> {
+    let head = SendHead {
+        opcode: opcode::BIND_MW,
+        ..*head
+    };
+    write_head(slot, &head)?;
+    put64(slot, send::MW_ADDR, b.addr);
+    put64(slot, send::MW_LENGTH, b.length);
+    put32(slot, send::MW_MR_LKEY, b.mr_lkey);
+    put32(slot, send::MW_MW_RKEY, b.mw_rkey);
+    put32(slot, send::MW_RKEY, b.new_rkey);
+    put32(slot, send::MW_ACCESS, b.access);
+    put32(slot, send::DMA_LENGTH, 0);
+    put32(slot, send::DMA_NUM_SGE, 0);
+    Ok(())
 }
 
 /// Writes a FLUSH request as librxe's `wr_flush` does: its placement

@@ -29,7 +29,7 @@ fn check(bytes: &[u8], taken: u8) {
     // The device has given out the identities whose low bits match.
     let in_use = |n: Name| {
         let v = match n {
-            Name::Qpn(v) | Name::MrIndex(v) | Name::AhNum(v) | Name::SrqNum(v) => v,
+            Name::Qpn(v) | Name::MrIndex(v) | Name::AhNum(v) | Name::SrqNum(v) | Name::MwIndex(v) => v,
         };
         taken != 0 && v % u32::from(taken) == 0
     };

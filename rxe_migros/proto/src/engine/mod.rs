@@ -44,6 +44,7 @@ use super::hdr::{Bth, Extensions};
 use super::image::{self, Held, Partial};
 use super::mig::MigState;
 use super::modify::{Attrs, QpState as State};
+use super::mw::{Bind, MwError};
 use super::opcode::{OpInfo, ICRC_BYTES};
 use super::psn::Psn;
 use super::queue::Ring;
@@ -271,6 +272,8 @@ pub enum Status {
     RemOpErr,
     RetryExcErr,
     RnrRetryExcErr,
+    /// A BIND_MW request the window or its MR refused.
+    MwBindErr,
 }
 
 /// What a work completion completes (`enum ib_wc_opcode`).
@@ -283,6 +286,8 @@ pub enum WcKind {
     FetchAdd,
     Flush,
     AtomicWrite,
+    LocalInv,
+    BindMw,
     Recv,
     RecvRdmaWithImm,
 }
@@ -308,6 +313,8 @@ pub struct Completion {
     /// A UD receive: the buffer starts with [`GRH_BYTES`] of header.
     pub grh: bool,
     pub network: Network,
+    /// A SEND_WITH_INV received: the rkey it invalidated here.
+    pub invalidated: Option<u32>,
 }
 
 /// The device counters the engine moves (the module's hw_counters).
@@ -417,6 +424,14 @@ pub trait Io {
         at: usize,
         op: AtomicOp,
     ) -> Result<u64, Fault>;
+
+    /// Binds the memory window `b` names, for this QP (a BIND_MW
+    /// request; [`super::mw::Window::bind`] decides).
+    fn bind_mw(&self, b: &Bind) -> Result<(), MwError>;
+    /// Invalidates `rkey` for this QP: a LOCAL_INV request of its own, or
+    /// (`remote`) the IETH of a SEND_WITH_INV from its partner
+    /// ([`super::mw::Window::invalidate`] decides for a window).
+    fn invalidate(&self, rkey: u32, remote: bool) -> Result<(), MwError>;
 
     /// Sends one packet along `path`: `bth`, the extended headers `ext`,
     /// and `len` bytes of payload, which `fill` writes.
@@ -1126,6 +1141,8 @@ impl<S: Storage> Engine<S> {
             Kind::FetchAdd => WcKind::FetchAdd,
             Kind::AtomicWrite => WcKind::AtomicWrite,
             Kind::Flush => WcKind::Flush,
+            Kind::LocalInv => WcKind::LocalInv,
+            Kind::BindMw => WcKind::BindMw,
         };
         let wc = Completion {
             wr_id: w.wr_id,
@@ -1137,6 +1154,7 @@ impl<S: Storage> Engine<S> {
             src_qp: 0,
             grh: false,
             network: Network::None,
+            invalidated: None,
         };
         io.complete(Queue::Send, &wc, false);
     }
@@ -1239,6 +1257,7 @@ impl<S: Storage> Engine<S> {
             src_qp: 0,
             grh: false,
             network: Network::None,
+            invalidated: None,
         };
         if self.cfg.srq {
             if self.taken {

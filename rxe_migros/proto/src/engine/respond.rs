@@ -50,6 +50,10 @@ enum ExecError {
     /// A request the responder cannot carry out as asked: an atomic on
     /// unaligned memory (NAK invalid request).
     Invalid,
+    /// A SEND_WITH_INV whose rkey can not be invalidated here (NAK
+    /// invalid request; its receive completes with
+    /// `IB_WC_REM_INV_REQ_ERR`, as in the C rxe).
+    Invalidate,
 }
 
 /// A receive completion's particulars.
@@ -59,6 +63,8 @@ struct Received {
     imm: Option<u32>,
     solicited: bool,
     network: Network,
+    /// The rkey a SEND_WITH_INV invalidated.
+    invalidated: Option<u32>,
 }
 
 impl Received {
@@ -68,6 +74,7 @@ impl Received {
         imm: None,
         solicited: false,
         network: Network::None,
+        invalidated: None,
     };
 }
 
@@ -228,6 +235,11 @@ impl<S: Storage> Engine<S> {
                 Status::LocQpOpErr,
                 QpEvent::RequestError,
             ),
+            ExecError::Invalidate => (
+                NakCode::InvalidRequest,
+                Status::RemInvReqErr,
+                QpEvent::RequestError,
+            ),
         };
         if let Some(r) = self.recv.take() {
             self.complete_recv(io, r.wr_id, status, &Received::NONE);
@@ -285,6 +297,12 @@ impl<S: Storage> Engine<S> {
             }
             self.recv_data(io, payload)?;
             if last {
+                // The rkey goes before the receive completes.
+                let invalidated = pkt.ieth().map(|h| h.rkey);
+                if let Some(rkey) = invalidated {
+                    io.invalidate(rkey, true)
+                        .map_err(|_| ExecError::Invalidate)?;
+                }
                 let r = self.recv.take().ok_or(ExecError::Operational)?;
                 io.count(Count::RdmaRecvs, 1);
                 let got = Received {
@@ -293,6 +311,7 @@ impl<S: Storage> Engine<S> {
                     imm: pkt.immdt().map(|i| u32::from_ne_bytes(i.imm)),
                     solicited: pkt.bth.se,
                     network: if d.ipv6 { Network::Ipv6 } else { Network::Ipv4 },
+                    invalidated,
                 };
                 self.complete_recv(io, r.wr_id, Status::Success, &got);
             }
@@ -418,6 +437,7 @@ impl<S: Storage> Engine<S> {
             src_qp: r.src_qp,
             grh: ud,
             network: if ud { r.network } else { Network::None },
+            invalidated: r.invalidated,
         };
         self.advance_rq(io);
         io.complete(Queue::Recv, &wc, r.solicited);
@@ -436,6 +456,7 @@ impl<S: Storage> Engine<S> {
             src_qp: self.attrs.dest_qpn,
             grh: false,
             network: Network::None,
+            invalidated: None,
         };
         self.advance_rq(io);
         io.complete(Queue::Recv, &wc, solicited);

@@ -71,6 +71,17 @@ impl<S: Storage> Engine<S> {
     fn start<I: Io<S = S>>(&mut self, io: &I) -> Result<(), Stop> {
         let ring = self.cfg.sq;
         let index = self.next_wqe;
+        let mut head = [0u8; wqe::PEEK_BYTES];
+        io.read_slot(Queue::Send, index, &mut head)
+            .map_err(|_| Stop::Wait)?;
+        let (code, flags) = wqe::peek_send(&head).ok_or(Stop::Wait)?;
+        // A local operation waits for every request before it to
+        // complete: for LOCAL_INV this is IBA 10.6.5.1's local invalidate
+        // fence, which the C rxe makes mandatory too; a bind waits so
+        // that no earlier request meets the window changed under it.
+        if matches!(code, wqe::opcode::LOCAL_INV | wqe::opcode::BIND_MW) && self.comp_wqe != index {
+            return Err(Stop::Wait);
+        }
         if self.cfg.service == Service::Rc {
             // READs and atomics outstanding, and a fenced request waits
             // for them all.
@@ -82,10 +93,6 @@ impl<S: Storage> Engine<S> {
                 }
                 i = ring.next(i);
             }
-            let mut head = [0u8; wqe::PEEK_BYTES];
-            io.read_slot(Queue::Send, index, &mut head)
-                .map_err(|_| Stop::Wait)?;
-            let (code, flags) = wqe::peek_send(&head).ok_or(Stop::Wait)?;
             if reads > 0 && flags & send_flags::FENCE != 0 {
                 return Err(Stop::Wait);
             }
@@ -171,6 +178,16 @@ impl<S: Storage> Engine<S> {
             self.start(io)?;
         }
         let w = self.sent_at(index);
+        if w.kind.is_local() {
+            self.next_wqe = ring.next(index);
+            return match self.local_op(io, &w.op) {
+                Status::Success => {
+                    self.retire_oldest(io, Status::Success);
+                    Ok(())
+                }
+                failed => Err(Stop::Fail(failed)),
+            };
+        }
         let mtu = self.mtu;
         let end = w.first + psn_span(w.kind, w.length, mtu);
         let segs = Segments::new(w.kind, service, w.length, mtu, w.first)
@@ -214,6 +231,22 @@ impl<S: Storage> Engine<S> {
             self.restart_retransmit();
         }
         Ok(())
+    }
+
+    /// Carries out a local operation (every request before it is
+    /// complete): the status its completion has.
+    fn local_op<I: Io<S = S>>(&self, io: &I, op: &Operation) -> Status {
+        match op {
+            Operation::BindMw(b) => match io.bind_mw(b) {
+                Ok(()) => Status::Success,
+                Err(_) => Status::MwBindErr,
+            },
+            Operation::LocalInvalidate { rkey } => match io.invalidate(*rkey, false) {
+                Ok(()) => Status::Success,
+                Err(_) => Status::LocQpOpErr,
+            },
+            _ => Status::LocQpOpErr,
+        }
     }
 
     /// Where a request goes: the path, the destination QP and the Q_Key.
@@ -327,6 +360,10 @@ impl<S: Storage> Engine<S> {
                     swap_add: add,
                     compare: 0,
                 });
+            }
+            // Carried out in `send_one`, never sent.
+            Operation::LocalInvalidate { .. } | Operation::BindMw(_) => {
+                return Err(Status::LocQpOpErr)
             }
         }
         if service == Service::Ud {
