@@ -16,7 +16,6 @@
 use crate::context::{Context, Object};
 use crate::proto::engine::DumpError;
 use crate::proto::image::{self, Record, RingImage};
-use crate::proto::mw::MwType;
 use crate::qp::QpInner;
 use crate::queue;
 use crate::rdma::qp::PdId;
@@ -138,10 +137,7 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
                 let rec = Record::Mw(image::Mw {
                     handle,
                     pd: objects.pd(PdId::from_raw(window.pd))?,
-                    mw_type: match window.ty {
-                        MwType::One => 1,
-                        MwType::Two => 2,
-                    },
+                    mw_type: window.ty.abi(),
                     rkey: window.rkey(),
                 });
                 put(&mut out, &rec)?;

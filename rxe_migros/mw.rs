@@ -47,24 +47,19 @@ pub(crate) struct MwInner {
     state: SpinLock<State>,
 }
 
-impl MwInner {
-    /// Takes the window's binding away (it is deallocated): its MR may
-    /// go.
-    fn unbind(&self) {
-        let mr = self.state.lock().mr.take();
-        if let Some(mr) = mr {
-            mr.windows.fetch_sub(1, Relaxed);
-        }
-    }
-
-    /// Puts `mr` as the window's MR, and lets go of the one it had.
-    fn set_mr(state: &mut State, mr: Option<Arc<MrInner>>) {
+impl State {
+    /// Puts `mr` as the window's MR. Returns the one it had, for the
+    /// caller to drop once the lock is released: the last reference to
+    /// an MR unpins its pages, which may sleep.
+    fn set_mr(&mut self, mr: Option<Arc<MrInner>>) -> Option<Arc<MrInner>> {
         if let Some(m) = &mr {
             m.windows.fetch_add(1, Relaxed);
         }
-        if let Some(old) = core::mem::replace(&mut state.mr, mr) {
-            old.windows.fetch_sub(1, Relaxed);
+        let old = core::mem::replace(&mut self.mr, mr);
+        if let Some(o) = &old {
+            o.windows.fetch_sub(1, Relaxed);
         }
+        old
     }
 }
 
@@ -135,7 +130,8 @@ impl Mw {
     /// `ibv_dealloc_mw`: the window goes, with its binding.
     pub(crate) fn dealloc(&self, dev: &Device<Rxe>) {
         dev.mws.remove(self.index);
-        self.inner.unbind();
+        let old = self.inner.state.lock().set_mr(None);
+        drop(old);
     }
 }
 
@@ -204,7 +200,10 @@ pub(crate) fn restore_bindings(
     for (mw, mr, window) in made {
         let mut state = mw.state.lock();
         state.window = window;
-        MwInner::set_mr(&mut state, Some(mr));
+        // A restored window had no MR.
+        let none = state.set_mr(Some(mr));
+        drop(state);
+        drop(none);
     }
     Ok(())
 }
@@ -235,27 +234,29 @@ pub(crate) fn bind(dev: &Device<Rxe>, qp: &QpInner, b: &Bind) -> Result<(), MwEr
     state
         .window
         .bind(b, id_of(qp), qp.pd.to_raw(), facts.as_ref())?;
-    MwInner::set_mr(&mut state, mr);
+    let old = state.set_mr(mr);
+    drop(state);
+    drop(old);
     Ok(())
 }
 
 /// `qp` invalidates `rkey`: by its own LOCAL_INV, or (`remote`) for a
-/// SEND_WITH_INV that came to it. Only windows: no MR is fast-registered.
+/// SEND_WITH_INV that came to it. Only windows (an MR's key finds none):
+/// no MR is fast-registered.
 pub(crate) fn invalidate(
     dev: &Device<Rxe>,
     qp: &QpInner,
     rkey: u32,
     remote: bool,
 ) -> Result<(), MwError> {
-    if !is_mw(rkey) {
-        return Err(MwError::BadKey);
-    }
     let mw = find(dev, rkey)?;
     let mut state = mw.state.lock();
     state
         .window
         .invalidate(rkey, id_of(qp), qp.pd.to_raw(), remote)?;
-    MwInner::set_mr(&mut state, None);
+    let old = state.set_mr(None);
+    drop(state);
+    drop(old);
     Ok(())
 }
 

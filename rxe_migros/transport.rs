@@ -311,6 +311,8 @@ impl Io for Ctx<'_> {
         addr: u64,
         len: u32,
     ) -> core::result::Result<(Arc<MrInner>, usize), mr::MrError> {
+        // A window's key finds no MR: lkeys, and a FLUSH of a whole MR
+        // (a window grants its range only), name MRs.
         let (access, remote) = match need {
             Need::LocalRead => (Access::LOCAL_READ, false),
             Need::LocalWrite => (Access::LOCAL_WRITE, false),
@@ -318,18 +320,12 @@ impl Io for Ctx<'_> {
             Need::RemoteWrite => (Access::REMOTE_WRITE, true),
             Need::RemoteAtomic => (Access::REMOTE_ATOMIC, true),
             Need::RemoteFlush => (Access::FLUSH_GLOBAL, true),
-            // A window grants its range, never its whole MR.
-            Need::RemoteFlushMr if mw::is_mw(key) => return Err(mr::MrError::BadKey),
             Need::RemoteFlushMr => {
                 return mr::find(self.dev, self.qp.pd, key, Access::FLUSH_GLOBAL)
                     .map(|(m, _)| (m, 0));
             }
         };
-        if mw::is_mw(key) {
-            // Windows are for remote requests (an lkey names an MR).
-            if !remote {
-                return Err(mr::MrError::BadKey);
-            }
+        if remote && mw::is_mw(key) {
             return mw::lookup(self.dev, self.qp, key, access.bits(), addr, len);
         }
         mr::lookup(self.dev, self.qp.pd, key, access, addr, len)

@@ -54,6 +54,14 @@ impl MwType {
             _ => None,
         }
     }
+
+    /// Back to `enum ib_mw_type`.
+    pub fn abi(self) -> u32 {
+        match self {
+            MwType::One => 1,
+            MwType::Two => 2,
+        }
+    }
 }
 
 /// A QP, as a window bound to it knows it: its number, and a serial that

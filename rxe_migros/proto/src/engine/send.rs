@@ -71,18 +71,22 @@ impl<S: Storage> Engine<S> {
     fn start<I: Io<S = S>>(&mut self, io: &I) -> Result<(), Stop> {
         let ring = self.cfg.sq;
         let index = self.next_wqe;
-        let mut head = [0u8; wqe::PEEK_BYTES];
-        io.read_slot(Queue::Send, index, &mut head)
-            .map_err(|_| Stop::Wait)?;
-        let (code, flags) = wqe::peek_send(&head).ok_or(Stop::Wait)?;
-        // A local operation waits for every request before it to
-        // complete: for LOCAL_INV this is IBA 10.6.5.1's local invalidate
-        // fence, which the C rxe makes mandatory too; a bind waits so
-        // that no earlier request meets the window changed under it.
-        if matches!(code, wqe::opcode::LOCAL_INV | wqe::opcode::BIND_MW) && self.comp_wqe != index {
-            return Err(Stop::Wait);
-        }
+        // UC and UD requests complete as they are sent: every one before
+        // this is complete already. An RC request may have to wait.
         if self.cfg.service == Service::Rc {
+            let mut head = [0u8; wqe::PEEK_BYTES];
+            io.read_slot(Queue::Send, index, &mut head)
+                .map_err(|_| Stop::Wait)?;
+            let (code, flags) = wqe::peek_send(&head).ok_or(Stop::Wait)?;
+            // A local operation waits for every request before it to
+            // complete (`send_one` then retires it as the oldest): for
+            // LOCAL_INV this is IBA 10.6.5.1's local invalidate fence,
+            // which the C rxe makes mandatory too; a bind waits so that no
+            // earlier request meets the window changed under it.
+            let local = matches!(code, wqe::opcode::LOCAL_INV | wqe::opcode::BIND_MW);
+            if local && self.comp_wqe != index {
+                return Err(Stop::Wait);
+            }
             // READs and atomics outstanding, and a fenced request waits
             // for them all.
             let mut reads = 0;
