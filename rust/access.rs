@@ -29,6 +29,11 @@ impl Access {
         Access(bits)
     }
 
+    /// No access but local reads.
+    pub const fn empty() -> Access {
+        Access(0)
+    }
+
     pub const fn bits(self) -> u32 {
         self.0
     }

@@ -36,6 +36,9 @@ impl DeviceCaps {
         DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_MEM_WINDOW as u64);
     pub const MEM_WINDOW_TYPE_2B: DeviceCaps =
         DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_MEM_WINDOW_TYPE_2B as u64);
+    /// Fast registration, LOCAL_INV and SEND_WITH_INV.
+    pub const MEM_MGT_EXTENSIONS: DeviceCaps =
+        DeviceCaps(sys::ib_device_cap_flags_IB_DEVICE_MEM_MGT_EXTENSIONS as u64);
 
     pub const fn union(self, other: DeviceCaps) -> DeviceCaps {
         DeviceCaps(self.0 | other.0)

@@ -178,6 +178,7 @@ pub enum WcOpcode {
     AtomicWrite = sys::ib_wc_opcode_IB_WC_ATOMIC_WRITE,
     LocalInv = sys::ib_wc_opcode_IB_WC_LOCAL_INV,
     BindMw = sys::ib_wc_opcode_IB_WC_BIND_MW,
+    RegMr = sys::ib_wc_opcode_IB_WC_REG_MR,
     Recv = sys::ib_wc_opcode_IB_WC_RECV,
     RecvRdmaWithImm = sys::ib_wc_opcode_IB_WC_RECV_RDMA_WITH_IMM,
 }

@@ -114,6 +114,31 @@ pub trait Driver: Send + Sync + Sized + 'static {
     ) -> Result<(Self::Mw, u32)>;
     /// The window is being deallocated; its data is dropped afterwards.
     fn dealloc_mw(dev: &Device<Self>, mw: &Self::Mw);
+    /// Allocates a fast-registration MR (`ib_alloc_mr`, IB_MR_TYPE_MEM_REG)
+    /// in a kernel consumer's `pd`, for page lists of up to `max_pages`;
+    /// returns its data and its (lkey, rkey). EOPNOTSUPP unless the
+    /// driver offers fast registration.
+    fn alloc_fast_mr(
+        _dev: &Device<Self>,
+        _pd: PdId,
+        _max_pages: u32,
+        _memory: KernelMemory,
+    ) -> Result<(Self::Mr, u32, u32)> {
+        Err(EOPNOTSUPP)
+    }
+    /// `ib_map_mr_sg` of a fast-registration MR begins: a new page list
+    /// of `page_size` pages. [`Driver::map_mr_page`] then gets each page's
+    /// kernel address in order, and [`Driver::map_mr_end`] the first
+    /// mapped byte's.
+    fn map_mr_begin(_mr: &Self::Mr, _page_size: u32) -> Result {
+        Err(EOPNOTSUPP)
+    }
+    /// The next page of the list begun by [`Driver::map_mr_begin`].
+    fn map_mr_page(_mr: &Self::Mr, _addr: u64) -> Result {
+        Err(EOPNOTSUPP)
+    }
+    /// The page list is complete; its mapped bytes begin at `iova`.
+    fn map_mr_end(_mr: &Self::Mr, _iova: u64) {}
     /// Changes a process's MR in place (`ibv_rereg_mr`); the core moves
     /// it to the new PD itself once this succeeds. EOPNOTSUPP unless the
     /// driver offers it.

@@ -176,6 +176,8 @@ impl<T: Driver> Ops<T> {
         o.dereg_mr = Some(Self::dereg_mr);
         o.reg_user_mr = Some(Self::reg_user_mr);
         o.rereg_user_mr = Some(Self::rereg_user_mr);
+        o.alloc_mr = Some(Self::alloc_mr);
+        o.map_mr_sg = Some(Self::map_mr_sg);
         o.alloc_mw = Some(Self::alloc_mw);
         o.dealloc_mw = Some(Self::dealloc_mw);
         o.size_ib_mw = size_of::<Object<sys::ib_mw, T::Mw>>();
@@ -512,6 +514,53 @@ impl<T: Driver> Ops<T> {
         // now, and nothing uses it again.
         drop(unsafe { KBox::from_raw(mr.cast::<Object<sys::ib_mr, T::Mr>>()) });
         0
+    }
+
+    unsafe extern "C" fn alloc_mr(
+        pd: *mut sys::ib_pd,
+        mr_type: sys::ib_mr_type,
+        max_num_sg: u32,
+    ) -> *mut sys::ib_mr {
+        if mr_type != sys::ib_mr_type_IB_MR_TYPE_MEM_REG {
+            return EINVAL.to_ptr();
+        }
+        // SAFETY: the core passes a PD of one of our devices; only kernel
+        // consumers allocate MRs this way (`ib_alloc_mr`), and name their
+        // own memory in the page lists they map.
+        let (dev, memory) = unsafe { (Device::<T>::from_ib((*pd).device), KernelMemory::new()) };
+        Self::new_mr(|_| T::alloc_fast_mr(dev, PdId(pd as usize), max_num_sg, memory))
+    }
+
+    unsafe extern "C" fn map_mr_sg(
+        mr: *mut sys::ib_mr,
+        sg: *mut sys::scatterlist,
+        sg_nents: kernel::ffi::c_int,
+        sg_offset: *mut kernel::ffi::c_uint,
+    ) -> kernel::ffi::c_int {
+        // SAFETY: an MR of ours (made by `new_mr`), live for the call; the
+        // core set its page size (`ib_map_mr_sg`).
+        let (data, page_size) = unsafe { (Object::<_, T::Mr>::data(mr), (*mr).page_size) };
+        if let Err(e) = T::map_mr_begin(data, page_size) {
+            return e.to_errno();
+        }
+        // SAFETY: the consumer's scatter list, as the core passed it;
+        // `set_page` is called with this MR only. The core sets the MR's
+        // iova and length, and returns how many entries it mapped.
+        let n = unsafe { sys::ib_sg_to_pages(mr, sg, sg_nents, sg_offset, Some(Self::set_page)) };
+        // SAFETY: as above; `ib_sg_to_pages` is done with the MR.
+        T::map_mr_end(data, unsafe { (*mr).iova });
+        n
+    }
+
+    /// `ib_sg_to_pages`'s callback: one page of the list, by its kernel
+    /// address (a software device's DMA address).
+    unsafe extern "C" fn set_page(mr: *mut sys::ib_mr, addr: u64) -> kernel::ffi::c_int {
+        // SAFETY: called by `ib_sg_to_pages` from `map_mr_sg`, with its MR.
+        let data = unsafe { Object::<_, T::Mr>::data(mr) };
+        match T::map_mr_page(data, addr) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
     }
 
     unsafe extern "C" fn alloc_mw(

@@ -419,6 +419,27 @@ pub enum WrOpcode {
     RdmaWrite,
     RdmaWriteWithImm,
     RdmaRead,
+    /// SEND that invalidates the rkey in [`SendWr::ex`] at the responder.
+    SendWithInv,
+    /// Invalidates the key in [`SendWr::ex`] here.
+    LocalInv,
+    /// Fast registration: [`SendWr::reg`].
+    RegMr,
+}
+
+/// A kernel consumer's REG_MR request (`struct ib_reg_wr`), with what its
+/// MR's page map says as it is posted.
+#[derive(Clone, Copy, Debug)]
+pub struct RegWr {
+    /// The MR's key as the consumer has it now (its index is ours).
+    pub mr_key: u32,
+    /// The key it gets, and the access.
+    pub key: u32,
+    pub access: u32,
+    /// The first address and the length `ib_map_mr_sg` mapped (or the
+    /// consumer set since).
+    pub iova: u64,
+    pub length: u64,
 }
 
 /// A kernel consumer's send work request (`ib_post_send` on a QP it
@@ -460,6 +481,9 @@ impl<'a, A> SendWr<'a, A> {
             sys::ib_wr_opcode_IB_WR_RDMA_WRITE => WrOpcode::RdmaWrite,
             sys::ib_wr_opcode_IB_WR_RDMA_WRITE_WITH_IMM => WrOpcode::RdmaWriteWithImm,
             sys::ib_wr_opcode_IB_WR_RDMA_READ => WrOpcode::RdmaRead,
+            sys::ib_wr_opcode_IB_WR_SEND_WITH_INV => WrOpcode::SendWithInv,
+            sys::ib_wr_opcode_IB_WR_LOCAL_INV => WrOpcode::LocalInv,
+            sys::ib_wr_opcode_IB_WR_REG_MR => WrOpcode::RegMr,
             _ => return None,
         })
     }
@@ -498,6 +522,27 @@ impl<'a, A> SendWr<'a, A> {
             }
             _ => None,
         }
+    }
+
+    /// A REG_MR request; `None` for other opcodes.
+    pub fn reg(&self) -> Option<RegWr> {
+        if self.raw.opcode != sys::ib_wr_opcode_IB_WR_REG_MR || self.ud.is_some() {
+            return None;
+        }
+        // SAFETY: a consumer posts REG_MR in a `struct ib_reg_wr`, whose
+        // first member is the request, naming an MR it allocated on the
+        // device (`ib_alloc_mr`) and holds until the request completes.
+        let (r, mr) = unsafe {
+            let r = &*(self.raw as *const sys::ib_send_wr).cast::<sys::ib_reg_wr>();
+            (r, r.mr.as_ref()?)
+        };
+        Some(RegWr {
+            mr_key: mr.lkey,
+            key: r.key,
+            access: r.access as u32,
+            iova: mr.iova,
+            length: mr.length,
+        })
     }
 
     /// A UD request's destination.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Memory regions (the C rxe's rxe_mr.c): the DMA MR of kernel users and
-//! process memory pinned for RDMA.
+//! Memory regions (the C rxe's rxe_mr.c): the DMA MR of kernel users,
+//! their fast-registration MRs, and process memory pinned for RDMA.
 //!
 //! A key is the MR's index in the device's pool, shifted left by eight,
 //! and an eight-bit tag, as the C rxe builds them; lkey and rkey are the
@@ -11,8 +11,9 @@
 use crate::context::{self, Listing, Object};
 use crate::param::{MAX_MR_INDEX, MIN_MR_INDEX};
 use crate::proto::engine::AtomicOp;
+use crate::proto::fastreg::{self, FastMr, MapError, Reg, RegError};
 use crate::proto::image;
-use crate::proto::mw::MrFacts;
+use crate::proto::mw::{MrFacts, MwError};
 use crate::rdma::access::Access;
 use crate::rdma::device::{Device, MrChange};
 use crate::rdma::kmem::KernelMemory;
@@ -21,9 +22,10 @@ use crate::rdma::qp::PdId;
 use crate::rdma::umem::Umem;
 use crate::rdma::uobject::Owner;
 use crate::Rxe;
+use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Relaxed};
-use kernel::sync::{Arc, SetOnce};
+use kernel::sync::{Arc, SetOnce, SpinLock};
 
 /// Access flags a software device honours (the C rxe's
 /// RXE_ACCESS_SUPPORTED_MR, without on-demand paging).
@@ -40,6 +42,9 @@ const SUPPORTED_ACCESS: Access = Access::LOCAL_WRITE
 enum Memory {
     /// All of memory, by kernel address (`ib_get_dma_mr`).
     Dma(KernelMemory),
+    /// A kernel consumer's pages, as its last page map and REG_MR made
+    /// them ([`fastreg`]).
+    Fast(KernelMemory, Pin<KBox<Fast>>),
     /// `len` bytes of a process's memory from `start`, which requests
     /// address from `iova`; pinned, except for an MR restored before the
     /// process's memory was in place, until it is adopted
@@ -50,6 +55,49 @@ enum Memory {
         iova: u64,
         len: usize,
     },
+}
+
+/// A fast-registration MR's state, under a lock: the requester of a QP
+/// registers and invalidates it, a responder invalidates it for a
+/// SEND_WITH_INV, and transfers through it read its page list.
+#[pin_data]
+struct Fast {
+    #[pin]
+    table: SpinLock<FastTable>,
+}
+
+struct FastTable {
+    mr: FastMr,
+    /// The kernel address of each page of the list, as many as the MR was
+    /// allocated for; [`FastMr`] knows how many are mapped.
+    pages: KVVec<u64>,
+}
+
+impl Fast {
+    /// Calls `f` with the kernel address of each piece of the `len` bytes
+    /// at offset `off` of the registration, and the range of the transfer
+    /// it holds. EFAULT if the MR was invalidated, or mapped again, since
+    /// the request was checked.
+    fn pieces(
+        &self,
+        off: usize,
+        len: usize,
+        mut f: impl FnMut(u64, core::ops::Range<usize>) -> Result,
+    ) -> Result {
+        let t = self.table.lock();
+        if !t.mr.valid() {
+            return Err(EFAULT);
+        }
+        let mut done = 0;
+        while done < len {
+            let (page, inside, room) = t.mr.locate((off + done) as u64).ok_or(EFAULT)?;
+            let n = (room as usize).min(len - done);
+            let base = *t.pages.get(page).ok_or(EFAULT)?;
+            f(base + inside, done..done + n)?;
+            done += n;
+        }
+        Ok(())
+    }
 }
 
 /// What the device's pool, and the transport, hold of an MR.
@@ -79,12 +127,8 @@ pub(crate) fn lookup(
     addr: u64,
     len: u32,
 ) -> core::result::Result<(Arc<MrInner>, usize), MrError> {
-    let (mr, size) = find(dev, pd, key, access)?;
-    let base = match &mr.memory {
-        Memory::User { iova, .. } => *iova,
-        // Offsets in the DMA MR are kernel addresses.
-        Memory::Dma(_) => 0,
-    };
+    let mr = dev.mrs.get(key >> 8).ok_or(MrError::BadKey)?;
+    let (base, size) = mr.grants(pd, key, access)?;
     let off = addr.checked_sub(base).ok_or(MrError::Bounds)?;
     let end = off.checked_add(u64::from(len)).ok_or(MrError::Bounds)?;
     if end > size as u64 {
@@ -101,17 +145,35 @@ pub(crate) fn find(
     access: Access,
 ) -> core::result::Result<(Arc<MrInner>, usize), MrError> {
     let mr = dev.mrs.get(key >> 8).ok_or(MrError::BadKey)?;
-    if mr.key != key || mr.pd() != pd {
-        return Err(MrError::BadKey);
-    }
-    if !mr.access().contains(access) {
-        return Err(MrError::Access);
-    }
-    let size = match &mr.memory {
-        Memory::User { len, .. } => *len,
-        Memory::Dma(_) => usize::MAX,
-    };
+    let (_, size) = mr.grants(pd, key, access)?;
     Ok((mr, size))
+}
+
+/// The requester of a QP of `pd` carries out a kernel consumer's REG_MR.
+pub(crate) fn register(dev: &Device<Rxe>, pd: PdId, r: &Reg) -> Result<(), RegError> {
+    let mr = dev.mrs.get(r.mr_key >> 8).ok_or(RegError::BadKey)?;
+    let Memory::Fast(_, fast) = &mr.memory else {
+        return Err(RegError::BadKey);
+    };
+    let res = fast.table.lock().mr.register(r, pd.to_raw());
+    res
+}
+
+/// A QP of `pd` invalidates the MR `key` names: its own LOCAL_INV, or
+/// (`remote`) a SEND_WITH_INV that came to it. Only a fast-registration
+/// MR is invalidated (as in the C rxe).
+pub(crate) fn invalidate(
+    dev: &Device<Rxe>,
+    pd: PdId,
+    key: u32,
+    remote: bool,
+) -> Result<(), MwError> {
+    let mr = dev.mrs.get(key >> 8).ok_or(MwError::BadKey)?;
+    let Memory::Fast(_, fast) = &mr.memory else {
+        return Err(MwError::BadKey);
+    };
+    let res = fast.table.lock().mr.invalidate(key, pd.to_raw(), remote);
+    res
 }
 
 /// The MR a restored QP was receiving a WRITE into: `key` in `pd`, with
@@ -131,9 +193,39 @@ pub(crate) fn write_target(
 }
 
 impl MrInner {
-    /// The lkey, which is also the rkey.
+    /// The lkey, which is also the rkey (a fast-registration MR's as it
+    /// was allocated).
     pub(crate) fn key(&self) -> u32 {
         self.key
+    }
+
+    /// Whether `key` names the MR in `pd` with `access`: then where its
+    /// addresses begin and how many bytes it has.
+    fn grants(
+        &self,
+        pd: PdId,
+        key: u32,
+        access: Access,
+    ) -> core::result::Result<(u64, usize), MrError> {
+        if let Memory::Fast(_, fast) = &self.memory {
+            let (iova, len) = fast
+                .table
+                .lock()
+                .mr
+                .grants(key, pd.to_raw(), access.bits())?;
+            return Ok((iova, usize::try_from(len).map_err(|_| MrError::Bounds)?));
+        }
+        if self.key != key || self.pd() != pd {
+            return Err(MrError::BadKey);
+        }
+        if !self.access().contains(access) {
+            return Err(MrError::Access);
+        }
+        Ok(match &self.memory {
+            Memory::User { iova, len, .. } => (*iova, *len),
+            // Offsets in the DMA MR are kernel addresses.
+            Memory::Dma(_) | Memory::Fast(..) => (0, usize::MAX),
+        })
     }
 
     /// What a checkpoint keeps of a process's MR, with the handles of
@@ -185,6 +277,9 @@ impl MrInner {
         match &self.memory {
             Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT)?.read(off, out),
             Memory::Dma(k) => k.read(off as u64, out),
+            Memory::Fast(k, fast) => {
+                fast.pieces(off, out.len(), |addr, r| k.read(addr, &mut out[r]))
+            }
         }
     }
 
@@ -202,6 +297,12 @@ impl MrInner {
             // this range: a kernel consumer's own buffer, or its PD opened
             // to remote writes (see `KernelMemory::write`).
             Memory::Dma(k) => unsafe { k.write(off as u64, data) },
+            // SAFETY: the pieces are of pages the consumer mapped into
+            // the MR, under the registration that granted this transfer
+            // write access, checked again under the MR's lock.
+            Memory::Fast(k, fast) => fast.pieces(off, data.len(), |addr, r| unsafe {
+                k.write(addr, &data[r])
+            }),
         }
     }
 
@@ -305,6 +406,83 @@ impl Mr {
             key,
             key,
         ))
+    }
+
+    /// `ib_alloc_mr`: a fast-registration MR of a kernel consumer's `pd`,
+    /// free, for page lists of up to `max_pages` (EINVAL for more than
+    /// [`fastreg::MAX_PAGES`]).
+    pub(crate) fn fast(
+        dev: &Device<Rxe>,
+        pd: PdId,
+        max_pages: u32,
+        memory: KernelMemory,
+    ) -> Result<(Mr, u32, u32)> {
+        if max_pages > fastreg::MAX_PAGES {
+            return Err(EINVAL);
+        }
+        let mut pages = KVVec::with_capacity(max_pages as usize, GFP_KERNEL)?;
+        for _ in 0..max_pages {
+            pages.push(0, GFP_KERNEL)?;
+        }
+        // Its key comes with its index: made free under a placeholder,
+        // it is keyed below once the pool has it.
+        let fast = KBox::pin_init(
+            pin_init!(Fast {
+                table <- new_spinlock!(FastTable {
+                    mr: FastMr::new(pd.to_raw(), 0, max_pages),
+                    pages,
+                }),
+            }),
+            GFP_KERNEL,
+        )?;
+        // Remote access as the C rxe's fast MRs have, granted only by a
+        // registration.
+        let (mr, lkey, rkey) = Mr::new(
+            dev,
+            pd,
+            Access::empty(),
+            Memory::Fast(memory, fast),
+            None,
+            None,
+        )?;
+        if let Memory::Fast(_, fast) = &mr.inner.memory {
+            fast.table.lock().mr = FastMr::new(pd.to_raw(), lkey, max_pages);
+        }
+        Ok((mr, lkey, rkey))
+    }
+
+    /// `ib_map_mr_sg` begins (see [`FastMr::begin_map`]).
+    pub(crate) fn map_begin(&self, page_size: u32) -> Result {
+        let Memory::Fast(_, fast) = &self.inner.memory else {
+            return Err(EINVAL);
+        };
+        let res = fast.table.lock().mr.begin_map(page_size);
+        res.map_err(|_| EINVAL)
+    }
+
+    /// The next page of the list, at kernel address `addr`; ENOMEM when
+    /// the list is full (the core then maps fewer entries than asked).
+    pub(crate) fn map_page(&self, addr: u64) -> Result {
+        let Memory::Fast(_, fast) = &self.inner.memory else {
+            return Err(EINVAL);
+        };
+        let mut t = fast.table.lock();
+        match t.mr.add_page() {
+            Ok(i) => {
+                let slot = t.pages.get_mut(i).ok_or(ENOMEM)?;
+                *slot = addr;
+                Ok(())
+            }
+            Err(MapError::Full) => Err(ENOMEM),
+            Err(MapError::PageSize) => Err(EINVAL),
+        }
+    }
+
+    /// The page list is done; it begins at `iova`.
+    pub(crate) fn map_end(&self, iova: u64) {
+        if let Memory::Fast(_, fast) = &self.inner.memory {
+            fast.table.lock().mr.end_map(iova);
+        }
     }
 
     pub(crate) fn dma(

@@ -2,10 +2,8 @@
 
 //! Device and port limits, as the C rxe advertises them (rxe_param.h), so
 //! that tools and applications see the same device whichever driver runs;
-//! but only for what is implemented. Fast registration is not yet: its
-//! limit is 0 (its caps come back with the feature, see issue 19), so
-//! that an application that looks before it leaps (UCX, SPDK, libfabric)
-//! does not leap.
+//! but only for what is implemented (an application that looks before it
+//! leaps, as UCX, SPDK and libfabric do, must not leap into a hole).
 
 /// Default ceiling of the object counts.
 pub(crate) const DEFAULT_MAX_VALUE: u32 = 1 << 20;

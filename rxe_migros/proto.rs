@@ -18,6 +18,8 @@ pub(crate) mod comp;
 pub(crate) mod engine;
 #[path = "proto/src/error.rs"]
 mod error;
+#[path = "proto/src/fastreg.rs"]
+pub(crate) mod fastreg;
 #[path = "proto/src/hdr.rs"]
 pub(crate) mod hdr;
 #[path = "proto/src/icrc.rs"]

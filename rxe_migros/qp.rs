@@ -584,6 +584,7 @@ impl Qp {
                 sq: sq_ring,
                 rq: rq_ring,
                 srq: srq.is_some(),
+                kernel,
             };
             let (sent, slot) = transport::storage(&cfg)?;
             let engine = match image {
@@ -726,6 +727,9 @@ impl Qp {
             WrOpcode::RdmaWrite => opcode::RDMA_WRITE,
             WrOpcode::RdmaWriteWithImm => opcode::RDMA_WRITE_WITH_IMM,
             WrOpcode::RdmaRead => opcode::RDMA_READ,
+            WrOpcode::SendWithInv => opcode::SEND_WITH_INV,
+            WrOpcode::LocalInv => opcode::LOCAL_INV,
+            WrOpcode::RegMr => opcode::REG_MR,
         };
         // `enum ib_send_flags` has the values of librxe's.
         let known =
@@ -756,7 +760,18 @@ impl Qp {
         let mut guard = qp.posts.lock();
         let posts = &mut *guard;
         let index = qp.sq.produce(&mut posts.scratch, |slot| {
-            if flags & send_flags::INLINE != 0 && code != opcode::RDMA_READ {
+            if let Some(r) = wr.reg() {
+                let reg = crate::proto::fastreg::Reg {
+                    mr_key: r.mr_key,
+                    key: r.key,
+                    access: r.access,
+                    iova: r.iova,
+                    length: r.length,
+                };
+                wqe::write_reg(slot, &head, &reg).map_err(|_| EINVAL)
+            } else if code == opcode::REG_MR {
+                Err(EINVAL)
+            } else if flags & send_flags::INLINE != 0 && code != opcode::RDMA_READ {
                 let len = list.total();
                 if len > qp.caps.max_inline_data as usize {
                     return Err(EINVAL);
@@ -802,6 +817,12 @@ impl Qp {
         qp.rq.produce(&mut posts.scratch, |slot| {
             wqe::write_recv(slot, wr.wr_id(), sges(&list)).map_err(|_| EINVAL)
         })?;
+        drop(posts);
+        // A receive posted in the error state is flushed at once, as in
+        // the C rxe: `ib_drain_rq` waits for its completion.
+        if self.posting_state() == State::Error {
+            self.kick_send();
+        }
         Ok(())
     }
 

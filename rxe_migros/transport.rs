@@ -21,6 +21,7 @@ use crate::proto::engine::{
     self, AtomicOp, Av, Completion, Count, Engine, Inbox, Io, Need, Network, Path, QpEvent, Queue,
     SentWqe, Status, Storage, TxError, WcKind,
 };
+use crate::proto::fastreg::{Reg, RegError};
 use crate::proto::hdr::{Bth, Extensions};
 use crate::proto::mw::{Bind, MwError};
 use crate::qp::QpInner;
@@ -230,6 +231,7 @@ fn opcode(k: WcKind) -> WcOpcode {
         WcKind::AtomicWrite => WcOpcode::AtomicWrite,
         WcKind::LocalInv => WcOpcode::LocalInv,
         WcKind::BindMw => WcOpcode::BindMw,
+        WcKind::RegMr => WcOpcode::RegMr,
         WcKind::Recv => WcOpcode::Recv,
         WcKind::RecvRdmaWithImm => WcOpcode::RecvRdmaWithImm,
     }
@@ -365,7 +367,15 @@ impl Io for Ctx<'_> {
     }
 
     fn invalidate(&self, rkey: u32, remote: bool) -> core::result::Result<(), MwError> {
-        mw::invalidate(self.dev, self.qp, rkey, remote)
+        if mw::is_mw(rkey) {
+            mw::invalidate(self.dev, self.qp, rkey, remote)
+        } else {
+            mr::invalidate(self.dev, self.qp.pd, rkey, remote)
+        }
+    }
+
+    fn reg_mr(&self, r: &Reg) -> core::result::Result<(), RegError> {
+        mr::register(self.dev, self.qp.pd, r)
     }
 
     fn transmit(

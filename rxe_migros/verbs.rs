@@ -101,7 +101,10 @@ impl Driver for Rxe {
                 .union(DeviceCaps::FLUSH_GLOBAL)
                 // Memory windows of type 1 and 2B (`mw`), as the C rxe's.
                 .union(DeviceCaps::MEM_WINDOW)
-                .union(DeviceCaps::MEM_WINDOW_TYPE_2B),
+                .union(DeviceCaps::MEM_WINDOW_TYPE_2B)
+                // Fast registration for kernel consumers (REG_MR,
+                // LOCAL_INV and SEND_WITH_INV of its keys; `mr`).
+                .union(DeviceCaps::MEM_MGT_EXTENSIONS),
             // `rdma link del` may remove the device.
             allow_user_unreg: true,
             max_send_sge: MAX_SGE as _,
@@ -128,9 +131,7 @@ impl Driver for Rxe {
             max_srq_wr: MAX_SRQ_WR as _,
             max_srq_sge: MAX_SRQ_SGE as _,
             max_mw: MAX_MW as _,
-            // Not yet offered, so not advertised (see `param`): fast
-            // registration.
-            max_fast_reg_page_list_len: 0,
+            max_fast_reg_page_list_len: crate::proto::fastreg::MAX_PAGES,
             max_pkeys: MAX_PKEYS,
             local_ca_ack_delay: LOCAL_CA_ACK_DELAY,
         })
@@ -233,6 +234,27 @@ impl Driver for Rxe {
 
     fn dealloc_mw(dev: &Device<Self>, mw: &Mw) {
         mw.dealloc(dev);
+    }
+
+    fn alloc_fast_mr(
+        dev: &Device<Self>,
+        pd: PdId,
+        max_pages: u32,
+        memory: KernelMemory,
+    ) -> Result<(Mr, u32, u32)> {
+        Mr::fast(dev, pd, max_pages, memory)
+    }
+
+    fn map_mr_begin(mr: &Mr, page_size: u32) -> Result {
+        mr.map_begin(page_size)
+    }
+
+    fn map_mr_page(mr: &Mr, addr: u64) -> Result {
+        mr.map_page(addr)
+    }
+
+    fn map_mr_end(mr: &Mr, iova: u64) {
+        mr.map_end(iova)
     }
 
     fn rereg_user_mr(_dev: &Device<Self>, mr: &Mr, change: &MrChange) -> Result {

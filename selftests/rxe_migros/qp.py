@@ -416,9 +416,10 @@ def test_post_before_rts(env):
 
 def test_honest_caps(env):
     # What is not implemented yet is not advertised (UCX, SPDK and
-    # libfabric look before they use a feature). Atomics, multicast, SRQs
-    # and memory windows are (the atomics, multicast, srq and mw tests
-    # exercise them, srq resizing too); the SRQ limits hold here.
+    # libfabric look before they use a feature). Atomics, multicast, SRQs,
+    # memory windows and fast registration are (the atomics, multicast,
+    # srq, mw and nvmeof tests exercise them, srq resizing too); the SRQ
+    # limits hold here.
     a = env.attr
     check(a.atomic_caps == e.IBV_ATOMIC_HCA, f"atomic_caps is {a.atomic_caps}")
     check(a.max_mcast_grp > 0 and a.max_mcast_qp_attach > 0, "no multicast advertised")
@@ -441,6 +442,9 @@ def test_honest_caps(env):
     flags = env.ctx.query_device_ex().device_cap_flags_ex
     check(flags & 1 << 40 and flags & 1 << 38, f"ATOMIC_WRITE or FLUSH_GLOBAL not advertised ({flags:#x})")
     check(not flags & 1 << 39, "FLUSH_PERSISTENT advertised")
+    # Fast registration is, for kernel consumers (nvmeof exercises it):
+    # IB_DEVICE_MEM_MGT_EXTENSIONS (bit 21), with page lists of 512.
+    check(flags & 1 << 21, f"MEM_MGT_EXTENSIONS not advertised ({flags:#x})")
     refused("an MR for persistent flushes", errno.EOPNOTSUPP, MR, env.pd, 4096,
             e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_FLUSH_PERSISTENT)
     # What is advertised works: RDMA READ (max_qp_rd_atom) is the perftest

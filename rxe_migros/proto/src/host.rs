@@ -18,6 +18,7 @@ use super::engine::{
     self, AtomicOp, Av, Completion, Config, Count, Fault, Io, MrError, Need, Path, QpEvent, Queue,
     SentWqe, Storage, TxError,
 };
+use super::fastreg::{FastMr, MapError, Reg, RegError};
 use super::hdr::{Bth, Extensions};
 use super::moves;
 use super::mw::{self, Bind, MrFacts, MwError, MwType, QpId, Window};
@@ -40,6 +41,9 @@ const QP: QpId = QpId { qpn: 17, serial: 1 };
 /// The index of a host's first memory window's key (the C rxe's
 /// RXE_MIN_MW_INDEX).
 const FIRST_MW_INDEX: u32 = 0x8_0001;
+/// Where the host's fast-registration MRs' indices begin (below the
+/// windows', as the kernel's MRs are).
+const FIRST_FAST_INDEX: u32 = 0x4_0000;
 
 /// What a simulated host keeps for an engine.
 pub struct Sim;
@@ -69,13 +73,13 @@ impl engine::Bytes for Buf {
 }
 
 impl Storage for Sim {
-    /// The one MR there is.
-    type Mr = ();
+    /// An MR by its key: the host's one, or a fast-registration MR.
+    type Mr = u32;
     type Sent = Vec<SentWqe>;
     type Bytes = Buf;
 
-    fn key(_: &()) -> u32 {
-        MR_KEY
+    fn key(k: &u32) -> u32 {
+        *k
     }
 }
 
@@ -120,6 +124,9 @@ pub struct Host {
     pub refused_moves: Cell<u64>,
     /// Its memory windows, by index from [`FIRST_MW_INDEX`].
     pub windows: RefCell<Vec<Window>>,
+    /// Its fast-registration MRs (a kernel consumer's), by index from
+    /// [`FIRST_FAST_INDEX`], each with the offsets in `buf` of its pages.
+    pub fast: RefCell<Vec<(FastMr, Vec<usize>)>>,
 }
 
 fn le32(b: &[u8], at: usize) -> u32 {
@@ -163,7 +170,63 @@ impl Host {
             wait_limit_ms: Cell::new(60_000),
             srq: None,
             windows: RefCell::new(Vec::new()),
+            fast: RefCell::new(Vec::new()),
         }
+    }
+
+    /// A new fast-registration MR of up to `max_pages` pages; its key.
+    pub fn alloc_fast_mr(&self, max_pages: u32) -> u32 {
+        let mut f = self.fast.borrow_mut();
+        let key = (FIRST_FAST_INDEX + f.len() as u32) << 8;
+        f.push((FastMr::new(PD, key, max_pages), Vec::new()));
+        key
+    }
+
+    /// `ib_map_mr_sg` of the MR `key` names: pages of `page_size` at
+    /// offsets `pages` of the host's memory, the first byte mapped at
+    /// `iova`.
+    pub fn map_fast_mr(
+        &self,
+        key: u32,
+        page_size: u32,
+        pages: &[usize],
+        iova: u64,
+    ) -> Result<(), MapError> {
+        self.fast_mr(key, |(mr, list)| {
+            mr.begin_map(page_size)?;
+            list.clear();
+            for &p in pages {
+                mr.add_page()?;
+                list.push(p);
+            }
+            mr.end_map(iova);
+            Ok(())
+        })
+        .unwrap_or(Err(MapError::Full))
+    }
+
+    /// The fast-registration MR `key`'s index names, to use with `f`.
+    fn fast_mr<R>(&self, key: u32, f: impl FnOnce(&mut (FastMr, Vec<usize>)) -> R) -> Option<R> {
+        let i = (key >> 8).checked_sub(FIRST_FAST_INDEX)?;
+        self.fast.borrow_mut().get_mut(i as usize).map(f)
+    }
+
+    /// Where `len` bytes at offset `at` of a fast MR's registration lie
+    /// in the host's memory, a piece per page.
+    fn fast_pieces(&self, key: u32, at: usize, len: usize) -> Option<Vec<(usize, usize)>> {
+        self.fast_mr(key, |(mr, list)| {
+            let mut out = Vec::new();
+            let (mut at, mut left) = (at as u64, len as u64);
+            while left > 0 {
+                let (page, inside, room) = mr.locate(at)?;
+                let n = room.min(left);
+                out.push((*list.get(page)? + inside as usize, n as usize));
+                at += n;
+                left -= n;
+            }
+            Some(out)
+        })
+        .flatten()
     }
 
     /// A new memory window of `ty` on the host's MR; its rkey.
@@ -251,7 +314,24 @@ impl Io for Host {
         true
     }
 
-    fn lookup(&self, key: u32, need: Need, addr: u64, len: u32) -> Result<((), usize), MrError> {
+    fn lookup(&self, key: u32, need: Need, addr: u64, len: u32) -> Result<(u32, usize), MrError> {
+        if key >> 8 >= FIRST_FAST_INDEX && key >> 8 < FIRST_MW_INDEX {
+            let access = match need {
+                Need::RemoteWrite => mw::access::REMOTE_WRITE,
+                Need::RemoteRead => mw::access::REMOTE_READ,
+                Need::LocalWrite => mw::access::LOCAL_WRITE,
+                Need::LocalRead => 0,
+                _ => return Err(MrError::Access),
+            };
+            let (iova, length) = self
+                .fast_mr(key, |(mr, _)| mr.grants(key, PD, access))
+                .unwrap_or(Err(MrError::BadKey))?;
+            let off = addr.checked_sub(iova).ok_or(MrError::Bounds)?;
+            if off + u64::from(len) > length {
+                return Err(MrError::Bounds);
+            }
+            return Ok((key, off as usize));
+        }
         if key != MR_KEY {
             let access = match need {
                 Need::RemoteWrite => mw::access::REMOTE_WRITE,
@@ -264,25 +344,48 @@ impl Io for Host {
                 .window(key, |w| w.translate(key, QP, PD, access, addr, len))
                 .flatten()
                 .ok_or(MrError::BadKey)?;
-            return Ok(((), off as usize));
+            return Ok((MR_KEY, off as usize));
         }
         if need == Need::RemoteFlushMr {
-            return Ok(((), 0));
+            return Ok((MR_KEY, 0));
         }
         let off = addr.checked_sub(MR_BASE).ok_or(MrError::Bounds)?;
         if off + u64::from(len) > self.mem.borrow().buf.len() as u64 {
             return Err(MrError::Bounds);
         }
-        Ok(((), off as usize))
+        Ok((MR_KEY, off as usize))
     }
 
-    fn read(&self, _: &(), at: usize, out: &mut [u8]) -> Result<(), Fault> {
+    fn read(&self, key: &u32, at: usize, out: &mut [u8]) -> Result<(), Fault> {
+        if *key != MR_KEY {
+            let pieces = self.fast_pieces(*key, at, out.len()).ok_or(Fault)?;
+            let m = self.mem.borrow();
+            let mut done = 0;
+            for (from, n) in pieces {
+                out[done..done + n].copy_from_slice(m.buf.get(from..from + n).ok_or(Fault)?);
+                done += n;
+            }
+            return Ok(());
+        }
         let m = self.mem.borrow();
         out.copy_from_slice(m.buf.get(at..at + out.len()).ok_or(Fault)?);
         Ok(())
     }
 
-    unsafe fn write(&self, _: &(), at: usize, data: &[u8]) -> Result<(), Fault> {
+    unsafe fn write(&self, key: &u32, at: usize, data: &[u8]) -> Result<(), Fault> {
+        if *key != MR_KEY {
+            let pieces = self.fast_pieces(*key, at, data.len()).ok_or(Fault)?;
+            let mut m = self.mem.borrow_mut();
+            let mut done = 0;
+            for (to, n) in pieces {
+                m.buf
+                    .get_mut(to..to + n)
+                    .ok_or(Fault)?
+                    .copy_from_slice(&data[done..done + n]);
+                done += n;
+            }
+            return Ok(());
+        }
         let mut m = self.mem.borrow_mut();
         m.buf
             .get_mut(at..at + data.len())
@@ -291,7 +394,10 @@ impl Io for Host {
         Ok(())
     }
 
-    unsafe fn atomic(&self, _: &(), at: usize, op: AtomicOp) -> Result<u64, Fault> {
+    unsafe fn atomic(&self, key: &u32, at: usize, op: AtomicOp) -> Result<u64, Fault> {
+        if *key != MR_KEY {
+            return Err(Fault);
+        }
         let mut m = self.mem.borrow_mut();
         let b = m.buf.get_mut(at..at + 8).ok_or(Fault)?;
         let mut v = [0u8; 8];
@@ -314,9 +420,17 @@ impl Io for Host {
     }
 
     fn invalidate(&self, rkey: u32, remote: bool) -> Result<(), MwError> {
-        // The host's MR is not fast-registered: only windows go.
+        // The host's MR is not fast-registered: it never goes.
+        if let Some(r) = self.fast_mr(rkey, |(mr, _)| mr.invalidate(rkey, PD, remote)) {
+            return r;
+        }
         self.window(rkey, |w| w.invalidate(rkey, QP, PD, remote).map(|_| ()))
             .unwrap_or(Err(MwError::BadKey))
+    }
+
+    fn reg_mr(&self, r: &Reg) -> Result<(), RegError> {
+        self.fast_mr(r.mr_key, |(mr, _)| mr.register(r, PD))
+            .unwrap_or(Err(RegError::BadKey))
     }
 
     fn transmit(
@@ -413,6 +527,7 @@ pub fn config(qpn: u32, service: Service, sq: Ring, rq: Ring) -> Config {
         sq,
         rq,
         srq: false,
+        kernel: false,
     }
 }
 

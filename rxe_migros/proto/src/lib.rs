@@ -15,6 +15,8 @@
 //! - [`mw`]: memory windows: binding, invalidation, and the checks of a
 //!   request through one.
 //! - [`opcode`]: the BTH opcode table (IBTA vol. 1, 9.2.1 and table 38).
+//! - [`fastreg`]: fast-registration MRs of kernel consumers: page maps,
+//!   REG_MR, invalidation.
 //! - [`hdr`]: the base and extended transport headers, parsed and emitted.
 //! - [`icrc`]: the RoCEv2 invariant CRC (IBTA annex A17.3.3).
 //! - [`image`]: checkpoint images of a user context's objects.
@@ -43,6 +45,7 @@ extern crate std;
 pub mod aeth;
 pub mod comp;
 pub mod engine;
+pub mod fastreg;
 pub mod hdr;
 pub mod icrc;
 pub mod image;

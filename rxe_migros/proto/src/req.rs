@@ -51,11 +51,13 @@ pub enum Kind {
     /// every request before them is complete; no packet goes out.
     LocalInv,
     BindMw,
+    /// REG_MR, local too, from kernel consumers only.
+    RegMr,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Send,
         Kind::SendImm,
         Kind::SendInv,
@@ -68,6 +70,7 @@ impl Kind {
         Kind::Flush,
         Kind::LocalInv,
         Kind::BindMw,
+        Kind::RegMr,
     ];
 
     /// The kind of a work request's operation.
@@ -85,6 +88,7 @@ impl Kind {
             Operation::Flush { .. } => Kind::Flush,
             Operation::LocalInvalidate { .. } => Kind::LocalInv,
             Operation::BindMw(_) => Kind::BindMw,
+            Operation::RegMr(_) => Kind::RegMr,
         }
     }
 
@@ -101,7 +105,7 @@ impl Kind {
 
     /// Whether the requester carries it out itself, sending nothing.
     pub fn is_local(self) -> bool {
-        matches!(self, Kind::LocalInv | Kind::BindMw)
+        matches!(self, Kind::LocalInv | Kind::BindMw | Kind::RegMr)
     }
 
     /// Whether the service can carry it (UC: no READ, atomics or
@@ -208,7 +212,7 @@ pub struct Segments {
 pub fn psn_span(kind: Kind, length: u32, mtu: Mtu) -> u32 {
     match kind {
         Kind::CompareSwap | Kind::FetchAdd | Kind::AtomicWrite | Kind::Flush => 1,
-        Kind::LocalInv | Kind::BindMw => 0,
+        Kind::LocalInv | Kind::BindMw | Kind::RegMr => 0,
         _ => mtu.packets(length).max(1),
     }
 }
@@ -250,7 +254,7 @@ impl Segments {
             Kind::AtomicWrite => op::ATOMIC_WRITE,
             Kind::Flush => op::FLUSH,
             // Never: `Segments::new` refuses them.
-            Kind::LocalInv | Kind::BindMw => op::SEND_ONLY,
+            Kind::LocalInv | Kind::BindMw | Kind::RegMr => op::SEND_ONLY,
             Kind::Send | Kind::SendImm | Kind::SendInv => match (first, last, self.kind) {
                 (true, true, Kind::Send) => op::SEND_ONLY,
                 (true, true, Kind::SendImm) => op::SEND_ONLY_WITH_IMMEDIATE,
@@ -336,7 +340,7 @@ mod tests {
     use crate::opcode::{flags, OpInfo, Transport};
     use crate::testutil::{path_mtu, Rng};
 
-    const KINDS: [Kind; 12] = Kind::ALL;
+    const KINDS: [Kind; 13] = Kind::ALL;
 
     /// Skipping to a PSN yields exactly the packet plain iteration reaches
     /// there, and then the same rest.

@@ -44,6 +44,7 @@ use super::engine::{
     self, AtomicOp, Av, Count, Engine, Inbox, Io, Need, NewSource, QpEvent, Queue, Status, Time,
     WcKind,
 };
+use super::fastreg;
 use super::hdr::{Bth, Extensions};
 use super::host::{config, ring_bytes, sge, storage, Host, Sim, AH_NUM, MR_BASE, MR_KEY};
 use super::image::{self, Context, Cq, Image, Mr, Pd, Record, RingImage};
@@ -625,7 +626,7 @@ impl Side {
         let target = |key, at: usize, left: u32| {
             self.host
                 .lookup(key, Need::RemoteWrite, MR_BASE + at as u64, left)
-                .map(|_| ())
+                .map(|(k, _)| k)
         };
         self.engine = Engine::restored(target, cfg, sent, slot, &rec, IB_MTU_256)
             .expect("our own record restores");
@@ -2346,4 +2347,154 @@ fn memory_windows_grant_their_range_until_invalidated() {
     let (status, got) = send_invalidate(&mut a, &mut b, 4, MR_KEY);
     assert_eq!(status, Status::RemInvReqErr);
     assert_eq!(got.map(|wc| wc.status), Some(Status::RemInvReqErr));
+}
+
+/// The pages b maps into its fast-registration MR, out of order in its
+/// memory, and the registration over them.
+const FR_PAGE: usize = 512;
+const FR_PAGES: [usize; 3] = [WIN + 2 * FR_PAGE, WIN, WIN + FR_PAGE];
+const FR_IOVA: u64 = 0x1000_0100;
+const FR_LEN: u64 = 3 * FR_PAGE as u64 - 0x100;
+
+/// a and b connected, b's QP a kernel consumer's, with a fast MR mapped
+/// over [`FR_PAGES`]; its key.
+fn fast_pair() -> (Side, Side, u32) {
+    let a = Side::new(0, Service::Rc, Vec::new(), &[]);
+    let mut b = Side::new(1, Service::Rc, Vec::new(), &[]);
+    let cfg = engine::Config {
+        kernel: true,
+        ..*b.engine.config()
+    };
+    let (sent, slot) = storage(&cfg);
+    b.engine = Engine::new(cfg, sent, slot);
+    let (mut a, mut b) = (a, b);
+    let (a_addr, b_addr) = (a.host.addr, b.host.addr);
+    a.connect(0, b_addr, 100, 200, 7);
+    b.connect(0, a_addr, 200, 100, 7);
+    let key = b.host.alloc_fast_mr(4);
+    b.host
+        .map_fast_mr(key, FR_PAGE as u32, &FR_PAGES, FR_IOVA)
+        .unwrap();
+    (a, b, key)
+}
+
+/// b posts REG_MR `wr_id` of its fast MR under `key`: its completion's
+/// kind and status.
+fn register(a: &mut Side, b: &mut Side, wr_id: u64, mr_key: u32, key: u32) -> (WcKind, Status) {
+    let reg = fastreg::Reg {
+        mr_key,
+        key,
+        access: mw::access::LOCAL_WRITE | mw::access::REMOTE_WRITE,
+        iova: FR_IOVA,
+        length: FR_LEN,
+    };
+    let head = SendHead {
+        wr_id,
+        flags: send_flags::SIGNALED,
+        ..SendHead::default()
+    };
+    b.host.post(Queue::Send, |slot| {
+        wqe::write_reg(slot, &head, &reg).unwrap()
+    });
+    send_status(b, a, wr_id);
+    let c = b.host.completions.borrow();
+    let (_, wc) = c.iter().find(|(_, wc)| wc.wr_id == wr_id).unwrap();
+    (wc.kind, wc.status)
+}
+
+/// a WRITEs `len` bytes from OUT to `addr` under `rkey`: its status.
+fn write_at(a: &mut Side, b: &mut Side, wr_id: u64, rkey: u32, addr: u64, len: u32) -> Status {
+    let head = SendHead {
+        wr_id,
+        opcode: wqe::opcode::RDMA_WRITE,
+        flags: send_flags::SIGNALED,
+        remote_addr: addr,
+        rkey,
+        ..SendHead::default()
+    };
+    a.host.post(Queue::Send, |slot| {
+        wqe::write_send(slot, &head, [sge(OUT, len)].into_iter()).unwrap()
+    });
+    send_status(a, b, wr_id)
+}
+
+/// Fast registration through the engine: b, a kernel consumer's QP,
+/// makes a fast MR over three pages valid with REG_MR; a's WRITE across
+/// them lands in each page in the MR's order, and nothing past the
+/// registration; a SEND_WITH_INV from a takes the key away (b's receive
+/// says so); LOCAL_INV does too, after which the MR registers again;
+/// REG_MR of a valid MR, or posted by a process's QP, fails.
+#[test]
+fn fast_registration_maps_pages_until_invalidated() {
+    let (mut a, mut b, key) = fast_pair();
+    assert_eq!(
+        register(&mut a, &mut b, 70, key, key | 9),
+        (WcKind::RegMr, Status::Success)
+    );
+    for k in 0..1024 {
+        a.host.mem.borrow_mut().buf[OUT + k] = (k * 7 + 3) as u8;
+    }
+    assert_eq!(
+        write_at(&mut a, &mut b, 1, key | 9, FR_IOVA + 0x10, 1024),
+        Status::Success
+    );
+    for k in 0..1024usize {
+        let pos = 0x100 + 0x10 + k;
+        let at = FR_PAGES[pos / FR_PAGE] + pos % FR_PAGE;
+        assert_eq!(b.host.mem.borrow().buf[at], (k * 7 + 3) as u8, "byte {k}");
+    }
+    let (status, got) = send_invalidate(&mut a, &mut b, 2, key | 9);
+    assert_eq!(status, Status::Success);
+    let got = got.expect("a receive");
+    assert_eq!(
+        (got.status, got.invalidated),
+        (Status::Success, Some(key | 9))
+    );
+    assert_eq!(
+        write_at(&mut a, &mut b, 3, key | 9, FR_IOVA, 8),
+        Status::RemAccessErr
+    );
+
+    // Past the registration's end: refused; the old key after a new
+    // registration: refused.
+    let (mut a, mut b, key) = fast_pair();
+    register(&mut a, &mut b, 70, key, key | 9);
+    assert_eq!(
+        write_at(&mut a, &mut b, 1, key | 9, FR_IOVA + FR_LEN - 8, 9),
+        Status::RemAccessErr
+    );
+
+    // LOCAL_INV, then a new key; REG_MR of the valid MR fails.
+    let (mut a, mut b, key) = fast_pair();
+    register(&mut a, &mut b, 70, key, key | 9);
+    post_to(&b, 71, wqe::opcode::LOCAL_INV, key | 9, 0, 0, 0);
+    assert_eq!(send_status(&mut b, &mut a, 71), Status::Success);
+    assert_eq!(
+        register(&mut a, &mut b, 72, key, key | 10),
+        (WcKind::RegMr, Status::Success)
+    );
+    assert_eq!(
+        write_at(&mut a, &mut b, 1, key | 9, FR_IOVA, 8),
+        Status::RemAccessErr
+    );
+    let (mut a, mut b, key) = fast_pair();
+    register(&mut a, &mut b, 70, key, key | 9);
+    assert_eq!(
+        write_at(&mut a, &mut b, 1, key | 9, FR_IOVA + FR_LEN - 8, 8),
+        Status::Success
+    );
+    assert_eq!(
+        register(&mut a, &mut b, 73, key, key | 10).1,
+        Status::LocQpOpErr
+    );
+    assert_eq!(b.engine.attrs().state, State::Error);
+
+    // A process's QP has no REG_MR.
+    let (mut a, mut b) = bare_pair();
+    let key = b.host.alloc_fast_mr(4);
+    b.host.map_fast_mr(key, 512, &FR_PAGES, FR_IOVA).unwrap();
+    assert_eq!(
+        register(&mut a, &mut b, 74, key, key | 9).1,
+        Status::LocQpOpErr
+    );
 }

@@ -22,6 +22,9 @@ pub mod opcode {
     pub const SEND_WITH_INV: u32 = 9;
     pub const FLUSH: u32 = 14;
     pub const ATOMIC_WRITE: u32 = 15;
+    /// `IB_WR_REG_MR`: a kernel consumer's fast registration. librxe has
+    /// no such request; a process's ring cannot carry it.
+    pub const REG_MR: u32 = 0x20;
 }
 
 /// Send flags (`enum ib_send_flags`).
@@ -113,6 +116,8 @@ pub struct Limits {
     pub max_inline: u32,
     /// An unreliable datagram QP: sends only, with a destination.
     pub ud: bool,
+    /// A kernel consumer's QP, which may post REG_MR.
+    pub fast_reg: bool,
 }
 
 /// A scatter/gather entry (`struct rxe_sge`).
@@ -220,6 +225,8 @@ pub enum Operation {
     LocalInvalidate { rkey: u32 },
     /// BIND_MW: binds a memory window here, sending nothing.
     BindMw(super::mw::Bind),
+    /// REG_MR: makes a fast-registration MR valid here, sending nothing.
+    RegMr(super::fastreg::Reg),
 }
 
 /// A UD send's destination.
@@ -304,6 +311,15 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
             length: u64_at(slot, send::MW_LENGTH),
             access: u32_at(slot, send::MW_ACCESS),
         }),
+        // Laid out as a bind is: the key in `mw.rkey`, the MR's in
+        // `mw.mr_lkey`, the range in `mw.addr` and `mw.length`.
+        REG_MR if !limits.ud && limits.fast_reg => Operation::RegMr(super::fastreg::Reg {
+            mr_key: u32_at(slot, send::MW_MR_LKEY),
+            key: u32_at(slot, send::MW_RKEY),
+            access: u32_at(slot, send::MW_ACCESS),
+            iova: addr,
+            length: u64_at(slot, send::MW_LENGTH),
+        }),
         FLUSH if !limits.ud => Operation::Flush {
             addr,
             rkey: u32_at(slot, send::FLUSH_RKEY),
@@ -312,7 +328,10 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
         },
         _ => return Err(WqeError::BadOpcode(code)),
     };
-    let local = matches!(op, Operation::LocalInvalidate { .. } | Operation::BindMw(_));
+    let local = matches!(
+        op,
+        Operation::LocalInvalidate { .. } | Operation::BindMw(_) | Operation::RegMr(_)
+    );
     // A local operation moves no bytes, whatever the slot says.
     let length = if local {
         0
@@ -341,7 +360,9 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
             Data::Inline(&[])
         }
         // Carried out here: no data, whatever the slot says.
-        Operation::LocalInvalidate { .. } | Operation::BindMw(_) => Data::Inline(&[]),
+        Operation::LocalInvalidate { .. } | Operation::BindMw(_) | Operation::RegMr(_) => {
+            Data::Inline(&[])
+        }
         _ => sent_data(slot, &op, flags, length, limits)?,
     };
     let ud = limits.ud.then(|| UdDest {
@@ -529,6 +550,27 @@ pub fn write_bind(slot: &mut [u8], head: &SendHead, b: &super::mw::Bind) -> Resu
     Ok(())
 }
 
+/// Writes a kernel consumer's REG_MR request (see [`parse_send`]).
+pub fn write_reg(
+    slot: &mut [u8],
+    head: &SendHead,
+    r: &super::fastreg::Reg,
+) -> Result<(), WqeError> {
+    let head = SendHead {
+        opcode: opcode::REG_MR,
+        ..*head
+    };
+    write_head(slot, &head)?;
+    put64(slot, send::MW_ADDR, r.iova);
+    put64(slot, send::MW_LENGTH, r.length);
+    put32(slot, send::MW_MR_LKEY, r.mr_key);
+    put32(slot, send::MW_RKEY, r.key);
+    put32(slot, send::MW_ACCESS, r.access);
+    put32(slot, send::DMA_LENGTH, 0);
+    put32(slot, send::DMA_NUM_SGE, 0);
+    Ok(())
+}
+
 /// Writes a FLUSH request as librxe's `wr_flush` does: its placement
 /// type and level in `wr.flush`, its length in `dma.length`.
 pub fn write_flush(
@@ -599,6 +641,7 @@ mod tests {
         max_sge: 4,
         max_inline: 64,
         ud: false,
+        fast_reg: false,
     };
     const UD: Limits = Limits { ud: true, ..RC };
 
@@ -777,6 +820,7 @@ mod tests {
             max_sge: 2,
             max_inline: 64,
             ud: false,
+            fast_reg: true,
         };
         let mut slot = [0xa5u8; send::DATA + 2 * SGE_BYTES];
         let head = SendHead {

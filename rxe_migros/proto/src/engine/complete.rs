@@ -193,6 +193,7 @@ impl<S: Storage> Engine<S> {
             max_sge: self.cfg.max_send_sge,
             max_inline: self.cfg.max_inline,
             ud: false,
+            fast_reg: self.cfg.kernel,
         };
         let res = (|| {
             io.read_slot(Queue::Send, self.comp_wqe, slot.as_mut())?;

@@ -40,6 +40,7 @@ mod send;
 use super::{aeth, comp, hdr, mig, modify, opcode, psn, req, resp, roce, wqe};
 
 use super::comp::Completer;
+use super::fastreg::{Reg, RegError};
 use super::hdr::{Bth, Extensions};
 use super::image::{self, Held, Partial};
 use super::mig::MigState;
@@ -288,6 +289,7 @@ pub enum WcKind {
     AtomicWrite,
     LocalInv,
     BindMw,
+    RegMr,
     Recv,
     RecvRdmaWithImm,
 }
@@ -432,6 +434,10 @@ pub trait Io {
     /// (`remote`) the IETH of a SEND_WITH_INV from its partner
     /// ([`super::mw::Window::invalidate`] decides for a window).
     fn invalidate(&self, rkey: u32, remote: bool) -> Result<(), MwError>;
+    /// Makes the fast-registration MR `r` names valid, for this QP (a
+    /// kernel consumer's REG_MR request; [`super::fastreg::FastMr`]
+    /// decides).
+    fn reg_mr(&self, r: &Reg) -> Result<(), RegError>;
 
     /// Sends one packet along `path`: `bth`, the extended headers `ext`,
     /// and `len` bytes of payload, which `fill` writes.
@@ -495,6 +501,8 @@ pub struct Config {
     /// The QP takes its receive work requests from a shared receive queue
     /// of `rq`'s shape ([`Io::take_shared`]), and has no ring of its own.
     pub srq: bool,
+    /// A kernel consumer's QP: it may post REG_MR.
+    pub kernel: bool,
 }
 
 impl Config {
@@ -1143,6 +1151,7 @@ impl<S: Storage> Engine<S> {
             Kind::Flush => WcKind::Flush,
             Kind::LocalInv => WcKind::LocalInv,
             Kind::BindMw => WcKind::BindMw,
+            Kind::RegMr => WcKind::RegMr,
         };
         let wc = Completion {
             wr_id: w.wr_id,

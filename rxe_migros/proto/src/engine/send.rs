@@ -63,6 +63,7 @@ impl<S: Storage> Engine<S> {
             max_sge: self.cfg.max_send_sge,
             max_inline: self.cfg.max_inline,
             ud: self.cfg.service == Service::Ud,
+            fast_reg: self.cfg.kernel,
         }
     }
 
@@ -83,7 +84,10 @@ impl<S: Storage> Engine<S> {
             // LOCAL_INV this is IBA 10.6.5.1's local invalidate fence,
             // which the C rxe makes mandatory too; a bind waits so that no
             // earlier request meets the window changed under it.
-            let local = matches!(code, wqe::opcode::LOCAL_INV | wqe::opcode::BIND_MW);
+            let local = matches!(
+                code,
+                wqe::opcode::LOCAL_INV | wqe::opcode::BIND_MW | wqe::opcode::REG_MR
+            );
             if local && self.comp_wqe != index {
                 return Err(Stop::Wait);
             }
@@ -249,6 +253,10 @@ impl<S: Storage> Engine<S> {
                 Ok(()) => Status::Success,
                 Err(_) => Status::LocQpOpErr,
             },
+            Operation::RegMr(r) => match io.reg_mr(r) {
+                Ok(()) => Status::Success,
+                Err(_) => Status::LocQpOpErr,
+            },
             _ => Status::LocQpOpErr,
         }
     }
@@ -366,7 +374,7 @@ impl<S: Storage> Engine<S> {
                 });
             }
             // Carried out in `send_one`, never sent.
-            Operation::LocalInvalidate { .. } | Operation::BindMw(_) => {
+            Operation::LocalInvalidate { .. } | Operation::BindMw(_) | Operation::RegMr(_) => {
                 return Err(Status::LocQpOpErr)
             }
         }
