@@ -238,8 +238,8 @@ impl FastMr {
 
 #[cfg(test)]
 mod tests {
-    use crate::mw::access::*;
     use super::*;
+    use crate::mw::access::*;
 
     const PD: usize = 7;
     const KEY: u32 = 0x0012_3400;
