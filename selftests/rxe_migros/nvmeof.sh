@@ -50,19 +50,26 @@ target() {
 	must ln -s $CFG/subsystems/$NQN $CFG/ports/1/subsystems/$NQN
 }
 
-# target_down DRIVER: (in guest a) the port and subsystem go, then
-# nvmet-rdma, the device and its module.
+# target_down DRIVER: (in guest a) the device goes first, then the port
+# and subsystem, nvmet-rdma and the device's module. In this order the
+# listener's rdma_cm ID goes with the device (DEVICE_REMOVAL): removing
+# the port through configfs with the ID still there destroys it under
+# nvmet_config_sem, which lockdep reports against the connect path's
+# order of the two (an upstream nvmet-rdma matter, whichever driver).
 target_down() {
+	if [ "$1" = rxe ]; then
+		must rdma link del rxe0
+	else
+		must rdma link del crxe0
+	fi
 	rm -f $CFG/ports/1/subsystems/$NQN
 	rmdir $CFG/ports/1
 	echo 0 >$CFG/subsystems/$NQN/namespaces/1/enable
 	rmdir $CFG/subsystems/$NQN/namespaces/1 $CFG/subsystems/$NQN
 	must modprobe -r nvmet-rdma
 	if [ "$1" = rxe ]; then
-		must rdma link del rxe0
 		must rmmod rxe_migros
 	else
-		must rdma link del crxe0
 		must rmmod rdma_rxe
 	fi
 	rm -f /tmp/nvme.img
