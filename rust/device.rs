@@ -12,7 +12,7 @@
 use super::attr::{DeviceAttr, PortAttr};
 use super::bindings as sys;
 use super::cq::{Arm, CqEvents, CqInit, WcOut};
-use super::kmem::KernelMemory;
+use super::kmem::{KernelMemory, MappedPage};
 use super::netdev::{NetDev, NetDevRef};
 use super::ops::Ops;
 use super::qp::{AddressVector, PdId, QpAttrValues, QpCaps, QpInit, RecvWr, SendWr};
@@ -122,19 +122,18 @@ pub trait Driver: Send + Sync + Sized + 'static {
         _dev: &Device<Self>,
         _pd: PdId,
         _max_pages: u32,
-        _memory: KernelMemory,
     ) -> Result<(Self::Mr, u32, u32)> {
         Err(EOPNOTSUPP)
     }
     /// `ib_map_mr_sg` of a fast-registration MR begins: a new page list
-    /// of `page_size` pages. [`Driver::map_mr_page`] then gets each page's
-    /// kernel address in order, and [`Driver::map_mr_end`] the first
-    /// mapped byte's.
+    /// of `page_size` pages. [`Driver::map_mr_page`] then gets each page
+    /// in order, and [`Driver::map_mr_end`] the first mapped byte's
+    /// address.
     fn map_mr_begin(_mr: &Self::Mr, _page_size: u32) -> Result {
         Err(EOPNOTSUPP)
     }
     /// The next page of the list begun by [`Driver::map_mr_begin`].
-    fn map_mr_page(_mr: &Self::Mr, _addr: u64) -> Result {
+    fn map_mr_page(_mr: &Self::Mr, _page: MappedPage) -> Result {
         Err(EOPNOTSUPP)
     }
     /// The page list is complete; its mapped bytes begin at `iova`.

@@ -65,6 +65,51 @@ impl KernelMemory {
     }
 }
 
+/// One page of a kernel consumer's page list for a fast-registration MR
+/// (`ib_map_mr_sg`): memory it handed to the device, as it would to a DMA
+/// engine, for transfers its registrations allow. Only the core's
+/// `ib_sg_to_pages` callback makes one.
+#[derive(Clone, Copy)]
+pub struct MappedPage {
+    addr: u64,
+    len: u32,
+}
+
+impl MappedPage {
+    /// A slot of a page list with no page in it: every access is EFAULT.
+    pub const NONE: MappedPage = MappedPage { addr: 0, len: 0 };
+
+    /// # Safety
+    ///
+    /// `len` bytes at kernel address `addr` must be a page a kernel
+    /// consumer mapped into its fast-registration MR.
+    pub(crate) unsafe fn new(addr: u64, len: u32) -> Self {
+        MappedPage { addr, len }
+    }
+
+    /// Where `n` bytes at offset `off` lie, if inside the page.
+    fn at(&self, off: usize, n: usize) -> Result<u64> {
+        match off.checked_add(n) {
+            Some(end) if self.addr != 0 && end <= self.len as usize => Ok(self.addr + off as u64),
+            _ => Err(EFAULT),
+        }
+    }
+
+    /// Copies `out.len()` bytes from offset `off` of the page.
+    pub fn read(&self, off: usize, out: &mut [u8]) -> Result {
+        // SAFETY: a page of the consumer's (see the type), within it.
+        unsafe { KernelMemory::new() }.read(self.at(off, out.len())?, out)
+    }
+
+    /// Copies `data` into the page at offset `off`.
+    pub fn write(&self, off: usize, data: &[u8]) -> Result {
+        let addr = self.at(off, data.len())?;
+        // SAFETY: the consumer handed the page to the device for
+        // transfers (see the type), and the range lies within it.
+        unsafe { KernelMemory::new().write(addr, data) }
+    }
+}
+
 /// Copies `out.len()` bytes of a kernel consumer's request from kernel
 /// address `addr` (inline data).
 ///

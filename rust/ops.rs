@@ -8,7 +8,7 @@
 use super::bindings as sys;
 use super::cq::{Arm, CqEvents, CqInit, WcOut};
 use super::device::{Device, Driver, MadAnswer, MrChange, MAD_BYTES};
-use super::kmem::KernelMemory;
+use super::kmem::{KernelMemory, MappedPage};
 use super::qp::{
     AddressVector, CoreQp, PdId, QpAttrValues, QpCaps, QpEvents, QpInit, QpType, RecvWr, SendWr,
     UdWr,
@@ -524,11 +524,9 @@ impl<T: Driver> Ops<T> {
         if mr_type != sys::ib_mr_type_IB_MR_TYPE_MEM_REG {
             return EINVAL.to_ptr();
         }
-        // SAFETY: the core passes a PD of one of our devices; only kernel
-        // consumers allocate MRs this way (`ib_alloc_mr`), and name their
-        // own memory in the page lists they map.
-        let (dev, memory) = unsafe { (Device::<T>::from_ib((*pd).device), KernelMemory::new()) };
-        Self::new_mr(|_| T::alloc_fast_mr(dev, PdId(pd as usize), max_num_sg, memory))
+        // SAFETY: the core passes a PD of one of our devices.
+        let dev = unsafe { Device::<T>::from_ib((*pd).device) };
+        Self::new_mr(|_| T::alloc_fast_mr(dev, PdId(pd as usize), max_num_sg))
     }
 
     unsafe extern "C" fn map_mr_sg(
@@ -555,9 +553,16 @@ impl<T: Driver> Ops<T> {
     /// `ib_sg_to_pages`'s callback: one page of the list, by its kernel
     /// address (a software device's DMA address).
     unsafe extern "C" fn set_page(mr: *mut sys::ib_mr, addr: u64) -> kernel::ffi::c_int {
-        // SAFETY: called by `ib_sg_to_pages` from `map_mr_sg`, with its MR.
-        let data = unsafe { Object::<_, T::Mr>::data(mr) };
-        match T::map_mr_page(data, addr) {
+        // SAFETY: called by `ib_sg_to_pages` from `map_mr_sg`, with its MR
+        // and the kernel address of a page of the consumer's scatter list
+        // (the DMA address of a software device), of the MR's page size.
+        let (data, page) = unsafe {
+            (
+                Object::<_, T::Mr>::data(mr),
+                MappedPage::new(addr, (*mr).page_size),
+            )
+        };
+        match T::map_mr_page(data, page) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }

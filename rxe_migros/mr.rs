@@ -16,7 +16,7 @@ use crate::proto::image;
 use crate::proto::mw::{MrFacts, MwError};
 use crate::rdma::access::Access;
 use crate::rdma::device::{Device, MrChange};
-use crate::rdma::kmem::KernelMemory;
+use crate::rdma::kmem::{KernelMemory, MappedPage};
 use crate::rdma::process::Process;
 use crate::rdma::qp::PdId;
 use crate::rdma::umem::Umem;
@@ -44,7 +44,7 @@ enum Memory {
     Dma(KernelMemory),
     /// A kernel consumer's pages, as its last page map and REG_MR made
     /// them ([`fastreg`]).
-    Fast(KernelMemory, Pin<KBox<Fast>>),
+    Fast(Pin<KBox<Fast>>),
     /// `len` bytes of a process's memory from `start`, which requests
     /// address from `iova`; pinned, except for an MR restored before the
     /// process's memory was in place, until it is adopted
@@ -68,21 +68,21 @@ struct Fast {
 
 struct FastTable {
     mr: FastMr,
-    /// The kernel address of each page of the list, as many as the MR was
-    /// allocated for; [`FastMr`] knows how many are mapped.
-    pages: KVVec<u64>,
+    /// The pages of the list, as many slots as the MR was allocated for;
+    /// [`FastMr`] knows how many are mapped.
+    pages: KVVec<MappedPage>,
 }
 
 impl Fast {
-    /// Calls `f` with the kernel address of each piece of the `len` bytes
-    /// at offset `off` of the registration, and the range of the transfer
-    /// it holds. EFAULT if the MR was invalidated, or mapped again, since
-    /// the request was checked.
+    /// Calls `f` with each piece of the `len` bytes at offset `off` of the
+    /// registration: its page, its offset there, and the range of the
+    /// transfer it holds. EFAULT if the MR was invalidated, or mapped
+    /// again, since the request was checked.
     fn pieces(
         &self,
         off: usize,
         len: usize,
-        mut f: impl FnMut(u64, core::ops::Range<usize>) -> Result,
+        mut f: impl FnMut(&MappedPage, usize, core::ops::Range<usize>) -> Result,
     ) -> Result {
         let t = self.table.lock();
         if !t.mr.valid() {
@@ -92,8 +92,8 @@ impl Fast {
         while done < len {
             let (page, inside, room) = t.mr.locate((off + done) as u64).ok_or(EFAULT)?;
             let n = (room as usize).min(len - done);
-            let base = *t.pages.get(page).ok_or(EFAULT)?;
-            f(base + inside, done..done + n)?;
+            let page = t.pages.get(page).ok_or(EFAULT)?;
+            f(page, inside as usize, done..done + n)?;
             done += n;
         }
         Ok(())
@@ -152,9 +152,7 @@ pub(crate) fn find(
 /// The requester of a QP of `pd` carries out a kernel consumer's REG_MR.
 pub(crate) fn register(dev: &Device<Rxe>, pd: PdId, r: &Reg) -> Result<(), RegError> {
     let mr = dev.mrs.get(r.mr_key >> 8).ok_or(RegError::BadKey)?;
-    let Memory::Fast(_, fast) = &mr.memory else {
-        return Err(RegError::BadKey);
-    };
+    let fast = mr.fast().ok_or(RegError::BadKey)?;
     let res = fast.table.lock().mr.register(r, pd.to_raw());
     res
 }
@@ -169,9 +167,7 @@ pub(crate) fn invalidate(
     remote: bool,
 ) -> Result<(), MwError> {
     let mr = dev.mrs.get(key >> 8).ok_or(MwError::BadKey)?;
-    let Memory::Fast(_, fast) = &mr.memory else {
-        return Err(MwError::BadKey);
-    };
+    let fast = mr.fast().ok_or(MwError::BadKey)?;
     let res = fast.table.lock().mr.invalidate(key, pd.to_raw(), remote);
     res
 }
@@ -199,6 +195,14 @@ impl MrInner {
         self.key
     }
 
+    /// Its fast-registration state, for an MR of `ib_alloc_mr`.
+    fn fast(&self) -> Option<&Fast> {
+        match &self.memory {
+            Memory::Fast(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// Whether `key` names the MR in `pd` with `access`: then where its
     /// addresses begin and how many bytes it has.
     fn grants(
@@ -207,7 +211,7 @@ impl MrInner {
         key: u32,
         access: Access,
     ) -> core::result::Result<(u64, usize), MrError> {
-        if let Memory::Fast(_, fast) = &self.memory {
+        if let Some(fast) = self.fast() {
             let (iova, len) = fast
                 .table
                 .lock()
@@ -277,8 +281,8 @@ impl MrInner {
         match &self.memory {
             Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT)?.read(off, out),
             Memory::Dma(k) => k.read(off as u64, out),
-            Memory::Fast(k, fast) => {
-                fast.pieces(off, out.len(), |addr, r| k.read(addr, &mut out[r]))
+            Memory::Fast(fast) => {
+                fast.pieces(off, out.len(), |page, at, r| page.read(at, &mut out[r]))
             }
         }
     }
@@ -297,12 +301,9 @@ impl MrInner {
             // this range: a kernel consumer's own buffer, or its PD opened
             // to remote writes (see `KernelMemory::write`).
             Memory::Dma(k) => unsafe { k.write(off as u64, data) },
-            // SAFETY: the pieces are of pages the consumer mapped into
-            // the MR, under the registration that granted this transfer
-            // write access, checked again under the MR's lock.
-            Memory::Fast(k, fast) => fast.pieces(off, data.len(), |addr, r| unsafe {
-                k.write(addr, &data[r])
-            }),
+            Memory::Fast(fast) => {
+                fast.pieces(off, data.len(), |page, at, r| page.write(at, &data[r]))
+            }
         }
     }
 
@@ -368,17 +369,19 @@ impl Mr {
         dev: &Device<Rxe>,
         pd: PdId,
         access: Access,
-        memory: Memory,
+        memory: impl FnOnce(u32) -> Result<Memory>,
         owner: Option<&Owner<'_, Rxe>>,
         restored_key: Option<u32>,
     ) -> Result<(Mr, u32, u32)> {
+        // `memory` gets the MR's key.
         let make = |index: u32, tag: u32| {
+            let key = index << 8 | tag;
             Ok(Arc::new(
                 MrInner {
-                    key: index << 8 | tag,
+                    key,
                     pd: Atomic::new(pd.to_raw()),
                     access: Atomic::new(access.bits()),
-                    memory,
+                    memory: memory(key)?,
                     windows: Atomic::new(0),
                 },
                 GFP_KERNEL,
@@ -411,66 +414,45 @@ impl Mr {
     /// `ib_alloc_mr`: a fast-registration MR of a kernel consumer's `pd`,
     /// free, for page lists of up to `max_pages` (EINVAL for more than
     /// [`fastreg::MAX_PAGES`]).
-    pub(crate) fn fast(
-        dev: &Device<Rxe>,
-        pd: PdId,
-        max_pages: u32,
-        memory: KernelMemory,
-    ) -> Result<(Mr, u32, u32)> {
+    pub(crate) fn fast(dev: &Device<Rxe>, pd: PdId, max_pages: u32) -> Result<(Mr, u32, u32)> {
         if max_pages > fastreg::MAX_PAGES {
             return Err(EINVAL);
         }
         let mut pages = KVVec::with_capacity(max_pages as usize, GFP_KERNEL)?;
         for _ in 0..max_pages {
-            pages.push(0, GFP_KERNEL)?;
+            pages.push(MappedPage::NONE, GFP_KERNEL)?;
         }
-        // Its key comes with its index: made free under a placeholder,
-        // it is keyed below once the pool has it.
-        let fast = KBox::pin_init(
-            pin_init!(Fast {
-                table <- new_spinlock!(FastTable {
-                    mr: FastMr::new(pd.to_raw(), 0, max_pages),
-                    pages,
+        let memory = |key| {
+            let fast = KBox::pin_init(
+                pin_init!(Fast {
+                    table <- new_spinlock!(FastTable {
+                        mr: FastMr::new(pd.to_raw(), key, max_pages),
+                        pages,
+                    }),
                 }),
-            }),
-            GFP_KERNEL,
-        )?;
-        // Remote access as the C rxe's fast MRs have, granted only by a
-        // registration.
-        let (mr, lkey, rkey) = Mr::new(
-            dev,
-            pd,
-            Access::empty(),
-            Memory::Fast(memory, fast),
-            None,
-            None,
-        )?;
-        if let Memory::Fast(_, fast) = &mr.inner.memory {
-            fast.table.lock().mr = FastMr::new(pd.to_raw(), lkey, max_pages);
-        }
-        Ok((mr, lkey, rkey))
+                GFP_KERNEL,
+            )?;
+            Ok(Memory::Fast(fast))
+        };
+        // No access of its own: a registration grants it.
+        Mr::new(dev, pd, Access::empty(), memory, None, None)
     }
 
     /// `ib_map_mr_sg` begins (see [`FastMr::begin_map`]).
     pub(crate) fn map_begin(&self, page_size: u32) -> Result {
-        let Memory::Fast(_, fast) = &self.inner.memory else {
-            return Err(EINVAL);
-        };
+        let fast = self.inner.fast().ok_or(EINVAL)?;
         let res = fast.table.lock().mr.begin_map(page_size);
         res.map_err(|_| EINVAL)
     }
 
-    /// The next page of the list, at kernel address `addr`; ENOMEM when
-    /// the list is full (the core then maps fewer entries than asked).
-    pub(crate) fn map_page(&self, addr: u64) -> Result {
-        let Memory::Fast(_, fast) = &self.inner.memory else {
-            return Err(EINVAL);
-        };
+    /// The next page of the list; ENOMEM when the list is full (the core
+    /// then maps fewer entries than asked).
+    pub(crate) fn map_page(&self, page: MappedPage) -> Result {
+        let fast = self.inner.fast().ok_or(EINVAL)?;
         let mut t = fast.table.lock();
         match t.mr.add_page() {
             Ok(i) => {
-                let slot = t.pages.get_mut(i).ok_or(ENOMEM)?;
-                *slot = addr;
+                *t.pages.get_mut(i).ok_or(ENOMEM)? = page;
                 Ok(())
             }
             Err(MapError::Full) => Err(ENOMEM),
@@ -480,7 +462,7 @@ impl Mr {
 
     /// The page list is done; it begins at `iova`.
     pub(crate) fn map_end(&self, iova: u64) {
-        if let Memory::Fast(_, fast) = &self.inner.memory {
+        if let Some(fast) = self.inner.fast() {
             fast.table.lock().mr.end_map(iova);
         }
     }
@@ -495,7 +477,7 @@ impl Mr {
             dev,
             pd,
             Access::from_abi(access as u32),
-            Memory::Dma(memory),
+            |_| Ok(Memory::Dma(memory)),
             None,
             None,
         )
@@ -540,7 +522,7 @@ impl Mr {
             dev,
             pd,
             Access::from_abi(access as u32),
-            memory,
+            |_| Ok(memory),
             Some(owner),
             key,
         )

@@ -240,9 +240,9 @@ pub(crate) fn bind(dev: &Device<Rxe>, qp: &QpInner, b: &Bind) -> Result<(), MwEr
     Ok(())
 }
 
-/// `qp` invalidates `rkey`: by its own LOCAL_INV, or (`remote`) for a
-/// SEND_WITH_INV that came to it. Only windows (an MR's key finds none):
-/// no MR is fast-registered.
+/// `qp` invalidates the window `rkey` names: by its own LOCAL_INV, or
+/// (`remote`) for a SEND_WITH_INV that came to it (an MR's key goes to
+/// [`crate::mr::invalidate`]).
 pub(crate) fn invalidate(
     dev: &Device<Rxe>,
     qp: &QpInner,

@@ -760,7 +760,8 @@ impl Qp {
         let mut guard = qp.posts.lock();
         let posts = &mut *guard;
         let index = qp.sq.produce(&mut posts.scratch, |slot| {
-            if let Some(r) = wr.reg() {
+            if code == opcode::REG_MR {
+                let r = wr.reg().ok_or(EINVAL)?;
                 let reg = crate::proto::fastreg::Reg {
                     mr_key: r.mr_key,
                     key: r.key,
@@ -769,8 +770,6 @@ impl Qp {
                     length: r.length,
                 };
                 wqe::write_reg(slot, &head, &reg).map_err(|_| EINVAL)
-            } else if code == opcode::REG_MR {
-                Err(EINVAL)
             } else if flags & send_flags::INLINE != 0 && code != opcode::RDMA_READ {
                 let len = list.total();
                 if len > qp.caps.max_inline_data as usize {

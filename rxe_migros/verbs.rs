@@ -16,7 +16,7 @@ use crate::qp::Qp;
 use crate::rdma::attr::{AtomicCap, DeviceAttr, DeviceCaps, PortAttr, PortState};
 use crate::rdma::cq::{Arm, CqEvents, CqInit, WcOut};
 use crate::rdma::device::{Device, Driver, DriverId, MadAnswer, MrChange, MAD_BYTES};
-use crate::rdma::kmem::KernelMemory;
+use crate::rdma::kmem::{KernelMemory, MappedPage};
 use crate::rdma::qp::{
     ib_mtu_of, AddressVector, PdId, QpAttrValues, QpCaps, QpInit, RecvWr, SendWr,
 };
@@ -236,21 +236,16 @@ impl Driver for Rxe {
         mw.dealloc(dev);
     }
 
-    fn alloc_fast_mr(
-        dev: &Device<Self>,
-        pd: PdId,
-        max_pages: u32,
-        memory: KernelMemory,
-    ) -> Result<(Mr, u32, u32)> {
-        Mr::fast(dev, pd, max_pages, memory)
+    fn alloc_fast_mr(dev: &Device<Self>, pd: PdId, max_pages: u32) -> Result<(Mr, u32, u32)> {
+        Mr::fast(dev, pd, max_pages)
     }
 
     fn map_mr_begin(mr: &Mr, page_size: u32) -> Result {
         mr.map_begin(page_size)
     }
 
-    fn map_mr_page(mr: &Mr, addr: u64) -> Result {
-        mr.map_page(addr)
+    fn map_mr_page(mr: &Mr, page: MappedPage) -> Result {
+        mr.map_page(page)
     }
 
     fn map_mr_end(mr: &Mr, iova: u64) {

@@ -303,23 +303,18 @@ pub fn parse_send<'a>(slot: &'a [u8], limits: &Limits) -> Result<SendWqe<'a>, Wq
             rkey: u32_at(slot, send::RDMA_RKEY),
         },
         LOCAL_INV if !limits.ud => Operation::LocalInvalidate { rkey: ex },
-        BIND_MW if !limits.ud => Operation::BindMw(super::mw::Bind {
-            mw_rkey: u32_at(slot, send::MW_MW_RKEY),
-            new_rkey: u32_at(slot, send::MW_RKEY),
-            mr_lkey: u32_at(slot, send::MW_MR_LKEY),
-            addr,
-            length: u64_at(slot, send::MW_LENGTH),
-            access: u32_at(slot, send::MW_ACCESS),
-        }),
-        // Laid out as a bind is: the key in `mw.rkey`, the MR's in
-        // `mw.mr_lkey`, the range in `mw.addr` and `mw.length`.
-        REG_MR if !limits.ud && limits.fast_reg => Operation::RegMr(super::fastreg::Reg {
-            mr_key: u32_at(slot, send::MW_MR_LKEY),
-            key: u32_at(slot, send::MW_RKEY),
-            access: u32_at(slot, send::MW_ACCESS),
-            iova: addr,
-            length: u64_at(slot, send::MW_LENGTH),
-        }),
+        BIND_MW if !limits.ud => Operation::BindMw(read_mw(slot)),
+        // Laid out as a bind is (`write_reg`).
+        REG_MR if !limits.ud && limits.fast_reg => {
+            let b = read_mw(slot);
+            Operation::RegMr(super::fastreg::Reg {
+                mr_key: b.mr_lkey,
+                key: b.new_rkey,
+                access: b.access,
+                iova: b.addr,
+                length: b.length,
+            })
+        }
         FLUSH if !limits.ud => Operation::Flush {
             addr,
             rkey: u32_at(slot, send::FLUSH_RKEY),
@@ -534,11 +529,41 @@ pub fn write_send_inline<'s>(
 /// Writes a BIND_MW request as librxe's `wr_bind_mw` does: `head`'s ID
 /// and flags, and the binding in `wr.mw`.
 pub fn write_bind(slot: &mut [u8], head: &SendHead, b: &super::mw::Bind) -> Result<(), WqeError> {
-    let head = SendHead {
-        opcode: opcode::BIND_MW,
-        ..*head
+    write_mw(slot, head, opcode::BIND_MW, b)
+}
+
+/// Writes a kernel consumer's REG_MR request, in the places of a bind
+/// (see [`parse_send`]).
+pub fn write_reg(
+    slot: &mut [u8],
+    head: &SendHead,
+    r: &super::fastreg::Reg,
+) -> Result<(), WqeError> {
+    let b = super::mw::Bind {
+        mw_rkey: 0,
+        new_rkey: r.key,
+        mr_lkey: r.mr_key,
+        addr: r.iova,
+        length: r.length,
+        access: r.access,
     };
-    write_head(slot, &head)?;
+    write_mw(slot, head, opcode::REG_MR, &b)
+}
+
+/// Writes a local operation of `code` laid out in `wr.mw`, with no data.
+fn write_mw(
+    slot: &mut [u8],
+    head: &SendHead,
+    code: u32,
+    b: &super::mw::Bind,
+) -> Result<(), WqeError> {
+    write_head(
+        slot,
+        &SendHead {
+            opcode: code,
+            ..*head
+        },
+    )?;
     put64(slot, send::MW_ADDR, b.addr);
     put64(slot, send::MW_LENGTH, b.length);
     put32(slot, send::MW_MR_LKEY, b.mr_lkey);
@@ -550,25 +575,16 @@ pub fn write_bind(slot: &mut [u8], head: &SendHead, b: &super::mw::Bind) -> Resu
     Ok(())
 }
 
-/// Writes a kernel consumer's REG_MR request (see [`parse_send`]).
-pub fn write_reg(
-    slot: &mut [u8],
-    head: &SendHead,
-    r: &super::fastreg::Reg,
-) -> Result<(), WqeError> {
-    let head = SendHead {
-        opcode: opcode::REG_MR,
-        ..*head
-    };
-    write_head(slot, &head)?;
-    put64(slot, send::MW_ADDR, r.iova);
-    put64(slot, send::MW_LENGTH, r.length);
-    put32(slot, send::MW_MR_LKEY, r.mr_key);
-    put32(slot, send::MW_RKEY, r.key);
-    put32(slot, send::MW_ACCESS, r.access);
-    put32(slot, send::DMA_LENGTH, 0);
-    put32(slot, send::DMA_NUM_SGE, 0);
-    Ok(())
+/// `wr.mw` of a send slot (BIND_MW, and REG_MR in the same places).
+fn read_mw(slot: &[u8]) -> super::mw::Bind {
+    super::mw::Bind {
+        mw_rkey: u32_at(slot, send::MW_MW_RKEY),
+        new_rkey: u32_at(slot, send::MW_RKEY),
+        mr_lkey: u32_at(slot, send::MW_MR_LKEY),
+        addr: u64_at(slot, send::MW_ADDR),
+        length: u64_at(slot, send::MW_LENGTH),
+        access: u32_at(slot, send::MW_ACCESS),
+    }
 }
 
 /// Writes a FLUSH request as librxe's `wr_flush` does: its placement
