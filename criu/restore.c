@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,7 @@ enum {
 	RECORD_HEADER_BYTES = 8,
 	KIND_PD = 1, KIND_MR = 2, KIND_CQ = 3, KIND_QP = 4, KIND_AH = 5,
 	KIND_CONTEXT = 6, KIND_EVENT_FILE = 7, KIND_SRQ = 8, KIND_MW = 9,
-	KIND_MW_BINDING = 10,
+	KIND_MW_BINDING = 10, KIND_MCAST_ATTACH = 11,
 	CQ_USER_HANDLE_AT = 24, CQ_RING_AT = 40,
 	QP_SQ_SIG_ALL_AT = 115, QP_SQ_RING_AT = 192, QP_RQ_RING_AT = 208,
 	QP_USER_HANDLE_AT = 224, QP_HAS_SRQ_AT = 257, QP_SRQ_AT = 272,
@@ -500,6 +501,24 @@ static int free_placeholder(int fd, uint32_t handle)
 	return write(fd, &w, sizeof(w)) == (ssize_t)sizeof(w) ? 0 : -errno;
 }
 
+/* Attaches a UD QP of the image to a multicast group again (an
+ * attachment record: QP handle u32, LID u16, reserved u16, GID), through
+ * the core, which keeps the attachment as the process's: its detach finds
+ * it, and the QP's destroy undoes it. */
+static int attach_mcast(int fd, const uint8_t *b)
+{
+	struct {
+		struct ib_uverbs_cmd_hdr hdr;
+		struct ib_uverbs_attach_mcast cmd;
+	} w = {
+		.hdr = { .command = IB_USER_VERBS_CMD_ATTACH_MCAST, .in_words = sizeof(w) / 4 },
+		.cmd = { .qp_handle = le32(b), .mlid = b[4] | b[5] << 8 },
+	};
+
+	memcpy(w.cmd.gid, b + 8, sizeof(w.cmd.gid));
+	return write(fd, &w, sizeof(w)) == (ssize_t)sizeof(w) ? 0 : -errno;
+}
+
 /* Creates the image's objects on context `c` in order (the order the
  * process created them). The core gives the lowest free handle, so before
  * each object a placeholder PD fills every free handle below the object's,
@@ -509,7 +528,8 @@ static int create_all(struct restored *c, const struct image *img, unsigned int 
 		      int sgid_index)
 {
 	uint32_t *holders = calloc(gaps + 1, sizeof(*holders));
-	unsigned int nr_holders = 0, made = 0, kind;
+	unsigned int nr_holders = 0, made = 0, attached = 0, kind;
+	unsigned int trailer = UINT_MAX;	/* the first record after the objects */
 	uint32_t next = 0;	/* one past the highest handle given */
 	const uint8_t *b;
 	size_t len;
@@ -519,9 +539,11 @@ static int create_all(struct restored *c, const struct image *img, unsigned int 
 		uint32_t handle = le32(b);
 		unsigned int j = 0;
 
-		/* Memory window bindings follow the objects: not created here. */
-		if (kind == KIND_MW_BINDING)
+		/* Bindings and attachments follow the objects. */
+		if (kind == KIND_MW_BINDING || kind == KIND_MCAST_ATTACH) {
+			trailer = i;
 			break;
+		}
 
 		for (; !ret && next < handle && made < gaps; next++, made++) {
 			ret = fill_gap(c->fd, next);
@@ -547,6 +569,20 @@ static int create_all(struct restored *c, const struct image *img, unsigned int 
 		ret = free_placeholder(c->fd, holders[i]);
 	if (made && !ret)
 		say(LOG_INFO, "%u placeholders filled handle gaps", made);
+	/* The windows' bindings are the driver's to make at the adoption; the
+	 * multicast attachments are ours, now that the QPs have their handles. */
+	for (unsigned int i = trailer; !ret && (b = record(img, i, &kind, &len)); i++) {
+		if (kind != KIND_MCAST_ATTACH)
+			continue;
+		ret = len >= 24 ? attach_mcast(c->fd, b) : -EINVAL;
+		if (ret)
+			say(LOG_ERROR, "cannot attach QP %u to its multicast group again: %s",
+			    le32(b), strerror(-ret));
+		else
+			attached++;
+	}
+	if (attached)
+		say(LOG_INFO, "%u multicast attachments made again", attached);
 	free(holders);
 	return ret;
 }

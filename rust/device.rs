@@ -236,14 +236,15 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// Whether the driver attaches UD QPs to multicast groups
     /// ([`Driver::attach_mcast`]); the core refuses the verbs otherwise.
     const MULTICAST: bool = false;
-    /// Attaches UD QP `qp` to the multicast group of `gid`; attaching it
-    /// again is no error. The core checked that `gid` is a multicast
-    /// address and `qp` a UD QP.
-    fn attach_mcast(_dev: &Device<Self>, _qp: &Self::Qp, _gid: &[u8; 16]) -> Result {
+    /// Attaches UD QP `qp` to the multicast group of `gid` with `lid`;
+    /// attaching it again is no error. The core checked that `gid` is a
+    /// multicast address and `qp` a UD QP.
+    fn attach_mcast(_dev: &Device<Self>, _qp: &Self::Qp, _gid: &[u8; 16], _lid: u16) -> Result {
         Err(EOPNOTSUPP)
     }
-    /// Detaches `qp` from the group of `gid`; EINVAL if it is not in it.
-    fn detach_mcast(_dev: &Device<Self>, _qp: &Self::Qp, _gid: &[u8; 16]) -> Result {
+    /// Detaches `qp` from the group of `gid` (attached with `lid`); EINVAL
+    /// if it is not in it.
+    fn detach_mcast(_dev: &Device<Self>, _qp: &Self::Qp, _gid: &[u8; 16], _lid: u16) -> Result {
         Err(EOPNOTSUPP)
     }
 

@@ -89,6 +89,57 @@ impl NetDev {
         to_result(unsafe { sys::dev_mc_del(self.as_ptr(), addr.as_ptr()) })
     }
 
+    /// Takes one more reference on the device's IP membership of multicast
+    /// group `gid`, an IPv4-mapped or an IPv6 group address: the stack
+    /// announces it (IGMP or MLD) and takes the group's datagrams in, as
+    /// for a socket that joined the group on this device. ENODEV if the
+    /// device has no IP configuration of that family.
+    pub fn ip_mc_join(&self, gid: &[u8; 16]) -> Result {
+        match ipv4_of(gid) {
+            Some(group) => {
+                let _rtnl = Rtnl::lock();
+                // SAFETY: the device is live (type invariant) and RTNL is
+                // held, as both calls need; a null `in_device` is checked.
+                unsafe {
+                    let in_dev = sys::rxe_migros_in_dev_get_rtnl(self.as_ptr());
+                    if in_dev.is_null() {
+                        return Err(ENODEV);
+                    }
+                    sys::ip_mc_inc_group(in_dev, group);
+                }
+                Ok(())
+            }
+            None => {
+                let group = in6_addr(gid);
+                // SAFETY: the device is live (type invariant); the address
+                // is read for the call.
+                to_result(unsafe { sys::ipv6_dev_mc_inc(self.as_ptr(), &group) })
+            }
+        }
+    }
+
+    /// Drops one reference [`NetDev::ip_mc_join`] took on group `gid`.
+    pub fn ip_mc_leave(&self, gid: &[u8; 16]) {
+        match ipv4_of(gid) {
+            Some(group) => {
+                let _rtnl = Rtnl::lock();
+                // SAFETY: as for `ip_mc_join`.
+                unsafe {
+                    let in_dev = sys::rxe_migros_in_dev_get_rtnl(self.as_ptr());
+                    if !in_dev.is_null() {
+                        sys::__ip_mc_dec_group(in_dev, group, sys::GFP_KERNEL);
+                    }
+                }
+            }
+            None => {
+                let group = in6_addr(gid);
+                // SAFETY: as for `ip_mc_join`. An error means the device
+                // lost its IPv6 state, and the membership with it.
+                let _ = unsafe { sys::ipv6_dev_mc_dec(self.as_ptr(), &group) };
+            }
+        }
+    }
+
     /// Whether the device is a VLAN on top of another one.
     pub fn is_vlan(&self) -> bool {
         // SAFETY: the device is live (type invariant).
@@ -239,5 +290,39 @@ impl<T: Listener> Drop for Notifier<T> {
     fn drop(&mut self) {
         // SAFETY: the block was registered in `register` and is still pinned.
         unsafe { sys::unregister_netdevice_notifier(self.block.get()) };
+    }
+}
+
+/// The IPv4 address of an IPv4-mapped GID (`::ffff:a.b.c.d`), in network
+/// order, as `__be32`.
+fn ipv4_of(gid: &[u8; 16]) -> Option<u32> {
+    const V4_MAPPED: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+    (gid[..12] == V4_MAPPED).then(|| u32::from_ne_bytes([gid[12], gid[13], gid[14], gid[15]]))
+}
+
+fn in6_addr(gid: &[u8; 16]) -> sys::in6_addr {
+    // SAFETY: every member of `in6_addr` is plain bytes; all zero is `::`.
+    let mut a: sys::in6_addr = unsafe { core::mem::zeroed() };
+    // SAFETY: as above: the byte view of the union is always valid.
+    unsafe { a.in6_u.u6_addr8.as_mut().copy_from_slice(gid) };
+    a
+}
+
+/// RTNL, the networking core's configuration lock, held until dropped.
+struct Rtnl;
+
+impl Rtnl {
+    fn lock() -> Rtnl {
+        // SAFETY: may sleep; callers are in process context and hold no
+        // lock that a holder of RTNL takes.
+        unsafe { sys::rtnl_lock() };
+        Rtnl
+    }
+}
+
+impl Drop for Rtnl {
+    fn drop(&mut self) {
+        // SAFETY: `lock` took it, and this value is its only release.
+        unsafe { sys::rtnl_unlock() };
     }
 }

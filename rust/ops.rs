@@ -1040,19 +1040,19 @@ impl<T: Driver> Ops<T> {
     unsafe extern "C" fn attach_mcast(
         qp: *mut sys::ib_qp,
         gid: *mut sys::ib_gid,
-        _lid: u16,
+        lid: u16,
     ) -> kernel::ffi::c_int {
         // SAFETY: per `ib_attach_mcast`.
-        unsafe { Self::mcast(qp, gid, T::attach_mcast) }
+        unsafe { Self::mcast(qp, gid, lid, T::attach_mcast) }
     }
 
     unsafe extern "C" fn detach_mcast(
         qp: *mut sys::ib_qp,
         gid: *mut sys::ib_gid,
-        _lid: u16,
+        lid: u16,
     ) -> kernel::ffi::c_int {
         // SAFETY: per `ib_detach_mcast`.
-        unsafe { Self::mcast(qp, gid, T::detach_mcast) }
+        unsafe { Self::mcast(qp, gid, lid, T::detach_mcast) }
     }
 
     /// Attaches or detaches (`op`) a QP and a group.
@@ -1064,12 +1064,13 @@ impl<T: Driver> Ops<T> {
     unsafe fn mcast(
         qp: *mut sys::ib_qp,
         gid: *mut sys::ib_gid,
-        op: fn(&Device<T>, &T::Qp, &[u8; 16]) -> Result,
+        lid: u16,
+        op: fn(&Device<T>, &T::Qp, &[u8; 16], u16) -> Result,
     ) -> kernel::ffi::c_int {
         // SAFETY: per the caller.
         from_result(|| unsafe {
             let gid = *(*gid).raw.as_ref();
-            op(Device::from_ib((*qp).device), Self::qp(qp), &gid).map(|()| 0)
+            op(Device::from_ib((*qp).device), Self::qp(qp), &gid, lid).map(|()| 0)
         })
     }
 

@@ -88,8 +88,10 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
     put(&mut out, &Record::Context(context))?;
     let mut records = 1u32;
     // Memory windows' bindings go after every object: a window may be
-    // bound to an MR or a QP created after it.
+    // bound to an MR or a QP created after it. So do the multicast
+    // attachments, which the restorer makes through the core.
     let mut bindings = KVec::new();
+    let mut attachments = KVec::new();
     for (ids, object) in objects.0.iter() {
         let handle = ids.handle;
         match object {
@@ -131,7 +133,17 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
                 });
                 put(&mut out, &rec)?;
             }
-            Object::Qp(qp) => dump_qp(&mut out, &objects, ids, qp)?,
+            Object::Qp(qp) => {
+                dump_qp(&mut out, &objects, ids, qp)?;
+                for (gid, lid) in qp.multicast_attachments()? {
+                    let a = image::McastAttach {
+                        qp: handle,
+                        lid,
+                        gid,
+                    };
+                    attachments.push(a, GFP_KERNEL)?;
+                }
+            }
             Object::Mw(mw) => {
                 let (window, mr) = mw.snapshot();
                 let rec = Record::Mw(image::Mw {
@@ -188,6 +200,10 @@ pub(crate) fn dump(ctx: &Context) -> Result<KVVec<u8>> {
         put(&mut out, &rec)?;
         records += 1;
     }
+    for a in attachments {
+        put(&mut out, &Record::McastAttach(a))?;
+        records += 1;
+    }
     Ok(sealed(out, records))
 }
 
@@ -232,16 +248,6 @@ pub(crate) fn dump_event_file(ctx: &Context, queue: usize) -> Result<KVVec<u8>> 
 }
 
 fn dump_qp(out: &mut KVVec<u8>, objects: &Objects, ids: &UIds, qp: &Arc<QpInner>) -> Result {
-    if let Some(gid) = qp.multicast_group() {
-        // The image has no record of it yet, and a restored QP that is
-        // silently out of its groups would lose their datagrams.
-        pr_info!(
-            "checkpoint: QP {} is attached to multicast group {:?}, which a restore cannot join again yet\n",
-            qp.qpn,
-            crate::recv::Gid(&gid)
-        );
-        return Err(EOPNOTSUPP);
-    }
     let pd = objects.pd(qp.pd)?;
     let send_cq = objects.cq(&qp.send_cq)?;
     let recv_cq = objects.cq(&qp.recv_cq)?;

@@ -429,10 +429,15 @@ impl Context {
         r.next_handle = r.next_handle.max(past);
         r.done += 1;
         r.at = after;
-        // After the objects come their windows' bindings, if any, which
-        // the adoption makes: the restore is over when none is left.
+        // After the objects come their windows' bindings, which the
+        // adoption makes, and their multicast attachments, which the
+        // restorer makes through the core: the restore is over when no
+        // object is left.
         let mut rest = img.records_from(after).peekable();
-        if matches!(rest.peek(), None | Some(Ok(Record::MwBinding(_)))) {
+        if matches!(
+            rest.peek(),
+            None | Some(Ok(Record::MwBinding(_) | Record::McastAttach(_)))
+        ) {
             let mut bindings = KVec::new();
             for rec in rest {
                 if let Ok(Record::MwBinding(b)) = rec {

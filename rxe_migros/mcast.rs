@@ -6,11 +6,16 @@
 //!
 //! A group is named by its GID, an IPv4-mapped or IPv6 multicast address.
 //! The first QP attached to a group makes the netdev take frames to the
-//! group's MAC (`dev_mc_add`), the last one detached undoes it. The IP
-//! membership itself (IGMP or MLD), without which the stack drops the
-//! datagrams before UDP sees them, is the application's or the RDMA
-//! connection manager's to join, as with the C rxe: `rdma_join_multicast`
-//! does it, and a raw verbs program joins with a socket.
+//! group's MAC (`dev_mc_add`) and joins the group's IP membership on it
+//! (IGMP or MLD), without which the stack drops the datagrams before UDP
+//! sees them; the last one detached undoes both. The C rxe leaves the
+//! membership to the application (`rdma_join_multicast` takes it, a raw
+//! verbs program joins with a socket), so a datagram reaches its QPs only
+//! while some socket of the host is in the group. Here the attachment is
+//! enough, as on a RoCE NIC, which takes the group's frames before any IP
+//! stack: a process restored by CRIU, which does not restore its sockets'
+//! memberships, keeps getting its groups' datagrams. A membership the
+//! application took as well is counted apart and stays its own.
 //!
 //! The table is read in the receive path (softirq), so a spinlock guards
 //! it; attach and detach, which call into the netdev outside it, are
@@ -36,6 +41,11 @@ struct Group {
     gid: [u8; 16],
     len: usize,
     qpns: [u32; MAX_QP_ATTACH],
+    /// The LID each QP was attached with (RoCE has no use for it; a
+    /// checkpoint keeps it, as the core does, for the detach).
+    lids: [u16; MAX_QP_ATTACH],
+    /// Whether the group holds an IP membership on the netdev.
+    joined: bool,
 }
 
 impl Group {
@@ -65,10 +75,10 @@ impl Groups {
         }))
     }
 
-    /// Attaches QP `qpn` of `dev` to group `gid`; no error if it is
-    /// attached already. ENOMEM when the device has `MAX_GROUPS` groups
-    /// or the group `MAX_QP_ATTACH` QPs, as the C rxe.
-    pub(crate) fn attach(&self, dev: &Device<Rxe>, gid: &[u8; 16], qpn: u32) -> Result {
+    /// Attaches QP `qpn` of `dev` to group `gid` with `lid`; no error if
+    /// it is attached already. ENOMEM when the device has `MAX_GROUPS`
+    /// groups or the group `MAX_QP_ATTACH` QPs, as the C rxe.
+    pub(crate) fn attach(&self, dev: &Device<Rxe>, gid: &[u8; 16], qpn: u32, lid: u16) -> Result {
         let _writer = self.writers.lock();
         let exists = {
             let t = self.table.lock();
@@ -87,6 +97,7 @@ impl Groups {
             let g = &mut t[i];
             let n = g.len;
             g.qpns[n] = qpn;
+            g.lids[n] = lid;
             g.len = n + 1;
             return Ok(());
         }
@@ -95,13 +106,20 @@ impl Groups {
                 gid: *gid,
                 len: 1,
                 qpns: [0; MAX_QP_ATTACH],
+                lids: [0; MAX_QP_ATTACH],
+                joined: false,
             },
             GFP_KERNEL,
         )?;
         group.qpns[0] = qpn;
+        group.lids[0] = lid;
         let ndev = dev.netdev(1).ok_or(ENODEV)?;
         let mac = multicast_mac(gid);
         ndev.mc_add(&mac)?;
+        // A netdev without IP of the group's family takes no datagram to
+        // it anyway; the attachment stands, as on the C rxe.
+        let joined = ndev.ip_mc_join(gid).is_ok();
+        group.joined = joined;
         let listed = {
             let mut t = self.table.lock();
             // Writers are serialised: nobody made the group meanwhile, and
@@ -112,6 +130,9 @@ impl Groups {
             }
         };
         if !listed {
+            if joined {
+                ndev.ip_mc_leave(gid);
+            }
             let _ = ndev.mc_del(&mac);
             return Err(ENOMEM);
         }
@@ -128,6 +149,7 @@ impl Groups {
             let k = g.members().iter().position(|&q| q == qpn).ok_or(EINVAL)?;
             let last = g.len - 1;
             g.qpns[k] = g.qpns[last];
+            g.lids[k] = g.lids[last];
             g.len = last;
             if g.len == 0 {
                 t.remove(i).ok()
@@ -139,6 +161,9 @@ impl Groups {
             // The netdev may be gone with its namespace; then so are its
             // addresses.
             if let Some(ndev) = dev.netdev(1) {
+                if group.joined {
+                    ndev.ip_mc_leave(&group.gid);
+                }
                 let _ = ndev.mc_del(&multicast_mac(&group.gid));
             }
         }
@@ -146,9 +171,24 @@ impl Groups {
     }
 
     /// The first group QP `qpn` is attached to.
-    pub(crate) fn group_of(&self, qpn: u32) -> Option<[u8; 16]> {
+    fn group_of(&self, qpn: u32) -> Option<[u8; 16]> {
         let t = self.table.lock();
         t.iter().find(|g| g.members().contains(&qpn)).map(|g| g.gid)
+    }
+
+    /// The groups QP `qpn` is attached to, each with the LID it was
+    /// attached with, in the order of their GIDs.
+    pub(crate) fn attachments_of(&self, qpn: u32) -> Result<KVec<([u8; 16], u16)>> {
+        // Room for every group first: nothing is allocated under the lock.
+        let mut out = KVec::with_capacity(MAX_GROUPS, GFP_KERNEL)?;
+        let t = self.table.lock();
+        for g in t.iter() {
+            if let Some(k) = g.members().iter().position(|&q| q == qpn) {
+                out.push_within_capacity((g.gid, g.lids[k]))
+                    .map_err(|_| ENOMEM)?;
+            }
+        }
+        Ok(out)
     }
 
     /// Detaches QP `qpn`, which is being destroyed, from every group.

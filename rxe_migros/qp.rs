@@ -246,9 +246,9 @@ impl QpInner {
         unsafe { self.dev.get() }
     }
 
-    /// A multicast group the QP is attached to, if any.
-    pub(crate) fn multicast_group(&self) -> Option<[u8; 16]> {
-        self.device().mcast.group_of(self.qpn)
+    /// The multicast groups the QP is attached to, with their LIDs.
+    pub(crate) fn multicast_attachments(&self) -> Result<KVec<([u8; 16], u16)>> {
+        self.device().mcast.attachments_of(self.qpn)
     }
 
     /// The destination a kernel consumer gave the UD send request in slot
@@ -856,19 +856,19 @@ impl Qp {
         (values, qp.caps, qp.sq_sig_all)
     }
 
-    /// Marks the QP dead and stops its work: afterwards nothing but the
-    /// caller and its user context's list (until its data is dropped)
-    /// holds it, and no work item of it runs.
     /// Attaches the QP, a UD one (the core checked), to multicast group
-    /// `gid`.
-    pub(crate) fn attach_mcast(&self, dev: &Device<Rxe>, gid: &[u8; 16]) -> Result {
-        dev.mcast.attach(dev, gid, self.inner.qpn)
+    /// `gid`, with `lid`.
+    pub(crate) fn attach_mcast(&self, dev: &Device<Rxe>, gid: &[u8; 16], lid: u16) -> Result {
+        dev.mcast.attach(dev, gid, self.inner.qpn, lid)
     }
 
     pub(crate) fn detach_mcast(&self, dev: &Device<Rxe>, gid: &[u8; 16]) -> Result {
         dev.mcast.detach(dev, gid, self.inner.qpn)
     }
 
+    /// Marks the QP dead and stops its work: afterwards nothing but the
+    /// caller and its user context's list (until its data is dropped)
+    /// holds it, and no work item of it runs.
     pub(crate) fn destroy(&self, dev: &Device<Rxe>) {
         let qp = &self.inner;
         qp.state.lock().dead = true;

@@ -390,11 +390,11 @@ impl Driver for Rxe {
 
     const MULTICAST: bool = true;
 
-    fn attach_mcast(dev: &Device<Self>, qp: &Qp, gid: &[u8; 16]) -> Result {
-        qp.attach_mcast(dev, gid)
+    fn attach_mcast(dev: &Device<Self>, qp: &Qp, gid: &[u8; 16], lid: u16) -> Result {
+        qp.attach_mcast(dev, gid, lid)
     }
 
-    fn detach_mcast(dev: &Device<Self>, qp: &Qp, gid: &[u8; 16]) -> Result {
+    fn detach_mcast(dev: &Device<Self>, qp: &Qp, gid: &[u8; 16], _lid: u16) -> Result {
         qp.detach_mcast(dev, gid)
     }
 

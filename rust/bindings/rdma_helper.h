@@ -26,6 +26,10 @@
 #include <net/route.h>
 #include <net/ip.h>
 #include <net/ipv6.h>
+#include <net/addrconf.h>
+#include <linux/igmp.h>
+#include <linux/inetdevice.h>
+#include <linux/rtnetlink.h>
 #include <net/dst.h>
 #include <linux/sched/task.h>
 #include <linux/sched/signal.h>
@@ -54,6 +58,7 @@ struct task_exec_state *rxe_migros_task_exec_state(struct task_struct *t);
 void rxe_migros_cond_resched(void);
 bool rxe_migros_fatal_signal_pending(void);
 void rxe_migros_dev_put(struct net_device *ndev);
+struct in_device *rxe_migros_in_dev_get_rtnl(const struct net_device *ndev);
 bool rxe_migros_is_vlan_dev(const struct net_device *ndev);
 enum ib_port_state rxe_migros_port_state(struct net_device *ndev);
 void rxe_migros_ib_mark_name_assigned_by_user(struct ib_device *dev);

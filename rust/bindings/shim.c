@@ -7,6 +7,7 @@
 
 struct net_device *rxe_migros_netdev_notifier_info_to_dev(void *info) { return netdev_notifier_info_to_dev(info); }
 void rxe_migros_dev_put(struct net_device *ndev) { dev_put(ndev); }
+struct in_device *rxe_migros_in_dev_get_rtnl(const struct net_device *ndev) { return __in_dev_get_rtnl(ndev); }
 void rxe_migros_task_lock(struct task_struct *t) { task_lock(t); }
 void rxe_migros_task_unlock(struct task_struct *t) { task_unlock(t); }
 const struct cred *rxe_migros_current_cred(void) { return current_cred(); }

@@ -52,6 +52,20 @@ def expect(name, err, fn):
     failures += 1
 
 
+CMD_ATTACH_MCAST, CMD_DETACH_MCAST = 30, 31
+
+
+def mcast_command(fd, cmd, handle, gid):
+    """The uverbs ATTACH_MCAST or DETACH_MCAST command (pyverbs has
+    neither) on context file `fd`, LID 0: 0, or the errno."""
+    body = gid + struct.pack("=IHH", handle, 0, 0)
+    try:
+        os.write(fd, struct.pack("=IHH", cmd, (8 + len(body)) // 4, 0) + body)
+    except OSError as err:
+        return err.errno
+    return 0
+
+
 def open_context(name):
     """Opens device `name` with pyverbs; returns the context and our
     descriptors of its uverbs file and of its asynchronous event file."""
@@ -265,9 +279,25 @@ def restore_checks(ctl, name, gid_index):
     rc = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=cq, rcq=cq, cap=cap))
     ud = QP(pd, QPInitAttr(qp_type=e.IBV_QPT_UD, scq=cq, rcq=cq, cap=cap))
     rc.to_rts(rc_attr(0x99, ctx.query_gid(1, gid_index), gid_index))
+    # The UD QP joins group 239.1.2.4 (its handle from a first image), so
+    # that the image lists the attachment after its objects.
+    migctl.stop(ctl, fd)
+    objs = image.parse(migctl.dump(ctl, fd))
+    migctl.resume(ctl, fd)
+    ud_handle = [o["handle"] for o in objs if o["kind"] == "qp" and o["type"] == "UD"][0]
+    rc_handle = [o["handle"] for o in objs if o["kind"] == "qp" and o["type"] == "RC"][0]
+    group = bytes(10) + b"\xff\xff" + bytes([239, 1, 2, 4])
+    check("attach the UD QP to a group",
+          mcast_command(fd, CMD_ATTACH_MCAST, ud_handle, group) == 0)
     migctl.stop(ctl, fd)
     img = migctl.dump(ctl, fd)
     migctl.resume(ctl, fd)
+    check("detach the UD QP from its group",
+          mcast_command(fd, CMD_DETACH_MCAST, ud_handle, group) == 0)
+    attached = [o for o in image.parse(img) if o["kind"] == "mcast_attach"]
+    check("the image lists the attachment",
+          attached == [{"kind": "mcast_attach", "qp": ud_handle, "lid": 0, "gid": group.hex()}],
+          str(attached))
     fresh, fresh_fd, _ = open_context(name)
     expect("restore check: a UD QP's number in use", errno.EADDRINUSE,
            lambda: migctl.restore_check(ctl, fresh_fd, img))
@@ -296,6 +326,14 @@ def restore_checks(ctl, name, gid_index):
     forged[at + 12:at + 16] = struct.pack("<I", 77)
     expect("restore check: an MR whose PD is not in the image", errno.EINVAL,
            lambda: migctl.restore_check(ctl, fresh_fd, image.reseal(forged)))
+    # Forged attachments: of the RC QP, and to a unicast address.
+    at = img.index(struct.pack("<HHI", 11, 1, 32))  # the attachment's header
+    for what, off, value in [("of an RC QP", 8, struct.pack("<I", rc_handle)),
+                             ("to a unicast address", 28, bytes([10]))]:
+        forged = bytearray(img)
+        forged[at + off:at + off + len(value)] = value
+        expect(f"restore check: a multicast attachment {what}", errno.EINVAL,
+               lambda: migctl.restore_check(ctl, fresh_fd, image.reseal(forged)))
     expect("restore check: an image larger than any", errno.EINVAL,
            lambda: migctl.restore_check(ctl, fresh_fd, img, 1 << 40))
     expect("restore check: an image the caller cannot read", errno.EFAULT,

@@ -17,7 +17,7 @@ import sys
 import zlib
 
 MAGIC = b"RXEMIGRS"
-VERSION = 7
+VERSION = 8
 HEADER = struct.Struct("<8sIIII")
 RECORD = struct.Struct("<HHI")
 AV = struct.Struct("<16s16sIBBBB6sH")
@@ -190,6 +190,13 @@ def record(kind, body):
         return {"kind": "mw_binding", "mw": mw, "mr": mr,
                 "qp": None if qp == 0xffffffff else qp, "access": access, "addr": addr,
                 "length": length}
+    if kind == 11:
+        if len(body) != 24:
+            raise Refused("a multicast attachment of the wrong length")
+        qp, lid, zero = struct.unpack_from("<IHH", body)
+        if zero:
+            raise Refused("reserved bytes in a multicast attachment")
+        return {"kind": "mcast_attach", "qp": qp, "lid": lid, "gid": body[8:24].hex()}
     if kind in (6, 7):
         if len(body) != 16:
             raise Refused("a context record of the wrong length")
@@ -264,6 +271,8 @@ def line(o):
     if k == "mw":
         return "mw handle=%d pd=%d type=%d rkey=%#x" % (o["handle"], o["pd"], o["type"],
                                                         o["rkey"])
+    if k == "mcast_attach":
+        return "mcast_attach qp=%d lid=%#x gid=%s" % (o["qp"], o["lid"], o["gid"])
     if k == "mw_binding":
         return ("mw_binding mw=%d mr=%d qp=%s addr=%#x length=%d access=%#x"
                 % (o["mw"], o["mr"], "-" if o["qp"] is None else o["qp"], o["addr"],

@@ -5,8 +5,8 @@
 # detached it gets none and the other every one. With ours on both ends,
 # then against the C rxe each way. The reported limits hold: one more group
 # or one more QP in a group is ENOMEM. mckey (rdma_cm's multicast example, on
-# rdma_join_multicast) then runs between our devices. CRIU's dump of a
-# receiver is refused, and the receiver goes on to get every datagram.
+# rdma_join_multicast) then runs between our devices. A receiver is
+# migrated with CRIU and its QPs get every datagram after the restore.
 # timeout: 900
 # cost: 150
 . "$(dirname "$0")/lib.sh"
@@ -42,18 +42,39 @@ ip netns exec nsA timeout 120 mckey -m $GROUP -b 10.0.0.1 -s -C 50 >/tmp/cli.out
 wait_pair $! $srv "mckey"
 note "mckey: $(tail -n 1 /tmp/srv.out)"
 
-# CRIU's dump of a process with QPs in a group is refused (its image
-# cannot hold the attachments yet), with one log line saying so; the
-# process is resumed in place and gets every datagram sent afterwards.
+# CRIU migrates a receiver whose two QPs are in the group, in place (a
+# multicast group does not cross the router to host B): the image holds
+# both attachments, the plugin makes them again through the core, so that
+# the receiver's later detach finds its attachment, and the restored
+# receiver gets every datagram sent afterwards. CRIU does not restore its
+# socket's IP membership; the attachment holds the group's (the IGMP
+# users of the group on veth1: the socket's and the driver's before, the
+# driver's alone after).
+igmp_users() {
+	ip netns exec nsB awk '$1 == "030201EF" { print $2 }' /proc/net/igmp
+}
 setsid nsenter --net=/run/netns/nsB python3 multicast.py recv rxe1 $GB 10.0.0.2 $GROUP 18516 200 \
 	>/tmp/srv.out 2>&1 &
-srv=$!
+cli=$! cli_out=/tmp/srv.out
 wait_for 60 grep -q ready /tmp/srv.out || fail "the receiver did not start: $(failure_lines /tmp/srv.out)"
-dump_refused $srv /tmp/srv.out 'is attached to multicast group'
+before=$(igmp_users)
+criu_migrate_to rxe1 10.0.0.2 "multicast receiver"
+objs=$(for f in /tmp/img/rxe_migros-*.img; do python3 "$SELFTESTS/image.py" "$f"; done)
+attached=$(echo "$objs" | grep '^mcast_attach ') || fail "the image has no multicast attachment: $objs"
+[ "$(echo "$attached" | grep -c "gid=00000000000000000000ffffef010203")" = 2 ] ||
+	fail "the image has not the 2 QPs' attachments to $GROUP: $attached"
+grep -q '2 multicast attachments made again' /tmp/restore.log ||
+	fail "the plugin did not attach the QPs again: $(grep rxe_migros /tmp/restore.log | tr '\n' ' ')"
+after=$(igmp_users)
+[ "$before" = 2 ] && [ "$after" = 1 ] ||
+	fail "IGMP users of $GROUP on veth1: $before before the dump, $after after the restore (not 2 and 1)"
+note "image: $(echo "$attached" | tr '\n' ';') IGMP users of $GROUP: $before, then $after"
 ip netns exec nsA timeout 400 python3 multicast.py send rxe0 $GA $GROUP 10.0.0.2 18516 200 \
-	>/tmp/cli.out 2>&1 &
-wait_pair $! $srv "multicast after a refused dump"
-note "after the refused dump: $(grep verified /tmp/srv.out)"
+	>/tmp/cli.out 2>&1 || fail "the sender to the restored receiver: $(failure_lines /tmp/cli.out)"
+wait_for 120 sh -c "! kill -0 $cli 2>/dev/null" || fail "the restored receiver did not finish"
+grep -q verified /tmp/srv.out || fail "the restored receiver: $(failure_lines /tmp/srv.out)"
+note "restored: $(grep verified /tmp/srv.out)"
+[ -z "$(igmp_users)" ] || fail "the group's IGMP membership outlived its last QP: $(igmp_users) users"
 
 # Against the C rxe, each way.
 to_mixed_pair

@@ -15,8 +15,9 @@
 //! The image of a uverbs file starts with a [`Context`] record, followed
 //! by its objects in the order they were created, then the bindings of
 //! its memory windows ([`MwBinding`]: a window may be bound to an MR or a
-//! QP created after it); that of an event file is one [`EventFile`]
-//! record, naming its context.
+//! QP created after it) and its UD QPs' multicast attachments
+//! ([`McastAttach`]); that of an event file is one [`EventFile`] record,
+//! naming its context.
 //!
 //! The CRC-32 covers the whole image with its own field as zero. Restore
 //! reads images that come from a file anyone may have edited: [`Image::parse`]
@@ -29,7 +30,7 @@ use super::icrc::crc32_le;
 /// The first eight bytes of every image.
 pub const MAGIC: [u8; 8] = *b"RXEMIGRS";
 /// The image format this code writes and reads.
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 pub const HEADER_BYTES: usize = 24;
 pub const RECORD_HEADER_BYTES: usize = 8;
 /// No image of ours is larger: a bound on what restore reads.
@@ -51,6 +52,7 @@ pub enum Kind {
     Srq = 8,
     Mw = 9,
     MwBinding = 10,
+    McastAttach = 11,
 }
 
 impl Kind {
@@ -66,6 +68,7 @@ impl Kind {
             8 => Kind::Srq,
             9 => Kind::Mw,
             10 => Kind::MwBinding,
+            11 => Kind::McastAttach,
             _ => return None,
         })
     }
@@ -280,6 +283,19 @@ pub struct MwBinding {
 
 /// [`MwBinding::qp`] of a type 1 window, bound to no QP.
 pub const NO_QP: u32 = u32::MAX;
+
+/// A UD QP's attachment to a multicast group, after every object record:
+/// what `ibv_attach_mcast` was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct McastAttach {
+    /// The QP's handle.
+    pub qp: u32,
+    /// The LID the process gave (RoCE has no use for it, but the core
+    /// keeps it, and detaching takes the same one).
+    pub lid: u16,
+    /// The group's GID.
+    pub gid: [u8; 16],
+}
 
 /// An address vector.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -674,11 +690,13 @@ pub enum Record<'a> {
     Srq(Srq<'a>),
     Mw(Mw),
     MwBinding(MwBinding),
+    McastAttach(McastAttach),
 }
 
 const PD_BYTES: usize = 8;
 const MW_BYTES: usize = 16;
 const MW_BINDING_BYTES: usize = 32;
+const MCAST_ATTACH_BYTES: usize = 24;
 const CONTEXT_BYTES: usize = 16;
 const MR_BYTES: usize = 48;
 const CQ_BYTES: usize = 40 + RING_BYTES;
@@ -707,11 +725,12 @@ impl Record<'_> {
             Record::Srq(_) => Kind::Srq,
             Record::Mw(_) => Kind::Mw,
             Record::MwBinding(_) => Kind::MwBinding,
+            Record::McastAttach(_) => Kind::McastAttach,
         }
     }
 
     /// The uverbs handle of an object's record; `None` for the context,
-    /// event file and binding records.
+    /// event file, binding and attachment records.
     pub fn handle(&self) -> Option<u32> {
         match self {
             Record::Pd(x) => Some(x.handle),
@@ -721,7 +740,10 @@ impl Record<'_> {
             Record::Ah(x) => Some(x.handle),
             Record::Srq(x) => Some(x.handle),
             Record::Mw(x) => Some(x.handle),
-            Record::Context(_) | Record::EventFile(_) | Record::MwBinding(_) => None,
+            Record::Context(_)
+            | Record::EventFile(_)
+            | Record::MwBinding(_)
+            | Record::McastAttach(_) => None,
         }
     }
 
@@ -735,6 +757,7 @@ impl Record<'_> {
             Kind::Srq => SRQ_BYTES,
             Kind::Mw => MW_BYTES,
             Kind::MwBinding => MW_BINDING_BYTES,
+            Kind::McastAttach => MCAST_ATTACH_BYTES,
             Kind::Context | Kind::EventFile => CONTEXT_BYTES,
         }
     }
@@ -823,6 +846,12 @@ impl Record<'_> {
                 }
                 p.u64(b.addr);
                 p.u64(b.length);
+            }
+            Record::McastAttach(a) => {
+                p.u32(a.qp);
+                p.u16(a.lid);
+                p.u16(0);
+                p.bytes(&a.gid);
             }
             Record::Context(c) => {
                 p.u64(c.cookie);
@@ -1176,6 +1205,13 @@ fn parse_record(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
                 addr: g.u64(),
                 length: g.u64(),
             })
+        }
+        Kind::McastAttach => {
+            let qp = g.u32();
+            let lid = g.u16();
+            let reserved = g.u16();
+            let gid = g.bytes();
+            (reserved == 0).then_some(Record::McastAttach(McastAttach { qp, lid, gid }))?
         }
         Kind::Context => {
             let cookie = g.u64();
@@ -1651,6 +1687,11 @@ mod tests {
                 addr: 0x7f00_0000_1400,
                 length: 4096,
             }),
+            Record::McastAttach(McastAttach {
+                qp: 5,
+                lid: 0xc001,
+                gid: [0xff, 0x0e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34],
+            }),
         ]
     }
 
@@ -1730,8 +1771,8 @@ mod tests {
         // The PD record, after the context's (24 bytes).
         let first = HEADER_BYTES + 24;
         assert_eq!(
-            parse(&resealed(&bytes, first, &11u16.to_le_bytes())),
-            ImageError::UnknownKind(11)
+            parse(&resealed(&bytes, first, &12u16.to_le_bytes())),
+            ImageError::UnknownKind(12)
         );
         assert_eq!(
             parse(&resealed(&bytes, first + 2, &2u16.to_le_bytes())),

@@ -28,8 +28,12 @@
 //!   window bound once. The driver binds the windows again when the
 //!   restored process is adopted, before its QPs run; it checks there
 //!   what only the objects show (their PDs, the range within the MR).
+//! - A multicast attachment comes after every object too: a UD QP of the
+//!   image and a multicast GID. The restorer attaches the QP again through
+//!   the uverbs command, so that the core knows the attachment as the
+//!   process's and a later detach finds it.
 
-use super::image::{Image, ImageError, MwBinding, Partial, Qp, Record, NO_QP};
+use super::image::{Image, ImageError, McastAttach, MwBinding, Partial, Qp, Record, NO_QP};
 
 /// `ib_qp_type` values an image may hold.
 const QPT_RC: u32 = 2;
@@ -125,6 +129,8 @@ const HOLDS_QP: u8 = 5;
 /// bindings, which come after every object).
 const HOLDS_MW1: u8 = 6;
 const HOLDS_MW2: u8 = 7;
+/// A UD QP (the only type that joins multicast groups).
+const HOLDS_UD_QP: u8 = 8;
 /// An SRQ: this plus log2 of its ring's slot size (below 16), which a
 /// request taken from it has, or plus 16 if its ring header has none.
 const HOLDS_SRQ: u8 = 16;
@@ -188,20 +194,29 @@ fn walk<'a>(
     // One past the highest handle given so far: every handle below it is
     // held, by an object or by a placeholder.
     let mut next_handle = 0u32;
-    let mut bindings = false;
+    // Whether the records after the objects (bindings, attachments) began.
+    let mut trailer = false;
     for (i, r) in records.enumerate() {
         if i % super::image::PACE == super::image::PACE - 1 && !go_on() {
             return Err(RestoreError::Interrupted);
         }
         let r = r?;
-        if let Record::MwBinding(b) = r {
-            check_binding(index, &b)?;
-            bindings = true;
-            continue;
+        match r {
+            Record::MwBinding(b) => {
+                check_binding(index, &b)?;
+                trailer = true;
+                continue;
+            }
+            Record::McastAttach(a) => {
+                check_attachment(index, &a)?;
+                trailer = true;
+                continue;
+            }
+            _ => {}
         }
         let handle = r.handle().ok_or(RestoreError::NotContext)?;
-        // Bindings come after every object.
-        if bindings {
+        // Bindings and attachments come after every object.
+        if trailer {
             return Err(RestoreError::Inconsistent { handle });
         }
         let slot = index
@@ -222,6 +237,7 @@ fn walk<'a>(
             Record::Pd(_) => HOLDS_PD,
             Record::Cq(_) => HOLDS_CQ,
             Record::Mr(_) => HOLDS_MR,
+            Record::Qp(q) if q.qp_type == QPT_UD => HOLDS_UD_QP,
             Record::Qp(_) => HOLDS_QP,
             Record::Mw(m) if m.mw_type == 1 => HOLDS_MW1,
             Record::Mw(m) if m.mw_type == 2 => HOLDS_MW2,
@@ -333,6 +349,19 @@ fn check_binding(index: &mut [u8], b: &MwBinding) -> Result<(), RestoreError> {
     }
     index[b.mw as usize] = HOLDS_OTHER;
     Ok(())
+}
+
+/// Whether a multicast attachment names a UD QP of the image and a
+/// multicast GID: ff00::/8, or an IPv4-mapped 224.0.0.0/4 address.
+fn check_attachment(index: &[u8], a: &McastAttach) -> Result<(), RestoreError> {
+    const V4_MAPPED: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+    let g = &a.gid;
+    let multicast = g[0] == 0xff || (g[..12] == V4_MAPPED && g[12] & 0xf0 == 0xe0);
+    if index.get(a.qp as usize) == Some(&HOLDS_UD_QP) && multicast {
+        Ok(())
+    } else {
+        Err(RestoreError::Dangling { handle: a.qp })
+    }
 }
 
 /// Log2 of the slot size of an SRQ's ring, from its header (the first
@@ -636,6 +665,26 @@ mod tests {
         r
     }
 
+    /// Which record of an image to change, and how.
+    type Case<T> = (usize, fn(&mut T));
+
+    /// Each case changes record `at` of `base()` (a `T`, which `field`
+    /// finds in it) so that the plan refuses the image as dangling.
+    fn each_dangles<T>(
+        base: fn() -> Vec<Record<'static>>,
+        cases: &[Case<T>],
+        field: for<'r> fn(&'r mut Record<'static>) -> Option<&'r mut T>,
+    ) {
+        for (i, (at, change)) in cases.iter().enumerate() {
+            let mut r = base();
+            change(field(&mut r[*at]).expect("a case names a record of its kind"));
+            assert!(
+                matches!(run(&r, |_| false), Err(RestoreError::Dangling { .. })),
+                "case {i}"
+            );
+        }
+    }
+
     #[test]
     fn memory_windows_and_their_bindings() {
         let (p, steps) = run(&with_windows(), |_| false).unwrap();
@@ -647,8 +696,7 @@ mod tests {
             RestoreError::MwInUse { rkey: 0x0800_0811 }
         );
         // Bindings that name the wrong things, or that no bind makes.
-        type Change = fn(&mut MwBinding);
-        let cases: [(usize, Change); 8] = [
+        let cases: [Case<MwBinding>; 8] = [
             (9, |b| b.mr = 2),           // a CQ as the MR
             (9, |b| b.mw = 1),           // an MR as the window
             (9, |b| b.qp = 3),           // a type 1 window on a QP
@@ -658,16 +706,10 @@ mod tests {
             (10, |b| b.access = 1 << 6), // access no window grants
             (9, |b| b.access = 0x22),    // a zero-based type 1 window
         ];
-        for (i, (at, change)) in cases.into_iter().enumerate() {
-            let mut r = with_windows();
-            if let Record::MwBinding(b) = &mut r[at] {
-                change(b);
-            }
-            assert!(
-                matches!(run(&r, |_| false), Err(RestoreError::Dangling { .. })),
-                "case {i}"
-            );
-        }
+        each_dangles(with_windows, &cases, |r| match r {
+            Record::MwBinding(b) => Some(b),
+            _ => None,
+        });
         // A window bound twice; an object after a binding; a window of
         // no type.
         let mut r = with_windows();
@@ -689,6 +731,52 @@ mod tests {
         assert_eq!(
             run(&r, |_| false).unwrap_err(),
             RestoreError::Inconsistent { handle: 7 }
+        );
+    }
+
+    /// The windows' records, then the UD QP at 5 attached to an IPv4
+    /// group and to an IPv6 one.
+    fn with_attachments() -> Vec<Record<'static>> {
+        let mut r = with_windows();
+        let mut v4 = [0u8; 16];
+        v4[10..].copy_from_slice(&[0xff, 0xff, 239, 1, 2, 3]);
+        let mut v6 = [0u8; 16];
+        v6[0] = 0xff;
+        v6[15] = 0x42;
+        for gid in [v4, v6] {
+            r.push(Record::McastAttach(McastAttach { qp: 5, lid: 0, gid }));
+        }
+        r
+    }
+
+    #[test]
+    fn multicast_attachments_name_ud_qps_and_groups() {
+        let (p, steps) = run(&with_attachments(), |_| false).unwrap();
+        // Attachments are not objects: the restorer makes them.
+        assert_eq!((p.objects, steps.len()), (8, 8));
+        // Before the bindings is as good as after them.
+        let mut r = with_attachments();
+        let a = r.remove(11);
+        r.insert(9, a);
+        assert!(run(&r, |_| false).is_ok());
+        let cases: [Case<McastAttach>; 6] = [
+            (12, |a| a.qp = 3),        // an RC QP
+            (12, |a| a.qp = 6),        // an AH
+            (12, |a| a.qp = 40),       // no object
+            (11, |a| a.qp = u32::MAX), // past any handle
+            (12, |a| a.gid[0] = 0xfe), // a unicast IPv6 address
+            (11, |a| a.gid[12] = 10),  // a unicast IPv4 address
+        ];
+        each_dangles(with_attachments, &cases, |r| match r {
+            Record::McastAttach(a) => Some(a),
+            _ => None,
+        });
+        // An object after an attachment.
+        let mut r = with_attachments();
+        r.push(Record::Pd(Pd { handle: 9 }));
+        assert_eq!(
+            run(&r, |_| false).unwrap_err(),
+            RestoreError::Inconsistent { handle: 9 }
         );
     }
 
