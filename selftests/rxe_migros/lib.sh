@@ -320,6 +320,15 @@ transfer_under_way() {
 		fail "no transfer began: $(failure_lines /tmp/cli.out)"
 }
 
+# igmp_users NS DEV GROUP: how many hold IPv4 multicast group GROUP
+# (dotted) on DEV in network namespace NS (the current one if empty), as
+# /proc/net/igmp counts them; nothing if none.
+igmp_users() {
+	hex=$(printf '%02X' $(echo "$3" | tr . ' ' | awk '{ print $4, $3, $2, $1 }'))
+	${1:+ip netns exec $1} cat /proc/net/igmp |
+		awk -v dev="$2" -v g="$hex" '$3 == ":" { at = $2 } $1 == g && at == dev { print $2 }'
+}
+
 # qp_connected PID: PID owns a QP in RTR or RTS (perftest's servers stay
 # in RTR), as `rdma resource` shows it.
 qp_connected() {

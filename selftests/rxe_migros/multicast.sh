@@ -50,14 +50,11 @@ note "mckey: $(tail -n 1 /tmp/srv.out)"
 # socket's IP membership; the attachment holds the group's (the IGMP
 # users of the group on veth1: the socket's and the driver's before, the
 # driver's alone after).
-igmp_users() {
-	ip netns exec nsB awk '$1 == "030201EF" { print $2 }' /proc/net/igmp
-}
 setsid nsenter --net=/run/netns/nsB python3 multicast.py recv rxe1 $GB 10.0.0.2 $GROUP 18516 200 \
 	>/tmp/srv.out 2>&1 &
 cli=$! cli_out=/tmp/srv.out
 wait_for 60 grep -q ready /tmp/srv.out || fail "the receiver did not start: $(failure_lines /tmp/srv.out)"
-before=$(igmp_users)
+before=$(igmp_users nsB veth1 $GROUP)
 criu_migrate_to rxe1 10.0.0.2 "multicast receiver"
 objs=$(for f in /tmp/img/rxe_migros-*.img; do python3 "$SELFTESTS/image.py" "$f"; done)
 attached=$(echo "$objs" | grep '^mcast_attach ') || fail "the image has no multicast attachment: $objs"
@@ -65,7 +62,7 @@ attached=$(echo "$objs" | grep '^mcast_attach ') || fail "the image has no multi
 	fail "the image has not the 2 QPs' attachments to $GROUP: $attached"
 grep -q '2 multicast attachments made again' /tmp/restore.log ||
 	fail "the plugin did not attach the QPs again: $(grep rxe_migros /tmp/restore.log | tr '\n' ' ')"
-after=$(igmp_users)
+after=$(igmp_users nsB veth1 $GROUP)
 [ "$before" = 2 ] && [ "$after" = 1 ] ||
 	fail "IGMP users of $GROUP on veth1: $before before the dump, $after after the restore (not 2 and 1)"
 note "image: $(echo "$attached" | tr '\n' ';') IGMP users of $GROUP: $before, then $after"
@@ -74,7 +71,8 @@ ip netns exec nsA timeout 400 python3 multicast.py send rxe0 $GA $GROUP 10.0.0.2
 wait_for 120 sh -c "! kill -0 $cli 2>/dev/null" || fail "the restored receiver did not finish"
 grep -q verified /tmp/srv.out || fail "the restored receiver: $(failure_lines /tmp/srv.out)"
 note "restored: $(grep verified /tmp/srv.out)"
-[ -z "$(igmp_users)" ] || fail "the group's IGMP membership outlived its last QP: $(igmp_users) users"
+left=$(igmp_users nsB veth1 $GROUP)
+[ -z "$left" ] || fail "the group's IGMP membership outlived its last QP: $left users"
 
 # Against the C rxe, each way.
 to_mixed_pair

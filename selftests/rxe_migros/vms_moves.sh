@@ -2,7 +2,8 @@
 # Between two guests: ibv_ud_pingpong's client moves from guest a to guest
 # b with stock CRIU (UD: the partner's device learns the client's new
 # address from its announcement), and completes; so does ibv_uc_pingpong's
-# (UC: the client's QP announces itself with a UC RESUME). Then a migration of
+# (UC: the client's QP announces itself with a UC RESUME), and a UD
+# multicast receiver, which gets its group's datagrams on b. Then a migration of
 # ib_write_bw's client whose destination, guest b, is powered off in the
 # middle of the transfer: the dump fails, the plugin resumes the QP in
 # place, and the transfer completes on guest a. The partner runs in nsP
@@ -51,6 +52,35 @@ pingpong_moves() {
 # heard it; without, its pings would go unanswered for ever.
 pingpong_moves ibv_ud_pingpong
 pingpong_moves ibv_uc_pingpong
+
+# A UD multicast receiver moves: multicast.py's, its two QPs on rxe0 in
+# group 239.1.2.5, in the container on guest a, moves to guest b; then
+# the partner (nsP) sends to the group, and on b the restored receiver
+# gets every datagram of both phases. The group's IP membership on br0,
+# rxe0's netdev, is the attachments': a socket of the container could not
+# take it (its sockets are in nsC); one IGMP user on a's br0 before the
+# move, none after, one on b's, none once the receiver is done.
+GROUP=239.1.2.5
+setsid nsenter --net=/run/netns/nsC python3 "$SELFTESTS/multicast.py" recv rxe0 "$GA" $APP_IP $GROUP 18516 200 \
+	</dev/null >/tmp/app/cli.out 2>&1 &
+cli=$!
+wait_for 60 grep -q ready /tmp/app/cli.out || fail "multicast: the receiver did not start: $(failure_lines /tmp/app/cli.out)"
+on_a=$(igmp_users "" br0 $GROUP)
+vm_migrate a b "multicast receiver"
+left_a=$(igmp_users "" br0 $GROUP) on_b=$(on b "igmp_users '' br0 $GROUP")
+[ "$on_a/$left_a/$on_b" = "1//1" ] ||
+	fail "multicast: IGMP users of $GROUP on br0: $on_a on a before, '$left_a' after, '$on_b' on b (not 1, none, 1)"
+ip netns exec nsP timeout 400 python3 "$SELFTESTS/multicast.py" send rxeP "$GP" $GROUP $APP_IP 18516 200 \
+	>/tmp/snd.out 2>&1 || fail "multicast: the sender: $(failure_lines /tmp/snd.out)"
+out=$(on b "wait_for 60 sh -c '! kill -0 $cli' && cat /tmp/app/cli.out") ||
+	fail "multicast: the restored receiver did not finish on b"
+echo "$out" | grep -q verified || fail "multicast: the restored receiver: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+left_b=$(on b "igmp_users '' br0 $GROUP")
+[ -z "$left_b" ] || fail "multicast: $left_b IGMP users of $GROUP on b's br0 after the receiver ended"
+note "multicast receiver moved to b: $(echo "$out" | grep verified); IGMP users on br0: a $on_a, then b $on_b"
+on b "ip netns del nsC"
+vm_ns nsC $APP_IP $APP_MAC
+mkdir -p /tmp/app
 
 # The destination powered off mid-migration.
 args="-s 16384 -D 90 -F"
