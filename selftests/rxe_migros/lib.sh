@@ -439,7 +439,8 @@ criu_restore_to() {
 		fail "$label: criu restore failed: $(grep -E 'Error|rxe_migros' /tmp/restore.log | head -n 12 | tr '\n' ' ')"
 	[ -n "${brief:-}" ] ||
 		note "$label: restore: $(grep 'rxe_migros:' /tmp/restore.log | sed 's/^([ 0-9.]*) *//' | tr '\n' ';')"
-	kill -0 $cli 2>/dev/null || fail "$label: no restored process (pid $cli)"
+	kill -0 $cli 2>/dev/null ||
+		fail "$label: no restored process (pid $cli)${cli_out:+: $(failure_lines $cli_out)}; the restore's last lines: $(tail -n 4 /tmp/restore.log | tr '\n' ' ')"
 	grep -q 'rxe_migros: .*MRs pinned, [1-9][0-9]* QPs resumed' /tmp/restore.log ||
 		fail "$label: the plugin adopted and resumed nothing"
 	# The restored process holds its own files, not the plugin's.
