@@ -90,13 +90,13 @@ impl NetDev {
     }
 
     /// Takes one more reference on the device's IP membership of multicast
-    /// group `gid`, an IPv4-mapped or an IPv6 group address: the stack
-    /// announces it (IGMP or MLD) and takes the group's datagrams in, as
-    /// for a socket that joined the group on this device. ENODEV if the
-    /// device has no IP configuration of that family.
-    pub fn ip_mc_join(&self, gid: &[u8; 16]) -> Result {
-        match ipv4_of(gid) {
-            Some(group) => {
+    /// group `group`: the stack announces it (IGMP or MLD) and takes the
+    /// group's datagrams in, as for a socket that joined the group on this
+    /// device. ENODEV if the device has no IP configuration of that family.
+    pub fn ip_mc_join(&self, group: IpGroup) -> Result {
+        match group {
+            IpGroup::V4(addr) => {
+                let group = u32::from_ne_bytes(addr);
                 let _rtnl = Rtnl::lock();
                 // SAFETY: the device is live (type invariant) and RTNL is
                 // held, as both calls need; a null `in_device` is checked.
@@ -109,8 +109,8 @@ impl NetDev {
                 }
                 Ok(())
             }
-            None => {
-                let group = in6_addr(gid);
+            IpGroup::V6(addr) => {
+                let group = in6_addr(&addr);
                 // SAFETY: the device is live (type invariant); the address
                 // is read for the call.
                 to_result(unsafe { sys::ipv6_dev_mc_inc(self.as_ptr(), &group) })
@@ -118,10 +118,11 @@ impl NetDev {
         }
     }
 
-    /// Drops one reference [`NetDev::ip_mc_join`] took on group `gid`.
-    pub fn ip_mc_leave(&self, gid: &[u8; 16]) {
-        match ipv4_of(gid) {
-            Some(group) => {
+    /// Drops one reference [`NetDev::ip_mc_join`] took on `group`.
+    pub fn ip_mc_leave(&self, group: IpGroup) {
+        match group {
+            IpGroup::V4(addr) => {
+                let group = u32::from_ne_bytes(addr);
                 let _rtnl = Rtnl::lock();
                 // SAFETY: as for `ip_mc_join`.
                 unsafe {
@@ -131,8 +132,8 @@ impl NetDev {
                     }
                 }
             }
-            None => {
-                let group = in6_addr(gid);
+            IpGroup::V6(addr) => {
+                let group = in6_addr(&addr);
                 // SAFETY: as for `ip_mc_join`. An error means the device
                 // lost its IPv6 state, and the membership with it.
                 let _ = unsafe { sys::ipv6_dev_mc_dec(self.as_ptr(), &group) };
@@ -293,11 +294,11 @@ impl<T: Listener> Drop for Notifier<T> {
     }
 }
 
-/// The IPv4 address of an IPv4-mapped GID (`::ffff:a.b.c.d`), in network
-/// order, as `__be32`.
-fn ipv4_of(gid: &[u8; 16]) -> Option<u32> {
-    const V4_MAPPED: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-    (gid[..12] == V4_MAPPED).then(|| u32::from_ne_bytes([gid[12], gid[13], gid[14], gid[15]]))
+/// An IP multicast group address, in network byte order.
+#[derive(Clone, Copy)]
+pub enum IpGroup {
+    V4([u8; 4]),
+    V6([u8; 16]),
 }
 
 fn in6_addr(gid: &[u8; 16]) -> sys::in6_addr {

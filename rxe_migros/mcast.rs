@@ -22,8 +22,10 @@
 //! serialised by a mutex.
 
 use crate::counters::Counter;
+use crate::proto::engine::is_v4_mapped;
 use crate::proto::roce::multicast_mac;
 use crate::rdma::device::Device;
+use crate::rdma::netdev::IpGroup;
 use crate::rdma::skb::SkBuff;
 use crate::Rxe;
 use kernel::new_mutex;
@@ -118,7 +120,7 @@ impl Groups {
         ndev.mc_add(&mac)?;
         // A netdev without IP of the group's family takes no datagram to
         // it anyway; the attachment stands, as on the C rxe.
-        let joined = ndev.ip_mc_join(gid).is_ok();
+        let joined = ndev.ip_mc_join(ip_group(gid)).is_ok();
         group.joined = joined;
         let listed = {
             let mut t = self.table.lock();
@@ -131,7 +133,7 @@ impl Groups {
         };
         if !listed {
             if joined {
-                ndev.ip_mc_leave(gid);
+                ndev.ip_mc_leave(ip_group(gid));
             }
             let _ = ndev.mc_del(&mac);
             return Err(ENOMEM);
@@ -162,7 +164,7 @@ impl Groups {
             // addresses.
             if let Some(ndev) = dev.netdev(1) {
                 if group.joined {
-                    ndev.ip_mc_leave(&group.gid);
+                    ndev.ip_mc_leave(ip_group(&group.gid));
                 }
                 let _ = ndev.mc_del(&multicast_mac(&group.gid));
             }
@@ -209,6 +211,15 @@ impl Groups {
         let m = t[i].members();
         out[..m.len()].copy_from_slice(m);
         m.len()
+    }
+}
+
+/// The IP group of a multicast GID: IPv4 for an IPv4-mapped one.
+fn ip_group(gid: &[u8; 16]) -> IpGroup {
+    if is_v4_mapped(gid) {
+        IpGroup::V4([gid[12], gid[13], gid[14], gid[15]])
+    } else {
+        IpGroup::V6(*gid)
     }
 }
 

@@ -246,8 +246,12 @@ impl QpInner {
         unsafe { self.dev.get() }
     }
 
-    /// The multicast groups the QP is attached to, with their LIDs.
+    /// The multicast groups the QP is attached to, with their LIDs (only
+    /// a UD QP can be in any).
     pub(crate) fn multicast_attachments(&self) -> Result<KVec<([u8; 16], u16)>> {
+        if self.service != Service::Ud {
+            return Ok(KVec::new());
+        }
         self.device().mcast.attachments_of(self.qpn)
     }
 

@@ -21,6 +21,7 @@ import time
 
 import image
 import migctl
+import multicast
 import pyverbs.enums as e
 from integrity import rc_attr
 from pyverbs.addr import AH, AHAttr, GID, GlobalRoute
@@ -50,20 +51,6 @@ def expect(name, err, fn):
     else:
         print(f"not ok {name}: succeeded, not {errno.errorcode[err]}")
     failures += 1
-
-
-CMD_ATTACH_MCAST, CMD_DETACH_MCAST = 30, 31
-
-
-def mcast_command(fd, cmd, handle, gid):
-    """The uverbs ATTACH_MCAST or DETACH_MCAST command (pyverbs has
-    neither) on context file `fd`, LID 0: 0, or the errno."""
-    body = gid + struct.pack("=IHH", handle, 0, 0)
-    try:
-        os.write(fd, struct.pack("=IHH", cmd, (8 + len(body)) // 4, 0) + body)
-    except OSError as err:
-        return err.errno
-    return 0
 
 
 def open_context(name):
@@ -286,17 +273,18 @@ def restore_checks(ctl, name, gid_index):
     migctl.resume(ctl, fd)
     ud_handle = [o["handle"] for o in objs if o["kind"] == "qp" and o["type"] == "UD"][0]
     rc_handle = [o["handle"] for o in objs if o["kind"] == "qp" and o["type"] == "RC"][0]
-    group = bytes(10) + b"\xff\xff" + bytes([239, 1, 2, 4])
+    group = multicast.group_gid("239.1.2.4")
     check("attach the UD QP to a group",
-          mcast_command(fd, CMD_ATTACH_MCAST, ud_handle, group) == 0)
+          multicast.mcast(fd, multicast.CMD_ATTACH_MCAST, ud_handle, group) == 0)
     migctl.stop(ctl, fd)
     img = migctl.dump(ctl, fd)
     migctl.resume(ctl, fd)
     check("detach the UD QP from its group",
-          mcast_command(fd, CMD_DETACH_MCAST, ud_handle, group) == 0)
+          multicast.mcast(fd, multicast.CMD_DETACH_MCAST, ud_handle, group) == 0)
     attached = [o for o in image.parse(img) if o["kind"] == "mcast_attach"]
+    gid_hex = group.replace(":", "")
     check("the image lists the attachment",
-          attached == [{"kind": "mcast_attach", "qp": ud_handle, "lid": 0, "gid": group.hex()}],
+          attached == [{"kind": "mcast_attach", "qp": ud_handle, "lid": 0, "gid": gid_hex}],
           str(attached))
     fresh, fresh_fd, _ = open_context(name)
     expect("restore check: a UD QP's number in use", errno.EADDRINUSE,

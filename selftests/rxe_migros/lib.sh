@@ -368,19 +368,6 @@ criu_dump() {
 		--tcp-established --network-lock nftables "$@" >/dev/null 2>&1
 }
 
-# dump_refused PID OUT WHY: CRIU's dump of PID (its output in OUT) must
-# fail, PID must outlive it, and the kernel must have logged one line
-# matching WHY (a grep pattern) since, which is noted.
-dump_refused() {
-	rm -rf /tmp/img
-	seen=$(dmesg | wc -l)
-	criu_dump "$1" /tmp/img -R && fail "criu dumped the process ($3)"
-	kill -0 "$1" 2>/dev/null || fail "the process did not outlive the refused dump: $(failure_lines "$2")"
-	why=$(dmesg | tail -n +$((seen + 1)) | grep -m1 "$3")
-	[ -n "$why" ] || fail "no log line says why the dump failed: $(criu_why)"
-	note "dump refused: ${why#*] }"
-}
-
 # criu_why [LOG]: why a CRIU run failed, on one line: its errors and the
 # last lines of its log (default /tmp/criu.log).
 criu_why() {

@@ -352,12 +352,9 @@ fn check_binding(index: &mut [u8], b: &MwBinding) -> Result<(), RestoreError> {
 }
 
 /// Whether a multicast attachment names a UD QP of the image and a
-/// multicast GID: ff00::/8, or an IPv4-mapped 224.0.0.0/4 address.
+/// multicast GID.
 fn check_attachment(index: &[u8], a: &McastAttach) -> Result<(), RestoreError> {
-    const V4_MAPPED: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
-    let g = &a.gid;
-    let multicast = g[0] == 0xff || (g[..12] == V4_MAPPED && g[12] & 0xf0 == 0xe0);
-    if index.get(a.qp as usize) == Some(&HOLDS_UD_QP) && multicast {
+    if index.get(a.qp as usize) == Some(&HOLDS_UD_QP) && super::roce::is_multicast(&a.gid) {
         Ok(())
     } else {
         Err(RestoreError::Dangling { handle: a.qp })
