@@ -42,7 +42,7 @@ extern crate std;
 
 use super::engine::{
     self, AtomicOp, Av, Count, Engine, Inbox, Io, Need, NewSource, QpEvent, Queue, Status, Time,
-    WcKind,
+    WcKind, MAX_UNACKED_PSNS,
 };
 use super::fastreg;
 use super::hdr::{Bth, Extensions};
@@ -1802,6 +1802,93 @@ fn a_restored_qp_keeps_the_request_it_took_from_its_shared_queue() {
     assert_eq!(&mem.buf[RECV..][..3 * MTU as usize], sent);
     assert_eq!(&mem.buf[RECV + SLOT..][..16], &sent[..16]);
     assert_eq!(srq_consumer(&b), 3);
+}
+
+/// `pkts` reach `to` at `now`, all in one batch.
+fn deliver(to: &mut Side, pkts: Vec<Vec<u8>>, now: Time) {
+    let n = pkts.len();
+    let mut q = VecDeque::from(pkts);
+    let mut inbox = Arrivals {
+        q: &mut q,
+        addr: to.host.addr,
+        qpn: QPN,
+        left: n,
+        moves: &to.host.moves,
+        lost: &to.host.lost,
+        host: &to.host,
+        now,
+    };
+    to.engine.receive(&to.host, now, &mut inbox);
+}
+
+/// A requester stopped with more than [`MAX_UNACKED_PSNS`] PSNs between
+/// the start of its oldest incomplete request and the furthest it sent,
+/// all carried out by the responder but their ACKs lost, takes the
+/// responder's ACK for the furthest once restored: its resends are
+/// duplicates, each answered with that ACK, which completes them. (Were
+/// it restored knowing only the oldest request's start, it would take
+/// that ACK for one of nothing sent, resend the same window until its
+/// retries ran out, and fail with RETRY_EXC_ERR.)
+#[test]
+fn a_restored_requester_takes_the_acks_for_what_it_sent_before_the_stop() {
+    let (mut a, mut b) = bare_pair();
+    let mut step = 0;
+    // One message first: each end hears that the other speaks the
+    // migration protocol.
+    post_raw(&a, wqe::opcode::RDMA_WRITE, 16, MR_KEY);
+    step_until(&mut a, &mut b, false, &mut step, 10_000, |a, _| {
+        first_send_status(a).is_some()
+    });
+    a.host.completions.borrow_mut().clear();
+    // Twelve WRITEs of 16 packets: 192 PSNs.
+    const WRITES: usize = 12;
+    for _ in 0..WRITES {
+        post_raw(&a, wqe::opcode::RDMA_WRITE, 16 * MTU, MR_KEY);
+    }
+    let now = step as Time * STEP_NS;
+    a.host.out.borrow_mut().clear();
+    a.engine.doorbell(&a.host, now);
+    // The first 8 packets reach b, and its ACK of them reaches a, which
+    // sends on to 127 PSNs past them; b has them all, and its ACKs are
+    // lost.
+    let mut out = core::mem::take(&mut *a.host.out.borrow_mut());
+    assert_eq!(out.len(), MAX_UNACKED_PSNS as usize);
+    let rest = out.split_off(8);
+    b.host.out.borrow_mut().clear();
+    deliver(&mut b, out, now);
+    let ack = core::mem::take(&mut *b.host.out.borrow_mut());
+    assert_eq!(ack.len(), 1, "b acknowledges the batch");
+    deliver(&mut a, ack, now);
+    a.engine.doorbell(&a.host, now);
+    let mut more = core::mem::take(&mut *a.host.out.borrow_mut());
+    assert_eq!(more.len(), 8, "a's window moved by the 8 acknowledged");
+    let mut all = rest;
+    all.append(&mut more);
+    deliver(&mut b, all, now);
+    b.host.out.borrow_mut().clear();
+    // a stops (and hears its partner's token), is dumped, restored and
+    // resumes: it sends again from the first WRITE.
+    a.engine.stop(&a.host, now);
+    step_until(&mut a, &mut b, false, &mut step, 10_000, |a, _| {
+        a.engine.has_token()
+    });
+    let image = a.dump();
+    a.restore_and_resume(&image, step as Time * STEP_NS);
+    step_until(&mut a, &mut b, false, &mut step, 100_000, |a, _| {
+        a.host.completions.borrow().len() == WRITES
+    });
+    let statuses: Vec<Status> = a
+        .host
+        .completions
+        .borrow()
+        .iter()
+        .map(|(_, wc)| wc.status)
+        .collect();
+    assert_eq!(statuses, [Status::Success; WRITES]);
+    assert!(
+        b.host.count(Count::DupReq) > 0,
+        "the resends were duplicates"
+    );
 }
 
 /// A request its owner wrote wrong into the shared receive queue (more

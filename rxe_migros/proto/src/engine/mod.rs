@@ -1347,7 +1347,17 @@ impl<S: Storage> Engine<S> {
         e.next_wqe = img.comp_wqe;
         e.started = img.comp_wqe;
         e.psn = restart;
-        e.high = restart;
+        // The furthest it sent stays: the partner's ACKs for it complete
+        // the requests sent again, which its responder takes as
+        // duplicates. Taking those ACKs for PSNs never sent, a requester
+        // that had more than MAX_UNACKED_PSNS past the restart would
+        // resend that window until its retries ran out.
+        let high = Psn::new(img.high_psn);
+        e.high = if high.diff(restart) > 0 {
+            high
+        } else {
+            restart
+        };
         // Nothing past the restart counts as acknowledged: the completer
         // comes back at the start of the oldest request (where it stood in
         // a READ's responses is not in the image), and what the partner
