@@ -349,6 +349,24 @@ dumpable_transfer() {
 	transfer_under_way
 }
 
+# dumpable_pingpong TOOL ARGS...: a libibverbs example (-g for the GID)
+# as dumpable_transfer runs perftest: its server in nsA (on DA; $srv,
+# /tmp/srv.out), its client in nsB in its own session (on DB; $cli,
+# /tmp/cli.out). Returns once the client is connected and $DA has
+# received 300 packets since.
+dumpable_pingpong() {
+	tool=$1; shift
+	ip netns exec nsA $tool -d $DA -g "$GA" "$@" >/tmp/srv.out 2>&1 &
+	srv=$!
+	wait_for 60 sh -c 'ip netns exec nsA ss -ltnH "sport = :18515" | grep -q .' || fail "the $tool server did not listen"
+	setsid nsenter --net=/run/netns/nsB $tool -d $DB -g "$GB" "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
+	cli=$! cli_out=/tmp/cli.out
+	wait_for 30 qp_connected "$cli" || fail "the $tool client never connected: $(failure_lines /tmp/cli.out)"
+	base=$(counter $DA rcvd_pkts)
+	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt $((base + 300)) ]" ||
+		fail "the $tool run did not begin: $(failure_lines /tmp/cli.out)"
+}
+
 # The checkout, and where the CRIU plugin and the compatibility preload
 # are in it (make plugin).
 CHECKOUT=$(cd "$SELFTESTS/../.." && pwd)

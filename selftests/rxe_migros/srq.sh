@@ -37,15 +37,7 @@ taken_requests() {
 # The migrations.
 host_b
 args="-q 2 -n 6000 -s 8192 -c"
-ip netns exec nsA ibv_srq_pingpong -d $DA -g "$GA" $args >/tmp/srv.out 2>&1 &
-srv=$!
-wait_for 60 sh -c 'ip netns exec nsA ss -ltnH "sport = :18515" | grep -q .' || fail "the server did not listen"
-setsid nsenter --net=/run/netns/nsB ibv_srq_pingpong -d $DB -g "$GB" $args 10.0.0.1 >/tmp/cli.out 2>&1 &
-cli=$! cli_out=/tmp/cli.out
-wait_for 30 qp_connected "$cli" || fail "the client never connected: $(failure_lines /tmp/cli.out)"
-base=$(counter $DA rcvd_pkts)
-wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt $((base + 300)) ]" ||
-	fail "the run did not begin: $(failure_lines /tmp/cli.out)"
+dumpable_pingpong ibv_srq_pingpong $args
 heard=$(counter $DA resume_rcvd)
 criu_migrate_to rxe2 10.0.1.3 ibv_srq_pingpong
 objs=$(for f in /tmp/img/rxe_migros-*.img; do python3 "$SELFTESTS/image.py" "$f"; done)
