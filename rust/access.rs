@@ -20,6 +20,8 @@ impl Access {
     pub const MW_BIND: Access = Access(sys::ib_access_flags_IB_ACCESS_MW_BIND);
     pub const FLUSH_GLOBAL: Access = Access(sys::ib_access_flags_IB_ACCESS_FLUSH_GLOBAL);
     pub const FLUSH_PERSISTENT: Access = Access(sys::ib_access_flags_IB_ACCESS_FLUSH_PERSISTENT);
+    /// Paged on demand, not pinned (ODP).
+    pub const ON_DEMAND: Access = Access(sys::ib_access_flags_IB_ACCESS_ON_DEMAND);
     /// The flags from here up are hints a device may ignore.
     pub const OPTIONAL: Access = Access(sys::ib_access_flags_IB_ACCESS_OPTIONAL);
 

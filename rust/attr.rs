@@ -56,6 +56,36 @@ pub enum AtomicCap {
     Hca,
 }
 
+/// What a transport may do with memory paged on demand
+/// (`enum ib_odp_transport_cap_bits`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OdpOps(u32);
+
+impl OdpOps {
+    pub const SEND: OdpOps = OdpOps(sys::ib_odp_transport_cap_bits_IB_ODP_SUPPORT_SEND);
+    pub const RECV: OdpOps = OdpOps(sys::ib_odp_transport_cap_bits_IB_ODP_SUPPORT_RECV);
+    pub const WRITE: OdpOps = OdpOps(sys::ib_odp_transport_cap_bits_IB_ODP_SUPPORT_WRITE);
+    pub const READ: OdpOps = OdpOps(sys::ib_odp_transport_cap_bits_IB_ODP_SUPPORT_READ);
+    pub const ATOMIC: OdpOps = OdpOps(sys::ib_odp_transport_cap_bits_IB_ODP_SUPPORT_ATOMIC);
+    pub const SRQ_RECV: OdpOps = OdpOps(sys::ib_odp_transport_cap_bits_IB_ODP_SUPPORT_SRQ_RECV);
+    pub const FLUSH: OdpOps = OdpOps(sys::ib_odp_transport_cap_bits_IB_ODP_SUPPORT_FLUSH);
+    pub const ATOMIC_WRITE: OdpOps =
+        OdpOps(sys::ib_odp_transport_cap_bits_IB_ODP_SUPPORT_ATOMIC_WRITE);
+
+    /// `self` and `other` together, in constant expressions.
+    pub const fn union(self, other: OdpOps) -> OdpOps {
+        OdpOps(self.0 | other.0)
+    }
+}
+
+/// Memory paged on demand (`IB_ACCESS_ON_DEMAND` MRs of a given range;
+/// not implicit ones), and what RC and UD QPs may do with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OdpCaps {
+    pub rc: OdpOps,
+    pub ud: OdpOps,
+}
+
 /// What `ibv_query_device` reports. Fields left out are 0.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DeviceAttr {
@@ -70,6 +100,8 @@ pub struct DeviceAttr {
     /// `rdma link del` may remove the device while processes hold it
     /// (`IBK_ALLOW_USER_UNREG`).
     pub allow_user_unreg: bool,
+    /// Memory paged on demand, if offered.
+    pub odp: Option<OdpCaps>,
     pub max_send_sge: u32,
     pub max_recv_sge: u32,
     pub max_sge_rd: u32,
@@ -107,6 +139,12 @@ impl DeviceAttr {
         a.device_cap_flags = self.device_caps.0;
         if self.allow_user_unreg {
             a.kernel_cap_flags = sys::ib_kernel_cap_flags_IBK_ALLOW_USER_UNREG as u64;
+        }
+        if let Some(odp) = self.odp {
+            a.kernel_cap_flags |= sys::ib_kernel_cap_flags_IBK_ON_DEMAND_PAGING as u64;
+            a.odp_caps.general_caps = sys::ib_odp_general_cap_bits_IB_ODP_SUPPORT as u64;
+            a.odp_caps.per_transport_caps.rc_odp_caps = odp.rc.0;
+            a.odp_caps.per_transport_caps.ud_odp_caps = odp.ud.0;
         }
         a.max_send_sge = self.max_send_sge;
         a.max_recv_sge = self.max_recv_sge;

@@ -144,6 +144,23 @@ pub trait Driver: Send + Sync + Sized + 'static {
     fn rereg_user_mr(_dev: &Device<Self>, _mr: &Self::Mr, _change: &MrChange) -> Result {
         Err(EOPNOTSUPP)
     }
+    /// Whether the driver registers process memory paged on demand
+    /// (`IB_ACCESS_ON_DEMAND`) and prefetches it ([`Driver::advise_mr`]);
+    /// the core refuses `ibv_advise_mr` otherwise.
+    const ON_DEMAND_PAGING: bool = false;
+    /// `ibv_advise_mr`: brings in the memory of `sges`, each a range of an
+    /// MR of `pd` named by its lkey, as `advice` says. With `flush` the
+    /// caller waits for it, and a fault that fails is its error; without,
+    /// it is a hint, and only a bad key or range is.
+    fn advise_mr(
+        _dev: &Device<Self>,
+        _pd: PdId,
+        _advice: Prefetch,
+        _flush: bool,
+        _sges: &[Sge],
+    ) -> Result {
+        Err(EOPNOTSUPP)
+    }
     /// Creates a CQ. `udata` is `None` for kernel consumers; `events`
     /// reaches the consumer. Returns the CQ and its usable number of entries.
     fn create_cq(
@@ -283,6 +300,26 @@ pub struct MrChange {
     pub pd: Option<PdId>,
     /// `ib_access_flags`.
     pub access: Option<i32>,
+}
+
+/// What `ibv_advise_mr` asks of memory paged on demand
+/// (`enum ib_uverbs_advise_mr_advice`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefetch {
+    /// Fault the pages in for reading (`PREFETCH`).
+    Read,
+    /// Fault them in for writing (`PREFETCH_WRITE`).
+    Write,
+    /// Take the pages that are present, fault none (`PREFETCH_NO_FAULT`).
+    Present,
+}
+
+/// A range of a registered MR, named by its lkey (`struct ib_sge`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sge {
+    pub addr: u64,
+    pub length: u32,
+    pub lkey: u32,
 }
 
 /// Bytes in a management datagram (`struct ib_mad`).

@@ -7,7 +7,7 @@
 
 use super::bindings as sys;
 use super::cq::{Arm, CqEvents, CqInit, WcOut};
-use super::device::{Device, Driver, MadAnswer, MrChange, MAD_BYTES};
+use super::device::{Device, Driver, MadAnswer, MrChange, Prefetch, Sge, MAD_BYTES};
 use super::kmem::{KernelMemory, MappedPage};
 use super::qp::{
     AddressVector, CoreQp, PdId, QpAttrValues, QpCaps, QpEvents, QpInit, QpType, RecvWr, SendWr,
@@ -176,6 +176,9 @@ impl<T: Driver> Ops<T> {
         o.dereg_mr = Some(Self::dereg_mr);
         o.reg_user_mr = Some(Self::reg_user_mr);
         o.rereg_user_mr = Some(Self::rereg_user_mr);
+        if T::ON_DEMAND_PAGING {
+            o.advise_mr = Some(Self::advise_mr);
+        }
         o.alloc_mr = Some(Self::alloc_mr);
         o.map_mr_sg = Some(Self::map_mr_sg);
         o.alloc_mw = Some(Self::alloc_mw);
@@ -491,6 +494,47 @@ impl<T: Driver> Ops<T> {
             Ok(()) => core::ptr::null_mut(),
             Err(e) => e.to_ptr(),
         }
+    }
+
+    unsafe extern "C" fn advise_mr(
+        pd: *mut sys::ib_pd,
+        advice: sys::ib_uverbs_advise_mr_advice,
+        flags: u32,
+        sg_list: *mut sys::ib_sge,
+        num_sge: u32,
+        _attrs: *mut sys::uverbs_attr_bundle,
+    ) -> kernel::ffi::c_int {
+        let advice = match advice {
+            sys::ib_uverbs_advise_mr_advice_IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH => Prefetch::Read,
+            sys::ib_uverbs_advise_mr_advice_IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_WRITE => {
+                Prefetch::Write
+            }
+            sys::ib_uverbs_advise_mr_advice_IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT => {
+                Prefetch::Present
+            }
+            _ => return EOPNOTSUPP.to_errno(),
+        };
+        let flush = flags & sys::ib_uverbs_advise_mr_flag_IB_UVERBS_ADVISE_MR_FLAG_FLUSH != 0;
+        from_result(|| {
+            let mut sges = KVec::with_capacity(num_sge as usize, GFP_KERNEL)?;
+            for i in 0..num_sge as usize {
+                // SAFETY: the core passes `num_sge` entries it copied in
+                // from the process, live for the call.
+                let s = unsafe { &*sg_list.add(i) };
+                sges.push(
+                    Sge {
+                        addr: s.addr,
+                        length: s.length,
+                        lkey: s.lkey,
+                    },
+                    GFP_KERNEL,
+                )?;
+            }
+            // SAFETY: the core passes a PD of one of our devices.
+            let dev = unsafe { Device::<T>::from_ib((*pd).device) };
+            T::advise_mr(dev, PdId(pd as usize), advice, flush, &sges)?;
+            Ok(0)
+        })
     }
 
     unsafe extern "C" fn dereg_mr(

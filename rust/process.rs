@@ -65,6 +65,11 @@ impl Process {
         Ok(Process { task, mm })
     }
 
+    /// Its task.
+    pub(crate) fn task(&self) -> &Task {
+        &self.task
+    }
+
     /// Whether the process is the caller's own.
     pub fn is_current(&self) -> bool {
         self.task.tgid() == kernel::current!().tgid()

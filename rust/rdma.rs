@@ -32,6 +32,7 @@
 //! - [`sched`]: reschedule points and fatal signals in long loops.
 //! - [`skb`]: received packets, queues of them, and packets to send.
 //! - [`umem`]: user memory pinned for memory regions, and copies to it.
+//! - [`umem_odp`]: user memory paged on demand (ODP) for memory regions.
 //! - [`kmem`]: copies to and from memory kernel consumers name by address.
 //! - [`udata`]: the driver-specific part of a uverbs call.
 //! - [`work`]: cancelling an object's queued work before it goes.
@@ -93,6 +94,8 @@ pub mod udata;
 pub mod udp_tunnel;
 #[path = "umem.rs"]
 pub mod umem;
+#[path = "umem_odp.rs"]
+pub mod umem_odp;
 #[path = "uobject.rs"]
 pub mod uobject;
 #[path = "work.rs"]

@@ -35,10 +35,82 @@ unsafe impl Send for Umem {}
 // bytes hold is the process's business, as with any DMA.
 unsafe impl Sync for Umem {}
 
-/// Which way a copy goes.
-enum Dir<'a> {
+/// Which way a copy goes: out of memory into the buffer, or in.
+pub(crate) enum Dir<'a> {
     Out(&'a mut [u8]),
     In(&'a [u8]),
+}
+
+impl Dir<'_> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Dir::Out(b) => b.len(),
+            Dir::In(b) => b.len(),
+        }
+    }
+}
+
+/// Copies between `dir`'s buffer and the bytes of memory from `pos` on,
+/// byte `p` being at `p % PAGE_SIZE` of page `page_of(p / PAGE_SIZE)`,
+/// each page through a local kernel mapping.
+///
+/// # Safety
+///
+/// Each page `page_of` returns for an index the copy reaches must stay
+/// allocated while the copy runs.
+pub(crate) unsafe fn copy_pages(
+    pos: usize,
+    dir: &mut Dir<'_>,
+    page_of: impl Fn(usize) -> *mut sys::page,
+) {
+    let n = dir.len();
+    let mut done = 0;
+    while done < n {
+        let at = pos + done;
+        let in_page = at % PAGE_SIZE;
+        let chunk = (PAGE_SIZE - in_page).min(n - done);
+        // SAFETY: the page stays allocated (the caller's promise) and is
+        // mapped for the copy; `in_page + chunk` stays within it and
+        // `done + chunk` within the buffer.
+        unsafe {
+            let base = sys::rxe_migros_kmap_local_page(page_of(at / PAGE_SIZE)).cast::<u8>();
+            let mem = base.add(in_page);
+            match dir {
+                Dir::Out(b) => core::ptr::copy_nonoverlapping(mem, b[done..].as_mut_ptr(), chunk),
+                Dir::In(b) => core::ptr::copy_nonoverlapping(b[done..].as_ptr(), mem, chunk),
+            }
+            sys::rxe_migros_kunmap_local(base.cast());
+        }
+        done += chunk;
+    }
+}
+
+/// Runs `f` on the eight bytes at `in_page` of `page` as one atomic
+/// variable, through a local kernel mapping.
+///
+/// # Safety
+///
+/// `page` must stay allocated while `f` runs, and `in_page` be a multiple
+/// of eight below `PAGE_SIZE`.
+pub(crate) unsafe fn atomic_at<R>(
+    page: *mut sys::page,
+    in_page: usize,
+    f: impl FnOnce(&kernel::sync::atomic::Atomic<u64>) -> R,
+) -> R {
+    // SAFETY: the page stays allocated (the caller's promise) and is
+    // mapped while `f` runs; an aligned `u64` at `in_page` lies within it.
+    // The device's other accesses to it are atomic too; the owning
+    // process may touch it at any time, as it may any memory it
+    // registered for remote atomics (the C rxe's contract with it is the
+    // same).
+    unsafe {
+        let base = sys::rxe_migros_kmap_local_page(page).cast::<u8>();
+        let r = f(kernel::sync::atomic::Atomic::from_ptr(
+            base.add(in_page).cast::<u64>(),
+        ));
+        sys::rxe_migros_kunmap_local(base.cast());
+        r
+    }
 }
 
 impl Umem {
@@ -120,51 +192,18 @@ impl Umem {
             return Err(EINVAL);
         }
         let page = self.pages[pos / PAGE_SIZE];
-        // SAFETY: the page is pinned (type invariant) and mapped while `f`
-        // runs; an aligned `u64` at `pos % PAGE_SIZE` lies within it. The
-        // device's other accesses to it are atomic too; the owning process
-        // may touch it at any time, as it may any memory it registered
-        // for remote atomics (the C rxe's contract with it is the same).
-        unsafe {
-            let base = sys::rxe_migros_kmap_local_page(page.0.as_ptr()).cast::<u8>();
-            let at = base.add(pos % PAGE_SIZE).cast::<u64>();
-            let r = f(kernel::sync::atomic::Atomic::from_ptr(at));
-            sys::rxe_migros_kunmap_local(base.cast());
-            Ok(r)
-        }
+        // SAFETY: the page is pinned (type invariant); `pos` is aligned.
+        Ok(unsafe { atomic_at(page.0.as_ptr(), pos % PAGE_SIZE, f) })
     }
 
     fn copy(&self, off: usize, mut dir: Dir<'_>) -> Result {
-        let n = match &dir {
-            Dir::Out(b) => b.len(),
-            Dir::In(b) => b.len(),
-        };
-        let end = off.checked_add(n).ok_or(EFAULT)?;
+        let end = off.checked_add(dir.len()).ok_or(EFAULT)?;
         if end > self.len {
             return Err(EFAULT);
         }
-        let mut done = 0;
-        while done < n {
-            let pos = self.first + off + done;
-            let page = self.pages[pos / PAGE_SIZE];
-            let in_page = pos % PAGE_SIZE;
-            let chunk = (PAGE_SIZE - in_page).min(n - done);
-            // SAFETY: the page is pinned (type invariant) and mapped for
-            // the copy; `in_page + chunk` stays within it and `done + chunk`
-            // within the caller's buffer.
-            unsafe {
-                let base = sys::rxe_migros_kmap_local_page(page.0.as_ptr()).cast::<u8>();
-                let at = base.add(in_page);
-                match &mut dir {
-                    Dir::Out(b) => {
-                        core::ptr::copy_nonoverlapping(at, b[done..].as_mut_ptr(), chunk)
-                    }
-                    Dir::In(b) => core::ptr::copy_nonoverlapping(b[done..].as_ptr(), at, chunk),
-                }
-                sys::rxe_migros_kunmap_local(base.cast());
-            }
-            done += chunk;
-        }
+        // SAFETY: the pages of the range are pinned (type invariant), and
+        // the copy stays in the range.
+        unsafe { copy_pages(self.first + off, &mut dir, |i| self.pages[i].0.as_ptr()) };
         Ok(())
     }
 }

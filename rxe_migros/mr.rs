@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Memory regions (the C rxe's rxe_mr.c): the DMA MR of kernel users,
-//! their fast-registration MRs, and process memory pinned for RDMA.
+//! Memory regions (the C rxe's rxe_mr.c and rxe_odp.c): the DMA MR of
+//! kernel users, their fast-registration MRs, and process memory, pinned
+//! for RDMA or paged on demand (ODP).
 //!
 //! A key is the MR's index in the device's pool, shifted left by eight,
 //! and an eight-bit tag, as the C rxe builds them; lkey and rkey are the
@@ -15,11 +16,12 @@ use crate::proto::fastreg::{self, FastMr, MapError, Reg, RegError};
 use crate::proto::image;
 use crate::proto::mw::{MrFacts, MwError};
 use crate::rdma::access::Access;
-use crate::rdma::device::{Device, MrChange};
+use crate::rdma::device::{Device, MrChange, Prefetch, Sge};
 use crate::rdma::kmem::{KernelMemory, MappedPage};
 use crate::rdma::process::Process;
 use crate::rdma::qp::PdId;
 use crate::rdma::umem::Umem;
+use crate::rdma::umem_odp::OdpUmem;
 use crate::rdma::uobject::Owner;
 use crate::Rxe;
 use kernel::new_spinlock;
@@ -28,8 +30,9 @@ use kernel::sync::atomic::{Atomic, Full, Relaxed};
 use kernel::sync::{Arc, SetOnce, SpinLock};
 
 /// Access flags a software device honours (the C rxe's
-/// RXE_ACCESS_SUPPORTED_MR, without on-demand paging).
+/// RXE_ACCESS_SUPPORTED_MR).
 const SUPPORTED_ACCESS: Access = Access::LOCAL_WRITE
+    .union(Access::ON_DEMAND)
     .union(Access::REMOTE_WRITE)
     .union(Access::REMOTE_READ)
     .union(Access::REMOTE_ATOMIC)
@@ -46,15 +49,60 @@ enum Memory {
     /// them ([`fastreg`]).
     Fast(Pin<KBox<Fast>>),
     /// `len` bytes of a process's memory from `start`, which requests
-    /// address from `iova`; pinned, except for an MR restored before the
-    /// process's memory was in place, until it is adopted
-    /// ([`MrInner::pin_in`]).
+    /// address from `iova`; pinned or paged on demand, except for an MR
+    /// restored before the process's memory was in place, until it is
+    /// adopted ([`MrInner::pin_in`]).
     User {
-        umem: SetOnce<Umem>,
+        umem: SetOnce<Pages>,
         start: u64,
         iova: u64,
         len: usize,
     },
+}
+
+/// A process's pages behind an MR.
+enum Pages {
+    /// Pinned when it was registered.
+    Pinned(Umem),
+    /// Faulted in as transfers touch them (`IB_ACCESS_ON_DEMAND`).
+    OnDemand(OdpUmem),
+}
+
+impl Pages {
+    /// Pins, or registers for paging on demand if `access` asks for it,
+    /// `len` bytes at `start` of the calling task's address space.
+    fn new(dev: &Device<Rxe>, start: u64, len: u64, access: i32) -> Result<Pages> {
+        if Access::from_abi(access as u32).contains(Access::ON_DEMAND) {
+            Ok(Pages::OnDemand(OdpUmem::register(dev, start, len, access)?))
+        } else {
+            Ok(Pages::Pinned(Umem::pin(dev, start, len, access)?))
+        }
+    }
+
+    fn read(&self, off: usize, out: &mut [u8]) -> Result {
+        match self {
+            Pages::Pinned(u) => u.read(off, out),
+            Pages::OnDemand(o) => o.read(off, out),
+        }
+    }
+
+    fn write(&self, off: usize, data: &[u8]) -> Result {
+        match self {
+            Pages::Pinned(u) => u.write(off, data),
+            Pages::OnDemand(o) => o.write(off, data),
+        }
+    }
+
+    fn atomic(
+        &self,
+        off: usize,
+        f: impl FnOnce(&kernel::sync::atomic::Atomic<u64>) -> u64,
+    ) -> Result<u64> {
+        match self {
+            Pages::Pinned(u) => u.atomic(off, f),
+            Pages::OnDemand(o) => o.atomic(off, f),
+        }
+    }
 }
 
 /// A fast-registration MR's state, under a lock: the requester of a QP
@@ -147,6 +195,55 @@ pub(crate) fn find(
     let mr = dev.mrs.get(key >> 8).ok_or(MrError::BadKey)?;
     let (_, size) = mr.grants(pd, key, access)?;
     Ok((mr, size))
+}
+
+/// `ibv_advise_mr`: faults in each range (an MR of `pd` paged on demand,
+/// by lkey) for reading or writing, or maps what of it is present. Every
+/// key and range is checked first: EINVAL for one that names no such MR
+/// or lies outside it, EPERM for a write prefetch without local write
+/// access. Without `flush` a failed fault is no error: the advice is a
+/// hint, and the transfer faults the page in itself. A restored MR not
+/// adopted yet has nothing to fault into, and is skipped.
+pub(crate) fn advise(
+    dev: &Device<Rxe>,
+    pd: PdId,
+    advice: Prefetch,
+    flush: bool,
+    sges: &[Sge],
+) -> Result {
+    let need = match advice {
+        Prefetch::Write => Access::LOCAL_WRITE,
+        Prefetch::Read | Prefetch::Present => Access::LOCAL_READ,
+    };
+    let mut ranges = KVec::with_capacity(sges.len(), GFP_KERNEL)?;
+    for s in sges {
+        let (mr, off) = lookup(dev, pd, s.lkey, need, s.addr, s.length).map_err(|e| match e {
+            MrError::Access => EPERM,
+            _ => EINVAL,
+        })?;
+        if !mr.access().contains(Access::ON_DEMAND) {
+            return Err(EINVAL);
+        }
+        ranges.push((mr, off, s.length as usize), GFP_KERNEL)?;
+    }
+    for (mr, off, len) in ranges {
+        let Memory::User { umem, .. } = &mr.memory else {
+            continue;
+        };
+        let Some(Pages::OnDemand(odp)) = umem.as_ref() else {
+            continue;
+        };
+        let done = odp.prefetch(
+            off,
+            len,
+            advice == Prefetch::Write,
+            advice != Prefetch::Present,
+        );
+        if flush {
+            done?;
+        }
+    }
+    Ok(())
 }
 
 /// The requester of a QP of `pd` carries out a kernel consumer's REG_MR.
@@ -326,8 +423,9 @@ impl MrInner {
     }
 
     /// Pins a restored MR's memory in `process`, now that it is in place
-    /// there. Returns whether it was waiting to be; EFAULT (with one log
-    /// line) if the memory is not mapped as the MR needs.
+    /// there, or registers it for paging on demand there. Returns whether
+    /// it was waiting to be; EFAULT (with one log line) if the memory is
+    /// not mapped as the MR needs.
     pub(crate) fn pin_in(&self, dev: &Device<Rxe>, process: &Process) -> Result<bool> {
         let Memory::User {
             umem, start, len, ..
@@ -342,8 +440,8 @@ impl MrInner {
         let handle = dev.handle();
         // SAFETY: `in_address_space` returns only once the worker is done
         // with it, and `dev` is alive until then.
-        let pin = move || Umem::pin(unsafe { handle.get::<Rxe>() }, start, len, access);
-        let pinned = process.in_address_space(pin)?.inspect_err(|e| {
+        let pin = move || Pages::new(unsafe { handle.get::<Rxe>() }, start, len, access);
+        let mut pinned = process.in_address_space(pin)?.inspect_err(|e| {
             pr_info!(
                 "restore: MR {:#x}: {} bytes at {:#x} cannot be pinned: {:?}\n",
                 self.key,
@@ -352,6 +450,10 @@ impl MrInner {
                 e
             )
         })?;
+        // Its faults are the process's, not the worker's.
+        if let Pages::OnDemand(odp) = &mut pinned {
+            odp.belongs_to(process);
+        }
         // Adoption is serialised by its caller; a lost race keeps the first.
         umem.populate(pinned);
         Ok(true)
@@ -493,7 +595,13 @@ impl Mr {
         owner: &Owner<'_, Rxe>,
         image: Option<&image::Mr>,
     ) -> Result<(Mr, u32, u32)> {
-        if !Access::from_abi(access as u32).within(SUPPORTED_ACCESS) {
+        let asked = Access::from_abi(access as u32);
+        if !asked.within(SUPPORTED_ACCESS) {
+            return Err(EOPNOTSUPP);
+        }
+        // Implicit ODP (all of the address space, start 0 and length
+        // u64::MAX) is not offered, as in the C rxe.
+        if asked.contains(Access::ON_DEMAND) && start == 0 && len == u64::MAX {
             return Err(EOPNOTSUPP);
         }
         // A restored MR covers the same memory, the same way: the process
@@ -508,7 +616,7 @@ impl Mr {
         // A restore under a checkpointer creates MRs before the process's
         // memory is back: they are pinned when it adopts the process.
         if image.is_none() || !owner.uctx.is_some_and(|u| u.context.pins_later()) {
-            umem.populate(Umem::pin(dev, start, len, access)?);
+            umem.populate(Pages::new(dev, start, len, access)?);
         }
         let len = usize::try_from(len).map_err(|_| EINVAL)?;
         let memory = Memory::User {
@@ -541,8 +649,10 @@ impl Mr {
     /// `ibv_rereg_mr` of a process's MR: its PD and its access change in
     /// place, keys and memory kept. Other memory is EOPNOTSUPP (as in the
     /// C rxe: re-pinning under requests in flight is not offered); access
-    /// the device does not honour is EOPNOTSUPP; write access to memory
-    /// pinned read-only is EACCES.
+    /// the device does not honour, or that turns paging on demand on or
+    /// off, is EOPNOTSUPP; write access to memory pinned read-only is
+    /// EACCES (memory paged on demand is faulted in for what each
+    /// transfer needs).
     pub(crate) fn rereg(&self, change: &MrChange) -> Result {
         let mr = &self.inner;
         let Memory::User { umem, .. } = &mr.memory else {
@@ -552,12 +662,15 @@ impl Mr {
             return Err(EOPNOTSUPP);
         }
         if let Some(access) = change.access {
-            if !Access::from_abi(access as u32).within(SUPPORTED_ACCESS) {
+            let new = Access::from_abi(access as u32);
+            if !new.within(SUPPORTED_ACCESS)
+                || new.contains(Access::ON_DEMAND) != mr.access().contains(Access::ON_DEMAND)
+            {
                 return Err(EOPNOTSUPP);
             }
             // A restored MR not pinned yet is pinned with the access it
             // has when it is adopted.
-            if let Some(pinned) = umem.as_ref() {
+            if let Some(Pages::Pinned(pinned)) = umem.as_ref() {
                 pinned.serves(access)?;
             }
         }

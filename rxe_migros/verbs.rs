@@ -13,9 +13,11 @@ use crate::param::*;
 use crate::proto::image::{Kind, Record};
 use crate::proto::pma;
 use crate::qp::Qp;
-use crate::rdma::attr::{AtomicCap, DeviceAttr, DeviceCaps, PortAttr, PortState};
+use crate::rdma::attr::{AtomicCap, DeviceAttr, DeviceCaps, OdpCaps, OdpOps, PortAttr, PortState};
 use crate::rdma::cq::{Arm, CqEvents, CqInit, WcOut};
-use crate::rdma::device::{Device, Driver, DriverId, MadAnswer, MrChange, MAD_BYTES};
+use crate::rdma::device::{
+    Device, Driver, DriverId, MadAnswer, MrChange, Prefetch, Sge, MAD_BYTES,
+};
 use crate::rdma::kmem::{KernelMemory, MappedPage};
 use crate::rdma::qp::{
     ib_mtu_of, AddressVector, PdId, QpAttrValues, QpCaps, QpInit, RecvWr, SendWr,
@@ -107,6 +109,19 @@ impl Driver for Rxe {
                 .union(DeviceCaps::MEM_MGT_EXTENSIONS),
             // `rdma link del` may remove the device.
             allow_user_unreg: true,
+            // MRs paged on demand (`mr`, rust/umem_odp.rs), for what the
+            // C rxe offers them: not implicit ODP, nor UC.
+            odp: Some(OdpCaps {
+                rc: OdpOps::SEND
+                    .union(OdpOps::RECV)
+                    .union(OdpOps::WRITE)
+                    .union(OdpOps::READ)
+                    .union(OdpOps::ATOMIC)
+                    .union(OdpOps::SRQ_RECV)
+                    .union(OdpOps::FLUSH)
+                    .union(OdpOps::ATOMIC_WRITE),
+                ud: OdpOps::SEND.union(OdpOps::RECV).union(OdpOps::SRQ_RECV),
+            }),
             max_send_sge: MAX_SGE as _,
             max_recv_sge: MAX_SGE as _,
             max_sge_rd: MAX_SGE_RD as _,
@@ -254,6 +269,18 @@ impl Driver for Rxe {
 
     fn rereg_user_mr(_dev: &Device<Self>, mr: &Mr, change: &MrChange) -> Result {
         mr.rereg(change)
+    }
+
+    const ON_DEMAND_PAGING: bool = true;
+
+    fn advise_mr(
+        dev: &Device<Self>,
+        pd: PdId,
+        advice: Prefetch,
+        flush: bool,
+        sges: &[Sge],
+    ) -> Result {
+        crate::mr::advise(dev, pd, advice, flush, sges)
     }
 
     fn create_cq(

@@ -150,7 +150,7 @@ struct rxe_migros_adopt {
 	__s32	uverbs_fd;
 	__u32	flags;		/* zero */
 	__s32	pid;
-	__u32	pinned;		/* out: MRs pinned */
+	__u32	pinned;		/* out: MRs pinned (or, ODP ones, registered) */
 };
 
 #define RXE_MIGROS_IOC_TYPE	0xBB

@@ -11,6 +11,9 @@
 #include <rdma/ib_verbs.h>
 #include <rdma/ib_cache.h>
 #include <rdma/ib_umem.h>
+#include <rdma/ib_umem_odp.h>
+#include <linux/hmm.h>
+#include <linux/mmu_notifier.h>
 #include <rdma/ib_mad.h>
 #include <rdma/rdma_netlink.h>
 #include <rdma/uverbs_ioctl.h>
@@ -88,6 +91,10 @@ u32 rxe_migros_skb_queue_len(const struct sk_buff_head *list);
 struct page *rxe_migros_sg_page_iter_page(struct sg_page_iter *iter);
 void *rxe_migros_kmap_local_page(struct page *page);
 void rxe_migros_kunmap_local(const void *addr);
+bool rxe_migros_mmu_notifier_range_blockable(const struct mmu_notifier_range *range);
+void rxe_migros_mmu_interval_set_seq(struct mmu_interval_notifier *sub, unsigned long seq);
+struct page *rxe_migros_hmm_pfn_to_page(unsigned long hmm_pfn);
+void rxe_migros_mutex_lock(struct mutex *lock);
 void rxe_migros_local_bh_disable(void);
 void rxe_migros_local_bh_enable(void);
 int rxe_migros_dst_error(const struct dst_entry *dst);

@@ -43,6 +43,10 @@ u32 rxe_migros_skb_queue_len(const struct sk_buff_head *list) { return skb_queue
 struct page *rxe_migros_sg_page_iter_page(struct sg_page_iter *iter) { return sg_page_iter_page(iter); }
 void *rxe_migros_kmap_local_page(struct page *page) { return kmap_local_page(page); }
 void rxe_migros_kunmap_local(const void *addr) { kunmap_local(addr); }
+bool rxe_migros_mmu_notifier_range_blockable(const struct mmu_notifier_range *range) { return mmu_notifier_range_blockable(range); }
+void rxe_migros_mmu_interval_set_seq(struct mmu_interval_notifier *sub, unsigned long seq) { mmu_interval_set_seq(sub, seq); }
+struct page *rxe_migros_hmm_pfn_to_page(unsigned long hmm_pfn) { return hmm_pfn_to_page(hmm_pfn); }
+void rxe_migros_mutex_lock(struct mutex *lock) { mutex_lock(lock); }
 void rxe_migros_local_bh_disable(void) { local_bh_disable(); }
 void rxe_migros_local_bh_enable(void) { local_bh_enable(); }
 int rxe_migros_dst_error(const struct dst_entry *dst) { return dst->error; }

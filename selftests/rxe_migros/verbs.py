@@ -207,7 +207,7 @@ def test_mr_refused(ctx):
     buf = ctypes.create_string_buffer(4096)
     cases = (
         ("remote write without local write", buf, 4096, REMOTE_WRITE, errno.EINVAL),
-        ("on-demand paging", buf, 4096, LOCAL_WRITE | ON_DEMAND, errno.EOPNOTSUPP),
+        ("implicit on-demand paging", None, 2**64 - 1, LOCAL_WRITE | ON_DEMAND, errno.EOPNOTSUPP),
         ("an unmapped address", ctypes.c_void_p(0x1000), 4096, LOCAL_WRITE, errno.EFAULT),
     )
     for what, addr, size, access, err in cases:
