@@ -92,11 +92,11 @@ pub(crate) unsafe fn copy_pages(
 ///
 /// `page` must stay allocated while `f` runs, and `in_page` be a multiple
 /// of eight below `PAGE_SIZE`.
-pub(crate) unsafe fn atomic_at<R>(
+pub(crate) unsafe fn atomic_at(
     page: *mut sys::page,
     in_page: usize,
-    f: impl FnOnce(&kernel::sync::atomic::Atomic<u64>) -> R,
-) -> R {
+    f: &mut dyn FnMut(&kernel::sync::atomic::Atomic<u64>) -> u64,
+) -> u64 {
     // SAFETY: the page stays allocated (the caller's promise) and is
     // mapped while `f` runs; an aligned `u64` at `in_page` lies within it.
     // The device's other accesses to it are atomic too; the owning
@@ -110,6 +110,73 @@ pub(crate) unsafe fn atomic_at<R>(
         ));
         sys::rxe_migros_kunmap_local(base.cast());
         r
+    }
+}
+
+/// A process's memory behind a memory region, copied to and from by
+/// offset: pinned ([`Umem`]) or paged on demand
+/// ([`OdpUmem`](super::umem_odp::OdpUmem)). The provided methods check
+/// the range (EFAULT past it) and an atomic's alignment (EINVAL).
+pub trait UserMemory {
+    /// Its size in bytes.
+    fn size(&self) -> usize;
+    /// Where its first byte lies in its first page.
+    fn page_offset(&self) -> usize;
+    /// Copies between `dir`'s buffer and the bytes from offset `off`.
+    ///
+    /// # Safety
+    ///
+    /// `off..off + dir.len()` must lie in the range.
+    unsafe fn copy_within(&self, off: usize, dir: Dir<'_>) -> Result;
+    /// Runs `f` on the eight bytes at offset `off` as one atomic variable;
+    /// returns what it returns.
+    ///
+    /// # Safety
+    ///
+    /// `off..off + 8` must lie in the range, and be eight-byte aligned in
+    /// memory.
+    unsafe fn atomic_within(
+        &self,
+        off: usize,
+        f: &mut dyn FnMut(&kernel::sync::atomic::Atomic<u64>) -> u64,
+    ) -> Result<u64>;
+
+    /// Copies `out.len()` bytes from offset `off`.
+    fn read(&self, off: usize, out: &mut [u8]) -> Result {
+        in_range(self.size(), off, out.len())?;
+        // SAFETY: checked just above.
+        unsafe { self.copy_within(off, Dir::Out(out)) }
+    }
+
+    /// Copies `data` to offset `off`.
+    fn write(&self, off: usize, data: &[u8]) -> Result {
+        in_range(self.size(), off, data.len())?;
+        // SAFETY: checked just above.
+        unsafe { self.copy_within(off, Dir::In(data)) }
+    }
+
+    /// Runs `f` on the eight bytes at offset `off` as one atomic variable
+    /// and returns what it returns. EINVAL unless they are eight-byte
+    /// aligned (so within one page).
+    fn atomic(
+        &self,
+        off: usize,
+        f: &mut dyn FnMut(&kernel::sync::atomic::Atomic<u64>) -> u64,
+    ) -> Result<u64> {
+        in_range(self.size(), off, 8)?;
+        if (self.page_offset() + off) % 8 != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: checked just above.
+        unsafe { self.atomic_within(off, f) }
+    }
+}
+
+/// EFAULT unless `n` bytes at `off` lie within `size`.
+fn in_range(size: usize, off: usize, n: usize) -> Result {
+    match off.checked_add(n) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(EFAULT),
     }
 }
 
@@ -151,7 +218,6 @@ impl Umem {
         Ok(this)
     }
 
-    /// Copies `out.len()` bytes from offset `off` of the range.
     /// Whether the pages, pinned as they are, serve `access`
     /// (`ib_umem_check_rereg`): EACCES for write access to pages pinned
     /// read-only.
@@ -165,46 +231,34 @@ impl Umem {
             )
         })
     }
+}
 
-    pub fn read(&self, off: usize, out: &mut [u8]) -> Result {
-        self.copy(off, Dir::Out(out))
+impl UserMemory for Umem {
+    fn size(&self) -> usize {
+        self.len
     }
 
-    /// Copies `data` to offset `off` of the range.
-    pub fn write(&self, off: usize, data: &[u8]) -> Result {
-        self.copy(off, Dir::In(data))
+    fn page_offset(&self) -> usize {
+        self.first
     }
 
-    /// Runs `f` on the eight bytes at offset `off` of the range as one
-    /// atomic variable and returns what it returns. EINVAL unless they are
-    /// eight-byte aligned (so within one page); EFAULT past the range.
-    pub fn atomic(
-        &self,
-        off: usize,
-        f: impl FnOnce(&kernel::sync::atomic::Atomic<u64>) -> u64,
-    ) -> Result<u64> {
-        let end = off.checked_add(8).ok_or(EFAULT)?;
-        if end > self.len {
-            return Err(EFAULT);
-        }
-        let pos = self.first + off;
-        if pos % 8 != 0 {
-            return Err(EINVAL);
-        }
-        let page = self.pages[pos / PAGE_SIZE];
-        // SAFETY: the page is pinned (type invariant); `pos` is aligned.
-        Ok(unsafe { atomic_at(page.0.as_ptr(), pos % PAGE_SIZE, f) })
-    }
-
-    fn copy(&self, off: usize, mut dir: Dir<'_>) -> Result {
-        let end = off.checked_add(dir.len()).ok_or(EFAULT)?;
-        if end > self.len {
-            return Err(EFAULT);
-        }
+    unsafe fn copy_within(&self, off: usize, mut dir: Dir<'_>) -> Result {
         // SAFETY: the pages of the range are pinned (type invariant), and
-        // the copy stays in the range.
+        // the copy stays in the range (the caller's promise).
         unsafe { copy_pages(self.first + off, &mut dir, |i| self.pages[i].0.as_ptr()) };
         Ok(())
+    }
+
+    unsafe fn atomic_within(
+        &self,
+        off: usize,
+        f: &mut dyn FnMut(&kernel::sync::atomic::Atomic<u64>) -> u64,
+    ) -> Result<u64> {
+        let pos = self.first + off;
+        let page = self.pages[pos / PAGE_SIZE];
+        // SAFETY: the page is pinned (type invariant); `pos` is aligned
+        // (the caller's promise).
+        Ok(unsafe { atomic_at(page.0.as_ptr(), pos % PAGE_SIZE, f) })
     }
 }
 

@@ -13,7 +13,7 @@
 use super::bindings as sys;
 use super::device::{Device, Driver};
 use super::process::Process;
-use super::umem::{atomic_at, copy_pages, Dir};
+use super::umem::{atomic_at, copy_pages, Dir, UserMemory};
 use core::ptr::NonNull;
 use kernel::ffi::c_ulong;
 use kernel::page::{PAGE_SHIFT, PAGE_SIZE};
@@ -158,58 +158,6 @@ impl OdpUmem {
         Ok(())
     }
 
-    /// Copies `out.len()` bytes from offset `off` of the range.
-    pub fn read(&self, off: usize, out: &mut [u8]) -> Result {
-        self.copy(off, Dir::Out(out))
-    }
-
-    /// Copies `data` to offset `off` of the range.
-    pub fn write(&self, off: usize, data: &[u8]) -> Result {
-        self.copy(off, Dir::In(data))
-    }
-
-    /// Runs `f` on the eight bytes at offset `off` as one atomic variable
-    /// and returns what it returns, as `Umem::atomic`: EINVAL unless
-    /// eight-byte aligned, EFAULT past the range.
-    pub fn atomic(
-        &self,
-        off: usize,
-        f: impl FnOnce(&kernel::sync::atomic::Atomic<u64>) -> u64,
-    ) -> Result<u64> {
-        let end = off.checked_add(8).ok_or(EFAULT)?;
-        if end > self.len {
-            return Err(EFAULT);
-        }
-        let va = self.start + off as u64;
-        if va % 8 != 0 {
-            return Err(EINVAL);
-        }
-        let held = self.map(off, 8, true, true)?;
-        // SAFETY: the page is in the range's list, which cannot change
-        // while `held` is (an invalidation waits for the mutex); `va` is
-        // aligned.
-        let r = unsafe { atomic_at(held.page(va), va as usize % PAGE_SIZE, f) };
-        drop(held);
-        Ok(r)
-    }
-
-    fn copy(&self, off: usize, mut dir: Dir<'_>) -> Result {
-        let n = dir.len();
-        if n == 0 {
-            return Ok(());
-        }
-        let write = matches!(dir, Dir::In(_));
-        let held = self.map(off, n, write, true)?;
-        let va = self.start as usize + off;
-        // SAFETY: the pages of the `n` bytes at `va` are in the range's
-        // list, which cannot change while `held` is.
-        unsafe {
-            copy_pages(va, &mut dir, |i| held.page((i * PAGE_SIZE) as u64));
-        }
-        drop(held);
-        Ok(())
-    }
-
     /// The range's mutex, taken.
     fn lock(&self) -> Locked<'_> {
         // SAFETY: the range is live (type invariant).
@@ -251,6 +199,48 @@ impl OdpUmem {
             return Err(EFAULT);
         }
         Ok(held)
+    }
+}
+
+impl UserMemory for OdpUmem {
+    fn size(&self) -> usize {
+        self.len
+    }
+
+    fn page_offset(&self) -> usize {
+        self.start as usize % PAGE_SIZE
+    }
+
+    unsafe fn copy_within(&self, off: usize, mut dir: Dir<'_>) -> Result {
+        let n = dir.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let held = self.map(off, n, matches!(dir, Dir::In(_)), true)?;
+        // SAFETY: the pages of the `n` bytes at `off` are in the range's
+        // list, which cannot change while `held` is (an invalidation waits
+        // for the mutex).
+        unsafe {
+            copy_pages(self.start as usize + off, &mut dir, |i| {
+                held.page((i * PAGE_SIZE) as u64)
+            });
+        }
+        drop(held);
+        Ok(())
+    }
+
+    unsafe fn atomic_within(
+        &self,
+        off: usize,
+        f: &mut dyn FnMut(&kernel::sync::atomic::Atomic<u64>) -> u64,
+    ) -> Result<u64> {
+        let held = self.map(off, 8, true, true)?;
+        let va = self.start + off as u64;
+        // SAFETY: the page is in the range's list, stable while `held` is;
+        // `va` is aligned (the caller's promise).
+        let r = unsafe { atomic_at(held.page(va), va as usize % PAGE_SIZE, f) };
+        drop(held);
+        Ok(r)
     }
 }
 

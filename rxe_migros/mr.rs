@@ -20,7 +20,7 @@ use crate::rdma::device::{Device, MrChange, Prefetch, Sge};
 use crate::rdma::kmem::{KernelMemory, MappedPage};
 use crate::rdma::process::Process;
 use crate::rdma::qp::PdId;
-use crate::rdma::umem::Umem;
+use crate::rdma::umem::{Umem, UserMemory};
 use crate::rdma::umem_odp::OdpUmem;
 use crate::rdma::uobject::Owner;
 use crate::Rxe;
@@ -79,28 +79,11 @@ impl Pages {
         }
     }
 
-    fn read(&self, off: usize, out: &mut [u8]) -> Result {
+    /// The memory, to copy to and from.
+    fn memory(&self) -> &dyn UserMemory {
         match self {
-            Pages::Pinned(u) => u.read(off, out),
-            Pages::OnDemand(o) => o.read(off, out),
-        }
-    }
-
-    fn write(&self, off: usize, data: &[u8]) -> Result {
-        match self {
-            Pages::Pinned(u) => u.write(off, data),
-            Pages::OnDemand(o) => o.write(off, data),
-        }
-    }
-
-    fn atomic(
-        &self,
-        off: usize,
-        f: impl FnOnce(&kernel::sync::atomic::Atomic<u64>) -> u64,
-    ) -> Result<u64> {
-        match self {
-            Pages::Pinned(u) => u.atomic(off, f),
-            Pages::OnDemand(o) => o.atomic(off, f),
+            Pages::Pinned(u) => u,
+            Pages::OnDemand(o) => o,
         }
     }
 }
@@ -376,7 +359,7 @@ impl MrInner {
     /// for a restored MR not pinned yet.
     pub(crate) fn read(&self, off: usize, out: &mut [u8]) -> Result {
         match &self.memory {
-            Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT)?.read(off, out),
+            Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT)?.memory().read(off, out),
             Memory::Dma(k) => k.read(off as u64, out),
             Memory::Fast(fast) => {
                 fast.pieces(off, out.len(), |page, at, r| page.read(at, &mut out[r]))
@@ -393,7 +376,7 @@ impl MrInner {
     /// this MR for a transfer that writes (local or remote write access).
     pub(crate) unsafe fn write(&self, off: usize, data: &[u8]) -> Result {
         match &self.memory {
-            Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT)?.write(off, data),
+            Memory::User { umem, .. } => umem.as_ref().ok_or(EFAULT)?.memory().write(off, data),
             // SAFETY: per the caller, the DMA MR granted write access to
             // this range: a kernel consumer's own buffer, or its PD opened
             // to remote writes (see `KernelMemory::write`).
@@ -413,7 +396,8 @@ impl MrInner {
         let Memory::User { umem, .. } = &self.memory else {
             return Err(EFAULT);
         };
-        umem.as_ref().ok_or(EFAULT)?.atomic(off, |v| match op {
+        let memory = umem.as_ref().ok_or(EFAULT)?.memory();
+        memory.atomic(off, &mut |v| match op {
             AtomicOp::CompareSwap { compare, swap } => match v.cmpxchg(compare, swap, Full) {
                 Ok(old) | Err(old) => old,
             },
