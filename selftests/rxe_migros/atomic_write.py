@@ -4,7 +4,9 @@
 (ibv_wr_atomic_write, ibv_wr_flush), from an RC QP of the requester's
 device to one of the responder's device (either may be the C rxe):
 
-    atomic_write.py check REQ_DEVICE REQ_GID_INDEX RESP_DEVICE RESP_GID_INDEX
+    atomic_write.py check REQ_DEVICE REQ_GID_INDEX RESP_DEVICE RESP_GID_INDEX [odp]
+
+With "odp", the responder's MRs are paged on demand (IBV_ACCESS_ON_DEMAND).
 
 Cases:
     caps       The requester's device reports IB_DEVICE_ATOMIC_WRITE and
@@ -40,13 +42,15 @@ DEVICE_ATOMIC_WRITE = 1 << 40
 RESP_ACCESS = (e.IBV_ACCESS_LOCAL_WRITE | e.IBV_ACCESS_REMOTE_WRITE |
                e.IBV_ACCESS_REMOTE_READ | e.IBV_ACCESS_FLUSH_GLOBAL)
 SIZE = 4096
+# The access of the responder's MRs: RESP_ACCESS, with ON_DEMAND for "odp".
+mr_access = RESP_ACCESS
 
 
 class Pair:
     """An extended RC QP on the requester's device, connected to a QP on
     the responder's, whose MR it writes and flushes."""
 
-    def __init__(self, req, req_gid, resp, resp_gid, mr_access=RESP_ACCESS):
+    def __init__(self, req, req_gid, resp, resp_gid, access=None):
         self.rctx, self.sctx = Context(name=req), Context(name=resp)
         self.rpd, self.spd = PD(self.rctx), PD(self.sctx)
         self.rcq = CQ(self.rctx, 64, None, None, 0)
@@ -61,7 +65,7 @@ class Pair:
         self.peer = QP(self.spd, QPInitAttr(qp_type=e.IBV_QPT_RC, scq=self.scq,
                                             rcq=self.scq, cap=cap))
         self.local = MR(self.rpd, SIZE, e.IBV_ACCESS_LOCAL_WRITE)
-        self.mr = MR(self.spd, SIZE, mr_access)
+        self.mr = MR(self.spd, SIZE, mr_access if access is None else access)
         self.mr.write(bytes(SIZE), SIZE, 0)
         self.qp.to_rts(rc_attr(self.peer.qp_num, self.sctx.query_gid(1, resp_gid), req_gid,
                                rq_psn=0, sq_psn=0, max_rd_atomic=8))
@@ -135,14 +139,17 @@ def flush(req, req_gid, resp, resp_gid):
 
 
 def refused(req, req_gid, resp, resp_gid):
-    plain = RESP_ACCESS & ~e.IBV_ACCESS_FLUSH_GLOBAL
-    p = Pair(req, req_gid, resp, resp_gid, mr_access=plain)
+    plain = mr_access & ~e.IBV_ACCESS_FLUSH_GLOBAL
+    p = Pair(req, req_gid, resp, resp_gid, access=plain)
     p.flush(1, 0, 64, e.IBV_FLUSH_RANGE)
     p.done(1, e.IBV_WC_FLUSH, e.IBV_WC_REM_ACCESS_ERR)
 
 
 def main():
+    global mr_access
     a = sys.argv[2:]
+    if a[4:] == ["odp"]:
+        mr_access |= e.IBV_ACCESS_ON_DEMAND
     run_cases((caps, write, flush, refused), a[0], int(a[1]), a[2], int(a[3]))
 
 

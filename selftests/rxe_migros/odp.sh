@@ -6,8 +6,10 @@
 # written again are the process's new pages; ibv_advise_mr's prefetches
 # (through its uverbs command: trixie's librxe has no ibv_advise_mr, so
 # ibv_rc_pingpong -P cannot reach it) and its refusals; implicit ODP
-# refused. Then ibv_rc_pingpong -o with its buffers checked, and
-# ib_write_bw, ib_read_bw and ib_send_bw --odp, between our devices. Then an ibv_rc_pingpong -o
+# refused. Then, between our devices: ibv_rc_pingpong -o and
+# ibv_srq_pingpong -o with their buffers checked; ib_write_bw, ib_read_bw,
+# ib_send_bw (RC and UD) and ib_atomic_bw --odp; ATOMIC WRITE and FLUSH
+# into ODP MRs (atomic_write.py odp): each ODP cap we report, used. Then an ibv_rc_pingpong -o
 # client migrated with CRIU mid-run to host B: its image's MR is paged on
 # demand, the restored MR is too (nothing pinned), and the client
 # finishes with its buffers checked. Last, against the C rxe: the ODP
@@ -23,9 +25,15 @@ note "$(echo "$out" | tr '\n' ' ')"
 
 pair_run ibv_rc_pingpong 120 -o -n 200 -s 4096 -c
 pair_run ibv_rc_pingpong 120 -o -n 100 -s 65536 -c
+pair_run ibv_srq_pingpong 120 -o -n 100 -s 4096 -c
 perf_run ib_write_bw --odp -n 1000 -s 65536
 perf_run ib_read_bw --odp -n 500 -s 65536
 perf_run ib_send_bw --odp -n 1000 -s 65536
+perf_run ib_send_bw -c UD --odp -n 1000 -s 1024
+perf_run ib_atomic_bw --odp -n 1000
+out=$(ip netns exec nsA timeout 200 python3 "$SELFTESTS/atomic_write.py" check $DA "$GA" $DB "$GB" odp 2>&1) ||
+	fail "ATOMIC WRITE and FLUSH to ODP memory: $(echo "$out" | tr '\n' ' ')"
+note "ATOMIC WRITE and FLUSH to ODP memory: $(echo "$out" | tr '\n' ' ')"
 
 # The migration.
 host_b
@@ -37,7 +45,8 @@ mr=$(for f in /tmp/img/rxe_migros-*.img; do python3 "$SELFTESTS/image.py" "$f"; 
 note "its MR's image: ${mr#mr }"
 access=$(echo "$mr" | sed -n 's/.* access=\(0x[0-9a-f]*\).*/\1/p')
 [ -n "$access" ] && [ $((access & 0x40)) != 0 ] || fail "the image's MR is not paged on demand: $mr"
-pinned=$(awk '/^VmPin:/ { print $2 }' /proc/$cli/status)
+pinned=$(awk '/^VmPin:/ { print $2 }' /proc/$cli/status 2>/dev/null) ||
+	fail "the restored client is gone: $(failure_lines /tmp/cli.out) $(dmesg | tail -n 5 | tr '\n' ' ')"
 [ "$pinned" = 0 ] || fail "the restored client has $pinned KiB pinned"
 wait_for 60 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/resume_rcvd) -gt $heard ]" ||
 	fail "the server heard no RESUME"
