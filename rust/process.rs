@@ -14,7 +14,7 @@ use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 use kernel::sync::Completion;
 use kernel::task::Task;
-use kernel::workqueue;
+use super::work;
 
 /// A live process and its address space, both held.
 ///
@@ -127,7 +127,7 @@ impl Process {
         let mm = self.mm.as_ptr() as usize;
         let jp = &raw mut job as usize;
         let dp = &*done as *const Completion as usize;
-        workqueue::system_unbound()
+        work::system_dfl()
             .try_spawn(GFP_KERNEL, move || {
                 // SAFETY: per the above, `job` and `done` are live, and used by
                 // this worker alone until `complete_all`. `mm` is held (type

@@ -9,7 +9,8 @@
 #
 # Every test starts from a clean slate (no test namespaces, no rxe module,
 # an empty kernel log). After each, the kernel log is scanned for BUG,
-# WARNING, Oops, KASAN, KFENCE and UBSAN reports, and on a kernel with
+# WARNING, Oops, KASAN, KFENCE and UBSAN reports, and for work of ours
+# queued on a workqueue the kernel calls deprecated; and on a kernel with
 # kmemleak (make check-debug) memory is scanned for leaks once the test's
 # modules are gone: any report fails that test. A final test fails if the
 # boot left one. On such a debug kernel every test's time limit is four
@@ -54,7 +55,7 @@ if [ "$shard" != 1/1 ]; then
 fi
 n=$(($(echo "$tests" | grep -c .) + 1))
 
-bad_kernel_log='BUG:|WARNING:|Oops|KASAN|KFENCE|UBSAN|general protection fault|Call Trace:'
+bad_kernel_log='BUG:|WARNING:|Oops|KASAN|KFENCE|UBSAN|general protection fault|Call Trace:|rxe_migros\] enqueued on deprecated workqueue'
 kmemleak=/sys/kernel/debug/kmemleak
 slow=1
 [ -w $kmemleak ] && slow=4
