@@ -6,6 +6,7 @@
 //! checkpointer's.
 
 use super::bindings as sys;
+use super::work;
 use core::ptr::NonNull;
 use kernel::cred::Credential;
 use kernel::ffi::{c_int, c_uint, c_void};
@@ -14,7 +15,6 @@ use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 use kernel::sync::Completion;
 use kernel::task::Task;
-use super::work;
 
 /// A live process and its address space, both held.
 ///
