@@ -14,10 +14,11 @@
 # while ib_read_bw moves READs of SHARE_READ bytes (16 MiB, 12 of them, by
 # default; 5, perftest's fewest, when larger) between the same two devices
 # on another QP. A responder that sent a whole READ in one go would hold
-# the other QP's packets behind it for seconds. 1 GiB READs (two 1 GiB
-# buffers: the guest needs the memory; about half an hour per driver under
-# TCG), without the other cases:
-#   VM_MEM=4096 tools/vm-run.sh --timeout 7200 -- \
+# the other QP's packets behind it for seconds. 1 GiB READs (perftest
+# gives each end a buffer of twice the message: 4 GiB in the guest, which
+# a 4 GiB guest cannot hold; about half an hour per driver under TCG),
+# without the other cases:
+#   VM_MEM=8192 tools/vm-run.sh --timeout 7200 -- \
 #       env SHARE_READ=1073741824 ROUNDS=0 bench/run.sh
 # (SHARE_DRIVERS=ours for ours alone).
 . "$(dirname "$0")/../selftests/rxe_migros/lib.sh"

@@ -59,6 +59,8 @@ bad_kernel_log='BUG:|WARNING:|Oops|KASAN|KFENCE|UBSAN|general protection fault|C
 kmemleak=/sys/kernel/debug/kmemleak
 slow=1
 [ -w $kmemleak ] && slow=4
+# Tests that bound their own steps scale those bounds by it too.
+export RXE_MIGROS_SLOW=$slow
 
 # What the last test left in the kernel log that must not be there, and the
 # leaks kmemleak finds (objects at least 5 s old that nothing points to:
