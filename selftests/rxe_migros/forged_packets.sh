@@ -8,6 +8,7 @@
 # pingpong completes with its data checked. (Forged packets from the
 # partner's own address are the PSN's to stop, as in the C rxe: RoCE has
 # no other defence against them; see docs/security.md.)
+# timeout: 240
 # cost: 60
 . "$(dirname "$0")/lib.sh"
 
@@ -16,11 +17,13 @@ rxe_pair
 swap_ends
 
 ends
-t=$((120 * ${RXE_MIGROS_SLOW:-1}))
-ip netns exec nsA timeout $t stdbuf -oL ibv_rc_pingpong -d $SD -g "$SG" -n 4000 -s 64 -c >/tmp/srv.out 2>&1 &
+# On a slow (debug) kernel the forger takes longer to start: the pingpong
+# lasts longer to match.
+n=$((4000 * ${RXE_MIGROS_SLOW:-1})) t=$((120 * ${RXE_MIGROS_SLOW:-1}))
+ip netns exec nsA timeout $t stdbuf -oL ibv_rc_pingpong -d $SD -g "$SG" -n $n -s 64 -c >/tmp/srv.out 2>&1 &
 srv=$!
 sleep 2
-ip netns exec nsB timeout $t ibv_rc_pingpong -d $CD -g "$CG" -n 4000 -s 64 -c 10.0.0.1 >/tmp/cli.out 2>&1 &
+ip netns exec nsB timeout $t ibv_rc_pingpong -d $CD -g "$CG" -n $n -s 64 -c 10.0.0.1 >/tmp/cli.out 2>&1 &
 cli=$!
 wait_for 20 grep -q 'remote address' /tmp/srv.out || fail "the server never connected: $(failure_lines /tmp/srv.out)"
 # "local address:  LID 0x0000, QPN 0x000011, PSN 0x0a1b2c, GID ..." and the
