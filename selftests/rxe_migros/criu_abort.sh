@@ -10,14 +10,15 @@
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
 
-# 60 s: CRIU itself takes 10 s and more to start under TCG on a busy
-# machine, and the transfer must still run when it seizes the server.
-args="-s 16384 -D 60 -F"
+# 60 s (more on a slow kernel): CRIU itself takes 10 s and more to start
+# under TCG on a busy machine, and the transfer must still run when it
+# seizes the server.
+args="-s 16384 -D $(scaled 60) -F"
 # Its own session, in nsA's network but our mount namespace.
 setsid nsenter --net=/run/netns/nsA ib_write_bw -d $DA -x "$GA" $args >/tmp/srv.out 2>&1 &
 srv=$!
 wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "the server opened no device"
-ip netns exec nsB timeout 200 ib_write_bw -d $DB -x "$GB" $args 10.0.0.1 >/tmp/cli.out 2>&1 &
+ip netns exec nsB timeout $(scaled 200) ib_write_bw -d $DB -x "$GB" $args 10.0.0.1 >/tmp/cli.out 2>&1 &
 cli=$!
 wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
 	fail "no transfer began: $(failure_lines /tmp/cli.out)"
@@ -32,7 +33,7 @@ fi
 umount /tmp/ro
 note "criu dump failed, as it must: $(grep -m1 'Error' /tmp/criu.log)"
 grep -q 'rxe_migros: task [0-9]* fd [0-9]*: 1 QPs stopped' /tmp/criu.log ||
-	fail "the plugin stopped no QP: $(plugin_lines)"
+	fail "the plugin stopped no QP: $(plugin_lines) (CRIU: $(criu_why); the server: $(failure_lines /tmp/srv.out))"
 grep -q 'rxe_migros: .*1 QPs resumed in place, 1 announcing' /tmp/criu.log ||
 	fail "the plugin resumed no QP: $(plugin_lines)"
 note "$(plugin_lines)"
@@ -48,7 +49,7 @@ note "paused NAKs received by C: $(counter rxe1 paused_nak_rcvd), RESUMEs: $(cou
 setsid nsenter --net=/run/netns/nsA stdbuf -oL rping -s -a 10.0.0.1 -C 3000 -v -V >/tmp/srv.out 2>&1 &
 srv=$!
 sleep 2
-ip netns exec nsB timeout 250 stdbuf -oL rping -c -a 10.0.0.1 -C 3000 -v -V >/tmp/cli.out 2>&1 &
+ip netns exec nsB timeout $(scaled 250) stdbuf -oL rping -c -a 10.0.0.1 -C 3000 -v -V >/tmp/cli.out 2>&1 &
 cli=$!
 wait_for 60 grep -q 'ping data' /tmp/cli.out || fail "rping began no pings: $(failure_lines /tmp/cli.out)"
 kill -0 $srv || fail "rping's server ended before its dump"

@@ -12,9 +12,10 @@
 rxe_pair pause_timeout_s=600
 here=$(dirname "$0")
 
-# 60 s: CRIU itself takes 10 s and more to start under TCG on a busy
-# machine, and the transfer must still run when it seizes the client.
-args="-s 16384 -D 60 -F"
+# 60 s (more on a slow kernel): CRIU itself takes 10 s and more to start
+# under TCG on a busy machine, and the transfer must still run when it
+# seizes the client.
+args="-s 16384 -D $(scaled 60) -F"
 dumpable_transfer $args
 
 rm -rf /tmp/img
@@ -63,7 +64,7 @@ pingpong() {
 	setsid nsenter --net=/run/netns/nsA $tool -d $DA -g $GA "$@" >/tmp/srv.out 2>&1 &
 	srv=$!
 	wait_for 10 sh -c "ls -l /proc/$srv/fd | grep -q uverbs" || fail "$tool opened no device"
-	ip netns exec nsB timeout 200 $tool -d $DB -g $GB "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
+	ip netns exec nsB timeout $(scaled 200) $tool -d $DB -g $GB "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
 	cli=$!
 	wait_for 30 sh -c "[ \$(cat /sys/class/infiniband/$DA/ports/1/hw_counters/rcvd_pkts) -gt 300 ]" ||
 		fail "$tool did not begin: $(failure_lines /tmp/cli.out)"

@@ -19,7 +19,7 @@ swap_ends
 ends
 # On a slow (debug) kernel the forger takes longer to start: the pingpong
 # lasts longer to match.
-n=$((4000 * ${RXE_MIGROS_SLOW:-1})) t=$((120 * ${RXE_MIGROS_SLOW:-1}))
+n=$(scaled 4000) t=$(scaled 120)
 ip netns exec nsA timeout $t stdbuf -oL ibv_rc_pingpong -d $SD -g "$SG" -n $n -s 64 -c >/tmp/srv.out 2>&1 &
 srv=$!
 sleep 2

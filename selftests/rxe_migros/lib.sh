@@ -11,6 +11,21 @@ SELFTESTS=${SELFTESTS:-$(cd "$(dirname "$0")" && pwd)}
 note() { echo "# $*"; }
 fail() { echo "# FAIL: $*"; exit 1; }
 
+# scaled N: N times run.sh's slowness factor (RXE_MIGROS_SLOW: 4 on the
+# debug kernel, else 1), for a test's own counts, durations and limits that
+# must outlast what a slow kernel stretches (process starts most of all).
+scaled() {
+	echo $(($1 * ${RXE_MIGROS_SLOW:-1}))
+}
+
+# softnet_drops: packets the kernel dropped before any protocol saw them,
+# its per-CPU backlogs being full (/proc/net/softnet_stat, all CPUs).
+softnet_drops() {
+	s=0
+	while read -r _ d _; do s=$((s + 0x$d)); done </proc/net/softnet_stat
+	echo $s
+}
+
 # Runs "$@", failing the test with its output when it fails.
 must() {
 	out=$("$@" 2>&1) || fail "'$*' failed: $(echo "$out" | tr '\n' ' ')"
@@ -24,10 +39,11 @@ must_fail() {
 	note "'$*' refused as expected: $(echo "$out" | head -n1)"
 }
 
-# Waits up to $1 seconds for "$2..." to succeed. (Its counter is its own:
-# callers keep their variables, client_server its timeout t.)
+# Waits up to $1 seconds (times the slowness factor, see scaled) for
+# "$2..." to succeed. (Its counter is its own: callers keep their
+# variables, client_server its timeout t.)
 wait_for() {
-	local left=$1
+	local left=$(($1 * ${RXE_MIGROS_SLOW:-1}))
 	shift
 	while [ "$left" -gt 0 ]; do
 		"$@" >/dev/null 2>&1 && return 0

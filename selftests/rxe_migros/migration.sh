@@ -18,23 +18,26 @@ GA=$(gid_index rxe0 10.0.1.1)
 GB=$(gid_index rxe1 10.0.1.2)
 
 # perftest's QPs: timeout 14 (67 ms) and retry_cnt 7, so C would fail
-# after about 0.5 s without the pause. The checker's 3000 messages outlast
-# the transfer's start.
+# after about 0.5 s without the pause. The checker's 3000 messages (more on
+# a slow kernel, where starting processes is slower still) outlast the
+# transfer's start and the first stop.
 integrity="python3 $(dirname "$0")/integrity.py"
-ip netns exec nsA $integrity server rxe0 "$GA" 18600 3000 >/tmp/isrv.out 2>&1 &
+n=$(scaled 3000)
+ip netns exec nsA $integrity server rxe0 "$GA" 18600 $n >/tmp/isrv.out 2>&1 &
 isrv=$!
-ip netns exec nsB timeout 280 $integrity client rxe1 "$GB" 10.0.0.1 18600 3000 >/tmp/icli.out 2>&1 &
+ip netns exec nsB timeout $(scaled 280) $integrity client rxe1 "$GB" 10.0.0.1 18600 $n >/tmp/icli.out 2>&1 &
 icli=$!
 wait_for 30 sh -c "ls -l /proc/$isrv/fd | grep -q uverbs" || fail "the checker opened no device"
 args="-s 16384 -n 6000 -F"
-start_transfer 200 $args
+start_transfer $(scaled 200) $args
 # Stop A in the middle of both.
 must python3 "$(dirname "$0")/migctl.py" stop "$srv"
 note "stopped A: $out"
 kill -0 "$cli" 2>/dev/null || fail "the transfer ended before the stop: $(failure_lines /tmp/cli.out)"
 ls -l "/proc/$isrv/fd" 2>/dev/null | grep -q uverbs ||
 	fail "the checker ended early: $(cat /tmp/isrv.out /tmp/icli.out | tr '\n' ' ')"
-must python3 "$(dirname "$0")/migctl.py" stop "$isrv"
+out=$(python3 "$(dirname "$0")/migctl.py" stop "$isrv" 2>&1) ||
+	fail "stopping the checker: $out (its server: $(failure_lines /tmp/isrv.out); client: $(failure_lines /tmp/icli.out))"
 note "stopped A: $out"
 sleep 3
 paused_rcvd=$(counter rxe1 paused_nak_rcvd)

@@ -8,9 +8,10 @@
 rxe_pair pause_timeout_s=600
 migctl="python3 $(dirname "$0")/migctl.py"
 
-args="-s 16384 -D 30 -F"
-start_transfer 200 $args
-must $migctl stop "$srv"
+args="-s 16384 -D $(scaled 30) -F"
+start_transfer $(scaled 200) $args
+out=$($migctl stop "$srv" 2>&1) ||
+	fail "stopping A: $out (A: $(failure_lines /tmp/srv.out); C: $(failure_lines /tmp/cli.out))"
 wait_for 10 sh -c "[ \$(cat /sys/class/infiniband/rxe1/ports/1/hw_counters/paused_nak_rcvd) -gt 0 ]" ||
 	fail "C received no paused NAK"
 
