@@ -11,7 +11,7 @@
 
 # aw_run REQ_DEV REQ_GID RESP_DEV RESP_GID: the checker, from nsA.
 aw_run() {
-	out=$(ip netns exec nsA timeout 200 python3 "$SELFTESTS/atomic_write.py" check "$@" 2>&1) ||
+	out=$(ip netns exec nsA timeout $(scaled 200) python3 "$SELFTESTS/atomic_write.py" check "$@" 2>&1) ||
 		fail "$1 -> $3: $(echo "$out" | tr '\n' ' ')"
 	note "$1 -> $3: $(echo "$out" | tr '\n' ' ')"
 }

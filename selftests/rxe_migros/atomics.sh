@@ -27,13 +27,13 @@ must ip netns exec nsA tc qdisc add dev veth0 root netem loss 2%
 must ip netns exec nsB tc qdisc add dev veth1 root netem loss 2%
 cd "$(dirname "$0")" || fail "no test directory"
 dup_before=$(counter rxe1 duplicate_request)
-ip netns exec nsB timeout 900 python3 atomics.py server rxe1 "$GB" 18515 2 >/tmp/srv.out 2>&1 &
+ip netns exec nsB timeout $(scaled 900) python3 atomics.py server rxe1 "$GB" 18515 2 >/tmp/srv.out 2>&1 &
 srv=$!
 sleep 2
-ip netns exec nsA timeout 900 python3 atomics.py client rxe0 "$GA" 10.0.0.2 18515 50000 >/tmp/cli.out 2>&1 &
+ip netns exec nsA timeout $(scaled 900) python3 atomics.py client rxe0 "$GA" 10.0.0.2 18515 50000 >/tmp/cli.out 2>&1 &
 c1=$!
 sleep 1
-ip netns exec nsA timeout 900 python3 atomics.py client rxe0 "$GA" 10.0.0.2 18515 50000 >/tmp/cli2.out 2>&1 &
+ip netns exec nsA timeout $(scaled 900) python3 atomics.py client rxe0 "$GA" 10.0.0.2 18515 50000 >/tmp/cli2.out 2>&1 &
 c2=$!
 wait $c2
 c2rc=$?
@@ -53,13 +53,13 @@ note "rxe1 answered $dups duplicate requests; rxe0 retried $(counter rxe0 comple
 must ip netns exec nsA tc qdisc del dev veth0 root
 must ip netns exec nsB tc qdisc del dev veth1 root
 host_b
-ip netns exec nsA timeout 900 python3 atomics.py server rxe0 "$GA" 18516 2 >/tmp/srv.out 2>&1 &
+ip netns exec nsA timeout $(scaled 900) python3 atomics.py server rxe0 "$GA" 18516 2 >/tmp/srv.out 2>&1 &
 srv=$!
 sleep 2
 setsid nsenter --net=/run/netns/nsB python3 atomics.py client rxe1 "$GB" 10.0.0.1 18516 30000 \
 	</dev/null >/tmp/cli.out 2>&1 &
 cli=$! cli_out=/tmp/cli.out
-ip netns exec nsB timeout 900 python3 atomics.py client rxe1 "$GB" 10.0.0.1 18516 30000 >/tmp/cli2.out 2>&1 &
+ip netns exec nsB timeout $(scaled 900) python3 atomics.py client rxe1 "$GB" 10.0.0.1 18516 30000 >/tmp/cli2.out 2>&1 &
 c2=$!
 base=$(counter rxe0 rcvd_pkts)
 wait_for 60 sh -c "[ \$(cat /sys/class/infiniband/rxe0/ports/1/hw_counters/rcvd_pkts) -gt $((base + 2000)) ]" ||

@@ -30,23 +30,23 @@ link_pair rxe0 rxe rxe1 rxe
 # address exchange, then its client in nsA. Its READ sources start at
 # (32 receive slots + 64 WRITE slots) x 12 KiB into its region.
 integrity="python3 $(dirname "$0")/integrity.py"
-ip netns exec nsB timeout 300 $integrity server rxe1 "$GB" 18600 3000 >/tmp/isrv.out 2>&1 &
+ip netns exec nsB timeout $(scaled 300) $integrity server rxe1 "$GB" 18600 3000 >/tmp/isrv.out 2>&1 &
 isrv=$!
 python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --wire 18600:1179648 --gap 0.002 \
 	--counters $C 10.0.0.9 10.0.0.2 write:500 resume:100 >/tmp/iatt.out 2>&1 &
 iatt=$!
 wait_for 30 grep -q listening /tmp/iatt.out || fail "the attacker does not listen: $(cat /tmp/iatt.out)"
-ip netns exec nsA timeout 280 $integrity client rxe0 "$GA" 10.0.0.2 18600 3000 >/tmp/icli.out 2>&1 &
+ip netns exec nsA timeout $(scaled 280) $integrity client rxe0 "$GA" 10.0.0.2 18600 3000 >/tmp/icli.out 2>&1 &
 icli=$!
 wait $iatt || fail "the attacker failed on the checker: $(cat /tmp/iatt.out)"
 sed 's/^/# attacker, on the checker: /' /tmp/iatt.out
 grep -q "^write 500 .*rcvd_bad_addr+500 " /tmp/iatt.out || fail "the forged WRITEs were not all dropped for their address"
 grep -q "^resume 100 .*rcvd_bad_resume+100" /tmp/iatt.out || fail "the forged RESUMEs were not all refused"
 
-ip netns exec nsB timeout 700 stdbuf -oL ibv_rc_pingpong -d rxe1 -g "$GB" -n 30000 -s 64 -c >/tmp/srv.out 2>&1 &
+ip netns exec nsB timeout $(scaled 700) stdbuf -oL ibv_rc_pingpong -d rxe1 -g "$GB" -n 30000 -s 64 -c >/tmp/srv.out 2>&1 &
 srv=$!
 sleep 2
-ip netns exec nsA timeout 700 ibv_rc_pingpong -d rxe0 -g "$GA" -n 30000 -s 64 -c 10.0.0.2 >/tmp/cli.out 2>&1 &
+ip netns exec nsA timeout $(scaled 700) ibv_rc_pingpong -d rxe0 -g "$GA" -n 30000 -s 64 -c 10.0.0.2 >/tmp/cli.out 2>&1 &
 cli=$!
 wait_for 20 grep -q 'remote address' /tmp/srv.out || fail "the server never connected: $(failure_lines /tmp/srv.out)"
 qpn=$(sed -n 's/.*local address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)

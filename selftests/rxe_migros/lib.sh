@@ -215,12 +215,12 @@ failure_lines() {
 client_server() {
 	t=$1 gflag=$2 tool=$3; shift 3
 	ends
-	ip netns exec $SERVER_NS timeout "$t" $tool -d $SD $gflag "$SG" "$@" >/tmp/srv.out 2>&1 &
+	ip netns exec $SERVER_NS timeout "$(scaled "$t")" $tool -d $SD $gflag "$SG" "$@" >/tmp/srv.out 2>&1 &
 	srv=$!
 	# The client does not retry its connection: start it once the server
 	# listens (the debug kernel of make check-debug can take seconds).
 	wait_for 60 server_listening
-	ip netns exec $CLIENT_NS timeout "$t" $tool -d $CD $gflag "$CG" "$@" $SERVER_IP >/tmp/cli.out 2>&1 &
+	ip netns exec $CLIENT_NS timeout "$(scaled "$t")" $tool -d $CD $gflag "$CG" "$@" $SERVER_IP >/tmp/cli.out 2>&1 &
 	wait_pair $! $srv "$tool $*"
 }
 
@@ -260,10 +260,10 @@ pair_run() {
 # print on stderr cannot split a line.
 rping_run() {
 	n=$1 addr=$2
-	ip netns exec $SERVER_NS timeout 300 stdbuf -oL rping -s -a "$addr" -C "$n" -v -V >/tmp/srv.out 2>&1 &
+	ip netns exec $SERVER_NS timeout $(scaled 300) stdbuf -oL rping -s -a "$addr" -C "$n" -v -V >/tmp/srv.out 2>&1 &
 	srv=$!
 	sleep 2
-	ip netns exec $CLIENT_NS timeout 300 stdbuf -oL rping -c -a "$addr" -C "$n" -v -V >/tmp/cli.out 2>&1 &
+	ip netns exec $CLIENT_NS timeout $(scaled 300) stdbuf -oL rping -c -a "$addr" -C "$n" -v -V >/tmp/cli.out 2>&1 &
 	rping_check $! $srv "$n" "$addr"
 }
 
@@ -531,7 +531,8 @@ on() {
 	if [ "$g" = "${RXE_MIGROS_VM:-a}" ]; then
 		(cd "$SELFTESTS" && SELFTESTS= sh -c ". ./lib.sh; $*")
 	else
-		python3 "$SELFTESTS/remote.py" run "$(vm_addr "$g")" ". ./lib.sh; $*"
+		python3 "$SELFTESTS/remote.py" run "$(vm_addr "$g")" \
+			"RXE_MIGROS_SLOW=${RXE_MIGROS_SLOW:-1}; . ./lib.sh; $*"
 	fi
 }
 

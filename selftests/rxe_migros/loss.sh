@@ -21,9 +21,9 @@ perf_run ib_write_bw -s 1024 -n 10000
 perf_run ib_read_bw -s 1024 -n 10000
 lap
 integrity="python3 $(dirname "$0")/integrity.py"
-ip netns exec nsB timeout 600 $integrity server rxe1 "$GB" 18600 2000 >/tmp/isrv.out 2>&1 &
+ip netns exec nsB timeout $(scaled 600) $integrity server rxe1 "$GB" 18600 2000 >/tmp/isrv.out 2>&1 &
 isrv=$!
-ip netns exec nsA timeout 600 $integrity client rxe0 "$GA" 10.0.0.2 18600 2000 >/tmp/icli.out 2>&1 &
+ip netns exec nsA timeout $(scaled 600) $integrity client rxe0 "$GA" 10.0.0.2 18600 2000 >/tmp/icli.out 2>&1 &
 wait_pair $! $isrv "the integrity checker" /tmp/icli.out /tmp/isrv.out
 lap
 grep -q '^verified 2000 messages$' /tmp/icli.out && grep -q '^verified 2000 messages$' /tmp/isrv.out ||

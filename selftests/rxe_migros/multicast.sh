@@ -15,11 +15,11 @@ GROUP=239.1.2.3
 
 # mcast_run SENDER_NS SENDER_DEV SENDER_GID RECV_NS RECV_DEV RECV_GID RECV_IP
 mcast_run() {
-	ip netns exec $4 timeout 400 python3 multicast.py recv $5 $6 $7 $GROUP 18516 200 \
+	ip netns exec $4 timeout $(scaled 400) python3 multicast.py recv $5 $6 $7 $GROUP 18516 200 \
 		>/tmp/srv.out 2>&1 &
 	srv=$!
 	wait_for 60 grep -q ready /tmp/srv.out || fail "the receiver did not start: $(failure_lines /tmp/srv.out)"
-	ip netns exec $1 timeout 400 python3 multicast.py send $2 $3 $GROUP $7 18516 200 \
+	ip netns exec $1 timeout $(scaled 400) python3 multicast.py send $2 $3 $GROUP $7 18516 200 \
 		>/tmp/cli.out 2>&1 &
 	wait_pair $! $srv "multicast from $2 to $5"
 	note "$2 -> $5: $(grep verified /tmp/srv.out)"
@@ -30,15 +30,15 @@ rxe_pair
 mcast_run nsA rxe0 $GA nsB rxe1 $GB 10.0.0.2
 mcast_run nsB rxe1 $GB nsA rxe0 $GA 10.0.0.1
 # What the device reports is what it enforces.
-ip netns exec nsB timeout 300 python3 multicast.py limits rxe1 >/tmp/limits.out 2>&1 ||
+ip netns exec nsB timeout $(scaled 300) python3 multicast.py limits rxe1 >/tmp/limits.out 2>&1 ||
 	fail "limits: $(failure_lines /tmp/limits.out)"
 note "limits: $(cat /tmp/limits.out)"
 
 # mckey: rdma_cm joins the group (IGMP and the attach) and sends to it.
-ip netns exec nsB timeout 120 mckey -m $GROUP -b 10.0.0.2 -C 50 >/tmp/srv.out 2>&1 &
+ip netns exec nsB timeout $(scaled 120) mckey -m $GROUP -b 10.0.0.2 -C 50 >/tmp/srv.out 2>&1 &
 srv=$!
 sleep 5
-ip netns exec nsA timeout 120 mckey -m $GROUP -b 10.0.0.1 -s -C 50 >/tmp/cli.out 2>&1 &
+ip netns exec nsA timeout $(scaled 120) mckey -m $GROUP -b 10.0.0.1 -s -C 50 >/tmp/cli.out 2>&1 &
 wait_pair $! $srv "mckey"
 note "mckey: $(tail -n 1 /tmp/srv.out)"
 
@@ -66,7 +66,7 @@ after=$(igmp_users nsB veth1 $GROUP)
 [ "$before" = 2 ] && [ "$after" = 1 ] ||
 	fail "IGMP users of $GROUP on veth1: $before before the dump, $after after the restore (not 2 and 1)"
 note "image: $(echo "$attached" | tr '\n' ';') IGMP users of $GROUP: $before, then $after"
-ip netns exec nsA timeout 400 python3 multicast.py send rxe0 $GA $GROUP 10.0.0.2 18516 200 \
+ip netns exec nsA timeout $(scaled 400) python3 multicast.py send rxe0 $GA $GROUP 10.0.0.2 18516 200 \
 	>/tmp/cli.out 2>&1 || fail "the sender to the restored receiver: $(failure_lines /tmp/cli.out)"
 wait_for 120 sh -c "! kill -0 $cli 2>/dev/null" || fail "the restored receiver did not finish"
 grep -q verified /tmp/srv.out || fail "the restored receiver: $(failure_lines /tmp/srv.out)"

@@ -18,7 +18,7 @@
 
 # mw_run OWNER OWNER_GID PEER PEER_GID [strict]: the checker, from nsA.
 mw_run() {
-	out=$(ip netns exec nsA timeout 240 python3 "$SELFTESTS/mw.py" check "$@" 2>&1) ||
+	out=$(ip netns exec nsA timeout $(scaled 240) python3 "$SELFTESTS/mw.py" check "$@" 2>&1) ||
 		fail "$1 <- $3: $(echo "$out" | tr '\n' ' ')"
 	note "$1 <- $3: $(echo "$out" | tr '\n' ' ')"
 }
@@ -31,11 +31,11 @@ mw_live() {
 		setsid nsenter --net=/run/netns/nsB python3 -X faulthandler "$SELFTESTS/mw.py" owner $DB "$GB" "$2" \
 			$ROUNDS </dev/null >/tmp/cli.out 2>&1 &
 		cli=$! cli_out=/tmp/cli.out
-		ip netns exec nsA timeout 600 python3 "$SELFTESTS/mw.py" user $DA "$GA" 10.0.0.2 "$2" \
+		ip netns exec nsA timeout $(scaled 600) python3 "$SELFTESTS/mw.py" user $DA "$GA" 10.0.0.2 "$2" \
 			$ROUNDS >/tmp/srv.out 2>&1 &
 		srv=$!
 	else
-		ip netns exec nsA timeout 600 python3 "$SELFTESTS/mw.py" owner $DA "$GA" "$2" \
+		ip netns exec nsA timeout $(scaled 600) python3 "$SELFTESTS/mw.py" owner $DA "$GA" "$2" \
 			$ROUNDS >/tmp/srv.out 2>&1 &
 		srv=$!
 		setsid nsenter --net=/run/netns/nsB python3 -X faulthandler "$SELFTESTS/mw.py" user $DB "$GB" 10.0.0.1 \
@@ -66,10 +66,10 @@ mw_live() {
 rxe_pair
 mw_run $DA "$GA" $DB "$GB" strict
 # The live run, unmigrated.
-ip netns exec nsB timeout 300 python3 -X faulthandler "$SELFTESTS/mw.py" owner $DB "$GB" 18529 200 \
+ip netns exec nsB timeout $(scaled 300) python3 -X faulthandler "$SELFTESTS/mw.py" owner $DB "$GB" 18529 200 \
 	>/tmp/srv.out 2>&1 &
 srv=$!
-ip netns exec nsA timeout 300 python3 -X faulthandler "$SELFTESTS/mw.py" user $DA "$GA" 10.0.0.2 \
+ip netns exec nsA timeout $(scaled 300) python3 -X faulthandler "$SELFTESTS/mw.py" user $DA "$GA" 10.0.0.2 \
 	18529 200 >/tmp/cli.out 2>&1 ||
 	fail "the live run's user: $(tr '\n' ' ' </tmp/cli.out)"
 wait $srv || fail "the live run's owner: $(tr '\n' ' ' </tmp/srv.out)"

@@ -19,7 +19,7 @@
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=600
 
-out=$(ip netns exec nsA timeout 300 python3 "$SELFTESTS/odp.py" check $DA "$GA" 2>&1) ||
+out=$(ip netns exec nsA timeout $(scaled 300) python3 "$SELFTESTS/odp.py" check $DA "$GA" 2>&1) ||
 	fail "$(echo "$out" | tr '\n' ' ')"
 note "$(echo "$out" | tr '\n' ' ')"
 
@@ -31,7 +31,7 @@ perf_run ib_read_bw --odp -n 500 -s 65536
 perf_run ib_send_bw --odp -n 1000 -s 65536
 perf_run ib_send_bw -c UD --odp -n 1000 -s 1024
 perf_run ib_atomic_bw --odp -n 1000
-out=$(ip netns exec nsA timeout 200 python3 "$SELFTESTS/atomic_write.py" check $DA "$GA" $DB "$GB" odp 2>&1) ||
+out=$(ip netns exec nsA timeout $(scaled 200) python3 "$SELFTESTS/atomic_write.py" check $DA "$GA" $DB "$GB" odp 2>&1) ||
 	fail "ATOMIC WRITE and FLUSH to ODP memory: $(echo "$out" | tr '\n' ' ')"
 note "ATOMIC WRITE and FLUSH to ODP memory: $(echo "$out" | tr '\n' ' ')"
 

@@ -10,7 +10,7 @@ rxe_pair
 # A's second address: where it moves to.
 must ip -n nsA addr add 10.0.0.3/24 dev veth0
 wait_for 20 gid_index rxe0 10.0.0.3 || fail "rxe0 has no 10.0.0.3 GID"
-out=$(timeout 280 python3 -u "$(dirname "$0")/restore_qp.py" \
+out=$(timeout $(scaled 280) python3 -u "$(dirname "$0")/restore_qp.py" \
 	rxe0 "$GA" "$(gid_index rxe0 10.0.0.3)" rxe1 "$GB" 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'

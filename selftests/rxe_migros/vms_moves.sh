@@ -70,7 +70,7 @@ vm_migrate a b "multicast receiver"
 left_a=$(igmp_users "" br0 $GROUP) on_b=$(on b "igmp_users '' br0 $GROUP")
 [ "$on_a/$left_a/$on_b" = "1//1" ] ||
 	fail "multicast: IGMP users of $GROUP on br0: $on_a on a before, '$left_a' after, '$on_b' on b (not 1, none, 1)"
-ip netns exec nsP timeout 400 python3 "$SELFTESTS/multicast.py" send rxeP "$GP" $GROUP $APP_IP 18516 200 \
+ip netns exec nsP timeout $(scaled 400) python3 "$SELFTESTS/multicast.py" send rxeP "$GP" $GROUP $APP_IP 18516 200 \
 	>/tmp/snd.out 2>&1 || fail "multicast: the sender: $(failure_lines /tmp/snd.out)"
 out=$(on b "wait_for 60 sh -c '! kill -0 $cli' && cat /tmp/app/cli.out") ||
 	fail "multicast: the restored receiver did not finish on b"
