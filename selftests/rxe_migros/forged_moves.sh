@@ -39,9 +39,8 @@ bad0=$(cat $C/rcvd_bad_resume) mal0=$(cat $C/rcvd_malformed) drop0=$(softnet_dro
 # One a millisecond, slower on a slow kernel: faster than the guest's
 # softirq takes them, they fill its backlog and the kernel drops them
 # before any protocol sees them (the debug kernel lost about 12% at 1 ms).
-gap=$(awk -v s="${RXE_MIGROS_SLOW:-1}" 'BEGIN { print 0.001 * s }')
 out=$(python3 "$(dirname "$0")/inject.py" --netns nsX --qpn "$qpn" --old 10.0.0.2 \
-	--gap "$gap" --counters $C 10.0.0.9 10.0.0.1 udmove:5000 udmove1:5000 2>&1) ||
+	--gap "$(scaled 0.001)" --counters $C 10.0.0.9 10.0.0.1 udmove:5000 udmove1:5000 2>&1) ||
 	fail "inject.py failed: $out"
 echo "$out" | sed 's/^/# attacker: /'
 sleep 1

@@ -12,10 +12,11 @@ note() { echo "# $*"; }
 fail() { echo "# FAIL: $*"; exit 1; }
 
 # scaled N: N times run.sh's slowness factor (RXE_MIGROS_SLOW: 4 on the
-# debug kernel, else 1), for a test's own counts, durations and limits that
-# must outlast what a slow kernel stretches (process starts most of all).
+# debug kernel, else 1), for a test's own counts, durations, limits and
+# pacing that must fit what a slow kernel stretches (process starts most
+# of all). N may be a fraction (seconds between injected packets).
 scaled() {
-	echo $(($1 * ${RXE_MIGROS_SLOW:-1}))
+	awk -v n="$1" -v s="${RXE_MIGROS_SLOW:-1}" 'BEGIN { print n * s }'
 }
 
 # softnet_drops: packets the kernel dropped before any protocol saw them,
