@@ -49,9 +49,9 @@ post_mortem() {
 	cp $D/srv.out $O/srv.out
 	{ echo "guest a:"; grep . /sys/class/infiniband/*/ports/1/hw_counters/* | grep -v ':0$'
 	  dmesg | tail -n 40
-	  echo "guest a's trace:"; grep -v '^#' /sys/kernel/tracing/trace
+	  echo "guest a's trace:"; trace_lines 200
 	  echo "guest b:"; on b 'grep . /sys/class/infiniband/*/ports/1/hw_counters/* | grep -v ":0$"; dmesg | tail -n 40
-		echo "guest b'"'"'s trace:"; grep -v "^#" /sys/kernel/tracing/trace'
+		echo "guest b'"'"'s trace:"; trace_lines 200'
 	} >$O/post-mortem.txt 2>&1
 	on b 'cat /tmp/demo/restore.log' >$O/restore.log 2>&1
 	fail "$1; the client: $(failure_lines $O/cli.out) (out/demo/: srv.out, cli.out, post-mortem.txt, restore.log)"
@@ -63,12 +63,8 @@ vm_setup
 # post_mortem: two runs in sessions 20 and 21 lost the client without its
 # result line or an error (docs/bench.md), as a kill or a reset of the
 # restored TCP connection (SIGPIPE) would.
-trace_on='T=/sys/kernel/tracing; mountpoint -q $T || mount -t tracefs nodev $T
-	echo "sig==6||sig==7||sig==9||sig==11||sig==13||sig==15" >$T/events/signal/signal_generate/filter
-	for e in signal/signal_generate tcp/tcp_send_reset tcp/tcp_receive_reset; do
-		echo 1 >$T/events/$e/enable; done'
-sh -c "$trace_on" || fail "no tracing on guest a"
-out=$(on b "$trace_on") || fail "no tracing on guest b: $out"
+trace_ends || fail "no tracing on guest a"
+out=$(on b trace_ends) || fail "no tracing on guest b: $out"
 echo "guest a:"; rdma link show | sed 's/^/  /'
 echo "guest b:"; on b 'rdma link show' | sed 's/^/  /'
 echo 10.9.0.1 >$D/old

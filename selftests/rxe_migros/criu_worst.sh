@@ -15,6 +15,7 @@ rxe_pair pause_timeout_s=600
 host_b
 must ip netns exec nsA tc qdisc add dev veth0 root netem loss 2%
 must ip netns exec nsB tc qdisc add dev veth1 root netem loss 2%
+trace_ends || fail "no tracing"
 
 # The QP lines of the image in /tmp/img (image.py).
 image_qps() {
@@ -25,7 +26,7 @@ image_qps() {
 # its partner ($peer, our child) finish, with no error in their output.
 wait_end() {
 	wait_for 300 sh -c "! kill -0 $cli 2>/dev/null" || fail "$1: the migrated process did not finish"
-	wait $peer || fail "$1: its partner failed: $(failure_lines /tmp/peer.out)"
+	wait $peer || fail "$1: its partner failed: $(failure_lines /tmp/peer.out) (the migrated process: $(failure_lines /tmp/mig.out); ends and resets traced: $(trace_lines | tr '\n' ' '))"
 	grep -qi 'error\|failed' /tmp/mig.out && fail "$1: the migrated process failed: $(failure_lines /tmp/mig.out)"
 	true
 }

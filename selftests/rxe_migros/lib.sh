@@ -19,6 +19,23 @@ scaled() {
 	awk -v n="$1" -v s="${RXE_MIGROS_SLOW:-1}" 'BEGIN { print n * s }'
 }
 
+# trace_ends: from now on the kernel traces every signal that ends a
+# process (SIGABRT, SIGBUS, SIGKILL, SIGSEGV, SIGPIPE, SIGTERM: sender and
+# target) and every TCP reset sent or received (tracefs), the buffer
+# emptied first; trace_lines [N] prints its last N lines (12). A migrated
+# process that dies without a word shows there.
+trace_ends() {
+	T=/sys/kernel/tracing
+	mountpoint -q $T || mount -t tracefs nodev $T || return 1
+	echo "sig==6||sig==7||sig==9||sig==11||sig==13||sig==15" >$T/events/signal/signal_generate/filter &&
+		for e in signal/signal_generate tcp/tcp_send_reset tcp/tcp_receive_reset; do
+			echo 1 >$T/events/$e/enable || return 1
+		done && echo >$T/trace
+}
+trace_lines() {
+	grep -v '^#' /sys/kernel/tracing/trace | sed 's/^ *//' | tail -n "${1:-12}"
+}
+
 # softnet_drops: packets the kernel dropped before any protocol saw them,
 # its per-CPU backlogs being full (/proc/net/softnet_stat, all CPUs).
 softnet_drops() {
