@@ -35,17 +35,17 @@ ud_pingpong() {
 ud_pingpong -n $(scaled 3000) -s 512 -c
 qpn=$(sed -n 's/.*remote address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)
 [ -n "$qpn" ] || fail "no client QPN in the server's output: $(cat /tmp/srv.out)"
-bad0=$(cat $C/rcvd_bad_resume) mal0=$(cat $C/rcvd_malformed) drop0=$(softnet_drops)
-# One a millisecond, slower on a slow kernel: faster than the guest's
-# softirq takes them, they fill its backlog and the kernel drops them
-# before any protocol sees them (the debug kernel lost about 12% at 1 ms).
+bad0=$(cat $C/rcvd_bad_resume) mal0=$(cat $C/rcvd_malformed)
+# No more than 64 on their way uncounted: faster than a slow (debug)
+# kernel takes them, they fill a queue on the way (the hub is Python) and
+# are lost before any protocol sees them (the debug kernel lost 12 to 19%).
 out=$(python3 "$(dirname "$0")/inject.py" --netns nsX --qpn "$qpn" --old 10.0.0.2 \
-	--gap "$(scaled 0.001)" --counters $C 10.0.0.9 10.0.0.1 udmove:5000 udmove1:5000 2>&1) ||
+	--gap "$(scaled 0.001)" --window 32 --counters $C 10.0.0.9 10.0.0.1 udmove:5000 udmove1:5000 2>&1) ||
 	fail "inject.py failed: $out"
 echo "$out" | sed 's/^/# attacker: /'
 sleep 1
 bad=$(($(cat $C/rcvd_bad_resume) - bad0)) mal=$(($(cat $C/rcvd_malformed) - mal0))
-note "forged: 5000 moves of QP $qpn, $bad in rcvd_bad_resume; 5000 of QP 1, $mal in rcvd_malformed; $(($(softnet_drops) - drop0)) packets dropped by the kernel's backlog meanwhile"
+note "forged: 5000 moves of QP $qpn, $bad in rcvd_bad_resume; 5000 of QP 1, $mal in rcvd_malformed"
 [ "$bad" -eq 5000 ] || fail "$bad of 5000 forged moves of the client's QP refused for their token"
 [ "$mal" -eq 5000 ] || fail "$mal of 5000 forged moves of QP 1 refused"
 [ "$(dmesg | grep -c 'a UD announcement from 10.0.0.9 refused')" -eq 2 ] ||

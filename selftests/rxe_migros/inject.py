@@ -3,8 +3,8 @@
 """Send hand-made RoCEv2 packets to UDP port 4791, to see what a receiver
 does with bad ones.
 
-    inject.py [--netns NS] [--counters DIR] [--sniff IFACE] [--names IP]
-              SRC DST CASE[:COUNT]...
+    inject.py [--netns NS] [--counters DIR [--window N]] [--sniff IFACE]
+              [--names IP] [--gap S] SRC DST CASE[:COUNT]...
 
 SRC and DST are IPv4 or IPv6 addresses; the packets go from SRC (which must
 be local, in network namespace NS if given) to DST. IPv4 packets are built whole on a raw socket, so that the
@@ -43,7 +43,10 @@ PORT, its QPN, PSN, GID, region address and rkey, in the clear) and aims
 at that QP, WRITEs at the region's address plus OFF with its rkey.
 For each case it prints a line: the case, how many packets were sent and,
 with --counters (a device's hw_counters directory), how much each of the
-receiver's drop counters grew.
+receiver's drop counters grew. With --window N as well, it lets no more
+than 2N packets be on their way uncounted (waiting up to 30 s for the
+receiver), so that a slow receiver or segment loses none to a full queue,
+and waits for the whole case to be counted before its line.
 """
 import argparse
 import ipaddress
@@ -212,11 +215,25 @@ def read_counters(d):
     return [int(open(os.path.join(d, c)).read()) for c in DROP_COUNTERS]
 
 
-def send(s, src, dst, case, count, gap=0.0):
+def wait_counted(d, base, n, limit):
+    """Waits until the drop counters in `d` have grown by `n` since they
+    summed to `base`, or `limit` seconds have passed."""
+    end = time.monotonic() + limit
+    while sum(read_counters(d)) - base < n and time.monotonic() < end:
+        time.sleep(0.005)
+
+
+def send(s, src, dst, case, count, gap=0.0, counters=None, window=0):
     v6 = dst.version == 6
-    for _ in range(count):
+    base = sum(read_counters(counters)) if window else 0
+    for i in range(count):
         if gap:
             time.sleep(gap)
+        if window and i and i % window == 0:
+            # At most two windows on their way: a slow receiver (or the
+            # user-space hub before it) takes them all, and none is lost
+            # to a full queue on the way.
+            wait_counted(counters, base, i - window, 30)
         roce, spoil = transport(case)
         hdrs = (ipv6_udp if v6 else ipv4_udp)(src, dst, len(roce) + 4)
         crc = icrc(hdrs, roce) if len(roce) >= 12 else b"\0\0\0\0"
@@ -238,6 +255,9 @@ def main():
     ap.add_argument("--wire")
     ap.add_argument("--gap", type=float, default=0.0,
                     help="seconds between packets (the selftests' segment is a hub in user space)")
+    ap.add_argument("--window", type=int, default=0,
+                    help="with --counters, at most twice this many packets sent and not yet "
+                    "counted by the receiver (every case sent must be one it counts)")
     for k in target:
         ap.add_argument(f"--{k}", type=lambda v: int(v, 0))
     ap.add_argument("src")
@@ -279,10 +299,14 @@ def main():
         case, _, n = arg.partition(":")
         count = int(n or 1)
         before = read_counters(a.counters) if a.counters else None
-        send(s, src, dst, case, count, a.gap)
+        window = a.window if a.counters else 0
+        send(s, src, dst, case, count, a.gap, a.counters, window)
         line = f"{case} {count}"
         if before is not None:
-            time.sleep(0.2)
+            if window:
+                wait_counted(a.counters, sum(before), count, 30)
+            else:
+                time.sleep(0.2)
             after = read_counters(a.counters)
             line += "".join(f" {c}+{y - x}" for c, x, y in zip(DROP_COUNTERS, before, after))
         print(line, flush=True)

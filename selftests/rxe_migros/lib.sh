@@ -36,13 +36,6 @@ trace_lines() {
 	grep -v '^#' /sys/kernel/tracing/trace | sed 's/^ *//' | tail -n "${1:-12}"
 }
 
-# softnet_drops: packets the kernel dropped before any protocol saw them,
-# its per-CPU backlogs being full (/proc/net/softnet_stat, all CPUs).
-softnet_drops() {
-	s=0
-	while read -r _ d _; do s=$((s + 0x$d)); done </proc/net/softnet_stat
-	echo $s
-}
 
 # Runs "$@", failing the test with its output when it fails.
 must() {
