@@ -40,7 +40,7 @@ bad0=$(cat $C/rcvd_bad_resume) mal0=$(cat $C/rcvd_malformed)
 # kernel takes them, they fill a queue on the way (the hub is Python) and
 # are lost before any protocol sees them (the debug kernel lost 12 to 19%).
 out=$(python3 "$(dirname "$0")/inject.py" --netns nsX --qpn "$qpn" --old 10.0.0.2 \
-	--gap "$(scaled 0.001)" --window 32 --counters $C 10.0.0.9 10.0.0.1 udmove:5000 udmove1:5000 2>&1) ||
+	--gap 0.001 --window 32 --counters $C 10.0.0.9 10.0.0.1 udmove:5000 udmove1:5000 2>&1) ||
 	fail "inject.py failed: $out"
 echo "$out" | sed 's/^/# attacker: /'
 sleep 1

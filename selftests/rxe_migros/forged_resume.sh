@@ -32,7 +32,7 @@ link_pair rxe0 rxe rxe1 rxe
 integrity="python3 $(dirname "$0")/integrity.py"
 ip netns exec nsB timeout $(scaled 300) $integrity server rxe1 "$GB" 18600 3000 >/tmp/isrv.out 2>&1 &
 isrv=$!
-python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --wire 18600:1179648 --gap "$(scaled 0.002)" --window 32 \
+python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --wire 18600:1179648 --gap 0.002 --window 32 \
 	--counters $C 10.0.0.9 10.0.0.2 write:500 resume:100 >/tmp/iatt.out 2>&1 &
 iatt=$!
 wait_for 30 grep -q listening /tmp/iatt.out || fail "the attacker does not listen: $(cat /tmp/iatt.out)"
@@ -55,7 +55,7 @@ peer=$(sed -n 's/.*remote address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)
 note "server QP $qpn, client QP $peer"
 
 inject() {
-	python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --qpn "$qpn" --gap "$(scaled 0.001)" --window 32 \
+	python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --qpn "$qpn" --gap 0.001 --window 32 \
 		--va 0x10000 --rkey 0x1234 --counters $C "$@" 2>&1 || fail "inject.py $* failed"
 }
 resume0=$(cat $C/rcvd_bad_resume) addr0=$(cat $C/rcvd_bad_addr)

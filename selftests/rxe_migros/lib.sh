@@ -12,11 +12,11 @@ note() { echo "# $*"; }
 fail() { echo "# FAIL: $*"; exit 1; }
 
 # scaled N: N times run.sh's slowness factor (RXE_MIGROS_SLOW: 4 on the
-# debug kernel, else 1), for a test's own counts, durations, limits and
-# pacing that must fit what a slow kernel stretches (process starts most
-# of all). N may be a fraction (seconds between injected packets).
+# debug kernel, else 1), for a test's own counts, durations and limits
+# that must outlast what a slow kernel stretches (process starts most of
+# all).
 scaled() {
-	awk -v n="$1" -v s="${RXE_MIGROS_SLOW:-1}" 'BEGIN { print n * s }'
+	echo $(($1 * ${RXE_MIGROS_SLOW:-1}))
 }
 
 # trace_ends: from now on the kernel traces every signal that ends a
@@ -35,7 +35,6 @@ trace_ends() {
 trace_lines() {
 	grep -v '^#' /sys/kernel/tracing/trace | sed 's/^ *//' | tail -n "${1:-12}"
 }
-
 
 # Runs "$@", failing the test with its output when it fails.
 must() {
