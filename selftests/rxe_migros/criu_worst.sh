@@ -26,7 +26,7 @@ image_qps() {
 # its partner ($peer, our child) finish, with no error in their output.
 wait_end() {
 	wait_for 300 sh -c "! kill -0 $cli 2>/dev/null" || fail "$1: the migrated process did not finish"
-	wait $peer || fail "$1: its partner failed: $(failure_lines /tmp/peer.out) (the migrated process: $(failure_lines /tmp/mig.out); ends and resets traced: $(trace_lines | tr '\n' ' '))"
+	wait $peer || fail "$1: its partner failed: $(failure_lines /tmp/peer.out) (the migrated process: $(failure_lines /tmp/mig.out); ends and resets traced: $(trace_lines | tr '\n' ' '); counters: rxe0 $(counters_set rxe0); rxe1 $(counters_set rxe1); rxe2 $(counters_set rxe2); the kernel log: $(dmesg | grep rxe_migros | tail -n 6 | tr '\n' ' '))"
 	grep -qi 'error\|failed' /tmp/mig.out && fail "$1: the migrated process failed: $(failure_lines /tmp/mig.out)"
 	true
 }

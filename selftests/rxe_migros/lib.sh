@@ -21,14 +21,16 @@ scaled() {
 
 # trace_ends: from now on the kernel traces every signal that ends a
 # process (SIGABRT, SIGBUS, SIGKILL, SIGSEGV, SIGPIPE, SIGTERM: sender and
-# target) and every TCP reset sent or received (tracefs), the buffer
-# emptied first; trace_lines [N] prints its last N lines (12). A migrated
+# target), the end of every process whose name starts with "ib"
+# (perftest, the verbs examples) and every TCP reset sent or received
+# (tracefs), the buffer emptied first; trace_lines [N] prints its last N lines (12). A migrated
 # process that dies without a word shows there.
 trace_ends() {
 	T=/sys/kernel/tracing
 	mountpoint -q $T || mount -t tracefs nodev $T || return 1
 	echo "sig==6||sig==7||sig==9||sig==11||sig==13||sig==15" >$T/events/signal/signal_generate/filter &&
-		for e in signal/signal_generate tcp/tcp_send_reset tcp/tcp_receive_reset; do
+		echo 'comm ~ "ib*"' >$T/events/sched/sched_process_exit/filter &&
+		for e in signal/signal_generate sched/sched_process_exit tcp/tcp_send_reset tcp/tcp_receive_reset; do
 			echo 1 >$T/events/$e/enable || return 1
 		done && echo >$T/trace
 }
@@ -319,6 +321,12 @@ running() {
 # The port counter NAME of device DEV.
 counter() { # DEV NAME
 	cat "/sys/class/infiniband/$1/ports/1/hw_counters/$2"
+}
+
+# The counters of device DEV that are not 0, as NAME=VALUE on one line.
+counters_set() {
+	(cd "/sys/class/infiniband/$1/ports/1/hw_counters" && grep -v '^0$' ./* 2>/dev/null) |
+		sed 's|^\./\([^:]*\):|\1=|' | tr '\n' ' '
 }
 
 # start_transfer T ARGS...: ib_write_bw ARGS with its server in nsA (on

@@ -1514,6 +1514,16 @@ fn post_raw(s: &Side, opcode: u32, len: u32, rkey: u32) {
     });
 }
 
+/// How many send requests of `s` have completed.
+fn sends(s: &Side) -> usize {
+    s.host
+        .completions
+        .borrow()
+        .iter()
+        .filter(|(q, _)| *q == Queue::Send)
+        .count()
+}
+
 fn first_send_status(s: &Side) -> Option<Status> {
     let c = s.host.completions.borrow();
     c.iter()
@@ -1552,6 +1562,58 @@ fn a_long_rnr_wait_spends_no_retries() {
         a.host.completions.borrow().len() == 3
     });
     assert_eq!(first_send_status(&a), Some(Status::Success));
+}
+
+/// A partner that answers slowly is alive while its answers come, even
+/// those to requests already complete. a keeps four 4 KiB READs (sixteen
+/// packets each) outstanding; b's answers reach it one every four steps,
+/// and once, for twice the transport timeout, not at all (a host too busy
+/// to run the QP: the debug kernel under TCG). The timeout that stall
+/// causes sends the four READs again, and b answers them twice: the
+/// answers to the repeats, duplicates once the first answers have
+/// completed the READs, hold up the answers to the READs posted next. If
+/// only answers to outstanding requests kept the timer going, each
+/// timeout would queue more duplicates in front of the answers a waits
+/// for, and the retry budget would run out with b answering all along
+/// (the C rxe restarts its timer on every response it takes).
+#[test]
+fn answers_behind_duplicates_keep_the_requester_waiting() {
+    const READS: usize = 100;
+    const PACE: usize = 4;
+    let (mut a, mut b) = bare_pair();
+    let (mut ab, mut ba) = (Link::new(Faults::Random(0)), Link::new(Faults::Random(0)));
+    let mut pipe: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut posted = 0;
+    for step in 0..200_000 {
+        let now = step as Time * STEP_NS;
+        if posted < READS && posted - sends(&a) < 4 {
+            post_raw(&a, wqe::opcode::RDMA_READ, 16 * MTU, MR_KEY);
+            posted += 1;
+        }
+        let stalled = (300..300 + 2 * TIMEOUT_STEPS).contains(&step);
+        if !stalled && step % PACE == 0 {
+            ba.q.extend(pipe.pop_front());
+        }
+        a.run(now, &mut ba);
+        ab.q.extend(a.host.out.borrow_mut().drain(..));
+        b.run(now, &mut ab);
+        pipe.extend(b.host.out.borrow_mut().drain(..));
+        if sends(&a) == READS {
+            break;
+        }
+    }
+    let c = a.host.completions.borrow();
+    assert!(
+        c.iter().all(|(_, wc)| wc.status == Status::Success),
+        "a READ failed after {} retries: {:?}",
+        a.host.count(Count::CompRetry),
+        c.iter().find(|(_, wc)| wc.status != Status::Success)
+    );
+    assert_eq!(c.len(), READS, "not all READs completed");
+    assert!(
+        a.host.count(Count::CompRetry) > 0,
+        "the stall caused no retry: the test tests nothing"
+    );
 }
 
 /// A FLUSH that b's QP does not allow (no `IB_ACCESS_FLUSH_GLOBAL`), or
@@ -2069,14 +2131,6 @@ fn sqd_drains_then_rts_goes_on() {
     });
     assert_eq!(*a.host.events.borrow(), [QpEvent::SqDrained]);
     assert!(!a.engine.draining());
-    let sends = |s: &Side| {
-        s.host
-            .completions
-            .borrow()
-            .iter()
-            .filter(|(q, _)| *q == Queue::Send)
-            .count()
-    };
     assert_eq!(sends(&a), 3, "the three sent before SQD complete");
     // b's messages still reach a, and the fourth stays unsent.
     step_until(&mut a, &mut b, false, &mut step, 10_000, |_, b| {

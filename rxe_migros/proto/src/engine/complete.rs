@@ -74,18 +74,26 @@ impl<S: Storage> Engine<S> {
         let Some(first) = self.oldest() else {
             return;
         };
-        // Anything for what is outstanding shows the peer is alive; an ACK
-        // or an atomic ACK also acknowledges every PSN up to its own (READ
-        // data does only once placed: it may come out of order).
-        if psn.diff(first.first) >= 0 && psn.diff(self.high) < 0 {
+        // Any answer to what was sent shows the peer is alive, also one to
+        // a request already complete: a retry's duplicate. A slow peer's
+        // duplicates hold up the answers behind them, and a timer that ran
+        // on through them would retry again, queueing more duplicates in
+        // front, until the budget ran out with the peer answering all
+        // along (the C rxe restarts its timer on every response too). An
+        // ACK or an atomic ACK for what is outstanding also acknowledges
+        // every PSN up to its own (READ data does only once placed: it may
+        // come out of order).
+        if psn.diff(self.high) < 0 {
             self.restart_retransmit();
-            if matches!(
-                r,
-                Response::Ack {
-                    syndrome: Syndrome::Ack { .. },
-                    ..
-                } | Response::AtomicAck { .. }
-            ) {
+            if psn.diff(first.first) >= 0
+                && matches!(
+                    r,
+                    Response::Ack {
+                        syndrome: Syndrome::Ack { .. },
+                        ..
+                    } | Response::AtomicAck { .. }
+                )
+            {
                 self.advance_acked(psn);
             }
         }
