@@ -23,8 +23,8 @@ scaled() {
 # process (SIGABRT, SIGBUS, SIGKILL, SIGSEGV, SIGPIPE, SIGTERM: sender and
 # target), the end of every process whose name starts with "ib"
 # (perftest, the verbs examples) and every TCP reset sent or received
-# (tracefs), the buffer emptied first; trace_lines [N] prints its last N lines (12). A migrated
-# process that dies without a word shows there.
+# (tracefs), the buffer emptied first; trace_lines [N] prints its last N
+# lines (12). A migrated process that dies without a word shows there.
 trace_ends() {
 	T=/sys/kernel/tracing
 	mountpoint -q $T || mount -t tracefs nodev $T || return 1
@@ -325,8 +325,8 @@ counter() { # DEV NAME
 
 # The counters of device DEV that are not 0, as NAME=VALUE on one line.
 counters_set() {
-	(cd "/sys/class/infiniband/$1/ports/1/hw_counters" && grep -v '^0$' ./* 2>/dev/null) |
-		sed 's|^\./\([^:]*\):|\1=|' | tr '\n' ' '
+	grep -v '^0$' /sys/class/infiniband/"$1"/ports/1/hw_counters/* 2>/dev/null |
+		sed 's|.*/||; s|:|=|' | tr '\n' ' '
 }
 
 # start_transfer T ARGS...: ib_write_bw ARGS with its server in nsA (on
