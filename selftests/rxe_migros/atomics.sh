@@ -29,7 +29,7 @@ cd "$(dirname "$0")" || fail "no test directory"
 dup_before=$(counter rxe1 duplicate_request)
 ip netns exec nsB timeout $(scaled 900) python3 atomics.py server rxe1 "$GB" 18515 2 >/tmp/srv.out 2>&1 &
 srv=$!
-sleep 2
+wait_for 60 listening nsB 18515 || fail "the atomics server did not listen: $(failure_lines /tmp/srv.out)"
 ip netns exec nsA timeout $(scaled 900) python3 atomics.py client rxe0 "$GA" 10.0.0.2 18515 50000 >/tmp/cli.out 2>&1 &
 c1=$!
 sleep 1
@@ -55,7 +55,7 @@ must ip netns exec nsB tc qdisc del dev veth1 root
 host_b
 ip netns exec nsA timeout $(scaled 900) python3 atomics.py server rxe0 "$GA" 18516 2 >/tmp/srv.out 2>&1 &
 srv=$!
-sleep 2
+wait_for 60 listening nsA 18516 || fail "the atomics server did not listen: $(failure_lines /tmp/srv.out)"
 setsid nsenter --net=/run/netns/nsB python3 atomics.py client rxe1 "$GB" 10.0.0.1 18516 30000 \
 	</dev/null >/tmp/cli.out 2>&1 &
 cli=$! cli_out=/tmp/cli.out

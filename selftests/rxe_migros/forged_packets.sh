@@ -22,10 +22,10 @@ ends
 n=$(scaled 4000) t=$(scaled 120)
 ip netns exec nsA timeout $t stdbuf -oL ibv_rc_pingpong -d $SD -g "$SG" -n $n -s 64 -c >/tmp/srv.out 2>&1 &
 srv=$!
-sleep 2
+wait_for 60 listening nsA 18515 || fail "the pingpong server did not listen: $(failure_lines /tmp/srv.out)"
 ip netns exec nsB timeout $t ibv_rc_pingpong -d $CD -g "$CG" -n $n -s 64 -c 10.0.0.1 >/tmp/cli.out 2>&1 &
 cli=$!
-wait_for 20 grep -q 'remote address' /tmp/srv.out || fail "the server never connected: $(failure_lines /tmp/srv.out)"
+wait_for 20 grep -q 'remote address' /tmp/srv.out || fail "the server never connected: $(failure_lines /tmp/srv.out) (the client: $(failure_lines /tmp/cli.out))"
 # "local address:  LID 0x0000, QPN 0x000011, PSN 0x0a1b2c, GID ..." and the
 # client's ("remote address") PSN, from which the server expects requests.
 qpn=$(sed -n 's/.*local address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)

@@ -236,10 +236,18 @@ client_server() {
 	wait_pair $! $srv "$tool $*"
 }
 
+# listening NS PORT: whether a process in network namespace NS listens on
+# TCP port PORT. The libibverbs examples, perftest and our checkers
+# exchange their addresses over TCP and their clients do not retry a
+# connection, so a client starts once its server listens.
+listening() {
+	ip netns exec "$1" ss -ltnH "sport = :$2" | grep -q .
+}
+
 # Whether the server's end listens on TCP port 18515, where the libibverbs
 # examples and perftest exchange their addresses.
 server_listening() {
-	ip netns exec $SERVER_NS ss -ltnH "sport = :18515" | grep -q .
+	listening $SERVER_NS 18515
 }
 
 # wait_pair CLIENT_PID SERVER_PID WHAT [CLIENT_OUT SERVER_OUT]: waits for
@@ -392,7 +400,7 @@ dumpable_pingpong() {
 	tool=$1; shift
 	ip netns exec nsA $tool -d $DA -g "$GA" "$@" >/tmp/srv.out 2>&1 &
 	srv=$!
-	wait_for 60 sh -c 'ip netns exec nsA ss -ltnH "sport = :18515" | grep -q .' || fail "the $tool server did not listen"
+	wait_for 60 listening nsA 18515 || fail "the $tool server did not listen"
 	setsid nsenter --net=/run/netns/nsB $tool -d $DB -g "$GB" "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
 	cli=$! cli_out=/tmp/cli.out
 	wait_for 30 qp_connected "$cli" || fail "the $tool client never connected: $(failure_lines /tmp/cli.out)"
