@@ -12,7 +12,7 @@
 # of the server's QP, taken mid-run through the control device, still
 # names the client's address and QP (and shows that the QP holds the
 # client's token, fetched by that very stop); the pingpong completes with
-# its data checked. Beside it runs our integrity checker, whose address
+# its data checked. Before it runs our integrity checker, whose address
 # exchange (region address and rkey) the attacker also captures: it aims
 # 500 RDMA WRITEs with that rkey and the captured PSN at the server's READ
 # sources, which nothing else writes; none lands (the checker compares
@@ -42,21 +42,34 @@ wait $iatt || fail "the attacker failed on the checker: $(cat /tmp/iatt.out)"
 sed 's/^/# attacker, on the checker: /' /tmp/iatt.out
 grep -q "^write 500 .*rcvd_bad_addr+500 " /tmp/iatt.out || fail "the forged WRITEs were not all dropped for their address"
 grep -q "^resume 100 .*rcvd_bad_resume+100" /tmp/iatt.out || fail "the forged RESUMEs were not all refused"
+# The checker ends before the pingpong begins: beside it, on the debug
+# kernel, both ends of the pingpong ran out of retries on their first
+# SEND (ibv_rc_pingpong's timeout 14 and retry_cnt 7 last about 0.5 s)
+# while the checker's READ responses went through the segment's hub,
+# which is Python.
+wait_pair $icli $isrv "the integrity checker beside forged WRITEs" /tmp/icli.out /tmp/isrv.out
+note "integrity checker: client $(cat /tmp/icli.out), server $(cat /tmp/isrv.out)"
 
 ip netns exec nsB timeout $(scaled 700) stdbuf -oL ibv_rc_pingpong -d rxe1 -g "$GB" -n 30000 -s 64 -c >/tmp/srv.out 2>&1 &
 srv=$!
-sleep 2
+wait_for 60 listening nsB 18515 || fail "the pingpong server did not listen: $(failure_lines /tmp/srv.out)"
 ip netns exec nsA timeout $(scaled 700) ibv_rc_pingpong -d rxe0 -g "$GA" -n 30000 -s 64 -c 10.0.0.2 >/tmp/cli.out 2>&1 &
 cli=$!
-wait_for 20 grep -q 'remote address' /tmp/srv.out || fail "the server never connected: $(failure_lines /tmp/srv.out)"
+wait_for 20 grep -q 'remote address' /tmp/srv.out || fail "the server never connected: $(failure_lines /tmp/srv.out) (the client: $(failure_lines /tmp/cli.out))"
 qpn=$(sed -n 's/.*local address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)
 peer=$(sed -n 's/.*remote address: .*QPN \(0x[0-9a-f]*\).*/\1/p' /tmp/srv.out)
 [ -n "$qpn" ] && [ -n "$peer" ] || fail "no QPNs in the server's output: $(cat /tmp/srv.out)"
 note "server QP $qpn, client QP $peer"
 
+# Which ends of the pingpong still run.
+pingpong_alive() {
+	for p in $srv $cli; do kill -0 $p 2>/dev/null && echo "$p runs" || echo "$p ended"; done | tr '\n' ' '
+}
+
 inject() {
 	python3 "$(dirname "$0")/inject.py" --netns nsX --sniff veth9 --qpn "$qpn" --gap 0.001 --window 32 \
-		--va 0x10000 --rkey 0x1234 --counters $C "$@" 2>&1 || fail "inject.py $* failed"
+		--va 0x10000 --rkey 0x1234 --counters $C "$@" 2>&1 ||
+		fail "inject.py $* failed (the pingpong's server: $(failure_lines /tmp/srv.out); its client: $(failure_lines /tmp/cli.out); $(pingpong_alive))"
 }
 resume0=$(cat $C/rcvd_bad_resume) addr0=$(cat $C/rcvd_bad_addr)
 out=$(inject 10.0.0.9 10.0.0.2 resume:300 resume0:300 token:200)
@@ -84,8 +97,6 @@ echo "$paths" | grep -q "^QP $(printf '%#x' $qpn): partner 10.0.0.1 QP $(printf 
 
 wait_pair $cli $srv "ibv_rc_pingpong -c beside forged RESUMEs"
 note "ibv_rc_pingpong: $(grep -E 'bytes in' /tmp/cli.out | tail -n 1)"
-wait_pair $icli $isrv "the integrity checker beside forged WRITEs" /tmp/icli.out /tmp/isrv.out
-note "integrity checker: client $(cat /tmp/icli.out), server $(cat /tmp/isrv.out)"
 
 must rdma link del rxe0
 must rdma link del rxe1
