@@ -231,23 +231,17 @@ client_server() {
 	srv=$!
 	# The client does not retry its connection: start it once the server
 	# listens (the debug kernel of make check-debug can take seconds).
-	wait_for 60 server_listening
+	wait_for 60 listening $SERVER_NS 18515
 	ip netns exec $CLIENT_NS timeout "$(scaled "$t")" $tool -d $CD $gflag "$CG" "$@" $SERVER_IP >/tmp/cli.out 2>&1 &
 	wait_pair $! $srv "$tool $*"
 }
 
 # listening NS PORT: whether a process in network namespace NS listens on
-# TCP port PORT. The libibverbs examples, perftest and our checkers
-# exchange their addresses over TCP and their clients do not retry a
-# connection, so a client starts once its server listens.
+# TCP port PORT. The libibverbs examples and perftest (on 18515) and our
+# checkers exchange their addresses over TCP and their clients do not
+# retry a connection, so a client starts once its server listens.
 listening() {
 	ip netns exec "$1" ss -ltnH "sport = :$2" | grep -q .
-}
-
-# Whether the server's end listens on TCP port 18515, where the libibverbs
-# examples and perftest exchange their addresses.
-server_listening() {
-	listening $SERVER_NS 18515
 }
 
 # wait_pair CLIENT_PID SERVER_PID WHAT [CLIENT_OUT SERVER_OUT]: waits for
@@ -350,6 +344,13 @@ start_transfer() {
 	ip netns exec nsB timeout "$limit" ib_write_bw -d $DB -x "$GB" "$@" 10.0.0.1 >/tmp/cli.out 2>&1 &
 	cli=$!
 	transfer_under_way
+}
+
+# stop_server: stops start_transfer's server $srv through the control
+# device (migctl.py); fails the test with both ends' output if it cannot.
+stop_server() {
+	out=$(python3 "$SELFTESTS/migctl.py" stop "$srv" 2>&1) ||
+		fail "stopping A: $out (A: $(failure_lines /tmp/srv.out); C: $(failure_lines /tmp/cli.out))"
 }
 
 # transfer_under_way: returns once the server $srv has a connected QP and

@@ -31,7 +31,7 @@ wait_for 30 sh -c "ls -l /proc/$isrv/fd | grep -q uverbs" || fail "the checker o
 args="-s 16384 -n 6000 -F"
 start_transfer $(scaled 200) $args
 # Stop A in the middle of both.
-must python3 "$(dirname "$0")/migctl.py" stop "$srv"
+stop_server
 note "stopped A: $out"
 kill -0 "$cli" 2>/dev/null || fail "the transfer ended before the stop: $(failure_lines /tmp/cli.out)"
 ls -l "/proc/$isrv/fd" 2>/dev/null | grep -q uverbs ||

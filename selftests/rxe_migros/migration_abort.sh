@@ -10,8 +10,7 @@ migctl="python3 $(dirname "$0")/migctl.py"
 
 args="-s 16384 -D $(scaled 30) -F"
 start_transfer $(scaled 200) $args
-out=$($migctl stop "$srv" 2>&1) ||
-	fail "stopping A: $out (A: $(failure_lines /tmp/srv.out); C: $(failure_lines /tmp/cli.out))"
+stop_server
 wait_for 10 sh -c "[ \$(cat /sys/class/infiniband/rxe1/ports/1/hw_counters/paused_nak_rcvd) -gt 0 ]" ||
 	fail "C received no paused NAK"
 

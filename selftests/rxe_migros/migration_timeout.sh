@@ -6,15 +6,13 @@
 # timeout: 200
 . "$(dirname "$0")/lib.sh"
 rxe_pair pause_timeout_s=3
-migctl="python3 $(dirname "$0")/migctl.py"
 
 # A duration, not a count: a fast moment could finish 2000 messages
 # before the stop (CI once found the server gone, its device closed).
 start_transfer 100 -s 16384 -D 60 -F
 # The pause cannot begin before the stop does.
 start=$(cut -d' ' -f1 /proc/uptime)
-out=$($migctl stop "$srv" 2>&1) ||
-	fail "stopping A: $out (A: $(failure_lines /tmp/srv.out); C: $(failure_lines /tmp/cli.out))"
+stop_server
 wait $cli
 crc=$?
 took=$(awk -v a="$start" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%d", b - a }')
