@@ -12,7 +12,7 @@
 # answers with SEND_WITH_INV of those keys; the target's RDMA READs and
 # WRITEs use its DMA MR. Then b disconnects, both ends unload their
 # modules (ours with its device deleted), and it all runs again with the
-# C rxe as the target. Kernel ULPs use rdma_cm in the initial network
+# C rxe as the target (but on the debug kernel, below). Kernel ULPs use rdma_cm in the initial network
 # namespace, hence a guest for each end.
 # vms: 2
 # timeout: 900
@@ -134,4 +134,14 @@ run() {
 }
 
 run rxe
-run crxe
+# The C rxe part is a reference, not a check of ours, and on the debug
+# kernel (make check-debug) the C rxe trips lockdep itself: its completer
+# frees queued responses (drain_resp_pkts) under spin_lock_irqsave of the
+# QP's state lock, and freeing virtio-net's page-pool skbs with
+# interrupts off is an inconsistent lock state (docs/building.md). A
+# report fails the test it appears in, so there it is left out.
+if [ "${RXE_MIGROS_SLOW:-1}" -gt 1 ]; then
+	note "crxe target: left out on the debug kernel (the C rxe's own lockdep report, docs/building.md)"
+else
+	run crxe
+fi
